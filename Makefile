@@ -1,0 +1,93 @@
+# rebound — build, test, demo, install.
+#
+#   make            build build/rebound
+#   make test       install missing packages, build, run unit + integration tests,
+#                   normal build and ASan/UBSan build
+#   make demo       install missing packages, build, start master + replica + rebound
+#   make install PREFIX=/usr/local [DESTDIR=...]
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+
+PKGS     := openssl libmariadb sqlite3
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Debian's libev ships no .pc file; use it when present, else plain -lev.
+EV_LIBS  := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
+LDLIBS   += $(EV_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+CMOCKA   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+SRCS     := $(wildcard src/*.c)
+OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEG    := $(patsubst tests/integ/%.c,$(BUILD)/tests/%,$(wildcard tests/integ/test_*.c))
+HARNESS  := $(BUILD)/obj/harness.o
+
+.PHONY: all deps test check check-unit check-integ check-asan demo bench install clean format
+
+all: $(BUILD)/rebound
+
+$(BUILD)/rebound: $(OBJS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+
+$(HARNESS): tests/integ/harness.c tests/integ/harness.h | $(BUILD)/obj
+	$(CC) $(CFLAGS) -Itests/integ -c -o $@ $<
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) $(CMOCKA)
+
+$(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -Itests/integ -o $@ $< $(HARNESS) $(LDLIBS) $(CMOCKA)
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+-include $(OBJS:.o=.d)
+
+deps:
+	@scripts/deps.sh
+
+# The one command for a new machine: packages, then both builds, then every test.
+test: deps
+	$(MAKE) check
+	$(MAKE) check-asan
+
+check: check-unit check-integ
+
+check-unit: $(BUILD)/rebound $(UNIT)
+	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
+
+check-integ: $(BUILD)/rebound $(INTEG)
+	@set -e; for t in $(INTEG); do echo "== $$t"; REBOUND_BIN=$(BUILD)/rebound $$t; done
+
+# Same tests against an AddressSanitizer + UndefinedBehaviorSanitizer build.
+check-asan:
+	$(MAKE) BUILD=build-asan \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	    LDFLAGS="-fsanitize=address,undefined" check
+
+demo: deps all
+	scripts/demo.sh
+
+bench: deps all
+	tests/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/rebound $(DESTDIR)$(PREFIX)/etc/rebound
+	install -m 0755 $(BUILD)/rebound $(DESTDIR)$(PREFIX)/sbin/rebound
+	install -m 0644 conf/rebound.conf $(DESTDIR)$(PREFIX)/etc/rebound/rebound.conf
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/rebound/
+
+format:
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/integ/*.c
+
+clean:
+	rm -rf build build-asan

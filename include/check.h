@@ -1,0 +1,86 @@
+/* check.h - active health checks (L4 connect, L7 MySQL login) and their statuses. */
+#ifndef CHECK_H
+#define CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+/* Every way a check can end; described in check_statuses[]. */
+enum check_status {
+    CHK_UNK,
+    CHK_INI,
+    CHK_SOCKERR,
+    CHK_L4OK,
+    CHK_L4TOUT,
+    CHK_L4CON,
+    CHK_L6OK,
+    CHK_L6TOUT,
+    CHK_L6RSP,
+    CHK_L7OK,
+    CHK_L7OKC,
+    CHK_L7TOUT,
+    CHK_L7RSP,
+    CHK_L7STS,
+    CHK_HANA,
+    CHK__COUNT
+};
+
+/* What a status means for the server's health counter. */
+enum check_class {
+    CHK_NEUTRAL, /* no verdict (UNK, INI) */
+    CHK_PASSED,
+    CHK_FAILED,
+    CHK_CONDITIONAL, /* passed, but the server should take no new sessions */
+};
+
+/* One row of the status table: the single source for logs and the admin side. */
+struct check_status_info {
+    const char *name; /* "L4CON" */
+    const char *desc; /* "Layer4 connection problem" */
+    enum check_class cls;
+    bool has_code; /* the log shows "code: N" */
+};
+
+extern const struct check_status_info check_statuses[CHK__COUNT];
+
+/* The outcome of one check. */
+struct check_result {
+    enum check_status status;
+    int code;             /* MySQL errno for L7STS, client errno for L7RSP, 0 otherwise */
+    unsigned duration_ms; /* from start to verdict */
+    char info[160];       /* server version, error message, ... */
+};
+
+struct server;
+typedef struct st_mysql MYSQL;
+
+/* A server's check: embedded in struct server, found back with container_of. */
+struct check {
+    ev_timer next;    /* when to start the next check */
+    ev_timer timeout; /* bounds the running check (timeout check) */
+    ev_io io;         /* the check's socket */
+    bool running;
+    int fd;       /* L4 check socket, -1 if none */
+    MYSQL *mysql; /* L7 check connection, NULL if none */
+    bool closing; /* L7: verdict reached, COM_QUIT in flight */
+    uint64_t started_us;
+    struct check_result result; /* the verdict while COM_QUIT is in flight */
+};
+
+const char *check_status_name(enum check_status st);
+enum check_class check_status_class(enum check_status st);
+
+/* Map a failed MySQL connect to a status: errno from mysql_errno(), whether the TCP
+ * connection was established, and the library's message (for the OS error). */
+void check_classify_mysql_error(unsigned err, const char *msg, struct check_result *r);
+
+void check_init(struct server *srv);
+/* Start checking (first check right away), and stop, closing any check in flight. */
+void check_start(struct server *srv);
+void check_stop(struct server *srv);
+/* Re-arm the next check after a change of interval (state change). */
+void check_reschedule(struct server *srv);
+
+#endif

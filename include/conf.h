@@ -1,0 +1,92 @@
+/* conf.h - the configuration: grammar in conf.c, immutable structs here. */
+#ifndef CONF_H
+#define CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define CONF_NAME_MAX    64
+#define CONF_MAX_SERVERS 64 /* per listen: a session's tried-set is a 64-bit mask */
+
+/* How a server is health-checked. */
+enum check_method {
+    CHECK_METHOD_MYSQL, /* L7: greeting, login as the check user, COM_QUIT */
+    CHECK_METHOD_TCP,   /* L4: TCP connect only */
+};
+
+/* How a new session chooses among several usable active servers. */
+enum balance {
+    BALANCE_FIRST,      /* the first in config order (master first) */
+    BALANCE_ROUNDROBIN, /* each in turn */
+    BALANCE_LEASTCONN,  /* the one with the fewest sessions */
+};
+
+/* A resolved socket address with its text form ("127.0.0.1:3306"). */
+struct conf_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char host[64]; /* numeric host, without brackets */
+    unsigned port;
+    char text[80];
+};
+
+/* One `server` line. Also used, unnamed, as the defaults that `defaults` and
+ * `listen` sections give to the servers that follow them. Durations in ms. */
+struct conf_server {
+    char name[CONF_NAME_MAX];
+    struct conf_addr addr;
+    bool check;  /* health checks enabled */
+    bool backup; /* used only when no active server is usable */
+    enum check_method method;
+    char check_user[CONF_NAME_MAX];
+    char check_password[128];
+    bool check_has_password;
+    unsigned inter, fastinter, downinter; /* 0 for fast/down = same as inter */
+    int rise, fall;
+    bool shutdown_backup_sessions; /* on-marked-up shutdown-backup-sessions */
+    bool shutdown_sessions;        /* on-marked-down shutdown-sessions */
+    int line;
+};
+
+/* One `listen` section (and the `defaults` template it starts from). */
+struct conf_listen {
+    char name[CONF_NAME_MAX];
+    struct conf_addr bind;
+    bool has_bind;
+    int retries;
+    unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
+    bool allbackups;
+    enum balance balance;
+    struct conf_server defsrv; /* server defaults for the lines that follow */
+    struct conf_server *servers;
+    int nservers;
+    int line;
+};
+
+/* The whole configuration; never changed once loaded. */
+struct conf {
+    char file[256];
+    int maxconn;
+    char health_log[256]; /* file path; empty = stderr */
+    struct conf_listen *listens;
+    int nlistens;
+};
+
+/* Parse FILE. On error returns NULL and writes "file:line: message" to err. */
+struct conf *conf_load(const char *path, char *err, size_t errlen);
+/* Parse text already in memory; NAME is used in error messages. */
+struct conf *conf_parse(const char *text, const char *name, char *err, size_t errlen);
+void conf_free(struct conf *c);
+
+/* "500ms", "2s", "5m", "1h", "250" (ms). Returns 0, or -1 if malformed or too large. */
+int conf_parse_duration(const char *s, unsigned *ms);
+/* "host:port", "[v6]:port", "*:port". Numeric hosts are not looked up; names are
+ * resolved once, here, at load time. Returns 0 or -1 with a message in err. */
+int conf_parse_addr(const char *s, struct conf_addr *a, char *err, size_t errlen);
+
+/* Effective check intervals of a server (fastinter/downinter default to inter). */
+unsigned conf_fastinter(const struct conf_server *s);
+unsigned conf_downinter(const struct conf_server *s);
+
+#endif

@@ -1,0 +1,44 @@
+/* listener.h - bound sockets, accepting clients, choosing a server for each. */
+#ifndef LISTENER_H
+#define LISTENER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "conf.h"
+#include "server.h"
+
+/* One `listen` section at run time: its socket and its servers in config order. */
+struct listener {
+    const struct conf_listen *conf;
+    int fd;
+    ev_io accept_w;
+    struct server *servers;
+    int nservers;
+    unsigned rr;    /* round-robin cursor for option allbackups */
+    bool was_empty; /* "no server available" already logged */
+    uint64_t sessions_total;
+};
+
+/* Choose a server for a new session: a usable active server (the first one, or per
+ * `balance`), else the first usable backup (or each in turn with allbackups),
+ * skipping servers whose bit is set in EXCLUDE. NULL when none. */
+struct server *listener_pick(struct listener *l, uint64_t exclude);
+
+/* Usable servers, as counted in the health log. */
+void listener_count_usable(const struct listener *l, int *active, int *backup);
+
+/* Close every session on the backup servers of L; called when an active server
+ * comes UP. SRV is the server that came up. */
+void listener_kill_backup_sessions(struct listener *l, const struct server *srv);
+
+/* Build listeners and servers from CONF, bind, start checks. 0 or -1 (logged). */
+int listeners_start(const struct conf *conf);
+/* Stop accepting, close every session, stop checks, free. */
+void listeners_stop(void);
+/* Pause or resume accepting on every listener (maxconn, fd exhaustion). */
+void listeners_pause(bool pause);
+
+#endif

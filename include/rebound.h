@@ -1,0 +1,28 @@
+/* rebound.h - process-wide pieces: the event loop, version, small helpers. */
+#ifndef REBOUND_H
+#define REBOUND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#define REBOUND_VERSION "0.1.0"
+
+/* Event priorities. Health checks and the state changes they trigger (session
+ * kills) run before any client I/O pending in the same loop iteration. */
+#define PRI_CHECK EV_MAXPRI
+#define PRI_IO    0
+
+/* The one event loop of the process. */
+extern struct ev_loop *rb_loop;
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
+
+/* Monotonic clock in milliseconds, for measuring durations. */
+uint64_t mono_ms(void);
+/* Monotonic clock in microseconds. */
+uint64_t mono_us(void);
+
+#endif

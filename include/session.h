@@ -1,0 +1,66 @@
+/* session.h - a client<->server pair: connect, relay, timeouts, the one close path. */
+#ifndef SESSION_H
+#define SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <ev.h>
+
+struct listener;
+struct server;
+struct pending;
+
+/* One direction of the relay. RD watches the source fd, WR the destination fd.
+ * PENDING holds bytes the destination would not take yet; NULL while none, so an
+ * idle session holds no buffer. */
+struct flow {
+    ev_io rd;
+    ev_io wr;
+    struct pending *pending;
+    bool eof; /* source said EOF; destination was (or will be) shut for writing */
+    uint64_t bytes;
+};
+
+/* Session states. */
+enum session_state {
+    SESS_CONNECTING, /* waiting for the server's TCP connect; on server->sessions */
+    SESS_RELAY,      /* both sockets open, bytes flowing; on server->sessions */
+};
+
+/* A client connection and the server connection made for it. */
+struct session {
+    uint64_t id;
+    enum session_state state;
+    struct listener *listener;
+    struct server *server; /* never NULL while the session lives */
+    TAILQ_ENTRY(session) srv_link;
+    int cfd, sfd;
+    struct flow up;        /* client -> server */
+    struct flow down;      /* server -> client */
+    ev_timer timer;        /* connect timeout, then idle timeouts */
+    double c_last, s_last; /* last byte read from client / server (ev_now) */
+    double started;
+    uint64_t tried; /* bit per server index already tried */
+    int attempts;
+};
+
+/* Take over an accepted client socket and route it. */
+void session_new(struct listener *l, int cfd);
+/* The one teardown: unlink, stop watchers, close sockets, free. */
+void session_close(struct session *s, const char *reason);
+/* Move a session through which no byte has passed yet to another server,
+ * avoiding servers set in EXCLUDE. Returns false (and closes it) if impossible. */
+bool session_redispatch(struct session *s, uint64_t exclude, const char *reason);
+/* Has any byte passed, either way? Until then the session can move to another server
+ * without the client noticing. */
+bool session_has_traffic(const struct session *s);
+/* "rw/master" or "rw" while not yet placed, for log prefixes. */
+const char *session_where(const struct session *s);
+
+/* Sessions alive, for maxconn. */
+extern unsigned sessions_alive;
+extern unsigned sessions_max;
+
+#endif

@@ -1,0 +1,120 @@
+/* main.c - command line, start-up, signals, shutdown. */
+#include <errno.h>
+#include <getopt.h>
+#include <mysql.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "healthlog.h"
+#include "listener.h"
+#include "log.h"
+#include "rebound.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: rebound -f FILE [-c] [-d]\n"
+                 "  -f FILE  configuration file\n"
+                 "  -c       check the configuration and exit (0 if valid)\n"
+                 "  -d       debug logging (every session open and close)\n"
+                 "  -v       print the version and the libraries' versions\n");
+}
+
+static void version(void)
+{
+    printf("rebound %s\nlibev %d.%d\n%s\nMariaDB Connector/C %s\n", REBOUND_VERSION,
+           ev_version_major(), ev_version_minor(), OPENSSL_VERSION_TEXT, mysql_get_client_info());
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    log_info("signal %d: stopping", w->signum);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    healthlog_reopen();
+}
+
+int main(int argc, char **argv)
+{
+    const char *file = NULL;
+    bool check_only = false;
+    char err[1024];
+    struct conf *conf;
+    ev_signal sig_term, sig_int, sig_hup;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "f:cdvh")) != -1) {
+        switch (opt) {
+        case 'f':
+            file = optarg;
+            break;
+        case 'c':
+            check_only = true;
+            break;
+        case 'd':
+            log_threshold = LOG_DEBUG;
+            break;
+        case 'v':
+            version();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!file || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!(conf = conf_load(file, err, sizeof(err)))) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", file);
+        conf_free(conf);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (mysql_library_init(0, NULL, NULL)) {
+        fprintf(stderr, "rebound: cannot initialise the MySQL client library\n");
+        return 1;
+    }
+    rb_loop = ev_default_loop(EVFLAG_AUTO);
+    if (healthlog_open(conf->health_log) < 0 || listeners_start(conf) < 0) {
+        listeners_stop();
+        healthlog_close();
+        conf_free(conf);
+        return 1;
+    }
+    ev_signal_init(&sig_term, stop_cb, SIGTERM);
+    ev_signal_init(&sig_int, stop_cb, SIGINT);
+    ev_signal_init(&sig_hup, hup_cb, SIGHUP);
+    ev_signal_start(rb_loop, &sig_term);
+    ev_signal_start(rb_loop, &sig_int);
+    ev_signal_start(rb_loop, &sig_hup);
+    log_info("rebound %s started with %s", REBOUND_VERSION, file);
+
+    ev_run(rb_loop, 0);
+
+    listeners_stop();
+    healthlog_close();
+    conf_free(conf);
+    mysql_library_end();
+    ev_loop_destroy(rb_loop);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,194 @@
+/* server.c - the server state machine: health counter, transitions and their actions.
+ *
+ * The health counter follows HAProxy: it runs from 0 to rise+fall-1; a DOWN server
+ * comes UP when it reaches rise (and jumps to the top), an UP server goes DOWN when it
+ * drops below rise (and falls to 0). A server starts UP at exactly rise, so the first
+ * failed check at start-up marks it DOWN at once.
+ *
+ * server_set_state() is the only writer of srv->state. It runs from check callbacks,
+ * which have the highest event priority, so the kills it triggers happen before any
+ * client I/O still pending in the same loop iteration.
+ */
+#include "server.h"
+
+#include <stdio.h>
+
+#include "healthlog.h"
+#include "listener.h"
+#include "log.h"
+#include "rebound.h"
+#include "session.h"
+
+const char *server_state_str(enum server_state st)
+{
+    return st == SRV_UP ? "UP" : "DOWN";
+}
+
+const char *admin_state_str(enum admin_state st)
+{
+    static const char *const names[] = {"ready", "drain", "maint"};
+    return names[st];
+}
+
+bool server_usable(const struct server *srv)
+{
+    return srv->state == SRV_UP && srv->admin == ADMIN_READY;
+}
+
+static int health_max(const struct server *srv)
+{
+    return srv->conf->rise + srv->conf->fall - 1;
+}
+
+void server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index)
+{
+    srv->conf = conf;
+    srv->listener = l;
+    srv->index = index;
+    snprintf(srv->id, sizeof(srv->id), "%s/%s", l->conf->name, conf->name);
+    srv->state = SRV_UP;
+    srv->admin = ADMIN_READY;
+    srv->health = conf->rise;
+    srv->last.status = CHK_INI;
+    snprintf(srv->last.info, sizeof(srv->last.info), "%s", conf->check ? "" : "not checked");
+    srv->last_class = CHK_NEUTRAL;
+    TAILQ_INIT(&srv->sessions);
+    srv->last_change = ev_now(rb_loop);
+    check_init(srv);
+}
+
+void server_fini(struct server *srv)
+{
+    check_stop(srv);
+    server_kill_sessions(srv, "shutting down");
+}
+
+/* "status: 2/3 UP" as HAProxy counts it: UP shows how far from falling, DOWN how far
+ * from rising. */
+static void format_status(const struct server *srv, char *buf, size_t len)
+{
+    const struct conf_server *c = srv->conf;
+
+    if (srv->state == SRV_UP)
+        snprintf(buf, len, "%d/%d %s", srv->health - c->rise + 1, c->fall,
+                 srv->admin == ADMIN_DRAIN ? "DRAIN" : "UP");
+    else
+        snprintf(buf, len, "%d/%d DOWN", srv->health, c->rise);
+}
+
+static void log_check(const struct server *srv, const struct check_result *r, bool passed)
+{
+    char res[256], st[32];
+
+    healthlog_format_result(res, sizeof(res), r);
+    format_status(srv, st, sizeof(st));
+    healthlog_printf("Health check for server %s %s, %s, status: %s.", srv->id,
+                     passed ? "succeeded" : "failed", res, st);
+}
+
+void server_check_done(struct server *srv, const struct check_result *r)
+{
+    enum check_class cls = check_status_class(r->status);
+    enum check_class prev = srv->last_class;
+
+    srv->last = *r;
+    srv->last_class = cls;
+    if (cls == CHK_NEUTRAL)
+        return;
+    if (cls == CHK_FAILED) {
+        srv->check_failures++;
+        if (srv->health > 0)
+            srv->health--;
+        if (srv->state == SRV_UP && srv->health < srv->conf->rise) {
+            srv->health = 0;
+            server_set_state(srv, SRV_DOWN, r);
+            return;
+        }
+        /* Logged while UP, or while DOWN but rising: what led to a change. */
+        if (srv->state == SRV_UP || prev == CHK_PASSED || prev == CHK_CONDITIONAL)
+            log_check(srv, r, false);
+        return;
+    }
+    if (srv->health < health_max(srv))
+        srv->health++;
+    if (srv->state == SRV_DOWN && srv->health >= srv->conf->rise) {
+        srv->health = health_max(srv);
+        server_set_state(srv, SRV_UP, r);
+        return;
+    }
+    /* Logged while DOWN, or while UP but falling. */
+    if (srv->state == SRV_DOWN || prev == CHK_FAILED)
+        log_check(srv, r, true);
+}
+
+/* The transition line, with the servers left online, as HAProxy writes it. */
+static void log_transition(const struct server *srv, const struct check_result *why)
+{
+    char res[256] = "reason: Unknown";
+    int active, backup;
+
+    if (why)
+        healthlog_format_result(res, sizeof(res), why);
+    listener_count_usable(srv->listener, &active, &backup);
+    healthlog_printf("Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
+                     server_state_str(srv->state), res, active, backup);
+    if (active + backup == 0)
+        healthlog_printf("Listener %s has no server available!", srv->listener->conf->name);
+}
+
+void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
+{
+    if (srv->state == st)
+        return;
+    /* Routable first: sessions redispatched by the kill below can land here. */
+    srv->state = st;
+    srv->last_change = ev_now(rb_loop);
+    log_transition(srv, why);
+    check_reschedule(srv);
+    if (st == SRV_UP) {
+        if (srv->conf->shutdown_backup_sessions && !srv->conf->backup && server_usable(srv))
+            listener_kill_backup_sessions(srv->listener, srv);
+        return;
+    }
+    if (srv->conf->shutdown_sessions) {
+        uint64_t t0 = mono_us();
+        unsigned n = server_kill_sessions(srv, "server marked DOWN");
+        healthlog_printf("Killed %u sessions on %s after it went DOWN, in %llu ms.", n, srv->id,
+                         (unsigned long long)((mono_us() - t0) / 1000));
+    }
+}
+
+void server_set_admin(struct server *srv, enum admin_state st, const char *who)
+{
+    enum admin_state old = srv->admin;
+
+    if (old == st)
+        return;
+    srv->admin = st;
+    srv->last_change = ev_now(rb_loop);
+    healthlog_printf("Server %s admin state changed from %s to %s by %s.", srv->id,
+                     admin_state_str(old), admin_state_str(st), who);
+    if (st == ADMIN_MAINT) {
+        check_stop(srv);
+        return;
+    }
+    if (old == ADMIN_MAINT)
+        check_start(srv);
+    if (st == ADMIN_READY && srv->state == SRV_UP && srv->conf->shutdown_backup_sessions &&
+        !srv->conf->backup)
+        listener_kill_backup_sessions(srv->listener, srv);
+}
+
+unsigned server_kill_sessions(struct server *srv, const char *reason)
+{
+    struct session *s;
+    unsigned n = 0;
+
+    /* session_close() unlinks, so the head moves on each turn. */
+    while ((s = TAILQ_FIRST(&srv->sessions))) {
+        session_close(s, reason);
+        n++;
+    }
+    srv->sessions_killed += n;
+    return n;
+}

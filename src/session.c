@@ -1,0 +1,391 @@
+/* session.c - a client<->server pair: connect (with redispatch), relay, timeouts, and
+ * the one close path.
+ *
+ * Ownership: a session belongs to exactly one server list (server->sessions) from the
+ * moment it is routed until session_close(). Bytes are read into one shared scratch
+ * buffer and written on at once; only what the destination refuses is copied into a
+ * per-direction pending buffer, and reading that direction stops until it drains.
+ * So an idle session owns no buffer, and a slow reader holds at most one read's worth
+ * of bytes in rebound (back-pressure).
+ *
+ *   client --cfd--> [up.rd]  --scratch-->  [up.wr]  --sfd--> server
+ *   client <--cfd-- [down.wr] <--scratch-- [down.rd] <--sfd-- server
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "listener.h"
+#include "log.h"
+#include "mysql_packet.h"
+#include "rebound.h"
+#include "server.h"
+
+#define SCRATCH_SIZE  (64 * 1024)
+#define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+
+/* Bytes the destination did not accept yet. */
+struct pending {
+    size_t len, off;
+    char data[];
+};
+
+unsigned sessions_alive;
+unsigned sessions_max = 10000;
+static uint64_t next_id = 1;
+static char scratch[SCRATCH_SIZE];
+
+static void connect_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
+static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static bool dispatch(struct session *s);
+
+const char *session_where(const struct session *s)
+{
+    return s->server ? s->server->id : s->listener->conf->name;
+}
+
+bool session_has_traffic(const struct session *s)
+{
+    return s->down.bytes > 0 || s->up.bytes > 0;
+}
+
+/* Send an ERR packet in place of a greeting and close: the client sees a MySQL error
+ * with our message instead of a bare disconnect. */
+static void refuse(struct session *s, const char *msg)
+{
+    uint8_t pkt[512];
+    size_t n = mysql_err_packet(pkt, sizeof(pkt), 0, ERR_NO_SERVER, NULL, msg);
+
+    if (n && write(s->cfd, pkt, n) < 0)
+        sess_debug(s, "cannot send error to client: %s", strerror(errno));
+    shutdown(s->cfd, SHUT_WR);
+    session_close(s, msg);
+}
+
+void session_new(struct listener *l, int cfd)
+{
+    struct session *s = calloc(1, sizeof(*s));
+
+    if (!s) {
+        log_err("%s: out of memory for a new session", l->conf->name);
+        close(cfd);
+        return;
+    }
+    s->id = next_id++;
+    s->listener = l;
+    s->cfd = cfd;
+    s->sfd = -1;
+    s->started = s->c_last = s->s_last = ev_now(rb_loop);
+    ev_init(&s->up.rd, up_read_cb);
+    ev_init(&s->up.wr, connect_cb);
+    ev_init(&s->down.rd, down_read_cb);
+    ev_init(&s->down.wr, down_write_cb);
+    ev_init(&s->timer, timer_cb);
+    if (++sessions_alive >= sessions_max)
+        listeners_pause(true);
+    dispatch(s);
+}
+
+/* Stop every watcher and forget the server side; the client socket stays open. */
+static void drop_server(struct session *s)
+{
+    ev_io_stop(rb_loop, &s->up.rd);
+    ev_io_stop(rb_loop, &s->up.wr);
+    ev_io_stop(rb_loop, &s->down.rd);
+    ev_io_stop(rb_loop, &s->down.wr);
+    ev_timer_stop(rb_loop, &s->timer);
+    if (s->sfd >= 0)
+        close(s->sfd);
+    s->sfd = -1;
+    if (s->server) {
+        TAILQ_REMOVE(&s->server->sessions, s, srv_link);
+        s->server->nsessions--;
+        s->server = NULL;
+    }
+}
+
+void session_close(struct session *s, const char *reason)
+{
+    sess_debug(s, "closed after %.3f s: %s (in %llu, out %llu bytes)", ev_now(rb_loop) - s->started,
+               reason, (unsigned long long)s->up.bytes, (unsigned long long)s->down.bytes);
+    drop_server(s);
+    close(s->cfd);
+    free(s->up.pending);
+    free(s->down.pending);
+    free(s);
+    if (sessions_alive-- == sessions_max)
+        listeners_pause(false);
+}
+
+/* Start a non-blocking connect to SRV. Returns 0 if under way (or done), -1 if the
+ * connect failed at once. */
+static int start_connect(struct session *s, struct server *srv)
+{
+    const struct conf_addr *a = &srv->conf->addr;
+    int one = 1, fd;
+
+    s->tried |= UINT64_C(1) << srv->index;
+    s->attempts++;
+    fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_warn("%s: socket: %s", srv->id, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (const struct sockaddr *)&a->sa, a->len) < 0 && errno != EINPROGRESS) {
+        sess_debug(s, "connect to %s: %s", srv->id, strerror(errno));
+        srv->connect_failures++;
+        close(fd);
+        return -1;
+    }
+    s->sfd = fd;
+    s->server = srv;
+    s->state = SESS_CONNECTING;
+    TAILQ_INSERT_TAIL(&srv->sessions, s, srv_link);
+    srv->nsessions++;
+    srv->sessions_total++;
+    ev_set_cb(&s->up.wr, connect_cb);
+    ev_io_set(&s->up.wr, fd, EV_WRITE);
+    ev_io_start(rb_loop, &s->up.wr);
+    ev_timer_set(&s->timer, s->listener->conf->timeout_connect / 1000.0, 0);
+    ev_timer_start(rb_loop, &s->timer);
+    return 0;
+}
+
+/* Route S to the best server it has not tried, within its retries. Returns false when
+ * the session was refused (and closed). */
+static bool dispatch(struct session *s)
+{
+    const struct conf_listen *lc = s->listener->conf;
+    struct server *srv;
+
+    while (s->attempts <= lc->retries) {
+        srv = listener_pick(s->listener, s->tried);
+        if (!srv)
+            break;
+        if (start_connect(s, srv) == 0)
+            return true;
+    }
+    char msg[160];
+    if (s->attempts == 0)
+        snprintf(msg, sizeof(msg), "rebound: no server available for '%s'", lc->name);
+    else
+        snprintf(msg, sizeof(msg), "rebound: no server available for '%s' (%d attempts failed)",
+                 lc->name, s->attempts);
+    refuse(s, msg);
+    return false;
+}
+
+bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
+{
+    sess_debug(s, "redispatch: %s", reason);
+    if (s->server)
+        s->server->connect_failures += s->state == SESS_CONNECTING;
+    drop_server(s);
+    s->tried |= exclude;
+    return dispatch(s);
+}
+
+/* A connect failed or timed out before the client saw anything: try elsewhere. */
+static void connect_failed(struct session *s, const char *why)
+{
+    sess_debug(s, "connect failed: %s", why);
+    s->server->connect_failures++;
+    drop_server(s);
+    dispatch(s);
+}
+
+static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.wr);
+    int err = 0;
+    socklen_t len = sizeof(err);
+    (void)revents;
+
+    if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err) {
+        connect_failed(s, strerror(err));
+        return;
+    }
+    ev_io_stop(loop, w);
+    ev_set_cb(&s->up.wr, up_write_cb);
+    ev_io_set(&s->up.wr, s->sfd, EV_WRITE);
+    ev_io_set(&s->up.rd, s->cfd, EV_READ);
+    ev_io_set(&s->down.rd, s->sfd, EV_READ);
+    ev_io_set(&s->down.wr, s->cfd, EV_WRITE);
+    ev_io_start(loop, &s->up.rd);
+    ev_io_start(loop, &s->down.rd);
+    s->state = SESS_RELAY;
+    s->c_last = s->s_last = ev_now(loop);
+    /* From now on the timer enforces idle timeouts (see timer_cb). */
+    ev_timer_stop(loop, &s->timer);
+    ev_timer_set(&s->timer, 0, 0);
+    timer_cb(loop, &s->timer, 0);
+    sess_debug(s, "connected");
+}
+
+/* Idle timeouts without touching the timer on every read: activity only stamps
+ * c_last/s_last; when the timer fires it either closes or re-arms for what is left. */
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct session *s = container_of(w, struct session, timer);
+    const struct conf_listen *lc = s->listener->conf;
+    double now = ev_now(loop), left_c, left_s;
+    (void)revents;
+
+    if (s->state == SESS_CONNECTING) {
+        connect_failed(s, "connect timeout");
+        return;
+    }
+    left_c = s->c_last + lc->timeout_client / 1000.0 - now;
+    left_s = s->s_last + lc->timeout_server / 1000.0 - now;
+    if (left_c <= 0) {
+        session_close(s, "client timeout");
+        return;
+    }
+    if (left_s <= 0) {
+        session_close(s, "server timeout");
+        return;
+    }
+    ev_timer_set(w, left_c < left_s ? left_c : left_s, 0);
+    ev_timer_start(loop, w);
+}
+
+/* Keep what DST refused: it is written by the flow's write watcher, and reading
+ * stops until then. */
+static int keep_pending(struct session *s, struct flow *f, const char *buf, size_t n)
+{
+    f->pending = malloc(sizeof(*f->pending) + n);
+    if (!f->pending) {
+        session_close(s, "out of memory");
+        return -1;
+    }
+    f->pending->len = n;
+    f->pending->off = 0;
+    memcpy(f->pending->data, buf, n);
+    ev_io_stop(rb_loop, &f->rd);
+    ev_io_start(rb_loop, &f->wr);
+    return 0;
+}
+
+/* Source side said EOF: pass the half-close on, close when both sides are done. */
+static void flow_eof(struct session *s, struct flow *f, int dst)
+{
+    f->eof = true;
+    ev_io_stop(rb_loop, &f->rd);
+    if (!f->pending)
+        shutdown(dst, SHUT_WR);
+    if (s->up.eof && s->down.eof && !s->up.pending && !s->down.pending)
+        session_close(s, "both sides closed");
+}
+
+/* Read once from SRC, write on to DST. Returns -1 if the session was closed. */
+static int relay(struct session *s, struct flow *f, int src, int dst, const char *side)
+{
+    ssize_t n = read(src, scratch, sizeof(scratch)), w;
+
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 0;
+        if (side[0] == 's' && !session_has_traffic(s)) {
+            connect_failed(s, strerror(errno));
+            return -1;
+        }
+        session_close(s, side[0] == 's' ? "server read error" : "client read error");
+        return -1;
+    }
+    if (n == 0) {
+        if (side[0] == 's' && !session_has_traffic(s)) {
+            connect_failed(s, "server closed before sending anything");
+            return -1;
+        }
+        flow_eof(s, f, dst);
+        return 0;
+    }
+    f->bytes += (uint64_t)n;
+    w = write(dst, scratch, (size_t)n);
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            session_close(s, side[0] == 's' ? "client write error" : "server write error");
+            return -1;
+        }
+        w = 0;
+    }
+    if (w < n)
+        return keep_pending(s, f, scratch + w, (size_t)(n - w));
+    return 0;
+}
+
+/* DST became writable: drain the pending bytes, then resume reading. */
+static void drain(struct session *s, struct flow *f, int dst, const char *side)
+{
+    struct pending *p = f->pending;
+    ssize_t w = write(dst, p->data + p->off, p->len - p->off);
+
+    if (w < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            session_close(s, side);
+        return;
+    }
+    p->off += (size_t)w;
+    if (p->off < p->len)
+        return;
+    free(p);
+    f->pending = NULL;
+    ev_io_stop(rb_loop, &f->wr);
+    if (!f->eof) {
+        ev_io_start(rb_loop, &f->rd);
+        return;
+    }
+    shutdown(dst, SHUT_WR);
+    if (s->up.eof && s->down.eof && !s->up.pending && !s->down.pending)
+        session_close(s, "both sides closed");
+}
+
+static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.rd);
+    (void)revents;
+
+    s->c_last = ev_now(loop);
+    relay(s, &s->up, s->cfd, s->sfd, "client");
+}
+
+static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, down.rd);
+    (void)revents;
+
+    s->s_last = ev_now(loop);
+    relay(s, &s->down, s->sfd, s->cfd, "server");
+}
+
+static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.wr);
+    (void)loop;
+    (void)revents;
+
+    drain(s, &s->up, s->sfd, "server write error");
+}
+
+static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, down.wr);
+    (void)loop;
+    (void)revents;
+
+    drain(s, &s->down, s->cfd, "client write error");
+}
