@@ -218,12 +218,17 @@ int listeners_start(const struct conf *conf)
 void listeners_stop(void)
 {
     ev_timer_stop(rb_loop, &resume_timer);
+    /* Close every socket first: closing sessions below may try to resume accepting. */
     for (int i = 0; i < nlisteners; i++) {
         struct listener *l = &listeners[i];
-        if (l->fd >= 0) {
-            ev_io_stop(rb_loop, &l->accept_w);
-            close(l->fd);
-        }
+        if (l->fd < 0)
+            continue;
+        ev_io_stop(rb_loop, &l->accept_w);
+        close(l->fd);
+        l->fd = -1;
+    }
+    for (int i = 0; i < nlisteners; i++) {
+        struct listener *l = &listeners[i];
         for (int j = 0; j < l->nservers; j++)
             server_fini(&l->servers[j]);
         free(l->servers);
