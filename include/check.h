@@ -55,6 +55,19 @@ struct check_result {
 
 struct server;
 typedef struct st_mysql MYSQL;
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+
+/* Where a running check is; a timeout's status depends on it. */
+enum check_phase {
+    PH_IDLE,
+    PH_TCP,   /* L4: TCP connect in progress */
+    PH_TLS,   /* L6: raw TLS handshake (check tcp + check-ssl) */
+    PH_LOGIN, /* L7: connect, greeting, TLS upgrade, login (MariaDB Connector/C) */
+    PH_QUERY, /* L7: an expectation's query sent */
+    PH_STORE, /* L7: reading its result set */
+    PH_QUIT,  /* L7: verdict reached, COM_QUIT in flight */
+};
 
 /* A server's check: embedded in struct server, found back with container_of. */
 struct check {
@@ -62,11 +75,15 @@ struct check {
     ev_timer timeout; /* bounds the running check (timeout check) */
     ev_io io;         /* the check's socket */
     bool running;
-    int fd;       /* L4 check socket, -1 if none */
-    MYSQL *mysql; /* L7 check connection, NULL if none */
-    bool closing; /* L7: verdict reached, COM_QUIT in flight */
+    enum check_phase phase;
+    int fd;                     /* L4/L6 check socket, -1 if none */
+    MYSQL *mysql;               /* L7 check connection, NULL if none */
+    SSL_CTX *ssl_ctx;           /* made on first use when check-ssl is set */
+    SSL *ssl;                   /* L6 handshake in progress */
+    int step;                   /* L7: index of the expectation being checked */
+    bool legacy_replica_status; /* server wants SHOW SLAVE STATUS */
     uint64_t started_us;
-    struct check_result result; /* the verdict while COM_QUIT is in flight */
+    struct check_result result; /* verdict so far (conditional pass, or final) */
 };
 
 const char *check_status_name(enum check_status st);
@@ -80,6 +97,8 @@ void check_init(struct server *srv);
 /* Start checking (first check right away), and stop, closing any check in flight. */
 void check_start(struct server *srv);
 void check_stop(struct server *srv);
+/* Stop and free what the check keeps between runs (TLS context). */
+void check_fini(struct server *srv);
 /* Re-arm the next check after a change of interval (state change). */
 void check_reschedule(struct server *srv);
 

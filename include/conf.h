@@ -46,8 +46,19 @@ struct conf_server {
     int rise, fall;
     bool shutdown_backup_sessions; /* on-marked-up shutdown-backup-sessions */
     bool shutdown_sessions;        /* on-marked-down shutdown-sessions */
+    bool check_ssl;                /* TLS in the check (MySQL SSL upgrade, or raw TLS) */
+    bool check_verify;             /* verify required: the certificate must check out */
+    char ca_file[256];
+    int expect_read_only; /* EXPECT_ANY, 0 (off) or 1 (on) */
+    int max_lag;          /* seconds; EXPECT_ANY for no limit */
+    char check_query[512];
+    int expect_rows; /* EXPECT_ANY, or the row count check-query must return */
+    bool has_expect_value;
+    char expect_value[128]; /* first column of check-query's first row */
     int line;
 };
+
+#define EXPECT_ANY (-1)
 
 /* One `listen` section (and the `defaults` template it starts from). */
 struct conf_listen {

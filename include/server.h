@@ -17,6 +17,7 @@ TAILQ_HEAD(session_list, session);
 enum server_state {
     SRV_DOWN,
     SRV_UP,
+    SRV_DRAIN, /* passed conditionally (L7OKC): keeps its sessions, takes no new ones */
 };
 
 /* Administrative state, set by the operator. */

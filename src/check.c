@@ -5,13 +5,15 @@
  * The next check is scheduled only when the previous one is done, so a slow check is
  * never started twice.
  *
- *   L4 (check tcp):  connect -> L4OK | L4CON | L4TOUT | SOCKERR
- *   L7 (MySQL):      connect, greeting, login as the check user (MariaDB Connector/C,
- *                    non-blocking API) -> COM_QUIT (mysql_close) -> L7OK
- *                    | L4CON | L4TOUT | L7TOUT | L7RSP | L7STS (code = MySQL errno)
+ *   check tcp:              PH_TCP -> L4OK | L4CON | L4TOUT | SOCKERR
+ *   check tcp + check-ssl:  PH_TCP -> PH_TLS -> L6OK | L6RSP | L6TOUT
+ *   MySQL (the default):    PH_LOGIN (connect, greeting, optional TLS upgrade, login as
+ *                           the check user, with MariaDB Connector/C's non-blocking API)
+ *                           -> for each expectation PH_QUERY -> PH_STORE
+ *                           -> PH_QUIT (COM_QUIT) -> L7OK | L7OKC | L7STS | L7RSP | ...
  *
- * Ending with COM_QUIT matters: a server counts a connection that closes without it
- * as aborted, and blocks the host after max_connect_errors of them.
+ * Ending with COM_QUIT matters: a server counts a connection that closes without it as
+ * aborted, and blocks the host after max_connect_errors of them.
  */
 #include "check.h"
 
@@ -19,9 +21,11 @@
 #include <errmsg.h>
 #include <mysql.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +33,7 @@
 #include "log.h"
 #include "rebound.h"
 #include "server.h"
+#include "tls.h"
 
 #define ABORT_SPINS 16 /* _cont calls allowed to unwind an aborted L7 check */
 
@@ -50,6 +55,9 @@ const struct check_status_info check_statuses[CHK__COUNT] = {
     [CHK_HANA] = {"HANA", "Health analyze", CHK_FAILED, false},
 };
 
+/* The expectations an L7 check verifies after logging in, in this order. */
+enum step { STEP_READ_ONLY, STEP_LAG, STEP_QUERY, STEP__COUNT };
+
 const char *check_status_name(enum check_status st)
 {
     return st < CHK__COUNT ? check_statuses[st].name : "UNK";
@@ -60,28 +68,40 @@ enum check_class check_status_class(enum check_status st)
     return st < CHK__COUNT ? check_statuses[st].cls : CHK_NEUTRAL;
 }
 
-static void set_result(struct check_result *r, enum check_status st, int code, const char *info)
+static void set_result(struct check_result *r, enum check_status st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_result(struct check_result *r, enum check_status st, int code, const char *fmt, ...)
 {
+    va_list ap;
+
     r->status = st;
     r->code = code;
-    snprintf(r->info, sizeof(r->info), "%s", info ? info : "");
+    va_start(ap, fmt);
+    vsnprintf(r->info, sizeof(r->info), fmt, ap);
+    va_end(ap);
 }
 
 void check_classify_mysql_error(unsigned err, const char *msg, struct check_result *r)
 {
-    const char *paren;
-    int oserr;
+    const char *paren = strrchr(msg, '(');
+    int oserr = 0;
 
+    if (paren && sscanf(paren, "(%d)", &oserr) != 1)
+        oserr = 0;
     switch (err) {
+    case CR_SOCKET_CREATE_ERROR:
+    case CR_IPSOCK_ERROR:
+        set_result(r, CHK_SOCKERR, 0, "%s", oserr > 0 ? strerror(oserr) : msg);
+        return;
     case CR_CONNECTION_ERROR:
     case CR_CONN_HOST_ERROR:
     case CR_UNKNOWN_HOST:
         /* "Can't connect to server on '10.0.0.1' (111)": report the OS error. */
-        paren = strrchr(msg, '(');
-        if (paren && sscanf(paren, "(%d)", &oserr) == 1 && oserr > 0)
-            set_result(r, CHK_L4CON, 0, strerror(oserr));
-        else
-            set_result(r, CHK_L4CON, 0, msg);
+        set_result(r, CHK_L4CON, 0, "%s", oserr > 0 ? strerror(oserr) : msg);
+        return;
+    case CR_SSL_CONNECTION_ERROR:
+        set_result(r, CHK_L6RSP, 0, "%s", msg);
         return;
     default:
         break;
@@ -89,7 +109,7 @@ void check_classify_mysql_error(unsigned err, const char *msg, struct check_resu
     /* Below 2000 the server itself answered with an error (1045 access denied, 1040
      * too many connections, 1129 host blocked...); above, the client library could
      * not make sense of what it got. */
-    set_result(r, err < 2000 ? CHK_L7STS : CHK_L7RSP, (int)err, msg);
+    set_result(r, err < 2000 ? CHK_L7STS : CHK_L7RSP, (int)err, "%s", msg);
 }
 
 static struct server *srv_of(struct check *c)
@@ -104,7 +124,7 @@ static double interval_s(const struct server *srv)
     const struct conf_server *c = srv->conf;
     unsigned ms = conf_fastinter(c);
 
-    if (srv->state == SRV_UP && srv->health == c->rise + c->fall - 1)
+    if (srv->state != SRV_DOWN && srv->health == c->rise + c->fall - 1)
         ms = c->inter;
     else if (srv->state == SRV_DOWN && srv->health == 0)
         ms = conf_downinter(c);
@@ -118,14 +138,14 @@ static void schedule(struct server *srv, double after)
     ev_timer_start(rb_loop, &srv->check.next);
 }
 
-/* Every check ends here, exactly once. */
+/* Every check ends here, exactly once, with its sockets already released. */
 static void check_done(struct check *c, struct check_result *r)
 {
     struct server *srv = srv_of(c);
 
     r->duration_ms = (unsigned)((mono_us() - c->started_us) / 1000);
     c->running = false;
-    c->closing = false;
+    c->phase = PH_IDLE;
     ev_timer_stop(rb_loop, &c->timeout);
     ev_io_stop(rb_loop, &c->io);
     if (srv->admin != ADMIN_MAINT)
@@ -154,65 +174,327 @@ static void watch(struct check *c, int fd, int mysql_wait)
     ev_io_start(rb_loop, &c->io);
 }
 
-/* --- L4: TCP connect --- */
-
-static void l4_close(struct check *c)
+/* The server's TLS context, made once. NULL (with R set to L6RSP) on error. */
+static SSL_CTX *ssl_ctx(struct check *c, struct check_result *r)
 {
+    const struct conf_server *conf = srv_of(c)->conf;
+    char err[256];
+
+    if (!c->ssl_ctx &&
+        !(c->ssl_ctx = tls_client_ctx(conf->ca_file, conf->check_verify, err, sizeof(err))))
+        set_result(r, CHK_L6RSP, 0, "%s", err);
+    return c->ssl_ctx;
+}
+
+/* --- L4 and L6: TCP connect, then an optional raw TLS handshake --- */
+
+static void sock_close(struct check *c)
+{
+    if (c->ssl) {
+        SSL_shutdown(c->ssl); /* one try, non-blocking: a close_notify if it fits */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
 }
 
-static void l4_verdict(struct check *c, int err)
+static void sock_verdict(struct check *c, struct check_result *r)
 {
-    struct check_result r = {0};
-
-    if (err)
-        set_result(&r, CHK_L4CON, 0, strerror(err));
-    else
-        set_result(&r, CHK_L4OK, 0, "");
-    l4_close(c);
-    check_done(c, &r);
+    sock_close(c);
+    check_done(c, r);
 }
 
-static void l4_start(struct check *c, const struct conf_addr *a)
+/* One step of the TLS handshake; reports or waits for the socket. */
+static void tls_step(struct check *c)
+{
+    struct check_result r = {0};
+    char err[256];
+    int rc = SSL_do_handshake(c->ssl);
+
+    if (rc == 1) {
+        set_result(&r, CHK_L6OK, 0, "%s %s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+        sock_verdict(c, &r);
+        return;
+    }
+    switch (SSL_get_error(c->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        watch(c, c->fd, MYSQL_WAIT_READ);
+        return;
+    case SSL_ERROR_WANT_WRITE:
+        watch(c, c->fd, MYSQL_WAIT_WRITE);
+        return;
+    default:
+        set_result(&r, CHK_L6RSP, 0, "%s", tls_error(err, sizeof(err), "TLS handshake failed"));
+        sock_verdict(c, &r);
+    }
+}
+
+/* TCP connect finished with ERR (0 = connected). */
+static void tcp_connected(struct check *c, int err)
 {
     struct check_result r = {0};
 
+    if (err) {
+        set_result(&r, CHK_L4CON, 0, "%s", strerror(err));
+        sock_verdict(c, &r);
+        return;
+    }
+    if (!srv_of(c)->conf->check_ssl) {
+        set_result(&r, CHK_L4OK, 0, "%s", "");
+        sock_verdict(c, &r);
+        return;
+    }
+    if (!ssl_ctx(c, &r) || !(c->ssl = SSL_new(c->ssl_ctx)) || !SSL_set_fd(c->ssl, c->fd)) {
+        if (r.status != CHK_L6RSP)
+            set_result(&r, CHK_SOCKERR, 0, "cannot create a TLS session");
+        sock_verdict(c, &r);
+        return;
+    }
+    SSL_set_connect_state(c->ssl);
+    c->phase = PH_TLS;
+    tls_step(c);
+}
+
+static void tcp_start(struct check *c, const struct conf_addr *a)
+{
+    struct check_result r = {0};
+
+    c->phase = PH_TCP;
     c->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
-        set_result(&r, CHK_SOCKERR, 0, strerror(errno));
+        set_result(&r, CHK_SOCKERR, 0, "%s", strerror(errno));
         check_done(c, &r);
         return;
     }
-    if (connect(c->fd, (const struct sockaddr *)&a->sa, a->len) == 0) {
-        l4_verdict(c, 0);
-        return;
-    }
-    if (errno != EINPROGRESS) {
-        l4_verdict(c, errno);
-        return;
-    }
-    watch(c, c->fd, MYSQL_WAIT_WRITE);
+    if (connect(c->fd, (const struct sockaddr *)&a->sa, a->len) == 0)
+        tcp_connected(c, 0);
+    else if (errno != EINPROGRESS)
+        tcp_connected(c, errno);
+    else
+        watch(c, c->fd, MYSQL_WAIT_WRITE);
 }
 
-static void l4_io(struct check *c)
+static void tcp_io(struct check *c)
 {
     int err = 0;
     socklen_t len = sizeof(err);
 
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
-    l4_verdict(c, err);
+    tcp_connected(c, err);
 }
 
-/* --- L7: MySQL login with the non-blocking client API --- */
+/* --- L7: MySQL login, expectations, COM_QUIT --- */
 
-/* Login finished (RET is the handle, or NULL on error): keep the verdict, then say
- * COM_QUIT politely before reporting it. */
-static void l7_logged_in(struct check *c, MYSQL *ret)
+static void l7_quit(struct check *c)
 {
     int st;
+
+    c->phase = PH_QUIT;
+    st = mysql_close_start(c->mysql);
+    if (st) {
+        watch(c, mysql_get_socket(c->mysql), st);
+        return;
+    }
+    c->mysql = NULL; /* freed by the library */
+    check_done(c, &c->result);
+}
+
+/* The query of STEP, or NULL when the server has no such expectation. */
+static const char *step_sql(const struct check *c, const struct conf_server *conf, int step)
+{
+    switch (step) {
+    case STEP_READ_ONLY:
+        return conf->expect_read_only == EXPECT_ANY ? NULL : "SELECT @@global.read_only";
+    case STEP_LAG:
+        if (conf->max_lag == EXPECT_ANY)
+            return NULL;
+        return c->legacy_replica_status ? "SHOW SLAVE STATUS" : "SHOW REPLICA STATUS";
+    case STEP_QUERY:
+        return conf->check_query[0] ? conf->check_query : NULL;
+    default:
+        return NULL;
+    }
+}
+
+static void query_sent(struct check *c, int err);
+
+/* Send the query of the next expectation, or say COM_QUIT when none is left. */
+static void next_step(struct check *c)
+{
+    const struct conf_server *conf = srv_of(c)->conf;
+    const char *sql = NULL;
+    int st, err = 0;
+
+    while (c->step < STEP__COUNT && !(sql = step_sql(c, conf, c->step)))
+        c->step++;
+    if (!sql) {
+        l7_quit(c);
+        return;
+    }
+    c->phase = PH_QUERY;
+    st = mysql_real_query_start(&err, c->mysql, sql, strlen(sql));
+    if (st) {
+        watch(c, mysql_get_socket(c->mysql), st);
+        return;
+    }
+    query_sent(c, err);
+}
+
+static int column(MYSQL_RES *res, const char *a, const char *b)
+{
+    MYSQL_FIELD *f = mysql_fetch_fields(res);
+
+    for (unsigned i = 0; i < mysql_num_fields(res); i++)
+        if (!strcasecmp(f[i].name, a) || !strcasecmp(f[i].name, b))
+            return (int)i;
+    return -1;
+}
+
+static bool is_on(const char *v)
+{
+    return v && (!strcmp(v, "1") || !strcasecmp(v, "ON"));
+}
+
+static void eval_read_only(struct check *c, MYSQL_RES *res)
+{
+    const struct conf_server *conf = srv_of(c)->conf;
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    bool on;
+
+    if (!row) {
+        set_result(&c->result, CHK_L7RSP, 0, "no answer to SELECT @@global.read_only");
+        return;
+    }
+    on = is_on(row[0]);
+    if (on != (conf->expect_read_only == 1))
+        set_result(&c->result, CHK_L7STS, 0, "read_only is %s, expected %s", on ? "ON" : "OFF",
+                   on ? "OFF" : "ON");
+}
+
+/* Replication lag: broken or stopped replication fails the check, lag beyond max-lag
+ * passes it conditionally (the server drains). Several rows = multi-source: the worst
+ * one counts. */
+static void eval_lag(struct check *c, MYSQL_RES *res)
+{
+    const struct conf_server *conf = srv_of(c)->conf;
+    int lag_col, io_col, sql_col;
+    long worst = -1;
+    MYSQL_ROW row;
+
+    if (!res || mysql_num_rows(res) == 0) {
+        set_result(&c->result, CHK_L7STS, 0, "not a replica: replica status is empty");
+        return;
+    }
+    lag_col = column(res, "Seconds_Behind_Master", "Seconds_Behind_Source");
+    io_col = column(res, "Slave_IO_Running", "Replica_IO_Running");
+    sql_col = column(res, "Slave_SQL_Running", "Replica_SQL_Running");
+    if (lag_col < 0) {
+        set_result(&c->result, CHK_L7RSP, 0, "replica status has no Seconds_Behind_Master");
+        return;
+    }
+    while ((row = mysql_fetch_row(res))) {
+        const char *io = io_col >= 0 ? row[io_col] : "?";
+        const char *sql = sql_col >= 0 ? row[sql_col] : "?";
+        if (!row[lag_col] || (sql_col >= 0 && strcasecmp(sql ? sql : "", "Yes"))) {
+            set_result(&c->result, CHK_L7STS, 0,
+                       "replication is not running (IO thread: %s, SQL thread: %s)",
+                       io ? io : "NULL", sql ? sql : "NULL");
+            return;
+        }
+        if (atol(row[lag_col]) > worst)
+            worst = atol(row[lag_col]);
+    }
+    if (worst > conf->max_lag)
+        set_result(&c->result, CHK_L7OKC, 0, "replication lag %lds exceeds max-lag %ds", worst,
+                   conf->max_lag);
+}
+
+static void eval_query(struct check *c, MYSQL_RES *res)
+{
+    const struct conf_server *conf = srv_of(c)->conf;
+    unsigned long long rows = res ? mysql_num_rows(res) : 0;
+    MYSQL_ROW row;
+
+    if (conf->expect_rows != EXPECT_ANY && rows != (unsigned long long)conf->expect_rows) {
+        set_result(&c->result, CHK_L7STS, 0, "check-query returned %llu rows, expected %d", rows,
+                   conf->expect_rows);
+        return;
+    }
+    if (!conf->has_expect_value)
+        return;
+    row = res ? mysql_fetch_row(res) : NULL;
+    if (!row || mysql_num_fields(res) == 0) {
+        set_result(&c->result, CHK_L7STS, 0, "check-query returned no value, expected '%s'",
+                   conf->expect_value);
+        return;
+    }
+    if (strcmp(row[0] ? row[0] : "NULL", conf->expect_value))
+        set_result(&c->result, CHK_L7STS, 0, "check-query returned '%.60s', expected '%s'",
+                   row[0] ? row[0] : "NULL", conf->expect_value);
+}
+
+/* The result set of the current step arrived (RES may be NULL: no result set). */
+static void result_stored(struct check *c, MYSQL_RES *res)
+{
+    static void (*const eval[STEP__COUNT])(struct check *, MYSQL_RES *) = {
+        [STEP_READ_ONLY] = eval_read_only,
+        [STEP_LAG] = eval_lag,
+        [STEP_QUERY] = eval_query,
+    };
+
+    if (!res && mysql_errno(c->mysql))
+        check_classify_mysql_error(mysql_errno(c->mysql), mysql_error(c->mysql), &c->result);
+    else
+        eval[c->step](c, res);
+    mysql_free_result(res);
+    if (check_status_class(c->result.status) == CHK_FAILED) {
+        l7_quit(c);
+        return;
+    }
+    c->step++;
+    next_step(c);
+}
+
+static void store_result(struct check *c)
+{
+    MYSQL_RES *res = NULL;
+    int st;
+
+    c->phase = PH_STORE;
+    st = mysql_store_result_start(&res, c->mysql);
+    if (st) {
+        watch(c, mysql_get_socket(c->mysql), st);
+        return;
+    }
+    result_stored(c, res);
+}
+
+/* The current step's query was answered (ERR non-zero: with an error). */
+static void query_sent(struct check *c, int err)
+{
+    unsigned e = mysql_errno(c->mysql);
+
+    if (!err) {
+        store_result(c);
+        return;
+    }
+    /* Servers older than MySQL 8.0.22 / MariaDB 10.5 only know SHOW SLAVE STATUS. */
+    if (c->step == STEP_LAG && e == 1064 && !c->legacy_replica_status) {
+        c->legacy_replica_status = true;
+        next_step(c);
+        return;
+    }
+    check_classify_mysql_error(e, mysql_error(c->mysql), &c->result);
+    l7_quit(c);
+}
+
+/* Login finished: RET is the handle, or NULL on error. */
+static void logged_in(struct check *c, MYSQL *ret)
+{
+    const char *cipher;
 
     if (!ret) {
         check_classify_mysql_error(mysql_errno(c->mysql), mysql_error(c->mysql), &c->result);
@@ -221,80 +503,128 @@ static void l7_logged_in(struct check *c, MYSQL *ret)
         check_done(c, &c->result);
         return;
     }
-    set_result(&c->result, CHK_L7OK, 0, mysql_get_server_info(c->mysql));
-    c->closing = true;
-    st = mysql_close_start(c->mysql);
-    if (st) {
-        watch(c, mysql_get_socket(c->mysql), st);
+    cipher = mysql_get_ssl_cipher(c->mysql);
+    if (srv_of(c)->conf->check_ssl && !cipher) {
+        /* The library may fall back to plain text when the server offers no TLS. */
+        set_result(&c->result, CHK_L6RSP, 0, "server does not offer TLS");
+        l7_quit(c);
         return;
     }
-    c->mysql = NULL;
-    check_done(c, &c->result);
+    set_result(&c->result, CHK_L7OK, 0, "%s%s%s", mysql_get_server_info(c->mysql),
+               cipher ? ", TLS " : "", cipher ? cipher : "");
+    c->step = 0;
+    next_step(c);
 }
 
-static void l7_start(struct check *c, const struct conf_server *conf)
+static void login_start(struct check *c, const struct conf_server *conf)
 {
     struct check_result r = {0};
     MYSQL *ret = NULL;
+    my_bool on = 1, verify = conf->check_verify;
     int st;
 
+    c->phase = PH_LOGIN;
     if (!(c->mysql = mysql_init(NULL))) {
         set_result(&r, CHK_SOCKERR, 0, "out of memory");
         check_done(c, &r);
         return;
     }
     mysql_options(c->mysql, MYSQL_OPT_NONBLOCK, 0);
+    if (conf->check_ssl) {
+        mysql_optionsv(c->mysql, MYSQL_OPT_SSL_ENFORCE, &on);
+        mysql_optionsv(c->mysql, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+        if (conf->ca_file[0])
+            mysql_optionsv(c->mysql, MYSQL_OPT_SSL_CA, conf->ca_file);
+    }
     st = mysql_real_connect_start(&ret, c->mysql, conf->addr.host, conf->check_user,
                                   conf->check_has_password ? conf->check_password : NULL, NULL,
                                   conf->addr.port, NULL, 0);
     if (st == 0) {
-        l7_logged_in(c, ret);
+        logged_in(c, ret);
         return;
     }
     watch(c, mysql_get_socket(c->mysql), st);
 }
 
-static void l7_io(struct check *c, int revents)
+/* The socket is ready: continue whatever non-blocking call is in progress. */
+static void mysql_io(struct check *c, int revents)
 {
     int ready =
         (revents & EV_READ ? MYSQL_WAIT_READ : 0) | (revents & EV_WRITE ? MYSQL_WAIT_WRITE : 0);
     MYSQL *ret = NULL;
-    int st;
+    MYSQL_RES *res = NULL;
+    int st = 0, err = 0;
 
-    if (c->closing) {
+    switch (c->phase) {
+    case PH_LOGIN:
+        st = mysql_real_connect_cont(&ret, c->mysql, ready);
+        break;
+    case PH_QUERY:
+        st = mysql_real_query_cont(&err, c->mysql, ready);
+        break;
+    case PH_STORE:
+        st = mysql_store_result_cont(&res, c->mysql, ready);
+        break;
+    case PH_QUIT:
         st = mysql_close_cont(c->mysql, ready);
-        if (st) {
-            watch(c, mysql_get_socket(c->mysql), st);
-            return;
-        }
-        c->mysql = NULL; /* freed by the library */
-        check_done(c, &c->result);
+        break;
+    default:
         return;
     }
-    st = mysql_real_connect_cont(&ret, c->mysql, ready);
     if (st) {
         watch(c, mysql_get_socket(c->mysql), st);
         return;
     }
-    l7_logged_in(c, ret);
+    switch (c->phase) {
+    case PH_LOGIN:
+        logged_in(c, ret);
+        break;
+    case PH_QUERY:
+        query_sent(c, err);
+        break;
+    case PH_STORE:
+        result_stored(c, res);
+        break;
+    default: /* PH_QUIT: the library freed the handle */
+        c->mysql = NULL;
+        check_done(c, &c->result);
+    }
 }
 
 /* Abandon an L7 check in flight without blocking: shut the socket so every pending
  * read or write fails at once, let the library unwind, then free the handle. */
-static void l7_abort(struct check *c)
+static void mysql_abort(struct check *c)
 {
-    int fd = mysql_get_socket(c->mysql), st = 1, spins = 0;
+    int fd = mysql_get_socket(c->mysql), st = 1, spins = 0, err;
     MYSQL *ret;
+    MYSQL_RES *res = NULL;
 
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
     while (st && spins++ < ABORT_SPINS) {
-        if (c->closing)
-            st = mysql_close_cont(c->mysql, MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
-        else
-            st = mysql_real_connect_cont(&ret, c->mysql, MYSQL_WAIT_READ | MYSQL_WAIT_WRITE);
+        int ready = MYSQL_WAIT_READ | MYSQL_WAIT_WRITE;
+        switch (c->phase) {
+        case PH_LOGIN:
+            st = mysql_real_connect_cont(&ret, c->mysql, ready);
+            break;
+        case PH_QUERY:
+            st = mysql_real_query_cont(&err, c->mysql, ready);
+            break;
+        case PH_STORE:
+            st = mysql_store_result_cont(&res, c->mysql, ready);
+            mysql_free_result(res);
+            res = NULL;
+            break;
+        case PH_QUIT:
+            st = mysql_close_cont(c->mysql, ready);
+            if (!st)
+                c->mysql = NULL; /* freed by the library */
+            break;
+        default:
+            st = 0;
+        }
     }
-    if (st || !c->closing)
+    if (c->mysql)
         mysql_close(c->mysql); /* the socket is shut: this cannot block */
     c->mysql = NULL;
 }
@@ -306,10 +636,42 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     struct check *c = container_of(w, struct check, io);
     (void)loop;
 
-    if (c->mysql)
-        l7_io(c, revents);
+    if (c->phase == PH_TCP)
+        tcp_io(c);
+    else if (c->phase == PH_TLS)
+        tls_step(c);
     else
-        l4_io(c);
+        mysql_io(c, revents);
+}
+
+/* What a timeout means depends on how far the check got. */
+static void timeout_status(struct check *c, struct check_result *r)
+{
+    int fd;
+
+    switch (c->phase) {
+    case PH_TCP:
+        set_result(r, CHK_L4TOUT, 0, "TCP connect timed out");
+        return;
+    case PH_TLS:
+        set_result(r, CHK_L6TOUT, 0, "TLS handshake timed out");
+        return;
+    case PH_LOGIN:
+        fd = mysql_get_socket(c->mysql);
+        if (!connected(fd))
+            set_result(r, CHK_L4TOUT, 0, "TCP connect timed out");
+        else if (srv_of(c)->conf->check_ssl && mysql_get_server_info(c->mysql) &&
+                 !mysql_get_ssl_cipher(c->mysql))
+            set_result(r, CHK_L6TOUT, 0, "TLS upgrade timed out");
+        else
+            set_result(r, CHK_L7TOUT, 0, "no complete MySQL greeting and login in time");
+        return;
+    case PH_QUIT:
+        *r = c->result; /* the verdict was in; only COM_QUIT did not go out in time */
+        return;
+    default:
+        set_result(r, CHK_L7TOUT, 0, "no answer to the check query in time");
+    }
 }
 
 static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -319,22 +681,10 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (c->closing) {
-        /* The verdict was in; only COM_QUIT did not go out in time. */
-        r = c->result;
-        l7_abort(c);
-        check_done(c, &r);
-        return;
-    }
-    if (c->mysql) {
-        bool up = connected(mysql_get_socket(c->mysql));
-        set_result(&r, up ? CHK_L7TOUT : CHK_L4TOUT, 0,
-                   up ? "no complete MySQL answer in time" : "TCP connect timed out");
-        l7_abort(c);
-    } else {
-        set_result(&r, CHK_L4TOUT, 0, "TCP connect timed out");
-        l4_close(c);
-    }
+    timeout_status(c, &r);
+    if (c->mysql)
+        mysql_abort(c);
+    sock_close(c);
     check_done(c, &r);
 }
 
@@ -348,20 +698,21 @@ static void next_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     c->running = true;
     c->started_us = mono_us();
+    memset(&c->result, 0, sizeof(c->result));
     ev_timer_set(&c->timeout, srv->listener->conf->timeout_check / 1000.0, 0);
     ev_timer_start(loop, &c->timeout);
     if (srv->conf->method == CHECK_METHOD_TCP)
-        l4_start(c, &srv->conf->addr);
+        tcp_start(c, &srv->conf->addr);
     else
-        l7_start(c, srv->conf);
+        login_start(c, srv->conf);
 }
 
 void check_init(struct server *srv)
 {
     struct check *c = &srv->check;
 
+    memset(c, 0, sizeof(*c));
     c->fd = -1;
-    c->mysql = NULL;
     ev_init(&c->next, next_cb);
     ev_init(&c->timeout, timeout_cb);
     ev_init(&c->io, io_cb);
@@ -385,10 +736,17 @@ void check_stop(struct server *srv)
     ev_timer_stop(rb_loop, &c->timeout);
     ev_io_stop(rb_loop, &c->io);
     if (c->mysql)
-        l7_abort(c);
-    l4_close(c);
+        mysql_abort(c);
+    sock_close(c);
     c->running = false;
-    c->closing = false;
+    c->phase = PH_IDLE;
+}
+
+void check_fini(struct server *srv)
+{
+    check_stop(srv);
+    SSL_CTX_free(srv->check.ssl_ctx);
+    srv->check.ssl_ctx = NULL;
 }
 
 void check_reschedule(struct server *srv)

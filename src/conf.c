@@ -303,6 +303,89 @@ static int kw_on_marked_down(struct parser *p, const char *kw, void *obj, size_t
     return 0;
 }
 
+/* expect read-only on|off | max-lag SECONDS | rows N | value V */
+static int kw_expect(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_server *s = obj;
+    const char *what = arg(p, kw, "read-only, max-lag, rows or value");
+    const char *v;
+    unsigned ms;
+    (void)off;
+
+    if (!what)
+        return -1;
+    if (!strcmp(what, "read-only")) {
+        if (!(v = arg(p, "expect read-only", "on or off")))
+            return -1;
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return fail(p, "'expect read-only' expects on or off, got '%s'", v);
+        s->expect_read_only = !strcmp(v, "on");
+        return 0;
+    }
+    if (!strcmp(what, "max-lag")) {
+        if (!(v = arg(p, "expect max-lag", "a number of seconds")))
+            return -1;
+        /* A bare number is seconds here, as replicas report lag in seconds. */
+        if (v[strspn(v, "0123456789")] == '\0' && conf_parse_duration(v, &ms) == 0 &&
+            ms <= 86400u * 365)
+            s->max_lag = (int)ms;
+        else if (conf_parse_duration(v, &ms) == 0)
+            s->max_lag = (int)(ms / 1000);
+        else
+            return fail(p, "'expect max-lag' expects a number of seconds, got '%s'", v);
+        return 0;
+    }
+    if (!strcmp(what, "rows"))
+        return parse_int(p, "expect rows", 0, &s->expect_rows);
+    if (!strcmp(what, "value")) {
+        if (!(v = arg(p, "expect value", "a value")))
+            return -1;
+        if (strlen(v) >= sizeof(s->expect_value))
+            return fail(p, "'expect value' is too long");
+        snprintf(s->expect_value, sizeof(s->expect_value), "%s", v);
+        s->has_expect_value = true;
+        return 0;
+    }
+    return fail(p, "unknown expectation '%s' (expected read-only, max-lag, rows or value)", what);
+}
+
+/* verify none|required */
+static int kw_verify(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    const char *v = arg(p, kw, "none or required");
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (strcmp(v, "none") && strcmp(v, "required"))
+        return fail(p, "'verify' expects none or required, got '%s'", v);
+    ((struct conf_server *)obj)->check_verify = !strcmp(v, "required");
+    return 0;
+}
+
+/* A word argument copied into a char array of SIZE bytes at OFF. */
+static int parse_string(struct parser *p, const char *kw, void *obj, size_t off, size_t size)
+{
+    const char *v = arg(p, kw, "a value");
+
+    if (!v)
+        return -1;
+    if (strlen(v) >= size)
+        return fail(p, "'%s' value is too long (at most %zu bytes)", kw, size - 1);
+    snprintf((char *)obj + off, size, "%s", v);
+    return 0;
+}
+
+static int kw_ca_file(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_string(p, kw, obj, off, sizeof(((struct conf_server *)0)->ca_file));
+}
+
+static int kw_check_query(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_string(p, kw, obj, off, sizeof(((struct conf_server *)0)->check_query));
+}
+
 #define SRV(f) offsetof(struct conf_server, f)
 static const struct keyword server_keywords[] = {
     {"check", kw_check, 0},
@@ -315,6 +398,11 @@ static const struct keyword server_keywords[] = {
     {"fall", kw_count, SRV(fall)},
     {"on-marked-up", kw_on_marked_up, 0},
     {"on-marked-down", kw_on_marked_down, 0},
+    {"check-ssl", kw_flag, SRV(check_ssl)},
+    {"ca-file", kw_ca_file, SRV(ca_file)},
+    {"verify", kw_verify, 0},
+    {"expect", kw_expect, 0},
+    {"check-query", kw_check_query, SRV(check_query)},
 };
 
 /* --- listen / defaults keywords --- */
@@ -488,6 +576,9 @@ static void set_listen_defaults(struct conf_listen *l)
     l->defsrv.inter = 2000;
     l->defsrv.rise = 2;
     l->defsrv.fall = 3;
+    l->defsrv.expect_read_only = EXPECT_ANY;
+    l->defsrv.max_lag = EXPECT_ANY;
+    l->defsrv.expect_rows = EXPECT_ANY;
 }
 
 /* A run of keywords; in defaults/listen both listen and server keywords. */
@@ -575,6 +666,13 @@ static int finish_listen(struct parser *p, struct conf_listen *l)
             return fail(p,
                         "server '%s' has a MySQL check but no check user "
                         "(add 'check mysql user NAME [password PASS]' or use 'check tcp')",
+                        s->name);
+        if ((s->expect_rows != EXPECT_ANY || s->has_expect_value) && !s->check_query[0])
+            return fail(p, "server '%s': 'expect rows' and 'expect value' need a 'check-query'",
+                        s->name);
+        if (s->method == CHECK_METHOD_TCP &&
+            (s->expect_read_only != EXPECT_ANY || s->max_lag != EXPECT_ANY || s->check_query[0]))
+            return fail(p, "server '%s': expectations need a MySQL check, not 'check tcp'",
                         s->name);
     }
     p->line = line;

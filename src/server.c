@@ -21,7 +21,8 @@
 
 const char *server_state_str(enum server_state st)
 {
-    return st == SRV_UP ? "UP" : "DOWN";
+    static const char *const names[] = {"DOWN", "UP", "DRAIN"};
+    return names[st];
 }
 
 const char *admin_state_str(enum admin_state st)
@@ -59,7 +60,7 @@ void server_init(struct server *srv, struct listener *l, const struct conf_serve
 
 void server_fini(struct server *srv)
 {
-    check_stop(srv);
+    check_fini(srv);
     server_kill_sessions(srv, "shutting down");
 }
 
@@ -69,9 +70,9 @@ static void format_status(const struct server *srv, char *buf, size_t len)
 {
     const struct conf_server *c = srv->conf;
 
-    if (srv->state == SRV_UP)
+    if (srv->state != SRV_DOWN)
         snprintf(buf, len, "%d/%d %s", srv->health - c->rise + 1, c->fall,
-                 srv->admin == ADMIN_DRAIN ? "DRAIN" : "UP");
+                 srv->admin == ADMIN_DRAIN ? "DRAIN" : server_state_str(srv->state));
     else
         snprintf(buf, len, "%d/%d DOWN", srv->health, c->rise);
 }
@@ -90,6 +91,7 @@ void server_check_done(struct server *srv, const struct check_result *r)
 {
     enum check_class cls = check_status_class(r->status);
     enum check_class prev = srv->last_class;
+    enum server_state target = cls == CHK_CONDITIONAL ? SRV_DRAIN : SRV_UP;
 
     srv->last = *r;
     srv->last_class = cls;
@@ -99,25 +101,31 @@ void server_check_done(struct server *srv, const struct check_result *r)
         srv->check_failures++;
         if (srv->health > 0)
             srv->health--;
-        if (srv->state == SRV_UP && srv->health < srv->conf->rise) {
+        if (srv->state != SRV_DOWN && srv->health < srv->conf->rise) {
             srv->health = 0;
             server_set_state(srv, SRV_DOWN, r);
             return;
         }
         /* Logged while UP, or while DOWN but rising: what led to a change. */
-        if (srv->state == SRV_UP || prev == CHK_PASSED || prev == CHK_CONDITIONAL)
+        if (srv->state != SRV_DOWN || prev == CHK_PASSED || prev == CHK_CONDITIONAL)
             log_check(srv, r, false);
         return;
     }
+    /* Passed, fully or conditionally. */
     if (srv->health < health_max(srv))
         srv->health++;
-    if (srv->state == SRV_DOWN && srv->health >= srv->conf->rise) {
+    if (srv->state == SRV_DOWN) {
+        if (srv->health < srv->conf->rise) {
+            log_check(srv, r, true); /* logged while DOWN */
+            return;
+        }
         srv->health = health_max(srv);
-        server_set_state(srv, SRV_UP, r);
+    }
+    if (srv->state != target) {
+        server_set_state(srv, target, r);
         return;
     }
-    /* Logged while DOWN, or while UP but falling. */
-    if (srv->state == SRV_DOWN || prev == CHK_FAILED)
+    if (prev == CHK_FAILED) /* UP but was falling */
         log_check(srv, r, true);
 }
 
@@ -136,8 +144,18 @@ static void log_transition(const struct server *srv, const struct check_result *
         healthlog_printf("Listener %s has no server available!", srv->listener->conf->name);
 }
 
+/* An active server became usable: with on-marked-up shutdown-backup-sessions, move
+ * every client off the backups. */
+static void became_usable(struct server *srv)
+{
+    if (srv->conf->shutdown_backup_sessions && !srv->conf->backup)
+        listener_kill_backup_sessions(srv->listener, srv);
+}
+
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
 {
+    bool was_usable = server_usable(srv);
+
     if (srv->state == st)
         return;
     /* Routable first: sessions redispatched by the kill below can land here. */
@@ -145,12 +163,9 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
     srv->last_change = ev_now(rb_loop);
     log_transition(srv, why);
     check_reschedule(srv);
-    if (st == SRV_UP) {
-        if (srv->conf->shutdown_backup_sessions && !srv->conf->backup && server_usable(srv))
-            listener_kill_backup_sessions(srv->listener, srv);
-        return;
-    }
-    if (srv->conf->shutdown_sessions) {
+    if (!was_usable && server_usable(srv))
+        became_usable(srv);
+    if (st == SRV_DOWN && srv->conf->shutdown_sessions) {
         uint64_t t0 = mono_us();
         unsigned n = server_kill_sessions(srv, "server marked DOWN");
         healthlog_printf("Killed %u sessions on %s after it went DOWN, in %llu ms.", n, srv->id,
@@ -174,9 +189,8 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
     }
     if (old == ADMIN_MAINT)
         check_start(srv);
-    if (st == ADMIN_READY && srv->state == SRV_UP && srv->conf->shutdown_backup_sessions &&
-        !srv->conf->backup)
-        listener_kill_backup_sessions(srv->listener, srv);
+    if (server_usable(srv))
+        became_usable(srv);
 }
 
 unsigned server_kill_sessions(struct server *srv, const char *reason)

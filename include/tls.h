@@ -1,0 +1,17 @@
+/* tls.h - OpenSSL contexts for TLS health checks. */
+#ifndef TLS_H
+#define TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+/* A client context; CA_FILE may be empty (system store). With VERIFY the peer's
+ * certificate must chain to a trusted CA. NULL on error, with a message in err. */
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errlen);
+
+/* The oldest queued OpenSSL error as text (and clear the queue), or FALLBACK. */
+const char *tls_error(char *buf, size_t len, const char *fallback);
+
+#endif

@@ -1,0 +1,42 @@
+/* tls.c - OpenSSL contexts for TLS health checks. */
+#include "tls.h"
+
+#include <stdio.h>
+
+#include <openssl/err.h>
+
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    char msg[256];
+
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context: %s",
+                 tls_error(msg, sizeof(msg), "unknown error"));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (ca_file && *ca_file && !SSL_CTX_load_verify_locations(ctx, ca_file, NULL)) {
+        snprintf(err, errlen, "cannot load CA file %s: %s", ca_file,
+                 tls_error(msg, sizeof(msg), "unknown error"));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    if ((!ca_file || !*ca_file) && verify)
+        SSL_CTX_set_default_verify_paths(ctx);
+    SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    return ctx;
+}
+
+const char *tls_error(char *buf, size_t len, const char *fallback)
+{
+    unsigned long e = ERR_get_error();
+
+    if (!e) {
+        snprintf(buf, len, "%s", fallback);
+        return buf;
+    }
+    ERR_error_string_n(e, buf, len);
+    ERR_clear_error();
+    return buf;
+}
