@@ -34,6 +34,10 @@ void listener_count_usable(const struct listener *l, int *active, int *backup);
  * comes UP. SRV is the server that came up. */
 void listener_kill_backup_sessions(struct listener *l, const struct server *srv);
 
+/* The running listeners, in config order, for the admin and stats views. */
+int listeners_count(void);
+struct listener *listener_at(int i);
+
 /* Build listeners and servers from CONF, bind, start checks. 0 or -1 (logged). */
 int listeners_start(const struct conf *conf);
 /* Stop accepting, close every session, stop checks, free. */

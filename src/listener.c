@@ -23,6 +23,16 @@ static int nlisteners;
 static ev_timer resume_timer; /* re-enables accept after EMFILE */
 static bool paused;
 
+int listeners_count(void)
+{
+    return nlisteners;
+}
+
+struct listener *listener_at(int i)
+{
+    return i >= 0 && i < nlisteners ? &listeners[i] : NULL;
+}
+
 static bool candidate(const struct server *srv, uint64_t exclude)
 {
     return server_usable(srv) && !(exclude & (UINT64_C(1) << srv->index));
