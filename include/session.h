@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include <netinet/in.h>
+#include <stddef.h>
+
 #include <ev.h>
 
 struct listener;
@@ -44,10 +47,17 @@ struct session {
     double started;
     uint64_t tried; /* bit per server index already tried */
     int attempts;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer; /* the client's address */
 };
 
-/* Take over an accepted client socket and route it. */
-void session_new(struct listener *l, int cfd);
+/* Take over an accepted client socket (PEER: its address) and route it. */
+void session_new(struct listener *l, int cfd, const struct sockaddr *peer, socklen_t len);
+/* "10.0.0.5:51234" */
+void session_peer_str(const struct session *s, char *buf, size_t len);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
 /* Move a session through which no byte has passed yet to another server,

@@ -129,7 +129,10 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     for (int i = 0; i < ACCEPT_BURST; i++) {
-        int one = 1, fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int one = 1,
+            fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -146,7 +149,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         l->sessions_total++;
-        session_new(l, fd);
+        session_new(l, fd, (struct sockaddr *)&peer, plen);
         if (paused)
             return;
     }

@@ -13,6 +13,7 @@
  */
 #include "session.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -73,7 +74,25 @@ static void refuse(struct session *s, const char *msg)
     session_close(s, msg);
 }
 
-void session_new(struct listener *l, int cfd)
+void session_peer_str(const struct session *s, char *buf, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+
+    if (s->peer.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &s->peer.in.sin_addr, host, sizeof(host));
+        port = ntohs(s->peer.in.sin_port);
+        snprintf(buf, len, "%s:%u", host, port);
+    } else if (s->peer.sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, host, sizeof(host));
+        port = ntohs(s->peer.in6.sin6_port);
+        snprintf(buf, len, "[%s]:%u", host, port);
+    } else {
+        snprintf(buf, len, "?");
+    }
+}
+
+void session_new(struct listener *l, int cfd, const struct sockaddr *peer, socklen_t len)
 {
     struct session *s = calloc(1, sizeof(*s));
 
@@ -84,6 +103,8 @@ void session_new(struct listener *l, int cfd)
     }
     s->id = next_id++;
     s->listener = l;
+    if (peer && len <= sizeof(s->peer))
+        memcpy(&s->peer, peer, len);
     s->cfd = cfd;
     s->sfd = -1;
     s->started = s->c_last = s->s_last = ev_now(rb_loop);
