@@ -15,7 +15,7 @@ PKGS     := openssl libmariadb sqlite3
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Debian's libev ships no .pc file; use it when present, else plain -lev.
 EV_LIBS  := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 LDLIBS   += $(EV_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -26,9 +26,11 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG    := $(patsubst tests/integ/%.c,$(BUILD)/tests/%,$(wildcard tests/integ/test_*.c))
+FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
 HARNESS  := $(BUILD)/obj/harness.o
+FUZZ_TIME ?= 300
 
-.PHONY: all deps test check check-unit check-integ check-asan demo bench install clean format
+.PHONY: all deps test check check-unit check-fuzz check-integ check-asan fuzz demo bench install clean format
 
 all: $(BUILD)/rebound
 
@@ -47,6 +49,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)/tests
 $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests/integ -o $@ $< $(HARNESS) $(LDLIBS) $(CMOCKA)
 
+# Fuzz targets with the plain driver (brief runs in `make test`).
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(LIBOBJS) $(LDLIBS)
+
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
@@ -60,10 +66,23 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-asan
 
-check: check-unit check-integ
+check: check-unit check-fuzz check-integ
 
 check-unit: $(BUILD)/rebound $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t; done
+
+check-fuzz: $(FUZZ)
+	@set -e; for t in $(FUZZ); do n=$${t##*/fuzz_}; FUZZ_SECONDS=20 $$t tests/fuzz/corpus/$$n/*; done
+
+# Long, coverage-guided runs with clang's libFuzzer: FUZZ_TIME seconds per target.
+fuzz:
+	@set -e; mkdir -p build-fuzz; for f in tests/fuzz/fuzz_*.c; do n=$$(basename $$f .c); \
+	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude $(shell pkg-config --cflags $(PKGS)) \
+	        -fsanitize=fuzzer,address,undefined -o build-fuzz/$$n $$f \
+	        $(filter-out src/main.c,$(SRCS)) $(LDLIBS); \
+	    mkdir -p build-fuzz/corpus-$$n; \
+	    build-fuzz/$$n -max_total_time=$(FUZZ_TIME) build-fuzz/corpus-$$n \
+	        tests/fuzz/corpus/$${n#fuzz_}; done
 
 check-integ: $(BUILD)/rebound $(INTEG)
 	@set -e; for t in $(INTEG); do echo "== $$t"; REBOUND_BIN=$(BUILD)/rebound $$t; done
@@ -87,7 +106,7 @@ install: all
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/rebound/
 
 format:
-	clang-format -i src/*.c include/*.h tests/unit/*.c tests/integ/*.c
+	clang-format -i src/*.c include/*.h tests/unit/*.c tests/integ/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -99,6 +99,8 @@ void check_start(struct server *srv);
 void check_stop(struct server *srv);
 /* Stop and free what the check keeps between runs (TLS context). */
 void check_fini(struct server *srv);
+/* Check again at fastinter rather than waiting for the interval in progress. */
+void check_hurry(struct server *srv);
 /* Re-arm the next check after a change of interval (state change). */
 void check_reschedule(struct server *srv);
 

@@ -22,6 +22,21 @@ enum balance {
     BALANCE_LEASTCONN,  /* the one with the fewest sessions */
 };
 
+/* Which traffic errors count against a server (observe). */
+enum observe_layer {
+    OBSERVE_NONE,
+    OBSERVE_LAYER4, /* connect failures, timeouts, resets, missing greetings */
+    OBSERVE_LAYER7, /* layer 4, plus ERR packets and breaks in the MySQL stream */
+};
+
+/* What to do after error-limit consecutive traffic errors (on-error). */
+enum on_error {
+    ON_ERROR_FASTINTER,    /* check at fastinter now */
+    ON_ERROR_FAIL_CHECK,   /* count as one failed check */
+    ON_ERROR_SUDDEN_DEATH, /* one failed check short of DOWN */
+    ON_ERROR_MARK_DOWN,    /* DOWN now */
+};
+
 /* A resolved socket address with its text form ("127.0.0.1:3306"). */
 struct conf_addr {
     struct sockaddr_storage sa;
@@ -55,6 +70,9 @@ struct conf_server {
     int expect_rows; /* EXPECT_ANY, or the row count check-query must return */
     bool has_expect_value;
     char expect_value[128]; /* first column of check-query's first row */
+    enum observe_layer observe;
+    int error_limit;
+    enum on_error on_error;
     int line;
 };
 
@@ -67,6 +85,7 @@ struct conf_listen {
     bool has_bind;
     int retries;
     unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
+    unsigned timeout_greeting; /* connected, but no greeting: try the next server */
     bool allbackups;
     enum balance balance;
     struct conf_server defsrv; /* server defaults for the lines that follow */
@@ -75,14 +94,71 @@ struct conf_listen {
     int line;
 };
 
+/* Where a `health-log` line sends the health log. */
+enum health_sink_type {
+    HEALTH_SINK_STDERR,
+    HEALTH_SINK_FILE,   /* appended; reopened on SIGHUP */
+    HEALTH_SINK_SYSLOG, /* one datagram per line, over UDP or a unix socket */
+};
+
+/* The two syslog header formats. */
+enum syslog_format {
+    SYSLOG_RFC3164, /* <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG */
+    SYSLOG_RFC5424, /* <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG */
+};
+
+#define CONF_MAX_HEALTH_SINKS 8
+#define CONF_MAX_HEALTH_RING  100000
+
+/* One `health-log` line of the global section. */
+struct conf_health_sink {
+    enum health_sink_type type;
+    char path[256];        /* the file, or the syslog unix socket ("" for UDP) */
+    struct conf_addr addr; /* syslog over UDP */
+    int facility;          /* syslog facility number: daemon = 3, local0 = 16 */
+    char tag[33];          /* syslog TAG (RFC 3164) / APP-NAME (RFC 5424) */
+    enum syslog_format format;
+    int line;
+};
+
+/* An account of the admin port. The password is kept in clear: both auth plugins
+ * (mysql_native_password, caching_sha2_password) are checked against it. */
+struct conf_admin_user {
+    char name[CONF_NAME_MAX];
+    char password[128];
+    int line;
+};
+
+/* The `admin`, `admin-ro` and `admin-ssl` lines: the SQL admin port. */
+struct conf_admin {
+    bool enabled;
+    struct conf_addr addr;       /* a bare port means 127.0.0.1:PORT */
+    struct conf_admin_user user; /* may read and write */
+    bool has_ro;
+    struct conf_admin_user ro; /* may only read */
+    char ssl_crt[256];         /* admin-ssl: offer TLS with this certificate... */
+    char ssl_key[256];         /* ...and key; "" when TLS is not offered */
+    int line, ro_line, ssl_line;
+};
+
 /* The whole configuration; never changed once loaded. */
 struct conf {
     char file[256];
     int maxconn;
-    char health_log[256]; /* file path; empty = stderr */
+    struct conf_health_sink health_sinks[CONF_MAX_HEALTH_SINKS]; /* none given = stderr */
+    int nhealth_sinks;
+    bool health_log_json; /* health-log-format json: JSON lines to files and stderr */
+    int health_log_ring;  /* events kept in memory for the admin port */
     struct conf_listen *listens;
     int nlistens;
+    struct conf_admin admin;
+    bool has_stats;         /* `stats ADDR:PORT` given: serve HTTP stats there */
+    struct conf_addr stats; /* no default: no stats port unless configured */
 };
+
+/* Why PASSWORD is unfit for the admin port (empty, short, a well-known default), or
+ * NULL when it will do. */
+const char *conf_admin_password_problem(const char *password);
 
 /* Parse FILE. On error returns NULL and writes "file:line: message" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);

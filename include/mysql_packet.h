@@ -2,6 +2,7 @@
 #ifndef MYSQL_PACKET_H
 #define MYSQL_PACKET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,10 +15,117 @@
 size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, const char *sqlstate,
                         const char *msg);
 
+/* Follows packet boundaries in one direction of a MySQL stream as bytes pass, without
+ * copying them: only each 4-byte header and the first payload byte are looked at (and,
+ * for an ERR packet, its 2-byte error number). The caller gets one call of ON_PACKET per
+ * packet start. Bytes may arrive split anywhere. */
+struct mysql_tracker {
+    uint32_t left;    /* payload bytes of the current packet still to pass */
+    uint32_t len;     /* length being assembled from a split header */
+    uint8_t hdr_have; /* header bytes seen of the next packet (0..4) */
+    uint8_t seq;      /* sequence id of the current packet */
+    uint8_t first;    /* first payload byte of the current packet */
+    uint8_t err_have; /* ERR packet: error number bytes seen (0..2) */
+    uint16_t err;
+    bool want_first;   /* the current packet's first payload byte is still to come */
+    bool continuation; /* the current packet continues a 16 MiB one: not a new packet */
+    uint64_t packets;  /* packets started */
+    /* Called at each packet start (for ERR packets once the error number is known).
+     * FIRST is the first payload byte, or -1 for an empty packet. */
+    void (*on_packet)(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err);
+};
+
+/* Feed N bytes that passed; calls t->on_packet as packets start. */
+void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n);
+
+/* Does the stream stop exactly at a packet boundary? */
+static inline bool mysql_track_at_boundary(const struct mysql_tracker *t)
+{
+    return t->left == 0 && t->hdr_have == 0 && !t->want_first && t->err_have == 0;
+}
+
 /* Payload length of the packet whose header starts at P. */
 static inline uint32_t mysql_payload_len(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
 }
+
+/* ---- building packets (admin port; reusable by anything that answers a client) ---- */
+
+/* Capability flags rebound's admin port speaks about (protocol 4.1). */
+#define MYSQL_CLIENT_LONG_PASSWORD       0x00000001u
+#define MYSQL_CLIENT_FOUND_ROWS          0x00000002u
+#define MYSQL_CLIENT_LONG_FLAG           0x00000004u
+#define MYSQL_CLIENT_CONNECT_WITH_DB     0x00000008u
+#define MYSQL_CLIENT_PROTOCOL_41         0x00000200u
+#define MYSQL_CLIENT_INTERACTIVE         0x00000400u
+#define MYSQL_CLIENT_SSL                 0x00000800u
+#define MYSQL_CLIENT_TRANSACTIONS        0x00002000u
+#define MYSQL_CLIENT_SECURE_CONNECTION   0x00008000u
+#define MYSQL_CLIENT_MULTI_RESULTS       0x00020000u
+#define MYSQL_CLIENT_PLUGIN_AUTH         0x00080000u
+#define MYSQL_CLIENT_CONNECT_ATTRS       0x00100000u
+#define MYSQL_CLIENT_PLUGIN_AUTH_LENENC  0x00200000u
+#define MYSQL_CLIENT_DEPRECATE_EOF       0x01000000u
+#define MYSQL_SERVER_STATUS_AUTOCOMMIT   0x0002u
+
+/* Column types and flags used in text result sets. */
+#define MYSQL_TYPE_DOUBLE     5
+#define MYSQL_TYPE_LONGLONG   8
+#define MYSQL_TYPE_VAR_STRING 253
+#define MYSQL_NUM_FLAG        0x8000u
+#define MYSQL_BINARY_FLAG     0x0080u
+#define MYSQL_CHARSET_UTF8MB4 45 /* utf8mb4_general_ci */
+#define MYSQL_CHARSET_BINARY  63
+
+/* A growing output buffer of whole packets, bounded by LIMIT bytes. Once a write would
+ * pass the limit (or memory runs out) FAILED is set and further writes are ignored, so
+ * a caller checks once at the end. */
+struct mysql_wbuf {
+    uint8_t *data;
+    size_t len, cap;
+    size_t limit;
+    size_t pkt;  /* offset of the header of the packet being written */
+    bool failed; /* limit reached or out of memory */
+};
+
+void mysql_wbuf_init(struct mysql_wbuf *w, size_t limit);
+void mysql_wbuf_free(struct mysql_wbuf *w);
+/* Forget the first N bytes (sent). */
+void mysql_wbuf_consume(struct mysql_wbuf *w, size_t n);
+/* Cut the buffer back to LEN bytes (undo a partial result) and clear FAILED. */
+void mysql_wbuf_truncate(struct mysql_wbuf *w, size_t len);
+
+/* Start a packet with sequence id SEQ; end it (fills in the length). A payload of
+ * 16 MiB or more is refused (FAILED): nothing here needs one. */
+void mysql_pkt_begin(struct mysql_wbuf *w, uint8_t seq);
+void mysql_pkt_end(struct mysql_wbuf *w);
+
+void mysql_put_u8(struct mysql_wbuf *w, uint8_t v);
+void mysql_put_u16(struct mysql_wbuf *w, uint16_t v);
+void mysql_put_u32(struct mysql_wbuf *w, uint32_t v);
+void mysql_put_bytes(struct mysql_wbuf *w, const void *p, size_t n);
+/* A NUL-terminated string, NUL included. */
+void mysql_put_str0(struct mysql_wbuf *w, const char *s);
+/* Length-encoded integer: 1, 3, 4 or 9 bytes. */
+void mysql_put_lenenc(struct mysql_wbuf *w, uint64_t v);
+/* Length-encoded string. */
+void mysql_put_lenenc_str(struct mysql_wbuf *w, const void *s, size_t n);
+
+/* Read a length-encoded integer from P (N bytes available). Returns the bytes it
+ * took, or 0 if truncated or if it is a NULL (0xfb) or ERR (0xff) marker. */
+size_t mysql_get_lenenc(const uint8_t *p, size_t n, uint64_t *v);
+
+/* Whole packets. DEPRECATE_EOF: the client set CLIENT_DEPRECATE_EOF, so a result set ends
+ * with an OK packet whose header is 0xfe (mysql_eof_packet writes that form). */
+void mysql_ok_packet(struct mysql_wbuf *w, uint8_t seq, uint64_t affected, uint64_t insert_id,
+                     uint16_t status, uint16_t warnings, const char *info);
+void mysql_eof_packet(struct mysql_wbuf *w, uint8_t seq, uint16_t status, bool deprecate_eof);
+void mysql_err_append(struct mysql_wbuf *w, uint8_t seq, uint16_t err, const char *sqlstate,
+                      const char *msg);
+/* A column definition (protocol 4.1) in schema DB, table TABLE. */
+void mysql_column_def(struct mysql_wbuf *w, uint8_t seq, const char *db, const char *table,
+                      const char *name, uint8_t type, uint16_t charset, uint32_t length,
+                      uint16_t flags, uint8_t decimals);
 
 #endif

@@ -47,6 +47,12 @@ struct server {
     uint64_t sessions_killed;
     uint64_t check_failures;
     uint64_t connect_failures;
+    uint64_t bytes_in;  /* client->server bytes of sessions already gone from here */
+    uint64_t bytes_out; /* server->client bytes of sessions already gone from here */
+    double downtime;    /* seconds DOWN, up to the last change (admin view adds the rest) */
+    double last_check;  /* wall clock (ev_now) of the last check verdict, 0 before any */
+    unsigned obs_consecutive; /* traffic errors in a row (observe) */
+    uint64_t observed_errors; /* traffic errors counted, ever */
 };
 
 /* May a new session be sent here? */

@@ -11,6 +11,9 @@
 
 #include <ev.h>
 
+#include "mysql_packet.h"
+#include "observe.h"
+
 struct listener;
 struct server;
 struct pending;
@@ -29,7 +32,8 @@ struct flow {
 /* Session states. */
 enum session_state {
     SESS_CONNECTING, /* waiting for the server's TCP connect; on server->sessions */
-    SESS_RELAY,      /* both sockets open, bytes flowing; on server->sessions */
+    SESS_GREETING,   /* connected, waiting for the server's first byte (timeout greeting) */
+    SESS_RELAY,      /* bytes flowing both ways; on server->sessions */
 };
 
 /* A client connection and the server connection made for it. */
@@ -47,6 +51,12 @@ struct session {
     double started;
     uint64_t tried; /* bit per server index already tried */
     int attempts;
+    struct mysql_tracker trk; /* server->client packet boundaries (observe layer7) */
+    bool l7;                  /* the stream is followed at layer 7 (not TLS, not compressed) */
+    bool awaiting;            /* the client sent a command the server has not answered yet */
+    bool quitting;            /* the client sent COM_QUIT */
+    int8_t obs_event;         /* an error seen while relaying, reported after the write */
+    uint16_t obs_errno;
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

@@ -2,7 +2,8 @@
 # Install the Debian packages rebound needs to build, test, demo and benchmark, if missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
-      libsqlite3-dev libcmocka-dev mariadb-server mariadb-client haproxy sysbench)
+      libsqlite3-dev libcmocka-dev mariadb-server mariadb-client haproxy sysbench clang
+      prometheus)  # prometheus: promtool, for the /metrics test
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -749,6 +749,16 @@ void check_fini(struct server *srv)
     srv->check.ssl_ctx = NULL;
 }
 
+void check_hurry(struct server *srv)
+{
+    double fast = conf_fastinter(srv->conf) / 1000.0;
+
+    if (srv->check.running || !ev_is_active(&srv->check.next) ||
+        ev_timer_remaining(rb_loop, &srv->check.next) <= fast)
+        return;
+    schedule(srv, fast);
+}
+
 void check_reschedule(struct server *srv)
 {
     if (srv->check.running || !ev_is_active(&srv->check.next))

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/un.h>
 
 #include "rebound.h"
 
@@ -142,7 +144,7 @@ int conf_parse_addr(const char *s, struct conf_addr *a, char *err, size_t errlen
     }
     errno = 0;
     pnum = strtoul(port, &end, 10);
-    if (errno || *end || end == port || pnum < 1 || pnum > 65535) {
+    if (errno || *end || *port < '0' || *port > '9' || pnum < 1 || pnum > 65535) {
         snprintf(err, errlen, "port '%s' of '%s' is not a number between 1 and 65535", port, s);
         return -1;
     }
@@ -180,7 +182,7 @@ unsigned conf_downinter(const struct conf_server *s)
 
 /* --- generic keyword parsers, writing at an offset --- */
 
-static int parse_int(struct parser *p, const char *kw, int min, int *out)
+static int parse_int(struct parser *p, const char *kw, int min, int max, int *out)
 {
     const char *v = arg(p, kw, "a number");
     char *end;
@@ -190,20 +192,28 @@ static int parse_int(struct parser *p, const char *kw, int min, int *out)
         return -1;
     errno = 0;
     n = strtol(v, &end, 10);
-    if (errno || *end || end == v || n < min || n > INT_MAX)
-        return fail(p, "'%s' expects a whole number of at least %d, got '%s'", kw, min, v);
+    if (errno || *end || end == v || *v < '0' || *v > '9' || n < min || n > max)
+        return fail(p, "'%s' expects a whole number from %d to %d, got '%s'", kw, min, max, v);
     *out = (int)n;
     return 0;
 }
 
+#define MAX_COUNT 1000000
+
 static int kw_count(struct parser *p, const char *kw, void *obj, size_t off)
 {
-    return parse_int(p, kw, 1, (int *)((char *)obj + off));
+    return parse_int(p, kw, 1, MAX_COUNT, (int *)((char *)obj + off));
 }
 
 static int kw_count0(struct parser *p, const char *kw, void *obj, size_t off)
 {
-    return parse_int(p, kw, 0, (int *)((char *)obj + off));
+    return parse_int(p, kw, 0, MAX_COUNT, (int *)((char *)obj + off));
+}
+
+/* rise and fall: small enough that rise + fall never overflows. */
+static int kw_health(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_int(p, kw, 1, 1000, (int *)((char *)obj + off));
 }
 
 static int kw_duration(struct parser *p, const char *kw, void *obj, size_t off)
@@ -212,8 +222,10 @@ static int kw_duration(struct parser *p, const char *kw, void *obj, size_t off)
 
     if (!v)
         return -1;
-    if (conf_parse_duration(v, (unsigned *)((char *)obj + off)) < 0)
-        return fail(p, "'%s' expects a duration like 500ms, 2s, 5m or 1h, got '%s'", kw, v);
+    if (conf_parse_duration(v, (unsigned *)((char *)obj + off)) < 0 ||
+        *(unsigned *)((char *)obj + off) == 0)
+        return fail(p, "'%s' expects a duration above zero like 500ms, 2s, 5m or 1h, got '%s'",
+                    kw, v);
     return 0;
 }
 
@@ -326,17 +338,17 @@ static int kw_expect(struct parser *p, const char *kw, void *obj, size_t off)
         if (!(v = arg(p, "expect max-lag", "a number of seconds")))
             return -1;
         /* A bare number is seconds here, as replicas report lag in seconds. */
-        if (v[strspn(v, "0123456789")] == '\0' && conf_parse_duration(v, &ms) == 0 &&
-            ms <= 86400u * 365)
-            s->max_lag = (int)ms;
-        else if (conf_parse_duration(v, &ms) == 0)
-            s->max_lag = (int)(ms / 1000);
-        else
+        if (conf_parse_duration(v, &ms) < 0)
             return fail(p, "'expect max-lag' expects a number of seconds, got '%s'", v);
+        if (v[strspn(v, "0123456789")] != '\0')
+            ms /= 1000;
+        if (ms > 86400u * 365)
+            return fail(p, "'expect max-lag' is more than a year: '%s'", v);
+        s->max_lag = (int)ms;
         return 0;
     }
     if (!strcmp(what, "rows"))
-        return parse_int(p, "expect rows", 0, &s->expect_rows);
+        return parse_int(p, "expect rows", 0, INT_MAX, &s->expect_rows);
     if (!strcmp(what, "value")) {
         if (!(v = arg(p, "expect value", "a value")))
             return -1;
@@ -386,6 +398,36 @@ static int kw_check_query(struct parser *p, const char *kw, void *obj, size_t of
     return parse_string(p, kw, obj, off, sizeof(((struct conf_server *)0)->check_query));
 }
 
+/* One word out of NAMES (NULL-terminated), stored as an int enum at OFF. */
+static int parse_enum(struct parser *p, const char *kw, void *obj, size_t off,
+                      const char *const *names, const char *expected)
+{
+    const char *v = arg(p, kw, expected);
+
+    if (!v)
+        return -1;
+    for (int i = 0; names[i]; i++) {
+        if (!strcmp(v, names[i])) {
+            *(int *)((char *)obj + off) = i;
+            return 0;
+        }
+    }
+    return fail(p, "'%s' expects %s, got '%s'", kw, expected, v);
+}
+
+static int kw_observe(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    static const char *const names[] = {"none", "layer4", "layer7", NULL};
+    return parse_enum(p, kw, obj, off, names, "layer4 or layer7");
+}
+
+static int kw_on_error(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    static const char *const names[] = {"fastinter", "fail-check", "sudden-death", "mark-down",
+                                        NULL};
+    return parse_enum(p, kw, obj, off, names, "fastinter, fail-check, sudden-death or mark-down");
+}
+
 #define SRV(f) offsetof(struct conf_server, f)
 static const struct keyword server_keywords[] = {
     {"check", kw_check, 0},
@@ -394,8 +436,8 @@ static const struct keyword server_keywords[] = {
     {"inter", kw_duration, SRV(inter)},
     {"fastinter", kw_duration, SRV(fastinter)},
     {"downinter", kw_duration, SRV(downinter)},
-    {"rise", kw_count, SRV(rise)},
-    {"fall", kw_count, SRV(fall)},
+    {"rise", kw_health, SRV(rise)},
+    {"fall", kw_health, SRV(fall)},
     {"on-marked-up", kw_on_marked_up, 0},
     {"on-marked-down", kw_on_marked_down, 0},
     {"check-ssl", kw_flag, SRV(check_ssl)},
@@ -403,6 +445,9 @@ static const struct keyword server_keywords[] = {
     {"verify", kw_verify, 0},
     {"expect", kw_expect, 0},
     {"check-query", kw_check_query, SRV(check_query)},
+    {"observe", kw_observe, SRV(observe)},
+    {"error-limit", kw_count, SRV(error_limit)},
+    {"on-error", kw_on_error, SRV(on_error)},
 };
 
 /* --- listen / defaults keywords --- */
@@ -418,6 +463,8 @@ static int kw_bind(struct parser *p, const char *kw, void *obj, size_t off)
         return -1;
     if (p->sec != SEC_LISTEN)
         return fail(p, "'bind' is only allowed in a listen section");
+    if (l->has_bind)
+        return fail(p, "listen '%s' already has a bind address (%s)", l->name, l->bind.text);
     if (conf_parse_addr(v, &l->bind, msg, sizeof(msg)) < 0)
         return fail(p, "bind: %s", msg);
     l->has_bind = true;
@@ -432,8 +479,9 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         {"client", kw_duration, offsetof(struct conf_listen, timeout_client)},
         {"server", kw_duration, offsetof(struct conf_listen, timeout_server)},
         {"check", kw_duration, offsetof(struct conf_listen, timeout_check)},
+        {"greeting", kw_duration, offsetof(struct conf_listen, timeout_greeting)},
     };
-    const char *v = arg(p, kw, "connect, client, server or check");
+    const char *v = arg(p, kw, "connect, client, server, check or greeting");
     char name[32];
     (void)off;
 
@@ -445,7 +493,8 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         snprintf(name, sizeof(name), "timeout %s", v);
         return kinds[i].parse(p, name, obj, kinds[i].off);
     }
-    return fail(p, "unknown timeout '%s' (expected connect, client, server or check)", v);
+    return fail(p, "unknown timeout '%s' (expected connect, client, server, check or greeting)",
+                v);
 }
 
 static int kw_option(struct parser *p, const char *kw, void *obj, size_t off)
@@ -488,32 +537,292 @@ static const struct keyword listen_keywords[] = {
 
 /* --- global keywords --- */
 
-/* health-log file PATH | stderr */
-static int kw_health_log(struct parser *p, const char *kw, void *obj, size_t off)
+/* Syslog facility numbers by name (RFC 5424 section 6.2.1); 12-15 have no usual name. */
+static const char *const syslog_facilities[] = {
+    "kern",   "user",   "mail",     "daemon", "auth",   "syslog", "lpr",    "news",
+    "uucp",   "cron",   "authpriv", "ftp",    NULL,     NULL,     NULL,     NULL,
+    "local0", "local1", "local2",   "local3", "local4", "local5", "local6", "local7",
+};
+
+static int kw_syslog_facility(struct parser *p, const char *kw, void *obj, size_t off)
 {
-    struct conf *c = obj;
-    const char *v = arg(p, kw, "'file PATH' or 'stderr'");
+    const char *v = arg(p, kw, "a facility name");
     (void)off;
 
     if (!v)
         return -1;
-    if (!strcmp(v, "stderr")) {
-        c->health_log[0] = '\0';
-        return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(syslog_facilities); i++) {
+        if (syslog_facilities[i] && !strcmp(v, syslog_facilities[i])) {
+            ((struct conf_health_sink *)obj)->facility = (int)i;
+            return 0;
+        }
     }
-    if (strcmp(v, "file"))
-        return fail(p, "'health-log' expects 'file PATH' or 'stderr', got '%s'", v);
-    if (!(v = arg(p, "health-log file", "a path")))
+    return fail(p,
+                "unknown syslog facility '%s' (expected kern, user, mail, daemon, auth, syslog, "
+                "lpr, news, uucp, cron, authpriv, ftp or local0 to local7)",
+                v);
+}
+
+/* A TAG / APP-NAME: printable ASCII without blanks or the characters that end a TAG. */
+static int kw_syslog_tag(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_health_sink *s = obj;
+    const char *v = arg(p, kw, "a tag");
+    (void)off;
+
+    if (!v)
         return -1;
-    if (strlen(v) >= sizeof(c->health_log))
-        return fail(p, "health-log path is too long");
-    snprintf(c->health_log, sizeof(c->health_log), "%s", v);
+    if (!*v || strlen(v) >= sizeof(s->tag) || strcspn(v, ":[]") != strlen(v))
+        return fail(p, "syslog tag '%s' must be 1 to %zu characters without ':', '[' or ']'", v,
+                    sizeof(s->tag) - 1);
+    for (const char *c = v; *c; c++)
+        if (*c < 0x21 || *c > 0x7e)
+            return fail(p, "syslog tag '%s' must be printable ASCII without blanks", v);
+    snprintf(s->tag, sizeof(s->tag), "%s", v);
+    return 0;
+}
+
+static int kw_syslog_format(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    const char *v = arg(p, kw, "rfc3164 or rfc5424");
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (!strcmp(v, "rfc3164"))
+        ((struct conf_health_sink *)obj)->format = SYSLOG_RFC3164;
+    else if (!strcmp(v, "rfc5424"))
+        ((struct conf_health_sink *)obj)->format = SYSLOG_RFC5424;
+    else
+        return fail(p, "unknown syslog format '%s' (expected rfc3164 or rfc5424)", v);
+    return 0;
+}
+
+static const struct keyword *find_kw(const struct keyword *t, size_t n, const char *name);
+
+/* syslog ADDR [facility NAME] [tag TAG] [format rfc3164|rfc5424]; ADDR is HOST:PORT
+ * (UDP) or the absolute path of a unix datagram socket. */
+static int health_sink_syslog(struct parser *p, struct conf_health_sink *s)
+{
+    static const struct keyword options[] = {
+        {"facility", kw_syslog_facility, 0},
+        {"tag", kw_syslog_tag, 0},
+        {"format", kw_syslog_format, 0},
+    };
+    const char *v = arg(p, "health-log syslog", "HOST:PORT or the path of a unix socket");
+    const struct keyword *k;
+    char msg[256];
+
+    if (!v)
+        return -1;
+    s->type = HEALTH_SINK_SYSLOG;
+    s->facility = 3; /* daemon */
+    snprintf(s->tag, sizeof(s->tag), "rebound");
+    s->format = SYSLOG_RFC3164;
+    if (v[0] == '/') {
+        if (strlen(v) >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+            return fail(p, "health-log syslog: socket path '%s' is too long", v);
+        snprintf(s->path, sizeof(s->path), "%s", v);
+    } else if (conf_parse_addr(v, &s->addr, msg, sizeof(msg)) < 0) {
+        return fail(p, "health-log syslog: %s (expected HOST:PORT or an absolute socket path)",
+                    msg);
+    }
+    while (peek(p) && (k = find_kw(options, ARRAY_SIZE(options), peek(p)))) {
+        p->pos++;
+        if (k->parse(p, k->name, s, k->off) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* health-log file PATH | stderr | syslog ADDR [options]; each line adds a sink. */
+static int kw_health_log(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf *c = obj;
+    struct conf_health_sink *s;
+    const char *v = arg(p, kw, "'file PATH', 'stderr' or 'syslog ADDR'");
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (c->nhealth_sinks == CONF_MAX_HEALTH_SINKS)
+        return fail(p, "too many health-log sinks (at most %d)", CONF_MAX_HEALTH_SINKS);
+    s = &c->health_sinks[c->nhealth_sinks];
+    memset(s, 0, sizeof(*s));
+    s->line = p->line;
+    if (!strcmp(v, "stderr")) {
+        s->type = HEALTH_SINK_STDERR;
+    } else if (!strcmp(v, "file")) {
+        if (!(v = arg(p, "health-log file", "a path")))
+            return -1;
+        if (!*v || strlen(v) >= sizeof(s->path))
+            return fail(p, "health-log file path is empty or too long");
+        s->type = HEALTH_SINK_FILE;
+        snprintf(s->path, sizeof(s->path), "%s", v);
+    } else if (!strcmp(v, "syslog")) {
+        if (health_sink_syslog(p, s) < 0)
+            return -1;
+    } else {
+        return fail(p, "'health-log' expects 'file PATH', 'stderr' or 'syslog ADDR', got '%s'", v);
+    }
+    c->nhealth_sinks++;
+    return 0;
+}
+
+/* health-log-format text|json */
+static int kw_health_log_format(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    const char *v = arg(p, kw, "text or json");
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (strcmp(v, "text") && strcmp(v, "json"))
+        return fail(p, "'health-log-format' expects text or json, got '%s'", v);
+    ((struct conf *)obj)->health_log_json = !strcmp(v, "json");
+    return 0;
+}
+
+/* health-log-ring N: 0 keeps no events in memory. */
+static int kw_health_log_ring(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    int *n = (int *)((char *)obj + off);
+
+    return parse_int(p, kw, 0, CONF_MAX_HEALTH_RING, n);
+}
+
+/* --- the admin port --- */
+
+const char *conf_admin_password_problem(const char *password)
+{
+    static const char *const weak[] = {"admin", "password", "change-me", "changeme", "secret",
+                                       "rebound", "12345678", "123456789", "password1",
+                                       "administrator", "adminadmin"};
+
+    if (!*password)
+        return "is empty";
+    for (size_t i = 0; i < ARRAY_SIZE(weak); i++)
+        if (!strcasecmp(password, weak[i]))
+            return "is a well-known default";
+    if (strlen(password) < 8)
+        return "is shorter than 8 characters";
+    return NULL;
+}
+
+/* user NAME password PASS, as it follows `admin ADDR` and `admin-ro`. */
+static int admin_account(struct parser *p, const char *kw, struct conf_admin_user *u)
+{
+    const char *v, *why;
+
+    if (expect_word(p, kw, "user") < 0 || !(v = arg(p, kw, "a user name")))
+        return -1;
+    if (!*v || strlen(v) >= sizeof(u->name))
+        return fail(p, "'%s': user name '%s' is empty or too long", kw, v);
+    snprintf(u->name, sizeof(u->name), "%s", v);
+    if (expect_word(p, kw, "password") < 0 || !(v = arg(p, kw, "a password")))
+        return -1;
+    if (strlen(v) >= sizeof(u->password))
+        return fail(p, "'%s': password is too long (at most %zu bytes)", kw,
+                    sizeof(u->password) - 1);
+    if ((why = conf_admin_password_problem(v)))
+        return fail(p, "'%s': the password of user '%s' %s; choose a strong one", kw, u->name,
+                    why);
+    snprintf(u->password, sizeof(u->password), "%s", v);
+    u->line = p->line;
+    return 0;
+}
+
+/* admin [HOST:]PORT user NAME password PASS */
+static int kw_admin(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_admin *a = &((struct conf *)obj)->admin;
+    const char *v = arg(p, kw, "an address like 127.0.0.1:6032");
+    char addr[160], msg[256];
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (a->enabled)
+        return fail(p, "'admin' already given at line %d", a->line);
+    /* A bare port listens on loopback only. */
+    snprintf(addr, sizeof(addr), "%s%s", v[strspn(v, "0123456789")] ? "" : "127.0.0.1:", v);
+    if (conf_parse_addr(addr, &a->addr, msg, sizeof(msg)) < 0)
+        return fail(p, "admin: %s", msg);
+    a->enabled = true;
+    a->line = p->line;
+    return admin_account(p, kw, &a->user);
+}
+
+/* admin-ro user NAME password PASS */
+static int kw_admin_ro(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_admin *a = &((struct conf *)obj)->admin;
+    (void)off;
+
+    if (a->has_ro)
+        return fail(p, "'admin-ro' already given at line %d", a->ro_line);
+    a->has_ro = true;
+    a->ro_line = p->line;
+    return admin_account(p, kw, &a->ro);
+}
+
+/* admin-ssl crt FILE key FILE */
+static int kw_admin_ssl(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_admin *a = &((struct conf *)obj)->admin;
+    (void)off;
+
+    if (expect_word(p, kw, "crt") < 0 ||
+        parse_string(p, "admin-ssl crt", a, offsetof(struct conf_admin, ssl_crt),
+                     sizeof(a->ssl_crt)) < 0 ||
+        expect_word(p, kw, "key") < 0 ||
+        parse_string(p, "admin-ssl key", a, offsetof(struct conf_admin, ssl_key),
+                     sizeof(a->ssl_key)) < 0)
+        return -1;
+    a->ssl_line = p->line;
+    return 0;
+}
+
+/* The admin lines that only make sense together. */
+static int finish_admin(struct parser *p)
+{
+    struct conf_admin *a = &p->conf->admin;
+
+    p->line = a->ro_line ? a->ro_line : a->ssl_line;
+    if (!a->enabled && (a->has_ro || a->ssl_line))
+        return fail(p, "'admin-ro' and 'admin-ssl' need an 'admin ADDR user NAME password PASS' "
+                       "line");
+    p->line = a->ro_line;
+    if (a->has_ro && !strcmp(a->ro.name, a->user.name))
+        return fail(p, "'admin-ro' user '%s' is already the admin user", a->ro.name);
+    return 0;
+}
+
+/* stats ADDR:PORT - the HTTP stats port (stats_http.c). */
+static int kw_stats(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf *c = obj;
+    const char *v = arg(p, kw, "an address like 127.0.0.1:8404");
+    char msg[256];
+    (void)off;
+
+    if (!v)
+        return -1;
+    if (conf_parse_addr(v, &c->stats, msg, sizeof(msg)) < 0)
+        return fail(p, "stats: %s", msg);
+    c->has_stats = true;
     return 0;
 }
 
 static const struct keyword global_keywords[] = {
+    {"stats", kw_stats, 0},
+    {"admin", kw_admin, 0},
+    {"admin-ro", kw_admin_ro, 0},
+    {"admin-ssl", kw_admin_ssl, 0},
     {"maxconn", kw_count, offsetof(struct conf, maxconn)},
     {"health-log", kw_health_log, 0},
+    {"health-log-format", kw_health_log_format, 0},
+    {"health-log-ring", kw_health_log_ring, offsetof(struct conf, health_log_ring)},
 };
 
 static const struct keyword *find_kw(const struct keyword *t, size_t n, const char *name)
@@ -572,6 +881,7 @@ static void set_listen_defaults(struct conf_listen *l)
     l->timeout_client = 8 * 3600 * 1000;
     l->timeout_server = 8 * 3600 * 1000;
     l->timeout_check = 1000;
+    l->timeout_greeting = 500;
     l->defsrv.method = CHECK_METHOD_MYSQL;
     l->defsrv.inter = 2000;
     l->defsrv.rise = 2;
@@ -579,6 +889,8 @@ static void set_listen_defaults(struct conf_listen *l)
     l->defsrv.expect_read_only = EXPECT_ANY;
     l->defsrv.max_lag = EXPECT_ANY;
     l->defsrv.expect_rows = EXPECT_ANY;
+    l->defsrv.error_limit = 10;
+    l->defsrv.on_error = ON_ERROR_FAIL_CHECK;
 }
 
 /* A run of keywords; in defaults/listen both listen and server keywords. */
@@ -620,8 +932,8 @@ static int parse_server(struct parser *p)
     if (!(name = arg(p, "server", "a name and an address")) ||
         !(addr = arg(p, "server", "an address like 10.0.0.10:3306")))
         return -1;
-    if (strlen(name) >= CONF_NAME_MAX || strchr(name, '/'))
-        return fail(p, "server name '%s' is too long or contains '/'", name);
+    if (!*name || strlen(name) >= CONF_NAME_MAX || strchr(name, '/'))
+        return fail(p, "server name '%s' is empty, too long or contains '/'", name);
     for (int i = 0; i < l->nservers; i++)
         if (!strcmp(l->servers[i].name, name))
             return fail(p, "server '%s' already defined in listen '%s' at line %d", name, l->name,
@@ -696,8 +1008,8 @@ static int start_section(struct parser *p)
 
         if (!name)
             return -1;
-        if (strlen(name) >= CONF_NAME_MAX || strchr(name, '/'))
-            return fail(p, "listen name '%s' is too long or contains '/'", name);
+        if (!*name || strlen(name) >= CONF_NAME_MAX || strchr(name, '/'))
+            return fail(p, "listen name '%s' is empty, too long or contains '/'", name);
         for (int i = 0; i < c->nlistens; i++)
             if (!strcmp(c->listens[i].name, name))
                 return fail(p, "listen '%s' already defined at line %d", name, c->listens[i].line);
@@ -754,6 +1066,7 @@ struct conf *conf_parse(const char *text, const char *name, char *err, size_t er
     }
     snprintf(p.conf->file, sizeof(p.conf->file), "%s", name);
     p.conf->maxconn = 10000;
+    p.conf->health_log_ring = 1000;
     set_listen_defaults(&p.defaults);
     while (*s) {
         size_t n = strcspn(s, "\n");
@@ -771,9 +1084,12 @@ struct conf *conf_parse(const char *text, const char *name, char *err, size_t er
     if (p.sec == SEC_LISTEN && finish_listen(&p, p.cur) < 0)
         goto bad;
     if (p.conf->nlistens == 0) {
+        p.line = p.line ? p.line : 1;
         fail(&p, "no listen section: nothing to route");
         goto bad;
     }
+    if (finish_admin(&p) < 0)
+        goto bad;
     return p.conf;
 bad:
     conf_free(p.conf);

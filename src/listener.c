@@ -92,6 +92,7 @@ void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
 {
     uint64_t t0 = mono_us(), backups = 0;
     unsigned killed = 0, moved = 0;
+    struct hl_event ev = {.kind = HL_KILL, .server = srv->id, .listener = l->conf->name};
 
     for (int i = 0; i < l->nservers; i++)
         if (l->servers[i].conf->backup)
@@ -115,11 +116,12 @@ void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
         b->sessions_killed += n;
         killed += n;
     }
-    healthlog_printf("Killed %u sessions on backup servers of %s after %s came UP, in %llu ms.",
-                     killed, l->conf->name, srv->id, (unsigned long long)((mono_us() - t0) / 1000));
+    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
+    healthlog_emit(&ev, "Killed %u sessions on backup servers of %s after %s came UP, in %u ms.",
+                   killed, l->conf->name, srv->id, ev.pass_ms);
     if (moved)
-        healthlog_printf("Redispatched %u connecting sessions of %s away from backup servers.",
-                         moved, l->conf->name);
+        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from backup servers.",
+                       moved, l->conf->name);
 }
 
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)

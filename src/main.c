@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "conf.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
 #include "rebound.h"
+#include "stats_http.h"
 
 static void usage(FILE *out)
 {
@@ -94,7 +96,10 @@ int main(int argc, char **argv)
         return 1;
     }
     rb_loop = ev_default_loop(EVFLAG_AUTO);
-    if (healthlog_open(conf->health_log) < 0 || listeners_start(conf) < 0) {
+    if (healthlog_open(conf) < 0 || listeners_start(conf) < 0 || admin_start(conf) < 0 ||
+        stats_http_start(conf) < 0) {
+        stats_http_stop();
+        admin_stop();
         listeners_stop();
         healthlog_close();
         conf_free(conf);
@@ -110,6 +115,8 @@ int main(int argc, char **argv)
 
     ev_run(rb_loop, 0);
 
+    stats_http_stop();
+    admin_stop();
     listeners_stop();
     healthlog_close();
     conf_free(conf);

@@ -1,6 +1,7 @@
 /* mysql_packet.c - MySQL wire framing helpers. */
 #include "mysql_packet.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, const char *sqlstate,
@@ -10,7 +11,8 @@ size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, con
     size_t payload = 1 + 2 + (sqlstate ? 6 : 0) + mlen;
     uint8_t *p = buf;
 
-    if (payload > MYSQL_MAX_PAYLOAD || len < MYSQL_HEADER_LEN + payload)
+    if (payload > MYSQL_MAX_PAYLOAD || len < MYSQL_HEADER_LEN + payload ||
+        (sqlstate && strlen(sqlstate) != 5))
         return 0;
     *p++ = (uint8_t)payload;
     *p++ = (uint8_t)(payload >> 8);
@@ -26,4 +28,292 @@ size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, con
     }
     memcpy(p, msg, mlen);
     return MYSQL_HEADER_LEN + payload;
+}
+
+/* The packet's first payload byte is known: report it now, unless it is an ERR packet,
+ * which is reported once its error number is known too. */
+static void first_byte(struct mysql_tracker *t, uint8_t b)
+{
+    t->want_first = false;
+    t->first = b;
+    if (b == 0xff && t->left >= 2) {
+        t->err_have = 2;
+        t->err = 0;
+        return;
+    }
+    t->on_packet(t, b, t->seq, 0);
+}
+
+void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
+{
+    const uint8_t *end = p + n;
+
+    while (p < end) {
+        if (t->left == 0 && !t->want_first && t->err_have == 0) {
+            /* Between packets: assemble the next header. */
+            if (t->hdr_have < 3)
+                t->len |= (uint32_t)*p << (8 * t->hdr_have);
+            else
+                t->seq = *p;
+            p++;
+            if (++t->hdr_have < MYSQL_HEADER_LEN)
+                continue;
+            bool cont = t->continuation;
+            t->left = t->len;
+            t->continuation = t->len == MYSQL_MAX_PAYLOAD;
+            t->hdr_have = 0;
+            t->len = 0;
+            if (cont) /* the tail of a 16 MiB packet: nothing new starts */
+                continue;
+            t->packets++;
+            if (t->left == 0)
+                t->on_packet(t, -1, t->seq, 0);
+            else
+                t->want_first = true;
+            continue;
+        }
+        if (t->want_first) {
+            t->left--;
+            first_byte(t, *p++);
+            continue;
+        }
+        if (t->err_have) {
+            /* ERR: two bytes of error number, little-endian. */
+            t->err |= (uint16_t)(*p++ << (8 * (2 - t->err_have)));
+            t->left--;
+            if (--t->err_have == 0)
+                t->on_packet(t, 0xff, t->seq, t->err);
+            continue;
+        }
+        /* Inside a payload: skip it whole, or to the end of what we have. */
+        size_t skip = (size_t)(end - p) < t->left ? (size_t)(end - p) : t->left;
+        p += skip;
+        t->left -= (uint32_t)skip;
+    }
+}
+
+/* ---- building packets ---- */
+
+void mysql_wbuf_init(struct mysql_wbuf *w, size_t limit)
+{
+    memset(w, 0, sizeof(*w));
+    w->limit = limit;
+}
+
+void mysql_wbuf_free(struct mysql_wbuf *w)
+{
+    free(w->data);
+    memset(w, 0, sizeof(*w));
+}
+
+void mysql_wbuf_consume(struct mysql_wbuf *w, size_t n)
+{
+    if (n >= w->len) {
+        w->len = 0;
+        return;
+    }
+    memmove(w->data, w->data + n, w->len - n);
+    w->len -= n;
+}
+
+void mysql_wbuf_truncate(struct mysql_wbuf *w, size_t len)
+{
+    if (len < w->len)
+        w->len = len;
+    w->failed = false;
+}
+
+/* Room for N more bytes; false (and FAILED) past the limit or out of memory. */
+static bool reserve(struct mysql_wbuf *w, size_t n)
+{
+    size_t cap;
+    uint8_t *grown;
+
+    if (w->failed)
+        return false;
+    if (n > w->limit || w->len > w->limit - n) {
+        w->failed = true;
+        return false;
+    }
+    if (w->len + n <= w->cap)
+        return true;
+    cap = w->cap ? w->cap : 256;
+    while (cap < w->len + n)
+        cap *= 2;
+    if (cap > w->limit)
+        cap = w->limit;
+    if (!(grown = realloc(w->data, cap))) {
+        w->failed = true;
+        return false;
+    }
+    w->data = grown;
+    w->cap = cap;
+    return true;
+}
+
+void mysql_put_bytes(struct mysql_wbuf *w, const void *p, size_t n)
+{
+    if (!n || !reserve(w, n))
+        return;
+    memcpy(w->data + w->len, p, n);
+    w->len += n;
+}
+
+void mysql_put_u8(struct mysql_wbuf *w, uint8_t v)
+{
+    mysql_put_bytes(w, &v, 1);
+}
+
+void mysql_put_u16(struct mysql_wbuf *w, uint16_t v)
+{
+    uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+    mysql_put_bytes(w, b, 2);
+}
+
+void mysql_put_u32(struct mysql_wbuf *w, uint32_t v)
+{
+    uint8_t b[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    mysql_put_bytes(w, b, 4);
+}
+
+void mysql_put_str0(struct mysql_wbuf *w, const char *s)
+{
+    mysql_put_bytes(w, s, strlen(s) + 1);
+}
+
+void mysql_put_lenenc(struct mysql_wbuf *w, uint64_t v)
+{
+    uint8_t b[9];
+    size_t n;
+
+    if (v < 251) {
+        b[0] = (uint8_t)v;
+        n = 1;
+    } else if (v < 0x10000) {
+        b[0] = 0xfc;
+        n = 3;
+    } else if (v < 0x1000000) {
+        b[0] = 0xfd;
+        n = 4;
+    } else {
+        b[0] = 0xfe;
+        n = 9;
+    }
+    for (size_t i = 1; i < n; i++)
+        b[i] = (uint8_t)(v >> (8 * (i - 1)));
+    mysql_put_bytes(w, b, n);
+}
+
+void mysql_put_lenenc_str(struct mysql_wbuf *w, const void *s, size_t n)
+{
+    mysql_put_lenenc(w, n);
+    mysql_put_bytes(w, s, n);
+}
+
+size_t mysql_get_lenenc(const uint8_t *p, size_t n, uint64_t *v)
+{
+    size_t len;
+
+    if (n < 1 || p[0] == 0xfb || p[0] == 0xff)
+        return 0;
+    if (p[0] < 0xfb) {
+        *v = p[0];
+        return 1;
+    }
+    len = p[0] == 0xfc ? 3 : p[0] == 0xfd ? 4 : 9;
+    if (n < len)
+        return 0;
+    *v = 0;
+    for (size_t i = 1; i < len; i++)
+        *v |= (uint64_t)p[i] << (8 * (i - 1));
+    return len;
+}
+
+void mysql_pkt_begin(struct mysql_wbuf *w, uint8_t seq)
+{
+    uint8_t hdr[4] = {0, 0, 0, seq};
+
+    w->pkt = w->len;
+    mysql_put_bytes(w, hdr, sizeof(hdr));
+}
+
+void mysql_pkt_end(struct mysql_wbuf *w)
+{
+    size_t n;
+
+    if (w->failed)
+        return;
+    n = w->len - w->pkt - MYSQL_HEADER_LEN;
+    if (n >= MYSQL_MAX_PAYLOAD) {
+        w->failed = true;
+        return;
+    }
+    w->data[w->pkt] = (uint8_t)n;
+    w->data[w->pkt + 1] = (uint8_t)(n >> 8);
+    w->data[w->pkt + 2] = (uint8_t)(n >> 16);
+}
+
+void mysql_ok_packet(struct mysql_wbuf *w, uint8_t seq, uint64_t affected, uint64_t insert_id,
+                     uint16_t status, uint16_t warnings, const char *info)
+{
+    mysql_pkt_begin(w, seq);
+    mysql_put_u8(w, 0x00);
+    mysql_put_lenenc(w, affected);
+    mysql_put_lenenc(w, insert_id);
+    mysql_put_u16(w, status);
+    mysql_put_u16(w, warnings);
+    if (info && *info)
+        mysql_put_bytes(w, info, strlen(info));
+    mysql_pkt_end(w);
+}
+
+void mysql_eof_packet(struct mysql_wbuf *w, uint8_t seq, uint16_t status, bool deprecate_eof)
+{
+    mysql_pkt_begin(w, seq);
+    mysql_put_u8(w, 0xfe);
+    if (deprecate_eof) { /* an OK packet in EOF clothing: affected, insert id, status */
+        mysql_put_lenenc(w, 0);
+        mysql_put_lenenc(w, 0);
+        mysql_put_u16(w, status);
+        mysql_put_u16(w, 0);
+    } else {
+        mysql_put_u16(w, 0); /* warnings */
+        mysql_put_u16(w, status);
+    }
+    mysql_pkt_end(w);
+}
+
+void mysql_err_append(struct mysql_wbuf *w, uint8_t seq, uint16_t err, const char *sqlstate,
+                      const char *msg)
+{
+    size_t mlen = strlen(msg);
+
+    mysql_pkt_begin(w, seq);
+    mysql_put_u8(w, 0xff);
+    mysql_put_u16(w, err);
+    mysql_put_u8(w, '#');
+    mysql_put_bytes(w, sqlstate, 5);
+    mysql_put_bytes(w, msg, mlen > 512 ? 512 : mlen);
+    mysql_pkt_end(w);
+}
+
+void mysql_column_def(struct mysql_wbuf *w, uint8_t seq, const char *db, const char *table,
+                      const char *name, uint8_t type, uint16_t charset, uint32_t length,
+                      uint16_t flags, uint8_t decimals)
+{
+    mysql_pkt_begin(w, seq);
+    mysql_put_lenenc_str(w, "def", 3);
+    mysql_put_lenenc_str(w, db, strlen(db));
+    mysql_put_lenenc_str(w, table, strlen(table));
+    mysql_put_lenenc_str(w, table, strlen(table));
+    mysql_put_lenenc_str(w, name, strlen(name));
+    mysql_put_lenenc_str(w, name, strlen(name));
+    mysql_put_u8(w, 0x0c);
+    mysql_put_u16(w, charset);
+    mysql_put_u32(w, length);
+    mysql_put_u8(w, type);
+    mysql_put_u16(w, flags);
+    mysql_put_u8(w, decimals);
+    mysql_put_u16(w, 0);
+    mysql_pkt_end(w);
 }

@@ -80,11 +80,16 @@ static void format_status(const struct server *srv, char *buf, size_t len)
 static void log_check(const struct server *srv, const struct check_result *r, bool passed)
 {
     char res[256], st[32];
+    struct hl_event ev = {.kind = HL_CHECK,
+                          .server = srv->id,
+                          .listener = srv->listener->conf->name,
+                          .result = r,
+                          .state = st};
 
     healthlog_format_result(res, sizeof(res), r);
     format_status(srv, st, sizeof(st));
-    healthlog_printf("Health check for server %s %s, %s, status: %s.", srv->id,
-                     passed ? "succeeded" : "failed", res, st);
+    healthlog_emit(&ev, "Health check for server %s %s, %s, status: %s.", srv->id,
+                   passed ? "succeeded" : "failed", res, st);
 }
 
 void server_check_done(struct server *srv, const struct check_result *r)
@@ -94,15 +99,18 @@ void server_check_done(struct server *srv, const struct check_result *r)
     enum server_state target = cls == CHK_CONDITIONAL ? SRV_DRAIN : SRV_UP;
 
     srv->last = *r;
-    srv->last_class = cls;
+    srv->last_check = ev_now(rb_loop);
     if (cls == CHK_NEUTRAL)
         return;
+    srv->last_class = cls;
     if (cls == CHK_FAILED) {
         srv->check_failures++;
         if (srv->health > 0)
             srv->health--;
-        if (srv->state != SRV_DOWN && srv->health < srv->conf->rise) {
+        /* Below rise the count starts over: rise passes in a row to come back. */
+        if (srv->health < srv->conf->rise)
             srv->health = 0;
+        if (srv->state != SRV_DOWN && srv->health == 0) {
             server_set_state(srv, SRV_DOWN, r);
             return;
         }
@@ -111,15 +119,15 @@ void server_check_done(struct server *srv, const struct check_result *r)
             log_check(srv, r, false);
         return;
     }
-    /* Passed, fully or conditionally. */
+    /* Passed, fully or conditionally. At rise or above the count is back at the top:
+     * fall failures in a row to go down. */
     if (srv->health < health_max(srv))
         srv->health++;
-    if (srv->state == SRV_DOWN) {
-        if (srv->health < srv->conf->rise) {
-            log_check(srv, r, true); /* logged while DOWN */
-            return;
-        }
+    if (srv->health >= srv->conf->rise)
         srv->health = health_max(srv);
+    if (srv->state == SRV_DOWN && srv->health < srv->conf->rise) {
+        log_check(srv, r, true); /* logged while DOWN */
+        return;
     }
     if (srv->state != target) {
         server_set_state(srv, target, r);
@@ -132,16 +140,26 @@ void server_check_done(struct server *srv, const struct check_result *r)
 /* The transition line, with the servers left online, as HAProxy writes it. */
 static void log_transition(const struct server *srv, const struct check_result *why)
 {
-    char res[256] = "reason: Unknown";
+    char res[256];
+    const char *lname = srv->listener->conf->name;
+    struct hl_event ev = {.kind = HL_TRANSITION,
+                          .server = srv->id,
+                          .listener = lname,
+                          .result = why,
+                          .state = server_state_str(srv->state)};
+    struct hl_event none = {.kind = HL_NO_SERVER, .listener = lname};
     int active, backup;
 
     if (why)
         healthlog_format_result(res, sizeof(res), why);
+    else /* no check behind it: the operator's maintenance mode */
+        snprintf(res, sizeof(res), "reason: maintenance mode %s by the operator",
+                 srv->state == SRV_DOWN ? "entered" : "left");
     listener_count_usable(srv->listener, &active, &backup);
-    healthlog_printf("Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
-                     server_state_str(srv->state), res, active, backup);
+    healthlog_emit(&ev, "Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
+                   server_state_str(srv->state), res, active, backup);
     if (active + backup == 0)
-        healthlog_printf("Listener %s has no server available!", srv->listener->conf->name);
+        healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
 
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
@@ -158,6 +176,8 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
 
     if (srv->state == st)
         return;
+    if (srv->state == SRV_DOWN)
+        srv->downtime += ev_now(rb_loop) - srv->last_change;
     /* Routable first: sessions redispatched by the kill below can land here. */
     srv->state = st;
     srv->last_change = ev_now(rb_loop);
@@ -168,27 +188,46 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
     if (st == SRV_DOWN && srv->conf->shutdown_sessions) {
         uint64_t t0 = mono_us();
         unsigned n = server_kill_sessions(srv, "server marked DOWN");
-        healthlog_printf("Killed %u sessions on %s after it went DOWN, in %llu ms.", n, srv->id,
-                         (unsigned long long)((mono_us() - t0) / 1000));
+        unsigned ms = (unsigned)((mono_us() - t0) / 1000);
+        struct hl_event ev = {.kind = HL_KILL,
+                              .server = srv->id,
+                              .listener = srv->listener->conf->name,
+                              .pass_ms = ms};
+        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
+                       ms);
     }
 }
 
 void server_set_admin(struct server *srv, enum admin_state st, const char *who)
 {
     enum admin_state old = srv->admin;
+    struct hl_event ev = {.kind = HL_ADMIN,
+                          .server = srv->id,
+                          .listener = srv->listener->conf->name,
+                          .state = admin_state_str(st)};
 
     if (old == st)
         return;
     srv->admin = st;
     srv->last_change = ev_now(rb_loop);
-    healthlog_printf("Server %s admin state changed from %s to %s by %s.", srv->id,
-                     admin_state_str(old), admin_state_str(st), who);
+    healthlog_emit(&ev, "Server %s admin state changed from %s to %s by %s.", srv->id,
+                   admin_state_str(old), admin_state_str(st), who);
     if (st == ADMIN_MAINT) {
+        /* Out of checks and routing; DOWN as far as its sessions are concerned. */
         check_stop(srv);
+        srv->health = 0;
+        server_set_state(srv, SRV_DOWN, NULL);
         return;
     }
-    if (old == ADMIN_MAINT)
-        check_start(srv);
+    if (old == ADMIN_MAINT) {
+        /* Back from maintenance only through rise passed checks (nothing is known
+         * about it), or at once when it is not checked. */
+        if (srv->conf->check)
+            check_start(srv);
+        else
+            server_set_state(srv, SRV_UP, NULL);
+        return;
+    }
     if (server_usable(srv))
         became_usable(srv);
 }

@@ -29,8 +29,11 @@
 #include "rebound.h"
 #include "server.h"
 
-#define SCRATCH_SIZE  (64 * 1024)
-#define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define SCRATCH_SIZE         (64 * 1024)
+#define ERR_NO_SERVER        1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define CLIENT_SSL_FLAG      0x0800u /* handshake response capability bits */
+#define CLIENT_COMPRESS_FLAG 0x0020u
+#define COM_QUIT_BYTE        0x01
 
 /* Bytes the destination did not accept yet. */
 struct pending {
@@ -49,6 +52,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err);
 static bool dispatch(struct session *s);
 
 const char *session_where(const struct session *s)
@@ -108,6 +112,7 @@ void session_new(struct listener *l, int cfd, const struct sockaddr *peer, sockl
     s->cfd = cfd;
     s->sfd = -1;
     s->started = s->c_last = s->s_last = ev_now(rb_loop);
+    s->obs_event = -1;
     ev_init(&s->up.rd, up_read_cb);
     ev_init(&s->up.wr, connect_cb);
     ev_init(&s->down.rd, down_read_cb);
@@ -132,6 +137,9 @@ static void drop_server(struct session *s)
     if (s->server) {
         TAILQ_REMOVE(&s->server->sessions, s, srv_link);
         s->server->nsessions--;
+        /* Keep the server's byte counts whole (sessions only move before any byte). */
+        s->server->bytes_in += s->up.bytes;
+        s->server->bytes_out += s->down.bytes;
         s->server = NULL;
     }
 }
@@ -211,20 +219,30 @@ static bool dispatch(struct session *s)
 bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 {
     sess_debug(s, "redispatch: %s", reason);
-    if (s->server)
-        s->server->connect_failures += s->state == SESS_CONNECTING;
     drop_server(s);
     s->tried |= exclude;
     return dispatch(s);
 }
 
-/* A connect failed or timed out before the client saw anything: try elsewhere. */
-static void connect_failed(struct session *s, const char *why)
+/* Connecting to the server failed before any byte reached the client: count it against
+ * the server (after unlinking, since on-error may kill the server's sessions), then try
+ * the next candidate. */
+static void connect_failed(struct session *s, enum obs_event ev, const char *why)
 {
-    sess_debug(s, "connect failed: %s", why);
-    s->server->connect_failures++;
+    struct server *srv = s->server;
+
+    sess_debug(s, "%s: %s", observe_event_str(ev), why);
+    srv->connect_failures++;
     drop_server(s);
+    observe_error(srv, ev, why);
     dispatch(s);
+}
+
+/* Would another attempt be allowed, with a server to try? */
+static bool can_retry(struct session *s)
+{
+    return s->attempts <= s->listener->conf->retries &&
+           listener_pick(s->listener, s->tried) != NULL;
 }
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -237,7 +255,7 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err) {
-        connect_failed(s, strerror(err));
+        connect_failed(s, OBS_CONNECT_FAILED, strerror(err));
         return;
     }
     ev_io_stop(loop, w);
@@ -248,12 +266,15 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_set(&s->down.wr, s->cfd, EV_WRITE);
     ev_io_start(loop, &s->up.rd);
     ev_io_start(loop, &s->down.rd);
-    s->state = SESS_RELAY;
+    s->state = SESS_GREETING;
     s->c_last = s->s_last = ev_now(loop);
-    /* From now on the timer enforces idle timeouts (see timer_cb). */
+    memset(&s->trk, 0, sizeof(s->trk));
+    s->trk.on_packet = server_packet;
+    s->l7 = s->server->conf->observe == OBSERVE_LAYER7;
+    /* The server speaks first; then the same timer enforces idle timeouts (timer_cb). */
     ev_timer_stop(loop, &s->timer);
-    ev_timer_set(&s->timer, 0, 0);
-    timer_cb(loop, &s->timer, 0);
+    ev_timer_set(&s->timer, s->listener->conf->timeout_greeting / 1000.0, 0);
+    ev_timer_start(loop, &s->timer);
     sess_debug(s, "connected");
 }
 
@@ -267,7 +288,11 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 
     if (s->state == SESS_CONNECTING) {
-        connect_failed(s, "connect timeout");
+        connect_failed(s, OBS_CONNECT_TIMEOUT, "connect timeout");
+        return;
+    }
+    if (s->state == SESS_GREETING) {
+        connect_failed(s, OBS_GREETING_TIMEOUT, "no greeting in time");
         return;
     }
     left_c = s->c_last + lc->timeout_client / 1000.0 - now;
@@ -312,40 +337,156 @@ static void flow_eof(struct session *s, struct flow *f, int dst)
         session_close(s, "both sides closed");
 }
 
+/* The tracker saw a packet start in the server's stream (observe layer7). Errors are
+ * only noted here and reported by report_observed() once the bytes are passed on. */
+static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err)
+{
+    struct session *s = container_of(t, struct session, trk);
+    struct server *srv = s->server;
+
+    if (t->packets == 1) { /* the greeting: protocol 10, or an ERR */
+        if (first != 0x0a && first != 0xff)
+            s->obs_event = OBS_MALFORMED;
+        return;
+    }
+    if (seq == 0) { /* a server answers a client packet: never with sequence id 0 */
+        s->obs_event = OBS_MALFORMED;
+        return;
+    }
+    if (first != 0xff) {
+        observe_ok(&srv->obs_consecutive);
+        return;
+    }
+    if (observe_unhealthy_errno(err, !srv->conf->backup)) {
+        s->obs_event = OBS_SERVER_ERROR;
+        s->obs_errno = err;
+    }
+}
+
+/* Report what the tracker noted. Last thing a relay step does: on-error may close S. */
+static void report_observed(struct session *s)
+{
+    struct server *srv = s->server;
+    enum obs_event ev = (enum obs_event)s->obs_event;
+    char detail[96];
+
+    s->obs_event = -1;
+    if (ev == OBS_SERVER_ERROR)
+        snprintf(detail, sizeof(detail), "error %u, %s", s->obs_errno,
+                 observe_unhealthy_errno(s->obs_errno, true));
+    else
+        snprintf(detail, sizeof(detail), "%s", "unexpected packet in the server's stream");
+    observe_error(srv, ev, detail);
+}
+
+/* What the client sends: its first packet says whether the stream will switch to TLS
+ * or compression, after which it can no longer be followed (layer 4 only) - the
+ * capability flags are the first payload bytes of the handshake response. Later, a
+ * read that starts with a command packet (sequence id 0) awaits an answer. */
+static void client_packet(struct session *s, const uint8_t *p, ssize_t n)
+{
+    if (s->up.bytes == 0) {
+        uint32_t caps = n >= 8 ? (uint32_t)p[4] | (uint32_t)p[5] << 8 : 0;
+        if (n < 8 || caps & (CLIENT_SSL_FLAG | CLIENT_COMPRESS_FLAG))
+            s->l7 = false;
+        return;
+    }
+    if (n >= 5 && p[3] == 0) {
+        s->quitting = p[4] == COM_QUIT_BYTE;
+        s->awaiting = !s->quitting;
+    }
+}
+
+/* The server went away (EOF, or ERR an errno) from an established session. */
+static void server_gone(struct session *s, struct flow *f, int dst, int err)
+{
+    struct server *srv = s->server;
+    bool mid = s->l7 && !s->quitting && (s->awaiting || !mysql_track_at_boundary(&s->trk));
+
+    if (!err && !mid) { /* a clean close, e.g. wait_timeout: pass it on */
+        flow_eof(s, f, dst);
+        return;
+    }
+    session_close(s, err ? "server read error" : "server closed during a response");
+    /* After the close: on-error may kill every session of the server. */
+    observe_error(srv, mid ? OBS_MID_RESPONSE : OBS_SERVER_RESET,
+                  err ? strerror(err) : "closed during a response");
+}
+
+/* The server's first bytes. An ERR greeting (too many connections, host blocked...) is
+ * not passed on while another server may take the client. Returns -1 if S moved on. */
+static int greeting(struct session *s, const uint8_t *p, ssize_t n)
+{
+    struct server *srv = s->server;
+    char why[80];
+
+    s->state = SESS_RELAY;
+    if (n >= 7 && p[4] == 0xff && can_retry(s)) {
+        uint16_t err = (uint16_t)(p[5] | p[6] << 8);
+        snprintf(why, sizeof(why), "error %u in the greeting", err);
+        if (observe_unhealthy_errno(err, true)) {
+            connect_failed(s, OBS_SERVER_ERROR, why);
+        } else {
+            srv->connect_failures++;
+            drop_server(s);
+            dispatch(s);
+        }
+        return -1;
+    }
+    observe_ok(&srv->obs_consecutive);
+    return 0;
+}
+
 /* Read once from SRC, write on to DST. Returns -1 if the session was closed. */
-static int relay(struct session *s, struct flow *f, int src, int dst, const char *side)
+static int relay(struct session *s, struct flow *f, int src, int dst, bool from_server)
 {
     ssize_t n = read(src, scratch, sizeof(scratch)), w;
 
     if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return 0;
-        if (side[0] == 's' && !session_has_traffic(s)) {
-            connect_failed(s, strerror(errno));
-            return -1;
-        }
-        session_close(s, side[0] == 's' ? "server read error" : "client read error");
+        if (!from_server)
+            session_close(s, "client read error");
+        else if (!session_has_traffic(s))
+            connect_failed(s, OBS_CONNECT_FAILED, strerror(errno));
+        else
+            server_gone(s, f, dst, errno);
         return -1;
     }
     if (n == 0) {
-        if (side[0] == 's' && !session_has_traffic(s)) {
-            connect_failed(s, "server closed before sending anything");
+        if (!from_server) {
+            flow_eof(s, f, dst);
+            return 0;
+        }
+        if (!session_has_traffic(s)) {
+            connect_failed(s, OBS_GREETING_TIMEOUT, "closed without a greeting");
             return -1;
         }
-        flow_eof(s, f, dst);
-        return 0;
+        server_gone(s, f, dst, 0);
+        return -1;
+    }
+    if (from_server && s->state == SESS_GREETING && greeting(s, (uint8_t *)scratch, n) < 0)
+        return -1;
+    if (s->l7 && from_server) {
+        mysql_track(&s->trk, (uint8_t *)scratch, (size_t)n);
+        if (mysql_track_at_boundary(&s->trk))
+            s->awaiting = false;
+    } else if (s->l7) {
+        client_packet(s, (uint8_t *)scratch, n);
     }
     f->bytes += (uint64_t)n;
     w = write(dst, scratch, (size_t)n);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            session_close(s, side[0] == 's' ? "client write error" : "server write error");
+            session_close(s, from_server ? "client write error" : "server write error");
             return -1;
         }
         w = 0;
     }
-    if (w < n)
-        return keep_pending(s, f, scratch + w, (size_t)(n - w));
+    if (w < n && keep_pending(s, f, scratch + w, (size_t)(n - w)) < 0)
+        return -1;
+    if (s->obs_event >= 0)
+        report_observed(s);
     return 0;
 }
 
@@ -381,7 +522,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     s->c_last = ev_now(loop);
-    relay(s, &s->up, s->cfd, s->sfd, "client");
+    relay(s, &s->up, s->cfd, s->sfd, false);
 }
 
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -390,7 +531,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     s->s_last = ev_now(loop);
-    relay(s, &s->down, s->sfd, s->cfd, "server");
+    relay(s, &s->down, s->sfd, s->cfd, true);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)

@@ -28,6 +28,36 @@ SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errl
     return ctx;
 }
 
+SSL_CTX *tls_server_ctx(const char *crt, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    char msg[256];
+
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context: %s",
+                 tls_error(msg, sizeof(msg), "unknown error"));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* Non-blocking writes from a buffer that moves between retries. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (SSL_CTX_use_certificate_chain_file(ctx, crt) != 1) {
+        snprintf(err, errlen, "cannot load certificate %s: %s", crt,
+                 tls_error(msg, sizeof(msg), "unknown error"));
+        goto bad;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, errlen, "cannot load key %s: %s", key,
+                 tls_error(msg, sizeof(msg), "unknown error"));
+        goto bad;
+    }
+    return ctx;
+bad:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
 const char *tls_error(char *buf, size_t len, const char *fallback)
 {
     unsigned long e = ERR_get_error();

@@ -1,0 +1,85 @@
+/* admin.h - the admin port: a MySQL-protocol server (handshake, auth, TLS, commands)
+ * whose statements run in admin_sql.c.
+ *
+ * The protocol itself (struct admin_proto) knows no socket: bytes in, bytes out. The
+ * connection layer in admin.c moves those bytes over a non-blocking socket (or TLS),
+ * at the lowest event priority, so client traffic is always served first. */
+#ifndef ADMIN_H
+#define ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "admin_sql.h"
+#include "conf.h"
+#include "mysql_packet.h"
+#include "rebound.h"
+
+/* The version the greeting announces. The 8.0 prefix makes MySQL 8 clients offer
+ * caching_sha2_password; "rebound-admin" tells a human where they are. */
+#define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
+
+#define ADMIN_MAX_PACKET  (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
+#define ADMIN_OUT_LIMIT   (16 * 1024 * 1024)          /* output buffer of one connection */
+#define ADMIN_RESULT_MAX  (4 * 1024 * 1024)           /* one result set on the wire */
+#define ADMIN_MAX_CONNS   64                          /* admin connections at once */
+#define ADMIN_AUTH_TIMEOUT 10.0                       /* seconds to log in */
+#define ADMIN_IDLE_TIMEOUT 3600.0                     /* seconds without a command */
+
+/* Where a connection is in the protocol. */
+enum admin_phase {
+    AP_HANDSHAKE,   /* greeting sent, waiting for the handshake response (or SSL request) */
+    AP_AUTH_SWITCH, /* auth switch request sent, waiting for the native scramble */
+    AP_SHA2_FULL,   /* caching_sha2 full authentication: waiting for the password (TLS) */
+    AP_COMMAND,     /* logged in: commands */
+    AP_CLOSED,      /* done: flush the output, then close */
+};
+
+/* One admin connection's protocol state, without the socket. */
+struct admin_proto {
+    enum admin_phase phase;
+    uint32_t caps;         /* capabilities both sides have */
+    uint8_t scramble[20];  /* the nonce of the greeting */
+    uint8_t seq;           /* sequence id of the next packet we send */
+    bool tls_offered;      /* admin-ssl is configured */
+    bool tls;              /* the connection runs over TLS */
+    bool want_tls;         /* out: start the TLS handshake before reading more */
+    const char *switched_to; /* AP_AUTH_SWITCH: the plugin we asked for */
+    struct admin_client client;
+    struct mysql_wbuf out; /* bytes to send */
+    uint8_t *in;           /* bytes received, not yet a whole packet */
+    size_t in_len;
+    size_t result_start; /* out.len when the current answer began (undone on error) */
+    uint8_t result_seq;
+};
+
+/* Start a connection: ID is its connection id, PEER its address text. Writes the
+ * greeting into ap->out. 0 or -1 (out of memory). */
+int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool tls_offered);
+void admin_proto_fini(struct admin_proto *ap);
+/* Feed N received bytes (split anywhere); answers go to ap->out. Returns 0, or -1 when
+ * the connection must close once ap->out is sent. Stops early, keeping the rest, when
+ * ap->want_tls is set: call again with N = 0 once TLS is up. */
+int admin_proto_input(struct admin_proto *ap, const uint8_t *data, size_t n);
+/* The TLS handshake asked for by want_tls is done. */
+void admin_proto_tls_started(struct admin_proto *ap);
+
+/* Keep CONF for the accounts and open the SQL side; no socket. 0 or -1. */
+int admin_init(const struct conf *conf) __attribute__((warn_unused_result));
+/* admin_init, then listen on the admin address if one is configured. 0 or -1 (logged). */
+int admin_start(const struct conf *conf) __attribute__((warn_unused_result));
+/* Close every admin connection and the port; free the SQL side. */
+void admin_stop(void);
+
+/* Admin connections open now / since start, for the status table. */
+unsigned admin_connections(void);
+uint64_t admin_connections_total(void);
+
+/* The auth plugins' checks, exposed for the unit tests. SCRAMBLE is the 20-byte nonce. */
+bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
+                     size_t len);
+bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
+                   size_t len);
+
+#endif

@@ -1,0 +1,70 @@
+/* admin_sql.h - the SQL side of the admin port: an in-memory SQLite database whose
+ * virtual tables show the router's live state, the writes it allows, and the few
+ * MySQL statements SQLite cannot parse (SHOW ..., KILL, SET, USE, @@variables).
+ *
+ * admin.c speaks the wire protocol; this file never sees a packet. A statement's outcome
+ * goes to a struct admin_sink, so the same code answers the socket, the unit tests and
+ * the fuzzer. */
+#ifndef ADMIN_SQL_H
+#define ADMIN_SQL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+/* Bounds on one statement: a hostile query gets an error, never a stall. */
+#define ADMIN_SQL_DEADLINE_MS 100              /* wall time for prepare + every step */
+#define ADMIN_SQL_STEP_BUDGET 20000            /* progress callbacks (x 1000 VM steps) */
+#define ADMIN_SQL_MAX_ROWS    100000           /* rows in one result */
+#define ADMIN_SQL_MAX_TEXT    (64 * 1024)      /* statement length */
+#define ADMIN_SQL_HEAP_LIMIT  (64 * 1024 * 1024) /* SQLite's hard heap limit */
+
+/* How a result column is typed on the wire. */
+enum admin_type {
+    ADMIN_T_INT,  /* MYSQL_TYPE_LONGLONG */
+    ADMIN_T_REAL, /* MYSQL_TYPE_DOUBLE */
+    ADMIN_T_TEXT, /* MYSQL_TYPE_VAR_STRING */
+};
+
+/* The client a statement runs for. */
+struct admin_client {
+    uint32_t id; /* connection id (CONNECTION_ID()) */
+    char user[CONF_NAME_MAX];
+    char peer[80];           /* "127.0.0.1:50312" */
+    bool readonly;           /* the admin-ro user: SELECT and the read shortcuts only */
+    char db[CONF_NAME_MAX];  /* current database: "" or "rebound" */
+};
+
+/* Where one statement's outcome goes: exactly one ok(), or one error(), or columns()
+ * then row()s then end(). error() may also come after columns() and some rows (the
+ * statement failed half way, e.g. the deadline): the sink drops the partial result.
+ * columns() and row() return 0, or -1 when the result grew too large. */
+struct admin_sink {
+    int (*columns)(struct admin_sink *k, int n, const char *const *names,
+                   const enum admin_type *types);
+    /* VALS[i] NULL for SQL NULL. */
+    int (*row)(struct admin_sink *k, int n, const char *const *vals, const size_t *lens);
+    void (*end)(struct admin_sink *k);
+    void (*ok)(struct admin_sink *k, uint64_t affected, const char *info);
+    void (*error)(struct admin_sink *k, uint16_t code, const char *sqlstate, const char *msg);
+};
+
+/* Open the database and its tables for CONF (kept for the variables table). 0 or -1. */
+int admin_sql_open(const struct conf *conf) __attribute__((warn_unused_result));
+void admin_sql_close(void);
+
+/* Run one statement of LEN bytes (not NUL-terminated) for C. */
+void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k);
+/* COM_INIT_DB / USE: only "rebound" (or "main") exists. */
+void admin_sql_use(struct admin_client *c, const char *db, size_t len, struct admin_sink *k);
+/* The columns of TABLE for COM_FIELD_LIST: CB once per column. -1 if no such table. */
+int admin_sql_table_columns(const char *table, void (*cb)(void *arg, const char *name,
+                                                           enum admin_type type),
+                            void *arg);
+
+/* Statements run, for the status table. */
+uint64_t admin_sql_queries(void);
+
+#endif

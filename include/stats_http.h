@@ -1,0 +1,21 @@
+/* stats_http.h - the HTTP stats port: GET /metrics, /stats.csv and / (HTML).
+ *
+ * A small, strict HTTP/1.x server on rb_loop at the lowest event priority, so client
+ * traffic never waits for it: one request per connection, answered with
+ * `Connection: close`, every connection bounded in time and in number. */
+#ifndef STATS_HTTP_H
+#define STATS_HTTP_H
+
+#include "conf.h"
+
+#define STATS_MAX_CONNS 16  /* stats connections at once; accept pauses at the cap */
+#define STATS_TIMEOUT_S 5.0 /* from accept to the last byte of the response */
+#define STATS_LINGER_S  1.0 /* how long to drain a client after answering */
+
+/* Bind CONF's `stats` address and serve it; nothing to do without one.
+ * 0 or -1 (logged). */
+int stats_http_start(const struct conf *conf) __attribute__((warn_unused_result));
+/* Close the listening socket and every stats connection. */
+void stats_http_stop(void);
+
+#endif

@@ -1,0 +1,1774 @@
+/* admin_sql.c - the SQL side of the admin port: SQLite in memory, one virtual table per
+ * view of the router's live state, the writes an operator may make, and a small
+ * {words, handler} table for the MySQL statements SQLite cannot parse.
+ *
+ * Every table is a snapshot: xFilter copies the rows it will return, so a DELETE that
+ * closes sessions while the scan runs never touches freed memory, and a statement sees
+ * one consistent picture. Writes go through the owners' own functions:
+ * server_set_admin() for admin_state, session_close() for sessions.
+ *
+ * What may run is decided by SQLite's authorizer (reads everywhere; UPDATE of
+ * servers.admin_state and DELETE FROM sessions for the admin user; nothing else), and
+ * how long it may run by a progress handler (deadline and step budget), length limits
+ * and a hard heap limit, so a hostile query ends in an error and the loop moves on. */
+#include "admin_sql.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "admin.h"
+#include "healthlog.h"
+#include "listener.h"
+#include "log.h"
+#include "rebound.h"
+#include "server.h"
+#include "session.h"
+
+/* MySQL error numbers and SQLSTATEs the admin port answers with. */
+#define ER_DBACCESS_DENIED      1044
+#define ER_BAD_DB               1049
+#define ER_EMPTY_QUERY          1065
+#define ER_NO_SUCH_THREAD       1094
+#define ER_TOO_BIG_SELECT       1104
+#define ER_UNKNOWN_ERROR        1105
+#define ER_TABLEACCESS_DENIED   1142
+#define ER_PARSE_ERROR          1064
+#define ER_NO_SUCH_TABLE        1146
+#define ER_BAD_FIELD            1054
+#define ER_SPECIFIC_ACCESS      1227
+#define ER_NOT_SUPPORTED_YET    1235
+#define ER_OUT_OF_RESOURCES     1041
+#define ER_QUERY_TIMEOUT        3024
+#define ER_WRONG_VALUE_FOR_TYPE 1367
+
+/* ---- snapshots: the rows one scan returns ---- */
+
+/* One value of a snapshot row. */
+struct cell {
+    int type; /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT or SQLITE_NULL */
+    sqlite3_int64 i;
+    double d;
+    char *s;
+};
+
+/* Rows copied at xFilter: NROWS rows of NCOLS cells, and each row's rowid. */
+struct snap {
+    int ncols;
+    size_t nrows, cap;
+    sqlite3_int64 *rowids;
+    struct cell *cells;
+    int col;  /* next column of the row being filled */
+    bool oom; /* a copy failed: the scan reports SQLITE_NOMEM */
+};
+
+static void snap_free(struct snap *s)
+{
+    for (size_t i = 0; i < s->nrows * (size_t)s->ncols; i++)
+        free(s->cells[i].s);
+    free(s->cells);
+    free(s->rowids);
+    memset(s, 0, sizeof(*s));
+}
+
+/* Start a row: its cells start as NULL, filled left to right by snap_*(). */
+static void snap_row(struct snap *s, sqlite3_int64 rowid)
+{
+    if (s->oom)
+        return;
+    if (s->nrows == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 64;
+        sqlite3_int64 *r = realloc(s->rowids, cap * sizeof(*r));
+        struct cell *c;
+
+        if (r)
+            s->rowids = r;
+        c = r ? realloc(s->cells, cap * (size_t)s->ncols * sizeof(*c)) : NULL;
+        if (!c) {
+            s->oom = true;
+            return;
+        }
+        s->cells = c;
+        s->cap = cap;
+    }
+    memset(&s->cells[s->nrows * (size_t)s->ncols], 0, (size_t)s->ncols * sizeof(struct cell));
+    for (int i = 0; i < s->ncols; i++)
+        s->cells[s->nrows * (size_t)s->ncols + (size_t)i].type = SQLITE_NULL;
+    s->rowids[s->nrows++] = rowid;
+    s->col = 0;
+}
+
+/* The next cell of the current row, NULL if there is none. */
+static struct cell *snap_next(struct snap *s)
+{
+    if (s->oom || s->nrows == 0 || s->col >= s->ncols)
+        return NULL;
+    return &s->cells[(s->nrows - 1) * (size_t)s->ncols + (size_t)s->col++];
+}
+
+static void snap_int(struct snap *s, int64_t v)
+{
+    struct cell *c = snap_next(s);
+
+    if (c) {
+        c->type = SQLITE_INTEGER;
+        c->i = v;
+    }
+}
+
+static void snap_real(struct snap *s, double v)
+{
+    struct cell *c = snap_next(s);
+
+    if (c) {
+        c->type = SQLITE_FLOAT;
+        c->d = v;
+    }
+}
+
+static void snap_null(struct snap *s)
+{
+    snap_next(s);
+}
+
+/* Text; NULL or "" with NULL_IF_EMPTY stores SQL NULL. */
+static void snap_text(struct snap *s, const char *v)
+{
+    struct cell *c = snap_next(s);
+
+    if (!c || !v)
+        return;
+    if (!(c->s = strdup(v))) {
+        s->oom = true;
+        return;
+    }
+    c->type = SQLITE_TEXT;
+}
+
+static void snap_textf(struct snap *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void snap_textf(struct snap *s, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    snap_text(s, buf);
+}
+
+/* Wall-clock seconds as "2024-05-01 12:00:00.123" (UTC), NULL when 0. */
+static void snap_time(struct snap *s, double t)
+{
+    char buf[40];
+    time_t sec = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0) {
+        snap_null(s);
+        return;
+    }
+    gmtime_r(&sec, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03d",
+             (int)((t - (double)sec) * 1000) % 1000);
+    snap_text(s, buf);
+}
+
+/* ---- the statement being run ---- */
+
+/* What the authorizer, the progress handler and the writes need to know about the
+ * statement in progress (one at a time: the loop is single-threaded). */
+struct exec {
+    struct admin_client *client;
+    struct admin_sink *sink;
+    uint64_t deadline_us;
+    unsigned steps;
+    bool timed_out;
+    uint16_t deny_code; /* the authorizer refused: our code and message */
+    char deny_msg[256];
+};
+
+static sqlite3 *db;
+static const struct conf *aconf;
+static struct exec *cur; /* the statement in progress, NULL between statements */
+static double started_at;
+static uint64_t nqueries;
+
+uint64_t admin_sql_queries(void)
+{
+    return nqueries;
+}
+
+/* ---- the tables ---- */
+
+/* A column of a virtual table: its name and SQL type ("INTEGER", "REAL", "TEXT"). */
+struct vcol {
+    const char *name;
+    const char *type;
+};
+
+/* A virtual table: its columns, how to snapshot its rows, and the writes it takes. */
+struct vtable_def {
+    const char *name;
+    const struct vcol *cols;
+    int ncols;
+    void (*fill)(struct snap *s);
+    /* UPDATE of row ROWID with new values ARGV (one per column); NULL: read-only. */
+    int (*update)(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv);
+    /* DELETE of row ROWID; NULL: rows cannot be deleted. */
+    int (*remove)(sqlite3_vtab *vt, sqlite3_int64 rowid);
+};
+
+/* "admin NAME@ADDR", as the health log names the operator. */
+static void who(char *buf, size_t len)
+{
+    snprintf(buf, len, "admin %s@%s", cur ? cur->client->user : "?",
+             cur ? cur->client->peer : "?");
+}
+
+static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    sqlite3_free(vt->zErrMsg);
+    vt->zErrMsg = sqlite3_vmprintf(fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* servers */
+
+static const struct vcol server_cols[] = {
+    {"listener", "TEXT"},          {"name", "TEXT"},
+    {"address", "TEXT"},           {"role", "TEXT"},
+    {"state", "TEXT"},             {"admin_state", "TEXT"},
+    {"health", "INTEGER"},         {"rise", "INTEGER"},
+    {"fall", "INTEGER"},           {"check_status", "TEXT"},
+    {"check_code", "INTEGER"},     {"check_duration_ms", "INTEGER"},
+    {"check_info", "TEXT"},        {"last_check", "TEXT"},
+    {"last_change", "TEXT"},       {"downtime_s", "INTEGER"},
+    {"sessions_current", "INTEGER"}, {"sessions_total", "INTEGER"},
+    {"bytes_in", "INTEGER"},       {"bytes_out", "INTEGER"},
+    {"check_failures", "INTEGER"}, {"connect_failures", "INTEGER"},
+    {"observed_errors", "INTEGER"}, {"sessions_killed", "INTEGER"},
+};
+#define SERVER_COL_ADMIN_STATE 5
+
+static void fill_servers(struct snap *s)
+{
+    double now = ev_now(rb_loop);
+
+    for (int i = 0; i < listeners_count(); i++) {
+        struct listener *l = listener_at(i);
+        for (int j = 0; j < l->nservers; j++) {
+            struct server *srv = &l->servers[j];
+            uint64_t bin = srv->bytes_in, bout = srv->bytes_out;
+            double down = srv->downtime;
+            struct session *se;
+
+            TAILQ_FOREACH(se, &srv->sessions, srv_link)
+            {
+                bin += se->up.bytes;
+                bout += se->down.bytes;
+            }
+            if (srv->state == SRV_DOWN)
+                down += now - srv->last_change;
+            snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
+            snap_text(s, l->conf->name);
+            snap_text(s, srv->conf->name);
+            snap_text(s, srv->conf->addr.text);
+            snap_text(s, srv->conf->backup ? "backup" : "active");
+            snap_text(s, server_state_str(srv->state));
+            snap_text(s, admin_state_str(srv->admin));
+            snap_int(s, srv->health);
+            snap_int(s, srv->conf->rise);
+            snap_int(s, srv->conf->fall);
+            snap_text(s, check_status_name(srv->last.status));
+            snap_int(s, srv->last.code);
+            snap_int(s, srv->last.duration_ms);
+            snap_text(s, srv->last.info);
+            snap_time(s, srv->last_check);
+            snap_time(s, srv->last_change);
+            snap_int(s, (int64_t)down);
+            snap_int(s, srv->nsessions);
+            snap_int(s, (int64_t)srv->sessions_total);
+            snap_int(s, (int64_t)bin);
+            snap_int(s, (int64_t)bout);
+            snap_int(s, (int64_t)srv->check_failures);
+            snap_int(s, (int64_t)srv->connect_failures);
+            snap_int(s, (int64_t)srv->observed_errors);
+            snap_int(s, (int64_t)srv->sessions_killed);
+        }
+    }
+}
+
+/* The server a servers rowid names, NULL if gone. */
+static struct server *server_by_rowid(sqlite3_int64 rowid)
+{
+    struct listener *l;
+
+    if (rowid < 0)
+        return NULL;
+    l = listener_at((int)(rowid / CONF_MAX_SERVERS));
+    if (!l || rowid % CONF_MAX_SERVERS >= l->nservers)
+        return NULL;
+    return &l->servers[rowid % CONF_MAX_SERVERS];
+}
+
+static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv)
+{
+    static const char *const names[] = {"ready", "drain", "maint"};
+    const char *v = (const char *)sqlite3_value_text(argv[SERVER_COL_ADMIN_STATE]);
+    struct server *srv = server_by_rowid(rowid);
+    char by[160];
+
+    if (!srv)
+        return vt_error(vt, SQLITE_CONSTRAINT, "the server is gone");
+    for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
+        if (strcasecmp(v, names[i]))
+            continue;
+        who(by, sizeof(by));
+        server_set_admin(srv, (enum admin_state)i, by);
+        return SQLITE_OK;
+    }
+    return vt_error(vt, SQLITE_CONSTRAINT, "admin_state must be 'ready', 'drain' or 'maint', not '%s'",
+                    v ? v : "NULL");
+}
+
+/* sessions */
+
+static const struct vcol session_cols[] = {
+    {"id", "INTEGER"},     {"listener", "TEXT"},  {"server", "TEXT"},
+    {"client", "TEXT"},    {"state", "TEXT"},     {"age_s", "REAL"},
+    {"idle_s", "REAL"},    {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
+};
+
+static const char *session_state_name(enum session_state st)
+{
+    switch (st) {
+    case SESS_CONNECTING:
+        return "connecting";
+    case SESS_GREETING:
+        return "greeting";
+    case SESS_RELAY:
+        return "relay";
+    }
+    return "?";
+}
+
+/* Seconds rounded to the millisecond. */
+static double ms_round(double s)
+{
+    return (double)(int64_t)(s * 1000 + 0.5) / 1000;
+}
+
+static void fill_sessions(struct snap *s)
+{
+    double now = ev_now(rb_loop);
+    char peer[80];
+
+    for (int i = 0; i < listeners_count(); i++) {
+        struct listener *l = listener_at(i);
+        for (int j = 0; j < l->nservers; j++) {
+            struct session *se;
+            TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)
+            {
+                double last = se->c_last > se->s_last ? se->c_last : se->s_last;
+
+                session_peer_str(se, peer, sizeof(peer));
+                snap_row(s, (sqlite3_int64)se->id);
+                snap_int(s, (int64_t)se->id);
+                snap_text(s, l->conf->name);
+                snap_text(s, l->servers[j].id);
+                snap_text(s, peer);
+                snap_text(s, session_state_name(se->state));
+                snap_real(s, ms_round(now - se->started));
+                snap_real(s, ms_round(now - last));
+                snap_int(s, (int64_t)se->up.bytes);
+                snap_int(s, (int64_t)se->down.bytes);
+            }
+        }
+    }
+}
+
+/* The live session with this id, NULL if none. */
+static struct session *session_by_id(uint64_t id)
+{
+    for (int i = 0; i < listeners_count(); i++) {
+        struct listener *l = listener_at(i);
+        for (int j = 0; j < l->nservers; j++) {
+            struct session *se;
+            TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)
+            if (se->id == id)
+                return se;
+        }
+    }
+    return NULL;
+}
+
+static int remove_session(sqlite3_vtab *vt, sqlite3_int64 rowid)
+{
+    struct session *se = session_by_id((uint64_t)rowid);
+    char reason[200], by[160];
+    (void)vt;
+
+    if (!se) /* closed meanwhile: nothing to do */
+        return SQLITE_OK;
+    who(by, sizeof(by));
+    snprintf(reason, sizeof(reason), "killed by %s", by);
+    se->server->sessions_killed++;
+    session_close(se, reason);
+    return SQLITE_OK;
+}
+
+/* listeners */
+
+static const struct vcol listener_cols[] = {
+    {"name", "TEXT"},
+    {"bind", "TEXT"},
+    {"balance", "TEXT"},
+    {"allbackups", "INTEGER"},
+    {"retries", "INTEGER"},
+    {"servers", "INTEGER"},
+    {"active_usable", "INTEGER"},
+    {"backup_usable", "INTEGER"},
+    {"sessions_current", "INTEGER"},
+    {"sessions_total", "INTEGER"},
+    {"timeout_connect_ms", "INTEGER"},
+    {"timeout_client_ms", "INTEGER"},
+    {"timeout_server_ms", "INTEGER"},
+    {"timeout_check_ms", "INTEGER"},
+};
+
+static const char *balance_str(enum balance b)
+{
+    static const char *const names[] = {"first", "roundrobin", "leastconn"};
+    return names[b];
+}
+
+static void fill_listeners(struct snap *s)
+{
+    for (int i = 0; i < listeners_count(); i++) {
+        struct listener *l = listener_at(i);
+        const struct conf_listen *c = l->conf;
+        int active, backup;
+        unsigned cur_sessions = 0;
+
+        listener_count_usable(l, &active, &backup);
+        for (int j = 0; j < l->nservers; j++)
+            cur_sessions += l->servers[j].nsessions;
+        snap_row(s, i);
+        snap_text(s, c->name);
+        snap_text(s, c->bind.text);
+        snap_text(s, balance_str(c->balance));
+        snap_int(s, c->allbackups);
+        snap_int(s, c->retries);
+        snap_int(s, l->nservers);
+        snap_int(s, active);
+        snap_int(s, backup);
+        snap_int(s, cur_sessions);
+        snap_int(s, (int64_t)l->sessions_total);
+        snap_int(s, c->timeout_connect);
+        snap_int(s, c->timeout_client);
+        snap_int(s, c->timeout_server);
+        snap_int(s, c->timeout_check);
+    }
+}
+
+/* status */
+
+static const struct vcol status_cols[] = {
+    {"name", "TEXT"},
+    {"value", "INTEGER"},
+};
+
+static void status_row(struct snap *s, const char *name, int64_t v)
+{
+    snap_row(s, (sqlite3_int64)s->nrows + 1);
+    snap_text(s, name);
+    snap_int(s, v);
+}
+
+static void fill_status(struct snap *s)
+{
+    int64_t total = 0, killed = 0, failures = 0, nsrv = 0, by_state[3] = {0}, by_admin[3] = {0};
+
+    for (int i = 0; i < listeners_count(); i++) {
+        struct listener *l = listener_at(i);
+        total += (int64_t)l->sessions_total;
+        for (int j = 0; j < l->nservers; j++) {
+            const struct server *srv = &l->servers[j];
+            nsrv++;
+            killed += (int64_t)srv->sessions_killed;
+            failures += (int64_t)srv->check_failures;
+            by_state[srv->state]++;
+            by_admin[srv->admin]++;
+        }
+    }
+    status_row(s, "uptime_s", (int64_t)(ev_now(rb_loop) - started_at));
+    status_row(s, "sessions_alive", sessions_alive);
+    status_row(s, "maxconn", sessions_max);
+    status_row(s, "sessions_total", total);
+    status_row(s, "sessions_killed", killed);
+    status_row(s, "listeners", listeners_count());
+    status_row(s, "servers", nsrv);
+    status_row(s, "servers_up", by_state[SRV_UP]);
+    status_row(s, "servers_down", by_state[SRV_DOWN]);
+    status_row(s, "servers_drain", by_state[SRV_DRAIN]);
+    status_row(s, "servers_admin_drain", by_admin[ADMIN_DRAIN]);
+    status_row(s, "servers_admin_maint", by_admin[ADMIN_MAINT]);
+    status_row(s, "check_failures", failures);
+    status_row(s, "admin_connections", admin_connections());
+    status_row(s, "admin_connections_total", (int64_t)admin_connections_total());
+    status_row(s, "admin_queries", (int64_t)nqueries);
+    status_row(s, "health_log_events", (int64_t)healthlog_ring_count());
+    status_row(s, "health_log_drops", (int64_t)healthlog_drops());
+}
+
+/* variables: the effective configuration, one "scope.keyword" per row */
+
+static const struct vcol variable_cols[] = {
+    {"name", "TEXT"},
+    {"value", "TEXT"},
+};
+
+static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
+{
+    char val[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof(val), fmt, ap);
+    va_end(ap);
+    snap_row(s, (sqlite3_int64)s->nrows + 1);
+    snap_textf(s, "%s.%s", scope, name);
+    snap_text(s, val);
+}
+
+static void fill_server_vars(struct snap *s, const struct conf_listen *l,
+                             const struct conf_server *c)
+{
+    char scope[2 * CONF_NAME_MAX + 2];
+
+    snprintf(scope, sizeof(scope), "%s/%s", l->name, c->name);
+    var_row(s, scope, "address", "%s", c->addr.text);
+    var_row(s, scope, "role", "%s", c->backup ? "backup" : "active");
+    if (!c->check)
+        var_row(s, scope, "check", "off");
+    else if (c->method == CHECK_METHOD_TCP)
+        var_row(s, scope, "check", "tcp");
+    else
+        var_row(s, scope, "check", "mysql user %s%s", c->check_user,
+                c->check_has_password ? " password ***" : "");
+    var_row(s, scope, "inter", "%ums", c->inter);
+    var_row(s, scope, "fastinter", "%ums", conf_fastinter(c));
+    var_row(s, scope, "downinter", "%ums", conf_downinter(c));
+    var_row(s, scope, "rise", "%d", c->rise);
+    var_row(s, scope, "fall", "%d", c->fall);
+    var_row(s, scope, "on-marked-up", "%s", c->shutdown_backup_sessions ? "shutdown-backup-sessions" : "");
+    var_row(s, scope, "on-marked-down", "%s", c->shutdown_sessions ? "shutdown-sessions" : "");
+    var_row(s, scope, "check-ssl", "%s", c->check_ssl ? "on" : "off");
+    if (c->expect_read_only != EXPECT_ANY)
+        var_row(s, scope, "expect read-only", "%s", c->expect_read_only ? "on" : "off");
+    if (c->max_lag != EXPECT_ANY)
+        var_row(s, scope, "expect max-lag", "%d", c->max_lag);
+    if (c->check_query[0])
+        var_row(s, scope, "check-query", "%s", c->check_query);
+}
+
+static void fill_variables(struct snap *s)
+{
+    const struct conf_admin *a;
+
+    var_row(s, "global", "version", "%s", REBOUND_VERSION);
+    if (!aconf)
+        return;
+    a = &aconf->admin;
+    var_row(s, "global", "config-file", "%s", aconf->file);
+    var_row(s, "global", "maxconn", "%d", aconf->maxconn);
+    var_row(s, "global", "health-log-ring", "%d", aconf->health_log_ring);
+    var_row(s, "global", "health-log-format", "%s", aconf->health_log_json ? "json" : "text");
+    for (int i = 0; i < aconf->nhealth_sinks; i++) {
+        const struct conf_health_sink *h = &aconf->health_sinks[i];
+        if (h->type == HEALTH_SINK_STDERR)
+            var_row(s, "global", "health-log", "stderr");
+        else
+            var_row(s, "global", "health-log", "%s %s",
+                    h->type == HEALTH_SINK_FILE ? "file" : "syslog",
+                    h->type == HEALTH_SINK_SYSLOG && !h->path[0] ? h->addr.text : h->path);
+    }
+    var_row(s, "global", "admin", "%s user %s", a->addr.text, a->user.name);
+    if (a->has_ro)
+        var_row(s, "global", "admin-ro", "user %s", a->ro.name);
+    var_row(s, "global", "admin-ssl", "%s", a->ssl_crt[0] ? a->ssl_crt : "off");
+    for (int i = 0; i < aconf->nlistens; i++) {
+        const struct conf_listen *l = &aconf->listens[i];
+        var_row(s, l->name, "bind", "%s", l->bind.text);
+        var_row(s, l->name, "balance", "%s", balance_str(l->balance));
+        var_row(s, l->name, "option allbackups", "%s", l->allbackups ? "on" : "off");
+        var_row(s, l->name, "retries", "%d", l->retries);
+        var_row(s, l->name, "timeout connect", "%ums", l->timeout_connect);
+        var_row(s, l->name, "timeout client", "%ums", l->timeout_client);
+        var_row(s, l->name, "timeout server", "%ums", l->timeout_server);
+        var_row(s, l->name, "timeout check", "%ums", l->timeout_check);
+        for (int j = 0; j < l->nservers; j++)
+            fill_server_vars(s, l, &l->servers[j]);
+    }
+}
+
+/* health_log: the ring of recent events */
+
+static const struct vcol health_cols[] = {
+    {"id", "INTEGER"},      {"time", "TEXT"},  {"kind", "TEXT"},
+    {"listener", "TEXT"},   {"server", "TEXT"}, {"status", "TEXT"},
+    {"code", "INTEGER"},    {"info", "TEXT"},  {"duration_ms", "INTEGER"},
+    {"state", "TEXT"},      {"line", "TEXT"},
+};
+
+static void fill_health_log(struct snap *s)
+{
+    size_t n = healthlog_ring_count();
+
+    for (size_t i = 0; i < n; i++) {
+        const struct hl_record *r = healthlog_ring_get(i);
+        if (!r)
+            break;
+        snap_row(s, (sqlite3_int64)i + 1);
+        snap_int(s, (int64_t)i + 1);
+        snap_time(s, (double)r->time_ms / 1000.0);
+        snap_text(s, healthlog_kind_str(r->kind));
+        snap_text(s, r->listener[0] ? r->listener : NULL);
+        snap_text(s, r->server[0] ? r->server : NULL);
+        if (r->has_result) {
+            snap_text(s, check_status_name(r->result.status));
+            snap_int(s, r->result.code);
+            snap_text(s, r->result.info);
+        } else {
+            snap_null(s);
+            snap_null(s);
+            snap_null(s);
+        }
+        if (r->duration_ms >= 0)
+            snap_int(s, r->duration_ms);
+        else
+            snap_null(s);
+        snap_text(s, r->state[0] ? r->state : NULL);
+        snap_text(s, r->line);
+    }
+}
+
+static const struct vtable_def tables[] = {
+    {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL},
+    {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session},
+    {"health_log", health_cols, ARRAY_SIZE(health_cols), fill_health_log, NULL, NULL},
+    {"listeners", listener_cols, ARRAY_SIZE(listener_cols), fill_listeners, NULL, NULL},
+    {"status", status_cols, ARRAY_SIZE(status_cols), fill_status, NULL, NULL},
+    {"variables", variable_cols, ARRAY_SIZE(variable_cols), fill_variables, NULL, NULL},
+};
+
+static const struct vtable_def *find_table(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+        if (!strcasecmp(tables[i].name, name))
+            return &tables[i];
+    return NULL;
+}
+
+/* ---- the virtual table module (one for all tables; pAux is the vtable_def) ---- */
+
+/* A table instance. */
+struct vtab {
+    sqlite3_vtab base;
+    const struct vtable_def *def;
+};
+
+/* A scan: the snapshot and the position in it. */
+struct vcursor {
+    sqlite3_vtab_cursor base;
+    struct snap snap;
+    size_t pos;
+};
+
+static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv,
+                      sqlite3_vtab **out, char **err)
+{
+    const struct vtable_def *def = aux;
+    struct vtab *vt;
+    sqlite3_str *sql = sqlite3_str_new(h);
+    char *text;
+    int rc;
+    (void)argc;
+    (void)argv;
+
+    sqlite3_str_appendf(sql, "CREATE TABLE x(");
+    for (int i = 0; i < def->ncols; i++)
+        sqlite3_str_appendf(sql, "%s\"%w\" %s", i ? ", " : "", def->cols[i].name,
+                            def->cols[i].type);
+    sqlite3_str_appendf(sql, ")");
+    if (!(text = sqlite3_str_finish(sql)))
+        return SQLITE_NOMEM;
+    rc = sqlite3_declare_vtab(h, text);
+    sqlite3_free(text);
+    if (rc != SQLITE_OK) {
+        *err = sqlite3_mprintf("cannot declare table %s", def->name);
+        return rc;
+    }
+    if (!(vt = sqlite3_malloc(sizeof(*vt))))
+        return SQLITE_NOMEM;
+    memset(vt, 0, sizeof(*vt));
+    vt->def = def;
+    *out = &vt->base;
+    return SQLITE_OK;
+}
+
+static int vt_disconnect(sqlite3_vtab *vt)
+{
+    sqlite3_free(vt);
+    return SQLITE_OK;
+}
+
+static int vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
+{
+    (void)vt;
+    info->estimatedCost = 1000;
+    info->estimatedRows = 1000;
+    return SQLITE_OK;
+}
+
+static int vt_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
+{
+    struct vcursor *c = calloc(1, sizeof(*c));
+    (void)vt;
+
+    if (!c)
+        return SQLITE_NOMEM;
+    *out = &c->base;
+    return SQLITE_OK;
+}
+
+static int vt_close(sqlite3_vtab_cursor *cur_)
+{
+    struct vcursor *c = (struct vcursor *)cur_;
+
+    snap_free(&c->snap);
+    free(c);
+    return SQLITE_OK;
+}
+
+static int vt_filter(sqlite3_vtab_cursor *cur_, int idx, const char *idxstr, int argc,
+                     sqlite3_value **argv)
+{
+    struct vcursor *c = (struct vcursor *)cur_;
+    const struct vtable_def *def = ((struct vtab *)cur_->pVtab)->def;
+    (void)idx;
+    (void)idxstr;
+    (void)argc;
+    (void)argv;
+
+    snap_free(&c->snap);
+    c->snap.ncols = def->ncols;
+    c->pos = 0;
+    def->fill(&c->snap);
+    return c->snap.oom ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+static int vt_next(sqlite3_vtab_cursor *cur_)
+{
+    ((struct vcursor *)cur_)->pos++;
+    return SQLITE_OK;
+}
+
+static int vt_eof(sqlite3_vtab_cursor *cur_)
+{
+    struct vcursor *c = (struct vcursor *)cur_;
+    return c->pos >= c->snap.nrows;
+}
+
+static int vt_column(sqlite3_vtab_cursor *cur_, sqlite3_context *ctx, int i)
+{
+    struct vcursor *c = (struct vcursor *)cur_;
+    const struct cell *v;
+
+    if (i < 0 || i >= c->snap.ncols || c->pos >= c->snap.nrows)
+        return SQLITE_OK;
+    v = &c->snap.cells[c->pos * (size_t)c->snap.ncols + (size_t)i];
+    switch (v->type) {
+    case SQLITE_INTEGER:
+        sqlite3_result_int64(ctx, v->i);
+        break;
+    case SQLITE_FLOAT:
+        sqlite3_result_double(ctx, v->d);
+        break;
+    case SQLITE_TEXT:
+        sqlite3_result_text(ctx, v->s, -1, SQLITE_TRANSIENT);
+        break;
+    default:
+        sqlite3_result_null(ctx);
+    }
+    return SQLITE_OK;
+}
+
+static int vt_rowid(sqlite3_vtab_cursor *cur_, sqlite3_int64 *rowid)
+{
+    struct vcursor *c = (struct vcursor *)cur_;
+
+    *rowid = c->pos < c->snap.nrows ? c->snap.rowids[c->pos] : 0;
+    return SQLITE_OK;
+}
+
+/* INSERT (argv[0] NULL), DELETE (argc 1) or UPDATE (argv[0] the old rowid). */
+static int vt_update(sqlite3_vtab *vt_, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
+{
+    struct vtab *vt = (struct vtab *)vt_;
+    const struct vtable_def *def = vt->def;
+    (void)rowid;
+
+    if (argc == 1) {
+        if (!def->remove)
+            return vt_error(vt_, SQLITE_READONLY, "rows of %s cannot be deleted", def->name);
+        return def->remove(vt_, sqlite3_value_int64(argv[0]));
+    }
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
+        return vt_error(vt_, SQLITE_READONLY, "rows cannot be inserted into %s", def->name);
+    if (!def->update)
+        return vt_error(vt_, SQLITE_READONLY, "table %s is read-only", def->name);
+    if (sqlite3_value_int64(argv[0]) != sqlite3_value_int64(argv[1]))
+        return vt_error(vt_, SQLITE_READONLY, "the rowid of %s cannot change", def->name);
+    return def->update(vt_, sqlite3_value_int64(argv[0]), argv + 2);
+}
+
+static const sqlite3_module vmodule = {
+    .iVersion = 1,
+    .xCreate = vt_connect,
+    .xConnect = vt_connect,
+    .xBestIndex = vt_best_index,
+    .xDisconnect = vt_disconnect,
+    .xDestroy = vt_disconnect,
+    .xOpen = vt_open,
+    .xClose = vt_close,
+    .xFilter = vt_filter,
+    .xNext = vt_next,
+    .xEof = vt_eof,
+    .xColumn = vt_column,
+    .xRowid = vt_rowid,
+    .xUpdate = vt_update,
+};
+
+/* ---- SQL functions MySQL clients call ---- */
+
+static void fn_database(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    if (cur && cur->client->db[0])
+        sqlite3_result_text(ctx, cur->client->db, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx);
+}
+
+static void fn_user(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    char host[80] = "", buf[CONF_NAME_MAX + 90];
+    (void)argc;
+    (void)argv;
+    if (cur)
+        snprintf(host, sizeof(host), "%s", cur->client->peer);
+    if (strrchr(host, ':')) /* the host, without the port */
+        *strrchr(host, ':') = '\0';
+    snprintf(buf, sizeof(buf), "%s@%s", cur ? cur->client->user : "", host);
+    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_text(ctx, ADMIN_SERVER_VERSION, -1, SQLITE_STATIC);
+}
+
+static void fn_connection_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_int64(ctx, cur ? cur->client->id : 0);
+}
+
+static void fn_zero(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_int(ctx, 0);
+}
+
+static void fn_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    char buf[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    (void)argc;
+    (void)argv;
+    gmtime_r(&t, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
+}
+
+static void fn_unix_timestamp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    sqlite3_result_int64(ctx, (sqlite3_int64)time(NULL));
+}
+
+/* A function MySQL clients expect: name, arity, implementation. */
+struct sql_function {
+    const char *name;
+    int nargs;
+    void (*fn)(sqlite3_context *, int, sqlite3_value **);
+};
+
+static const struct sql_function functions[] = {
+    {"database", 0, fn_database},          {"schema", 0, fn_database},
+    {"user", 0, fn_user},                  {"current_user", 0, fn_user},
+    {"session_user", 0, fn_user},          {"system_user", 0, fn_user},
+    {"version", 0, fn_version},            {"connection_id", 0, fn_connection_id},
+    {"last_insert_id", 0, fn_zero},        {"found_rows", 0, fn_zero},
+    {"now", 0, fn_now},                    {"current_timestamp", 0, fn_now},
+    {"unix_timestamp", 0, fn_unix_timestamp},
+};
+
+/* ---- limits ---- */
+
+/* Called every 1000 VM steps: stop a statement past its deadline or step budget. */
+static int progress(void *arg)
+{
+    (void)arg;
+    if (!cur)
+        return 0;
+    if (++cur->steps > ADMIN_SQL_STEP_BUDGET || mono_us() > cur->deadline_us) {
+        cur->timed_out = true;
+        return 1;
+    }
+    return 0;
+}
+
+/* Record why the authorizer refused; returns SQLITE_DENY. */
+static int deny(uint16_t code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int deny(uint16_t code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (cur && !cur->deny_code) {
+        cur->deny_code = code;
+        va_start(ap, fmt);
+        vsnprintf(cur->deny_msg, sizeof(cur->deny_msg), fmt, ap);
+        va_end(ap);
+    }
+    return SQLITE_DENY;
+}
+
+static const char ddl_refused[] = "statement not allowed on the admin port: tables, views, "
+                                  "triggers and indexes cannot be created, dropped or altered";
+
+/* Reads anywhere; UPDATE servers.admin_state and DELETE FROM sessions for the admin
+ * user; nothing else (no DDL, PRAGMA, ATTACH, transactions, inserts). */
+static int authorize(void *arg, int action, const char *a, const char *b, const char *dbname,
+                     const char *trigger)
+{
+    const struct admin_client *c = cur ? cur->client : NULL;
+    (void)arg;
+    (void)dbname;
+    (void)trigger;
+
+    switch (action) {
+    case SQLITE_SELECT:
+    case SQLITE_READ:
+    case SQLITE_FUNCTION:
+    case SQLITE_RECURSIVE:
+        return SQLITE_OK;
+    case SQLITE_UPDATE:
+    case SQLITE_DELETE:
+        if (!strncmp(a, "sqlite_", 7)) /* DDL writing the schema */
+            return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
+        if (!c || c->readonly)
+            return deny(ER_TABLEACCESS_DENIED,
+                        "%s command denied to user '%s' for table '%s': this user is read-only",
+                        action == SQLITE_UPDATE ? "UPDATE" : "DELETE", c ? c->user : "?", a);
+        if (action == SQLITE_UPDATE && !strcmp(a, "servers") && b && !strcmp(b, "admin_state"))
+            return SQLITE_OK;
+        if (action == SQLITE_DELETE && !strcmp(a, "sessions"))
+            return SQLITE_OK;
+        if (action == SQLITE_UPDATE)
+            return deny(ER_TABLEACCESS_DENIED,
+                        "column %s.%s cannot be changed: the only writes are UPDATE servers SET "
+                        "admin_state=... and DELETE FROM sessions",
+                        a, b ? b : "?");
+        return deny(ER_TABLEACCESS_DENIED,
+                    "rows of %s cannot be deleted: the only writes are UPDATE servers SET "
+                    "admin_state=... and DELETE FROM sessions",
+                    a);
+    case SQLITE_PRAGMA:
+        return deny(ER_SPECIFIC_ACCESS, "PRAGMA is not allowed on the admin port");
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+        return deny(ER_SPECIFIC_ACCESS, "ATTACH and DETACH are not allowed on the admin port");
+    case SQLITE_TRANSACTION:
+    case SQLITE_SAVEPOINT:
+        return deny(ER_SPECIFIC_ACCESS, "transactions are not supported on the admin port");
+    case SQLITE_INSERT:
+        if (strncmp(a, "sqlite_", 7)) /* else it is DDL writing the schema: see default */
+            return deny(ER_TABLEACCESS_DENIED, "rows cannot be inserted into %s", a);
+        /* fall through */
+    default:
+        return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
+    }
+}
+
+/* ---- running a statement ---- */
+
+/* The wire type of result column I: its declared type, else the first row's value. */
+static enum admin_type column_type(sqlite3_stmt *st, int i, bool have_row)
+{
+    const char *decl = sqlite3_column_decltype(st, i);
+
+    if (decl) {
+        if (!strcasecmp(decl, "INTEGER"))
+            return ADMIN_T_INT;
+        if (!strcasecmp(decl, "REAL"))
+            return ADMIN_T_REAL;
+        return ADMIN_T_TEXT;
+    }
+    if (!have_row)
+        return ADMIN_T_TEXT;
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER:
+        return ADMIN_T_INT;
+    case SQLITE_FLOAT:
+        return ADMIN_T_REAL;
+    default:
+        return ADMIN_T_TEXT;
+    }
+}
+
+/* Tell the client why SQLite failed (RC from prepare or step). */
+static void sql_error(struct exec *x, int rc)
+{
+    const char *msg = sqlite3_errmsg(db);
+    char buf[600];
+
+    if (x->deny_code) {
+        x->sink->error(x->sink, x->deny_code, "42000", x->deny_msg);
+        return;
+    }
+    if (x->timed_out || rc == SQLITE_INTERRUPT) {
+        snprintf(buf, sizeof(buf),
+                 "Query execution was interrupted: the admin port allows %d ms and %d000 steps "
+                 "per statement",
+                 ADMIN_SQL_DEADLINE_MS, ADMIN_SQL_STEP_BUDGET);
+        x->sink->error(x->sink, ER_QUERY_TIMEOUT, "HY000", buf);
+        return;
+    }
+    if (rc == SQLITE_NOMEM || rc == SQLITE_TOOBIG) {
+        snprintf(buf, sizeof(buf), "Out of resources on the admin port: %s", msg);
+        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", buf);
+        return;
+    }
+    if (!strncmp(msg, "no such table", 13)) {
+        x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
+        return;
+    }
+    if (!strncmp(msg, "no such column", 14)) {
+        x->sink->error(x->sink, ER_BAD_FIELD, "42S22", msg);
+        return;
+    }
+    if (strstr(msg, "syntax error") || strstr(msg, "incomplete input")) {
+        snprintf(buf, sizeof(buf), "You have an error in your SQL syntax: %s", msg);
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000", buf);
+        return;
+    }
+    if (rc == SQLITE_CONSTRAINT || rc == SQLITE_READONLY) {
+        x->sink->error(x->sink, ER_WRONG_VALUE_FOR_TYPE, "HY000", msg);
+        return;
+    }
+    x->sink->error(x->sink, ER_UNKNOWN_ERROR, "HY000", msg);
+}
+
+/* Send the rows of ST, its first row already stepped (RC). Returns the final rc. */
+static int send_rows(struct exec *x, sqlite3_stmt *st, int rc)
+{
+    int n = sqlite3_column_count(st);
+    const char *vals[n > 0 ? n : 1];
+    size_t lens[n > 0 ? n : 1];
+    size_t rows = 0;
+
+    while (rc == SQLITE_ROW) {
+        if (++rows > ADMIN_SQL_MAX_ROWS)
+            return SQLITE_TOOBIG;
+        for (int i = 0; i < n; i++) {
+            vals[i] = (const char *)sqlite3_column_text(st, i);
+            lens[i] = (size_t)sqlite3_column_bytes(st, i);
+            if (!vals[i] && sqlite3_column_type(st, i) != SQLITE_NULL)
+                return SQLITE_NOMEM;
+        }
+        if (x->sink->row(x->sink, n, vals, lens) < 0)
+            return SQLITE_TOOBIG;
+        rc = sqlite3_step(st);
+    }
+    return rc;
+}
+
+/* Prepare and run one SQL statement, answering through the sink. */
+static void run_sql(struct exec *x, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    const char *tail = NULL;
+    int rc, n;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
+    if (rc != SQLITE_OK) {
+        sql_error(x, rc);
+        goto out;
+    }
+    while (tail && isspace((unsigned char)*tail))
+        tail++;
+    if (tail && *tail && strspn(tail, ";") != strlen(tail)) {
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                       "one statement at a time: multi-statements are not supported");
+        goto out;
+    }
+    if (!st) { /* only a comment */
+        x->sink->ok(x->sink, 0, NULL);
+        goto out;
+    }
+    n = sqlite3_column_count(st);
+    rc = sqlite3_step(st);
+    if (n == 0) {
+        while (rc == SQLITE_ROW)
+            rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            sql_error(x, rc);
+        else
+            x->sink->ok(x->sink, (uint64_t)sqlite3_changes(db), NULL);
+        goto out;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sql_error(x, rc);
+        goto out;
+    }
+    {
+        const char *names[n];
+        enum admin_type types[n];
+
+        for (int i = 0; i < n; i++) {
+            names[i] = sqlite3_column_name(st, i);
+            if (!names[i])
+                names[i] = "?";
+            types[i] = column_type(st, i, rc == SQLITE_ROW);
+        }
+        if (x->sink->columns(x->sink, n, names, types) < 0) {
+            x->sink->error(x->sink, ER_TOO_BIG_SELECT, "42000", "result too large");
+            goto out;
+        }
+    }
+    rc = send_rows(x, st, rc);
+    if (rc == SQLITE_TOOBIG && !x->timed_out) {
+        char buf[160];
+        snprintf(buf, sizeof(buf),
+                 "The result is too large for the admin port (at most %d rows or the output "
+                 "buffer): add a WHERE or LIMIT",
+                 ADMIN_SQL_MAX_ROWS);
+        x->sink->error(x->sink, ER_TOO_BIG_SELECT, "42000", buf);
+    } else if (rc != SQLITE_DONE) {
+        sql_error(x, rc);
+    } else {
+        x->sink->end(x->sink);
+    }
+out:
+    sqlite3_finalize(st);
+}
+
+/* Run SQL built with sqlite3_mprintf (NULL means out of memory), then free it. */
+static void run_built(struct exec *x, char *sql)
+{
+    if (!sql) {
+        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
+        return;
+    }
+    run_sql(x, sql);
+    sqlite3_free(sql);
+}
+
+/* ---- statements SQLite cannot parse: the {words, handler} table ---- */
+
+/* Skip blanks and comments (slash-star, "-- ", "#") at S. */
+static const char *skip_space(const char *s)
+{
+    for (;;) {
+        while (isspace((unsigned char)*s))
+            s++;
+        if (s[0] == '/' && s[1] == '*') {
+            const char *e = strstr(s + 2, "*/");
+            if (!e)
+                return s + strlen(s);
+            s = e + 2;
+        } else if ((s[0] == '-' && s[1] == '-' && (!s[2] || isspace((unsigned char)s[2]))) ||
+                   s[0] == '#') {
+            s += strcspn(s, "\n");
+        } else {
+            return s;
+        }
+    }
+}
+
+/* Does S start with the blank-separated WORDS (any case, any blanks, whole words)?
+ * Returns what follows (blanks skipped), or NULL. */
+static const char *match_words(const char *s, const char *words)
+{
+    while (*words) {
+        size_t n = strcspn(words, " ");
+        if (strncasecmp(s, words, n) || isalnum((unsigned char)s[n]) || s[n] == '_')
+            return NULL;
+        s = skip_space(s + n);
+        words += n;
+        while (*words == ' ')
+            words++;
+    }
+    return s;
+}
+
+/* A statement with a fixed start and what answers it. REST is what follows the words. */
+struct shortcut {
+    const char *words;
+    void (*run)(struct exec *x, const char *rest);
+};
+
+/* "LIKE 'pat'" or "WHERE expr" after SHOW STATUS / VARIABLES / TABLES, as SQL on COL
+ * appended to BASE. */
+static void show_filtered(struct exec *x, const char *base, const char *col, const char *rest,
+                          const char *order)
+{
+    const char *r;
+
+    if (!*rest)
+        run_built(x, sqlite3_mprintf("%s ORDER BY %s", base, order));
+    else if ((r = match_words(rest, "LIKE")))
+        run_built(x, sqlite3_mprintf("%s WHERE %s LIKE %s ORDER BY %s", base, col, r, order));
+    else if ((r = match_words(rest, "WHERE")))
+        run_built(x, sqlite3_mprintf("SELECT * FROM (%s) WHERE %s ORDER BY %s", base, r, order));
+    else
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                       "You have an error in your SQL syntax: expected LIKE 'pattern' or WHERE");
+}
+
+static void sc_servers(struct exec *x, const char *rest)
+{
+    if (*rest)
+        show_filtered(x, "SELECT * FROM servers", "name", rest, "rowid");
+    else
+        run_sql(x, "SELECT * FROM servers");
+}
+
+static void sc_sessions(struct exec *x, const char *rest)
+{
+    show_filtered(x, "SELECT * FROM sessions", "server", rest, "id");
+}
+
+static void sc_processlist(struct exec *x, const char *rest)
+{
+    (void)rest;
+    run_sql(x, "SELECT id AS Id, 'client' AS User, client AS Host, listener AS db, "
+               "'Relay' AS Command, CAST(idle_s AS INTEGER) AS Time, state AS State, "
+               "server AS Info FROM sessions ORDER BY id");
+}
+
+/* SHOW HEALTH LOG [LIMIT n]: the newest N events (default 50), oldest first. */
+static void sc_health_log(struct exec *x, const char *rest)
+{
+    const char *r = match_words(rest, "LIMIT");
+    char *end;
+    long n = 50;
+
+    if (*rest) {
+        n = r ? strtol(r, &end, 10) : -1;
+        if (!r || end == r || n < 0 || *skip_space(end)) {
+            x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                           "You have an error in your SQL syntax: expected SHOW HEALTH LOG "
+                           "[LIMIT n]");
+            return;
+        }
+    }
+    run_built(x, sqlite3_mprintf("SELECT * FROM (SELECT * FROM health_log ORDER BY id DESC "
+                                 "LIMIT %ld) ORDER BY id",
+                                 n));
+}
+
+static void sc_status(struct exec *x, const char *rest)
+{
+    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM status", "name", rest,
+                  "rowid");
+}
+
+static void sc_variables(struct exec *x, const char *rest)
+{
+    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM variables", "name", rest,
+                  "rowid");
+}
+
+static void sc_databases(struct exec *x, const char *rest)
+{
+    (void)rest;
+    run_sql(x, "SELECT 'rebound' AS `Database`");
+}
+
+/* The tables as a VALUES list, for SHOW TABLES. */
+static char *tables_sql(bool full)
+{
+    sqlite3_str *s = sqlite3_str_new(db);
+
+    sqlite3_str_appendf(s, "SELECT column1 AS Tables_in_rebound%s FROM (VALUES ",
+                        full ? ", 'BASE TABLE' AS Table_type" : "");
+    for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
+        sqlite3_str_appendf(s, "%s(%Q)", i ? "," : "", tables[i].name);
+    sqlite3_str_appendf(s, ")");
+    return sqlite3_str_finish(s);
+}
+
+/* SHOW [FULL] TABLES [FROM db] [LIKE ...] */
+static void show_tables(struct exec *x, const char *rest, bool full)
+{
+    char *base = tables_sql(full);
+    const char *r;
+
+    if ((r = match_words(rest, "FROM")) || (r = match_words(rest, "IN")))
+        rest = skip_space(r + strcspn(r, " \t\r\n"));
+    if (base)
+        show_filtered(x, base, "Tables_in_rebound", rest, "1");
+    else
+        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
+    sqlite3_free(base);
+}
+
+static void sc_tables(struct exec *x, const char *rest)
+{
+    show_tables(x, rest, false);
+}
+
+static void sc_full_tables(struct exec *x, const char *rest)
+{
+    show_tables(x, rest, true);
+}
+
+/* A table name at S ("t", `t`, "db.t"), copied into BUF; NULL if none. Returns what
+ * follows. */
+static const char *table_name(const char *s, char *buf, size_t len)
+{
+    size_t n;
+
+    if (*s == '`' || *s == '"') {
+        char q = *s++;
+        n = strcspn(s, (char[]){q, 0});
+        snprintf(buf, len, "%.*s", (int)n, s);
+        s += n + (s[n] == q);
+    } else {
+        n = strcspn(s, " \t\r\n;");
+        snprintf(buf, len, "%.*s", (int)n, s);
+        s += n;
+    }
+    if (strchr(buf, '.')) /* rebound.servers */
+        memmove(buf, strchr(buf, '.') + 1, strlen(strchr(buf, '.') + 1) + 1);
+    return skip_space(s);
+}
+
+/* DESCRIBE t / SHOW [FULL] COLUMNS FROM t: one row per column, MySQL's shape. */
+static void sc_describe(struct exec *x, const char *rest)
+{
+    static const char *const names[] = {"Field", "Type", "Null", "Key", "Default", "Extra"};
+    static const enum admin_type types[] = {ADMIN_T_TEXT, ADMIN_T_TEXT, ADMIN_T_TEXT,
+                                            ADMIN_T_TEXT, ADMIN_T_TEXT, ADMIN_T_TEXT};
+    const struct vtable_def *t;
+    char name[CONF_NAME_MAX], msg[160];
+
+    table_name(rest, name, sizeof(name));
+    if (!(t = find_table(name))) {
+        snprintf(msg, sizeof(msg), "Table 'rebound.%s' doesn't exist", name);
+        x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
+        return;
+    }
+    if (x->sink->columns(x->sink, 6, names, types) < 0)
+        return;
+    for (int i = 0; i < t->ncols; i++) {
+        const char *writable = (t->update && i == SERVER_COL_ADMIN_STATE) ? "writable" : "";
+        const char *type = !strcmp(t->cols[i].type, "INTEGER") ? "bigint"
+                           : !strcmp(t->cols[i].type, "REAL")  ? "double"
+                                                               : "varchar(255)";
+        const char *vals[] = {t->cols[i].name, type, "YES", "", NULL, writable};
+        size_t lens[] = {strlen(vals[0]), strlen(type), 3, 0, 0, strlen(writable)};
+        if (x->sink->row(x->sink, 6, vals, lens) < 0)
+            return;
+    }
+    x->sink->end(x->sink);
+}
+
+static void sc_show_create(struct exec *x, const char *rest)
+{
+    char name[CONF_NAME_MAX];
+
+    table_name(rest, name, sizeof(name));
+    run_built(x, sqlite3_mprintf("SELECT name AS `Table`, sql AS `Create Table` FROM "
+                                 "sqlite_schema WHERE type = 'table' AND name = %Q",
+                                 name));
+}
+
+static void sc_warnings(struct exec *x, const char *rest)
+{
+    (void)rest;
+    run_sql(x, "SELECT 'Note' AS Level, 0 AS Code, '' AS Message WHERE 0");
+}
+
+/* KILL [CONNECTION | QUERY] id: close a client session. */
+static void sc_kill(struct exec *x, const char *rest)
+{
+    const char *r;
+    char *end, msg[96];
+    long long id;
+
+    if (match_words(rest, "QUERY")) {
+        x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
+                       "KILL QUERY is not supported: rebound relays whole sessions, use KILL id");
+        return;
+    }
+    if ((r = match_words(rest, "CONNECTION")))
+        rest = r;
+    id = strtoll(rest, &end, 10);
+    if (end == rest || id <= 0 || *skip_space(end)) {
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                       "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
+        return;
+    }
+    if (!session_by_id((uint64_t)id)) {
+        snprintf(msg, sizeof(msg), "Unknown thread id: %lld", id);
+        x->sink->error(x->sink, ER_NO_SUCH_THREAD, "HY000", msg);
+        return;
+    }
+    run_built(x, sqlite3_mprintf("DELETE FROM sessions WHERE id = %lld", id));
+}
+
+static void sc_ok(struct exec *x, const char *rest)
+{
+    (void)rest;
+    x->sink->ok(x->sink, 0, NULL);
+}
+
+static void sc_use(struct exec *x, const char *rest)
+{
+    char name[CONF_NAME_MAX];
+
+    table_name(rest, name, sizeof(name));
+    admin_sql_use(x->client, name, strlen(name), x->sink);
+}
+
+/* Longer word lists first where one starts another. */
+static const struct shortcut shortcuts[] = {
+    {"SHOW SERVERS", sc_servers},
+    {"SHOW SESSIONS", sc_sessions},
+    {"SHOW FULL PROCESSLIST", sc_processlist},
+    {"SHOW PROCESSLIST", sc_processlist},
+    {"SHOW HEALTH LOG", sc_health_log},
+    {"SHOW GLOBAL STATUS", sc_status},
+    {"SHOW SESSION STATUS", sc_status},
+    {"SHOW STATUS", sc_status},
+    {"SHOW GLOBAL VARIABLES", sc_variables},
+    {"SHOW SESSION VARIABLES", sc_variables},
+    {"SHOW VARIABLES", sc_variables},
+    {"SHOW DATABASES", sc_databases},
+    {"SHOW SCHEMAS", sc_databases},
+    {"SHOW FULL TABLES", sc_full_tables},
+    {"SHOW TABLES", sc_tables},
+    {"SHOW FULL COLUMNS FROM", sc_describe},
+    {"SHOW FULL COLUMNS IN", sc_describe},
+    {"SHOW COLUMNS FROM", sc_describe},
+    {"SHOW COLUMNS IN", sc_describe},
+    {"SHOW FIELDS FROM", sc_describe},
+    {"SHOW CREATE TABLE", sc_show_create},
+    {"SHOW WARNINGS", sc_warnings},
+    {"SHOW ERRORS", sc_warnings},
+    {"DESCRIBE", sc_describe},
+    {"DESC", sc_describe},
+    {"KILL", sc_kill},
+    {"SET", sc_ok},
+    {"USE", sc_use},
+    {"BEGIN", sc_ok},
+    {"START TRANSACTION", sc_ok},
+    {"COMMIT", sc_ok},
+    {"ROLLBACK", sc_ok},
+};
+
+/* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
+
+/* A server variable clients read on connect, and its value. */
+struct sysvar {
+    const char *name;
+    const char *value; /* SQL literal */
+};
+
+static const struct sysvar sysvars[] = {
+    {"version", "'" ADMIN_SERVER_VERSION "'"},
+    {"version_comment", "'rebound admin port'"},
+    {"version_compile_os", "'Linux'"},
+    {"version_compile_machine", "'x86_64'"},
+    {"max_allowed_packet", "65536"},
+    {"net_buffer_length", "16384"},
+    {"character_set_client", "'utf8mb4'"},
+    {"character_set_connection", "'utf8mb4'"},
+    {"character_set_results", "'utf8mb4'"},
+    {"character_set_server", "'utf8mb4'"},
+    {"character_set_database", "'utf8mb4'"},
+    {"character_set_system", "'utf8mb3'"},
+    {"collation_connection", "'utf8mb4_general_ci'"},
+    {"collation_server", "'utf8mb4_general_ci'"},
+    {"collation_database", "'utf8mb4_general_ci'"},
+    {"autocommit", "1"},
+    {"sql_mode", "''"},
+    {"time_zone", "'SYSTEM'"},
+    {"system_time_zone", "'UTC'"},
+    {"tx_isolation", "'REPEATABLE-READ'"},
+    {"transaction_isolation", "'REPEATABLE-READ'"},
+    {"tx_read_only", "0"},
+    {"transaction_read_only", "0"},
+    {"read_only", "0"},
+    {"auto_increment_increment", "1"},
+    {"interactive_timeout", "28800"},
+    {"wait_timeout", "28800"},
+    {"net_write_timeout", "60"},
+    {"lower_case_table_names", "0"},
+    {"license", "'GPL'"},
+    {"init_connect", "''"},
+    {"performance_schema", "0"},
+    {"query_cache_size", "0"},
+    {"query_cache_type", "'OFF'"},
+    {"have_ssl", "'YES'"},
+    {"hostname", "'rebound'"},
+    {"server_id", "0"},
+    {"max_execution_time", "0"},
+    {"sql_select_limit", "18446744073709551615"},
+    {"session_track_gtids", "'OFF'"},
+    {"default_storage_engine", "'rebound'"},
+    {"storage_engine", "'rebound'"},
+};
+
+static const char *sysvar(const char *name, size_t n)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(sysvars); i++)
+        if (strlen(sysvars[i].name) == n && !strncasecmp(sysvars[i].name, name, n))
+            return sysvars[i].value;
+    return "NULL";
+}
+
+/* Copy SQL, replacing each @@[session.|global.|local.]name outside quotes by its value;
+ * in the select list (outside parentheses, before FROM/WHERE/...) also name the column
+ * "@@name" unless an AS follows, as MySQL does. */
+static char *rewrite_sysvars(const char *sql)
+{
+    sqlite3_str *out = sqlite3_str_new(db);
+    const char *p = sql;
+    int depth = 0;
+    bool in_list = true;
+
+    while (*p) {
+        if (*p == '\'' || *p == '"' || *p == '`') {
+            const char *e = strchr(p + 1, *p);
+            size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
+            sqlite3_str_append(out, p, (int)n);
+            p += n;
+            continue;
+        }
+        if (isalpha((unsigned char)*p)) {
+            size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+            static const char *const ends[] = {"FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "HAVING"};
+            for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
+                if (strlen(ends[i]) == n && !strncasecmp(p, ends[i], n))
+                    in_list = false;
+            sqlite3_str_append(out, p, (int)n);
+            p += n;
+            continue;
+        }
+        if (p[0] != '@' || p[1] != '@') {
+            depth += (*p == '(') - (*p == ')');
+            sqlite3_str_appendchar(out, 1, *p++);
+            continue;
+        }
+        const char *start = p;
+        p += 2;
+        for (size_t i = 0; i < 3; i++) {
+            static const char *const scopes[] = {"session.", "global.", "local."};
+            if (!strncasecmp(p, scopes[i], strlen(scopes[i])))
+                p += strlen(scopes[i]);
+        }
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        sqlite3_str_appendall(out, sysvar(p, n));
+        p += n;
+        if (in_list && depth == 0 && !match_words(skip_space(p), "AS"))
+            sqlite3_str_appendf(out, " AS \"%.*w\"", (int)(p - start), start);
+    }
+    return sqlite3_str_finish(out);
+}
+
+/* ---- entry points ---- */
+
+/* Strip trailing blanks and semicolons in place. */
+static void trim_end(char *s)
+{
+    size_t n = strlen(s);
+
+    while (n && (isspace((unsigned char)s[n - 1]) || s[n - 1] == ';'))
+        s[--n] = '\0';
+}
+
+void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k)
+{
+    struct exec x = {.client = c, .sink = k};
+    const char *s, *rest;
+    char *text;
+
+    nqueries++;
+    if (len > ADMIN_SQL_MAX_TEXT) {
+        k->error(k, ER_OUT_OF_RESOURCES, "HY000", "statement too long for the admin port");
+        return;
+    }
+    if (memchr(sql, '\0', len)) {
+        k->error(k, ER_PARSE_ERROR, "42000", "statement contains a NUL byte");
+        return;
+    }
+    if (!db || !(text = malloc(len + 1))) {
+        k->error(k, ER_OUT_OF_RESOURCES, "HY000", "the admin database is not available");
+        return;
+    }
+    memcpy(text, sql, len);
+    text[len] = '\0';
+    trim_end(text);
+    s = skip_space(text);
+    x.deadline_us = mono_us() + ADMIN_SQL_DEADLINE_MS * 1000u;
+    cur = &x;
+    if (!*s) {
+        k->error(k, ER_EMPTY_QUERY, "42000", "Query was empty");
+        goto out;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
+        if ((rest = match_words(s, shortcuts[i].words))) {
+            shortcuts[i].run(&x, rest);
+            goto out;
+        }
+    }
+    if (strstr(s, "@@"))
+        run_built(&x, rewrite_sysvars(s));
+    else
+        run_sql(&x, s);
+out:
+    cur = NULL;
+    free(text);
+}
+
+void admin_sql_use(struct admin_client *c, const char *name, size_t len, struct admin_sink *k)
+{
+    char msg[CONF_NAME_MAX + 40];
+
+    if ((len == 7 && !strncasecmp(name, "rebound", 7)) || (len == 4 && !strncasecmp(name, "main", 4))) {
+        snprintf(c->db, sizeof(c->db), "rebound");
+        k->ok(k, 0, NULL);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "Unknown database '%.*s'", (int)(len > 64 ? 64 : len), name);
+    k->error(k, ER_BAD_DB, "42000", msg);
+}
+
+int admin_sql_table_columns(const char *table,
+                            void (*cb)(void *arg, const char *name, enum admin_type type),
+                            void *arg)
+{
+    const struct vtable_def *t = find_table(table);
+
+    if (!t)
+        return -1;
+    for (int i = 0; i < t->ncols; i++)
+        cb(arg, t->cols[i].name,
+           !strcmp(t->cols[i].type, "INTEGER") ? ADMIN_T_INT
+           : !strcmp(t->cols[i].type, "REAL")  ? ADMIN_T_REAL
+                                               : ADMIN_T_TEXT);
+    return 0;
+}
+
+/* Length and shape limits: a statement cannot build huge values or deep trees. */
+static void set_limits(void)
+{
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000000);
+    sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, ADMIN_SQL_MAX_TEXT + 4096);
+    sqlite3_limit(db, SQLITE_LIMIT_COLUMN, 200);
+    sqlite3_limit(db, SQLITE_LIMIT_EXPR_DEPTH, 100);
+    sqlite3_limit(db, SQLITE_LIMIT_COMPOUND_SELECT, 50);
+    sqlite3_limit(db, SQLITE_LIMIT_VDBE_OP, 25000);
+    sqlite3_limit(db, SQLITE_LIMIT_FUNCTION_ARG, 16);
+    sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
+    sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000);
+    sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, 100);
+    sqlite3_limit(db, SQLITE_LIMIT_TRIGGER_DEPTH, 1);
+    sqlite3_hard_heap_limit64(ADMIN_SQL_HEAP_LIMIT);
+}
+
+int admin_sql_open(const struct conf *conf)
+{
+    char *err = NULL, name[64], sql[160];
+
+    aconf = conf;
+    started_at = ev_now(rb_loop);
+    if (db)
+        return 0;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, NULL) !=
+        SQLITE_OK) {
+        log_err("admin: cannot open the in-memory database: %s", db ? sqlite3_errmsg(db) : "?");
+        goto bad;
+    }
+    sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+        snprintf(name, sizeof(name), "rb_%s", tables[i].name);
+        snprintf(sql, sizeof(sql), "CREATE VIRTUAL TABLE %s USING %s", tables[i].name, name);
+        if (sqlite3_create_module(db, name, &vmodule, (void *)&tables[i]) != SQLITE_OK ||
+            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+            log_err("admin: cannot create table %s: %s", tables[i].name,
+                    err ? err : sqlite3_errmsg(db));
+            sqlite3_free(err);
+            goto bad;
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
+        sqlite3_create_function(db, functions[i].name, functions[i].nargs,
+                                SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, functions[i].fn, NULL,
+                                NULL);
+    set_limits();
+    sqlite3_progress_handler(db, 1000, progress, NULL);
+    sqlite3_set_authorizer(db, authorize, NULL);
+    return 0;
+bad:
+    admin_sql_close();
+    return -1;
+}
+
+void admin_sql_close(void)
+{
+    if (db)
+        sqlite3_close(db);
+    db = NULL;
+}

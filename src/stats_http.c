@@ -1,0 +1,360 @@
+/* stats_http.c - the HTTP stats port: accept, read one request, answer, close.
+ *
+ * A stats connection lives through three states (enum sc_state) and always ends in
+ * sc_close(). Its watchers run at EV_MINPRI, below client traffic (PRI_IO), so a scrape
+ * never delays a relayed byte in the same loop iteration. Defences: the request head
+ * must fit in HTTP_HEAD_MAX bytes, one deadline covers the whole exchange (a slow
+ * client cannot hold a slot), at most STATS_MAX_CONNS connections exist at once, and
+ * responses are written without blocking, the rest kept for EV_WRITE.
+ *
+ * Ownership: conns (the list) owns every struct stats_conn; each conn owns its socket,
+ * its watchers and its output buffer.
+ */
+#include "stats_http.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http_parse.h"
+#include "log.h"
+#include "rebound.h"
+#include "sbuf.h"
+#include "stats_pages.h"
+
+#define PRI_STATS      EV_MINPRI /* below PRI_IO: the data path goes first */
+#define ACCEPT_BURST   8
+#define ACCEPT_RETRY_S 0.5 /* pause after running out of descriptors */
+
+/* Where a stats connection is; each state names what its io watcher waits for. */
+enum sc_state {
+    SC_READING,  /* EV_READ: collecting the request head in IN */
+    SC_WRITING,  /* EV_WRITE: the rest of OUT waits for room in the socket */
+    SC_DRAINING, /* EV_READ: answered and shut for writing; discarding until EOF, so
+                  * closing with unread bytes does not reset the answer away */
+};
+
+/* One client of the stats port. */
+struct stats_conn {
+    int fd;
+    enum sc_state state;
+    ev_io io;
+    ev_timer deadline; /* STATS_TIMEOUT_S from accept, then STATS_LINGER_S to drain */
+    char in[HTTP_HEAD_MAX];
+    size_t inlen;
+    struct sbuf out; /* the whole response */
+    size_t sent;     /* bytes of OUT already written */
+    LIST_ENTRY(stats_conn) link;
+};
+
+/* A page the server knows: its path, content type and renderer. */
+struct page {
+    const char *path;
+    const char *type;
+    void (*render)(struct sbuf *b);
+};
+
+static const struct page pages[] = {
+    {"/", STATS_CT_HTML, stats_render_html},
+    {"/metrics", STATS_CT_METRICS, stats_render_metrics},
+    {"/stats.csv", STATS_CT_CSV, stats_render_csv},
+};
+
+static int listen_fd = -1;
+static ev_io accept_w;
+static ev_timer retry_timer; /* resumes accepting after EMFILE */
+static LIST_HEAD(, stats_conn) conns = LIST_HEAD_INITIALIZER(conns);
+static int nconns;
+
+static void sc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+/* Accept again if nothing holds it back (the cap, a descriptor shortage). */
+static void maybe_resume_accept(void)
+{
+    if (listen_fd >= 0 && nconns < STATS_MAX_CONNS && !ev_is_active(&retry_timer))
+        ev_io_start(rb_loop, &accept_w);
+}
+
+/* The one teardown of a stats connection. */
+static void sc_close(struct stats_conn *c)
+{
+    ev_io_stop(rb_loop, &c->io);
+    ev_timer_stop(rb_loop, &c->deadline);
+    close(c->fd);
+    sbuf_free(&c->out);
+    LIST_REMOVE(c, link);
+    free(c);
+    nconns--;
+    maybe_resume_accept();
+}
+
+/* Point the io watcher at EVENTS. */
+static void sc_watch(struct stats_conn *c, int events)
+{
+    ev_io_stop(rb_loop, &c->io);
+    ev_io_set(&c->io, c->fd, events);
+    ev_io_start(rb_loop, &c->io);
+}
+
+/* All written: half-close and drain the client until it closes too (bounded). */
+static void sc_drain(struct stats_conn *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    sbuf_free(&c->out);
+    c->state = SC_DRAINING;
+    sc_watch(c, EV_READ);
+    ev_timer_stop(rb_loop, &c->deadline);
+    ev_timer_set(&c->deadline, STATS_LINGER_S, 0);
+    ev_timer_start(rb_loop, &c->deadline);
+}
+
+/* Write as much of the response as the socket takes; keep the rest for EV_WRITE. */
+static void sc_flush(struct stats_conn *c)
+{
+    while (c->sent < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (c->state != SC_WRITING) {
+                c->state = SC_WRITING;
+                sc_watch(c, EV_WRITE);
+            }
+            return;
+        }
+        if (n <= 0) {
+            sc_close(c);
+            return;
+        }
+        c->sent += (size_t)n;
+    }
+    sc_drain(c);
+}
+
+/* Build the response: status line, headers and (unless HEAD_ONLY) BODY. */
+static void sc_respond(struct stats_conn *c, int status, const char *type, const struct sbuf *body,
+                       bool head_only)
+{
+    struct sbuf *o = &c->out;
+
+    sbuf_printf(o, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    sbuf_printf(o, "Content-Type: %s\r\nContent-Length: %zu\r\n", type, body->len);
+    if (status == 405)
+        sbuf_puts(o, "Allow: GET, HEAD\r\n");
+    sbuf_puts(o, "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+                 "Connection: close\r\n\r\n");
+    if (!head_only && body->len)
+        sbuf_add(o, body->data, body->len);
+    if (o->failed) {
+        log_warn("stats: out of memory building a %d response", status);
+        sc_close(c);
+        return;
+    }
+    sc_flush(c);
+}
+
+/* Answer STATUS with a one-line text body naming it. */
+static void sc_error(struct stats_conn *c, int status, bool head_only)
+{
+    struct sbuf body = {0};
+
+    sbuf_printf(&body, "%d %s\n", status, http_reason(status));
+    sc_respond(c, status, "text/plain; charset=utf-8", &body, head_only);
+    sbuf_free(&body);
+}
+
+/* Route a parsed request: unknown path 404, a method other than GET and HEAD 405. */
+static void sc_dispatch(struct stats_conn *c, const struct http_request *req)
+{
+    bool head = !strcmp(req->method, "HEAD");
+    const struct page *pg = NULL;
+    struct sbuf body = {0};
+
+    for (size_t i = 0; i < ARRAY_SIZE(pages); i++)
+        if (strlen(pages[i].path) == req->path_len &&
+            !memcmp(pages[i].path, req->target, req->path_len))
+            pg = &pages[i];
+    log_debug("stats: %s %s", req->method, req->target);
+    if (!pg) {
+        sc_error(c, 404, head);
+        return;
+    }
+    if (!head && strcmp(req->method, "GET")) {
+        sc_error(c, 405, false);
+        return;
+    }
+    pg->render(&body);
+    if (body.failed)
+        sc_error(c, 500, head);
+    else
+        sc_respond(c, 200, pg->type, &body, head);
+    sbuf_free(&body);
+}
+
+/* Read what the client sent and answer once the head is complete or wrong. */
+static void sc_read(struct stats_conn *c)
+{
+    struct http_request req;
+    ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+    int rc;
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        sc_close(c); /* gone, or EOF before a complete head: nobody to answer */
+        return;
+    }
+    c->inlen += (size_t)n;
+    rc = http_parse_request(c->in, c->inlen, &req);
+    if (rc == HTTP_PARSE_MORE)
+        return;
+    ev_io_stop(rb_loop, &c->io); /* one request per connection: stop reading */
+    if (rc == HTTP_PARSE_OK)
+        sc_dispatch(c, &req);
+    else
+        sc_error(c, rc, false);
+}
+
+/* Drop whatever the client still sends after the answer, until it closes. */
+static void sc_discard(struct stats_conn *c)
+{
+    ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0)
+        sc_close(c);
+}
+
+static void sc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct stats_conn *c = container_of(w, struct stats_conn, io);
+    (void)loop;
+    (void)revents;
+
+    switch (c->state) {
+    case SC_READING:
+        sc_read(c);
+        break;
+    case SC_WRITING:
+        sc_flush(c);
+        break;
+    case SC_DRAINING:
+        sc_discard(c);
+        break;
+    }
+}
+
+/* Too slow (or done draining): close, whatever the state. */
+static void sc_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct stats_conn *c = container_of(w, struct stats_conn, deadline);
+    (void)loop;
+    (void)revents;
+
+    if (c->state != SC_DRAINING)
+        log_debug("stats: closing a connection after %.0f s without a complete exchange",
+                  STATS_TIMEOUT_S);
+    sc_close(c);
+}
+
+/* Take over an accepted socket. */
+static void sc_new(int fd)
+{
+    struct stats_conn *c = calloc(1, sizeof(*c));
+
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->fd = fd;
+    c->state = SC_READING;
+    ev_io_init(&c->io, sc_io_cb, fd, EV_READ);
+    ev_set_priority(&c->io, PRI_STATS);
+    ev_timer_init(&c->deadline, sc_deadline_cb, STATS_TIMEOUT_S, 0);
+    ev_set_priority(&c->deadline, PRI_STATS);
+    LIST_INSERT_HEAD(&conns, c, link);
+    nconns++;
+    ev_io_start(rb_loop, &c->io);
+    ev_timer_start(rb_loop, &c->deadline);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+
+    for (int i = 0; i < ACCEPT_BURST && nconns < STATS_MAX_CONNS; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd >= 0) {
+            sc_new(fd);
+            continue;
+        }
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            log_warn("stats: accept: %s; pausing for %.1f s", strerror(errno), ACCEPT_RETRY_S);
+            ev_io_stop(rb_loop, &accept_w);
+            ev_timer_start(rb_loop, &retry_timer);
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                   errno != ECONNABORTED) {
+            log_warn("stats: accept: %s", strerror(errno));
+        }
+        return;
+    }
+    if (nconns >= STATS_MAX_CONNS)
+        ev_io_stop(rb_loop, &accept_w); /* sc_close() resumes */
+}
+
+static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+    maybe_resume_accept();
+}
+
+int stats_http_start(const struct conf *conf)
+{
+    const struct conf_addr *a = &conf->stats;
+    int one = 1;
+
+    if (!conf->has_stats)
+        return 0;
+    listen_fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (listen_fd < 0) {
+        log_err("stats: socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(listen_fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(listen_fd, 64) < 0) {
+        log_err("stats: cannot bind %s: %s", a->text, strerror(errno));
+        close(listen_fd);
+        listen_fd = -1;
+        return -1;
+    }
+    ev_io_init(&accept_w, accept_cb, listen_fd, EV_READ);
+    ev_set_priority(&accept_w, PRI_STATS);
+    ev_timer_init(&retry_timer, retry_cb, ACCEPT_RETRY_S, 0);
+    ev_set_priority(&retry_timer, PRI_STATS);
+    ev_io_start(rb_loop, &accept_w);
+    log_info("stats: serving HTTP on %s", a->text);
+    return 0;
+}
+
+void stats_http_stop(void)
+{
+    struct stats_conn *c;
+
+    if (listen_fd < 0)
+        return;
+    ev_io_stop(rb_loop, &accept_w);
+    ev_timer_stop(rb_loop, &retry_timer);
+    close(listen_fd);
+    listen_fd = -1; /* before the closes below, so none of them resumes accepting */
+    while ((c = LIST_FIRST(&conns)))
+        sc_close(c);
+}

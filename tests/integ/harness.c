@@ -1,0 +1,1017 @@
+/* harness.c - integration-test helpers: cluster via scripts/cluster.sh, router process, clients.
+ *
+ * Ownership: one scratch directory per test process (harness_dir()) holds the cluster, configs
+ * and logs. Three things make sure no mariadbd or rebound outlives the test process, however it
+ * ends: an atexit handler (normal exit, failed group setup), a guardian child that stops the
+ * cluster when the pipe from this process closes without a "done" byte (crash, signal, SIGKILL),
+ * and PR_SET_PDEATHSIG on every router child. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* pipe2, close_range */
+#endif
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+/* cluster.sh bounds its own waits; this is only a backstop. */
+#define CLUSTER_TIMEOUT_MS 120000
+#define ROUTER_READY_MS    20000 /* router start-up, generous for the ASan build */
+#define ROUTER_STOP_MS     20000 /* SIGTERM to exit, LeakSanitizer included */
+#define MAX_ROUTERS        8
+#define MAX_GIVEN_PORTS    256
+
+/* Everything the harness knows about the current process's cluster and children. */
+struct harness_state {
+    char dir[PATH_MAX];                  /* scratch directory, "" until harness_dir() */
+    char root[PATH_MAX];                 /* repository root (holds scripts/cluster.sh) */
+    char bin[PATH_MAX + 32];             /* router binary */
+    int nreplicas;                       /* -1 while no cluster runs */
+    int ports[1 + HARNESS_MAX_REPLICAS]; /* master, replica1, ... */
+    pid_t guard_pid;                     /* guardian child, 0 if none */
+    int guard_fd;                        /* write end of the guardian's pipe, -1 if none */
+    pid_t routers[MAX_ROUTERS];          /* routers started and not yet stopped */
+    int given_ports[MAX_GIVEN_PORTS];    /* ports free_port() handed out */
+    int ngiven;
+    unsigned err_no; /* last client error */
+    char err_msg[512];
+    bool mysql_inited;
+};
+
+static struct harness_state H = {.nreplicas = -1, .guard_fd = -1};
+
+/* ---- time and files ---- */
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void harness_atexit(void);
+
+const char *harness_dir(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char tmpl[PATH_MAX];
+
+    if (H.dir[0])
+        return H.dir;
+    snprintf(tmpl, sizeof(tmpl), "%s/rebound-integ.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    /* realpath: cluster.sh matches instances by their --datadir, which it canonicalizes. */
+    if (!mkdtemp(tmpl) || !realpath(tmpl, H.dir)) {
+        fprintf(stderr, "harness: cannot create %s: %s\n", tmpl, strerror(errno));
+        exit(1);
+    }
+    atexit(harness_atexit);
+    return H.dir;
+}
+
+void harness_path(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", harness_dir(), name);
+}
+
+long file_size(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long n;
+
+    if (!f)
+        return 0;
+    n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : 0;
+    fclose(f);
+    return n < 0 ? 0 : n;
+}
+
+/* Scan the lines of path from offset `from`: the number of lines containing needle, and in
+ * *first the index of the first of them (-1 if none). */
+static int scan_file_lines(const char *path, long from, const char *needle, int *first)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0, i = 0;
+
+    *first = -1;
+    if (!f)
+        return 0;
+    if (fseek(f, from, SEEK_SET) == 0) {
+        for (; getline(&line, &cap, f) >= 0; i++) {
+            if (!strstr(line, needle))
+                continue;
+            if (n++ == 0)
+                *first = i;
+        }
+    }
+    free(line);
+    fclose(f);
+    return n;
+}
+
+int count_file_lines(const char *path, long from, const char *needle)
+{
+    int first;
+
+    return scan_file_lines(path, from, needle, &first);
+}
+
+int file_line_index(const char *path, long from, const char *needle)
+{
+    int first;
+
+    scan_file_lines(path, from, needle, &first);
+    return first;
+}
+
+bool wait_for_file_line_from(const char *path, long from, const char *needle, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    for (;;) {
+        if (count_file_lines(path, from, needle) > 0)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(20);
+    }
+}
+
+bool wait_for_file_line(const char *path, const char *needle, int timeout_ms)
+{
+    return wait_for_file_line_from(path, 0, needle, timeout_ms);
+}
+
+char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+
+    if (!f)
+        return NULL;
+    do {
+        if (cap - len < 4096) {
+            char *nb = realloc(buf, cap + 65536);
+            if (!nb)
+                break;
+            buf = nb;
+            cap += 65536;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    if (buf)
+        buf[len] = '\0';
+    return buf;
+}
+
+int write_file(const char *path, const char *fmt, ...)
+{
+    FILE *f = fopen(path, "w");
+    va_list ap;
+    int rc;
+
+    if (!f)
+        return -1;
+    va_start(ap, fmt);
+    rc = vfprintf(f, fmt, ap);
+    va_end(ap);
+    if (fclose(f) != 0 || rc < 0)
+        return -1;
+    return 0;
+}
+
+/* True if port is taken by the cluster or was already handed out. */
+static bool port_reserved(int port)
+{
+    int i;
+
+    for (i = 0; i <= H.nreplicas; i++)
+        if (H.ports[i] == port)
+            return true;
+    for (i = 0; i < H.ngiven; i++)
+        if (H.given_ports[i] == port)
+            return true;
+    return false;
+}
+
+/* True if nothing holds 127.0.0.1:port (bound without SO_REUSEADDR: TIME_WAIT counts as held). */
+static bool port_bindable(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    if (fd < 0)
+        return false;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+int free_port(void)
+{
+    static bool seeded;
+    int lo = 32768, hi, base, attempt, port;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+    if (f) {
+        if (fscanf(f, "%d", &lo) != 1)
+            lo = 32768;
+        fclose(f);
+    }
+    /* Below the ephemeral range: an outgoing connection can never squat on it later. */
+    hi = lo > 2048 ? lo : 65535;
+    base = lo > 2048 ? (lo - 12000 > 1024 ? lo - 12000 : 1024) : 40000;
+    if (!seeded) {
+        srand((unsigned)(getpid() ^ now_ms()));
+        seeded = true;
+    }
+    for (attempt = 0; attempt < 1000 && H.ngiven < MAX_GIVEN_PORTS; attempt++) {
+        port = base + rand() % (hi - base);
+        if (port_reserved(port) || !port_bindable(port))
+            continue;
+        H.given_ports[H.ngiven++] = port;
+        return port;
+    }
+    fprintf(stderr, "harness: no free port found\n");
+    return -1;
+}
+
+/* ---- commands ---- */
+
+/* In a fresh child: stdin from /dev/null, stdout+stderr to out_fd (if >= 0), every other fd
+ * closed so no client socket or pipe end leaks into mariadbd or rebound. */
+static void child_prepare(int out_fd)
+{
+    int fd = open("/dev/null", O_RDONLY);
+    long max, i;
+
+    if (fd >= 0 && fd != STDIN_FILENO) {
+        dup2(fd, STDIN_FILENO);
+        close(fd);
+    }
+    if (out_fd >= 0) {
+        dup2(out_fd, STDOUT_FILENO);
+        dup2(out_fd, STDERR_FILENO);
+    }
+    signal(SIGPIPE, SIG_DFL); /* an ignored signal would stay ignored across exec */
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return;
+#endif
+    max = sysconf(_SC_OPEN_MAX);
+    for (i = 3; i < (max > 0 ? max : 4096); i++)
+        close((int)i);
+}
+
+/* Wait for pid until deadline (ms, monotonic); SIGKILL it then. Returns the exit status,
+ * 128+signal, or HARNESS_TIMED_OUT. */
+static int wait_child(pid_t pid, int64_t deadline)
+{
+    int st;
+    pid_t r;
+
+    for (;;) {
+        r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            break;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            return HARNESS_TIMED_OUT;
+        }
+        sleep_ms(10);
+    }
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    return 128 + WTERMSIG(st);
+}
+
+/* Read fd into out until EOF or deadline; always NUL-terminates. */
+static void drain_fd(int fd, char *out, size_t outsz, int64_t deadline)
+{
+    size_t len = 0;
+    char sink[4096];
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ssize_t n;
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0 || poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) < 0) {
+            if (left <= 0 || errno != EINTR)
+                break;
+            continue;
+        }
+        if (!pfd.revents)
+            continue;
+        if (len + 1 < outsz)
+            n = read(fd, out + len, outsz - len - 1);
+        else
+            n = read(fd, sink, sizeof(sink));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (len + 1 < outsz)
+            len += (size_t)n;
+    }
+    if (outsz)
+        out[len] = '\0';
+}
+
+int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    int pfd[2] = {-1, -1};
+    pid_t pid;
+
+    if (out && pipe2(pfd, O_CLOEXEC) < 0)
+        return -1;
+    fflush(NULL);
+    pid = fork();
+    if (pid < 0) {
+        if (out) {
+            close(pfd[0]);
+            close(pfd[1]);
+        }
+        return -1;
+    }
+    if (pid == 0) {
+        child_prepare(out ? pfd[1] : -1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    if (out) {
+        close(pfd[1]);
+        drain_fd(pfd[0], out, outsz, deadline);
+        close(pfd[0]);
+    }
+    return wait_child(pid, deadline);
+}
+
+/* ---- repository and binaries ---- */
+
+/* If the directory `levels` components above path (after realpath) holds scripts/cluster.sh,
+ * store it in H.root and return true. */
+static bool root_above(const char *path, int levels)
+{
+    char real[PATH_MAX], script[PATH_MAX + 32], *slash;
+    int i;
+
+    if (!path || !realpath(path, real))
+        return false;
+    for (i = 0; i < levels; i++) {
+        slash = strrchr(real, '/');
+        if (!slash || slash == real)
+            return false;
+        *slash = '\0';
+    }
+    snprintf(script, sizeof(script), "%s/scripts/cluster.sh", real);
+    if (access(script, X_OK) != 0)
+        return false;
+    snprintf(H.root, sizeof(H.root), "%s", real);
+    return true;
+}
+
+/* Repository root: the cwd when tests run from it (make does), else derived from $REBOUND_BIN
+ * (REPO/build/rebound) or from this binary (REPO/build/tests/test_x); "." as a last guess. */
+static const char *repo_root(void)
+{
+    if (H.root[0])
+        return H.root;
+    if (root_above(".", 0) || root_above(getenv("REBOUND_BIN"), 2) ||
+        root_above("/proc/self/exe", 3))
+        return H.root;
+    snprintf(H.root, sizeof(H.root), ".");
+    return H.root;
+}
+
+const char *router_bin(void)
+{
+    const char *env = getenv("REBOUND_BIN");
+
+    if (!H.bin[0]) {
+        if (env && env[0])
+            snprintf(H.bin, sizeof(H.bin), "%s", env);
+        else
+            snprintf(H.bin, sizeof(H.bin), "%s/build/rebound", repo_root());
+    }
+    return H.bin;
+}
+
+/* ---- the cluster ---- */
+
+/* Run scripts/cluster.sh CMD DIR [ARG]; its errors go to our stderr. Exit status or < 0. */
+static int cluster_sh(const char *cmd, const char *arg)
+{
+    char script[PATH_MAX + 32];
+    char *argv[7];
+    int n = 0;
+
+    snprintf(script, sizeof(script), "%s/scripts/cluster.sh", repo_root());
+    argv[n++] = script;
+    if (getenv("HARNESS_VERBOSE"))
+        argv[n++] = (char *)"-v";
+    argv[n++] = (char *)cmd;
+    argv[n++] = H.dir;
+    if (arg)
+        argv[n++] = (char *)arg;
+    argv[n] = NULL;
+    return run_command(argv, NULL, 0, CLUSTER_TIMEOUT_MS);
+}
+
+/* Remove the scratch directory unless HARNESS_KEEP is set (then say where it is). */
+static void remove_dir(void)
+{
+    char *argv[] = {(char *)"/bin/rm", (char *)"-rf", H.dir, NULL};
+
+    if (!H.dir[0])
+        return;
+    if (getenv("HARNESS_KEEP")) {
+        fprintf(stderr, "harness: keeping %s\n", H.dir);
+        return;
+    }
+    run_command(argv, NULL, 0, 60000);
+}
+
+/* Guardian child: blocks on the pipe; EOF without a 'D' (done) byte first means the test process
+ * died, so stop the cluster and remove the directory on its behalf. */
+static void guardian_run(int fd)
+{
+    bool done = false;
+    char c;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (c == 'D')
+            done = true;
+    }
+    if (!done) {
+        cluster_sh("stop", NULL);
+        remove_dir();
+    }
+    _exit(0);
+}
+
+/* Fork the guardian in its own session (a Ctrl-C to the test must not reach it). */
+static void guardian_start(void)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        setsid();
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        signal(SIGPIPE, SIG_IGN);
+        guardian_run(p[0]);
+    }
+    close(p[0]);
+    if (pid < 0) {
+        close(p[1]);
+        return;
+    }
+    H.guard_pid = pid;
+    H.guard_fd = p[1];
+}
+
+/* Tell the guardian all is cleaned up and reap it. */
+static void guardian_done(void)
+{
+    if (H.guard_fd < 0)
+        return;
+    if (write(H.guard_fd, "D", 1) != 1)
+        perror("harness: guardian");
+    close(H.guard_fd);
+    H.guard_fd = -1;
+    wait_child(H.guard_pid, now_ms() + 5000);
+    H.guard_pid = 0;
+}
+
+/* Index of instance name (master 0, replicaN N), -1 if the cluster has no such instance. */
+static int instance_index(const char *name)
+{
+    int n;
+
+    if (strcmp(name, "master") == 0)
+        return 0;
+    if (sscanf(name, "replica%d", &n) == 1 && n >= 1 && n <= H.nreplicas)
+        return n;
+    return -1;
+}
+
+/* Load ports from DIR/cluster.env (KEY=VALUE lines written by cluster.sh). */
+static int load_cluster_env(void)
+{
+    char path[PATH_MAX + 16], line[512], key[64];
+    FILE *f;
+    int i, port, found = 0;
+
+    harness_path(path, sizeof(path), "cluster.env");
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "MASTER_PORT=%d", &port) == 1) {
+            H.ports[0] = port;
+            found++;
+            continue;
+        }
+        for (i = 1; i <= H.nreplicas; i++) {
+            snprintf(key, sizeof(key), "REPLICA%d_PORT=%%d", i);
+            if (sscanf(line, key, &port) == 1) {
+                H.ports[i] = port;
+                found++;
+            }
+        }
+    }
+    fclose(f);
+    return found == H.nreplicas + 1 ? 0 : -1;
+}
+
+int cluster_start(int nreplicas)
+{
+    char n[16];
+
+    if (H.nreplicas >= 0 || nreplicas < 0 || nreplicas > HARNESS_MAX_REPLICAS)
+        return -1;
+    harness_dir();
+    guardian_start();
+    H.nreplicas = nreplicas;
+    snprintf(n, sizeof(n), "%d", nreplicas);
+    if (cluster_sh("start", n) != 0 || load_cluster_env() != 0) {
+        fprintf(stderr, "harness: cluster start failed in %s\n", H.dir);
+        cluster_stop();
+        return -1;
+    }
+    if (getenv("HARNESS_VERBOSE"))
+        fprintf(stderr, "harness: cluster in %s, master on port %d\n", H.dir, H.ports[0]);
+    return 0;
+}
+
+void cluster_stop(void)
+{
+    if (H.nreplicas < 0)
+        return;
+    if (cluster_sh("stop", NULL) != 0)
+        fprintf(stderr, "harness: cluster stop failed in %s\n", H.dir);
+    H.nreplicas = -1;
+    guardian_done();
+}
+
+int cluster_start_one(const char *name)
+{
+    if (instance_index(name) < 0)
+        return -1;
+    return cluster_sh("start-one", name) == 0 ? 0 : -1;
+}
+
+int cluster_stop_one(const char *name)
+{
+    if (instance_index(name) < 0)
+        return -1;
+    return cluster_sh("stop-one", name) == 0 ? 0 : -1;
+}
+
+int cluster_port(const char *name)
+{
+    int i = instance_index(name);
+
+    return i < 0 ? -1 : H.ports[i];
+}
+
+/* Scheduler state letter of pid from /proc (R, S, T, Z, ...), 0 if there is no such process. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512], *paren;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' ? paren[2] : 0;
+}
+
+/* True if pid is a live (not zombie) mariadbd of instance name; guards against stale pid files
+ * (kill -9 leaves them behind) pointing at a recycled pid. */
+static bool instance_alive(pid_t pid, const char *name)
+{
+    char path[64], cmd[8192], want[PATH_MAX + 64];
+    char state = proc_state(pid);
+    FILE *f;
+    size_t n, i;
+
+    if (state == 0 || state == 'Z' || state == 'X')
+        return false;
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return false;
+    n = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    for (i = 0; i < n; i++)
+        if (cmd[i] == '\0')
+            cmd[i] = ' ';
+    cmd[n] = '\0';
+    snprintf(want, sizeof(want), "--datadir=%s/%s ", H.dir, name);
+    return strstr(cmd, want) != NULL;
+}
+
+pid_t cluster_pid(const char *name)
+{
+    char path[PATH_MAX + 32];
+    FILE *f;
+    int pid = -1;
+
+    if (instance_index(name) < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/%s.pid", H.dir, name);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    if (fscanf(f, "%d", &pid) != 1)
+        pid = -1;
+    fclose(f);
+    return pid > 0 && instance_alive(pid, name) ? pid : -1;
+}
+
+int cluster_kill9(const char *name)
+{
+    pid_t pid = cluster_pid(name);
+    int64_t deadline = now_ms() + 5000;
+
+    if (pid < 0 || kill(pid, SIGKILL) < 0)
+        return -1;
+    while (instance_alive(pid, name)) {
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+int cluster_freeze(const char *name)
+{
+    pid_t pid = cluster_pid(name);
+    int64_t deadline = now_ms() + 2000;
+
+    if (pid < 0 || kill(pid, SIGSTOP) < 0)
+        return -1;
+    while (proc_state(pid) != 'T') {
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(5);
+    }
+    return 0;
+}
+
+int cluster_thaw(const char *name)
+{
+    pid_t pid = cluster_pid(name);
+
+    return pid < 0 || kill(pid, SIGCONT) < 0 ? -1 : 0;
+}
+
+int cluster_restore(void)
+{
+    char name[32];
+    int i, rc = 0;
+    pid_t pid;
+
+    for (i = 0; i <= H.nreplicas; i++) {
+        if (i == 0)
+            snprintf(name, sizeof(name), "master");
+        else
+            snprintf(name, sizeof(name), "replica%d", i);
+        pid = cluster_pid(name);
+        if (pid > 0)
+            kill(pid, SIGCONT);
+        else if (cluster_start_one(name) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+int harness_group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    if (access(router_bin(), X_OK) != 0) {
+        fprintf(stderr, "harness: router binary %s not found (set REBOUND_BIN or run make)\n",
+                router_bin());
+        return -1;
+    }
+    return cluster_start(2);
+}
+
+int harness_group_teardown(void **state)
+{
+    (void)state;
+    cluster_stop();
+    if (H.mysql_inited) {
+        mysql_library_end();
+        H.mysql_inited = false;
+    }
+    return 0;
+}
+
+/* Last resort at exit: kill leftover routers, stop the cluster, remove the directory. */
+static void harness_atexit(void)
+{
+    int i;
+
+    for (i = 0; i < MAX_ROUTERS; i++) {
+        if (H.routers[i] > 0) {
+            kill(H.routers[i], SIGKILL);
+            waitpid(H.routers[i], NULL, 0);
+            H.routers[i] = 0;
+        }
+    }
+    cluster_stop();
+    remove_dir();
+    if (H.mysql_inited) {
+        mysql_library_end();
+        H.mysql_inited = false;
+    }
+}
+
+/* ---- the router ---- */
+
+/* Remember (pid > 0) or forget (pid < 0: forget -pid) a running router for harness_atexit. */
+static void track_router(pid_t pid)
+{
+    int i;
+
+    for (i = 0; i < MAX_ROUTERS; i++) {
+        if (pid > 0 && H.routers[i] == 0) {
+            H.routers[i] = pid;
+            return;
+        }
+        if (pid < 0 && H.routers[i] == -pid) {
+            H.routers[i] = 0;
+            return;
+        }
+    }
+}
+
+/* Print the router's output file to stderr, at most its last 8 KiB. */
+static void dump_router_output(const struct router *r)
+{
+    char *out = read_file(r->err);
+    size_t len;
+
+    if (!out)
+        return;
+    len = strlen(out);
+    fprintf(stderr, "---- %s ----\n%s%s---- end ----\n", r->err,
+            len > 8192 ? out + len - 8192 : out, len && out[len - 1] != '\n' ? "\n" : "");
+    free(out);
+}
+
+int router_start(struct router *r, const char *conf, int login_port)
+{
+    static int seq;
+    int64_t deadline = now_ms() + ROUTER_READY_MS;
+    pid_t parent = getpid(), pid;
+    MYSQL *m;
+    int fd, st;
+    char name[64];
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->conf, sizeof(r->conf), "%s", conf);
+    snprintf(name, sizeof(name), "router-%d.err", ++seq);
+    harness_path(r->err, sizeof(r->err), name);
+    r->login_port = login_port;
+    fd = open(r->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        /* Die with the test process, whatever kills it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        child_prepare(fd);
+        execl(router_bin(), router_bin(), "-f", conf, (char *)NULL);
+        _exit(127);
+    }
+    close(fd);
+    if (pid < 0)
+        return -1;
+    r->pid = pid;
+    track_router(pid);
+    while (now_ms() < deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            fprintf(stderr, "harness: %s exited during start-up (%s %d)\n", router_bin(),
+                    WIFEXITED(st) ? "exit status" : "signal",
+                    WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            dump_router_output(r);
+            track_router(-pid);
+            r->pid = 0;
+            return -1;
+        }
+        m = client_connect(login_port, "app", "app-pass", "appdb", 2);
+        if (m) {
+            mysql_close(m);
+            return 0;
+        }
+        sleep_ms(50);
+    }
+    fprintf(stderr, "harness: no login through rebound on port %d after %d ms: %u %s\n", login_port,
+            ROUTER_READY_MS, client_errno(), client_error());
+    router_stop(r);
+    return -1;
+}
+
+int router_stop(struct router *r)
+{
+    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer", "runtime error"};
+    char *out;
+    int rc = 0, status;
+    size_t i;
+
+    if (r->pid <= 0) {
+        fprintf(stderr, "harness: router_stop: no router running\n");
+        return -1;
+    }
+    kill(r->pid, SIGTERM);
+    status = wait_child(r->pid, now_ms() + ROUTER_STOP_MS);
+    track_router(-r->pid);
+    r->pid = 0;
+    if (status != 0) {
+        fprintf(stderr, "harness: rebound did not exit cleanly on SIGTERM: %s %d\n",
+                status == HARNESS_TIMED_OUT ? "timed out, killed;" : "status", status);
+        rc = -1;
+    }
+    out = read_file(r->err);
+    for (i = 0; out && i < sizeof(reports) / sizeof(reports[0]); i++) {
+        if (strstr(out, reports[i])) {
+            fprintf(stderr, "harness: rebound's output holds a %s report\n", reports[i]);
+            rc = -1;
+        }
+    }
+    free(out);
+    if (rc != 0)
+        dump_router_output(r);
+    return rc;
+}
+
+int router_check_config(const char *conf, char *out, size_t outsz)
+{
+    char *argv[] = {(char *)router_bin(), (char *)"-c", (char *)"-f", (char *)conf, NULL};
+
+    return run_command(argv, out, outsz, 20000);
+}
+
+/* ---- clients ---- */
+
+/* Record a client error for client_errno() / client_error(). */
+static void set_client_error(unsigned no, const char *msg)
+{
+    H.err_no = no;
+    snprintf(H.err_msg, sizeof(H.err_msg), "%s", msg ? msg : "");
+}
+
+MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
+                      unsigned timeout_s)
+{
+    unsigned proto = MYSQL_PROTOCOL_TCP;
+    my_bool off = 0;
+    MYSQL *m;
+
+    if (!H.mysql_inited) {
+        if (mysql_library_init(0, NULL, NULL) != 0) {
+            set_client_error(0, "mysql_library_init failed");
+            return NULL;
+        }
+        H.mysql_inited = true;
+    }
+    m = mysql_init(NULL);
+    if (!m) {
+        set_client_error(0, "mysql_init failed");
+        return NULL;
+    }
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    if (!mysql_real_connect(m, "127.0.0.1", user, pass, db, (unsigned)port, NULL, 0)) {
+        set_client_error(mysql_errno(m), mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+MYSQL *client_connect_app(int port)
+{
+    return client_connect(port, "app", "app-pass", "appdb", 5);
+}
+
+int client_query(MYSQL *m, const char *sql)
+{
+    MYSQL_RES *res;
+
+    if (mysql_query(m, sql) != 0) {
+        set_client_error(mysql_errno(m), mysql_error(m));
+        return (int)H.err_no;
+    }
+    res = mysql_store_result(m);
+    if (res) {
+        mysql_free_result(res);
+    } else if (mysql_field_count(m) != 0) {
+        set_client_error(mysql_errno(m), mysql_error(m));
+        return (int)H.err_no;
+    }
+    return 0;
+}
+
+int client_server_port(MYSQL *m)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    int port = -1;
+
+    if (mysql_query(m, "SELECT @@port") != 0 || !(res = mysql_store_result(m))) {
+        set_client_error(mysql_errno(m), mysql_error(m));
+        return -1;
+    }
+    row = mysql_fetch_row(res);
+    if (row && row[0])
+        port = atoi(row[0]);
+    else
+        set_client_error(0, "SELECT @@port returned no row");
+    mysql_free_result(res);
+    return port;
+}
+
+int client_port_via(int port)
+{
+    MYSQL *m = client_connect_app(port);
+    int p;
+
+    if (!m)
+        return -1;
+    p = client_server_port(m);
+    mysql_close(m);
+    return p;
+}
+
+unsigned client_errno(void)
+{
+    return H.err_no;
+}
+
+const char *client_error(void)
+{
+    return H.err_msg;
+}

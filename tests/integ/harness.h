@@ -1,0 +1,165 @@
+/* harness.h - helpers for rebound's integration tests: a real MariaDB cluster, the real router
+ * binary and real MySQL clients, with every wait bounded in time. */
+#ifndef REBOUND_TESTS_HARNESS_H
+#define REBOUND_TESTS_HARNESS_H
+
+#include <mysql.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Most replicas a cluster can have (instance names master, replica1 .. replicaN). */
+#define HARNESS_MAX_REPLICAS 4
+
+/* Exit status of a command the harness ran that did not finish in time. */
+#define HARNESS_TIMED_OUT (-2)
+
+/* Client error numbers the tests look for (errmsg.h of Connector/C). */
+#define CLIENT_GONE_ERROR 2006 /* server has gone away */
+#define CLIENT_LOST_ERROR 2013 /* lost connection during query */
+
+/* ---- time and files ---- */
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+int64_t now_ms(void);
+
+/* Sleep for ms milliseconds. */
+void sleep_ms(int ms);
+
+/* Per-process scratch directory (mktemp -d), created on first use and removed at exit; the
+ * cluster's instances, configs and logs live in it. */
+const char *harness_dir(void);
+
+/* Write "harness_dir()/name" into buf. */
+void harness_path(char *buf, size_t size, const char *name);
+
+/* Current size of a file in bytes, 0 if it does not exist: an offset for the wait below. */
+long file_size(const char *path);
+
+/* Wait until a line of path at or after byte offset `from` contains `needle`; true if one did
+ * within timeout_ms. */
+bool wait_for_file_line_from(const char *path, long from, const char *needle, int timeout_ms);
+
+/* Same, from the start of the file. */
+bool wait_for_file_line(const char *path, const char *needle, int timeout_ms);
+
+/* Number of lines of path at or after offset `from` that contain `needle`. */
+int count_file_lines(const char *path, long from, const char *needle);
+
+/* 0-based index of the first line of path at or after offset `from` that contains `needle`,
+ * -1 if none: lets a test check the order of two log lines. */
+int file_line_index(const char *path, long from, const char *needle);
+
+/* Whole file as a NUL-terminated malloc'd string (caller frees), NULL if unreadable. */
+char *read_file(const char *path);
+
+/* Write a file from a printf format; 0 or -1. */
+int write_file(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A TCP port on 127.0.0.1 that nothing listens on, below the ephemeral range, never one the
+ * cluster uses and never the same twice in a process. Nothing listening there means a connect is
+ * refused, so such ports also serve as dead servers. */
+int free_port(void);
+
+/* ---- commands ---- */
+
+/* Run argv (argv[0] a path) with fds >= 3 closed and stdin on /dev/null; put its stdout and
+ * stderr in out (NUL-terminated, truncated to outsz) if out is not NULL, else inherit them.
+ * Returns the exit status, 128+signal if killed, HARNESS_TIMED_OUT (after SIGKILL) if it ran
+ * longer than timeout_ms, -1 if it could not be run. */
+int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms);
+
+/* ---- the MariaDB cluster (scripts/cluster.sh) ---- */
+
+/* Start a master and nreplicas replicas with replication in harness_dir(). A guardian process
+ * stops them if this process dies without calling cluster_stop(). 0 or -1. */
+int cluster_start(int nreplicas);
+
+/* Stop every instance (also done at exit if the cluster still runs). */
+void cluster_stop(void);
+
+/* Restart one stopped instance (same port and datadir) and wait for a login; 0 or -1. */
+int cluster_start_one(const char *name);
+
+/* Stop one instance cleanly (SIGTERM) and wait for it to exit; 0 or -1. */
+int cluster_stop_one(const char *name);
+
+/* SIGKILL an instance and wait until it is gone; 0 or -1. */
+int cluster_kill9(const char *name);
+
+/* SIGSTOP an instance (its sockets stay open, it just stops answering) and wait until the kernel
+ * reports it stopped; 0 or -1. */
+int cluster_freeze(const char *name);
+
+/* SIGCONT a frozen instance; 0 or -1. */
+int cluster_thaw(const char *name);
+
+/* Undo what a test may have left behind: thaw every instance and restart any that is not
+ * running. 0 or -1. */
+int cluster_restore(void);
+
+/* Port of instance name ("master", "replica1", ...), -1 if unknown. */
+int cluster_port(const char *name);
+
+/* Pid of instance name from its pid file, -1 if it is not running. */
+pid_t cluster_pid(const char *name);
+
+/* cmocka group setup: ignore SIGPIPE (a write to a session the router closed must fail, not kill
+ * the test) and start the cluster with 2 replicas (state unused). */
+int harness_group_setup(void **state);
+
+/* cmocka group teardown: stop the cluster and release the client library. */
+int harness_group_teardown(void **state);
+
+/* ---- the router ---- */
+
+/* A rebound process started by router_start(). */
+struct router {
+    pid_t pid;      /* 0 when not running */
+    char conf[512]; /* config file it runs with */
+    char err[512];  /* file holding its stdout and stderr */
+    int login_port; /* port its readiness login went through */
+};
+
+/* Path of the router binary: $REBOUND_BIN, else build/rebound of the repository. */
+const char *router_bin(void);
+
+/* Start `rebound -f conf` with output to harness_dir()/NAME.err and wait (bounded) until a real
+ * MySQL login as app succeeds through login_port. 0 or -1 (the router is then stopped). */
+int router_start(struct router *r, const char *conf, int login_port);
+
+/* SIGTERM the router and wait for it (bounded, then SIGKILL). 0 if it exited with status 0 and
+ * its output holds no AddressSanitizer / LeakSanitizer / runtime error report, else -1 after
+ * printing why and the output. */
+int router_stop(struct router *r);
+
+/* Run `rebound -c -f conf`; returns its exit status and its output in out. */
+int router_check_config(const char *conf, char *out, size_t outsz);
+
+/* ---- MySQL clients ---- */
+
+/* Connect as user/pass (pass may be NULL) to db (may be NULL) on 127.0.0.1:port over TCP, with
+ * connect, read and write timeouts of timeout_s seconds and no auto-reconnect. NULL on failure;
+ * client_errno() and client_error() then tell why. */
+MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
+                      unsigned timeout_s);
+
+/* client_connect() as app/app-pass to appdb with a 5 s timeout. */
+MYSQL *client_connect_app(int port);
+
+/* Run a statement and discard its result; 0 or the MySQL error number (also kept for
+ * client_errno() / client_error()). */
+int client_query(MYSQL *m, const char *sql);
+
+/* SELECT @@port on m: the port of the server the session landed on, -1 on error. */
+int client_server_port(MYSQL *m);
+
+/* Connect as app through port, return the server's @@port and disconnect; -1 on error. */
+int client_port_via(int port);
+
+/* Error number and message of the last failed client_* call. */
+unsigned client_errno(void);
+const char *client_error(void);
+
+#endif

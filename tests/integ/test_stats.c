@@ -1,0 +1,544 @@
+/* test_stats.c - the HTTP stats port against a real master + 2 replicas: /metrics passes
+ * `promtool check metrics` and follows a replica going DOWN and back UP, /stats.csv reads
+ * cleanly with Python's csv module, the HTML page refreshes, lists and escapes every
+ * server and marks checks in progress, and bad, oversized, unsupported or stalled requests
+ * get their error status (or the timeout) and a close, while client queries keep flowing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define HTTP_WAIT_MS  3000           /* bound for one ordinary request/response */
+#define STATE_WAIT_MS 10000          /* bound for a server state change to show */
+#define RESP_MAX      262144         /* largest response the tests read */
+#define ODD_NAME      "x<i>&\"y\",z" /* a server name every format must escape */
+#define STATS_CONNS   16             /* STATS_MAX_CONNS of stats_http.h */
+#define STATS_TIMEOUT 5000           /* STATS_TIMEOUT_S of stats_http.h, in ms */
+
+/* The CSV header docs/monitoring.md documents, in order. */
+#define CSV_COLUMNS                                                                                \
+    "listener,server,address,role,state,admin_state,usable,check_status,check_code,"               \
+    "check_duration_ms,check_info,check_running,last_change_s,downtime_s,sessions_current,"        \
+    "sessions_total,check_failures,connect_failures,sessions_killed,observed_errors,bytes_in,"     \
+    "bytes_out"
+
+/* Per-test state: the router, its ports, and a response buffer. */
+struct fixture {
+    struct router router;
+    char conf[512];
+    char health_log[512];
+    int rw_port;    /* listen rw: master, replica1 + replica2 as backups */
+    int odd_port;   /* listen odd: one server with a hostile name on a closed port */
+    int stats_port; /* the HTTP stats port */
+    char resp[RESP_MAX];
+};
+
+static struct fixture fx;
+
+static int setup(void **state)
+{
+    static int seq;
+    char name[64];
+
+    (void)state;
+    memset(&fx, 0, sizeof(fx));
+    seq++;
+    snprintf(name, sizeof(name), "stats-%d.conf", seq);
+    harness_path(fx.conf, sizeof(fx.conf), name);
+    snprintf(name, sizeof(name), "stats-health-%d.log", seq);
+    harness_path(fx.health_log, sizeof(fx.health_log), name);
+    fx.rw_port = free_port();
+    fx.odd_port = free_port();
+    fx.stats_port = free_port();
+    if (fx.rw_port < 0 || fx.odd_port < 0 || fx.stats_port < 0 ||
+        write_file(fx.conf,
+                   "# written by test_stats.c\n"
+                   "global\n"
+                   "    maxconn 1000\n"
+                   "    health-log file %s\n"
+                   "    stats 127.0.0.1:%d\n"
+                   "defaults\n"
+                   "    check mysql user rebound_check password \"check-pass\"\n"
+                   "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2\n"
+                   "    timeout check 300ms  timeout connect 500ms\n"
+                   "listen rw\n"
+                   "    bind 127.0.0.1:%d\n"
+                   "    server master   127.0.0.1:%d check\n"
+                   "    server replica1 127.0.0.1:%d check backup\n"
+                   "    server replica2 127.0.0.1:%d check backup\n"
+                   "listen odd\n"
+                   "    bind 127.0.0.1:%d\n"
+                   "    server \"x<i>&\\\"y\\\",z\" 127.0.0.1:%d check tcp\n",
+                   fx.health_log, fx.stats_port, fx.rw_port, cluster_port("master"),
+                   cluster_port("replica1"), cluster_port("replica2"), fx.odd_port,
+                   free_port()) != 0)
+        return -1;
+    return router_start(&fx.router, fx.conf, fx.rw_port);
+}
+
+static int teardown(void **state)
+{
+    int rc = 0;
+
+    (void)state;
+    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
+        rc = -1;
+    if (cluster_restore() != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- a tiny HTTP client ---- */
+
+/* A non-blocking TCP connection to the stats port; -1 on failure. */
+static int stats_connect(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.stats_port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Read from FD into fx.resp until the peer closes; the length, or -1 if it did not
+ * close within TIMEOUT_MS. A reset after some bytes counts as a close. */
+static int read_to_eof(int fd, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t len = 0;
+
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        ssize_t n;
+
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return -1;
+        n = recv(fd, fx.resp + len, sizeof(fx.resp) - 1 - len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || len + (size_t)n == sizeof(fx.resp) - 1) {
+            if (n > 0)
+                len += (size_t)n;
+            fx.resp[len] = '\0';
+            return (int)len;
+        }
+        len += (size_t)n;
+    }
+}
+
+/* Send REQ (LEN bytes; the server may stop reading early), half-close, and read the
+ * answer into fx.resp until the server closes. Returns the HTTP status, or -1. */
+static int http_raw(const char *req, size_t len, int timeout_ms)
+{
+    int fd = stats_connect(), status = -1;
+    size_t off = 0;
+
+    if (fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0)
+            break; /* the server answered and closed early: read its answer */
+        off += (size_t)n;
+    }
+    shutdown(fd, SHUT_WR);
+    if (read_to_eof(fd, timeout_ms) > 0)
+        sscanf(fx.resp, "HTTP/1.1 %d ", &status);
+    close(fd);
+    return status;
+}
+
+/* METHOD PATH over HTTP/1.1; the status, or -1. */
+static int http_req(const char *method, const char *path)
+{
+    char req[512];
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, path);
+
+    return http_raw(req, (size_t)n, HTTP_WAIT_MS);
+}
+
+/* The body of the response in fx.resp ("" if none). */
+static const char *body(void)
+{
+    const char *b = strstr(fx.resp, "\r\n\r\n");
+
+    return b ? b + 4 : "";
+}
+
+/* Does the head of fx.resp hold the header line LINE ("Name: value")? */
+static bool has_header(const char *line)
+{
+    const char *end = strstr(fx.resp, "\r\n\r\n");
+    const char *at = strstr(fx.resp, line);
+
+    return at && end && at < end && at[-1] == '\n' && at[strlen(line)] == '\r';
+}
+
+/* Assert the response is complete: Connection: close and a Content-Length matching
+ * the body (WITH_BODY) or any length and no body (HEAD). */
+static void expect_framed(bool with_body)
+{
+    const char *cl = strstr(fx.resp, "\r\nContent-Length: ");
+    size_t want;
+
+    assert_true(has_header("Connection: close"));
+    assert_non_null(cl);
+    want = strtoul(cl + 18, NULL, 10);
+    if (with_body)
+        assert_int_equal(strlen(body()), want);
+    else
+        assert_int_equal(strlen(body()), 0);
+}
+
+/* GET PATH and assert 200 with a complete body. */
+static void get_ok(const char *path)
+{
+    int status = http_req("GET", path);
+
+    if (status != 200)
+        fail_msg("GET %s: status %d, response:\n%.400s", path, status, fx.resp);
+    expect_framed(true);
+}
+
+/* The value of the sample whose line starts with SERIES ("name{labels}"), or -1. */
+static double metric(const char *series)
+{
+    const char *b = body();
+    size_t n = strlen(series);
+
+    for (const char *l = b; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+        if (!strncmp(l, series, n) && l[n] == ' ')
+            return strtod(l + n + 1, NULL);
+    return -1;
+}
+
+/* Poll /metrics until SERIES has value WANT; false after STATE_WAIT_MS. */
+static bool wait_metric(const char *series, double want)
+{
+    int64_t deadline = now_ms() + STATE_WAIT_MS;
+
+    do {
+        if (http_req("GET", "/metrics") == 200 && metric(series) == want)
+            return true;
+        sleep_ms(100);
+    } while (now_ms() < deadline);
+    return false;
+}
+
+/* Write fx's response body to harness_dir()/NAME; the path in PATH. */
+static void save_body(const char *name, char *path, size_t size)
+{
+    harness_path(path, size, name);
+    assert_int_equal(write_file(path, "%s", body()), 0);
+}
+
+/* ---- tests ---- */
+
+/* /metrics: the content type, the exposition format (promtool), the families. */
+static void test_metrics_promtool(void **state)
+{
+    char path[512], cmd[1024], out[8192];
+    char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+    int rc;
+
+    (void)state;
+    assert_true(wait_metric("rebound_server_up{listener=\"rw\",server=\"master\"}", 1));
+    get_ok("/metrics");
+    assert_true(has_header("Content-Type: text/plain; version=0.0.4; charset=utf-8"));
+    save_body("metrics.txt", path, sizeof(path));
+    if (access("/usr/bin/promtool", X_OK) != 0)
+        fail_msg("/usr/bin/promtool is missing: run scripts/deps.sh (package prometheus)");
+    snprintf(cmd, sizeof(cmd), "/usr/bin/promtool check metrics < '%s'", path);
+    rc = run_command(argv, out, sizeof(out), 20000);
+    if (rc != 0)
+        fail_msg("promtool check metrics: exit %d\n%s", rc, out);
+
+    assert_true(metric("rebound_build_info{version=\"0.1.0\"}") == 1);
+    assert_true(metric("rebound_server_state{listener=\"rw\",server=\"master\",state=\"UP\"}") ==
+                1);
+    assert_true(metric("rebound_server_check_status{listener=\"rw\",server=\"master\","
+                       "status=\"L7OK\"}") == 1);
+    assert_true(metric("rebound_server_admin_state{listener=\"rw\",server=\"replica1\","
+                       "state=\"ready\"}") == 1);
+    snprintf(cmd, sizeof(cmd),
+             "rebound_server_info{listener=\"rw\",server=\"replica2\",address=\"127.0.0.1:%d\","
+             "role=\"backup\"}",
+             cluster_port("replica2"));
+    assert_true(metric(cmd) == 1);
+    assert_true(metric("rebound_server_sessions_total{listener=\"rw\",server=\"master\"}") >= 1);
+    assert_true(metric("rebound_listener_sessions_total{listener=\"rw\"}") >= 1);
+    /* The router's readiness login went through the master, and has been closed. */
+    assert_true(metric("rebound_server_bytes_in_total{listener=\"rw\",server=\"master\"}") > 0);
+    assert_true(metric("rebound_server_bytes_out_total{listener=\"rw\",server=\"master\"}") > 0);
+    assert_true(
+        metric("rebound_server_downtime_seconds_total{listener=\"rw\",server=\"master\"}") == 0);
+    assert_true(metric("process_open_fds") > 0);
+    assert_true(metric("process_max_fds") > 0);
+    assert_true(metric("process_resident_memory_bytes") > 0);
+    assert_true(metric("process_start_time_seconds") > 1.6e9);
+    assert_true(metric("process_cpu_seconds_total") >= 0);
+    /* The hostile name, escaped as a label value. */
+    assert_non_null(strstr(body(), "server=\"x<i>&\\\"y\\\",z\""));
+}
+
+/* HEAD gives the GET headers without a body. */
+static void test_head(void **state)
+{
+    (void)state;
+    assert_int_equal(http_req("HEAD", "/stats.csv"), 200);
+    expect_framed(false);
+    assert_true(has_header("Content-Type: text/csv; charset=utf-8; header=present"));
+}
+
+/* A replica stopped: /metrics shows it DOWN with a failed check; restarted: UP again. */
+static void test_metrics_follow_down(void **state)
+{
+    const char *up = "rebound_server_up{listener=\"rw\",server=\"replica2\"}";
+    const char *down = "rebound_server_state{listener=\"rw\",server=\"replica2\",state=\"DOWN\"}";
+    const char *l7ok = "rebound_server_check_status{listener=\"rw\",server=\"replica2\","
+                       "status=\"L7OK\"}";
+
+    (void)state;
+    assert_true(wait_metric(up, 1));
+    assert_true(metric(down) == 0);
+    assert_true(
+        metric("rebound_server_check_failures_total{listener=\"rw\",server=\"replica2\"}") == 0);
+    assert_int_equal(cluster_stop_one("replica2"), 0);
+    if (!wait_metric(up, 0))
+        fail_msg("replica2 not DOWN in /metrics within %d ms:\n%.3000s", STATE_WAIT_MS, body());
+    assert_true(metric(down) == 1);
+    assert_true(metric(l7ok) == 0);
+    assert_true(
+        metric("rebound_server_check_failures_total{listener=\"rw\",server=\"replica2\"}") >= 2);
+    assert_true(metric("rebound_server_usable{listener=\"rw\",server=\"replica2\"}") == 0);
+    assert_true(metric("rebound_listener_servers_usable{listener=\"rw\",role=\"backup\"}") == 1);
+    sleep_ms(1100); /* downtime counts whole seconds */
+    get_ok("/metrics");
+    assert_true(
+        metric("rebound_server_downtime_seconds_total{listener=\"rw\",server=\"replica2\"}") >= 1);
+
+    assert_int_equal(cluster_start_one("replica2"), 0);
+    if (!wait_metric(up, 1))
+        fail_msg("replica2 not UP again in /metrics within %d ms", STATE_WAIT_MS);
+    assert_true(metric(l7ok) == 1);
+    assert_true(metric("rebound_listener_servers_usable{listener=\"rw\",role=\"backup\"}") == 2);
+}
+
+/* /stats.csv read by Python's csv module: the documented header, one row per server,
+ * the hostile name intact, a held session counted. */
+static void test_csv(void **state)
+{
+    static const char script[] =
+        "import csv, sys\n"
+        "want = sys.argv[2].split(',')\n"
+        "with open(sys.argv[1], newline='') as f:\n"
+        "    rows = list(csv.reader(f, strict=True))\n"
+        "assert rows[0] == want, rows[0]\n"
+        "assert len(rows) == 5, len(rows)\n"
+        "d = {}\n"
+        "for r in rows[1:]:\n"
+        "    assert len(r) == len(want), r\n"
+        "    d[(r[0], r[1])] = dict(zip(want, r))\n"
+        "odd = d[('odd', sys.argv[3])]\n"
+        "assert odd['check_status'] == 'L4CON' and odd['state'] == 'DOWN', odd\n"
+        "assert odd['check_info'] != '' and int(odd['downtime_s']) >= 0, odd\n"
+        "m = d[('rw', 'master')]\n"
+        "assert m['role'] == 'active' and m['state'] == 'UP' and m['usable'] == '1', m\n"
+        "assert m['check_status'] == 'L7OK' and m['admin_state'] == 'ready', m\n"
+        "assert int(m['sessions_current']) >= 1 and int(m['sessions_total']) >= 1, m\n"
+        "assert int(m['bytes_in']) > 0 and int(m['bytes_out']) > 0, m\n"
+        "assert d[('rw', 'replica1')]['role'] == 'backup'\n"
+        "for r in d.values():\n"
+        "    for k in ('check_code', 'check_duration_ms', 'last_change_s', 'downtime_s',\n"
+        "              'sessions_current', 'sessions_total', 'check_failures',\n"
+        "              'connect_failures', 'sessions_killed', 'check_running', 'usable',\n"
+        "              'observed_errors', 'bytes_in', 'bytes_out'):\n"
+        "        int(r[k])\n"
+        "print('CSV-OK')\n";
+    char path[512], out[8192];
+    char *argv[] = {
+        (char *)"/usr/bin/python3", (char *)"-c", (char *)script, path, (char *)CSV_COLUMNS,
+        (char *)ODD_NAME,           NULL};
+    int64_t deadline = now_ms() + STATE_WAIT_MS;
+    MYSQL *m = client_connect_app(fx.rw_port);
+    int rc;
+
+    (void)state;
+    assert_non_null(m);
+    assert_int_equal(client_query(m, "SELECT 1"), 0);
+    do { /* until the odd server's first check has failed */
+        get_ok("/stats.csv");
+    } while (!strstr(body(), "L4CON") && now_ms() < deadline && (sleep_ms(100), 1));
+    assert_true(has_header("Content-Type: text/csv; charset=utf-8; header=present"));
+    assert_non_null(strstr(body(), "\r\n")); /* RFC 4180 line ends */
+    save_body("stats.csv", path, sizeof(path));
+    rc = run_command(argv, out, sizeof(out), 20000);
+    mysql_close(m);
+    if (rc != 0 || !strstr(out, "CSV-OK"))
+        fail_msg("csv check: exit %d\n%s\n---- csv ----\n%s", rc, out, body());
+}
+
+/* The text between the server cell NAME_CELL and the end of its row, or NULL. */
+static const char *html_row(const char *name_cell, char *row, size_t size)
+{
+    const char *s = strstr(body(), name_cell), *e;
+
+    if (!s || !(e = strstr(s, "</tr>")))
+        return NULL;
+    snprintf(row, size, "%.*s", (int)(e - s), s);
+    return row;
+}
+
+/* The HTML page: refresh, a row per server, escaping, a mark on running checks. */
+static void test_html(void **state)
+{
+    int64_t deadline;
+    char row[2048];
+    int rows = 0;
+    bool marked = false;
+
+    (void)state;
+    get_ok("/");
+    assert_true(has_header("Content-Type: text/html; charset=utf-8"));
+    assert_non_null(strstr(body(), "<meta http-equiv=\"refresh\" content=\"5\">"));
+    for (const char *p = body(); (p = strstr(p, "<tr class=\"srv ")); p++)
+        rows++;
+    assert_int_equal(rows, 4);
+    assert_non_null(strstr(body(), "<td>x&lt;i&gt;&amp;&quot;y&quot;,z</td>"));
+    assert_null(strstr(body(), "x<i>"));
+    assert_null(strstr(body(), "src=")); /* no external resources */
+    assert_null(strstr(body(), "href="));
+
+    /* A frozen replica's checks hang until `timeout check`: catch one in flight. */
+    assert_int_equal(cluster_freeze("replica2"), 0);
+    deadline = now_ms() + STATE_WAIT_MS;
+    while (!marked && now_ms() < deadline) {
+        if (http_req("GET", "/") == 200 && html_row("<td>replica2</td>", row, sizeof(row)))
+            marked = strstr(row, "checking") != NULL;
+        sleep_ms(20);
+    }
+    assert_int_equal(cluster_thaw("replica2"), 0);
+    if (!marked)
+        fail_msg("no check-in-progress mark on replica2 within %d ms", STATE_WAIT_MS);
+    assert_non_null(html_row("<td>master</td>", row, sizeof(row)));
+}
+
+/* One bad request: its status, a complete answer, a close; and client queries still run. */
+static void expect_rejected(MYSQL *m, const char *req, size_t len, int want)
+{
+    int status = http_raw(req, len, HTTP_WAIT_MS);
+
+    if (status != want)
+        fail_msg("want %d, got %d for %.60s...; response:\n%.300s", want, status, req, fx.resp);
+    expect_framed(true);
+    assert_int_equal(client_query(m, "SELECT 1"), 0);
+}
+
+/* Malformed, oversized and unsupported requests are answered and closed. */
+static void test_bad_requests(void **state)
+{
+    static char big[16384];
+    MYSQL *m = client_connect_app(fx.rw_port);
+    size_t n;
+    int status;
+
+    (void)state;
+    assert_non_null(m);
+#define REJECT(s, want) expect_rejected(m, s, sizeof(s) - 1, want)
+    REJECT("GARBAGE\r\n\r\n", 400);
+    REJECT("GET /metrics HTTP/1.1\r\n\r\n", 400);                /* no Host */
+    REJECT("GET /metrics HTTP/1.0\n\n", 400);                    /* bare LF */
+    REJECT("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 400); /* a TLS hello */
+    REJECT("GET /metrics HTTP/2.0\r\n\r\n", 505);
+    REJECT("GET /nope HTTP/1.0\r\n\r\n", 404);
+    REJECT("GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 501);
+    REJECT("DELETE /metrics HTTP/1.0\r\n\r\n", 405);
+    assert_true(has_header("Allow: GET, HEAD"));
+    REJECT("POST /stats.csv HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 405);
+#undef REJECT
+    /* A target of 3000 bytes: 414. */
+    n = (size_t)snprintf(big, sizeof(big), "GET /");
+    memset(big + n, 'a', 3000);
+    n += 3000;
+    n += (size_t)snprintf(big + n, sizeof(big) - n, " HTTP/1.0\r\n\r\n");
+    expect_rejected(m, big, n, 414);
+    /* A head of 16 KiB: 431, even though the server stops reading half way. */
+    n = (size_t)snprintf(big, sizeof(big), "GET /metrics HTTP/1.1\r\nHost: a\r\nX-Pad: ");
+    memset(big + n, 'p', sizeof(big) - n - 4);
+    memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+    expect_rejected(m, big, sizeof(big), 431);
+    /* And the port still serves. */
+    status = http_req("GET", "/metrics?after=bad");
+    assert_int_equal(status, 200);
+    mysql_close(m);
+}
+
+/* Stalled clients (slowloris) fill the connection cap and are closed at the timeout;
+ * the data path never waits, and the port serves again afterwards. */
+static void test_stalled_clients(void **state)
+{
+    int fds[STATS_CONNS + 2];
+    MYSQL *m = client_connect_app(fx.rw_port);
+    int64_t t0 = now_ms();
+    int i, closed = 0;
+
+    (void)state;
+    assert_non_null(m);
+    for (i = 0; i < STATS_CONNS + 2; i++) {
+        fds[i] = stats_connect();
+        assert_true(fds[i] >= 0); /* the extra two wait in the backlog */
+        assert_int_equal(send(fds[i], "GET / HTTP/1.1\r\nHost:", 21, MSG_NOSIGNAL), 21);
+    }
+    /* While they stall, queries go through without delay. */
+    for (i = 0; i < 20; i++) {
+        int64_t q0 = now_ms();
+        assert_int_equal(client_query(m, "SELECT 1"), 0);
+        assert_true(now_ms() - q0 < 1000);
+        sleep_ms(50);
+    }
+    /* All closed by the server: the first batch at the timeout, the rest one later. */
+    for (i = 0; i < STATS_CONNS + 2; i++) {
+        if (read_to_eof(fds[i], 2 * STATS_TIMEOUT + 3000) >= 0)
+            closed++;
+        close(fds[i]);
+    }
+    assert_int_equal(closed, STATS_CONNS + 2);
+    assert_true(now_ms() - t0 >= STATS_TIMEOUT - 500); /* not closed before the timeout */
+    assert_int_equal(http_req("GET", "/stats.csv"), 200);
+    assert_int_equal(client_query(m, "SELECT 1"), 0);
+    mysql_close(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_metrics_promtool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_follow_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stalled_clients, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
+}
