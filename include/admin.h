@@ -20,12 +20,12 @@
  * caching_sha2_password; "rebound-admin" tells a human where they are. */
 #define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
 
-#define ADMIN_MAX_PACKET  (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
-#define ADMIN_OUT_LIMIT   (16 * 1024 * 1024)          /* output buffer of one connection */
-#define ADMIN_RESULT_MAX  (4 * 1024 * 1024)           /* one result set on the wire */
-#define ADMIN_MAX_CONNS   64                          /* admin connections at once */
-#define ADMIN_AUTH_TIMEOUT 10.0                       /* seconds to log in */
-#define ADMIN_IDLE_TIMEOUT 3600.0                     /* seconds without a command */
+#define ADMIN_MAX_PACKET   (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
+#define ADMIN_OUT_LIMIT    (16 * 1024 * 1024)          /* output buffer of one connection */
+#define ADMIN_RESULT_MAX   (4 * 1024 * 1024)           /* one result set on the wire */
+#define ADMIN_MAX_CONNS    64                          /* admin connections at once */
+#define ADMIN_AUTH_TIMEOUT 10.0                        /* seconds to log in */
+#define ADMIN_IDLE_TIMEOUT 3600.0                      /* seconds without a command */
 
 /* Where a connection is in the protocol. */
 enum admin_phase {
@@ -39,12 +39,12 @@ enum admin_phase {
 /* One admin connection's protocol state, without the socket. */
 struct admin_proto {
     enum admin_phase phase;
-    uint32_t caps;         /* capabilities both sides have */
-    uint8_t scramble[20];  /* the nonce of the greeting */
-    uint8_t seq;           /* sequence id of the next packet we send */
-    bool tls_offered;      /* admin-ssl is configured */
-    bool tls;              /* the connection runs over TLS */
-    bool want_tls;         /* out: start the TLS handshake before reading more */
+    uint32_t caps;           /* capabilities both sides have */
+    uint8_t scramble[20];    /* the nonce of the greeting */
+    uint8_t seq;             /* sequence id of the next packet we send */
+    bool tls_offered;        /* admin-ssl is configured */
+    bool tls;                /* the connection runs over TLS */
+    bool want_tls;           /* out: start the TLS handshake before reading more */
     const char *switched_to; /* AP_AUTH_SWITCH: the plugin we asked for */
     struct admin_client client;
     struct mysql_wbuf out; /* bytes to send */
@@ -79,7 +79,9 @@ uint64_t admin_connections_total(void);
 /* The auth plugins' checks, exposed for the unit tests. SCRAMBLE is the 20-byte nonce. */
 bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
                      size_t len);
-bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
-                   size_t len);
+bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp, size_t len);
+
+/* After a reload: read CONF from now on (the listening port does not move). */
+void admin_reconf(const struct conf *conf);
 
 #endif

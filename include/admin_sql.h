@@ -15,10 +15,10 @@
 #include "conf.h"
 
 /* Bounds on one statement: a hostile query gets an error, never a stall. */
-#define ADMIN_SQL_DEADLINE_MS 100              /* wall time for prepare + every step */
-#define ADMIN_SQL_STEP_BUDGET 20000            /* progress callbacks (x 1000 VM steps) */
-#define ADMIN_SQL_MAX_ROWS    100000           /* rows in one result */
-#define ADMIN_SQL_MAX_TEXT    (64 * 1024)      /* statement length */
+#define ADMIN_SQL_DEADLINE_MS 100                /* wall time for prepare + every step */
+#define ADMIN_SQL_STEP_BUDGET 20000              /* progress callbacks (x 1000 VM steps) */
+#define ADMIN_SQL_MAX_ROWS    100000             /* rows in one result */
+#define ADMIN_SQL_MAX_TEXT    (64 * 1024)        /* statement length */
 #define ADMIN_SQL_HEAP_LIMIT  (64 * 1024 * 1024) /* SQLite's hard heap limit */
 
 /* How a result column is typed on the wire. */
@@ -32,9 +32,9 @@ enum admin_type {
 struct admin_client {
     uint32_t id; /* connection id (CONNECTION_ID()) */
     char user[CONF_NAME_MAX];
-    char peer[80];           /* "127.0.0.1:50312" */
-    bool readonly;           /* the admin-ro user: SELECT and the read shortcuts only */
-    char db[CONF_NAME_MAX];  /* current database: "" or "rebound" */
+    char peer[80];          /* "127.0.0.1:50312" */
+    bool readonly;          /* the admin-ro user: SELECT and the read shortcuts only */
+    char db[CONF_NAME_MAX]; /* current database: "" or "rebound" */
 };
 
 /* Where one statement's outcome goes: exactly one ok(), or one error(), or columns()
@@ -60,11 +60,14 @@ void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct 
 /* COM_INIT_DB / USE: only "rebound" (or "main") exists. */
 void admin_sql_use(struct admin_client *c, const char *db, size_t len, struct admin_sink *k);
 /* The columns of TABLE for COM_FIELD_LIST: CB once per column. -1 if no such table. */
-int admin_sql_table_columns(const char *table, void (*cb)(void *arg, const char *name,
-                                                           enum admin_type type),
+int admin_sql_table_columns(const char *table,
+                            void (*cb)(void *arg, const char *name, enum admin_type type),
                             void *arg);
 
 /* Statements run, for the status table. */
 uint64_t admin_sql_queries(void);
+
+/* After a reload: the views read CONF from now on. */
+void admin_sql_reconf(const struct conf *conf);
 
 #endif

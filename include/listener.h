@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <ev.h>
 
@@ -12,6 +13,7 @@
 
 /* One `listen` section at run time: its socket and its servers in config order. */
 struct listener {
+    const struct conf *owner; /* the configuration CONF belongs to */
     const struct conf_listen *conf;
     int fd;
     ev_io accept_w;
@@ -20,6 +22,7 @@ struct listener {
     unsigned rr;    /* round-robin cursor for option allbackups */
     bool was_empty; /* "no server available" already logged */
     uint64_t sessions_total;
+    TAILQ_ENTRY(listener) retired_link; /* on the retired list after a reload */
 };
 
 /* Choose a server for a new session: a usable active server (the first one, or per
@@ -38,8 +41,14 @@ void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
 int listeners_count(void);
 struct listener *listener_at(int i);
 
-/* Build listeners and servers from CONF, bind, start checks. 0 or -1 (logged). */
-int listeners_start(const struct conf *conf);
+/* Build listeners and servers from CONF, bind, start checks. 0 or -1 (logged). The
+ * listeners own CONF from then on (freed by listeners_stop). */
+int listeners_start(struct conf *conf);
+/* Switch to CONF (SIGHUP): unchanged sockets and servers carry over with their state
+ * and sessions, added servers start checking, removed ones retire with their sessions
+ * (drained: no new sessions), changed addresses are bound anew. On failure (a socket
+ * cannot be bound) nothing changes and -1 is returned; CONF stays the caller's. */
+int listeners_reload(struct conf *conf);
 /* Stop accepting, close every session, stop checks, free. */
 void listeners_stop(void);
 /* Pause or resume accepting on every listener (maxconn, fd exhaustion). */

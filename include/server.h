@@ -36,7 +36,8 @@ struct server {
     char id[2 * CONF_NAME_MAX + 2]; /* "rw/master" */
     enum server_state state;
     enum admin_state admin;
-    int health; /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
+    bool retired; /* removed by a reload: no checks, no new sessions, drains */
+    int health;   /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
     struct check check;
     struct check_result last;     /* last check verdict */
     enum check_class last_class;  /* its class, for "rising"/"falling" */
@@ -47,10 +48,10 @@ struct server {
     uint64_t sessions_killed;
     uint64_t check_failures;
     uint64_t connect_failures;
-    uint64_t bytes_in;  /* client->server bytes of sessions already gone from here */
-    uint64_t bytes_out; /* server->client bytes of sessions already gone from here */
-    double downtime;    /* seconds DOWN, up to the last change (admin view adds the rest) */
-    double last_check;  /* wall clock (ev_now) of the last check verdict, 0 before any */
+    uint64_t bytes_in;        /* client->server bytes of sessions already gone from here */
+    uint64_t bytes_out;       /* server->client bytes of sessions already gone from here */
+    double downtime;          /* seconds DOWN, up to the last change (admin view adds the rest) */
+    double last_check;        /* wall clock (ev_now) of the last check verdict, 0 before any */
     unsigned obs_consecutive; /* traffic errors in a row (observe) */
     uint64_t observed_errors; /* traffic errors counted, ever */
 };
@@ -67,6 +68,13 @@ void server_check_done(struct server *srv, const struct check_result *r);
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why);
 /* The one place the admin state changes. WHO names the operator for the log. */
 void server_set_admin(struct server *srv, enum admin_state st, const char *who);
+
+/* Reload: TO (initialised from the new configuration) takes over FROM's state,
+ * counters and sessions; FROM is left empty and unchecked. */
+void server_take_over(struct server *to, struct server *from);
+/* Reload: SRV is gone from the configuration. It stops being checked and routed to;
+ * its sessions go on until they end. */
+void server_retire(struct server *srv);
 
 /* Close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);

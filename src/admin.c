@@ -36,13 +36,13 @@
 #include "tls.h"
 
 /* Error numbers of the handshake and command phases. */
-#define ER_CON_COUNT           1040
-#define ER_HANDSHAKE           1043
-#define ER_ACCESS_DENIED       1045
-#define ER_UNKNOWN_COM         1047
+#define ER_CON_COUNT            1040
+#define ER_HANDSHAKE            1043
+#define ER_ACCESS_DENIED        1045
+#define ER_UNKNOWN_COM          1047
 #define ER_NET_PACKET_TOO_LARGE 1153
-#define ER_UNSUPPORTED_PS      1295
-#define ER_NOT_SUPPORTED_AUTH  1251
+#define ER_UNSUPPORTED_PS       1295
+#define ER_NOT_SUPPORTED_AUTH   1251
 
 #define NATIVE "mysql_native_password"
 #define SHA2   "caching_sha2_password"
@@ -59,8 +59,7 @@ static const struct conf *aconf;
 
 /* ---- auth plugins ---- */
 
-bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
-                     size_t len)
+bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_t *resp, size_t len)
 {
     uint8_t stage1[SHA_DIGEST_LENGTH], stage2[SHA_DIGEST_LENGTH], mix[SHA_DIGEST_LENGTH];
     uint8_t buf[20 + SHA_DIGEST_LENGTH];
@@ -78,8 +77,7 @@ bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_
     return CRYPTO_memcmp(mix, resp, SHA_DIGEST_LENGTH) == 0;
 }
 
-bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,
-                   size_t len)
+bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp, size_t len)
 {
     uint8_t stage1[SHA256_DIGEST_LENGTH], stage2[SHA256_DIGEST_LENGTH];
     uint8_t mix[SHA256_DIGEST_LENGTH], buf[SHA256_DIGEST_LENGTH + 20];
@@ -230,8 +228,7 @@ static int switch_plugin(struct admin_proto *ap, const char *plugin)
 }
 
 /* Check the auth response RESP of plugin PLUGIN; switch plugins when it is another. */
-static int authenticate(struct admin_proto *ap, const char *plugin, const uint8_t *resp,
-                        size_t len)
+static int authenticate(struct admin_proto *ap, const char *plugin, const uint8_t *resp, size_t len)
 {
     bool ro = false;
     const struct conf_admin_user *u = account(ap->client.user, &ro);
@@ -332,8 +329,7 @@ static int handshake_response(struct admin_proto *ap, const uint8_t *p, size_t l
     if (!(caps & MYSQL_CLIENT_PLUGIN_AUTH_LENENC) && !(caps & MYSQL_CLIENT_SECURE_CONNECTION) &&
         p < end)
         p++; /* its NUL */
-    if ((caps & MYSQL_CLIENT_CONNECT_WITH_DB) && p < end &&
-        get_str0(&p, end, db, sizeof(db)) < 0)
+    if ((caps & MYSQL_CLIENT_CONNECT_WITH_DB) && p < end && get_str0(&p, end, db, sizeof(db)) < 0)
         return fatal(ap, ER_HANDSHAKE, "08S01", "Bad handshake: database name");
     if ((caps & MYSQL_CLIENT_PLUGIN_AUTH) && p < end &&
         get_str0(&p, end, plugin, sizeof(plugin)) < 0)
@@ -396,8 +392,8 @@ static int sink_columns(struct admin_sink *k, int n, const char *const *names,
             mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i], MYSQL_TYPE_DOUBLE,
                              MYSQL_CHARSET_BINARY, 22, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 31);
         else
-            mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i],
-                             MYSQL_TYPE_VAR_STRING, MYSQL_CHARSET_UTF8MB4, 1024, 0, 0);
+            mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i], MYSQL_TYPE_VAR_STRING,
+                             MYSQL_CHARSET_UTF8MB4, 1024, 0, 0);
     }
     if (!deprecate_eof(ap))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
@@ -452,8 +448,8 @@ static void field_def(void *arg, const char *name, enum admin_type type)
                                        : MYSQL_TYPE_VAR_STRING;
 
     mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, t,
-                     type == ADMIN_T_TEXT ? MYSQL_CHARSET_UTF8MB4 : MYSQL_CHARSET_BINARY, 1024,
-                     0, 0);
+                     type == ADMIN_T_TEXT ? MYSQL_CHARSET_UTF8MB4 : MYSQL_CHARSET_BINARY, 1024, 0,
+                     0);
     mysql_put_u8(&ap->out, 0xfb);
     mysql_pkt_end(&ap->out);
 }
@@ -529,8 +525,7 @@ static int command(struct admin_proto *ap, const uint8_t *p, size_t len)
         break;
     default: {
         char msg[80];
-        snprintf(msg, sizeof(msg), "Unknown or unsupported command 0x%02x on the admin port",
-                 p[0]);
+        snprintf(msg, sizeof(msg), "Unknown or unsupported command 0x%02x on the admin port", p[0]);
         send_err(ap, ER_UNKNOWN_COM, "08S01", msg);
     }
     }
@@ -633,8 +628,8 @@ uint64_t admin_connections_total(void)
 /* The one teardown of an admin connection. */
 static void conn_close(struct admin_conn *c, const char *why)
 {
-    log_debug("admin: connection %u from %s closed: %s", c->proto.client.id,
-              c->proto.client.peer, why);
+    log_debug("admin: connection %u from %s closed: %s", c->proto.client.id, c->proto.client.peer,
+              why);
     ev_io_stop(rb_loop, &c->rd);
     ev_io_stop(rb_loop, &c->wr);
     ev_timer_stop(rb_loop, &c->timer);
@@ -933,4 +928,13 @@ void admin_stop(void)
     ssl_ctx = NULL;
     admin_sql_close();
     aconf = NULL;
+}
+
+void admin_reconf(const struct conf *conf)
+{
+    /* The port stays where it was started; accounts and views follow CONF. */
+    if (!aconf)
+        return;
+    aconf = conf;
+    admin_sql_reconf(conf);
 }

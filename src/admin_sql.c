@@ -230,8 +230,7 @@ struct vtable_def {
 /* "admin NAME@ADDR", as the health log names the operator. */
 static void who(char *buf, size_t len)
 {
-    snprintf(buf, len, "admin %s@%s", cur ? cur->client->user : "?",
-             cur ? cur->client->peer : "?");
+    snprintf(buf, len, "admin %s@%s", cur ? cur->client->user : "?", cur ? cur->client->peer : "?");
 }
 
 static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
@@ -250,18 +249,30 @@ static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
 /* servers */
 
 static const struct vcol server_cols[] = {
-    {"listener", "TEXT"},          {"name", "TEXT"},
-    {"address", "TEXT"},           {"role", "TEXT"},
-    {"state", "TEXT"},             {"admin_state", "TEXT"},
-    {"health", "INTEGER"},         {"rise", "INTEGER"},
-    {"fall", "INTEGER"},           {"check_status", "TEXT"},
-    {"check_code", "INTEGER"},     {"check_duration_ms", "INTEGER"},
-    {"check_info", "TEXT"},        {"last_check", "TEXT"},
-    {"last_change", "TEXT"},       {"downtime_s", "INTEGER"},
-    {"sessions_current", "INTEGER"}, {"sessions_total", "INTEGER"},
-    {"bytes_in", "INTEGER"},       {"bytes_out", "INTEGER"},
-    {"check_failures", "INTEGER"}, {"connect_failures", "INTEGER"},
-    {"observed_errors", "INTEGER"}, {"sessions_killed", "INTEGER"},
+    {"listener", "TEXT"},
+    {"name", "TEXT"},
+    {"address", "TEXT"},
+    {"role", "TEXT"},
+    {"state", "TEXT"},
+    {"admin_state", "TEXT"},
+    {"health", "INTEGER"},
+    {"rise", "INTEGER"},
+    {"fall", "INTEGER"},
+    {"check_status", "TEXT"},
+    {"check_code", "INTEGER"},
+    {"check_duration_ms", "INTEGER"},
+    {"check_info", "TEXT"},
+    {"last_check", "TEXT"},
+    {"last_change", "TEXT"},
+    {"downtime_s", "INTEGER"},
+    {"sessions_current", "INTEGER"},
+    {"sessions_total", "INTEGER"},
+    {"bytes_in", "INTEGER"},
+    {"bytes_out", "INTEGER"},
+    {"check_failures", "INTEGER"},
+    {"connect_failures", "INTEGER"},
+    {"observed_errors", "INTEGER"},
+    {"sessions_killed", "INTEGER"},
 };
 #define SERVER_COL_ADMIN_STATE 5
 
@@ -342,16 +353,16 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
         server_set_admin(srv, (enum admin_state)i, by);
         return SQLITE_OK;
     }
-    return vt_error(vt, SQLITE_CONSTRAINT, "admin_state must be 'ready', 'drain' or 'maint', not '%s'",
-                    v ? v : "NULL");
+    return vt_error(vt, SQLITE_CONSTRAINT,
+                    "admin_state must be 'ready', 'drain' or 'maint', not '%s'", v ? v : "NULL");
 }
 
 /* sessions */
 
 static const struct vcol session_cols[] = {
-    {"id", "INTEGER"},     {"listener", "TEXT"},  {"server", "TEXT"},
-    {"client", "TEXT"},    {"state", "TEXT"},     {"age_s", "REAL"},
-    {"idle_s", "REAL"},    {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
+    {"id", "INTEGER"},  {"listener", "TEXT"},    {"server", "TEXT"},
+    {"client", "TEXT"}, {"state", "TEXT"},       {"age_s", "REAL"},
+    {"idle_s", "REAL"}, {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
 };
 
 static const char *session_state_name(enum session_state st)
@@ -578,7 +589,8 @@ static void fill_server_vars(struct snap *s, const struct conf_listen *l,
     var_row(s, scope, "downinter", "%ums", conf_downinter(c));
     var_row(s, scope, "rise", "%d", c->rise);
     var_row(s, scope, "fall", "%d", c->fall);
-    var_row(s, scope, "on-marked-up", "%s", c->shutdown_backup_sessions ? "shutdown-backup-sessions" : "");
+    var_row(s, scope, "on-marked-up", "%s",
+            c->shutdown_backup_sessions ? "shutdown-backup-sessions" : "");
     var_row(s, scope, "on-marked-down", "%s", c->shutdown_sessions ? "shutdown-sessions" : "");
     var_row(s, scope, "check-ssl", "%s", c->check_ssl ? "on" : "off");
     if (c->expect_read_only != EXPECT_ANY)
@@ -632,10 +644,9 @@ static void fill_variables(struct snap *s)
 /* health_log: the ring of recent events */
 
 static const struct vcol health_cols[] = {
-    {"id", "INTEGER"},      {"time", "TEXT"},  {"kind", "TEXT"},
-    {"listener", "TEXT"},   {"server", "TEXT"}, {"status", "TEXT"},
-    {"code", "INTEGER"},    {"info", "TEXT"},  {"duration_ms", "INTEGER"},
-    {"state", "TEXT"},      {"line", "TEXT"},
+    {"id", "INTEGER"},          {"time", "TEXT"},   {"kind", "TEXT"},    {"listener", "TEXT"},
+    {"server", "TEXT"},         {"status", "TEXT"}, {"code", "INTEGER"}, {"info", "TEXT"},
+    {"duration_ms", "INTEGER"}, {"state", "TEXT"},  {"line", "TEXT"},
 };
 
 static void fill_health_log(struct snap *s)
@@ -702,8 +713,8 @@ struct vcursor {
     size_t pos;
 };
 
-static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv,
-                      sqlite3_vtab **out, char **err)
+static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
+                      char **err)
 {
     const struct vtable_def *def = aux;
     struct vtab *vt;
@@ -940,12 +951,18 @@ struct sql_function {
 };
 
 static const struct sql_function functions[] = {
-    {"database", 0, fn_database},          {"schema", 0, fn_database},
-    {"user", 0, fn_user},                  {"current_user", 0, fn_user},
-    {"session_user", 0, fn_user},          {"system_user", 0, fn_user},
-    {"version", 0, fn_version},            {"connection_id", 0, fn_connection_id},
-    {"last_insert_id", 0, fn_zero},        {"found_rows", 0, fn_zero},
-    {"now", 0, fn_now},                    {"current_timestamp", 0, fn_now},
+    {"database", 0, fn_database},
+    {"schema", 0, fn_database},
+    {"user", 0, fn_user},
+    {"current_user", 0, fn_user},
+    {"session_user", 0, fn_user},
+    {"system_user", 0, fn_user},
+    {"version", 0, fn_version},
+    {"connection_id", 0, fn_connection_id},
+    {"last_insert_id", 0, fn_zero},
+    {"found_rows", 0, fn_zero},
+    {"now", 0, fn_now},
+    {"current_timestamp", 0, fn_now},
     {"unix_timestamp", 0, fn_unix_timestamp},
 };
 
@@ -1370,24 +1387,25 @@ static void sc_full_tables(struct exec *x, const char *rest)
     show_tables(x, rest, true);
 }
 
-/* A table name at S ("t", `t`, "db.t"), copied into BUF; NULL if none. Returns what
- * follows. */
+/* A table name at S ("t", `t`, "db.t", `db`.`t`), the last part copied into BUF.
+ * Returns what follows. */
 static const char *table_name(const char *s, char *buf, size_t len)
 {
-    size_t n;
-
-    if (*s == '`' || *s == '"') {
-        char q = *s++;
-        n = strcspn(s, (char[]){q, 0});
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n + (s[n] == q);
-    } else {
-        n = strcspn(s, " \t\r\n;");
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n;
-    }
-    if (strchr(buf, '.')) /* rebound.servers */
-        memmove(buf, strchr(buf, '.') + 1, strlen(strchr(buf, '.') + 1) + 1);
+    do {
+        size_t n;
+        if (*s == '.')
+            s++;
+        if (*s == '`' || *s == '"') {
+            char q[2] = {*s++, 0};
+            n = strcspn(s, q);
+            snprintf(buf, len, "%.*s", (int)n, s);
+            s += n + (s[n] == q[0]);
+        } else {
+            n = strcspn(s, " \t\r\n;.");
+            snprintf(buf, len, "%.*s", (int)n, s);
+            s += n;
+        }
+    } while (*s == '.');
     return skip_space(s);
 }
 
@@ -1595,8 +1613,10 @@ static char *rewrite_sysvars(const char *sql)
             continue;
         }
         if (isalpha((unsigned char)*p)) {
-            size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
-            static const char *const ends[] = {"FROM", "WHERE", "GROUP", "ORDER", "LIMIT", "HAVING"};
+            size_t n =
+                strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+            static const char *const ends[] = {"FROM",  "WHERE", "GROUP",
+                                               "ORDER", "LIMIT", "HAVING"};
             for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
                 if (strlen(ends[i]) == n && !strncasecmp(p, ends[i], n))
                     in_list = false;
@@ -1684,7 +1704,8 @@ void admin_sql_use(struct admin_client *c, const char *name, size_t len, struct 
 {
     char msg[CONF_NAME_MAX + 40];
 
-    if ((len == 7 && !strncasecmp(name, "rebound", 7)) || (len == 4 && !strncasecmp(name, "main", 4))) {
+    if ((len == 7 && !strncasecmp(name, "rebound", 7)) ||
+        (len == 4 && !strncasecmp(name, "main", 4))) {
         snprintf(c->db, sizeof(c->db), "rebound");
         k->ok(k, 0, NULL);
         return;
@@ -1755,8 +1776,7 @@ int admin_sql_open(const struct conf *conf)
     }
     for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
         sqlite3_create_function(db, functions[i].name, functions[i].nargs,
-                                SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, functions[i].fn, NULL,
-                                NULL);
+                                SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, functions[i].fn, NULL, NULL);
     set_limits();
     sqlite3_progress_handler(db, 1000, progress, NULL);
     sqlite3_set_authorizer(db, authorize, NULL);
@@ -1771,4 +1791,9 @@ void admin_sql_close(void)
     if (db)
         sqlite3_close(db);
     db = NULL;
+}
+
+void admin_sql_reconf(const struct conf *conf)
+{
+    aconf = conf;
 }

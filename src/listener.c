@@ -18,8 +18,13 @@
 #define ACCEPT_BURST   64
 #define ACCEPT_RETRY_S 0.1 /* pause after running out of descriptors */
 
-static struct listener *listeners;
+static struct listener **listeners; /* the live set, in config order */
 static int nlisteners;
+static TAILQ_HEAD(, listener) retired; /* replaced by a reload, still holding sessions */
+static struct conf **confs;            /* the live configuration and any still referenced */
+static int nconfs;
+static const struct conf *live_conf;
+static ev_timer reap_timer;   /* frees retired listeners and configurations */
 static ev_timer resume_timer; /* re-enables accept after EMFILE */
 static bool paused;
 
@@ -30,7 +35,7 @@ int listeners_count(void)
 
 struct listener *listener_at(int i)
 {
-    return i >= 0 && i < nlisteners ? &listeners[i] : NULL;
+    return i >= 0 && i < nlisteners ? listeners[i] : NULL;
 }
 
 static bool candidate(const struct server *srv, uint64_t exclude)
@@ -172,15 +177,16 @@ void listeners_pause(bool pause)
         return;
     paused = pause;
     for (int i = 0; i < nlisteners; i++) {
-        if (listeners[i].fd < 0)
+        if (listeners[i]->fd < 0)
             continue;
         if (pause)
-            ev_io_stop(rb_loop, &listeners[i].accept_w);
+            ev_io_stop(rb_loop, &listeners[i]->accept_w);
         else
-            ev_io_start(rb_loop, &listeners[i].accept_w);
+            ev_io_start(rb_loop, &listeners[i]->accept_w);
     }
 }
 
+/* Open, bind and listen on L's address; the accept watcher is started later. */
 static int bind_listener(struct listener *l)
 {
     const struct conf_addr *a = &l->conf->bind;
@@ -194,62 +200,251 @@ static int bind_listener(struct listener *l)
     setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(l->fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(l->fd, 1024) < 0) {
         log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, strerror(errno));
+        close(l->fd);
+        l->fd = -1;
         return -1;
     }
-    ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
-    ev_set_priority(&l->accept_w, PRI_IO);
-    ev_io_start(rb_loop, &l->accept_w);
     log_info("listen %s: accepting on %s", l->conf->name, a->text);
     return 0;
 }
 
-int listeners_start(const struct conf *conf)
+static void accept_start(struct listener *l)
 {
+    ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
+    ev_set_priority(&l->accept_w, PRI_IO);
+    if (!paused)
+        ev_io_start(rb_loop, &l->accept_w);
+}
+
+/* A listener for section C of configuration OWNER, with its servers, no socket yet. */
+static struct listener *listener_new(const struct conf *owner, const struct conf_listen *c)
+{
+    struct listener *l = calloc(1, sizeof(*l));
+
+    if (!l)
+        return NULL;
+    l->owner = owner;
+    l->conf = c;
+    l->fd = -1;
+    l->nservers = c->nservers;
+    if (!(l->servers = calloc((size_t)c->nservers, sizeof(*l->servers)))) {
+        free(l);
+        return NULL;
+    }
+    for (int j = 0; j < l->nservers; j++)
+        server_init(&l->servers[j], l, &c->servers[j], j);
+    return l;
+}
+
+/* The one teardown of a listener: its socket, its servers (closing their sessions). */
+static void listener_free(struct listener *l)
+{
+    if (l->fd >= 0) {
+        ev_io_stop(rb_loop, &l->accept_w);
+        close(l->fd);
+    }
+    for (int j = 0; j < l->nservers; j++)
+        server_fini(&l->servers[j]);
+    free(l->servers);
+    free(l);
+}
+
+static struct listener *find_listener(const char *name)
+{
+    for (int i = 0; i < nlisteners; i++)
+        if (!strcmp(listeners[i]->conf->name, name))
+            return listeners[i];
+    return NULL;
+}
+
+static struct server *find_server(struct listener *l, const struct conf_server *c)
+{
+    for (int j = 0; l && j < l->nservers; j++) {
+        struct server *srv = &l->servers[j];
+        if (!srv->retired && !strcmp(srv->conf->name, c->name) &&
+            !strcmp(srv->conf->addr.text, c->addr.text))
+            return srv;
+    }
+    return NULL;
+}
+
+/* Retired listeners hold the sessions of removed servers (and listens) until those end;
+ * the configurations they point into are kept as long as one of them does. */
+static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct listener *l, *next;
+    (void)loop;
+    (void)revents;
+
+    for (l = TAILQ_FIRST(&retired); l; l = next) {
+        bool busy = false;
+        next = TAILQ_NEXT(l, retired_link);
+        for (int j = 0; j < l->nservers && !busy; j++)
+            busy = l->servers[j].nsessions > 0;
+        if (busy)
+            continue;
+        TAILQ_REMOVE(&retired, l, retired_link);
+        listener_free(l);
+    }
+    for (int i = 0; i < nconfs; i++) {
+        bool used = confs[i] == live_conf;
+        TAILQ_FOREACH(l, &retired, retired_link)
+        used = used || l->owner == confs[i];
+        if (used)
+            continue;
+        conf_free(confs[i]);
+        confs[i--] = confs[--nconfs];
+    }
+    if (TAILQ_EMPTY(&retired))
+        ev_timer_stop(rb_loop, w);
+}
+
+/* Build the listeners of CONF, reusing from the running set (OLD) what did not change:
+ * bound sockets of unchanged addresses, and servers (state, counters, sessions) of the
+ * same name and address. Nothing running is touched before every new socket is bound,
+ * so a failure leaves the old set as it was. */
+static struct listener **build(const struct conf *conf)
+{
+    struct listener **set = calloc((size_t)conf->nlistens, sizeof(*set));
+    int i;
+
+    if (!set)
+        return NULL;
+    for (i = 0; i < conf->nlistens; i++) {
+        struct listener *l = listener_new(conf, &conf->listens[i]);
+        struct listener *old = find_listener(conf->listens[i].name);
+        if (!(set[i] = l))
+            goto bad;
+        if (old && old->fd >= 0 && !strcmp(old->conf->bind.text, l->conf->bind.text))
+            continue; /* takes over the socket at commit */
+        if (bind_listener(l) < 0)
+            goto bad;
+    }
+    return set;
+bad:
+    for (int k = 0; k < conf->nlistens; k++)
+        if (set[k])
+            listener_free(set[k]);
+    free(set);
+    return NULL;
+}
+
+/* Switch from the running listeners to SET: sockets and servers that carry over move,
+ * the rest of the old set retires. */
+static void commit(struct listener **set, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct listener *l = set[i], *old = find_listener(l->conf->name);
+        if (old && l->fd < 0) {
+            ev_io_stop(rb_loop, &old->accept_w);
+            l->fd = old->fd;
+            old->fd = -1;
+        }
+        if (old)
+            l->rr = old->rr, l->sessions_total = old->sessions_total;
+        for (int j = 0; j < l->nservers; j++) {
+            struct server *from = find_server(old, l->servers[j].conf);
+            if (from)
+                server_take_over(&l->servers[j], from);
+        }
+    }
+    for (int i = 0; i < nlisteners; i++) {
+        struct listener *old = listeners[i];
+        if (old->fd >= 0) {
+            log_info("listen %s: no longer accepting on %s", old->conf->name, old->conf->bind.text);
+            ev_io_stop(rb_loop, &old->accept_w);
+            close(old->fd);
+            old->fd = -1;
+        }
+        for (int j = 0; j < old->nservers; j++)
+            server_retire(&old->servers[j]);
+        TAILQ_INSERT_TAIL(&retired, old, retired_link);
+    }
+    free(listeners);
+    listeners = set;
+    nlisteners = n;
+    for (int i = 0; i < n; i++) {
+        accept_start(set[i]);
+        for (int j = 0; j < set[i]->nservers; j++)
+            check_start(&set[i]->servers[j]);
+    }
+    if (!ev_is_active(&reap_timer))
+        ev_timer_start(rb_loop, &reap_timer);
+}
+
+static int keep_conf(struct conf *conf)
+{
+    struct conf **grown = realloc(confs, (size_t)(nconfs + 1) * sizeof(*confs));
+
+    if (!grown)
+        return -1;
+    confs = grown;
+    confs[nconfs++] = conf;
+    return 0;
+}
+
+int listeners_start(struct conf *conf)
+{
+    struct listener **set;
+
     sessions_max = (unsigned)conf->maxconn;
     ev_init(&resume_timer, resume_cb);
-    listeners = calloc((size_t)conf->nlistens, sizeof(*listeners));
-    if (!listeners)
+    ev_init(&reap_timer, reap_cb);
+    ev_timer_set(&reap_timer, 1.0, 1.0);
+    TAILQ_INIT(&retired);
+    if (!(set = build(conf)) || keep_conf(conf) < 0) {
+        free(set);
         return -1;
-    for (int i = 0; i < conf->nlistens; i++) {
-        struct listener *l = &listeners[i];
-        l->conf = &conf->listens[i];
-        l->fd = -1;
-        l->servers = calloc((size_t)l->conf->nservers, sizeof(*l->servers));
-        if (!l->servers)
-            return -1;
-        nlisteners = i + 1;
-        l->nservers = l->conf->nservers;
-        for (int j = 0; j < l->nservers; j++)
-            server_init(&l->servers[j], l, &l->conf->servers[j], j);
-        if (bind_listener(l) < 0)
-            return -1;
     }
-    for (int i = 0; i < nlisteners; i++)
-        for (int j = 0; j < listeners[i].nservers; j++)
-            check_start(&listeners[i].servers[j]);
+    live_conf = conf;
+    commit(set, conf->nlistens);
+    return 0;
+}
+
+int listeners_reload(struct conf *conf)
+{
+    struct listener **set = build(conf);
+
+    if (!set || keep_conf(conf) < 0) {
+        free(set);
+        return -1;
+    }
+    sessions_max = (unsigned)conf->maxconn;
+    live_conf = conf;
+    commit(set, conf->nlistens);
+    if (sessions_alive < sessions_max)
+        listeners_pause(false);
     return 0;
 }
 
 void listeners_stop(void)
 {
+    struct listener *l;
+
     ev_timer_stop(rb_loop, &resume_timer);
+    ev_timer_stop(rb_loop, &reap_timer);
     /* Close every socket first: closing sessions below may try to resume accepting. */
     for (int i = 0; i < nlisteners; i++) {
-        struct listener *l = &listeners[i];
+        l = listeners[i];
         if (l->fd < 0)
             continue;
         ev_io_stop(rb_loop, &l->accept_w);
         close(l->fd);
         l->fd = -1;
     }
-    for (int i = 0; i < nlisteners; i++) {
-        struct listener *l = &listeners[i];
-        for (int j = 0; j < l->nservers; j++)
-            server_fini(&l->servers[j]);
-        free(l->servers);
+    for (int i = 0; i < nlisteners; i++)
+        listener_free(listeners[i]);
+    while ((l = TAILQ_FIRST(&retired))) {
+        TAILQ_REMOVE(&retired, l, retired_link);
+        listener_free(l);
     }
+    while (nconfs > 0)
+        conf_free(confs[--nconfs]);
+    free(confs);
+    confs = NULL;
     free(listeners);
     listeners = NULL;
     nlisteners = 0;
+    live_conf = NULL;
     paused = false;
 }

@@ -16,6 +16,8 @@
 #include "rebound.h"
 #include "stats_http.h"
 
+static const char *conf_file; /* re-read on SIGHUP */
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: rebound -f FILE [-c] [-d]\n"
@@ -38,12 +40,33 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
+/* SIGHUP: re-read the configuration file with the same parser as `rebound -c`. A bad
+ * file, or a socket that cannot be bound, leaves the running configuration in place;
+ * either way log files are reopened (logrotate). */
 static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
+    char err[1024];
+    struct conf *c;
     (void)loop;
     (void)w;
     (void)revents;
-    healthlog_reopen();
+
+    log_info("SIGHUP: reloading %s", conf_file);
+    if (!(c = conf_load(conf_file, err, sizeof(err)))) {
+        log_err("reload failed, keeping the running configuration: %s", err);
+        healthlog_reopen();
+        return;
+    }
+    if (listeners_reload(c) < 0) {
+        log_err("reload failed, keeping the running configuration: see the errors above");
+        conf_free(c);
+        healthlog_reopen();
+        return;
+    }
+    if (healthlog_open(c) < 0)
+        log_warn("reload: health log sinks unchanged (see above)");
+    admin_reconf(c);
+    log_info("reloaded %s", conf_file);
 }
 
 int main(int argc, char **argv)
@@ -96,13 +119,17 @@ int main(int argc, char **argv)
         return 1;
     }
     rb_loop = ev_default_loop(EVFLAG_AUTO);
-    if (healthlog_open(conf) < 0 || listeners_start(conf) < 0 || admin_start(conf) < 0 ||
-        stats_http_start(conf) < 0) {
+    if (healthlog_open(conf) < 0 || listeners_start(conf) < 0) {
+        healthlog_close();
+        conf_free(conf);
+        return 1;
+    }
+    /* From here the listeners own the configuration (and those reloads bring). */
+    if (admin_start(conf) < 0 || stats_http_start(conf) < 0) {
         stats_http_stop();
         admin_stop();
         listeners_stop();
         healthlog_close();
-        conf_free(conf);
         return 1;
     }
     ev_signal_init(&sig_term, stop_cb, SIGTERM);
@@ -111,6 +138,7 @@ int main(int argc, char **argv)
     ev_signal_start(rb_loop, &sig_term);
     ev_signal_start(rb_loop, &sig_int);
     ev_signal_start(rb_loop, &sig_hup);
+    conf_file = file;
     log_info("rebound %s started with %s", REBOUND_VERSION, file);
 
     ev_run(rb_loop, 0);
@@ -119,7 +147,6 @@ int main(int argc, char **argv)
     admin_stop();
     listeners_stop();
     healthlog_close();
-    conf_free(conf);
     mysql_library_end();
     ev_loop_destroy(rb_loop);
     log_info("stopped");

@@ -12,6 +12,7 @@
 #include "server.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "healthlog.h"
 #include "listener.h"
@@ -33,7 +34,7 @@ const char *admin_state_str(enum admin_state st)
 
 bool server_usable(const struct server *srv)
 {
-    return srv->state == SRV_UP && srv->admin == ADMIN_READY;
+    return srv->state == SRV_UP && srv->admin == ADMIN_READY && !srv->retired;
 }
 
 static int health_max(const struct server *srv)
@@ -230,6 +231,47 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
     }
     if (server_usable(srv))
         became_usable(srv);
+}
+
+void server_take_over(struct server *to, struct server *from)
+{
+    struct server fresh = *to;
+    struct session *s;
+
+    check_fini(from);
+    /* Everything that describes its life so far (state, last check, counters)... */
+    *to = *from;
+    /* ...but its identity and check come from the new configuration. */
+    to->conf = fresh.conf;
+    to->listener = fresh.listener;
+    to->index = fresh.index;
+    memcpy(to->id, fresh.id, sizeof(to->id));
+    to->check = fresh.check;
+    TAILQ_INIT(&to->sessions);
+    to->nsessions = 0;
+    while ((s = TAILQ_FIRST(&from->sessions))) {
+        TAILQ_REMOVE(&from->sessions, s, srv_link);
+        TAILQ_INSERT_TAIL(&to->sessions, s, srv_link);
+        s->server = to;
+        s->listener = to->listener;
+        to->nsessions++;
+    }
+    from->nsessions = 0;
+    from->retired = true;
+    /* Keep the health counter within the new rise/fall. */
+    if (!to->conf->check)
+        to->state = SRV_UP;
+    to->health = to->state == SRV_DOWN ? 0 : health_max(to);
+}
+
+void server_retire(struct server *srv)
+{
+    if (srv->retired)
+        return;
+    srv->retired = true;
+    check_stop(srv);
+    if (srv->nsessions)
+        srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", srv->nsessions);
 }
 
 unsigned server_kill_sessions(struct server *srv, const char *reason)

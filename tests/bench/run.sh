@@ -7,13 +7,14 @@
 #      seconds per 1,000 queries (utime+stime from /proc/PID/stat).  Median of BENCH_REPEAT runs.
 #   2. Failback: N idle sessions opened through a proxy while the master is down (so they sit on
 #      a backup), master started again; time from the proxy's "Server rw/master is UP" log line
-#      to the moment the last of the N sessions is seen closed (tests/bench/holdconns.c).
+#      to the moment the last of the N sessions is seen closed (tests/bench/holdconns.c); also
+#      repeated BENCH_REPEAT times.
 # Prints a report on stdout (progress on stderr).
 #
 # Environment:
 #   BENCH_QUICK=1       smoke test: 3 s runs, 1 repeat, N=100 only (other BENCH_* still apply)
-#   BENCH_REPEAT=3      runs per sysbench cell (median reported)
-#   BENCH_TIME=12       seconds per sysbench run
+#   BENCH_REPEAT=3      runs per sysbench cell and per failback case (medians reported)
+#   BENCH_TIME=10       seconds per sysbench run
 #   BENCH_THREADS="8 64"
 #   BENCH_CONNS="100 1000 5000"   failback session counts
 #   REBOUND_BIN=build/rebound     router binary (rebound columns show n/a if it is missing)
@@ -29,7 +30,7 @@ CMDLINE="$0 $*"
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
     d_repeat=1 d_time=3 d_conns="100"
 else
-    d_repeat=3 d_time=12 d_conns="100 1000 5000"
+    d_repeat=3 d_time=10 d_conns="100 1000 5000"
 fi
 REPEAT=${BENCH_REPEAT:-$d_repeat} TIME=${BENCH_TIME:-$d_time} CONNS=${BENCH_CONNS:-$d_conns}
 THREADS=${BENCH_THREADS:-"8 64"}
@@ -393,7 +394,7 @@ wait_all_up() {
 
 # One failback measurement: PROXY N.
 failback() {
-    local proxy=$1 n=$2 port log off up_line up kill_line i out pid c0 c1
+    local proxy=$1 n=$2 port log off up_line up kill_line i out pid c0 c1 ports last='' first=''
     if [ "$proxy" = rebound ]; then
         rebound_alive "before failback N=$n" || return 0
         port=$RB_PORT
@@ -405,7 +406,7 @@ failback() {
     off=$(line_count "$log")
     "$CLUSTER" stop-one "$TMP/c" master
     if ! wait_line "$log" "$off" "Server rw/master is DOWN" 30 >/dev/null; then
-        FB["$proxy/$n/note"]="master never marked DOWN"
+        fb_note "$proxy/$n" "master never marked DOWN"
         [ "$proxy" = rebound ] && REBOUND_PROBLEMS+=("no 'Server rw/master is DOWN' within 30 s of stopping the master (N=$n)")
         "$CLUSTER" start-one "$TMP/c" master
         wait_all_up
@@ -436,33 +437,49 @@ failback() {
     HOLD_PID=
     # Proxy CPU from just before the restart until all sessions closed: checks plus the kills.
     c1=$(cpu_ns "$pid")
-    FB["$proxy/$n/cpu"]=$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) / 1e6 }')
     out=$(cat "$TMP/hold.out")
-    FB["$proxy/$n/opened"]=$(sed -n 's/^opened=//p' <<<"$out")
-    FB["$proxy/$n/closed"]=$(sed -n 's/^closed=//p' <<<"$out")
-    FB["$proxy/$n/ports"]=$(sed -n 's/^port_\([0-9]*\)=\([0-9]*\)$/\2@\1/p' <<<"$out" | tr '\n' ' ')
+    fb_add "$proxy/$n/cpu" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) / 1e6 }')"
+    fb_add "$proxy/$n/opened" "$(sed -n 's/^opened=//p' <<<"$out")"
+    fb_add "$proxy/$n/closed" "$(sed -n 's/^closed=//p' <<<"$out")"
+    ports=$(sed -n 's/^port_\([0-9]*\)=\([0-9]*\)$/\2@\1/p' <<<"$out" | tr '\n' ' ')
+    fb_note "$proxy/$n" "sessions ${ports% }"
     if up_line=$(wait_line "$log" "$off" "Server rw/master is UP" 5); then
         up=$(line_epoch "$up_line")
-        FB["$proxy/$n/ms"]=$(awk -v a="$up" -v b="$(sed -n 's/^last_close=//p' <<<"$out")" \
-            -v c="$(sed -n 's/^first_close=//p' <<<"$out")" \
-            'BEGIN { if (b + 0 > 0) printf "%.1f %.1f", (b - a) * 1000, (c - a) * 1000; else print "-" }')
+        last=$(awk -v a="$up" -v b="$(sed -n 's/^last_close=//p' <<<"$out")" \
+            'BEGIN { if (b + 0 > 0) printf "%.1f", (b - a) * 1000 }')
+        first=$(awk -v a="$up" -v b="$(sed -n 's/^first_close=//p' <<<"$out")" \
+            'BEGIN { if (b + 0 > 0) printf "%.1f", (b - a) * 1000 }')
+        fb_add "$proxy/$n/last" "$last"
+        fb_add "$proxy/$n/first" "$first"
     else
-        FB["$proxy/$n/note"]="no UP line"
+        fb_note "$proxy/$n" "no UP line"
     fi
     if [ "$proxy" = rebound ]; then
         # rebound's own account: "Killed 1342 sessions on backup servers of rw after ... in 4 ms."
         kill_line=$(tail -n +$((off + 1)) "$TMP/health.log" | grep -m1 'Killed .* sessions on backup servers' || true)
-        FB["rebound/$n/self"]=$(sed -n 's/.*Killed \([0-9]*\) sessions.* in \([0-9.]*\) ms.*/\1 in \2 ms/p' <<<"$kill_line")
+        fb_add "rebound/$n/self" "$(sed -n 's/.*Killed [0-9]* sessions.* in \([0-9.]*\) ms.*/\1/p' <<<"$kill_line")"
+        [ -n "$kill_line" ] || fb_note "rebound/$n" "no 'Killed N sessions on backup servers' line"
         rebound_alive "failback N=$n" || true
     fi
-    say "bench:   $proxy N=$n: last close ${FB["$proxy/$n/ms"]:-?} ms after UP (last first), closed ${FB["$proxy/$n/closed"]:-?}/${FB["$proxy/$n/opened"]:-?}"
+    say "bench:   $proxy N=$n: last close ${last:-?} ms after UP (first ${first:-?}), closed $(sed -n 's/^closed=//p' <<<"$out")/$(sed -n 's/^opened=//p' <<<"$out")"
     wait_all_up
 }
 
+# Append a value to a failback cell / add a note to PROXY/N once.
+fb_add() { FB["$1"]="${FB["$1"]:-} $2"; }
+fb_note() {
+    case "; ${FB["$1/note"]:-}; " in *"; $2; "*) return 0 ;; esac
+    FB["$1/note"]="${FB["$1/note"]:+${FB["$1/note"]}; }$2"
+}
+
 run_failback_suite() {
-    local n proxy
-    for n in $CONNS; do
-        for proxy in rebound haproxy; do failback "$proxy" "$n"; done
+    local rep n proxies
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        # Alternate which proxy goes first, as for sysbench.
+        if ((rep % 2)); then proxies="rebound haproxy"; else proxies="haproxy rebound"; fi
+        for n in $CONNS; do
+            for proxy in $proxies; do failback "$proxy" "$n"; done
+        done
     done
 }
 
@@ -474,6 +491,8 @@ median() {
         awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
               else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+
+sum() { tr ' ' '\n' <<<"$1" | awk '$1 != "" { s += $1; n++ } END { if (n) print s; else print "-" }'; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b + 0 == 0) print "-"; else printf "%.2f", a / b }'; }
 
@@ -523,24 +542,25 @@ report() {
             "${RES["$test/$threads/$path/other"]:-}" "${f:+  (failed runs: $(wc -w <<<"$f"))}"
     done; done; done
     echo
-    echo "failback: N idle sessions on a backup; ms from the proxy's 'Server rw/master is UP' log line to the"
-    echo "last (first) session seen closed by the client; closed/opened; sessions@port where they sat; proxy CPU"
-    echo "time (all threads) from the master's restart until the last close."
-    printf '%6s | %-24s %-12s | %-24s %-12s | %7s\n' N "rebound last (first) ms" closed "haproxy last (first) ms" closed "r/hap"
-    local n rl hl
+    echo "failback: N idle sessions on a backup, master restarted; 'last' = ms from the proxy's 'Server rw/master"
+    echo "is UP' log line to the last session seen closed by the client (median, then every run), 'first' = same"
+    echo "for the first close (median); closed/opened summed over runs; CPU = proxy CPU ms (all threads) from the"
+    echo "master's restart to the last close (median); 'own' = the ms rebound logs in its 'Killed N sessions' line."
+    printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %s\n' N proxy "last ms: median (runs)" "first" "closed/opened" "CPU ms" own "r/hap"
+    local n p l lv
     for n in $CONNS; do
-        rl=${FB["rebound/$n/ms"]:--} hl=${FB["haproxy/$n/ms"]:--}
-        printf '%6s | %-24s %-12s | %-24s %-12s | %7s\n' "$n" \
-            "$(awk '{ if (NF == 2) printf "%s (%s)", $1, $2; else print $0 }' <<<"$rl")" \
-            "${FB["rebound/$n/closed"]:--}/${FB["rebound/$n/opened"]:--}" \
-            "$(awk '{ if (NF == 2) printf "%s (%s)", $1, $2; else print $0 }' <<<"$hl")" \
-            "${FB["haproxy/$n/closed"]:--}/${FB["haproxy/$n/opened"]:--}" \
-            "$(ratio "${rl%% *}" "${hl%% *}")"
+        for p in rebound haproxy; do
+            lv=${FB["$p/$n/last"]:-} l=$(median "$lv")
+            printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %s\n' "$n" "$p" \
+                "$l (${lv# })" "$(median "${FB["$p/$n/first"]:-}")" \
+                "$(sum "${FB["$p/$n/closed"]:-}")/$(sum "${FB["$p/$n/opened"]:-}")" \
+                "$(median "${FB["$p/$n/cpu"]:-}")" "$([ "$p" = rebound ] && median "${FB["$p/$n/self"]:-}" || echo)" \
+                "$([ "$p" = rebound ] && ratio "$l" "$(median "${FB["haproxy/$n/last"]:-}")" || echo)"
+        done
     done
     for n in $CONNS; do
         for p in rebound haproxy; do
-            [ -n "${FB["$p/$n/ports"]:-}${FB["$p/$n/note"]:-}" ] || continue
-            echo "  $p N=$n: sessions ${FB["$p/$n/ports"]:-}| proxy CPU ${FB["$p/$n/cpu"]:-?} ms${FB["$p/$n/note"]:+ NOTE: ${FB["$p/$n/note"]}}${FB["$p/$n/self"]:+ | rebound log: killed ${FB["$p/$n/self"]}}"
+            [ -z "${FB["$p/$n/note"]:-}" ] || echo "  $p N=$n: ${FB["$p/$n/note"]}"
         done
     done
     echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
@@ -567,7 +587,7 @@ main() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/rebound-bench.XXXXXX")
     trap cleanup EXIT
     trap 'exit 130' INT TERM
-    say "bench: temp dir $TMP; estimated duration $(((6 * $(wc -w <<<"$THREADS") * REPEAT * (TIME + 2) + 50 * $(wc -w <<<"$CONNS") + 60) / 60 + 1)) min"
+    say "bench: temp dir $TMP; estimated duration $(((6 * $(wc -w <<<"$THREADS") * REPEAT * (TIME + 2) + 36 * REPEAT * $(wc -w <<<"$CONNS") + 60) / 60 + 1)) min"
 
     # shellcheck disable=SC2046 # pkg-config output is meant to be split into words
     cc -O2 -Wall -Wextra -o "$TMP/holdconns" "$ROOT/tests/bench/holdconns.c" \

@@ -48,8 +48,8 @@ static int cli(const char *user, const char *pw, const char *extra, const char *
 
     snprintf(port, sizeof(port), "%d", fx.admin_port);
     if (sql)
-        snprintf(cmd, sizeof(cmd), "%s -h127.0.0.1 -P%s -u%s -p%s %s -e \"%s\" 2>&1", MARIADB,
-                 port, user, pw, extra, sql);
+        snprintf(cmd, sizeof(cmd), "%s -h127.0.0.1 -P%s -u%s -p%s %s -e \"%s\" 2>&1", MARIADB, port,
+                 user, pw, extra, sql);
     else
         snprintf(cmd, sizeof(cmd), "printf '%%s\\n' \"%s\" | %s -h127.0.0.1 -P%s -u%s -p%s %s 2>&1",
                  stdin_sql, MARIADB, port, user, pw, extra);
@@ -236,9 +236,8 @@ static void test_wrong_password(void **state)
     char out[4096];
     (void)state;
 
-    assert_int_not_equal(cli("admin", "not-the-password", "--skip-ssl", "SELECT 1", NULL, out,
-                             sizeof(out)),
-                         0);
+    assert_int_not_equal(
+        cli("admin", "not-the-password", "--skip-ssl", "SELECT 1", NULL, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "ERROR 1045"));
     assert_int_not_equal(cli("admin", "not-the-password",
                              "--default-auth=caching_sha2_password --skip-ssl", "SELECT 1", NULL,
@@ -265,8 +264,8 @@ static void test_tls_login(void **state)
 /* Every table answers, with numbers typed as numbers. */
 static void test_tables(void **state)
 {
-    static const char *const tables[] = {"servers", "sessions", "health_log",
-                                         "listeners", "status", "variables"};
+    static const char *const tables[] = {"servers",   "sessions", "health_log",
+                                         "listeners", "status",   "variables"};
     MYSQL *m = admin_connect(), *app = client_connect_app(fx.rw_port);
     MYSQL_RES *res;
     MYSQL_FIELD *f;
@@ -288,7 +287,7 @@ static void test_tables(void **state)
     assert_true(query_int(m, "SELECT COUNT(*) FROM health_log") >= 0);
     /* Column types. */
     assert_int_equal(mysql_query(m, "SELECT name, sessions_current, 1.5 AS r, NULL AS n FROM "
-                                     "servers ORDER BY name"),
+                                    "servers ORDER BY name"),
                      0);
     assert_non_null(res = mysql_store_result(m));
     f = mysql_fetch_fields(res);
@@ -352,9 +351,8 @@ static void test_shortcuts(void **state)
     assert_non_null(strstr(out, "rebound admin port"));
     cli("admin", ADMIN_PW, "--skip-ssl", "SHOW DATABASES", NULL, out, sizeof(out));
     assert_non_null(strstr(out, "rebound"));
-    assert_int_not_equal(cli("admin", ADMIN_PW, "--skip-ssl", "USE nosuchdb", NULL, out,
-                             sizeof(out)),
-                         0);
+    assert_int_not_equal(
+        cli("admin", ADMIN_PW, "--skip-ssl", "USE nosuchdb", NULL, out, sizeof(out)), 0);
     assert_non_null(strstr(out, "1049"));
 }
 

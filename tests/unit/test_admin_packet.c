@@ -46,8 +46,7 @@ static int teardown(void **state)
 
 static void test_lenenc(void **state)
 {
-    static const uint64_t vals[] = {0, 250, 251, 0xffff, 0x10000, 0xffffff, 0x1000000,
-                                    UINT64_MAX};
+    static const uint64_t vals[] = {0, 250, 251, 0xffff, 0x10000, 0xffffff, 0x1000000, UINT64_MAX};
     static const size_t sizes[] = {1, 1, 3, 3, 4, 4, 9, 9};
     struct mysql_wbuf w;
     (void)state;
@@ -88,7 +87,12 @@ static void test_packets(void **state)
     mysql_column_def(&w, 2, "rebound", "", "id", MYSQL_TYPE_LONGLONG, 63, 21, 0x8080, 0);
     assert_int_equal(w.data[3], 2);
     assert_int_equal(mysql_payload_len(w.data), w.len - 4);
-    assert_memory_equal(w.data + 4, "\x03" "def" "\x07" "rebound", 12);
+    assert_memory_equal(w.data + 4,
+                        "\x03"
+                        "def"
+                        "\x07"
+                        "rebound",
+                        12);
     mysql_wbuf_free(&w);
     /* The limit: writes past it fail once, and are ignored after. */
     mysql_wbuf_init(&w, 8);
@@ -230,8 +234,9 @@ static void test_proto_sha2_and_switch(void **state)
     assert_int_equal(ap.phase, AP_AUTH_SWITCH);
     assert_int_equal(ap.out.data[4], 0xfe);
     mysql_wbuf_truncate(&ap.out, 0);
-    assert_int_equal(admin_proto_input(&ap, (const uint8_t *)"\x14\x00\x00\x03"
-                                                             "01234567890123456789",
+    assert_int_equal(admin_proto_input(&ap,
+                                       (const uint8_t *)"\x14\x00\x00\x03"
+                                                        "01234567890123456789",
                                        24),
                      -1);
     assert_int_equal(ap.out.data[4], 0xff);
@@ -242,8 +247,8 @@ static void test_proto_sha2_and_switch(void **state)
 static void test_proto_malformed(void **state)
 {
     static const char *const bad[] = {
-        "\x02\x00\x00\x01\x00\x02",                 /* too short */
-        "\x20\x00\x00\x01\x00\x00\x00\x00",         /* no 4.1 (and truncated: waits) */
+        "\x02\x00\x00\x01\x00\x02",         /* too short */
+        "\x20\x00\x00\x01\x00\x00\x00\x00", /* no 4.1 (and truncated: waits) */
     };
     struct admin_proto ap;
     (void)state;

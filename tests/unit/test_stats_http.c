@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "conf.h"
 #include "http_parse.h"
 #include "sbuf.h"
 #include "stats_pages.h"
@@ -191,6 +192,34 @@ static void test_escapers(void **state)
     check_escape(stats_csv_field, "\xed\xa0\x80", "???"); /* surrogate */
 }
 
+/* The `stats` keyword: off by default, an address when given, file:line errors. */
+static void test_conf_stats(void **state)
+{
+    static const char tail[] = "listen rw\n    bind 127.0.0.1:3306\n"
+                               "    server m 127.0.0.1:3310 check tcp\n";
+    char text[512], err[256];
+    struct conf *c;
+    (void)state;
+
+    snprintf(text, sizeof(text), "global\n    maxconn 10\n%s", tail);
+    assert_non_null(c = conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_false(c->has_stats);
+    conf_free(c);
+
+    snprintf(text, sizeof(text), "global\n    stats 127.0.0.1:8404\n%s", tail);
+    assert_non_null(c = conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_true(c->has_stats);
+    assert_string_equal(c->stats.text, "127.0.0.1:8404");
+    conf_free(c);
+
+    snprintf(text, sizeof(text), "global\n    stats 127.0.0.1:99999\n%s", tail);
+    assert_null(conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_non_null(strstr(err, "t.conf:2: stats: "));
+    snprintf(text, sizeof(text), "global\n    stats\n%s", tail);
+    assert_null(conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_non_null(strstr(err, "t.conf:2: 'stats' expects"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_incomplete), cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_statuses),   cmocka_unit_test(test_head_limit),
         cmocka_unit_test(test_reason),     cmocka_unit_test(test_escapers),
+        cmocka_unit_test(test_conf_stats),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
