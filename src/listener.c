@@ -432,8 +432,14 @@ void listeners_stop(void)
         close(l->fd);
         l->fd = -1;
     }
-    for (int i = 0; i < nlisteners; i++)
-        listener_free(listeners[i]);
+    /* Forget the set before freeing it: closing sessions may resume accepting. */
+    struct listener **set = listeners;
+    int n = nlisteners;
+    listeners = NULL;
+    nlisteners = 0;
+    for (int i = 0; i < n; i++)
+        listener_free(set[i]);
+    free(set);
     while ((l = TAILQ_FIRST(&retired))) {
         TAILQ_REMOVE(&retired, l, retired_link);
         listener_free(l);
@@ -442,9 +448,6 @@ void listeners_stop(void)
         conf_free(confs[--nconfs]);
     free(confs);
     confs = NULL;
-    free(listeners);
-    listeners = NULL;
-    nlisteners = 0;
     live_conf = NULL;
     paused = false;
 }

@@ -1,0 +1,212 @@
+/* test_reload.c - SIGHUP reload against a real master + 2 replicas, under load: sessions on
+ * unchanged servers, on a removed server and on a listen whose address moved all survive;
+ * added servers and the new address take clients; health state carries over; a broken
+ * file is rejected with file:line and the running configuration keeps routing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define HELD      8     /* sessions held per listen across the reload */
+#define WAIT_MS   10000 /* bound for a log line to appear */
+#define LOAD_MAX  5000  /* connects of the background load, at most */
+#define LOAD_MSEC 8000  /* and for at most this long */
+
+/* The router, its config and ports before (rw, ro) and after (ro2) the reload. */
+struct fixture {
+    struct router router;
+    char conf[512];
+    char health_log[512];
+    int rw_port, ro_port, ro2_port;
+};
+
+static struct fixture fx;
+
+/* A steady stream of new sessions through rw while the reload happens. */
+struct load {
+    pthread_t thread;
+    volatile int stop;
+    int ok, failed;
+    char last_error[256];
+};
+
+static void *load_run(void *arg)
+{
+    struct load *ld = arg;
+    int64_t end = now_ms() + LOAD_MSEC;
+
+    for (int i = 0; i < LOAD_MAX && !ld->stop && now_ms() < end; i++) {
+        if (client_port_via(fx.rw_port) == cluster_port("master")) {
+            ld->ok++;
+            continue;
+        }
+        ld->failed++;
+        snprintf(ld->last_error, sizeof(ld->last_error), "%u %s", client_errno(), client_error());
+    }
+    return NULL;
+}
+
+/* Write the configuration: before (AFTER false) or after the reload. */
+static int write_conf(bool after)
+{
+    char extra[128] = "";
+
+    if (after)
+        snprintf(extra, sizeof(extra), "    server replica2 127.0.0.1:%d check backup\n",
+                 cluster_port("replica2"));
+    return write_file(
+        fx.conf,
+        "global\n"
+        "    health-log file %s\n"
+        "defaults\n"
+        "    check mysql user rebound_check password \"check-pass\"\n"
+        "    inter 300ms fastinter 150ms downinter 300ms rise 2 fall 2 timeout check 1s\n"
+        "    timeout connect 1s\n"
+        "listen rw\n"
+        "    bind 127.0.0.1:%d\n"
+        "    server master 127.0.0.1:%d check on-marked-up shutdown-backup-sessions\n"
+        "    server replica1 127.0.0.1:%d check backup\n"
+        "%s"
+        "listen ro\n"
+        "    bind 127.0.0.1:%d\n"
+        "    server %s 127.0.0.1:%d check\n",
+        fx.health_log, fx.rw_port, cluster_port("master"), cluster_port("replica1"), extra,
+        after ? fx.ro2_port : fx.ro_port, after ? "replica2" : "replica1",
+        cluster_port(after ? "replica2" : "replica1"));
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&fx, 0, sizeof(fx));
+    harness_path(fx.conf, sizeof(fx.conf), "reload.conf");
+    harness_path(fx.health_log, sizeof(fx.health_log), "reload-health.log");
+    fx.rw_port = free_port();
+    fx.ro_port = free_port();
+    fx.ro2_port = free_port();
+    if (write_conf(false) < 0)
+        return -1;
+    return router_start(&fx.router, fx.conf, fx.rw_port);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return router_stop(&fx.router);
+}
+
+/* SIGHUP the router and wait for its log to say how the reload went. */
+static bool reload(long from, const char *expect)
+{
+    kill(fx.router.pid, SIGHUP);
+    return wait_for_file_line_from(fx.router.err, from, expect, WAIT_MS);
+}
+
+static void hold(MYSQL **m, int port, int want_port)
+{
+    for (int i = 0; i < HELD; i++) {
+        m[i] = client_connect_app(port);
+        assert_non_null(m[i]);
+        assert_int_equal(client_server_port(m[i]), want_port);
+    }
+}
+
+static void still_alive(MYSQL **m, int want_port)
+{
+    for (int i = 0; i < HELD; i++) {
+        assert_int_equal(client_server_port(m[i]), want_port);
+        mysql_close(m[i]);
+    }
+}
+
+static void test_reload_keeps_sessions_under_load(void **state)
+{
+    MYSQL *rw[HELD], *ro[HELD];
+    struct load ld = {0};
+    long log_from = file_size(fx.router.err), health_from;
+    (void)state;
+
+    /* Both servers have settled UP before the reload. */
+    assert_true(wait_for_file_line(fx.router.err, "accepting on", WAIT_MS));
+    hold(rw, fx.rw_port, cluster_port("master"));
+    hold(ro, fx.ro_port, cluster_port("replica1"));
+    health_from = file_size(fx.health_log);
+
+    assert_int_equal(pthread_create(&ld.thread, NULL, load_run, &ld), 0);
+    sleep_ms(300);
+    assert_int_equal(write_conf(true), 0);
+    assert_true(reload(log_from, "reloaded"));
+    sleep_ms(500);
+    ld.stop = 1;
+    pthread_join(ld.thread, NULL);
+    printf("load during reload: %d sessions, %d failed%s%s\n", ld.ok + ld.failed, ld.failed,
+           ld.failed ? ", last: " : "", ld.last_error);
+    assert_int_equal(ld.failed, 0);
+    assert_true(ld.ok > 0);
+
+    /* Unchanged server, removed server, moved listen: every session goes on. */
+    still_alive(rw, cluster_port("master"));
+    still_alive(ro, cluster_port("replica1"));
+    assert_true(wait_for_file_line_from(fx.router.err, log_from,
+                                        "ro/replica1: removed from the configuration", 100));
+    /* The new address takes clients, the old one no longer accepts. */
+    assert_int_equal(client_port_via(fx.ro2_port), cluster_port("replica2"));
+    assert_int_equal(client_port_via(fx.ro_port), -1);
+    /* The unchanged master kept its health: no transition was logged for it. */
+    assert_int_equal(count_file_lines(fx.health_log, health_from, "Server rw/master is"), 0);
+}
+
+static void test_bad_config_keeps_running_one(void **state)
+{
+    long from = file_size(fx.router.err);
+    char want[600];
+    (void)state;
+
+    assert_int_equal(write_file(fx.conf,
+                                "global\n"
+                                "    health-log file %s\n"
+                                "listen rw\n"
+                                "    bind 127.0.0.1:%d\n"
+                                "    inter 2x\n",
+                                fx.health_log, fx.rw_port),
+                     0);
+    snprintf(want, sizeof(want),
+             "reload failed, keeping the running configuration: %s:5: 'inter' expects", fx.conf);
+    assert_true(reload(from, want));
+    /* Still routing with the configuration it had, both listens. */
+    assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
+    assert_int_equal(client_port_via(fx.ro_port), cluster_port("replica1"));
+}
+
+static void test_unbindable_address_keeps_running_one(void **state)
+{
+    long from = file_size(fx.router.err);
+    (void)state;
+
+    /* ro moves onto rw's address, which is taken: the reload must not half-apply. */
+    fx.ro2_port = fx.rw_port;
+    assert_int_equal(write_conf(true), 0);
+    assert_true(reload(from, "reload failed, keeping the running configuration"));
+    assert_int_equal(client_port_via(fx.ro_port), cluster_port("replica1"));
+    assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_reload_keeps_sessions_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_config_keeps_running_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unbindable_address_keeps_running_one, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
+}
