@@ -11,7 +11,8 @@
 #   DIR/template/      bootstrapped datadir, copied for every instance (kept for later starts)
 #   DIR/NAME/          datadir of instance NAME
 #   DIR/NAME.sock      its unix socket (root logs in there without a password)
-#   DIR/NAME.pid       its pid (removed by mariadbd on a clean shutdown)
+#   DIR/NAME.pid       its pid, written by this script (mariadbd keeps its own in NAME.server.pid,
+#                      so a reader never sees the file half-written by the server)
 #   DIR/NAME.err       its error log
 #   DIR/NAME.opts      optional, written by the caller: extra mariadbd options, one per line
 #   DIR/cluster.env    shell-sourceable: NREPLICAS, MASTER_PORT, REPLICA1_PORT, ..., MASTER_PID, ...
@@ -135,7 +136,7 @@ launch() {
     local opts=(--no-defaults "${USER_OPT[@]}" --datadir="$DIR/$name"
         --socket="$DIR/$name.sock" --port="$port" --bind-address=127.0.0.1 --port-open-timeout=10
         --server-id="$id" --log-bin="$name-bin" --binlog-format=ROW --relay-log="$name-relay-bin"
-        --skip-name-resolve --pid-file="$DIR/$name.pid" --log-error="$DIR/$name.err"
+        --skip-name-resolve --pid-file="$DIR/$name.server.pid" --log-error="$DIR/$name.err"
         --max-connections=6000 --max-connect-errors=1000000 --slave-net-timeout=10
         --innodb-buffer-pool-size=32M --innodb-log-file-size=8M --innodb-flush-log-at-trx-commit=2
         --innodb-doublewrite=0 --sync-binlog=0 --performance-schema=OFF)
