@@ -546,6 +546,24 @@ static void login_start(struct check *c, const struct conf_server *conf)
     watch(c, mysql_get_socket(c->mysql), st);
 }
 
+/* Continue the library call of the current phase with READY events; its result goes to
+ * RET, ERR or RES. Returns what the library waits for next, 0 when the call is done. */
+static int mysql_continue(struct check *c, int ready, MYSQL **ret, int *err, MYSQL_RES **res)
+{
+    switch (c->phase) {
+    case PH_LOGIN:
+        return mysql_real_connect_cont(ret, c->mysql, ready);
+    case PH_QUERY:
+        return mysql_real_query_cont(err, c->mysql, ready);
+    case PH_STORE:
+        return mysql_store_result_cont(res, c->mysql, ready);
+    case PH_QUIT:
+        return mysql_close_cont(c->mysql, ready);
+    default:
+        return 0;
+    }
+}
+
 /* The socket is ready: continue whatever non-blocking call is in progress. */
 static void mysql_io(struct check *c, int revents)
 {
@@ -553,24 +571,8 @@ static void mysql_io(struct check *c, int revents)
         (revents & EV_READ ? MYSQL_WAIT_READ : 0) | (revents & EV_WRITE ? MYSQL_WAIT_WRITE : 0);
     MYSQL *ret = NULL;
     MYSQL_RES *res = NULL;
-    int st = 0, err = 0;
+    int err = 0, st = mysql_continue(c, ready, &ret, &err, &res);
 
-    switch (c->phase) {
-    case PH_LOGIN:
-        st = mysql_real_connect_cont(&ret, c->mysql, ready);
-        break;
-    case PH_QUERY:
-        st = mysql_real_query_cont(&err, c->mysql, ready);
-        break;
-    case PH_STORE:
-        st = mysql_store_result_cont(&res, c->mysql, ready);
-        break;
-    case PH_QUIT:
-        st = mysql_close_cont(c->mysql, ready);
-        break;
-    default:
-        return;
-    }
     if (st) {
         watch(c, mysql_get_socket(c->mysql), st);
         return;
@@ -585,9 +587,12 @@ static void mysql_io(struct check *c, int revents)
     case PH_STORE:
         result_stored(c, res);
         break;
-    default: /* PH_QUIT: the library freed the handle */
+    case PH_QUIT: /* the library freed the handle */
         c->mysql = NULL;
         check_done(c, &c->result);
+        break;
+    default:
+        break;
     }
 }
 
@@ -595,34 +600,17 @@ static void mysql_io(struct check *c, int revents)
  * read or write fails at once, let the library unwind, then free the handle. */
 static void mysql_abort(struct check *c)
 {
-    int fd = mysql_get_socket(c->mysql), st = 1, spins = 0, err;
-    MYSQL *ret;
-    MYSQL_RES *res = NULL;
+    int fd = mysql_get_socket(c->mysql), st = 1, err;
 
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
-    while (st && spins++ < ABORT_SPINS) {
-        int ready = MYSQL_WAIT_READ | MYSQL_WAIT_WRITE;
-        switch (c->phase) {
-        case PH_LOGIN:
-            st = mysql_real_connect_cont(&ret, c->mysql, ready);
-            break;
-        case PH_QUERY:
-            st = mysql_real_query_cont(&err, c->mysql, ready);
-            break;
-        case PH_STORE:
-            st = mysql_store_result_cont(&res, c->mysql, ready);
-            mysql_free_result(res);
-            res = NULL;
-            break;
-        case PH_QUIT:
-            st = mysql_close_cont(c->mysql, ready);
-            if (!st)
-                c->mysql = NULL; /* freed by the library */
-            break;
-        default:
-            st = 0;
-        }
+    for (int spins = 0; st && spins < ABORT_SPINS; spins++) {
+        MYSQL *ret = NULL;
+        MYSQL_RES *res = NULL;
+        st = mysql_continue(c, MYSQL_WAIT_READ | MYSQL_WAIT_WRITE, &ret, &err, &res);
+        mysql_free_result(res);
+        if (!st && c->phase == PH_QUIT)
+            c->mysql = NULL; /* freed by the library */
     }
     if (c->mysql)
         mysql_close(c->mysql); /* the socket is shut: this cannot block */

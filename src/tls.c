@@ -1,13 +1,14 @@
-/* tls.c - OpenSSL contexts for TLS health checks. */
+/* tls.c - OpenSSL contexts: clients for TLS health checks, the server for the admin port. */
 #include "tls.h"
 
 #include <stdio.h>
 
 #include <openssl/err.h>
 
-SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errlen)
+/* A context for METHOD accepting TLS 1.2 and later, or NULL with a message in err. */
+static SSL_CTX *new_ctx(const SSL_METHOD *method, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX *ctx = SSL_CTX_new(method);
     char msg[256];
 
     if (!ctx) {
@@ -16,6 +17,16 @@ SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errl
         return NULL;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    return ctx;
+}
+
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = new_ctx(TLS_client_method(), err, errlen);
+    char msg[256];
+
+    if (!ctx)
+        return NULL;
     if (ca_file && *ca_file && !SSL_CTX_load_verify_locations(ctx, ca_file, NULL)) {
         snprintf(err, errlen, "cannot load CA file %s: %s", ca_file,
                  tls_error(msg, sizeof(msg), "unknown error"));
@@ -30,15 +41,11 @@ SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errl
 
 SSL_CTX *tls_server_ctx(const char *crt, const char *key, char *err, size_t errlen)
 {
-    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    SSL_CTX *ctx = new_ctx(TLS_server_method(), err, errlen);
     char msg[256];
 
-    if (!ctx) {
-        snprintf(err, errlen, "cannot create a TLS context: %s",
-                 tls_error(msg, sizeof(msg), "unknown error"));
+    if (!ctx)
         return NULL;
-    }
-    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     /* Non-blocking writes from a buffer that moves between retries. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(ctx, crt) != 1) {
