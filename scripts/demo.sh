@@ -86,9 +86,12 @@ main() {
     . "$DEMO_DIR/cluster.env"
 
     ROUTER_PORT=$(pick_port 3306 13306)
+    ADMIN_PORT=$(pick_port 6032 16032)
+    STATS_PORT=$(pick_port 8404 18404)
     HEALTH_LOG=$DEMO_DIR/health.log
     sed -e "s|@ROUTER_PORT@|$ROUTER_PORT|g" -e "s|@MASTER_PORT@|$MASTER_PORT|g" \
         -e "s|@REPLICA1_PORT@|$REPLICA1_PORT|g" -e "s|@HEALTH_LOG@|$HEALTH_LOG|g" \
+        -e "s|@ADMIN_PORT@|$ADMIN_PORT|g" -e "s|@STATS_PORT@|$STATS_PORT|g" \
         conf/demo.conf >"$DEMO_DIR/rebound.conf"
     "$BIN" -c -f "$DEMO_DIR/rebound.conf" || die "config check failed"
 
@@ -107,6 +110,13 @@ Connect through rebound (the answer is the port of the server you landed on):
 
 Watch the health log:
   tail -f $HEALTH_LOG
+
+Look at the router in SQL (password demo-admin-secret):
+  mariadb -h127.0.0.1 -P$ADMIN_PORT -uadmin -pdemo-admin-secret -e 'SHOW SERVERS'
+  mariadb -h127.0.0.1 -P$ADMIN_PORT -uadmin -pdemo-admin-secret -e 'SHOW HEALTH LOG LIMIT 10'
+  mariadb -h127.0.0.1 -P$ADMIN_PORT -uadmin -pdemo-admin-secret \\
+      -e "UPDATE servers SET admin_state='drain' WHERE name='master'"   # then 'ready' again
+Metrics: curl -s http://127.0.0.1:$STATS_PORT/metrics    (or open http://127.0.0.1:$STATS_PORT/)
 
 Try a failover, in another terminal from $ROOT:
   scripts/cluster.sh stop-one $DEMO_DIR master    # new sessions land on replica1; DOWN within ~2 s
