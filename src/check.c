@@ -148,9 +148,10 @@ static void check_done(struct check *c, struct check_result *r)
     c->phase = PH_IDLE;
     ev_timer_stop(rb_loop, &c->timeout);
     ev_io_stop(rb_loop, &c->io);
-    if (srv->admin != ADMIN_MAINT)
-        schedule(srv, interval_s(srv));
+    /* The verdict first: the next interval depends on where it leaves the counter. */
     server_check_done(srv, r);
+    if (srv->admin != ADMIN_MAINT && !srv->retired)
+        schedule(srv, interval_s(srv));
 }
 
 /* Did the TCP connection get established? Tells L4TOUT from L7TOUT. */
