@@ -3,7 +3,10 @@
 set -euo pipefail
 pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       libsqlite3-dev libcmocka-dev mariadb-server mariadb-client haproxy sysbench clang
-      prometheus)  # prometheus: promtool, for the /metrics test
+      prometheus   # prometheus: promtool, for the /metrics test
+      # tests/docker and tests/docs: compose validation, name mapping for `rebound -c` of the
+      # compose config, man page rendering, logrotate and shell script checks
+      docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
