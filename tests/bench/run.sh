@@ -487,7 +487,7 @@ run_failback_suite() {
 # Report.
 
 median() {
-    tr ' ' '\n' <<<"$1" | grep . | sort -g |
+    tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g |
         awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2];
               else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
@@ -510,6 +510,7 @@ rebound_version() {
 
 report() {
     local test threads path q f h r d
+    set +e # a missing figure must not cut the report short
     echo "rebound benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
     echo "command: $CMDLINE (BENCH_QUICK=${BENCH_QUICK:-0} REPEAT=$REPEAT TIME=${TIME}s THREADS='$THREADS' CONNS='$CONNS')"
     echo "machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo); load avg at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
