@@ -55,7 +55,12 @@ struct session {
     bool l7;                  /* the stream is followed at layer 7 (not TLS, not compressed) */
     bool awaiting;            /* the client sent a command the server has not answered yet */
     bool quitting;            /* the client sent COM_QUIT */
-    int8_t obs_event;         /* an error seen while relaying, reported after the write */
+    bool authed;              /* layer 7: the server's OK ended the login */
+    bool last_err;            /* layer 7: the server's latest packet is an ERR */
+    uint8_t last_seq;         /* layer 7: sequence id of the server's latest packet */
+    uint8_t up_reads;         /* reads from each side, counted up to 255 */
+    uint8_t down_reads;
+    int8_t obs_event; /* an error seen while relaying, reported after the write */
     uint16_t obs_errno;
     union {
         struct sockaddr sa;

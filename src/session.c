@@ -173,9 +173,12 @@ static int start_connect(struct session *s, struct server *srv)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) < 0 && errno != EINPROGRESS) {
-        sess_debug(s, "connect to %s: %s", srv->id, strerror(errno));
+        int err = errno;
+        sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
         srv->connect_failures++;
         close(fd);
+        /* S is not on the server's list yet: on-error cannot close it. */
+        observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
     }
     s->sfd = fd;
@@ -271,6 +274,7 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     memset(&s->trk, 0, sizeof(s->trk));
     s->trk.on_packet = server_packet;
     s->l7 = s->server->conf->observe == OBSERVE_LAYER7;
+    s->authed = s->last_err = false;
     /* The server speaks first; then the same timer enforces idle timeouts (timer_cb). */
     ev_timer_stop(loop, &s->timer);
     ev_timer_set(&s->timer, s->listener->conf->timeout_greeting / 1000.0, 0);
@@ -344,15 +348,23 @@ static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
     struct session *s = container_of(t, struct session, trk);
     struct server *srv = s->server;
 
+    uint8_t prev = s->last_seq;
+
+    s->last_seq = seq;
+    s->last_err = first == 0xff;
     if (t->packets == 1) { /* the greeting: protocol 10, or an ERR */
         if (first != 0x0a && first != 0xff)
             s->obs_event = OBS_MALFORMED;
         return;
     }
-    if (seq == 0) { /* a server answers a client packet: never with sequence id 0 */
+    /* A server answers a client packet, so never with sequence id 0 - unless the ids of a
+     * long response wrapped round after 255. */
+    if (seq == 0 && prev != 255) {
         s->obs_event = OBS_MALFORMED;
         return;
     }
+    if (first == 0x00 && !s->authed) /* the OK that ends the login */
+        s->authed = true;
     if (first != 0xff) {
         observe_ok(&srv->obs_consecutive);
         return;
@@ -397,11 +409,24 @@ static void client_packet(struct session *s, const uint8_t *p, ssize_t n)
     }
 }
 
-/* The server went away (EOF, or ERR an errno) from an established session. */
+/* Can the server's going away be blamed on the server? Not while the login is still
+ * going on, nor right after the server answered with an ERR: a client that sends garbage
+ * gets an error and a closed (often reset) connection, and must never count against the
+ * server. Where the stream is followed (layer 7) this is exact; elsewhere the session
+ * must have gone past the login: two client reads, and an answer to the second. */
+static bool server_to_blame(const struct session *s)
+{
+    if (s->l7)
+        return s->authed && !s->last_err;
+    return s->up_reads >= 2 && s->down_reads >= 3;
+}
+
+/* The server went away (end of stream, or read error ERR) from an established session. */
 static void server_gone(struct session *s, struct flow *f, int dst, int err)
 {
     struct server *srv = s->server;
     bool mid = s->l7 && !s->quitting && (s->awaiting || !mysql_track_at_boundary(&s->trk));
+    bool blame = server_to_blame(s);
 
     if (!err && !mid) { /* a clean close, e.g. wait_timeout: pass it on */
         flow_eof(s, f, dst);
@@ -409,8 +434,9 @@ static void server_gone(struct session *s, struct flow *f, int dst, int err)
     }
     session_close(s, err ? "server read error" : "server closed during a response");
     /* After the close: on-error may kill every session of the server. */
-    observe_error(srv, mid ? OBS_MID_RESPONSE : OBS_SERVER_RESET,
-                  err ? strerror(err) : "closed during a response");
+    if (blame)
+        observe_error(srv, mid ? OBS_MID_RESPONSE : OBS_SERVER_RESET,
+                      err ? strerror(err) : "end of stream");
 }
 
 /* The server's first bytes. An ERR greeting (too many connections, host blocked...) is
@@ -475,6 +501,10 @@ static int relay(struct session *s, struct flow *f, int src, int dst, bool from_
         client_packet(s, (uint8_t *)scratch, n);
     }
     f->bytes += (uint64_t)n;
+    if (from_server && s->down_reads < UINT8_MAX)
+        s->down_reads++;
+    else if (!from_server && s->up_reads < UINT8_MAX)
+        s->up_reads++;
     w = write(dst, scratch, (size_t)n);
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
