@@ -73,6 +73,9 @@ struct session {
 void session_new(struct listener *l, int cfd, const struct sockaddr *peer, socklen_t len);
 /* "10.0.0.5:51234" */
 void session_peer_str(const struct session *s, char *buf, size_t len);
+/* Reset the client's connection now, ahead of session_close(): when thousands of sessions
+ * are killed at once, every client learns it before the server sides are closed. */
+void session_abort_client(struct session *s);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
 /* Move a session through which no byte has passed yet to another server,

@@ -95,13 +95,22 @@ void listener_count_usable(const struct listener *l, int *active, int *backup)
 
 void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
 {
-    uint64_t t0 = mono_us(), backups = 0;
+    uint64_t t0 = mono_us(), t_clients, backups = 0;
     unsigned killed = 0, moved = 0;
     struct hl_event ev = {.kind = HL_KILL, .server = srv->id, .listener = l->conf->name};
 
     for (int i = 0; i < l->nservers; i++)
         if (l->servers[i].conf->backup)
             backups |= UINT64_C(1) << i;
+    /* Clients first, all of them: they are what waits to reconnect. */
+    for (int i = 0; i < l->nservers; i++) {
+        struct session *s;
+        if (l->servers[i].conf->backup)
+            TAILQ_FOREACH(s, &l->servers[i].sessions, srv_link)
+        if (session_has_traffic(s))
+            session_abort_client(s);
+    }
+    t_clients = mono_us();
     for (int i = 0; i < l->nservers; i++) {
         struct server *b = &l->servers[i];
         struct session *s;
@@ -122,8 +131,10 @@ void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
         killed += n;
     }
     ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
-    healthlog_emit(&ev, "Killed %u sessions on backup servers of %s after %s came UP, in %u ms.",
-                   killed, l->conf->name, srv->id, ev.pass_ms);
+    healthlog_emit(&ev,
+                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
+                   "(clients disconnected in %u ms).",
+                   killed, l->conf->name, srv->id, ev.pass_ms, (unsigned)((t_clients - t0) / 1000));
     if (moved)
         healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from backup servers.",
                        moved, l->conf->name);

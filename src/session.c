@@ -144,12 +144,24 @@ static void drop_server(struct session *s)
     }
 }
 
+void session_abort_client(struct session *s)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+    if (s->cfd < 0)
+        return;
+    setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(s->cfd);
+    s->cfd = -1;
+}
+
 void session_close(struct session *s, const char *reason)
 {
     sess_debug(s, "closed after %.3f s: %s (in %llu, out %llu bytes)", ev_now(rb_loop) - s->started,
                reason, (unsigned long long)s->up.bytes, (unsigned long long)s->down.bytes);
     drop_server(s);
-    close(s->cfd);
+    if (s->cfd >= 0)
+        close(s->cfd);
     free(s->up.pending);
     free(s->down.pending);
     free(s);

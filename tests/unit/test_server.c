@@ -319,9 +319,11 @@ static void test_rise_passes_mark_up(void **state)
     assert_int_equal(m->state, SRV_UP);
     assert_int_equal(m->health, 4);
     assert_true(server_usable(m));
-    expect_log("Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
-               "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms.",
-               NULL);
+    expect_log(
+        "Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
+        "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
+        "disconnected in {N} ms).",
+        NULL);
     /* Steady passes while UP at the top: nothing more. */
     feed(m, &r_l7ok, 3);
     assert_int_equal(m->health, 4);
@@ -481,9 +483,11 @@ static void test_conditional_pass_drains(void **state)
     feed(m, &r_l7ok, 1);
     assert_int_equal(m->state, SRV_UP);
     assert_true(server_usable(m));
-    expect_log("Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
-               "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms.",
-               NULL);
+    expect_log(
+        "Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
+        "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
+        "disconnected in {N} ms).",
+        NULL);
 }
 
 /* The last usable server going DOWN also says the listener has none left. */
@@ -570,9 +574,11 @@ static void test_admin_drain(void **state)
     server_set_admin(m, ADMIN_READY, "admin@127.0.0.1");
     assert_true(server_usable(m));
     assert_ptr_equal(listener_pick(L("rw"), 0), m);
-    expect_log("Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
-               "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms.",
-               NULL);
+    expect_log(
+        "Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
+        "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
+        "disconnected in {N} ms).",
+        NULL);
 }
 
 /* maint: not routed to, not checked; back to ready restarts the checks. */
@@ -604,10 +610,12 @@ static void test_admin_maint_stops_checks(void **state)
     expect_log("Server rw/master admin state changed from maint to ready by test.", NULL);
     feed(m, &r_l7ok, 2);
     assert_true(server_usable(m));
-    expect_log("Health check for server rw/master succeeded, " RES_L7OK ", status: 1/2 DOWN.",
-               "Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
-               "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms.",
-               NULL);
+    expect_log(
+        "Health check for server rw/master succeeded, " RES_L7OK ", status: 1/2 DOWN.",
+        "Server rw/master is UP, " RES_L7OK ". 1 active and 2 backup servers online.",
+        "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
+        "disconnected in {N} ms).",
+        NULL);
 }
 
 /* A server without checks comes back as soon as it leaves maint. */
