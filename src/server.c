@@ -171,6 +171,24 @@ static void became_usable(struct server *srv)
         listener_kill_backup_sessions(srv->listener, srv);
 }
 
+/* on-marked-down shutdown-sessions: every session of SRV, clients first (as in the
+ * failback pass: they are what waits to reconnect), then the server sides. */
+static void shutdown_sessions(struct server *srv)
+{
+    uint64_t t0 = mono_us();
+    struct hl_event ev = {
+        .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
+    struct session *s;
+    unsigned n;
+
+    TAILQ_FOREACH(s, &srv->sessions, srv_link)
+    session_abort_client(s);
+    n = server_kill_sessions(srv, "server marked DOWN");
+    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
+    healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
+                   ev.pass_ms);
+}
+
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
 {
     bool was_usable = server_usable(srv);
@@ -186,17 +204,8 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
     check_reschedule(srv);
     if (!was_usable && server_usable(srv))
         became_usable(srv);
-    if (st == SRV_DOWN && srv->conf->shutdown_sessions) {
-        uint64_t t0 = mono_us();
-        unsigned n = server_kill_sessions(srv, "server marked DOWN");
-        unsigned ms = (unsigned)((mono_us() - t0) / 1000);
-        struct hl_event ev = {.kind = HL_KILL,
-                              .server = srv->id,
-                              .listener = srv->listener->conf->name,
-                              .pass_ms = ms};
-        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
-                       ms);
-    }
+    if (st == SRV_DOWN && srv->conf->shutdown_sessions)
+        shutdown_sessions(srv);
 }
 
 void server_set_admin(struct server *srv, enum admin_state st, const char *who)
