@@ -28,6 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+#include <stddef.h>
+#include <cmocka.h> /* root_sql() fails the running test */
+
 /* cluster.sh bounds its own waits; this is only a backstop. */
 #define CLUSTER_TIMEOUT_MS 120000
 #define ROUTER_READY_MS    20000 /* router start-up, generous for the ASan build */
@@ -1014,4 +1018,73 @@ unsigned client_errno(void)
 const char *client_error(void)
 {
     return H.err_msg;
+}
+
+/* ---- root on an instance, over its unix socket ---- */
+
+/* Root session on instance inst. On a replica the session's writes (grants) stay out of its
+ * binary log. NULL (after printing why) on failure. */
+MYSQL *root_connect(const char *inst)
+{
+    char sock[PATH_MAX], name[64];
+    unsigned proto = MYSQL_PROTOCOL_SOCKET, timeout = 10;
+    MYSQL *m = mysql_init(NULL);
+
+    if (!m)
+        return NULL;
+    snprintf(name, sizeof(name), "%s.sock", inst);
+    harness_path(sock, sizeof(sock), name);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
+    if (!mysql_real_connect(m, "localhost", "root", NULL, NULL, 0, sock, 0) ||
+        (strcmp(inst, "master") != 0 && mysql_query(m, "SET SESSION sql_log_bin = 0") != 0)) {
+        fprintf(stderr, "root on %s: %u %s\n", inst, mysql_errno(m), mysql_error(m));
+        mysql_close(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* Run sql on m; the first value of its first row goes to out (if not NULL, "" if none).
+ * 0, or the MySQL error number after printing it. */
+int root_run(MYSQL *m, const char *sql, char *out, size_t outsz)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    unsigned col;
+
+    if (out && outsz)
+        out[0] = '\0';
+    if (mysql_query(m, sql) != 0) {
+        fprintf(stderr, "root: \"%s\": %u %s\n", sql, mysql_errno(m), mysql_error(m));
+        return (int)mysql_errno(m);
+    }
+    /* SHOW STATUS / SHOW VARIABLES rows are name, value: take the value. */
+    res = mysql_store_result(m);
+    col = res && mysql_num_fields(res) > 1 ? 1 : 0;
+    if (res && out && (row = mysql_fetch_row(res)) && row[col])
+        snprintf(out, outsz, "%s", row[col]);
+    mysql_free_result(res);
+    return 0;
+}
+
+/* root_run() on a fresh root session of inst; fails the test on error. */
+void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
+{
+    char sql[1024];
+    MYSQL *m = root_connect(inst);
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (!m)
+        fail_msg("no root session on %s", inst);
+    rc = root_run(m, sql, out, outsz);
+    mysql_close(m);
+    if (rc != 0)
+        fail_msg("root on %s: \"%s\" failed with %d", inst, sql, rc);
 }

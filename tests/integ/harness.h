@@ -162,4 +162,17 @@ int client_port_via(int port);
 unsigned client_errno(void);
 const char *client_error(void);
 
+/* ---- root on an instance (over its unix socket) ---- */
+
+/* A root session on instance inst; on a replica with sql_log_bin off. NULL on error (printed). */
+MYSQL *root_connect(const char *inst);
+
+/* Run sql on m; the first column of its first row (the value column of SHOW STATUS-style
+ * rows) goes to out if not NULL. 0, or the MySQL error number after printing it. */
+int root_run(MYSQL *m, const char *sql, char *out, size_t outsz);
+
+/* root_run() on a fresh root session of inst; fails the test on error. */
+void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

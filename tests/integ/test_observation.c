@@ -135,70 +135,6 @@ static void down_line(char *buf, size_t size, const char *id, const char *last)
 
 /* ---- root on an instance, over its unix socket ---- */
 
-static MYSQL *root_connect(const char *inst)
-{
-    char sock[PATH_MAX], name[64];
-    unsigned proto = MYSQL_PROTOCOL_SOCKET, timeout = 10;
-    MYSQL *m = mysql_init(NULL);
-
-    if (!m)
-        return NULL;
-    snprintf(name, sizeof(name), "%s.sock", inst);
-    harness_path(sock, sizeof(sock), name);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    if (!mysql_real_connect(m, "localhost", "root", NULL, NULL, 0, sock, 0)) {
-        fprintf(stderr, "root on %s: %u %s\n", inst, mysql_errno(m), mysql_error(m));
-        mysql_close(m);
-        return NULL;
-    }
-    return m;
-}
-
-/* Run sql on m; the first column of its first row goes to out (if not NULL, "" if none).
- * 0, or the MySQL error number after printing it. */
-static int root_run(MYSQL *m, const char *sql, char *out, size_t outsz)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-
-    if (out && outsz)
-        out[0] = '\0';
-    if (mysql_query(m, sql) != 0) {
-        fprintf(stderr, "root: \"%s\": %u %s\n", sql, mysql_errno(m), mysql_error(m));
-        return (int)mysql_errno(m);
-    }
-    res = mysql_store_result(m);
-    if (res && out && (row = mysql_fetch_row(res)) && row[0])
-        snprintf(out, outsz, "%s", row[0]);
-    mysql_free_result(res);
-    return 0;
-}
-
-/* root_run() on a fresh root session of inst; fails the test on error. */
-static void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
-{
-    char sql[1024];
-    MYSQL *m = root_connect(inst);
-    va_list ap;
-    int rc;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (!m)
-        fail_msg("no root session on %s", inst);
-    rc = root_run(m, sql, out, outsz);
-    mysql_close(m);
-    if (rc != 0)
-        fail_msg("root on %s: \"%s\" failed with %d", inst, sql, rc);
-}
-
 /* Change global variable var of inst to value; its current value is restored at teardown. */
 static void set_global(const char *inst, const char *var, const char *value)
 {
@@ -1121,8 +1057,7 @@ static void test_l7_closed_during_response(void **state)
         if (err != CLIENT_LOST_ERROR)
             fail_msg("session %d: query gave %d, want 2013", i, err);
     }
-    down_line(want, sizeof(want), "rw/master",
-              "closed during a response (end of stream)");
+    down_line(want, sizeof(want), "rw/master", "closed during a response (end of stream)");
     expect_line(0, want);
     expect_observed("rw", "master", N);
     /* Nothing is wrong with the master: its next check brings it back. */
