@@ -403,21 +403,34 @@ static void report_observed(struct session *s)
     observe_error(srv, ev, detail);
 }
 
+/* Does the server answer command CMD? Not COM_QUIT, COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE. */
+static bool answered(uint8_t cmd)
+{
+    return cmd != COM_QUIT_BYTE && cmd != 0x18 && cmd != 0x19;
+}
+
 /* What the client sends: its first packet says whether the stream will switch to TLS
  * or compression, after which it can no longer be followed (layer 4 only) - the
- * capability flags are the first payload bytes of the handshake response. Later, a
- * read that starts with a command packet (sequence id 0) awaits an answer. */
+ * capability flags are the first payload bytes of the handshake response. Later, each
+ * command packet (sequence id 0) a read starts or holds whole is looked at: most await
+ * an answer, COM_QUIT ends the session. Only headers and command bytes are read. */
 static void client_packet(struct session *s, const uint8_t *p, ssize_t n)
 {
+    size_t off = 0;
+
     if (s->up.bytes == 0) {
         uint32_t caps = n >= 8 ? (uint32_t)p[4] | (uint32_t)p[5] << 8 : 0;
         if (n < 8 || caps & (CLIENT_SSL_FLAG | CLIENT_COMPRESS_FLAG))
             s->l7 = false;
         return;
     }
-    if (n >= 5 && p[3] == 0) {
-        s->quitting = p[4] == COM_QUIT_BYTE;
-        s->awaiting = !s->quitting;
+    while (off + MYSQL_HEADER_LEN < (size_t)n) {
+        const uint8_t *h = p + off;
+        if (h[3] == 0) {
+            s->quitting = s->quitting || h[4] == COM_QUIT_BYTE;
+            s->awaiting = s->awaiting || answered(h[4]);
+        }
+        off += MYSQL_HEADER_LEN + mysql_payload_len(h);
     }
 }
 

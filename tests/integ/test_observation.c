@@ -1283,6 +1283,29 @@ static void test_layer4_ignores_layer7(void **state)
 
 /* ---- what never counts ---- */
 
+/* Commands the server never answers (COM_STMT_CLOSE), even sent with COM_QUIT in one write,
+ * leave nothing awaited: a client that closes its statements and quits is never counted. */
+static void test_unanswered_commands_not_counted(void **state)
+{
+    (void)state;
+    start_router("    observe layer7  error-limit 1  on-error mark-down\n", "%s", "");
+    for (int i = 0; i < 5; i++) {
+        MYSQL *m = client_connect_app(fx.rw_port);
+        MYSQL_STMT *st;
+
+        assert_non_null(m);
+        st = mysql_stmt_init(m);
+        assert_non_null(st);
+        assert_int_equal(mysql_stmt_prepare(st, "SELECT 1", strlen("SELECT 1")), 0);
+        assert_int_equal(mysql_stmt_execute(st), 0);
+        mysql_stmt_close(st);
+        mysql_close(m);
+    }
+    sleep_ms(300);
+    expect_observed("rw", "master", 0);
+    assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
+}
+
 /* Clients that send garbage instead of a handshake response: the master answers (or closes) as
  * it sees fit, and none of it is counted against it. error-limit is high so that every kind
  * reaches the master and the failure message can say which kinds were counted. */
@@ -1445,6 +1468,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_on_error_mark_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_layer4_ignores_layer7, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_garbage_not_counted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unanswered_commands_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_session_layer4_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compressed_session_layer4_only, setup, teardown),
     };
