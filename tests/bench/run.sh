@@ -1,22 +1,37 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of rebound against HAProxy 2.6 and a direct connection (`make bench`).
 #
-# One run, one machine, one throw-away MariaDB cluster (master + 2 replicas, scripts/cluster.sh):
-#   1. sysbench oltp_point_select and oltp_read_only at 8 and 64 threads, direct to the master,
-#      through HAProxy (mode tcp) and through rebound; QPS, p95 latency and the proxy's CPU
-#      seconds per 1,000 queries (utime+stime from /proc/PID/stat).  Median of BENCH_REPEAT runs.
-#   2. Failback: N idle sessions opened through a proxy while the master is down (so they sit on
-#      a backup), master started again; time from the proxy's "Server rw/master is UP" log line
-#      to the moment the last of the N sessions is seen closed (tests/bench/holdconns.c); also
-#      repeated BENCH_REPEAT times.
-# Prints a report on stdout (progress on stderr).
+# One run, one machine, one throw-away MariaDB cluster (master + 2 replicas, scripts/cluster.sh).
+# Sections, in the order they run (BENCH_ONLY selects some of them; the default runs all):
+#   sysbench  oltp_point_select and oltp_read_only at 8 and 64 threads, direct to the master,
+#             through HAProxy (mode tcp) and through rebound; QPS, p95 latency and the proxy's CPU
+#             seconds per 1,000 queries (utime+stime from /proc/PID/stat).  Median of BENCH_REPEAT
+#             runs.
+#   observe   the cost of `observe layer7`: oltp_point_select at the same thread counts through one
+#             rebound with two listen sections that differ only in `observe layer7`; the runs
+#             alternate between the two.  QPS, CPU per 1,000 queries, ratios on/off.
+#   memory    RSS per idle session: a fresh rebound and a fresh HAProxy, VmRSS before and after
+#             opening BENCH_MEM_CONNS idle sessions through each (tests/bench/holdconns.c).
+#   failover  new connections in a loop (tests/bench/connloop.c) through a proxy while the master is
+#             killed (kill -9) or frozen (SIGSTOP): time from the fault to the first answer from a
+#             backup, and how many attempts failed.  rebound with `observe layer4` against HAProxy
+#             with the equivalent settings, each in its own process with faster check timing.
+#   failback  N idle sessions opened through a proxy while the master is down (so they sit on
+#             a backup), master started again; time from the proxy's "Server rw/master is UP" log
+#             line to the moment the last of the N sessions is seen closed (tests/bench/holdconns.c).
+# sysbench, observe and failback repeat BENCH_REPEAT times (failover: BENCH_REPEAT rounds per fault
+# and proxy); the report gives medians and every run.  Prints a report on stdout (progress on
+# stderr).
 #
 # Environment:
-#   BENCH_QUICK=1       smoke test: 3 s runs, 1 repeat, N=100 only (other BENCH_* still apply)
-#   BENCH_REPEAT=3      runs per sysbench cell and per failback case (medians reported)
+#   BENCH_ONLY=failover,observe   comma-separated sections to run (default: all of them)
+#   BENCH_QUICK=1       smoke test: 3 s runs, 1 repeat, N=100 only, 1,000 idle sessions for the
+#                       memory figure (other BENCH_* still apply)
+#   BENCH_REPEAT=3      runs per sysbench cell, per failback case and per failover case (medians)
 #   BENCH_TIME=10       seconds per sysbench run
 #   BENCH_THREADS="8 64"
 #   BENCH_CONNS="100 1000 5000"   failback session counts
+#   BENCH_MEM_CONNS=3000          idle sessions for the memory figure
 #   REBOUND_BIN=build/rebound     router binary (rebound columns show n/a if it is missing)
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
 set -euo pipefail
@@ -28,21 +43,35 @@ CMDLINE="$0 $*"
 
 # Defaults; BENCH_QUICK=1 shortens them, explicit BENCH_* variables still win.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    d_repeat=1 d_time=3 d_conns="100"
+    d_repeat=1 d_time=3 d_conns="100" d_mem=1000
 else
-    d_repeat=3 d_time=10 d_conns="100 1000 5000"
+    d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000
 fi
 REPEAT=${BENCH_REPEAT:-$d_repeat} TIME=${BENCH_TIME:-$d_time} CONNS=${BENCH_CONNS:-$d_conns}
+MEM_CONNS=${BENCH_MEM_CONNS:-$d_mem}
 THREADS=${BENCH_THREADS:-"8 64"}
+ALL_SECTIONS="sysbench,observe,memory,failover,failback"
+SECTIONS=${BENCH_ONLY:-$ALL_SECTIONS}
 TESTS="oltp_point_select oltp_read_only"
 PATHS="direct haproxy rebound"
 TABLES=4 TABLE_SIZE=10000
+FAULTS="kill9 sigstop"   # failover faults
+LOOP_TIMEOUT=2           # connloop's connect and read timeouts, seconds
+LOOP_AFTER=3             # connloop goes on this many seconds after its first answer from a backup
 
-TMP='' HAPROXY_PID='' REBOUND_PID='' HOLD_PID=''
+TMP='' HAPROXY_PID='' REBOUND_PID='' HOLD_PID='' LOOP_PID='' OBS_ERRORS=''
+# Processes of the observe, memory and failover sections (some set only through printf -v).
+# shellcheck disable=SC2034
+OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID=''
 REBOUND_OK=0          # 1 while rebound is expected to be running and healthy
 REBOUND_PROBLEMS=()   # symptoms seen (crash, bad exit status, ...), printed in the report
 declare -A RES        # "test/threads/path/metric" -> space-separated values, one per run
 declare -A FB         # "proxy/N/metric" -> value, failback results
+declare -A FO         # "fault/proxy/metric" -> space-separated values, failover results
+declare -A MEM        # "proxy/metric" -> value, idle-session memory
+
+# True when section $1 was selected (BENCH_ONLY).
+want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
 
 say() { printf '%s\n' "$*" >&2; }
 die() {
@@ -71,9 +100,11 @@ stop_pid() {
 cleanup() {
     set +e
     trap - EXIT INT TERM
-    [ -n "$HOLD_PID" ] && stop_pid "$HOLD_PID"
-    [ -n "$HAPROXY_PID" ] && stop_pid "$HAPROXY_PID"
-    [ -n "$REBOUND_PID" ] && stop_pid "$REBOUND_PID"
+    local v
+    for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID; do
+        [ -n "${!v}" ] && stop_pid "${!v}"
+    done
+    # `cluster.sh stop` also wakes a master left frozen (SIGSTOP) by an interrupted failover.
     if [ -n "$TMP" ] && [ -f "$TMP/c/cluster.env" ]; then "$CLUSTER" stop "$TMP/c"; fi
     if [ -n "$TMP" ]; then
         if [ "${BENCH_KEEP:-0}" = 1 ]; then say "bench: kept $TMP"; else rm -rf "$TMP"; fi
@@ -156,15 +187,36 @@ rebound_alive() {
     return 1
 }
 
+# Record a symptom for the report (once) and show it.
+problem() {
+    local p
+    for p in "${REBOUND_PROBLEMS[@]}"; do [ "$p" != "$1" ] || return 0; done
+    REBOUND_PROBLEMS+=("$1")
+    say "bench: $1"
+}
+
+# True while a section's process (variable VAR, NAME for messages, its stderr in $TMP/NAME.err)
+# runs; the first time it is found dead, records the symptom, empties VAR and returns 1.
+extra_alive() {
+    local var=$1 name=$2 rc=0
+    [ -n "${!var}" ] || return 1
+    if kill -0 "${!var}" 2>/dev/null; then return 0; fi
+    wait "${!var}" 2>/dev/null || rc=$?
+    problem "$name exited unexpectedly (status $rc) during: $3; last stderr: $(tail -n 3 "$TMP/$name.err" | tr '\n' '|')"
+    printf -v "$var" ''
+    return 1
+}
+
 # ---------------------------------------------------------------------------------------------
 # Setup.
 
+# Main configs (sysbench, failback, memory): FILE PORT [HEALTH_LOG].
 write_haproxy_cfg() {
     # Same servers, same check timing as rebound.  mysql-check cannot send a password, hence
     # rebound_nopw.  Logs go to stdout (a file) in RFC 5424 format for the microsecond timestamp
     # of "Server rw/master is UP"; the level cap `notice` drops the per-connection info lines, so
     # logging costs HAProxy nothing measurable during sysbench or a kill storm.
-    cat >"$TMP/haproxy.cfg" <<EOF
+    cat >"$1" <<EOF
 global
     maxconn 9000
     log stdout format rfc5424 local0 notice
@@ -179,7 +231,7 @@ defaults
     option redispatch
     default-server inter 2s fastinter 500ms downinter 5s rise 2 fall 3
 listen rw
-    bind 127.0.0.1:$HA_PORT
+    bind 127.0.0.1:$2
     option mysql-check user rebound_nopw post-41
     server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
     server replica1 127.0.0.1:$REPLICA1_PORT check backup
@@ -188,59 +240,166 @@ EOF
 }
 
 write_rebound_cfg() {
-    cat >"$TMP/rebound.conf" <<EOF
+    cat >"$1" <<EOF
 global
     maxconn 9000
-    health-log file $TMP/health.log
+    health-log file $3
 defaults
     check mysql user rebound_check password "check-pass"
     inter 2s  fastinter 500ms  downinter 5s  rise 2  fall 3
     timeout connect 2s  timeout client 8h  timeout server 8h  timeout check 1s
     retries 2
 listen rw
-    bind 127.0.0.1:$RB_PORT
+    bind 127.0.0.1:$2
     server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
     server replica1 127.0.0.1:$REPLICA1_PORT check backup
     server replica2 127.0.0.1:$REPLICA2_PORT check backup
 EOF
 }
 
+# Observe section: one rebound, two listen sections that differ only in `observe layer7`
+# (PORT_OFF, PORT_L7), the same servers and checks as the main config, and a stats port to read
+# how many errors observation counted.  FILE PORT_OFF PORT_L7 LOG STATS_PORT.
+write_observe_cfg() {
+    cat >"$1" <<EOF
+global
+    maxconn 9000
+    health-log file $4
+    stats 127.0.0.1:$5
+defaults
+    check mysql user rebound_check password "check-pass"
+    inter 2s  fastinter 500ms  downinter 5s  rise 2  fall 3
+    timeout connect 2s  timeout client 8h  timeout server 8h  timeout check 1s
+    retries 2
+listen off
+    bind 127.0.0.1:$2
+    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+listen l7
+    bind 127.0.0.1:$3
+    $OBSERVE_L7
+    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+EOF
+}
+# `on-error fastinter` rather than `mark-down`: what is measured is the cost of following the
+# stream, and an action that changes routing would make the runs incomparable should observation
+# count errors against the healthy master (the report shows how many it counted; it should be 0).
+OBSERVE_L7="observe layer7  error-limit 10  on-error fastinter"
+
+# Failover section: fast checks plus passive observation, the same in both proxies as far as
+# HAProxy has an equivalent (it has no greeting timeout).  Listen section `fo`.  FILE PORT [LOG].
+FO_CHECKS="inter 500ms fastinter 200ms downinter 500ms rise 2 fall 2"
+FO_OBSERVE="observe layer4 error-limit 3 on-error mark-down"
+FO_MASTER_OPTS="on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions"
+write_haproxy_fo_cfg() {
+    cat >"$1" <<EOF
+global
+    maxconn 2000
+    log stdout format rfc5424 local0 notice
+defaults
+    mode tcp
+    log global
+    timeout connect 300ms
+    timeout client 1m
+    timeout server 1m
+    timeout check 1s
+    retries 2
+    option redispatch
+    default-server $FO_CHECKS $FO_OBSERVE
+listen fo
+    bind 127.0.0.1:$2
+    option mysql-check user rebound_nopw post-41
+    server master   127.0.0.1:$MASTER_PORT check $FO_MASTER_OPTS
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+EOF
+}
+
+write_rebound_fo_cfg() {
+    cat >"$1" <<EOF
+global
+    maxconn 2000
+    health-log file $3
+defaults
+    check mysql user rebound_check password "check-pass"
+    $FO_CHECKS  timeout check 1s
+    timeout connect 300ms  timeout greeting 300ms  timeout client 1m  timeout server 1m
+    $FO_OBSERVE
+    retries 2
+listen fo
+    bind 127.0.0.1:$2
+    server master   127.0.0.1:$MASTER_PORT check $FO_MASTER_OPTS
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+EOF
+}
+
+# Start HAProxy NAME on $TMP/NAME.cfg (already written), log to $TMP/NAME.log, pid into variable
+# VAR; wait until a login through PORT lands on the master.  HAProxy is the reference: it must work.
+spawn_haproxy() {
+    local name=$1 var=$2 port=$3 p
+    haproxy -c -q -f "$TMP/$name.cfg" || die "haproxy rejected $TMP/$name.cfg"
+    haproxy -db -f "$TMP/$name.cfg" >"$TMP/$name.log" 2>"$TMP/$name.err" </dev/null &
+    printf -v "$var" '%s' $!
+    p=$(wait_login "$port") || die "no login through $name: $(tail -n 5 "$TMP/$name.err")"
+    [ "$p" = "$MASTER_PORT" ] || die "$name routed to port $p, not the master"
+    say "bench: $name pid ${!var} on :$port"
+}
+
+# Start rebound NAME on $TMP/NAME.conf (already written), stderr to $TMP/NAME.err, pid into
+# variable VAR; wait until a login through PORT works.  On failure the symptom goes into
+# REBOUND_PROBLEMS, VAR stays empty and the status is 1: the rebound figures are then n/a.
+spawn_rebound() {
+    local name=$1 var=$2 port=$3 p rc=0
+    if [ ! -x "$REBOUND_BIN" ]; then
+        problem "$REBOUND_BIN not found: rebound columns are n/a (run make first)"
+        return 1
+    fi
+    if ! "$REBOUND_BIN" -c -f "$TMP/$name.conf" >"$TMP/$name-check.out" 2>&1; then
+        problem "$name: rebound -c rejected the config: $(head -n 3 "$TMP/$name-check.out" | tr '\n' '|')"
+        return 1
+    fi
+    "$REBOUND_BIN" -f "$TMP/$name.conf" 2>"$TMP/$name.err" </dev/null &
+    printf -v "$var" '%s' $!
+    if ! p=$(wait_login "$port"); then
+        if kill -0 "${!var}" 2>/dev/null; then
+            stop_pid "${!var}"
+        else
+            wait "${!var}" 2>/dev/null || rc=$?
+            problem "$name exited during start-up (status $rc)"
+        fi
+        problem "$name: no login within 15 s: $(tail -n 3 "$TMP/$name.err" | tr '\n' '|')"
+        printf -v "$var" ''
+        return 1
+    fi
+    [ "$p" = "$MASTER_PORT" ] || problem "$name routed a new session to port $p, not the master"
+    say "bench: $name pid ${!var} on :$port"
+}
+
+# SIGTERM a section's process kept in variable VAR (NAME for messages), empty VAR; a rebound must
+# exit with status 0.
+stop_extra() {
+    local var=$1 name=$2
+    [ -n "${!var}" ] || return 0
+    stop_pid "${!var}"
+    printf -v "$var" ''
+    case "$name" in
+    rebound*) [ "$STOP_RC" = 0 ] || problem "$name exited with status $STOP_RC on SIGTERM (expected 0)" ;;
+    esac
+}
+
 start_haproxy() {
-    local p
-    write_haproxy_cfg
-    haproxy -c -q -f "$TMP/haproxy.cfg" || die "haproxy rejected $TMP/haproxy.cfg"
-    haproxy -db -f "$TMP/haproxy.cfg" >"$TMP/haproxy.log" 2>"$TMP/haproxy.err" </dev/null &
-    HAPROXY_PID=$!
-    p=$(wait_login "$HA_PORT") || die "no login through haproxy: $(tail -n 5 "$TMP/haproxy.err")"
-    [ "$p" = "$MASTER_PORT" ] || die "haproxy routed to port $p, not the master"
-    say "bench: haproxy pid $HAPROXY_PID on :$HA_PORT"
+    write_haproxy_cfg "$TMP/haproxy.cfg" "$HA_PORT"
+    spawn_haproxy haproxy HAPROXY_PID "$HA_PORT"
 }
 
 start_rebound() {
-    local p
-    write_rebound_cfg
-    if [ ! -x "$REBOUND_BIN" ]; then
-        REBOUND_PROBLEMS+=("$REBOUND_BIN not found: rebound columns are n/a (run make first)")
-        say "bench: ${REBOUND_PROBLEMS[-1]}"
-        return 0
-    fi
-    if ! "$REBOUND_BIN" -c -f "$TMP/rebound.conf" >"$TMP/rebound-check.out" 2>&1; then
-        REBOUND_PROBLEMS+=("rebound -c rejected the config: $(head -n 3 "$TMP/rebound-check.out" | tr '\n' '|')")
-        say "bench: ${REBOUND_PROBLEMS[-1]}"
-        return 0
-    fi
-    "$REBOUND_BIN" -f "$TMP/rebound.conf" 2>"$TMP/rebound.err" </dev/null &
-    REBOUND_PID=$! REBOUND_OK=1
-    if ! p=$(wait_login "$RB_PORT"); then
-        rebound_alive "start-up" || true
-        REBOUND_PROBLEMS+=("no login through rebound within 15 s: $(tail -n 3 "$TMP/rebound.err" | tr '\n' '|')")
-        say "bench: ${REBOUND_PROBLEMS[-1]}"
-        [ -n "$REBOUND_PID" ] && stop_pid "$REBOUND_PID"
-        REBOUND_OK=0 REBOUND_PID=
-        return 0
-    fi
-    [ "$p" = "$MASTER_PORT" ] || REBOUND_PROBLEMS+=("rebound routed a new session to port $p, not the master")
-    say "bench: rebound pid $REBOUND_PID on :$RB_PORT"
+    write_rebound_cfg "$TMP/rebound.conf" "$RB_PORT" "$TMP/health.log"
+    spawn_rebound rebound REBOUND_PID "$RB_PORT" && REBOUND_OK=1
+    return 0
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -275,9 +434,12 @@ add() { RES["$1"]="${RES["$1"]:-} $2"; }
 
 # One cell: TEST THREADS PATH.  Besides QPS, p95 and proxy CPU it records "other": the share of
 # the machine's CPU used by processes outside this run (busy ticks minus the proxy, the master and
-# sysbench), a rough indicator of noise from whatever else runs on the box.
+# sysbench), a rough indicator of noise from whatever else runs on the box.  PATH obs-off and
+# obs-l7 are the two listen sections of the observe section's rebound.  Leaves the run's QPS and
+# CPU in LAST_QPS and LAST_CPU (empty when the run failed).
 bench_cell() {
-    local test=$1 threads=$2 path=$3 port pid='' c0='' c1='' m0 m1 b0 b1 t0 r qps p95 q sbcpu cpu
+    local test=$1 threads=$2 path=$3 port pid='' c0='' c1='' m0 m1 b0 b1 t0 r qps p95 q sbcpu cpu=''
+    LAST_QPS='' LAST_CPU=''
     case "$path" in
     direct) port=$MASTER_PORT ;;
     haproxy) port=$HA_PORT pid=$HAPROXY_PID ;;
@@ -285,12 +447,20 @@ bench_cell() {
         rebound_alive "before sysbench $test $threads" || return 0
         port=$RB_PORT pid=$REBOUND_PID
         ;;
+    obs-off | obs-l7)
+        extra_alive OBS_PID rebound-observe "before sysbench $test $threads" || return 0
+        port=$OBS_OFF_PORT pid=$OBS_PID
+        [ "$path" = obs-off ] || port=$OBS_L7_PORT
+        ;;
     esac
     [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
     m0=$(cpu_ticks "$MASTER_PID") b0=$(machine_busy) t0=$(date +%s.%N)
     if ! r=$(run_sysbench "$test" "$threads" "$port"); then
         add "$test/$threads/$path/fail" 1
-        [ "$path" = rebound ] && rebound_alive "sysbench $test $threads threads"
+        case "$path" in
+        rebound) rebound_alive "sysbench $test $threads threads" || true ;;
+        obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
+        esac
         return 0
     fi
     [ -n "$pid" ] && c1=$(cpu_ticks "$pid")
@@ -306,12 +476,15 @@ bench_cell() {
         -v s="$sbcpu" -v hz="$HZ" -v t0="$t0" -v t1="$(date +%s.%N)" -v n="$(nproc)" \
         'BEGIN { o = (b - m - p) / hz - s; if (o < 0) o = 0; printf "%.0f%%", 100 * o / ((t1 - t0) * n) }')"
     say "bench:   $test $threads thr $path: $qps qps, p95 $p95 ms${cpu:+, cpu $cpu s/1k q}"
-    [ "$path" = rebound ] && { rebound_alive "sysbench $test $threads threads" || true; }
+    LAST_QPS=$qps LAST_CPU=$cpu
+    case "$path" in
+    rebound) rebound_alive "sysbench $test $threads threads" || true ;;
+    obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
+    esac
     return 0
 }
 
-run_sysbench_suite() {
-    local rep test threads i path order
+sysbench_prepare() {
     say "bench: sysbench prepare ($TABLES tables x $TABLE_SIZE rows) on the master"
     # shellcheck disable=SC2046
     timeout 300 sysbench oltp_read_only $(sb_args) --mysql-port="$MASTER_PORT" --threads=4 prepare \
@@ -320,6 +493,10 @@ run_sysbench_suite() {
     # shellcheck disable=SC2046
     timeout 60 sysbench oltp_read_only $(sb_args) --mysql-port="$MASTER_PORT" --threads=4 --time=2 \
         run >/dev/null 2>&1 || true
+}
+
+run_sysbench_suite() {
+    local rep test threads i path order
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for test in $TESTS; do
             for threads in $THREADS; do
@@ -332,6 +509,54 @@ run_sysbench_suite() {
             done
         done
     done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Cost of `observe layer7`: the same rebound process, listen `off` and listen `l7`, alternating.
+
+run_observe_suite() {
+    local rep threads v order q c
+    say "bench: observe: rebound with listen off (:$OBS_OFF_PORT) and l7 (:$OBS_L7_PORT, $OBSERVE_L7)"
+    write_observe_cfg "$TMP/rebound-observe.conf" "$OBS_OFF_PORT" "$OBS_L7_PORT" "$TMP/health-observe.log" \
+        "$OBS_STATS_PORT"
+    spawn_rebound rebound-observe OBS_PID "$OBS_OFF_PORT" || return 0
+    wait_login "$OBS_L7_PORT" >/dev/null || problem "rebound-observe: no login through listen l7"
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for threads in $THREADS; do
+            # Alternate which configuration goes first, run by run.
+            if ((rep % 2)); then order="off l7"; else order="l7 off"; fi
+            say "bench: observe run $rep/$REPEAT oltp_point_select $threads threads ($order)"
+            q='' c=''
+            for v in $order; do
+                bench_cell oltp_point_select "$threads" "obs-$v"
+                q="$q $v=$LAST_QPS" c="$c $v=$LAST_CPU"
+            done
+            # The ratio on/off of the two adjacent runs: less exposed to slow drift than the
+            # ratio of the medians.
+            add "obs/$threads/pair_qps" "$(pair_ratio "$q")"
+            add "obs/$threads/pair_cpu" "$(pair_ratio "$c")"
+        done
+    done
+    # Errors observation counted on the l7 servers: every one is a false alarm, nothing failed.
+    OBS_ERRORS=$(stats_csv "$OBS_STATS_PORT" |
+        awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+                 $col["listener"] == "l7" { printf "%s%s=%s", sep, $col["server"], $col["observed_errors"]; sep = " " }')
+    say "bench: observe: errors counted by observe layer7 (healthy servers): ${OBS_ERRORS:-?}"
+    stop_extra OBS_PID rebound-observe
+}
+
+# GET /stats.csv from rebound's stats port PORT (bounded, 5 s).
+stats_csv() {
+    python3 - "$1" <<'EOF' 2>/dev/null || true
+import sys, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:%s/stats.csv" % sys.argv[1], timeout=5).read().decode(), end="")
+EOF
+}
+
+# "off=A l7=B" -> B/A, or nothing when a run is missing.
+pair_ratio() {
+    awk '{ for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+         END { if (v["off"] + 0 > 0 && v["l7"] != "") printf "%.3f", v["l7"] / v["off"] }' <<<"$1"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -367,11 +592,21 @@ line_epoch() {
 
 proxy_log() { if [ "$1" = rebound ]; then echo "$TMP/health.log"; else echo "$TMP/haproxy.log"; fi; }
 
-# Last "Server rw/master is UP|DOWN" state of a proxy's log: UP, DOWN, or UP when none yet.
+# Last "Server SERVER is UP|DOWN" state of a proxy's log (SERVER defaults to rw/master): UP,
+# DOWN, or UP when none yet.
 master_state() {
     local last
-    last=$(grep -E 'Server rw/master is (UP|DOWN)' "$1" 2>/dev/null | tail -n 1 || true)
+    last=$(grep -F "Server ${2:-rw/master} is " "$1" 2>/dev/null | grep -E ' is (UP|DOWN)' | tail -n 1 || true)
     case "$last" in *"is DOWN"*) echo DOWN ;; *) echo UP ;; esac
+}
+
+# Pid of the running master, from the pid file cluster.sh writes (empty when it is stopped).
+master_pid() { if [ -s "$TMP/c/master.pid" ]; then tr -dc '0-9' <"$TMP/c/master.pid"; fi; }
+
+# (Re)start the master and note its new pid (the "other" noise figure subtracts its CPU).
+start_master() {
+    "$CLUSTER" start-one "$TMP/c" master
+    MASTER_PID=$(master_pid)
 }
 
 # After the master's restart, wait (bounded) until every running proxy routes to it again, so
@@ -408,7 +643,7 @@ failback() {
     if ! wait_line "$log" "$off" "Server rw/master is DOWN" 30 >/dev/null; then
         fb_note "$proxy/$n" "master never marked DOWN"
         [ "$proxy" = rebound ] && REBOUND_PROBLEMS+=("no 'Server rw/master is DOWN' within 30 s of stopping the master (N=$n)")
-        "$CLUSTER" start-one "$TMP/c" master
+        start_master
         wait_all_up
         return 0
     fi
@@ -427,7 +662,7 @@ failback() {
     pid=$HAPROXY_PID
     [ "$proxy" = rebound ] && pid=$REBOUND_PID
     c0=$(cpu_ns "$pid")
-    "$CLUSTER" start-one "$TMP/c" master
+    start_master
     # holdconns bounds its own wait (-w 60); this loop is the watchdog on top of it.
     for ((i = 0; i < 900; i++)); do
         kill -0 "$HOLD_PID" 2>/dev/null || break
@@ -455,9 +690,12 @@ failback() {
         fb_note "$proxy/$n" "no UP line"
     fi
     if [ "$proxy" = rebound ]; then
-        # rebound's own account: "Killed 1342 sessions on backup servers of rw after ... in 4 ms."
+        # rebound's own account: "Killed 1342 sessions on backup servers of rw after rw/master
+        # came UP, in 4 ms (clients disconnected in 2 ms)." -- the whole pass, and the part of it
+        # until every client socket was reset (older builds wrote only the first figure).
         kill_line=$(tail -n +$((off + 1)) "$TMP/health.log" | grep -m1 'Killed .* sessions on backup servers' || true)
-        fb_add "rebound/$n/self" "$(sed -n 's/.*Killed [0-9]* sessions.* in \([0-9.]*\) ms.*/\1/p' <<<"$kill_line")"
+        fb_add "rebound/$n/self" "$(sed -n 's/.*Killed [0-9]* sessions on backup servers.*, in \([0-9.]*\) ms.*/\1/p' <<<"$kill_line")"
+        fb_add "rebound/$n/clients" "$(sed -n 's/.*(clients disconnected in \([0-9.]*\) ms).*/\1/p' <<<"$kill_line")"
         [ -n "$kill_line" ] || fb_note "rebound/$n" "no 'Killed N sessions on backup servers' line"
         rebound_alive "failback N=$n" || true
     fi
@@ -481,6 +719,195 @@ run_failback_suite() {
             for proxy in $proxies; do failback "$proxy" "$n"; done
         done
     done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Failover: new connections in a loop (connloop) while the master is killed or frozen.
+
+fo_add() { FO["$1"]="${FO["$1"]:-} $2"; }
+fo_note() {
+    case "; ${FO["$1/note"]:-}; " in *"; $2; "*) return 0 ;; esac
+    FO["$1/note"]="${FO["$1/note"]:+${FO["$1/note"]}; }$2"
+}
+
+# True when PID is the running mariadbd of our master (checked before signalling it).
+is_master_pid() {
+    [ -n "$1" ] && { tr '\0' '\n' <"/proc/$1/cmdline"; } 2>/dev/null | grep -qx -- "--datadir=$TMP/c/master"
+}
+
+# Both failover proxies route to the master again (bounded, 40 s).
+wait_fo_up() {
+    local i
+    for ((i = 0; i < 400; i++)); do
+        if [ "$(master_state "$TMP/haproxy-fo.log" fo/master)" = UP ] &&
+            { [ -z "$FO_RB_PID" ] || [ "$(master_state "$TMP/health-fo.log" fo/master)" = UP ]; }; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "bench: warning: a failover proxy still has the master DOWN 40 s after it came back"
+    if [ -n "$FO_RB_PID" ] && [ "$(master_state "$TMP/health-fo.log" fo/master)" != UP ]; then
+        problem "rebound-fo still had fo/master DOWN 40 s after the master came back"
+    fi
+}
+
+# One failover measurement: FAULT (kill9 | sigstop) PROXY (rebound | haproxy).
+failover() {
+    local fault=$1 proxy=$2 port log off hoff roff pid t0 i n=0 r first fail hung early late after slow
+    local line down reason out
+    if [ "$proxy" = rebound ]; then
+        extra_alive FO_RB_PID rebound-fo "before failover ($fault)" || return 0
+        port=$FO_RB_PORT log=$TMP/health-fo.log
+    else
+        port=$FO_HA_PORT log=$TMP/haproxy-fo.log
+    fi
+    hoff=$(line_count "$TMP/haproxy-fo.log") roff=$(line_count "$TMP/health-fo.log")
+    off=$hoff
+    [ "$proxy" = haproxy ] || off=$roff
+    # Every round keeps its own output (BENCH_KEEP=1 to look at it).
+    FO_ROUND=$((FO_ROUND + 1))
+    out=$TMP/loop-$FO_ROUND-$fault-$proxy.out
+    "$TMP/connloop" -P "$port" -m "$MASTER_PORT" -a "$LOOP_AFTER" -t 20 -c "$LOOP_TIMEOUT" \
+        -r "$LOOP_TIMEOUT" >"$out" 2>"$TMP/loop.err" &
+    LOOP_PID=$!
+    # The loop must be running against the master before the fault (bounded, 10 s).
+    for ((i = 0; i < 100; i++)); do
+        n=$(awk -v m="$MASTER_PORT" '$3 == "ok" && $4 == m { n++ } END { print n + 0 }' "$out")
+        [ "$n" -ge 5 ] && break
+        kill -0 "$LOOP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    pid=$(master_pid)
+    if [ "$n" -lt 5 ] || ! is_master_pid "$pid"; then
+        fo_note "$fault/$proxy" "a round skipped: the loop did not reach the master"
+        stop_pid "$LOOP_PID"
+        LOOP_PID=
+        return 0
+    fi
+    say "bench: failover $fault $proxy: fault on master pid $pid"
+    # The fault's time is taken right before the signal ($EPOCHREALTIME: no fork in between).
+    t0=${EPOCHREALTIME/,/.}
+    if [ "$fault" = kill9 ]; then kill -KILL "$pid"; else kill -STOP "$pid"; fi
+    # connloop stops LOOP_AFTER s after its first answer from a backup, or 20 s after its start;
+    # this loop is the watchdog on top of it.
+    for ((i = 0; i < 400; i++)); do
+        kill -0 "$LOOP_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_pid "$LOOP_PID"
+    LOOP_PID=
+    # Per attempt: START END ok PORT MS | START END fail ERRNO MS TEXT.
+    r=$(awk -v t0="$t0" -v m="$MASTER_PORT" -v hang="$LOOP_TIMEOUT" '
+        $3 == "ok" && $4 != m && $2 >= t0 && first == "" { first = sprintf("%.1f", ($2 - t0) * 1000) }
+        $3 == "fail" { fail++; if ($5 >= hang * 1000 - 100) hung++; if ($2 < t0) early++ }
+        $3 == "ok" && $4 == m && $1 > t0 { late++ }
+        ($3 == "ok" || $3 == "fail") && $2 >= t0 { after++; if ($5 > slow) slow = $5 }
+        END { printf "%s %d %d %d %d %d %.0f\n", first == "" ? "-" : first, fail, hung, early, late, after, slow }
+        ' "$out")
+    read -r first fail hung early late after slow <<<"$r"
+    if [ "$first" = - ]; then
+        fo_note "$fault/$proxy" "a round without any answer from a backup in the loop's 20 s"
+    else
+        fo_add "$fault/$proxy/first" "$first"
+    fi
+    fo_add "$fault/$proxy/fail" "$fail"
+    fo_add "$fault/$proxy/hung" "$hung"
+    fo_add "$fault/$proxy/after" "$after"
+    fo_add "$fault/$proxy/slow" "$slow"
+    [ "$early" = 0 ] || fo_note "$fault/$proxy" "attempts failed before the fault"
+    [ "$late" = 0 ] || fo_note "$fault/$proxy" "attempts started after the fault were answered by the master"
+    if line=$(wait_line "$log" "$off" "Server fo/master is DOWN" 10); then
+        down=$(awk -v a="$t0" -v b="$(line_epoch "$line")" 'BEGIN { printf "%.1f", (b - a) * 1000 }')
+        fo_add "$fault/$proxy/down" "$down"
+        reason=$(sed -n 's/.*is DOWN, reason: \([^,]*\),.*/\1/p' <<<"$line")
+        fo_note "$fault/$proxy" "DOWN by: ${reason:-?}"
+    else
+        fo_note "$fault/$proxy" "no DOWN line"
+        down=-
+    fi
+    say "bench:   $fault $proxy: first answer from a backup ${first} ms after the fault, DOWN line $down ms, $fail of $after attempts failed ($hung hung)"
+    # Both proxies must have seen the master DOWN before it comes back, so that the next round
+    # starts clean (bounded, 10 s each).
+    wait_line "$TMP/haproxy-fo.log" "$hoff" "Server fo/master is DOWN" 10 >/dev/null ||
+        say "bench: warning: haproxy-fo did not mark the master DOWN"
+    if [ -n "$FO_RB_PID" ]; then
+        wait_line "$TMP/health-fo.log" "$roff" "Server fo/master is DOWN" 10 >/dev/null ||
+            say "bench: warning: rebound-fo did not mark the master DOWN"
+    fi
+    if [ "$fault" = kill9 ]; then
+        for ((i = 0; i < 100; i++)); do # bounded: the killed process must be gone (10 s)
+            is_master_pid "$pid" || break
+            sleep 0.1
+        done
+        start_master
+    else
+        kill -CONT "$pid"
+    fi
+    wait_fo_up
+    [ "$proxy" = haproxy ] || extra_alive FO_RB_PID rebound-fo "failover ($fault)" || true
+}
+
+run_failover_suite() {
+    local rep fault proxy proxies
+    FO_ROUND=0
+    write_haproxy_fo_cfg "$TMP/haproxy-fo.cfg" "$FO_HA_PORT"
+    write_rebound_fo_cfg "$TMP/rebound-fo.conf" "$FO_RB_PORT" "$TMP/health-fo.log"
+    spawn_haproxy haproxy-fo FO_HA_PID "$FO_HA_PORT"
+    spawn_rebound rebound-fo FO_RB_PID "$FO_RB_PORT" || true
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        # Alternate which proxy goes first, as for sysbench.
+        if ((rep % 2)); then proxies="rebound haproxy"; else proxies="haproxy rebound"; fi
+        for fault in $FAULTS; do
+            for proxy in $proxies; do failover "$fault" "$proxy"; done
+        done
+    done
+    stop_extra FO_HA_PID haproxy-fo
+    stop_extra FO_RB_PID rebound-fo
+}
+
+# ---------------------------------------------------------------------------------------------
+# Memory: RSS per idle session.
+
+vm_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# A fresh PROXY (main config, own port): VmRSS after its first login, then with MEM_CONNS idle
+# sessions open through it (each logged in and asked SELECT @@port, as in the failback test).
+mem_measure() {
+    local proxy=$1 name=$1-mem port r0 r1 i opened
+    if [ "$proxy" = rebound ]; then
+        port=$MEM_RB_PORT
+        write_rebound_cfg "$TMP/$name.conf" "$port" "$TMP/health-mem.log"
+        spawn_rebound "$name" MEM_PID "$port" || return 0
+    else
+        port=$MEM_HA_PORT
+        write_haproxy_cfg "$TMP/$name.cfg" "$port"
+        spawn_haproxy "$name" MEM_PID "$port"
+    fi
+    sleep 1
+    r0=$(vm_rss_kib "$MEM_PID")
+    "$TMP/holdconns" -P "$port" -n "$MEM_CONNS" -o 180 -w 120 >"$TMP/hold.out" 2>"$TMP/hold.err" &
+    HOLD_PID=$!
+    for ((i = 0; i < 2000; i++)); do
+        grep -qx ready "$TMP/hold.out" 2>/dev/null && break
+        kill -0 "$HOLD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1 # let the last sessions go idle
+    r1=$(vm_rss_kib "$MEM_PID")
+    stop_pid "$HOLD_PID"
+    HOLD_PID=
+    opened=$(sed -n 's/^opened=//p' "$TMP/hold.out")
+    say "bench: memory $proxy: VmRSS ${r0:-?} KiB, ${r1:-?} KiB with ${opened:-0} idle sessions ($(grep -E '^port_' "$TMP/hold.out" | tr '\n' ' '))"
+    [ "$proxy" = haproxy ] || extra_alive MEM_PID "$name" "idle sessions" || return 0
+    stop_extra MEM_PID "$name"
+    MEM["$proxy/before"]=$r0 MEM["$proxy/after"]=$r1 MEM["$proxy/opened"]=${opened:-0}
+    MEM["$proxy/bytes"]=$(awk -v a="$r0" -v b="$r1" -v n="${opened:-0}" \
+        'BEGIN { if (n > 0 && a != "" && b != "") printf "%.0f", (b - a) * 1024 / n; else print "-" }')
+}
+
+run_memory_suite() {
+    local proxy
+    for proxy in rebound haproxy; do mem_measure "$proxy"; done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -509,12 +936,28 @@ rebound_version() {
 }
 
 report() {
-    local test threads path q f h r d
+    local test threads path q f h r d v
     set +e # a missing figure must not cut the report short
     echo "rebound benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "command: $CMDLINE (BENCH_QUICK=${BENCH_QUICK:-0} REPEAT=$REPEAT TIME=${TIME}s THREADS='$THREADS' CONNS='$CONNS')"
+    echo "command: $CMDLINE (BENCH_QUICK=${BENCH_QUICK:-0} REPEAT=$REPEAT TIME=${TIME}s THREADS='$THREADS' CONNS='$CONNS' MEM_CONNS=$MEM_CONNS)"
+    echo "sections: $SECTIONS"
     echo "machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo); load avg at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "versions: $(mariadbd --version 2>/dev/null | awk '{ print $3 }') | $(haproxy -v | head -n1 | awk '{ print "HAProxy", $3 }') | $(sysbench --version) | rebound $REBOUND_VERSION"
+    want sysbench && report_sysbench
+    want observe && report_observe
+    want memory && report_memory
+    want failover && report_failover
+    want failback && report_failback
+    echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
+    if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
+        echo
+        echo "problems seen:"
+        printf '  - %s\n' "${REBOUND_PROBLEMS[@]}"
+    fi
+}
+
+report_sysbench() {
+    local test threads path q f h r d
     echo
     echo "sysbench: median of $REPEAT run(s) of ${TIME} s; $TABLES tables x $TABLE_SIZE rows; p95 latency in ms;"
     echo "CPU = proxy CPU seconds (user+sys, all threads) per 1,000 queries; ratios are rebound/HAProxy and rebound/direct."
@@ -535,27 +978,102 @@ report() {
     done; done
     echo
     echo "all runs (QPS | p95 ms | proxy CPU s/1k q | other: CPU share used outside this run, noise):"
-    for test in $TESTS; do for threads in $THREADS; do for path in $PATHS; do
+    all_runs "$TESTS" "$PATHS"
+}
+
+# Every run of TESTS x THREADS x PATHS.
+all_runs() {
+    local test threads path q f
+    for test in $1; do for threads in $THREADS; do for path in $2; do
         q=${RES["$test/$threads/$path/qps"]:-} f=${RES["$test/$threads/$path/fail"]:-}
         [ -n "$q$f" ] || continue
         printf '  %-18s %3s %-8s%s |%s |%s |%s%s\n' "$test" "$threads" "$path" "$q" \
             "${RES["$test/$threads/$path/p95"]:-}" "${RES["$test/$threads/$path/cpu"]:- -}" \
             "${RES["$test/$threads/$path/other"]:-}" "${f:+  (failed runs: $(wc -w <<<"$f"))}"
     done; done; done
+}
+
+report_observe() {
+    local threads qo ql co cl
+    echo
+    echo "observe layer7 cost: oltp_point_select through one rebound with two listen sections that differ only in"
+    echo "'$OBSERVE_L7' (on) or nothing (off); same servers and checks; the runs alternate off/on."
+    echo "Median of $REPEAT run(s) of ${TIME} s; 'paired' = median of the on/off ratios of adjacent runs; CPU = rebound CPU s / 1k queries."
+    printf '\n%4s | %9s %9s | %6s %6s | %8s %8s | %6s %6s\n' thr "QPS off" "QPS on" "on/off" paired "CPU off" "CPU on" "on/off" paired
+    for threads in $THREADS; do
+        qo=$(med "oltp_point_select/$threads/obs-off/qps") ql=$(med "oltp_point_select/$threads/obs-l7/qps")
+        co=$(med "oltp_point_select/$threads/obs-off/cpu") cl=$(med "oltp_point_select/$threads/obs-l7/cpu")
+        printf '%4s | %9s %9s | %6s %6s | %8s %8s | %6s %6s\n' "$threads" "$qo" "$ql" "$(ratio "$ql" "$qo")" \
+            "$(med "obs/$threads/pair_qps")" "$co" "$cl" "$(ratio "$cl" "$co")" "$(med "obs/$threads/pair_cpu")"
+    done
+    echo "errors that observe layer7 counted against the (healthy) l7 servers over all runs: ${OBS_ERRORS:-?}"
+    echo "all runs (QPS | p95 ms | rebound CPU s/1k q | other):"
+    all_runs oltp_point_select "obs-off obs-l7"
+    for threads in $THREADS; do
+        echo "  paired on/off, $threads threads: QPS${RES["obs/$threads/pair_qps"]:- -} | CPU${RES["obs/$threads/pair_cpu"]:- -}"
+    done
+}
+
+report_memory() {
+    local p
+    echo
+    echo "idle-session memory: a fresh proxy with the main config; VmRSS after its first login, then with N idle"
+    echo "sessions open through it (each logged in and asked SELECT @@port); bytes = RSS growth / N."
+    printf '%-8s | %6s | %12s | %12s | %9s\n' proxy N "before KiB" "after KiB" "bytes/ses"
+    for p in rebound haproxy; do
+        printf '%-8s | %6s | %12s | %12s | %9s\n' "$p" "${MEM["$p/opened"]:--}" "${MEM["$p/before"]:--}" \
+            "${MEM["$p/after"]:--}" "${MEM["$p/bytes"]:--}"
+    done
+}
+
+report_failover() {
+    local fault p v
+    echo
+    echo "failover: a loop of new sessions (connect + SELECT @@port + quit, one after another, connect and read"
+    echo "timeout ${LOOP_TIMEOUT} s) through the proxy while the master is killed (kill -9) or frozen (SIGSTOP); time 0"
+    echo "is taken right before the signal.  'backup' = ms to the first answer from a backup; 'failed' = failed"
+    echo "attempts, 'hung' = those cut by the ${LOOP_TIMEOUT} s timeout; 'DOWN' = ms to the proxy's 'Server fo/master is DOWN'"
+    echo "line; 'slowest' = slowest attempt after the fault (ms); 'tries' = attempts after the fault.  Median (every run)."
+    printf '%-7s %-7s | %-26s | %-16s | %-12s | %-26s | %7s | %5s\n' fault proxy "backup ms" failed hung "DOWN ms" slowest tries
+    for fault in $FAULTS; do
+        for p in rebound haproxy; do
+            printf '%-7s %-7s | %-26s | %-16s | %-12s | %-26s | %7s | %5s\n' "$fault" "$p" \
+                "$(fo_cell "$fault/$p/first")" "$(fo_cell "$fault/$p/fail")" "$(fo_cell "$fault/$p/hung")" \
+                "$(fo_cell "$fault/$p/down")" "$(median "${FO["$fault/$p/slow"]:-}")" \
+                "$(median "${FO["$fault/$p/after"]:-}")"
+        done
+    done
+    for fault in $FAULTS; do
+        for p in rebound haproxy; do
+            [ -z "${FO["$fault/$p/note"]:-}" ] || echo "  $fault $p: ${FO["$fault/$p/note"]}"
+        done
+    done
+    echo "  settings, rebound: $FO_CHECKS, timeout check 1s, timeout connect 300ms, timeout greeting 300ms,"
+    echo "    retries 2, $FO_OBSERVE; master: $FO_MASTER_OPTS"
+    echo "  settings, haproxy: default-server $FO_CHECKS $FO_OBSERVE; timeout connect 300ms,"
+    echo "    timeout check 1s, retries 2, option redispatch, option mysql-check; master: $FO_MASTER_OPTS"
+}
+
+# "median (run run ...)" of a failover cell.
+fo_cell() { local v=${FO["$1"]:-}; echo "$(median "$v") (${v# })"; }
+
+report_failback() {
+    local n p l lv
     echo
     echo "failback: N idle sessions on a backup, master restarted; 'last' = ms from the proxy's 'Server rw/master"
     echo "is UP' log line to the last session seen closed by the client (median, then every run), 'first' = same"
     echo "for the first close (median); closed/opened summed over runs; CPU = proxy CPU ms (all threads) from the"
-    echo "master's restart to the last close (median); 'own' = the ms rebound logs in its 'Killed N sessions' line."
-    printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %s\n' N proxy "last ms: median (runs)" "first" "closed/opened" "CPU ms" own "r/hap"
-    local n p l lv
+    echo "master's restart to the last close (median); 'own' = the ms rebound logs in its 'Killed N sessions ... in"
+    echo "X ms' line, 'clients' = its '(clients disconnected in Y ms)' (medians)."
+    printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %7s | %s\n' N proxy "last ms: median (runs)" "first" "closed/opened" "CPU ms" own clients "r/hap"
     for n in $CONNS; do
         for p in rebound haproxy; do
             lv=${FB["$p/$n/last"]:-} l=$(median "$lv")
-            printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %s\n' "$n" "$p" \
+            printf '%6s %-8s | %-32s | %7s | %-13s | %7s | %5s | %7s | %s\n' "$n" "$p" \
                 "$l (${lv# })" "$(median "${FB["$p/$n/first"]:-}")" \
                 "$(sum "${FB["$p/$n/closed"]:-}")/$(sum "${FB["$p/$n/opened"]:-}")" \
                 "$(median "${FB["$p/$n/cpu"]:-}")" "$([ "$p" = rebound ] && median "${FB["$p/$n/self"]:-}" || echo)" \
+                "$([ "$p" = rebound ] && median "${FB["$p/$n/clients"]:-}" || echo)" \
                 "$([ "$p" = rebound ] && ratio "$l" "$(median "${FB["haproxy/$n/last"]:-}")" || echo)"
         done
     done
@@ -564,20 +1082,17 @@ report() {
             [ -z "${FB["$p/$n/note"]:-}" ] || echo "  $p N=$n: ${FB["$p/$n/note"]}"
         done
     done
-    echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
-    if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
-        echo
-        echo "rebound problems seen:"
-        printf '  - %s\n' "${REBOUND_PROBLEMS[@]}"
-    fi
 }
 
 # ---------------------------------------------------------------------------------------------
 
 main() {
-    local t0=$SECONDS p rc
+    local t0=$SECONDS p rc est
     for p in sysbench haproxy mariadb mariadbd python3 cc pkg-config; do
         command -v "$p" >/dev/null || die "$p not found (make deps)"
+    done
+    for p in ${SECTIONS//,/ }; do
+        [[ ",$ALL_SECTIONS," == *",$p,"* ]] || die "BENCH_ONLY: unknown section '$p' (sections: $ALL_SECTIONS)"
     done
     HZ=$(getconf CLK_TCK)
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -588,11 +1103,22 @@ main() {
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/rebound-bench.XXXXXX")
     trap cleanup EXIT
     trap 'exit 130' INT TERM
-    say "bench: temp dir $TMP; estimated duration $(((6 * $(wc -w <<<"$THREADS") * REPEAT * (TIME + 2) + 36 * REPEAT * $(wc -w <<<"$CONNS") + 60) / 60 + 1)) min"
+    # Rough seconds per section: sysbench runs, failover rounds (~12 s), failback rounds (~18 s).
+    local nthr nconn
+    nthr=$(wc -w <<<"$THREADS") nconn=$(wc -w <<<"$CONNS") est=60
+    want sysbench && est=$((est + 6 * nthr * REPEAT * (TIME + 2)))
+    want observe && est=$((est + 2 * nthr * REPEAT * (TIME + 2)))
+    want memory && est=$((est + 20))
+    want failover && est=$((est + 4 * REPEAT * 12))
+    want failback && est=$((est + 36 * REPEAT * nconn))
+    say "bench: temp dir $TMP; sections $SECTIONS; estimated duration $((est / 60 + 1)) min"
 
     # shellcheck disable=SC2046 # pkg-config output is meant to be split into words
     cc -O2 -Wall -Wextra -o "$TMP/holdconns" "$ROOT/tests/bench/holdconns.c" \
         $(pkg-config --cflags --libs libmariadb) || die "cannot build holdconns"
+    # shellcheck disable=SC2046
+    cc -O2 -Wall -Wextra -o "$TMP/connloop" "$ROOT/tests/bench/connloop.c" \
+        $(pkg-config --cflags --libs libmariadb) || die "cannot build connloop"
 
     say "bench: starting cluster"
     "$CLUSTER" start "$TMP/c" 2
@@ -602,13 +1128,23 @@ main() {
     for p in master replica1 replica2; do
         root_sql "$p" "SET GLOBAL max_connections = GREATEST(@@max_connections, 6000)"
     done
-    read -r HA_PORT RB_PORT <<<"$(free_ports 2)"
-    start_haproxy
+    read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
+        FO_RB_PORT <<<"$(free_ports 9)"
     REBOUND_VERSION=$(rebound_version) # before the start: make may replace the binary meanwhile
-    start_rebound
+    if want sysbench || want failback; then
+        start_haproxy
+        start_rebound
+    fi
 
-    run_sysbench_suite
-    run_failback_suite
+    if want sysbench || want observe; then sysbench_prepare; fi
+    if want sysbench; then run_sysbench_suite; fi
+    if want observe; then run_observe_suite; fi
+    if want memory; then run_memory_suite; fi
+    if want failover; then run_failover_suite; fi
+    if want failback; then
+        wait_all_up # the failover rounds may have left the main proxies with the master DOWN
+        run_failback_suite
+    fi
 
     if [ -n "$REBOUND_PID" ] && rebound_alive "end of run"; then
         stop_pid "$REBOUND_PID"
