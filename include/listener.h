@@ -19,8 +19,7 @@ struct listener {
     ev_io accept_w;
     struct server *servers;
     int nservers;
-    unsigned rr;    /* round-robin cursor for option allbackups */
-    bool was_empty; /* "no server available" already logged */
+    unsigned rr; /* round-robin cursor for option allbackups */
     uint64_t sessions_total;
     TAILQ_ENTRY(listener) retired_link; /* on the retired list after a reload */
 };

@@ -76,6 +76,11 @@ void server_take_over(struct server *to, struct server *from);
  * its sessions go on until they end. */
 void server_retire(struct server *srv);
 
+/* First sweep of a kill pass: reset the client connections of SRV's sessions, so every
+ * client learns at once, before server_kill_sessions() closes the rest. With
+ * SPARE_UNTOUCHED, sessions through which no byte passed yet are left alone (they can
+ * still be redispatched). */
+void server_abort_clients(struct server *srv, bool spare_untouched);
 /* Close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 

@@ -103,13 +103,9 @@ void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
         if (l->servers[i].conf->backup)
             backups |= UINT64_C(1) << i;
     /* Clients first, all of them: they are what waits to reconnect. */
-    for (int i = 0; i < l->nservers; i++) {
-        struct session *s;
+    for (int i = 0; i < l->nservers; i++)
         if (l->servers[i].conf->backup)
-            TAILQ_FOREACH(s, &l->servers[i].sessions, srv_link)
-        if (session_has_traffic(s))
-            session_abort_client(s);
-    }
+            server_abort_clients(&l->servers[i], true);
     t_clients = mono_us();
     for (int i = 0; i < l->nservers; i++) {
         struct server *b = &l->servers[i];

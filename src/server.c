@@ -178,11 +178,9 @@ static void shutdown_sessions(struct server *srv)
     uint64_t t0 = mono_us();
     struct hl_event ev = {
         .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
-    struct session *s;
     unsigned n;
 
-    TAILQ_FOREACH(s, &srv->sessions, srv_link)
-    session_abort_client(s);
+    server_abort_clients(srv, false);
     n = server_kill_sessions(srv, "server marked DOWN");
     ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
     healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
@@ -281,6 +279,17 @@ void server_retire(struct server *srv)
     check_stop(srv);
     if (srv->nsessions)
         srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", srv->nsessions);
+}
+
+void server_abort_clients(struct server *srv, bool spare_untouched)
+{
+    struct session *s;
+
+    TAILQ_FOREACH(s, &srv->sessions, srv_link)
+    {
+        if (!spare_untouched || session_has_traffic(s))
+            session_abort_client(s);
+    }
 }
 
 unsigned server_kill_sessions(struct server *srv, const char *reason)
