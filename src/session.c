@@ -240,16 +240,17 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 }
 
 /* Connecting to the server failed before any byte reached the client: count it against
- * the server (after unlinking, since on-error may kill the server's sessions), then try
- * the next candidate. */
+ * the server as EV (after unlinking, since on-error may kill the server's sessions; not at
+ * all with OBS__COUNT), then try the next candidate. */
 static void connect_failed(struct session *s, enum obs_event ev, const char *why)
 {
     struct server *srv = s->server;
 
-    sess_debug(s, "%s: %s", observe_event_str(ev), why);
+    sess_debug(s, "connect failed: %s", why);
     srv->connect_failures++;
     drop_server(s);
-    observe_error(srv, ev, why);
+    if (ev < OBS__COUNT)
+        observe_error(srv, ev, why);
     dispatch(s);
 }
 
@@ -475,13 +476,8 @@ static int greeting(struct session *s, const uint8_t *p, ssize_t n)
     if (n >= 7 && p[4] == 0xff && can_retry(s)) {
         uint16_t err = (uint16_t)(p[5] | p[6] << 8);
         snprintf(why, sizeof(why), "error %u in the greeting", err);
-        if (observe_unhealthy_errno(err, true)) {
-            connect_failed(s, OBS_SERVER_ERROR, why);
-        } else {
-            srv->connect_failures++;
-            drop_server(s);
-            dispatch(s);
-        }
+        /* Only errors that say the server is unwell count against it. */
+        connect_failed(s, observe_unhealthy_errno(err, true) ? OBS_SERVER_ERROR : OBS__COUNT, why);
         return -1;
     }
     observe_ok(&srv->obs_consecutive);
