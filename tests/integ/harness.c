@@ -1088,3 +1088,26 @@ void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
     if (rc != 0)
         fail_msg("root on %s: \"%s\" failed with %d", inst, sql, rc);
 }
+
+struct sockaddr_in loopback_addr(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return sa;
+}
+
+int loopback_listen(int port, int backlog)
+{
+    struct sockaddr_in sa = loopback_addr(port);
+    int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}

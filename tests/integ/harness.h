@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/types.h>
 
 /* Most replicas a cluster can have (instance names master, replica1 .. replicaN). */
@@ -174,5 +175,14 @@ int root_run(MYSQL *m, const char *sql, char *out, size_t outsz);
 /* root_run() on a fresh root session of inst; fails the test on error. */
 void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- sockets for fake peers ---- */
+
+/* 127.0.0.1:port. */
+struct sockaddr_in loopback_addr(int port);
+
+/* A socket listening on 127.0.0.1:port with BACKLOG, nothing accepting from it yet; -1 on
+ * error. */
+int loopback_listen(int port, int backlog);
 
 #endif

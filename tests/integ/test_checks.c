@@ -332,30 +332,17 @@ static int keep_fd(int fd)
     return fd;
 }
 
-static struct sockaddr_in loopback(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
-}
-
 /* A socket listening on 127.0.0.1:port with the given backlog, never accepted from by itself:
  * the kernel completes handshakes into its queue and nothing is ever said. */
 static int silent_listener(int port, int backlog)
 {
-    struct sockaddr_in sa = loopback(port);
-    int fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, backlog), 0);
-    return fd;
+    return keep_fd(loopback_listen(port, backlog));
 }
 
 /* Start a non-blocking connect to 127.0.0.1:port; the socket is kept for teardown. */
 static int start_connect(int port)
 {
-    struct sockaddr_in sa = loopback(port);
+    struct sockaddr_in sa = loopback_addr(port);
     int fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
@@ -366,7 +353,7 @@ static int start_connect(int port)
 /* Connect to 127.0.0.1:port and close at once, saying nothing (what a TCP check does). */
 static void bare_connect(int port)
 {
-    struct sockaddr_in sa = loopback(port);
+    struct sockaddr_in sa = loopback_addr(port);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     assert_true(fd >= 0);
@@ -542,7 +529,7 @@ static void tls_peer_start(int port)
     assert_true(pid > 0);
     fx.tls_peer = pid;
     for (;;) {
-        struct sockaddr_in sa = loopback(port);
+        struct sockaddr_in sa = loopback_addr(port);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
             close(fd);

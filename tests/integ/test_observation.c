@@ -411,29 +411,15 @@ static int keep_fd(int fd)
     return fd;
 }
 
-static struct sockaddr_in loopback(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return sa;
-}
-
 static int listen_on(int port, int backlog)
 {
-    struct sockaddr_in sa = loopback(port);
-    int fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), one = 1;
-
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(fd, backlog), 0);
-    return fd;
+    return keep_fd(loopback_listen(port, backlog));
 }
 
 /* Start a non-blocking connect to 127.0.0.1:port; the socket is kept for teardown. */
 static int start_connect(int port)
 {
-    struct sockaddr_in sa = loopback(port);
+    struct sockaddr_in sa = loopback_addr(port);
     int fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
@@ -917,7 +903,7 @@ static void test_l7_too_many_connections(void **state)
     int i, fd, direct = 0;
     int64_t deadline;
     MYSQL *root;
-    struct sockaddr_in sa = loopback(cluster_port("master"));
+    struct sockaddr_in sa = loopback_addr(cluster_port("master"));
 
     (void)state;
     start_router("    observe layer7  error-limit 3  on-error mark-down\n", "%s", "");
@@ -1323,7 +1309,7 @@ static void test_client_garbage_not_counted(void **state)
 
     (void)state;
     start_router("    observe layer7  error-limit 100  on-error mark-down\n", "%s", "");
-    sa = loopback(fx.rw_port);
+    sa = loopback_addr(fx.rw_port);
     srand(4242);
     for (round = 0; round < 2; round++) {
         for (kind = 0; kind < 5; kind++) {
