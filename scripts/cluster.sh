@@ -24,6 +24,7 @@
 # count as connect errors and get 127.0.0.1 blocked (max_connect_errors).
 # Prints nothing but errors unless -v.  Killing with -9 or SIGSTOP is left to the caller (pid file).
 set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd) # scripts/, for free-ports
 
 VERBOSE=0
 START_TIMEOUT=30 # seconds for an instance to accept a login
@@ -65,34 +66,6 @@ is_running() {
 read_pid() {
     local f="$DIR/$1.pid"
     if [ -s "$f" ]; then tr -dc '0-9' <"$f"; fi
-}
-
-# Pick N distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range so a later
-# outgoing connection can never sit on a port an instance needs again after a restart.
-free_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-    lo = int(f.read().split()[0])
-cands = list(range(max(1024, lo - 12000), lo)) if lo > 2048 else []
-random.shuffle(cands)
-held, ports = [], []
-for p in cands + [0] * n:
-    if len(ports) == n:
-        break
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    held.append(s)
-    ports.append(s.getsockname()[1])
-if len(ports) < n:
-    sys.exit("cannot find free ports")
-print(" ".join(map(str, ports)))
-EOF
 }
 
 # Run SQL as root on instance NAME through its unix socket; prints rows (-N: no column names).
@@ -280,7 +253,7 @@ cmd_start() {
     bootstrap_template
     # From here on a failure must not leave half a cluster running.
     trap 'stop_partial' EXIT
-    read -r -a ports <<<"$(free_ports $((NREPLICAS + 1)))"
+    read -r -a ports <<<"$("$HERE/free-ports" $((NREPLICAS + 1)))"
     i=0
     for name in $(instances); do
         declare -g "$(var_name "$name")_PORT=${ports[$i]}"

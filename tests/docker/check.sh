@@ -80,31 +80,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# N distinct free TCP ports on 127.0.0.1, below the ephemeral range (as scripts/cluster.sh).
-free_ports() {
-    python3 - "$1" <<'EOF'
-import random, socket, sys
-n = int(sys.argv[1])
-with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-    lo = int(f.read().split()[0])
-cands = list(range(max(1024, lo - 12000), lo)) if lo > 2048 else []
-random.shuffle(cands)
-held, ports = [], []
-for p in cands + [0] * n:
-    if len(ports) == n:
-        break
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", p))
-    except OSError:
-        s.close()
-        continue
-    held.append(s)
-    ports.append(s.getsockname()[1])
-print(" ".join(map(str, ports)))
-EOF
-}
-
 # Poll CMD... until it succeeds, at most LIMIT seconds; WHAT names it in the failure.
 wait_for() {
     local limit=$1 what=$2 deadline
@@ -174,7 +149,7 @@ pass "rebound -c -f docker/rebound.conf: $out"
 # ---------------------------------------------------------------------------------------
 # 4. The databases, initialised as the mariadb image does.
 # ---------------------------------------------------------------------------------------
-read -r PORT_MASTER PORT_REPLICA RW_PORT RO_PORT ADMIN_PORT STATS_PORT <<<"$(free_ports 6)"
+read -r PORT_MASTER PORT_REPLICA RW_PORT RO_PORT ADMIN_PORT STATS_PORT <<<"$(scripts/free-ports 6)"
 [ -n "$STATS_PORT" ] || die "cannot find 6 free ports on 127.0.0.1"
 declare -A PORT=([master]=$PORT_MASTER [replica]=$PORT_REPLICA)
 USER_OPT=()
