@@ -1111,3 +1111,17 @@ int loopback_listen(int port, int backlog)
     }
     return fd;
 }
+
+int loopback_connect(int port)
+{
+    struct sockaddr_in sa = loopback_addr(port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}

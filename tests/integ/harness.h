@@ -185,4 +185,7 @@ struct sockaddr_in loopback_addr(int port);
  * error. */
 int loopback_listen(int port, int backlog);
 
+/* A non-blocking connect to 127.0.0.1:port, under way or done; -1 (errno set) on error. */
+int loopback_connect(int port);
+
 #endif

@@ -419,12 +419,11 @@ static int listen_on(int port, int backlog)
 /* Start a non-blocking connect to 127.0.0.1:port; the socket is kept for teardown. */
 static int start_connect(int port)
 {
-    struct sockaddr_in sa = loopback_addr(port);
-    int fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    int fd = loopback_connect(port);
 
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
+    if (fd < 0)
         fail_msg("connect to %d: %s", port, strerror(errno));
-    return fd;
+    return keep_fd(fd);
 }
 
 static bool connect_completes(int fd, int ms)
