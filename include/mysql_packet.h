@@ -15,10 +15,14 @@
 size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, const char *sqlstate,
                         const char *msg);
 
+/* ON_PACKET's FIRST for the header of a packet that continues a 16 MiB one: its payload is
+ * the rest of the same logical packet, but it carries a sequence id of its own. */
+#define MYSQL_TRACK_CONT (-2)
+
 /* Follows packet boundaries in one direction of a MySQL stream as bytes pass, without
  * copying them: only each 4-byte header and the first payload byte are looked at (and,
  * for an ERR packet, its 2-byte error number). The caller gets one call of ON_PACKET per
- * packet start. Bytes may arrive split anywhere. */
+ * packet header. Bytes may arrive split anywhere. */
 struct mysql_tracker {
     uint32_t left;    /* payload bytes of the current packet still to pass */
     uint32_t len;     /* length being assembled from a split header */
@@ -31,18 +35,37 @@ struct mysql_tracker {
     bool continuation; /* the current packet continues a 16 MiB one: not a new packet */
     uint64_t packets;  /* packets started */
     /* Called at each packet start (for ERR packets once the error number is known).
-     * FIRST is the first payload byte, or -1 for an empty packet. */
+     * FIRST is the first payload byte, -1 for an empty packet, or MYSQL_TRACK_CONT for
+     * the header of a continuation packet. */
     void (*on_packet)(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err);
 };
 
 /* Feed N bytes that passed; calls t->on_packet as packets start. */
 void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n);
 
-/* Does the stream stop exactly at a packet boundary? */
+/* Does the stream stop exactly at a packet boundary? (Between the parts of a 16 MiB
+ * packet counts as inside it.) */
 static inline bool mysql_track_at_boundary(const struct mysql_tracker *t)
 {
-    return t->left == 0 && t->hdr_have == 0 && !t->want_first && t->err_have == 0;
+    return t->left == 0 && t->hdr_have == 0 && !t->want_first && t->err_have == 0 &&
+           !t->continuation;
 }
+
+/* What the first bytes a server sends (its greeting) turned out to be. */
+enum mysql_greeting_kind {
+    MYSQL_GREETING_PARTIAL, /* not complete yet */
+    MYSQL_GREETING_OK,      /* a well-formed protocol-10 greeting, nothing after it */
+    MYSQL_GREETING_ERR,     /* an ERR packet in its place (too many connections...) */
+    MYSQL_GREETING_BAD,     /* anything else: not a MySQL server, or a broken one */
+};
+
+/* Largest greeting accepted; real ones are about 100 bytes. */
+#define MYSQL_GREETING_MAX 1024
+
+/* Judge the N bytes P a server sent before the client said anything. For ERR, *ERR gets
+ * the error number; for BAD, *WHY a short reason. */
+enum mysql_greeting_kind mysql_greeting_parse(const uint8_t *p, size_t n, uint16_t *err,
+                                              const char **why);
 
 /* Payload length of the packet whose header starts at P. */
 static inline uint32_t mysql_payload_len(const uint8_t *p)

@@ -63,8 +63,10 @@ void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
             t->continuation = t->len == MYSQL_MAX_PAYLOAD;
             t->hdr_have = 0;
             t->len = 0;
-            if (cont) /* the tail of a 16 MiB packet: nothing new starts */
+            if (cont) { /* the tail of a 16 MiB packet: nothing new starts */
+                t->on_packet(t, MYSQL_TRACK_CONT, t->seq, 0);
                 continue;
+            }
             t->packets++;
             if (t->left == 0)
                 t->on_packet(t, -1, t->seq, 0);
@@ -90,6 +92,47 @@ void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
         p += skip;
         t->left -= (uint32_t)skip;
     }
+}
+
+enum mysql_greeting_kind mysql_greeting_parse(const uint8_t *p, size_t n, uint16_t *err,
+                                              const char **why)
+{
+    uint32_t len;
+    const uint8_t *nul;
+
+    if (n < MYSQL_HEADER_LEN + 1)
+        return MYSQL_GREETING_PARTIAL;
+    len = mysql_payload_len(p);
+    if (p[3] != 0 || len == 0 || len > MYSQL_GREETING_MAX) {
+        *why = "not a MySQL greeting";
+        return MYSQL_GREETING_BAD;
+    }
+    if (p[4] != 0x0a && p[4] != 0xff) {
+        *why = "unsupported protocol version";
+        return MYSQL_GREETING_BAD;
+    }
+    if (n < MYSQL_HEADER_LEN + len)
+        return MYSQL_GREETING_PARTIAL;
+    if (n > MYSQL_HEADER_LEN + len) {
+        *why = "bytes after the greeting";
+        return MYSQL_GREETING_BAD;
+    }
+    if (p[4] == 0xff) {
+        if (len < 3) {
+            *why = "truncated ERR packet";
+            return MYSQL_GREETING_BAD;
+        }
+        *err = (uint16_t)(p[5] | p[6] << 8);
+        return MYSQL_GREETING_ERR;
+    }
+    /* Protocol 10: version string, NUL, thread id (4), scramble (8), filler (1),
+     * capability flags (2) at least. */
+    nul = memchr(p + 5, 0, len - 1);
+    if (!nul || (size_t)(p + MYSQL_HEADER_LEN + len - nul) < 1 + 4 + 8 + 1 + 2) {
+        *why = "truncated greeting";
+        return MYSQL_GREETING_BAD;
+    }
+    return MYSQL_GREETING_OK;
 }
 
 /* ---- building packets ---- */

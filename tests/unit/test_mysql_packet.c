@@ -118,6 +118,68 @@ static void test_payload_len(void **state)
     assert_int_equal(mysql_payload_len(hi), 0x800000);
 }
 
+/* A protocol-10 greeting as MariaDB sends it (version, thread id, scramble, capabilities...). */
+static size_t greeting(uint8_t *buf, uint8_t proto)
+{
+    static const char version[] = "10.11.6-MariaDB-log";
+    size_t n = 4;
+
+    buf[n++] = proto;
+    memcpy(buf + n, version, sizeof(version)); /* NUL included */
+    n += sizeof(version);
+    memset(buf + n, 0x41, 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13); /* the rest, any bytes */
+    n += 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13;
+    buf[0] = (uint8_t)(n - 4);
+    buf[1] = buf[2] = buf[3] = 0;
+    return n;
+}
+
+static void test_greeting_parse(void **state)
+{
+    uint8_t buf[256], err_pkt[64];
+    const char *why = NULL;
+    uint16_t err = 0;
+    size_t n = greeting(buf, 0x0a), e;
+    (void)state;
+
+    assert_int_equal(mysql_greeting_parse(buf, n, &err, &why), MYSQL_GREETING_OK);
+    /* Every cut short of the whole packet waits for more. */
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(mysql_greeting_parse(buf, cut, &err, &why), MYSQL_GREETING_PARTIAL);
+    /* A byte after it: not a server that waits for the client. */
+    buf[n] = 0;
+    assert_int_equal(mysql_greeting_parse(buf, n + 1, &err, &why), MYSQL_GREETING_BAD);
+    assert_string_equal(why, "bytes after the greeting");
+    /* Another protocol version is known at its first byte. */
+    n = greeting(buf, 9);
+    assert_int_equal(mysql_greeting_parse(buf, 5, &err, &why), MYSQL_GREETING_BAD);
+    assert_string_equal(why, "unsupported protocol version");
+    /* An ERR packet in place of a greeting. */
+    e = mysql_err_packet(err_pkt, sizeof(err_pkt), 0, 1040, NULL, "Too many connections");
+    assert_int_equal(mysql_greeting_parse(err_pkt, e, &err, &why), MYSQL_GREETING_ERR);
+    assert_int_equal(err, 1040);
+    assert_int_equal(mysql_greeting_parse(err_pkt, e - 1, &err, &why), MYSQL_GREETING_PARTIAL);
+}
+
+static void test_greeting_garbage(void **state)
+{
+    static const char http[] = "HTTP/1.1 400 Bad Request\r\n\r\n";
+    static const uint8_t huge[] = {0xff, 0xff, 0xff, 0x00, 0x0a};
+    static const uint8_t seq1[] = {0x05, 0x00, 0x00, 0x01, 0x0a, 'x', 0, 0, 0};
+    static const uint8_t short10[] = {0x04, 0x00, 0x00, 0x00, 0x0a, '5', '.', 0};
+    const char *why = NULL;
+    uint16_t err = 0;
+    (void)state;
+
+    assert_int_equal(mysql_greeting_parse((const uint8_t *)http, sizeof(http) - 1, &err, &why),
+                     MYSQL_GREETING_BAD);
+    assert_int_equal(mysql_greeting_parse(huge, sizeof(huge), &err, &why), MYSQL_GREETING_BAD);
+    assert_int_equal(mysql_greeting_parse(seq1, sizeof(seq1), &err, &why), MYSQL_GREETING_BAD);
+    assert_int_equal(mysql_greeting_parse(short10, sizeof(short10), &err, &why),
+                     MYSQL_GREETING_BAD);
+    assert_string_equal(why, "truncated greeting");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -127,6 +189,8 @@ int main(void)
         cmocka_unit_test(test_err_packet_too_small),
         cmocka_unit_test(test_err_packet_long_message),
         cmocka_unit_test(test_payload_len),
+        cmocka_unit_test(test_greeting_parse),
+        cmocka_unit_test(test_greeting_garbage),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
