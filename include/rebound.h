@@ -2,6 +2,7 @@
 #ifndef REBOUND_H
 #define REBOUND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,11 @@ extern struct ev_loop *rb_loop;
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define ARRAY_SIZE(a)                   (sizeof(a) / sizeof((a)[0]))
+
+/* Is ERR (an errno) rebound's own shortage rather than the peer's doing: out of
+ * descriptors, memory, buffers or local ports? Such a failure never counts against a
+ * server. */
+bool local_shortage(int err);
 
 /* Monotonic clock in milliseconds, for measuring durations. */
 uint64_t mono_ms(void);

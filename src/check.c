@@ -40,7 +40,8 @@
 const struct check_status_info check_statuses[CHK__COUNT] = {
     [CHK_UNK] = {"UNK", "Unknown", CHK_NEUTRAL, false},
     [CHK_INI] = {"INI", "Initializing", CHK_NEUTRAL, false},
-    [CHK_SOCKERR] = {"SOCKERR", "Socket error", CHK_FAILED, false},
+    /* rebound's own shortage (descriptors, memory, ports): no verdict on the server. */
+    [CHK_SOCKERR] = {"SOCKERR", "Socket error", CHK_NEUTRAL, false},
     [CHK_L4OK] = {"L4OK", "Layer4 check passed", CHK_PASSED, false},
     [CHK_L4TOUT] = {"L4TOUT", "Layer4 timeout", CHK_FAILED, false},
     [CHK_L4CON] = {"L4CON", "Layer4 connection problem", CHK_FAILED, false},
@@ -98,7 +99,8 @@ void check_classify_mysql_error(unsigned err, const char *msg, struct check_resu
     case CR_CONN_HOST_ERROR:
     case CR_UNKNOWN_HOST:
         /* "Can't connect to server on '10.0.0.1' (111)": report the OS error. */
-        set_result(r, CHK_L4CON, 0, "%s", oserr > 0 ? strerror(oserr) : msg);
+        set_result(r, local_shortage(oserr) ? CHK_SOCKERR : CHK_L4CON, 0, "%s",
+                   oserr > 0 ? strerror(oserr) : msg);
         return;
     case CR_SSL_CONNECTION_ERROR:
         set_result(r, CHK_L6RSP, 0, "%s", msg);
@@ -138,10 +140,23 @@ static void schedule(struct server *srv, double after)
     ev_timer_start(rb_loop, &srv->check.next);
 }
 
+/* A check that could not run for want of descriptors, memory or ports says nothing about
+ * the server: its state stays, the line is rate-limited, the check is tried again soon. */
+static void check_not_run(struct server *srv, const struct check_result *r)
+{
+    static struct log_rate rate;
+    unsigned quiet;
+
+    if (log_rate_allow(&rate, &quiet))
+        srv_log(LOG_WARN, srv, "check could not run: %s; state kept (%u similar not logged)",
+                r->info, quiet);
+}
+
 /* Every check ends here, exactly once, with its sockets already released. */
 static void check_done(struct check *c, struct check_result *r)
 {
     struct server *srv = srv_of(c);
+    double next;
 
     r->duration_ms = (unsigned)((mono_us() - c->started_us) / 1000);
     c->running = false;
@@ -150,8 +165,13 @@ static void check_done(struct check *c, struct check_result *r)
     ev_io_stop(rb_loop, &c->io);
     /* The verdict first: the next interval depends on where it leaves the counter. */
     server_check_done(srv, r);
+    next = interval_s(srv);
+    if (r->status == CHK_SOCKERR) {
+        check_not_run(srv, r);
+        next = conf_fastinter(srv->conf) / 1000.0;
+    }
     if (srv->admin != ADMIN_MAINT && !srv->retired)
-        schedule(srv, interval_s(srv));
+        schedule(srv, next);
 }
 
 /* Did the TCP connection get established? Tells L4TOUT from L7TOUT. */
@@ -269,12 +289,16 @@ static void tcp_start(struct check *c, const struct conf_addr *a)
         check_done(c, &r);
         return;
     }
-    if (connect(c->fd, (const struct sockaddr *)&a->sa, a->len) == 0)
+    if (connect(c->fd, (const struct sockaddr *)&a->sa, a->len) == 0) {
         tcp_connected(c, 0);
-    else if (errno != EINPROGRESS)
+    } else if (local_shortage(errno)) {
+        set_result(&r, CHK_SOCKERR, 0, "%s", strerror(errno));
+        sock_verdict(c, &r);
+    } else if (errno != EINPROGRESS) {
         tcp_connected(c, errno);
-    else
+    } else {
         watch(c, c->fd, MYSQL_WAIT_WRITE);
+    }
 }
 
 static void tcp_io(struct check *c)
@@ -375,42 +399,134 @@ static void eval_read_only(struct check *c, MYSQL_RES *res)
                    on ? "OFF" : "ON");
 }
 
+/* The columns of SHOW REPLICA STATUS the lag expectation reads (-1: absent). */
+struct replica_cols {
+    int lag, io, sql, io_errno, io_error, sql_errno, sql_error;
+    int read_file, read_pos, exec_file, exec_pos;
+};
+
+/* Client errors a replica's IO thread reports while its master cannot be reached (refused,
+ * unreachable, lost, shutting down, too busy to let it in). */
+static bool master_unreachable(long io_errno)
+{
+    static const long codes[] = {0, 1040, 1053, 1129, 2002, 2003, 2005, 2006, 2013};
+
+    for (size_t i = 0; i < ARRAY_SIZE(codes); i++)
+        if (io_errno == codes[i])
+            return true;
+    return false;
+}
+
+static const char *field(MYSQL_ROW row, int col)
+{
+    return col >= 0 && row[col] ? row[col] : "";
+}
+
+/* One replication channel's verdict, written to C->result unless it passes; *LAG gets
+ * its lag (-1 when the master is unreachable). Returns false when the check fails.
+ *
+ *   SQL thread not running (stopped or failed)     -> fail: replication is broken
+ *   IO thread stopped (by an operator or an error)  -> fail
+ *   IO thread connecting with an error other than
+ *   "master unreachable" (denied, missing binlog)   -> fail
+ *   IO and SQL threads running                      -> lag compared with max-lag
+ *   IO thread connecting to an unreachable master,
+ *   SQL thread running                              -> pass: this replica holds all it
+ *                                                      could get and applies it; it is the
+ *                                                      failover target, lag unknown
+ */
+static bool channel_verdict(struct check *c, MYSQL_ROW row, const struct replica_cols *k,
+                            long *lag, char *note, size_t notesz)
+{
+    const char *io = field(row, k->io), *sql = field(row, k->sql);
+    long io_errno = atol(field(row, k->io_errno));
+
+    *lag = -1;
+    if (strcasecmp(sql, "Yes")) {
+        long sql_errno = atol(field(row, k->sql_errno));
+        if (sql_errno)
+            set_result(&c->result, CHK_L7STS, 0,
+                       "replication is not running (IO thread: %s, SQL thread: %s, SQL error "
+                       "%ld: %.60s)",
+                       io[0] ? io : "NULL", sql[0] ? sql : "NULL", sql_errno,
+                       field(row, k->sql_error));
+        else
+            set_result(&c->result, CHK_L7STS, 0,
+                       "replication is not running (IO thread: %s, SQL thread: %s)",
+                       io[0] ? io : "NULL", sql[0] ? sql : "NULL");
+        return false;
+    }
+    if (!strcasecmp(io, "Yes")) { /* lag NULL only for a moment, while the IO thread rejoins */
+        *lag = row[k->lag] ? atol(row[k->lag]) : -1;
+        return true;
+    }
+    if (strcasecmp(io, "Connecting") || !master_unreachable(io_errno)) {
+        set_result(&c->result, CHK_L7STS, 0,
+                   "replication is not running (IO thread: %s, SQL thread: %s, IO error %ld: "
+                   "%.60s)",
+                   io[0] ? io : "NULL", sql, io_errno, field(row, k->io_error));
+        return false;
+    }
+    /* Master unreachable: how much of what arrived is still to apply? */
+    if (!strcmp(field(row, k->read_file), field(row, k->exec_file)) &&
+        atoll(field(row, k->exec_pos)) >= atoll(field(row, k->read_pos)))
+        snprintf(note, notesz, "master unreachable, relay log applied");
+    else if (!strcmp(field(row, k->read_file), field(row, k->exec_file)))
+        snprintf(note, notesz, "master unreachable, applying relay log (%lld bytes left)",
+                 atoll(field(row, k->read_pos)) - atoll(field(row, k->exec_pos)));
+    else
+        snprintf(note, notesz, "master unreachable, applying relay log (from %.40s)",
+                 field(row, k->exec_file));
+    return true;
+}
+
 /* Replication lag: broken or stopped replication fails the check, lag beyond max-lag
- * passes it conditionally (the server drains). Several rows = multi-source: the worst
- * one counts. */
+ * passes it conditionally (the server drains), and a replica whose master is gone passes
+ * (see channel_verdict). Several rows = multi-source: the worst one counts. */
 static void eval_lag(struct check *c, MYSQL_RES *res)
 {
     const struct conf_server *conf = srv_of(c)->conf;
-    int lag_col, io_col, sql_col;
-    long worst = -1;
+    struct replica_cols k;
+    char note[96] = "";
+    long worst = -1, lag;
     MYSQL_ROW row;
+    size_t len;
 
     if (!res || mysql_num_rows(res) == 0) {
         set_result(&c->result, CHK_L7STS, 0, "not a replica: replica status is empty");
         return;
     }
-    lag_col = column(res, "Seconds_Behind_Master", "Seconds_Behind_Source");
-    io_col = column(res, "Slave_IO_Running", "Replica_IO_Running");
-    sql_col = column(res, "Slave_SQL_Running", "Replica_SQL_Running");
-    if (lag_col < 0) {
+    k = (struct replica_cols){
+        .lag = column(res, "Seconds_Behind_Master", "Seconds_Behind_Source"),
+        .io = column(res, "Slave_IO_Running", "Replica_IO_Running"),
+        .sql = column(res, "Slave_SQL_Running", "Replica_SQL_Running"),
+        .io_errno = column(res, "Last_IO_Errno", "Last_IO_Errno"),
+        .io_error = column(res, "Last_IO_Error", "Last_IO_Error"),
+        .sql_errno = column(res, "Last_SQL_Errno", "Last_SQL_Errno"),
+        .sql_error = column(res, "Last_SQL_Error", "Last_SQL_Error"),
+        .read_file = column(res, "Master_Log_File", "Source_Log_File"),
+        .read_pos = column(res, "Read_Master_Log_Pos", "Read_Source_Log_Pos"),
+        .exec_file = column(res, "Relay_Master_Log_File", "Relay_Source_Log_File"),
+        .exec_pos = column(res, "Exec_Master_Log_Pos", "Exec_Source_Log_Pos"),
+    };
+    if (k.lag < 0 || k.io < 0 || k.sql < 0) {
         set_result(&c->result, CHK_L7RSP, 0, "replica status has no Seconds_Behind_Master");
         return;
     }
     while ((row = mysql_fetch_row(res))) {
-        const char *io = io_col >= 0 ? row[io_col] : "?";
-        const char *sql = sql_col >= 0 ? row[sql_col] : "?";
-        if (!row[lag_col] || (sql_col >= 0 && strcasecmp(sql ? sql : "", "Yes"))) {
-            set_result(&c->result, CHK_L7STS, 0,
-                       "replication is not running (IO thread: %s, SQL thread: %s)",
-                       io ? io : "NULL", sql ? sql : "NULL");
+        if (!channel_verdict(c, row, &k, &lag, note, sizeof(note)))
             return;
-        }
-        if (atol(row[lag_col]) > worst)
-            worst = atol(row[lag_col]);
+        if (lag > worst)
+            worst = lag;
     }
-    if (worst > conf->max_lag)
+    if (worst > conf->max_lag) {
         set_result(&c->result, CHK_L7OKC, 0, "replication lag %lds exceeds max-lag %ds", worst,
                    conf->max_lag);
+        return;
+    }
+    len = strlen(c->result.info);
+    if (note[0] && len < sizeof(c->result.info))
+        snprintf(c->result.info + len, sizeof(c->result.info) - len, ", %s", note);
 }
 
 static void eval_query(struct check *c, MYSQL_RES *res)

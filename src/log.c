@@ -5,6 +5,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "rebound.h"
+
 enum log_level log_threshold = LOG_INFO;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
@@ -26,4 +28,18 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "%s.%03dZ rebound %s: %s\n", stamp, (int)(tv.tv_usec / 1000), level_names[lvl],
             line);
+}
+
+bool log_rate_allow(struct log_rate *r, unsigned *suppressed)
+{
+    uint64_t now = mono_ms();
+
+    if (now < r->next_ms) {
+        r->suppressed++;
+        return false;
+    }
+    r->next_ms = now + 1000;
+    *suppressed = r->suppressed;
+    r->suppressed = 0;
+    return true;
 }

@@ -1,6 +1,7 @@
 /* rebound.c - process-wide pieces: the event loop pointer and the monotonic clock. */
 #include "rebound.h"
 
+#include <errno.h>
 #include <time.h>
 
 struct ev_loop *rb_loop;
@@ -16,4 +17,10 @@ uint64_t mono_us(void)
 uint64_t mono_ms(void)
 {
     return mono_us() / 1000u;
+}
+
+bool local_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL;
 }

@@ -24,7 +24,7 @@ struct want_status {
 static const struct want_status want[] = {
     {CHK_UNK, "UNK", "Unknown", CHK_NEUTRAL, false},
     {CHK_INI, "INI", "Initializing", CHK_NEUTRAL, false},
-    {CHK_SOCKERR, "SOCKERR", "Socket error", CHK_FAILED, false},
+    {CHK_SOCKERR, "SOCKERR", "Socket error", CHK_NEUTRAL, false},
     {CHK_L4OK, "L4OK", "Layer4 check passed", CHK_PASSED, false},
     {CHK_L4TOUT, "L4TOUT", "Layer4 timeout", CHK_FAILED, false},
     {CHK_L4CON, "L4CON", "Layer4 connection problem", CHK_FAILED, false},
@@ -124,6 +124,9 @@ static void test_classify_sockerr(void **state)
 
     classify(2001, "Can't create UNIX socket (24)", CHK_SOCKERR, 0, "Too many open files");
     classify(2004, "Can't create TCP/IP socket (24)", CHK_SOCKERR, 0, "Too many open files");
+    /* Out of local ports: rebound's shortage too, not the server's refusal. */
+    classify(2003, "Can't connect to server on '10.0.0.1' (99)", CHK_SOCKERR, 0,
+             "Cannot assign requested address");
 }
 
 static void test_classify_tls(void **state)

@@ -77,6 +77,7 @@ static const struct check_result r_l7sts = {CHK_L7STS, 1045, 2, "Access denied"}
 static const struct check_result r_l7okc = {CHK_L7OKC, 0, 4, "replication lag 40s > 30s"};
 static const struct check_result r_unk = {CHK_UNK, 0, 0, ""};
 static const struct check_result r_ini = {CHK_INI, 0, 0, ""};
+static const struct check_result r_sockerr = {CHK_SOCKERR, 0, 0, "Too many open files"};
 
 /* The "reason: ..." texts of those verdicts in the health log. */
 #define RES_L4CON                                                                                  \
@@ -445,6 +446,9 @@ static void test_neutral_results(void **state)
     (void)state;
 
     feed(m, &r_unk, 3);
+    /* rebound's own shortage (no descriptor for the check) says nothing of the server. */
+    feed(m, &r_sockerr, 10);
+    assert_int_equal(m->last.status, CHK_SOCKERR);
     feed(m, &r_ini, 3);
     assert_int_equal(m->state, SRV_UP);
     assert_int_equal(m->health, 2);
