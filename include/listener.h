@@ -32,10 +32,6 @@ struct server *listener_pick(struct listener *l, uint64_t exclude);
 /* Usable servers, as counted in the health log. */
 void listener_count_usable(const struct listener *l, int *active, int *backup);
 
-/* Close every session on the backup servers of L; called when an active server
- * comes UP. SRV is the server that came up. */
-void listener_kill_backup_sessions(struct listener *l, const struct server *srv);
-
 /* The running listeners, in config order, for the admin and stats views. */
 int listeners_count(void);
 struct listener *listener_at(int i);

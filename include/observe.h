@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mysql_packet.h"
+
 struct server;
 
 /* What real traffic can tell about a server. The first four are layer-4 events,
@@ -12,13 +14,56 @@ struct server;
 enum obs_event {
     OBS_CONNECT_FAILED,   /* refused, unreachable, reset during connect */
     OBS_CONNECT_TIMEOUT,  /* TCP connect longer than timeout connect */
-    OBS_GREETING_TIMEOUT, /* connected, but no greeting within timeout greeting */
-    OBS_SERVER_RESET,     /* the server reset or dropped an established session */
+    OBS_GREETING_TIMEOUT, /* connected, but no (complete) greeting within timeout greeting */
+    OBS_BAD_GREETING,     /* the server's first bytes are not a MySQL greeting */
+    OBS_SERVER_RESET,     /* the server reset an established session */
     OBS_SERVER_ERROR,     /* an ERR packet whose errno says the server is unhealthy */
     OBS_MID_RESPONSE,     /* the server closed while a client waited for an answer */
     OBS_MALFORMED,        /* the server's stream is not valid MySQL framing */
     OBS__COUNT
 };
+
+/* What the client may send besides a new command (sequence id 0). */
+enum obs_client_may {
+    OBS_CLIENT_NOTHING,
+    OBS_CLIENT_ONE, /* one packet: a handshake or auth-switch response */
+    OBS_CLIENT_DATA, /* LOCAL INFILE contents, up to an empty packet */
+};
+
+/* One session's MySQL conversation as rebound follows it, both ways, without copying a
+ * byte (see observe.c for the rules). Embedded in the session. */
+struct obs_stream {
+    struct mysql_tracker srv, cli; /* packet boundaries, server->client and client->server */
+    bool followed;  /* a plain stream being followed (not TLS, not compressed) */
+    bool active;    /* the server is an active one (1290 counts) */
+    bool authed;    /* the login ended with the server's OK */
+    bool awaiting;  /* the client sent a command the server has not finished answering */
+    bool quitting;  /* the client sent COM_QUIT */
+    bool last_err;  /* the server's latest packet is an ERR */
+    bool in_command;   /* the client's latest packet is a command (its 16 MiB parts follow) */
+    bool change_user;  /* a COM_CHANGE_USER exchange is going on (auth switch possible) */
+    bool client_fault; /* the client broke the protocol: it can no longer make the server guilty */
+    bool answered;     /* the server sent a normal packet since the last report */
+    uint8_t may;       /* enum obs_client_may */
+    uint8_t seq;       /* sequence id due on the next packet of the exchange */
+    uint8_t start_seq; /* sequence id the answer to the latest command starts with */
+    uint8_t queued;    /* commands sent whose answer has not begun (pipelining) */
+    int8_t event;      /* an error seen (enum obs_event), reported once the bytes passed on */
+    uint16_t err;      /* its MySQL error number (OBS_SERVER_ERROR) */
+};
+
+/* The greeting has passed: follow what comes next (FOLLOW false: only record nothing). */
+void observe_stream_start(struct obs_stream *st, bool follow, bool active);
+/* Bytes that passed from the client / from the server. */
+void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
+void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
+/* Report to SRV what the latest bytes showed: an error, or a normal answer that breaks a
+ * run of errors. Last thing a relay step does: on-error may close the session. */
+void observe_report(struct server *srv, struct obs_stream *st);
+/* The server went away from an established session (RESET: with a read error, else end of
+ * stream; CLIENT_EOF: the client had half-closed). The event to count against it, or
+ * OBS__COUNT when the server need not be to blame. */
+enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool client_eof);
 
 /* Is ERR (from a server that is ACTIVE or a backup) a sign of an unhealthy server?
  * Returns a short description, or NULL for errors that are the application's business

@@ -32,8 +32,9 @@ struct flow {
 /* Session states. */
 enum session_state {
     SESS_CONNECTING, /* waiting for the server's TCP connect; on server->sessions */
-    SESS_GREETING,   /* connected, waiting for the server's first byte (timeout greeting) */
-    SESS_RELAY,      /* bytes flowing both ways; on server->sessions */
+    SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
+                        the client is not read yet, down.pending holds a partial greeting */
+    SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on server->sessions */
 };
 
 /* A client connection and the server connection made for it. */
@@ -51,17 +52,7 @@ struct session {
     double started;
     uint64_t tried; /* bit per server index already tried */
     int attempts;
-    struct mysql_tracker trk; /* server->client packet boundaries (observe layer7) */
-    bool l7;                  /* the stream is followed at layer 7 (not TLS, not compressed) */
-    bool awaiting;            /* the client sent a command the server has not answered yet */
-    bool quitting;            /* the client sent COM_QUIT */
-    bool authed;              /* layer 7: the server's OK ended the login */
-    bool last_err;            /* layer 7: the server's latest packet is an ERR */
-    uint8_t last_seq;         /* layer 7: sequence id of the server's latest packet */
-    uint8_t up_reads;         /* reads from each side, counted up to 255 */
-    uint8_t down_reads;
-    int8_t obs_event; /* an error seen while relaying, reported after the write */
-    uint16_t obs_errno;
+    struct obs_stream obs; /* the MySQL conversation, followed for observe */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;
@@ -79,10 +70,11 @@ void session_abort_client(struct session *s);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
 /* Move a session through which no byte has passed yet to another server,
- * avoiding servers set in EXCLUDE. Returns false (and closes it) if impossible. */
+ * avoiding servers set in EXCLUDE. Returns false if impossible: the client was then
+ * refused with an ERR packet and the session is closed. */
 bool session_redispatch(struct session *s, uint64_t exclude, const char *reason);
-/* Has any byte passed, either way? Until then the session can move to another server
- * without the client noticing. */
+/* Has any byte reached the client? Until then the session can move to another server
+ * without the client noticing (the client is not even read before the greeting). */
 bool session_has_traffic(const struct session *s);
 /* "rw/master" or "rw" while not yet placed, for log prefixes. */
 const char *session_where(const struct session *s);

@@ -1,5 +1,4 @@
-/* listener.c - bound sockets, accept, server selection for new sessions, and the
- * failback pass that closes backup sessions when an active server returns. */
+/* listener.c - bound sockets, accept, and server selection for new sessions. */
 #include "listener.h"
 
 #include <errno.h>
@@ -93,49 +92,6 @@ void listener_count_usable(const struct listener *l, int *active, int *backup)
     }
 }
 
-void listener_kill_backup_sessions(struct listener *l, const struct server *srv)
-{
-    uint64_t t0 = mono_us(), t_clients, backups = 0;
-    unsigned killed = 0, moved = 0;
-    struct hl_event ev = {.kind = HL_KILL, .server = srv->id, .listener = l->conf->name};
-
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            backups |= UINT64_C(1) << i;
-    /* Clients first, all of them: they are what waits to reconnect. */
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            server_abort_clients(&l->servers[i], true);
-    t_clients = mono_us();
-    for (int i = 0; i < l->nservers; i++) {
-        struct server *b = &l->servers[i];
-        struct session *s;
-        unsigned n = 0;
-
-        if (!b->conf->backup)
-            continue;
-        /* Each turn removes the head: it is either closed or moved off the backups. */
-        while ((s = TAILQ_FIRST(&b->sessions))) {
-            if (!session_has_traffic(s) && session_redispatch(s, backups, "failback")) {
-                moved++;
-                continue;
-            }
-            session_close(s, "failback: active server came UP");
-            n++;
-        }
-        b->sessions_killed += n;
-        killed += n;
-    }
-    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
-    healthlog_emit(&ev,
-                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
-                   "(clients disconnected in %u ms).",
-                   killed, l->conf->name, srv->id, ev.pass_ms, (unsigned)((t_clients - t0) / 1000));
-    if (moved)
-        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from backup servers.",
-                       moved, l->conf->name);
-}
-
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *l = container_of(w, struct listener, accept_w);
@@ -150,8 +106,11 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("%s: accept: %s; pausing accept for %.0f ms", l->conf->name,
-                         strerror(errno), ACCEPT_RETRY_S * 1000);
+                static struct log_rate rate;
+                unsigned quiet;
+                if (log_rate_allow(&rate, &quiet))
+                    log_warn("%s: accept: %s; pausing accept for %.0f ms (%u similar not logged)",
+                             l->conf->name, strerror(errno), ACCEPT_RETRY_S * 1000, quiet);
                 listeners_pause(true);
                 ev_timer_set(&resume_timer, ACCEPT_RETRY_S, 0);
                 ev_timer_start(rb_loop, &resume_timer);

@@ -1,15 +1,43 @@
-/* observe.c - passive observation: counting errors that real traffic shows, and the
- * on-error actions, with HAProxy's semantics.
+/* observe.c - passive observation: following each session's MySQL stream, counting the
+ * errors real traffic shows, and the on-error actions, with HAProxy's semantics.
  *
  * Sessions report events (observe_error); after `error-limit` of them in a row the
  * server's `on-error` action runs, as a failed check with status HANA whose info says
  * what was seen. Any normal answer from the server breaks the run (observe_ok).
+ *
+ * The one rule: an event counts against a server only when the server alone can have
+ * caused it. A client controls what it sends, so anything that follows a client's own
+ * misstep is the client's doing:
+ *   - a client that half-closed, left a packet unfinished, or sent bytes the server never
+ *     asked for (out of turn during the login, a wrong sequence id, anything after
+ *     COM_QUIT) can no longer make the server guilty of going away;
+ *   - a server that answered with an ERR packet and then closed has said why;
+ *   - during the login the server may close on a client for many reasons (bad password,
+ *     unknown plugin, garbage), so a server going away counts only once the login ended;
+ *   - a stream rebound cannot read (TLS, compression) gives no way to tell, so an
+ *     established session of that kind never counts; only connects and greetings do.
+ * What remains is the server's alone: it reset a session whose client kept to the
+ * protocol, or closed while that client waited for an answer (or in the middle of a
+ * packet), or broke the sequence of packets itself.
+ *
+ * Following the stream reads only packet headers and first payload bytes (mysql_track),
+ * both ways. Sequence ids follow the protocol: every packet of one exchange carries the
+ * previous packet's id plus one, whichever side sent it (a command is 0, the answer
+ * starts at 1; LOCAL INFILE contents, auth-switch replies, the parts of a 16 MiB packet
+ * and multi-result sets all continue the count, wrapping after 255). A client may send
+ * a new command at any time (pipelining), and the answer to a pipelined command starts
+ * again at 1. Everything else the client sends must have been asked for: its handshake
+ * response, a reply after an auth switch (0xfe) or auth-more-data (0x01) packet, or the
+ * file after a LOCAL INFILE request (0xfb as an answer's first packet), which ends with
+ * an empty packet.
  */
 #include "observe.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "check.h"
+#include "rebound.h"
 #include "server.h"
 
 /* Errors that say the server itself is in trouble. Anything else an application can
@@ -34,10 +62,18 @@ static const struct {
 
 static const char *const event_names[OBS__COUNT] = {
     [OBS_CONNECT_FAILED] = "connect failed", [OBS_CONNECT_TIMEOUT] = "connect timeout",
-    [OBS_GREETING_TIMEOUT] = "no greeting",  [OBS_SERVER_RESET] = "connection reset",
-    [OBS_SERVER_ERROR] = "server error",     [OBS_MID_RESPONSE] = "closed during a response",
-    [OBS_MALFORMED] = "malformed stream",
+    [OBS_GREETING_TIMEOUT] = "no greeting",  [OBS_BAD_GREETING] = "bad greeting",
+    [OBS_SERVER_RESET] = "connection reset", [OBS_SERVER_ERROR] = "server error",
+    [OBS_MID_RESPONSE] = "closed during a response", [OBS_MALFORMED] = "malformed stream",
 };
+
+/* Command bytes the stream follower needs to know. */
+#define COM_QUIT                 0x01
+#define COM_CHANGE_USER          0x11
+#define COM_STMT_SEND_LONG_DATA  0x18
+#define COM_STMT_CLOSE           0x19
+#define CLIENT_COMPRESS          0x0020u
+#define CLIENT_SSL               0x0800u
 
 const char *observe_event_str(enum obs_event ev)
 {
@@ -84,6 +120,213 @@ static void on_error(struct server *srv, const struct check_result *r)
     }
     server_check_done(srv, r);
     check_hurry(srv);
+}
+
+/* ---- following the stream ---- */
+
+/* Does the server answer command CMD? Not COM_QUIT, COM_STMT_SEND_LONG_DATA,
+ * COM_STMT_CLOSE. */
+static bool answered(int cmd)
+{
+    return cmd != COM_QUIT && cmd != COM_STMT_SEND_LONG_DATA && cmd != COM_STMT_CLOSE;
+}
+
+/* What a server packet that checked out as FIRST means for what the client may do next. */
+static void server_says(struct obs_stream *st, int first, bool starts)
+{
+    if (!st->authed || st->change_user) {
+        if (first == 0x00) { /* the login (or the change of user) succeeded */
+            st->authed = true;
+            st->change_user = false;
+            st->may = OBS_CLIENT_NOTHING;
+        } else if (first == 0xff) {
+            st->change_user = false;
+            st->may = OBS_CLIENT_NOTHING;
+        } else if (first == 0xfe || first == 0x01) { /* auth switch, auth more data */
+            st->may = OBS_CLIENT_ONE;
+        }
+        return;
+    }
+    if (starts && first == 0xfb) /* LOCAL INFILE request: the client sends a file */
+        st->may = OBS_CLIENT_DATA;
+}
+
+/* A server packet starts (or a 16 MiB one continues: FIRST is MYSQL_TRACK_CONT). */
+static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err)
+{
+    struct obs_stream *st = container_of(t, struct obs_stream, srv);
+    bool starts = false;
+
+    if (!st->followed)
+        return;
+    /* The next packet of the exchange, or the first of the answer to a command sent
+     * meanwhile (pipelined, or simply the next one). When both readings fit, the first
+     * one is taken: at worst a later stray packet is let through, never a good one
+     * refused. An ERR packet may come out of turn (a server closing an idle session
+     * says why, some with sequence id 0): it is judged by its error number alone. */
+    if (seq != st->seq) {
+        if (first != MYSQL_TRACK_CONT && st->queued > 0 && (seq == 1 || seq == st->start_seq)) {
+            starts = true;
+            st->queued--;
+        } else if (first != 0xff) {
+            st->event = OBS_MALFORMED;
+            st->followed = false; /* lost: one event per session, nothing judged after */
+            return;
+        }
+    }
+    st->seq = (uint8_t)(seq + 1);
+    if (first == MYSQL_TRACK_CONT)
+        return;
+    st->last_err = first == 0xff;
+    server_says(st, first, starts);
+    if (first != 0xff) {
+        st->answered = true;
+        return;
+    }
+    if (observe_unhealthy_errno(err, st->active)) {
+        st->event = OBS_SERVER_ERROR;
+        st->err = err;
+    }
+}
+
+/* The client sent something it had no business sending: it can no longer make the
+ * server guilty of anything, and the stream is not judged further. */
+static void client_fault(struct obs_stream *st)
+{
+    st->client_fault = true;
+    st->followed = false;
+}
+
+/* A client packet the server asked for (a login or auth-switch reply, LOCAL INFILE
+ * contents), or a part of one: it continues the exchange. */
+static void client_reply(struct obs_stream *st, int first, uint8_t seq)
+{
+    if (seq != st->seq) {
+        client_fault(st);
+        return;
+    }
+    st->seq = (uint8_t)(seq + 1);
+    st->in_command = false;
+    st->awaiting = true;
+    if (first == MYSQL_TRACK_CONT)
+        return;
+    if (st->may == OBS_CLIENT_ONE || first == -1) /* one reply, or the file's end */
+        st->may = OBS_CLIENT_NOTHING;
+}
+
+/* A client packet starts (or continues a 16 MiB one). */
+static void client_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err)
+{
+    struct obs_stream *st = container_of(t, struct obs_stream, cli);
+    (void)err;
+
+    if (!st->followed)
+        return;
+    if (first == MYSQL_TRACK_CONT && st->in_command) {
+        /* The rest of a 16 MiB command: its answer starts after the last part. */
+        if (seq != st->start_seq) {
+            client_fault(st);
+            return;
+        }
+        st->start_seq = (uint8_t)(seq + 1);
+        return;
+    }
+    if (first == MYSQL_TRACK_CONT || st->may == OBS_CLIENT_DATA ||
+        (st->may == OBS_CLIENT_ONE && seq != 0)) {
+        client_reply(st, first, seq);
+        return;
+    }
+    /* Otherwise only a new command, once logged in, and nothing after COM_QUIT. */
+    if (!st->authed || seq != 0 || first < 0 || st->quitting) {
+        client_fault(st);
+        return;
+    }
+    st->in_command = true;
+    st->start_seq = 1;
+    st->may = OBS_CLIENT_NOTHING;
+    if (first == COM_QUIT) {
+        st->quitting = true;
+        return;
+    }
+    if (first == COM_CHANGE_USER)
+        st->change_user = true;
+    if (answered(first)) {
+        st->awaiting = true;
+        if (st->queued < UINT8_MAX)
+            st->queued++;
+    }
+}
+
+void observe_stream_start(struct obs_stream *st, bool follow, bool active)
+{
+    memset(st, 0, sizeof(*st));
+    st->srv.on_packet = server_packet;
+    st->cli.on_packet = client_packet;
+    st->followed = follow;
+    st->active = active;
+    st->event = -1;
+    st->seq = 1; /* the greeting was 0 */
+    st->may = OBS_CLIENT_ONE;
+}
+
+void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
+{
+    if (!st->followed)
+        return;
+    if (st->cli.packets == 0 && st->cli.hdr_have == 0 && st->cli.left == 0) {
+        /* The handshake response: its capability flags (the first payload bytes) say
+         * whether the stream goes on in TLS or compressed, which cannot be followed. */
+        unsigned caps = n >= 6 ? (unsigned)p[4] | (unsigned)p[5] << 8 : 0;
+        if (n < 6 || caps & (CLIENT_SSL | CLIENT_COMPRESS)) {
+            st->followed = false;
+            return;
+        }
+    }
+    mysql_track(&st->cli, p, n);
+}
+
+void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
+{
+    if (!st->followed)
+        return;
+    mysql_track(&st->srv, p, n);
+    /* A read that ends between packets ends the answer as far as anyone can tell. */
+    if (st->followed && mysql_track_at_boundary(&st->srv))
+        st->awaiting = false;
+}
+
+enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool client_eof)
+{
+    if (!st->followed || client_eof || st->quitting || !st->authed || st->last_err ||
+        !mysql_track_at_boundary(&st->cli))
+        return OBS__COUNT;
+    if (reset)
+        return OBS_SERVER_RESET;
+    if (st->awaiting || !mysql_track_at_boundary(&st->srv))
+        return OBS_MID_RESPONSE;
+    return OBS__COUNT; /* a clean close at rest (wait_timeout, KILL of an idle session) */
+}
+
+void observe_report(struct server *srv, struct obs_stream *st)
+{
+    int ev = st->event;
+    char detail[96];
+
+    st->event = -1;
+    if (!st->answered && ev < 0)
+        return;
+    st->answered = false;
+    if (ev < 0) {
+        observe_ok(&srv->obs_consecutive);
+        return;
+    }
+    if (ev == OBS_SERVER_ERROR)
+        snprintf(detail, sizeof(detail), "error %u, %s", st->err,
+                 observe_unhealthy_errno(st->err, true));
+    else
+        snprintf(detail, sizeof(detail), "%s", "unexpected packet in the server's stream");
+    /* Last: on-error may close the session ST belongs to. */
+    observe_error(srv, (enum obs_event)ev, detail);
 }
 
 void observe_error(struct server *srv, enum obs_event ev, const char *detail)

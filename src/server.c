@@ -163,28 +163,96 @@ static void log_transition(const struct server *srv, const struct check_result *
         healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
 
+/* Empty SRV of its sessions, their clients already reset (server_abort_clients): a
+ * session no byte has reached the client of yet moves to another server (none in
+ * EXCLUDE), or is refused with an ERR packet if there is none; the rest are closed.
+ * Adds to *MOVED; returns how many were closed. */
+static unsigned evict_sessions(struct server *srv, uint64_t exclude, const char *reason,
+                               unsigned *moved)
+{
+    struct session *s;
+    unsigned n = 0;
+
+    /* Each turn removes the head: it is closed, or moved to another server's list. */
+    while ((s = TAILQ_FIRST(&srv->sessions))) {
+        if (!session_has_traffic(s)) {
+            if (session_redispatch(s, exclude, reason))
+                (*moved)++;
+            else
+                n++; /* refused and closed */
+            continue;
+        }
+        session_close(s, reason);
+        n++;
+    }
+    srv->sessions_killed += n;
+    return n;
+}
+
+static void log_moved(const struct server *srv, unsigned moved, const char *from)
+{
+    struct hl_event ev = {
+        .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
+
+    if (moved)
+        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from %s.", moved,
+                       srv->listener->conf->name, from);
+}
+
+/* on-marked-up shutdown-backup-sessions: ACTIVE came UP; every session on the backups of
+ * its listener goes, in one pass at the check's priority. Clients first, all of them:
+ * they are what waits to reconnect; then the server sides. */
+static void kill_backup_sessions(const struct server *active)
+{
+    struct listener *l = active->listener;
+    uint64_t t0 = mono_us(), t_clients, backups = 0;
+    unsigned killed = 0, moved = 0;
+    struct hl_event ev = {.kind = HL_KILL, .server = active->id, .listener = l->conf->name};
+
+    for (int i = 0; i < l->nservers; i++)
+        if (l->servers[i].conf->backup)
+            backups |= UINT64_C(1) << i;
+    for (int i = 0; i < l->nservers; i++)
+        if (l->servers[i].conf->backup)
+            server_abort_clients(&l->servers[i], true);
+    t_clients = mono_us();
+    for (int i = 0; i < l->nservers; i++)
+        if (l->servers[i].conf->backup)
+            killed += evict_sessions(&l->servers[i], backups, "failback: active server came UP",
+                                     &moved);
+    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
+    healthlog_emit(&ev,
+                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
+                   "(clients disconnected in %u ms).",
+                   killed, l->conf->name, active->id, ev.pass_ms,
+                   (unsigned)((t_clients - t0) / 1000));
+    log_moved(active, moved, "backup servers");
+}
+
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
  * every client off the backups. */
 static void became_usable(struct server *srv)
 {
     if (srv->conf->shutdown_backup_sessions && !srv->conf->backup)
-        listener_kill_backup_sessions(srv->listener, srv);
+        kill_backup_sessions(srv);
 }
 
 /* on-marked-down shutdown-sessions: every session of SRV, clients first (as in the
- * failback pass: they are what waits to reconnect), then the server sides. */
+ * failback pass); sessions still connecting or waiting for the greeting go to another
+ * server instead, since their clients have seen nothing yet. */
 static void shutdown_sessions(struct server *srv)
 {
     uint64_t t0 = mono_us();
     struct hl_event ev = {
         .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
-    unsigned n;
+    unsigned n, moved = 0;
 
-    server_abort_clients(srv, false);
-    n = server_kill_sessions(srv, "server marked DOWN");
+    server_abort_clients(srv, true);
+    n = evict_sessions(srv, UINT64_C(1) << srv->index, "server marked DOWN", &moved);
     ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
     healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
                    ev.pass_ms);
+    log_moved(srv, moved, srv->id);
 }
 
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)

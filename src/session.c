@@ -8,6 +8,11 @@
  * So an idle session owns no buffer, and a slow reader holds at most one read's worth
  * of bytes in rebound (back-pressure).
  *
+ * The client is not read until the server's whole greeting has been checked and passed
+ * on: until then nothing has passed either way, and a server that fails (refuses, stays
+ * silent, greets with garbage or an ERR) is replaced by the next candidate without the
+ * client noticing or losing a byte.
+ *
  *   client --cfd--> [up.rd]  --scratch-->  [up.wr]  --sfd--> server
  *   client <--cfd-- [down.wr] <--scratch-- [down.rd] <--sfd-- server
  */
@@ -29,11 +34,8 @@
 #include "rebound.h"
 #include "server.h"
 
-#define SCRATCH_SIZE         (64 * 1024)
-#define ERR_NO_SERVER        1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
-#define CLIENT_SSL_FLAG      0x0800u /* handshake response capability bits */
-#define CLIENT_COMPRESS_FLAG 0x0020u
-#define COM_QUIT_BYTE        0x01
+#define SCRATCH_SIZE  (64 * 1024)
+#define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
 
 /* Bytes the destination did not accept yet. */
 struct pending {
@@ -47,12 +49,12 @@ static uint64_t next_id = 1;
 static char scratch[SCRATCH_SIZE];
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err);
 static bool dispatch(struct session *s);
 
 const char *session_where(const struct session *s)
@@ -62,7 +64,7 @@ const char *session_where(const struct session *s)
 
 bool session_has_traffic(const struct session *s)
 {
-    return s->down.bytes > 0 || s->up.bytes > 0;
+    return s->down.bytes > 0;
 }
 
 /* Send an ERR packet in place of a greeting and close: the client sees a MySQL error
@@ -112,10 +114,9 @@ void session_new(struct listener *l, int cfd, const struct sockaddr *peer, sockl
     s->cfd = cfd;
     s->sfd = -1;
     s->started = s->c_last = s->s_last = ev_now(rb_loop);
-    s->obs_event = -1;
     ev_init(&s->up.rd, up_read_cb);
     ev_init(&s->up.wr, connect_cb);
-    ev_init(&s->down.rd, down_read_cb);
+    ev_init(&s->down.rd, greeting_cb);
     ev_init(&s->down.wr, down_write_cb);
     ev_init(&s->timer, timer_cb);
     if (++sessions_alive >= sessions_max)
@@ -123,9 +124,12 @@ void session_new(struct listener *l, int cfd, const struct sockaddr *peer, sockl
     dispatch(s);
 }
 
-/* Stop every watcher and forget the server side; the client socket stays open. */
+/* Stop every watcher and forget the server side; the client socket stays open. Before
+ * the greeting passed, down.pending holds only a partial greeting: it goes too. */
 static void drop_server(struct session *s)
 {
+    free(s->down.pending);
+    s->down.pending = NULL;
     ev_io_stop(rb_loop, &s->up.rd);
     ev_io_stop(rb_loop, &s->up.wr);
     ev_io_stop(rb_loop, &s->down.rd);
@@ -169,6 +173,18 @@ void session_close(struct session *s, const char *reason)
         listeners_pause(false);
 }
 
+/* rebound itself ran short (descriptors, ports...) while connecting to SRV: not the
+ * server's fault, so not counted; logged at most once a second. */
+static void local_trouble(const struct server *srv, const char *call, int err)
+{
+    static struct log_rate rate;
+    unsigned quiet;
+
+    if (log_rate_allow(&rate, &quiet))
+        srv_log(LOG_WARN, srv, "%s: %s; not counted against the server (%u similar not logged)",
+                call, strerror(err), quiet);
+}
+
 /* Start a non-blocking connect to SRV. Returns 0 if under way (or done), -1 if the
  * connect failed at once. */
 static int start_connect(struct session *s, struct server *srv)
@@ -180,15 +196,19 @@ static int start_connect(struct session *s, struct server *srv)
     s->attempts++;
     fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        log_warn("%s: socket: %s", srv->id, strerror(errno));
+        local_trouble(srv, "socket", errno);
         return -1;
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (connect(fd, (const struct sockaddr *)&a->sa, a->len) < 0 && errno != EINPROGRESS) {
         int err = errno;
+        close(fd);
+        if (local_shortage(err)) {
+            local_trouble(srv, "connect", err);
+            return -1;
+        }
         sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
         srv->connect_failures++;
-        close(fd);
         /* S is not on the server's list yet: on-error cannot close it. */
         observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
@@ -278,16 +298,12 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_set_cb(&s->up.wr, up_write_cb);
     ev_io_set(&s->up.wr, s->sfd, EV_WRITE);
     ev_io_set(&s->up.rd, s->cfd, EV_READ);
+    ev_set_cb(&s->down.rd, greeting_cb);
     ev_io_set(&s->down.rd, s->sfd, EV_READ);
     ev_io_set(&s->down.wr, s->cfd, EV_WRITE);
-    ev_io_start(loop, &s->up.rd);
     ev_io_start(loop, &s->down.rd);
     s->state = SESS_GREETING;
     s->c_last = s->s_last = ev_now(loop);
-    memset(&s->trk, 0, sizeof(s->trk));
-    s->trk.on_packet = server_packet;
-    s->l7 = s->server->conf->observe == OBSERVE_LAYER7;
-    s->authed = s->last_err = false;
     /* The server speaks first; then the same timer enforces idle timeouts (timer_cb). */
     ev_timer_stop(loop, &s->timer);
     ev_timer_set(&s->timer, s->listener->conf->timeout_greeting / 1000.0, 0);
@@ -309,7 +325,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     if (s->state == SESS_GREETING) {
-        connect_failed(s, OBS_GREETING_TIMEOUT, "no greeting in time");
+        connect_failed(s, OBS_GREETING_TIMEOUT,
+                       s->down.pending ? "incomplete greeting in time" : "no greeting in time");
         return;
     }
     left_c = s->c_last + lc->timeout_client / 1000.0 - now;
@@ -354,194 +371,133 @@ static void flow_eof(struct session *s, struct flow *f, int dst)
         session_close(s, "both sides closed");
 }
 
-/* The tracker saw a packet start in the server's stream (observe layer7). Errors are
- * only noted here and reported by report_observed() once the bytes are passed on. */
-static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err)
+/* Pass the N bytes just read into scratch on to F's destination DST; what it does not
+ * take waits in F's pending buffer. Returns -1 if the session was closed. */
+static int pass_on(struct session *s, struct flow *f, int dst, size_t n, const char *what)
 {
-    struct session *s = container_of(t, struct session, trk);
-    struct server *srv = s->server;
+    ssize_t w = write(dst, scratch, n);
 
-    uint8_t prev = s->last_seq;
-
-    s->last_seq = seq;
-    s->last_err = first == 0xff;
-    if (t->packets == 1) { /* the greeting: protocol 10, or an ERR */
-        if (first != 0x0a && first != 0xff)
-            s->obs_event = OBS_MALFORMED;
-        return;
-    }
-    /* A server answers a client packet, so never with sequence id 0 - unless the ids of a
-     * long response wrapped round after 255. */
-    if (seq == 0 && prev != 255) {
-        s->obs_event = OBS_MALFORMED;
-        return;
-    }
-    if (first == 0x00 && !s->authed) /* the OK that ends the login */
-        s->authed = true;
-    if (first != 0xff) {
-        observe_ok(&srv->obs_consecutive);
-        return;
-    }
-    if (observe_unhealthy_errno(err, !srv->conf->backup)) {
-        s->obs_event = OBS_SERVER_ERROR;
-        s->obs_errno = err;
-    }
-}
-
-/* Report what the tracker noted. Last thing a relay step does: on-error may close S. */
-static void report_observed(struct session *s)
-{
-    struct server *srv = s->server;
-    enum obs_event ev = (enum obs_event)s->obs_event;
-    char detail[96];
-
-    s->obs_event = -1;
-    if (ev == OBS_SERVER_ERROR)
-        snprintf(detail, sizeof(detail), "error %u, %s", s->obs_errno,
-                 observe_unhealthy_errno(s->obs_errno, true));
-    else
-        snprintf(detail, sizeof(detail), "%s", "unexpected packet in the server's stream");
-    observe_error(srv, ev, detail);
-}
-
-/* Does the server answer command CMD? Not COM_QUIT, COM_STMT_SEND_LONG_DATA, COM_STMT_CLOSE. */
-static bool answered(uint8_t cmd)
-{
-    return cmd != COM_QUIT_BYTE && cmd != 0x18 && cmd != 0x19;
-}
-
-/* What the client sends: its first packet says whether the stream will switch to TLS
- * or compression, after which it can no longer be followed (layer 4 only) - the
- * capability flags are the first payload bytes of the handshake response. Later, each
- * command packet (sequence id 0) a read starts or holds whole is looked at: most await
- * an answer, COM_QUIT ends the session. Only headers and command bytes are read. */
-static void client_packet(struct session *s, const uint8_t *p, ssize_t n)
-{
-    size_t off = 0;
-
-    if (s->up.bytes == 0) {
-        uint32_t caps = n >= 8 ? (uint32_t)p[4] | (uint32_t)p[5] << 8 : 0;
-        if (n < 8 || caps & (CLIENT_SSL_FLAG | CLIENT_COMPRESS_FLAG))
-            s->l7 = false;
-        return;
-    }
-    while (off + MYSQL_HEADER_LEN < (size_t)n) {
-        const uint8_t *h = p + off;
-        if (h[3] == 0) {
-            s->quitting = s->quitting || h[4] == COM_QUIT_BYTE;
-            s->awaiting = s->awaiting || answered(h[4]);
-        }
-        off += MYSQL_HEADER_LEN + mysql_payload_len(h);
-    }
-}
-
-/* Can the server's going away be blamed on the server? Not while the login is still
- * going on, nor right after the server answered with an ERR: a client that sends garbage
- * gets an error and a closed (often reset) connection, and must never count against the
- * server. Where the stream is followed (layer 7) this is exact; elsewhere the session
- * must have gone past the login: two client reads, and an answer to the second. */
-static bool server_to_blame(const struct session *s)
-{
-    if (s->l7)
-        return s->authed && !s->last_err;
-    return s->up_reads >= 2 && s->down_reads >= 3;
-}
-
-/* The server went away (end of stream, or read error ERR) from an established session. */
-static void server_gone(struct session *s, struct flow *f, int dst, int err)
-{
-    struct server *srv = s->server;
-    bool mid = s->l7 && !s->quitting && (s->awaiting || !mysql_track_at_boundary(&s->trk));
-    bool blame = server_to_blame(s);
-
-    if (!err && !mid) { /* a clean close, e.g. wait_timeout: pass it on */
-        flow_eof(s, f, dst);
-        return;
-    }
-    session_close(s, err ? "server read error" : "server closed during a response");
-    /* After the close: on-error may kill every session of the server. */
-    if (blame)
-        observe_error(srv, mid ? OBS_MID_RESPONSE : OBS_SERVER_RESET,
-                      err ? strerror(err) : "end of stream");
-}
-
-/* The server's first bytes. An ERR greeting (too many connections, host blocked...) is
- * not passed on while another server may take the client. Returns -1 if S moved on. */
-static int greeting(struct session *s, const uint8_t *p, ssize_t n)
-{
-    struct server *srv = s->server;
-    char why[80];
-
-    s->state = SESS_RELAY;
-    if (n >= 7 && p[4] == 0xff && can_retry(s)) {
-        uint16_t err = (uint16_t)(p[5] | p[6] << 8);
-        snprintf(why, sizeof(why), "error %u in the greeting", err);
-        /* Only errors that say the server is unwell count against it. */
-        connect_failed(s, observe_unhealthy_errno(err, true) ? OBS_SERVER_ERROR : OBS__COUNT, why);
-        return -1;
-    }
-    observe_ok(&srv->obs_consecutive);
-    return 0;
-}
-
-/* Read once from SRC, write on to DST. Returns -1 if the session was closed. */
-static int relay(struct session *s, struct flow *f, int src, int dst, bool from_server)
-{
-    ssize_t n = read(src, scratch, sizeof(scratch)), w;
-
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return 0;
-        if (!from_server)
-            session_close(s, "client read error");
-        else if (!session_has_traffic(s))
-            connect_failed(s, OBS_CONNECT_FAILED, strerror(errno));
-        else
-            server_gone(s, f, dst, errno);
-        return -1;
-    }
-    if (n == 0) {
-        if (!from_server) {
-            flow_eof(s, f, dst);
-            return 0;
-        }
-        if (!session_has_traffic(s)) {
-            connect_failed(s, OBS_GREETING_TIMEOUT, "closed without a greeting");
-            return -1;
-        }
-        server_gone(s, f, dst, 0);
-        return -1;
-    }
-    if (from_server && s->state == SESS_GREETING && greeting(s, (uint8_t *)scratch, n) < 0)
-        return -1;
-    if (s->l7 && from_server) {
-        mysql_track(&s->trk, (uint8_t *)scratch, (size_t)n);
-        if (mysql_track_at_boundary(&s->trk))
-            s->awaiting = false;
-    } else if (s->l7) {
-        client_packet(s, (uint8_t *)scratch, n);
-    }
-    f->bytes += (uint64_t)n;
-    if (from_server && s->down_reads < UINT8_MAX)
-        s->down_reads++;
-    else if (!from_server && s->up_reads < UINT8_MAX)
-        s->up_reads++;
-    w = write(dst, scratch, (size_t)n);
+    f->bytes += n;
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            session_close(s, from_server ? "client write error" : "server write error");
+            session_close(s, what);
             return -1;
         }
         w = 0;
     }
-    if (w < n && keep_pending(s, f, scratch + w, (size_t)(n - w)) < 0)
-        return -1;
-    if (s->obs_event >= 0)
-        report_observed(s);
+    if ((size_t)w < n)
+        return keep_pending(s, f, scratch + w, n - (size_t)w);
     return 0;
 }
 
-/* DST became writable: drain the pending bytes, then resume reading. */
+/* Did the read fail for a reason worth reporting (not EAGAIN and the like)? */
+static bool read_failed(ssize_t n)
+{
+    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+}
+
+/* The greeting checked out (or is an ERR packet no other server can spare the client):
+ * pass it on and start relaying both ways. */
+static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, uint16_t err)
+{
+    struct server *srv = s->server;
+    const struct conf_listen *lc = s->listener->conf;
+    double idle = (lc->timeout_client < lc->timeout_server ? lc->timeout_client
+                                                           : lc->timeout_server) / 1000.0;
+
+    free(s->down.pending);
+    s->down.pending = NULL;
+    s->state = SESS_RELAY;
+    ev_set_cb(&s->down.rd, down_read_cb);
+    ev_io_start(rb_loop, &s->up.rd);
+    ev_timer_stop(rb_loop, &s->timer);
+    ev_timer_set(&s->timer, idle, 0);
+    ev_timer_start(rb_loop, &s->timer);
+    observe_stream_start(&s->obs, srv->conf->observe != OBSERVE_NONE, !srv->conf->backup);
+    if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
+        return;
+    if (kind == MYSQL_GREETING_OK)
+        observe_ok(&srv->obs_consecutive);
+    else if (observe_unhealthy_errno(err, true))
+        observe_error(srv, OBS_SERVER_ERROR, "error in the greeting"); /* may close S: last */
+}
+
+/* The server's first bytes. Nothing reaches the client until they make a whole, valid
+ * greeting; a partial one waits in down.pending (bounded by MYSQL_GREETING_MAX) under
+ * `timeout greeting`. A server that closes, greets with garbage, or with an ERR packet
+ * while another server may take the client, is given up for the next candidate. */
+static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, down.rd);
+    struct pending *g = s->down.pending;
+    size_t have = g ? g->len : 0;
+    const char *why = "";
+    uint16_t err = 0;
+    char msg[80];
+    ssize_t n;
+    (void)loop;
+    (void)revents;
+
+    if (g)
+        memcpy(scratch, g->data, have);
+    /* One byte more than the largest greeting: a server that says more is not one. */
+    n = read(s->sfd, scratch + have, MYSQL_HEADER_LEN + MYSQL_GREETING_MAX + 1 - have);
+    if (n == 0 || read_failed(n)) {
+        connect_failed(s, n == 0 ? OBS_GREETING_TIMEOUT : OBS_CONNECT_FAILED,
+                       n == 0 ? "closed without a greeting" : strerror(errno));
+        return;
+    }
+    if (n < 0)
+        return;
+    s->s_last = ev_now(rb_loop);
+    have += (size_t)n;
+    enum mysql_greeting_kind kind = mysql_greeting_parse((uint8_t *)scratch, have, &err, &why);
+    switch (kind) {
+    case MYSQL_GREETING_PARTIAL:
+        if (!(g = realloc(g, sizeof(*g) + have))) {
+            session_close(s, "out of memory");
+            return;
+        }
+        memcpy(g->data, scratch, have);
+        g->len = have;
+        g->off = 0;
+        s->down.pending = g;
+        return;
+    case MYSQL_GREETING_BAD:
+        connect_failed(s, OBS_BAD_GREETING, why);
+        return;
+    case MYSQL_GREETING_ERR:
+        if (!can_retry(s))
+            break;
+        snprintf(msg, sizeof(msg), "error %u in the greeting", err);
+        /* Only errors that say the server is unwell count against it. */
+        connect_failed(s, observe_unhealthy_errno(err, true) ? OBS_SERVER_ERROR : OBS__COUNT, msg);
+        return;
+    case MYSQL_GREETING_OK:
+        break;
+    }
+    greeted(s, have, kind, err);
+}
+
+/* The server went away from an established session: with ERR a read error, else end of
+ * stream. A clean close is passed on to the client; what the server alone can be blamed
+ * for (observe.c decides) is counted against it. */
+static void server_gone(struct session *s, int err)
+{
+    struct server *srv = s->server;
+    enum obs_event ev = observe_server_gone(&s->obs, err != 0, s->up.eof);
+
+    if (!err && ev == OBS__COUNT) {
+        flow_eof(s, &s->down, s->cfd);
+        return;
+    }
+    session_close(s, err ? "server read error" : "server closed during a response");
+    /* After the close: on-error may kill every session of the server. */
+    if (ev < OBS__COUNT)
+        observe_error(srv, ev, err ? strerror(err) : "end of stream");
+}
+
+/* DST became writable: drain the pending bytes, then resume reading. *//* DST became writable: drain the pending bytes, then resume reading. */
 static void drain(struct session *s, struct flow *f, int dst, const char *side)
 {
     struct pending *p = f->pending;
@@ -567,22 +523,45 @@ static void drain(struct session *s, struct flow *f, int dst, const char *side)
         session_close(s, "both sides closed");
 }
 
+/* The client sent something: follow it (observe), pass it on. */
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
+    ssize_t n = read(s->cfd, scratch, sizeof(scratch));
     (void)revents;
 
+    if (n < 0) {
+        if (read_failed(n))
+            session_close(s, "client read error");
+        return;
+    }
+    if (n == 0) {
+        flow_eof(s, &s->up, s->sfd);
+        return;
+    }
     s->c_last = ev_now(loop);
-    relay(s, &s->up, s->cfd, s->sfd, false);
+    observe_client_bytes(&s->obs, (uint8_t *)scratch, (size_t)n);
+    pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
 }
 
+/* The server sent something after its greeting: follow it, pass it on, then report what
+ * it showed (last: on-error may close the session). */
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
+    ssize_t n = read(s->sfd, scratch, sizeof(scratch));
     (void)revents;
 
+    if (n <= 0) {
+        if (n == 0 || read_failed(n))
+            server_gone(s, n == 0 ? 0 : errno);
+        return;
+    }
     s->s_last = ev_now(loop);
-    relay(s, &s->down, s->sfd, s->cfd, true);
+    observe_server_bytes(&s->obs, (uint8_t *)scratch, (size_t)n);
+    if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
+        return;
+    observe_report(s->server, &s->obs);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
