@@ -819,6 +819,9 @@ static void dump_router_output(const struct router *r)
     free(out);
 }
 
+/* Resource limits of a router child before exec; defined with router_start_nofile() below. */
+static void router_child_limits(void);
+
 int router_start(struct router *r, const char *conf, int login_port)
 {
     static int seq;
@@ -844,6 +847,7 @@ int router_start(struct router *r, const char *conf, int login_port)
         if (getppid() != parent)
             _exit(127);
         child_prepare(fd);
+        router_child_limits();
         execl(router_bin(), router_bin(), "-f", conf, (char *)NULL);
         _exit(127);
     }
@@ -1124,4 +1128,339 @@ int loopback_connect(int port)
         return -1;
     }
     return fd;
+}
+
+/* ==== fake MySQL peers and resource limits ==== */
+
+#include <sys/resource.h>
+
+/* RLIMIT_NOFILE for the next router child, 0 to leave the limit alone. Set only for the duration
+ * of one router_start_nofile() call. */
+static int spawn_nofile;
+
+/* In the router child, before exec: apply spawn_nofile. */
+static void router_child_limits(void)
+{
+    struct rlimit rl;
+
+    if (spawn_nofile <= 0)
+        return;
+    rl.rlim_cur = rl.rlim_max = (rlim_t)spawn_nofile;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(126);
+}
+
+int router_start_nofile(struct router *r, const char *conf, int login_port, int nofile)
+{
+    int rc;
+
+    spawn_nofile = nofile;
+    rc = router_start(r, conf, login_port);
+    spawn_nofile = 0;
+    return rc;
+}
+
+const char *fake_peer_kind_name(enum fake_peer_kind kind)
+{
+    switch (kind) {
+    case FAKE_PEER_GREETING:
+        return "valid greeting";
+    case FAKE_PEER_PROTOCOL9:
+        return "protocol-9 greeting";
+    case FAKE_PEER_GARBAGE:
+        return "HTTP response";
+    case FAKE_PEER_TRUNCATED:
+        return "truncated greeting";
+    case FAKE_PEER_SILENT:
+        return "silence";
+    }
+    return "?";
+}
+
+/* A whole greeting packet (4-byte header, sequence id 0) with protocol byte `protocol`, server
+ * version `version`, mysql_native_password and no TLS or compression; its length in bytes. */
+static size_t fake_peer_greeting(unsigned char *buf, size_t size, uint8_t protocol,
+                                 const char *version)
+{
+    unsigned char *p = buf + 4;
+    size_t vlen = strlen(version), len;
+
+    if (size < 4 + 1 + vlen + 1 + 4 + 9 + 2 + 1 + 2 + 2 + 1 + 10 + 13 + 22)
+        return 0;
+    *p++ = protocol;
+    memcpy(p, version, vlen + 1);
+    p += vlen + 1;
+    memcpy(p, "\x01\x00\x00\x00", 4); /* connection id */
+    p += 4;
+    memcpy(p, "abcdefgh", 9); /* scramble, first part, and its filler byte */
+    p += 9;
+    /* LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB PROTOCOL_41 TRANSACTIONS SECURE_CONNECTION */
+    *p++ = 0x0d;
+    *p++ = 0xa2;
+    *p++ = 0x21; /* utf8_general_ci */
+    *p++ = 0x02; /* status: autocommit */
+    *p++ = 0x00;
+    *p++ = 0x0b; /* MULTI_STATEMENTS MULTI_RESULTS PLUGIN_AUTH */
+    *p++ = 0x00;
+    *p++ = 21; /* scramble length */
+    memset(p, 0, 10);
+    p += 10;
+    memcpy(p, "ijklmnopqrst", 13); /* scramble, second part, NUL-terminated */
+    p += 13;
+    memcpy(p, "mysql_native_password", 22);
+    p += 22;
+    len = (size_t)(p - buf) - 4;
+    buf[0] = (unsigned char)len;
+    buf[1] = (unsigned char)(len >> 8);
+    buf[2] = (unsigned char)(len >> 16);
+    buf[3] = 0;
+    return len + 4;
+}
+
+/* Write all of buf to a blocking socket; errors are ignored (the other side may be gone). */
+static void fake_peer_write(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    ssize_t n;
+
+    while (len > 0) {
+        n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Read what c has waiting (without blocking), counting and with record keeping it. False when
+ * the other side closed or the read failed. Called with f->lock held. */
+static bool fake_peer_read(struct fake_peer *f, struct fake_peer_conn *c)
+{
+    unsigned char buf[4096];
+    ssize_t n;
+    int i;
+
+    for (i = 0; i < 64; i++) {
+        n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return true;
+        if (n <= 0)
+            return false;
+        if (f->record && c->nin < FAKE_PEER_RX_MAX) {
+            size_t keep =
+                (size_t)n < FAKE_PEER_RX_MAX - c->nin ? (size_t)n : FAKE_PEER_RX_MAX - c->nin;
+            memcpy(c->rx + c->nin, buf, keep);
+        }
+        c->nin += (size_t)n;
+    }
+    return true;
+}
+
+/* Send what f's kind sends on c. Whatever arrived before is read first, so nbefore is exact.
+ * Called with f->lock held. */
+static void fake_peer_greet(struct fake_peer *f, struct fake_peer_conn *c)
+{
+    static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 11\r\n\r\nBad Request";
+    unsigned char g[256];
+    size_t n;
+
+    c->greeted = true;
+    if (f->kind == FAKE_PEER_SILENT)
+        return; /* nothing to send: all input counts as received after it */
+    if (!fake_peer_read(f, c)) {
+        close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    c->nbefore = c->nin;
+    n = fake_peer_greeting(g, sizeof(g), f->kind == FAKE_PEER_PROTOCOL9 ? 9 : 10,
+                           f->version ? f->version : "5.7.99-fake");
+    switch (f->kind) {
+    case FAKE_PEER_GREETING:
+    case FAKE_PEER_PROTOCOL9:
+        fake_peer_write(c->fd, g, n);
+        break;
+    case FAKE_PEER_GARBAGE:
+        fake_peer_write(c->fd, http, sizeof(http) - 1);
+        break;
+    case FAKE_PEER_TRUNCATED:
+        fake_peer_write(c->fd, g, n / 2);
+        break;
+    case FAKE_PEER_SILENT:
+        break;
+    }
+}
+
+/* Accept one connection into a free slot (closing it if there is none). Called with f->lock
+ * held. */
+static void fake_peer_accept(struct fake_peer *f)
+{
+    struct fake_peer_conn *c;
+    int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+    if (fd < 0)
+        return;
+    if (f->nconns >= FAKE_PEER_MAX_CONN) {
+        f->nconns++;
+        close(fd);
+        return;
+    }
+    c = &f->conns[f->nconns++];
+    memset(c, 0, sizeof(*c));
+    c->fd = fd;
+    c->greet_at = now_ms() + (f->greet_delay_ms > 0 ? f->greet_delay_ms : 0);
+    if (f->greet_delay_ms <= 0)
+        fake_peer_greet(f, c);
+}
+
+/* The peer's thread: one poll loop (50 ms ticks, so a stop request is seen quickly) over the
+ * listening socket and every open connection. */
+static void *fake_peer_run(void *arg)
+{
+    struct fake_peer *f = arg;
+    struct pollfd p[FAKE_PEER_MAX_CONN + 1];
+    int i, n, nc, timeout;
+    int64_t now;
+
+    while (!atomic_load(&f->stop)) {
+        pthread_mutex_lock(&f->lock);
+        nc = f->nconns < FAKE_PEER_MAX_CONN ? f->nconns : FAKE_PEER_MAX_CONN;
+        timeout = 50;
+        now = now_ms();
+        p[0] = (struct pollfd){.fd = f->lfd, .events = POLLIN};
+        for (i = 0; i < nc; i++) {
+            struct fake_peer_conn *c = &f->conns[i];
+            p[i + 1] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+            if (c->fd >= 0 && !c->greeted && c->greet_at - now < timeout)
+                timeout = c->greet_at > now ? (int)(c->greet_at - now) : 0;
+        }
+        pthread_mutex_unlock(&f->lock);
+        n = poll(p, (nfds_t)nc + 1, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        pthread_mutex_lock(&f->lock);
+        now = now_ms();
+        for (i = 0; i < nc; i++) {
+            struct fake_peer_conn *c = &f->conns[i];
+            if (c->fd < 0)
+                continue;
+            if (n > 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) &&
+                !fake_peer_read(f, c)) {
+                close(c->fd);
+                c->fd = -1;
+                continue;
+            }
+            if (!c->greeted && now >= c->greet_at)
+                fake_peer_greet(f, c);
+        }
+        if (n > 0 && (p[0].revents & POLLIN))
+            fake_peer_accept(f);
+        pthread_mutex_unlock(&f->lock);
+    }
+    return NULL;
+}
+
+int fake_peer_start(struct fake_peer *f, int port)
+{
+    f->port = port;
+    f->running = false;
+    f->nconns = 0;
+    atomic_store(&f->stop, false);
+    f->lfd = loopback_listen(port, 64);
+    if (f->lfd < 0)
+        return -1;
+    /* poll() says a connection is there; a non-blocking accept cannot hang if it went away. */
+    fcntl(f->lfd, F_SETFL, fcntl(f->lfd, F_GETFL) | O_NONBLOCK);
+    if (pthread_mutex_init(&f->lock, NULL) != 0) {
+        close(f->lfd);
+        f->lfd = -1;
+        return -1;
+    }
+    if (pthread_create(&f->thread, NULL, fake_peer_run, f) != 0) {
+        pthread_mutex_destroy(&f->lock);
+        close(f->lfd);
+        f->lfd = -1;
+        return -1;
+    }
+    f->running = true;
+    return 0;
+}
+
+void fake_peer_stop(struct fake_peer *f)
+{
+    int i;
+
+    if (!f->running)
+        return;
+    atomic_store(&f->stop, true);
+    pthread_join(f->thread, NULL);
+    f->running = false;
+    for (i = 0; i < f->nconns && i < FAKE_PEER_MAX_CONN; i++) {
+        if (f->conns[i].fd >= 0)
+            close(f->conns[i].fd);
+        f->conns[i].fd = -1;
+    }
+    close(f->lfd);
+    f->lfd = -1;
+    pthread_mutex_destroy(&f->lock);
+}
+
+int fake_peer_accepted(struct fake_peer *f)
+{
+    int n;
+
+    if (!f->running)
+        return f->nconns;
+    pthread_mutex_lock(&f->lock);
+    n = f->nconns;
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+long fake_peer_received(struct fake_peer *f, int conn, char *buf, size_t size, long *before)
+{
+    const struct fake_peer_conn *c;
+    long got = -1;
+    size_t keep;
+
+    if (buf && size)
+        buf[0] = '\0';
+    if (before)
+        *before = 0;
+    if (f->running)
+        pthread_mutex_lock(&f->lock);
+    if (conn >= 0 && conn < f->nconns && conn < FAKE_PEER_MAX_CONN) {
+        c = &f->conns[conn];
+        got = (long)(c->nin - (c->greeted ? c->nbefore : c->nin));
+        if (before)
+            *before = (long)(c->greeted ? c->nbefore : c->nin);
+        if (buf && size && f->record && c->greeted && c->nbefore < FAKE_PEER_RX_MAX) {
+            keep = (c->nin < FAKE_PEER_RX_MAX ? c->nin : FAKE_PEER_RX_MAX) - c->nbefore;
+            if (keep > size - 1)
+                keep = size - 1;
+            memcpy(buf, c->rx + c->nbefore, keep);
+            buf[keep] = '\0';
+        }
+    }
+    if (f->running)
+        pthread_mutex_unlock(&f->lock);
+    return got;
+}
+
+bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+
+    for (;;) {
+        if (fake_peer_received(f, conn, NULL, 0, NULL) >= n)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
 }

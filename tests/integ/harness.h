@@ -188,4 +188,85 @@ int loopback_listen(int port, int backlog);
 /* A non-blocking connect to 127.0.0.1:port, under way or done; -1 (errno set) on error. */
 int loopback_connect(int port);
 
+/* ==== fake MySQL peers and resource limits ====
+ *
+ * A fake server on its own thread that does one scripted thing on every connection it accepts
+ * (greet correctly, greet with a wrong protocol byte, send garbage, send half a greeting, send
+ * nothing), keeps each connection open until the other side closes it, and can record what it
+ * receives. And a way to start the router with a lower RLIMIT_NOFILE. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define FAKE_PEER_MAX_CONN 32   /* connections a fake peer keeps; later ones are closed at once */
+#define FAKE_PEER_RX_MAX   4096 /* bytes of each connection's input kept when recording */
+
+/* What a fake peer sends on each connection it accepts. */
+enum fake_peer_kind {
+    FAKE_PEER_GREETING,  /* a valid protocol-10 greeting (mysql_native_password, no TLS) */
+    FAKE_PEER_PROTOCOL9, /* the same greeting with protocol byte 9 instead of 10 */
+    FAKE_PEER_GARBAGE,   /* an HTTP/1.1 400 response: no MySQL packet at all */
+    FAKE_PEER_TRUNCATED, /* the first half of a valid greeting packet, then silence */
+    FAKE_PEER_SILENT,    /* nothing at all (all input counts as received after the greeting) */
+};
+
+/* One connection a fake peer accepted. Input is always counted; with `record` its first
+ * FAKE_PEER_RX_MAX bytes are kept, those that came before the greeting was sent first. */
+struct fake_peer_conn {
+    int fd;                             /* -1 once closed */
+    bool greeted;                       /* the greeting (or what the kind sends instead) is out */
+    int64_t greet_at;                   /* now_ms() at which to send it */
+    size_t nbefore;                     /* bytes received before the greeting was sent */
+    size_t nin;                         /* bytes received in all */
+    unsigned char rx[FAKE_PEER_RX_MAX]; /* with record: the first bytes received */
+};
+
+/* A fake MySQL server. Set the configuration fields (or leave them zero), then call
+ * fake_peer_start(); read results with the fake_peer_* accessors (they lock), and release it
+ * with fake_peer_stop(). Each connection stays open until the other side closes it (or the peer
+ * is stopped); whatever arrives is read. */
+struct fake_peer {
+    /* configuration */
+    enum fake_peer_kind kind; /* what to send on accept */
+    bool record;              /* keep the bytes each connection receives */
+    int greet_delay_ms;       /* wait this long after accept before sending anything */
+    const char *version;      /* server version in the greeting, NULL for "5.7.99-fake" */
+    /* state, owned by fake_peer_start() / fake_peer_stop() */
+    int port;         /* port it listens on */
+    int lfd;          /* listening socket, -1 if none */
+    bool running;     /* the thread runs */
+    atomic_bool stop; /* asks the thread to end */
+    pthread_t thread;
+    pthread_mutex_t lock; /* guards nconns and conns against the thread */
+    int nconns;           /* connections accepted, including those closed for want of a slot */
+    struct fake_peer_conn conns[FAKE_PEER_MAX_CONN];
+};
+
+/* Name of a kind, for messages. */
+const char *fake_peer_kind_name(enum fake_peer_kind kind);
+
+/* Listen on 127.0.0.1:port and start serving on a thread with f's configuration. 0, or -1 (f
+ * is then not running). */
+int fake_peer_start(struct fake_peer *f, int port);
+
+/* Stop the thread and close every socket. Does nothing if f is not running. */
+void fake_peer_stop(struct fake_peer *f);
+
+/* Connections f accepted so far. */
+int fake_peer_accepted(struct fake_peer *f);
+
+/* What connection conn (0-based, in accept order) received after its greeting was sent: up to
+ * size - 1 bytes go to buf (NUL-terminated; only with record), the count (whatever record says)
+ * is returned, and *before (if not NULL) gets the bytes received before the greeting was sent.
+ * -1 if there is no such connection or it was closed for want of a slot. */
+long fake_peer_received(struct fake_peer *f, int conn, char *buf, size_t size, long *before);
+
+/* Wait until connection conn has received at least n bytes after its greeting; true if it did
+ * within timeout_ms. */
+bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_ms);
+
+/* router_start() with RLIMIT_NOFILE soft and hard limits set to nofile in the router process
+ * (before exec), so that rebound runs out of descriptors early. */
+int router_start_nofile(struct router *r, const char *conf, int login_port, int nofile);
+
 #endif

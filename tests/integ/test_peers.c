@@ -1,0 +1,640 @@
+/* test_peers.c - servers that misbehave before the login, and rebound's own shortage of
+ * descriptors, against a real master + 2 replicas and the real router.
+ *
+ *  - A malformed greeting (protocol byte 9, an HTTP response, half a greeting then silence) is
+ *    an error of the server: the client is moved to the next server without seeing it, and the
+ *    server is counted (observe layer7 and layer4, error-limit 1, on-error mark-down).
+ *  - Bytes a client sends before any greeting survive a redispatch: they reach the server that
+ *    finally greets, after its greeting, and nothing leaks (router_stop() fails on any
+ *    AddressSanitizer / LeakSanitizer report, which matters under the ASan build).
+ *  - rebound running out of descriptors (RLIMIT_NOFILE 128, every slot taken by sessions) is not
+ *    the servers' fault: no check or observation takes a server DOWN, the sessions live on.
+ *
+ * The misbehaving servers are harness fake peers (struct fake_peer) on threads of this process.
+ * Every listen under test has a second listen `ready` on the master for router_start()'s
+ * readiness login, so that login never touches the fakes. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define LOG_WAIT_MS     15000 /* bound for a health-log line: a loaded 2-core box is slow */
+#define ADMIN_PW        "Peer5-Admin-pw"
+#define GREETING_MS     300  /* timeout greeting where a fake must be given up */
+#define FAST_CONNECT_MS 2000 /* a redispatched login: timeout greeting + a login, with room */
+#define HANG_S          10   /* client timeouts: a client left hanging shows as this, not 2 s */
+#define EARLY           "hello-early-bytes"
+#define EARLY_ROUNDS    3
+#define NOFILE          128  /* RLIMIT_NOFILE of the router in the descriptor test */
+#define MAX_HELD        200  /* sessions (attempts) at most in the descriptor test */
+#define HOLD_MS         3000 /* how long the descriptor shortage is held: 10 check intervals */
+#define MAX_PINS        3    /* admin connections that may take the last free descriptors */
+
+/* Per-test state; teardown releases whatever a test left. */
+struct fixture {
+    struct router router;
+    char conf[512];
+    char health_log[512];
+    int rw_port;    /* the listen under test */
+    int ready_port; /* listen `ready` (master only): the readiness login */
+    int admin_port; /* the admin port, for observed_errors */
+    int fake_port;  /* fake peer a */
+    int fake2_port; /* fake peer b */
+    struct fake_peer a, b;
+    MYSQL *held[MAX_HELD];
+    int fds[MAX_PINS + 4]; /* raw sockets to close at teardown */
+    int nfds;
+};
+
+static struct fixture fx;
+
+/* ---- the health log and the admin port ---- */
+
+static void dump_health_log(void)
+{
+    char *log = read_file(fx.health_log);
+
+    /* cmocka truncates long messages: print the log first. */
+    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
+    free(log);
+}
+
+/* Fail the test (log attached) unless a line holding needle appears after `from` in time. */
+static void expect_line(long from, const char *needle)
+{
+    if (wait_for_file_line_from(fx.health_log, from, needle, LOG_WAIT_MS))
+        return;
+    dump_health_log();
+    fail_msg("no health-log line \"%s\" within %d ms", needle, LOG_WAIT_MS);
+}
+
+/* First column of the first row of an admin query, as a number; fails the test on error. */
+static long long admin_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static long long admin_int(const char *fmt, ...)
+{
+    char sql[512];
+    MYSQL *m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 5);
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    long long v = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (!m)
+        fail_msg("admin login failed: %u %s", client_errno(), client_error());
+    if (mysql_query(m, sql) == 0 && (res = mysql_store_result(m)) && (row = mysql_fetch_row(res)) &&
+        row[0])
+        v = atoll(row[0]);
+    if (res)
+        mysql_free_result(res);
+    if (v < 0) {
+        char err[256];
+        snprintf(err, sizeof(err), "%u %s", mysql_errno(m), mysql_error(m));
+        mysql_close(m);
+        fail_msg("admin query \"%s\" gave no number: %s", sql, err);
+    }
+    mysql_close(m);
+    return v;
+}
+
+/* ---- the router ---- */
+
+/* Write the config (global and defaults, `tuning` appended to the defaults, listen `ready` on
+ * the master, then the listen sections in `listens`, a printf format) and start rebound with
+ * RLIMIT_NOFILE nofile (0: unchanged). Checks every 60s unless `tuning` says otherwise. */
+static void start_router(int nofile, const char *tuning, const char *listens, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void start_router(int nofile, const char *tuning, const char *listens, ...)
+{
+    char body[2048];
+    va_list ap;
+
+    va_start(ap, listens);
+    vsnprintf(body, sizeof(body), listens, ap);
+    va_end(ap);
+    assert_int_equal(
+        write_file(
+            fx.conf,
+            "# written by test_peers.c\n"
+            "global\n"
+            "    maxconn 10000\n"
+            "    health-log file %s\n"
+            "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+            "defaults\n"
+            "    check mysql user rebound_check password \"check-pass\"\n"
+            "    inter 60s  fastinter 60s  downinter 300ms  rise 1  fall 3  timeout check 2s\n"
+            "    timeout connect 1s  timeout greeting 2s  timeout client 1m  timeout server 1m\n"
+            "    retries 2\n"
+            "%s\n"
+            "listen ready\n"
+            "    bind 127.0.0.1:%d\n"
+            "    server master 127.0.0.1:%d check\n"
+            "%s",
+            fx.health_log, fx.admin_port, ADMIN_PW, tuning, fx.ready_port, cluster_port("master"),
+            body),
+        0);
+    assert_int_equal(router_start_nofile(&fx.router, fx.conf, fx.ready_port, nofile), 0);
+}
+
+/* Start fake peer f on port with the given behaviour; fails the test if it cannot listen. */
+static void start_fake(struct fake_peer *f, int port, enum fake_peer_kind kind, bool record,
+                       int greet_delay_ms, const char *version)
+{
+    f->kind = kind;
+    f->record = record;
+    f->greet_delay_ms = greet_delay_ms;
+    f->version = version;
+    if (fake_peer_start(f, port) != 0)
+        fail_msg("fake peer on port %d: %s", port, strerror(errno));
+}
+
+/* ---- raw clients ---- */
+
+/* A blocking TCP connection to 127.0.0.1:port, kept for teardown; fails the test on error. */
+static int raw_connect(int port)
+{
+    struct sockaddr_in sa = loopback_addr(port);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int err = errno;
+        close(fd);
+        fail_msg("connect to %d: %s", port, strerror(err));
+    }
+    assert_true(fx.nfds < (int)(sizeof(fx.fds) / sizeof(fx.fds[0])));
+    fx.fds[fx.nfds++] = fd;
+    return fd;
+}
+
+/* Close a socket raw_connect() returned and forget it. */
+static void raw_close(int fd)
+{
+    int i;
+
+    for (i = 0; i < fx.nfds; i++) {
+        if (fx.fds[i] == fd) {
+            fx.fds[i] = fx.fds[--fx.nfds];
+            break;
+        }
+    }
+    close(fd);
+}
+
+/* Read one whole MySQL packet (header + payload) from a blocking fd within timeout_ms into buf;
+ * its payload length, -1 on timeout, EOF, error or a packet larger than buf. */
+static long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t have = 0, want = 4;
+    ssize_t n;
+
+    while (have < want) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            return -1;
+        n = read(fd, buf + have, want - have);
+        if (n <= 0)
+            return -1;
+        have += (size_t)n;
+        if (have == 4) {
+            want = 4 + (buf[0] | buf[1] << 8 | (size_t)buf[2] << 16);
+            if (want > size)
+                return -1;
+        }
+    }
+    return (long)(want - 4);
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+    static int seq;
+    char name[64];
+
+    (void)state;
+    memset(&fx, 0, sizeof(fx));
+    seq++;
+    snprintf(name, sizeof(name), "peers-%d.conf", seq);
+    harness_path(fx.conf, sizeof(fx.conf), name);
+    snprintf(name, sizeof(name), "peers-health-%d.log", seq);
+    harness_path(fx.health_log, sizeof(fx.health_log), name);
+    fx.rw_port = free_port();
+    fx.ready_port = free_port();
+    fx.admin_port = free_port();
+    fx.fake_port = free_port();
+    fx.fake2_port = free_port();
+    return fx.rw_port < 0 || fx.ready_port < 0 || fx.admin_port < 0 || fx.fake_port < 0 ||
+                   fx.fake2_port < 0
+               ? -1
+               : 0;
+}
+
+/* Close held sessions and raw sockets. */
+static void close_held(void)
+{
+    int i;
+
+    for (i = 0; i < MAX_HELD; i++) {
+        if (fx.held[i])
+            mysql_close(fx.held[i]);
+        fx.held[i] = NULL;
+    }
+    while (fx.nfds > 0)
+        close(fx.fds[--fx.nfds]);
+}
+
+/* Stop the router (clean exit, no sanitizer report) and the fakes. */
+static int teardown(void **state)
+{
+    int rc = 0;
+
+    (void)state;
+    close_held();
+    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
+        rc = -1;
+    fake_peer_stop(&fx.a);
+    fake_peer_stop(&fx.b);
+    if (cluster_restore() != 0)
+        rc = -1;
+    return rc;
+}
+
+/* ---- 1. a malformed greeting is the server's error, and the client moves on ---- */
+
+/* listen rw: the fake (active, unchecked: only traffic can take it down) and replica1 as the
+ * backup. One client must log in on replica1 quickly, the fake must be counted and DOWN (error
+ * limit 1), and the next client must go straight to replica1. */
+static void expect_greeting_redispatched(enum fake_peer_kind kind, const char *layer)
+{
+    const char *what = fake_peer_kind_name(kind);
+    char tuning[256];
+    int64_t t0, took;
+    int port, seen;
+    MYSQL *m;
+
+    start_fake(&fx.a, fx.fake_port, kind, false, 0, NULL);
+    snprintf(tuning, sizeof(tuning),
+             "    observe %s  error-limit 1  on-error mark-down  timeout greeting %dms\n", layer,
+             GREETING_MS);
+    start_router(0, tuning,
+                 "listen rw\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server fake     127.0.0.1:%d no-check\n"
+                 "    server replica1 127.0.0.1:%d check backup\n",
+                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
+    t0 = now_ms();
+    m = client_connect(fx.rw_port, "app", "app-pass", "appdb", HANG_S);
+    took = now_ms() - t0;
+    fprintf(stderr, "note: %s (observe %s): login %s after %lld ms\n", what, layer,
+            m ? "done" : "failed", (long long)took);
+    if (!m) {
+        dump_health_log();
+        fail_msg("%s (observe %s): the client failed after %lld ms: %u %s", what, layer,
+                 (long long)took, client_errno(), client_error());
+    }
+    fx.held[0] = m;
+    port = client_server_port(m);
+    if (port != cluster_port("replica1"))
+        fail_msg("%s (observe %s): the client landed on %d, want replica1 (%d)", what, layer, port,
+                 cluster_port("replica1"));
+    if (fake_peer_accepted(&fx.a) < 1)
+        fail_msg("%s (observe %s): the fake was never tried", what, layer);
+    if (took > FAST_CONNECT_MS)
+        fail_msg("%s (observe %s): the login took %lld ms, want at most %d", what, layer,
+                 (long long)took, FAST_CONNECT_MS);
+    expect_line(0, "Server rw/fake is DOWN, reason: Health analyze");
+    if (admin_int("SELECT observed_errors FROM servers WHERE listener = 'rw' AND name = 'fake'") <
+        1) {
+        dump_health_log();
+        fail_msg("%s (observe %s): observed_errors of rw/fake is 0", what, layer);
+    }
+    /* DOWN: the next client goes straight to replica1. */
+    seen = fake_peer_accepted(&fx.a);
+    if (client_port_via(fx.rw_port) != cluster_port("replica1"))
+        fail_msg("%s (observe %s): the second client did not land on replica1: %u %s", what, layer,
+                 client_errno(), client_error());
+    assert_int_equal(fake_peer_accepted(&fx.a), seen);
+}
+
+static void test_protocol9_layer7(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_PROTOCOL9, "layer7");
+}
+
+static void test_garbage_layer7(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_GARBAGE, "layer7");
+}
+
+static void test_truncated_layer7(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_TRUNCATED, "layer7");
+}
+
+static void test_protocol9_layer4(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_PROTOCOL9, "layer4");
+}
+
+static void test_garbage_layer4(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_GARBAGE, "layer4");
+}
+
+static void test_truncated_layer4(void **state)
+{
+    (void)state;
+    expect_greeting_redispatched(FAKE_PEER_TRUNCATED, "layer4");
+}
+
+/* ---- 2. early client bytes survive a redispatch ---- */
+
+/* listen rw: fake a (active) accepts and never greets, fake b (backup) greets as "5.7.99-fake-b"
+ * 100 ms after accept and records what it receives. Nothing is observed, so every client tries
+ * a first. */
+static void start_early_router(void)
+{
+    char tuning[128];
+
+    start_fake(&fx.a, fx.fake_port, FAKE_PEER_SILENT, true, 0, NULL);
+    start_fake(&fx.b, fx.fake2_port, FAKE_PEER_GREETING, true, 100, "5.7.99-fake-b");
+    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", GREETING_MS);
+    start_router(0, tuning,
+                 "listen rw\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server a 127.0.0.1:%d no-check\n"
+                 "    server b 127.0.0.1:%d no-check backup\n",
+                 fx.rw_port, fx.fake_port, fx.fake2_port);
+}
+
+/* A raw client sends `early` (len bytes) before any greeting, then must get b's greeting; b
+ * must then have received exactly those bytes, all after its greeting. */
+static void early_round(int round, const char *early, size_t len)
+{
+    unsigned char g[512];
+    char got[FAKE_PEER_RX_MAX + 1], at_a[64];
+    int fd, conn = fake_peer_accepted(&fx.b), tried_a = fake_peer_accepted(&fx.a);
+    long n, before, a_got;
+
+    fd = raw_connect(fx.rw_port);
+    if (write(fd, early, len) != (ssize_t)len)
+        fail_msg("round %d: write to rebound: %s", round, strerror(errno));
+    n = read_packet(fd, g, sizeof(g) - 1, 5000);
+    if (n < 1 || g[4] != 0x0a) {
+        dump_health_log();
+        fail_msg("round %d: no protocol-10 greeting through rebound (%ld bytes)", round, n);
+    }
+    g[4 + n] = '\0';
+    if (strcmp((char *)g + 5, "5.7.99-fake-b") != 0)
+        fail_msg("round %d: greeted by \"%.40s\", want fake b", round, (char *)g + 5);
+    if (fake_peer_accepted(&fx.a) != tried_a + 1)
+        fail_msg("round %d: fake a was tried %d times, want once", round,
+                 fake_peer_accepted(&fx.a) - tried_a);
+    a_got = fake_peer_received(&fx.a, tried_a, NULL, 0, NULL); /* silent: all of it */
+    snprintf(at_a, sizeof(at_a), "%ld bytes had been sent to fake a", a_got);
+    if (!fake_peer_wait_received(&fx.b, conn, (long)len, 3000)) {
+        n = fake_peer_received(&fx.b, conn, got, sizeof(got), &before);
+        fail_msg("round %d: fake b received %ld bytes after its greeting (%ld before), want %zu; "
+                 "%s",
+                 round, n, before, len, at_a);
+    }
+    sleep_ms(100); /* nothing more may follow */
+    n = fake_peer_received(&fx.b, conn, got, sizeof(got), &before);
+    if (before != 0)
+        fail_msg("round %d: %ld bytes reached fake b before its greeting", round, before);
+    if (n != (long)len || memcmp(got, early, len) != 0)
+        fail_msg("round %d: fake b received %ld bytes \"%.40s\", want %zu bytes \"%.40s\"", round,
+                 n, got, len, early);
+    raw_close(fd);
+}
+
+/* The same short early bytes, several clients in a row. */
+static void test_early_bytes_redispatched(void **state)
+{
+    int i;
+
+    (void)state;
+    start_early_router();
+    for (i = 0; i < EARLY_ROUNDS; i++)
+        early_round(i, EARLY, strlen(EARLY));
+    assert_int_equal(router_stop(&fx.router), 0);
+}
+
+/* Early bytes larger than one small write, and clients that send early bytes and go away
+ * before any greeting (while rebound waits on a, and just after it gave a up): nothing is lost,
+ * nothing leaks (router_stop() checks the sanitizer reports). */
+static void test_early_bytes_large_and_abandoned(void **state)
+{
+    char big[3000];
+    size_t i;
+    int fd, round;
+
+    (void)state;
+    for (i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    start_early_router();
+    early_round(0, big, sizeof(big));
+    for (round = 0; round < 2; round++) {
+        fd = raw_connect(fx.rw_port);
+        assert_int_equal(write(fd, EARLY, strlen(EARLY)), (ssize_t)strlen(EARLY));
+        sleep_ms(round == 0 ? 50 : GREETING_MS + 50);
+        raw_close(fd);
+    }
+    sleep_ms(2 * GREETING_MS);
+    early_round(1, EARLY, strlen(EARLY));
+    assert_int_equal(router_stop(&fx.router), 0);
+}
+
+/* ---- 3. rebound's own descriptor shortage is not the servers' fault ---- */
+
+/* Open descriptors of pid, -1 if /proc cannot tell. */
+static int count_fds(pid_t pid)
+{
+    char path[64];
+    struct dirent *e;
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    d = opendir(path);
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* The fewest descriptors pid held over a few samples: a check holds one only for milliseconds. */
+static int steady_fds(pid_t pid)
+{
+    int i, n, fewest = INT_MAX;
+
+    for (i = 0; i < 8; i++) {
+        n = count_fds(pid);
+        if (n >= 0 && n < fewest)
+            fewest = n;
+        sleep_ms(25);
+    }
+    return fewest == INT_MAX ? -1 : fewest;
+}
+
+/* The router's RLIMIT_NOFILE soft and hard limits from /proc, -1 if not found. */
+static int router_nofile(void)
+{
+    char path[64], *text, *line;
+    long soft = -1, hard = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/limits", (int)fx.router.pid);
+    text = read_file(path);
+    if (!text)
+        return -1;
+    line = strstr(text, "Max open files");
+    if (!line || sscanf(line, "Max open files %ld %ld", &soft, &hard) != 2 || soft != hard)
+        soft = -1;
+    free(text);
+    return (int)soft;
+}
+
+/* Print the health log's failed-check lines (not an error by themselves; DOWN is). */
+static void note_failed_checks(void)
+{
+    int n = count_file_lines(fx.health_log, 0, "Health check for server");
+
+    if (n > 0)
+        fprintf(stderr, "note: %d failed-check lines in the health log during the shortage\n", n);
+}
+
+/* RLIMIT_NOFILE 128, real servers with fast checks (inter 300ms, fall 2) and observation
+ * (layer4, error-limit 3, mark-down), the master killing its sessions when marked DOWN. Sessions
+ * are opened until rebound serves no more, the last free descriptors are taken by admin
+ * connections, and the shortage is held for 10 check intervals: no server may go DOWN, every
+ * session must still answer. Once they close, a new client lands on the master. */
+static void test_fd_shortage_not_blamed(void **state)
+{
+    int nheld = 0, attempts, fails = 0, i, port, fds, pins = 0, fd;
+    int64_t deadline = now_ms() + 60000;
+    char first_err[256] = "";
+    unsigned char g[512];
+
+    (void)state;
+    start_router(NOFILE,
+                 "    inter 300ms  fastinter 100ms  downinter 300ms  rise 2  fall 2\n"
+                 "    observe layer4  error-limit 3  on-error mark-down\n",
+                 "listen rw\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server master   127.0.0.1:%d check on-marked-down shutdown-sessions\n"
+                 "    server replica1 127.0.0.1:%d check backup\n"
+                 "    server replica2 127.0.0.1:%d check backup\n",
+                 fx.rw_port, cluster_port("master"), cluster_port("replica1"),
+                 cluster_port("replica2"));
+    if (router_nofile() != NOFILE)
+        fail_msg("the router's RLIMIT_NOFILE is %d, want %d", router_nofile(), NOFILE);
+    /* Fill: until two attempts in a row fail. */
+    for (attempts = 0; attempts < MAX_HELD && fails < 2 && now_ms() < deadline; attempts++) {
+        MYSQL *m = client_connect(fx.rw_port, "app", "app-pass", "appdb", 2);
+        if (!m) {
+            if (!first_err[0])
+                snprintf(first_err, sizeof(first_err), "%u %s", client_errno(), client_error());
+            fails++;
+            continue;
+        }
+        fails = 0;
+        fx.held[nheld++] = m;
+    }
+    if (fails < 2)
+        fail_msg("rebound still served sessions after %d attempts (%d held)", attempts, nheld);
+    if (nheld < 20)
+        fail_msg("only %d sessions before rebound stopped serving: %s", nheld, first_err);
+    /* Sessions take descriptors two by two: the one or two they may leave are taken by admin
+     * connections (one each). Many more free means sessions were closed: the checks below say. */
+    fds = steady_fds(fx.router.pid);
+    while (fds >= NOFILE - 2 && fds < NOFILE && pins < MAX_PINS) {
+        fd = raw_connect(fx.admin_port);
+        pins++;
+        if (read_packet(fd, g, sizeof(g), 2000) < 1)
+            break; /* not accepted: nothing left */
+        fds = steady_fds(fx.router.pid);
+    }
+    fprintf(stderr,
+            "note: %d sessions held (%d attempts, first refusal: %s), %d admin connections, "
+            "router holds %d of %d descriptors\n",
+            nheld, attempts, first_err, pins, fds, NOFILE);
+    sleep_ms(HOLD_MS);
+    note_failed_checks();
+    if (count_file_lines(fx.health_log, 0, "is DOWN") != 0) {
+        dump_health_log();
+        fail_msg("a server went DOWN while rebound itself was out of descriptors");
+    }
+    for (i = 0; i < nheld; i++) {
+        if (client_query(fx.held[i], "SELECT 1") != 0)
+            fail_msg("held session %d of %d: SELECT 1 failed: %u %s", i, nheld, client_errno(),
+                     client_error());
+    }
+    close_held();
+    /* rebound resumes accepting once descriptors are free again: allow a few tries. */
+    deadline = now_ms() + 10000;
+    do {
+        port = client_port_via(fx.rw_port);
+        if (port == cluster_port("master"))
+            break;
+        sleep_ms(200);
+    } while (now_ms() < deadline);
+    if (port != cluster_port("master")) {
+        dump_health_log();
+        fail_msg("after the shortage a new client landed on %d, want the master (%d): %u %s", port,
+                 cluster_port("master"), client_errno(), client_error());
+    }
+    if (count_file_lines(fx.health_log, 0, "is DOWN") != 0) {
+        dump_health_log();
+        fail_msg("a server went DOWN around the descriptor shortage");
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_protocol9_layer7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_layer7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_layer7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_protocol9_layer4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_layer4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_layer4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_bytes_redispatched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_early_bytes_large_and_abandoned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_shortage_not_blamed, setup, teardown),
+    };
+
+    /* PEERS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
+    if (getenv("PEERS_ONLY"))
+        cmocka_set_test_filter(getenv("PEERS_ONLY"));
+    return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
+}
