@@ -8,6 +8,7 @@
 
 #include <ev.h>
 
+#include "acceptor.h"
 #include "conf.h"
 #include "server.h"
 
@@ -16,7 +17,7 @@ struct listener {
     const struct conf *owner; /* the configuration CONF belongs to */
     const struct conf_listen *conf;
     int fd;
-    ev_io accept_w;
+    struct acceptor acc;
     struct server *servers;
     int nservers;
     unsigned rr; /* round-robin cursor for option allbackups */

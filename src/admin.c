@@ -32,6 +32,7 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 
+#include "acceptor.h"
 #include "log.h"
 #include "tls.h"
 
@@ -612,7 +613,7 @@ static unsigned nconns;
 static uint64_t nconns_total;
 static uint32_t next_conn_id = 1;
 static int listen_fd = -1;
-static ev_io accept_w;
+static struct acceptor acc;
 static SSL_CTX *ssl_ctx;
 
 unsigned admin_connections(void)
@@ -828,52 +829,44 @@ static void refuse(int fd)
     close(fd);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* An operator connected: greet, with a login deadline. */
+static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    (void)w;
-    (void)revents;
+    struct sockaddr_storage ss = {0};
+    struct admin_conn *c;
+    char name[80];
+    (void)a;
 
-    for (int i = 0; i < 16; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        struct admin_conn *c;
-        char peer[80];
-
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("admin: accept: %s", strerror(errno));
-            return;
-        }
-        if (nconns >= ADMIN_MAX_CONNS) {
-            refuse(fd);
-            continue;
-        }
-        peer_str(&ss, peer, sizeof(peer));
-        if (!(c = calloc(1, sizeof(*c)))) {
-            close(fd);
-            continue;
-        }
-        if (admin_proto_init(&c->proto, next_conn_id++, peer, ssl_ctx != NULL) < 0) {
-            admin_proto_fini(&c->proto);
-            free(c);
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->last = ev_now(loop);
-        ev_io_init(&c->rd, rd_cb, fd, EV_READ);
-        ev_io_init(&c->wr, wr_cb, fd, EV_WRITE);
-        ev_timer_init(&c->timer, timer_cb, ADMIN_AUTH_TIMEOUT, 0);
-        ev_set_priority(&c->rd, EV_MINPRI);
-        ev_set_priority(&c->wr, EV_MINPRI);
-        ev_set_priority(&c->timer, EV_MINPRI);
-        ev_timer_start(loop, &c->timer);
-        LIST_INSERT_HEAD(&conns, c, link);
-        nconns++;
-        nconns_total++;
-        conn_flush(c); /* the greeting */
+    if (nconns >= ADMIN_MAX_CONNS) {
+        refuse(fd);
+        return true;
     }
+    memcpy(&ss, peer, len < sizeof(ss) ? len : sizeof(ss));
+    peer_str(&ss, name, sizeof(name));
+    if (!(c = calloc(1, sizeof(*c)))) {
+        close(fd);
+        return true;
+    }
+    if (admin_proto_init(&c->proto, next_conn_id++, name, ssl_ctx != NULL) < 0) {
+        admin_proto_fini(&c->proto);
+        free(c);
+        close(fd);
+        return true;
+    }
+    c->fd = fd;
+    c->last = ev_now(rb_loop);
+    ev_io_init(&c->rd, rd_cb, fd, EV_READ);
+    ev_io_init(&c->wr, wr_cb, fd, EV_WRITE);
+    ev_timer_init(&c->timer, timer_cb, ADMIN_AUTH_TIMEOUT, 0);
+    ev_set_priority(&c->rd, EV_MINPRI);
+    ev_set_priority(&c->wr, EV_MINPRI);
+    ev_set_priority(&c->timer, EV_MINPRI);
+    ev_timer_start(rb_loop, &c->timer);
+    LIST_INSERT_HEAD(&conns, c, link);
+    nconns++;
+    nconns_total++;
+    conn_flush(c); /* the greeting */
+    return true;
 }
 
 int admin_init(const struct conf *conf)
@@ -907,9 +900,8 @@ int admin_start(const struct conf *conf)
         log_err("admin: cannot bind %s: %s", a->addr.text, strerror(errno));
         return -1;
     }
-    ev_io_init(&accept_w, accept_cb, listen_fd, EV_READ);
-    ev_set_priority(&accept_w, EV_MINPRI);
-    ev_io_start(rb_loop, &accept_w);
+    acceptor_init(&acc, listen_fd, EV_MINPRI, 16, "admin", on_accept);
+    acceptor_start(&acc);
     log_info("admin: accepting on %s%s", a->addr.text, ssl_ctx ? " (TLS offered)" : "");
     return 0;
 }
@@ -919,7 +911,7 @@ void admin_stop(void)
     while (!LIST_EMPTY(&conns))
         conn_close(LIST_FIRST(&conns), "shutting down");
     if (listen_fd >= 0) {
-        ev_io_stop(rb_loop, &accept_w);
+        acceptor_stop(&acc);
         close(listen_fd);
         listen_fd = -1;
     }

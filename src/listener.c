@@ -14,8 +14,7 @@
 #include "rebound.h"
 #include "session.h"
 
-#define ACCEPT_BURST   64
-#define ACCEPT_RETRY_S 0.1 /* pause after running out of descriptors */
+#define ACCEPT_BURST 64
 
 static struct listener **listeners; /* the live set, in config order */
 static int nlisteners;
@@ -23,9 +22,8 @@ static TAILQ_HEAD(, listener) retired; /* replaced by a reload, still holding se
 static struct conf **confs;            /* the live configuration and any still referenced */
 static int nconfs;
 static const struct conf *live_conf;
-static ev_timer reap_timer;   /* frees retired listeners and configurations */
-static ev_timer resume_timer; /* re-enables accept after EMFILE */
-static bool paused;
+static ev_timer reap_timer; /* frees retired listeners and configurations */
+static bool paused;         /* maxconn reached */
 
 int listeners_count(void)
 {
@@ -92,49 +90,16 @@ void listener_count_usable(const struct listener *l, int *active, int *backup)
     }
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* A client connected: a new session. Stop the burst once maxconn is reached. */
+static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct listener *l = container_of(w, struct listener, accept_w);
-    (void)loop;
-    (void)revents;
+    struct listener *l = container_of(a, struct listener, acc);
+    int one = 1;
 
-    for (int i = 0; i < ACCEPT_BURST; i++) {
-        struct sockaddr_storage peer;
-        socklen_t plen = sizeof(peer);
-        int one = 1,
-            fd = accept4(l->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                static struct log_rate rate;
-                unsigned quiet;
-                if (log_rate_allow(&rate, &quiet))
-                    log_warn("%s: accept: %s; pausing accept for %.0f ms (%u similar not logged)",
-                             l->conf->name, strerror(errno), ACCEPT_RETRY_S * 1000, quiet);
-                listeners_pause(true);
-                ev_timer_set(&resume_timer, ACCEPT_RETRY_S, 0);
-                ev_timer_start(rb_loop, &resume_timer);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                       errno != ECONNABORTED) {
-                log_warn("%s: accept: %s", l->conf->name, strerror(errno));
-            }
-            return;
-        }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        l->sessions_total++;
-        session_new(l, fd, (struct sockaddr *)&peer, plen);
-        if (paused)
-            return;
-    }
-}
-
-static void resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    if (sessions_alive < sessions_max)
-        listeners_pause(false);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    l->sessions_total++;
+    session_new(l, fd, peer, len);
+    return !paused;
 }
 
 void listeners_pause(bool pause)
@@ -143,12 +108,8 @@ void listeners_pause(bool pause)
         return;
     paused = pause;
     for (int i = 0; i < nlisteners; i++) {
-        if (listeners[i]->fd < 0)
-            continue;
-        if (pause)
-            ev_io_stop(rb_loop, &listeners[i]->accept_w);
-        else
-            ev_io_start(rb_loop, &listeners[i]->accept_w);
+        if (listeners[i]->fd >= 0)
+            acceptor_hold(&listeners[i]->acc, pause);
     }
 }
 
@@ -176,10 +137,8 @@ static int bind_listener(struct listener *l)
 
 static void accept_start(struct listener *l)
 {
-    ev_io_init(&l->accept_w, accept_cb, l->fd, EV_READ);
-    ev_set_priority(&l->accept_w, PRI_IO);
-    if (!paused)
-        ev_io_start(rb_loop, &l->accept_w);
+    acceptor_init(&l->acc, l->fd, PRI_IO, ACCEPT_BURST, l->conf->name, on_accept);
+    acceptor_hold(&l->acc, paused);
 }
 
 /* A listener for section C of configuration OWNER, with its servers, no socket yet. */
@@ -206,7 +165,7 @@ static struct listener *listener_new(const struct conf *owner, const struct conf
 static void listener_free(struct listener *l)
 {
     if (l->fd >= 0) {
-        ev_io_stop(rb_loop, &l->accept_w);
+        acceptor_stop(&l->acc);
         close(l->fd);
     }
     for (int j = 0; j < l->nservers; j++)
@@ -302,7 +261,7 @@ static void commit(struct listener **set, int n)
     for (int i = 0; i < n; i++) {
         struct listener *l = set[i], *old = find_listener(l->conf->name);
         if (old && l->fd < 0) {
-            ev_io_stop(rb_loop, &old->accept_w);
+            acceptor_stop(&old->acc);
             l->fd = old->fd;
             old->fd = -1;
         }
@@ -318,7 +277,7 @@ static void commit(struct listener **set, int n)
         struct listener *old = listeners[i];
         if (old->fd >= 0) {
             log_info("listen %s: no longer accepting on %s", old->conf->name, old->conf->bind.text);
-            ev_io_stop(rb_loop, &old->accept_w);
+            acceptor_stop(&old->acc);
             close(old->fd);
             old->fd = -1;
         }
@@ -354,7 +313,6 @@ int listeners_start(struct conf *conf)
     struct listener **set;
 
     sessions_max = (unsigned)conf->maxconn;
-    ev_init(&resume_timer, resume_cb);
     ev_init(&reap_timer, reap_cb);
     ev_timer_set(&reap_timer, 1.0, 1.0);
     TAILQ_INIT(&retired);
@@ -387,14 +345,13 @@ void listeners_stop(void)
 {
     struct listener *l;
 
-    ev_timer_stop(rb_loop, &resume_timer);
     ev_timer_stop(rb_loop, &reap_timer);
     /* Close every socket first: closing sessions below may try to resume accepting. */
     for (int i = 0; i < nlisteners; i++) {
         l = listeners[i];
         if (l->fd < 0)
             continue;
-        ev_io_stop(rb_loop, &l->accept_w);
+        acceptor_stop(&l->acc);
         close(l->fd);
         l->fd = -1;
     }

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "http_parse.h"
 #include "log.h"
 #include "rebound.h"
@@ -27,7 +28,6 @@
 
 #define PRI_STATS      EV_MINPRI /* below PRI_IO: the data path goes first */
 #define ACCEPT_BURST   8
-#define ACCEPT_RETRY_S 0.5 /* pause after running out of descriptors */
 
 /* Where a stats connection is; each state names what its io watcher waits for. */
 enum sc_state {
@@ -64,18 +64,17 @@ static const struct page pages[] = {
 };
 
 static int listen_fd = -1;
-static ev_io accept_w;
-static ev_timer retry_timer; /* resumes accepting after EMFILE */
+static struct acceptor acc;
 static LIST_HEAD(, stats_conn) conns = LIST_HEAD_INITIALIZER(conns);
 static int nconns;
 
 static void sc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 
-/* Accept again if nothing holds it back (the cap, a descriptor shortage). */
+/* Accept again once under the cap. */
 static void maybe_resume_accept(void)
 {
-    if (listen_fd >= 0 && nconns < STATS_MAX_CONNS && !ev_is_active(&retry_timer))
-        ev_io_start(rb_loop, &accept_w);
+    if (listen_fd >= 0 && nconns < STATS_MAX_CONNS)
+        acceptor_hold(&acc, false);
 }
 
 /* The one teardown of a stats connection. */
@@ -282,39 +281,17 @@ static void sc_new(int fd)
     ev_timer_start(rb_loop, &c->deadline);
 }
 
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+/* A scraper connected; at the cap, stop accepting until one closes (sc_close). */
+static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    (void)loop;
-    (void)w;
-    (void)revents;
+    (void)peer;
+    (void)len;
 
-    for (int i = 0; i < ACCEPT_BURST && nconns < STATS_MAX_CONNS; i++) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-        if (fd >= 0) {
-            sc_new(fd);
-            continue;
-        }
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-            log_warn("stats: accept: %s; pausing for %.1f s", strerror(errno), ACCEPT_RETRY_S);
-            ev_io_stop(rb_loop, &accept_w);
-            ev_timer_start(rb_loop, &retry_timer);
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                   errno != ECONNABORTED) {
-            log_warn("stats: accept: %s", strerror(errno));
-        }
-        return;
-    }
-    if (nconns >= STATS_MAX_CONNS)
-        ev_io_stop(rb_loop, &accept_w); /* sc_close() resumes */
-}
-
-static void retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-    maybe_resume_accept();
+    sc_new(fd);
+    if (nconns < STATS_MAX_CONNS)
+        return true;
+    acceptor_hold(a, true);
+    return false;
 }
 
 int stats_http_start(const struct conf *conf)
@@ -336,11 +313,8 @@ int stats_http_start(const struct conf *conf)
         listen_fd = -1;
         return -1;
     }
-    ev_io_init(&accept_w, accept_cb, listen_fd, EV_READ);
-    ev_set_priority(&accept_w, PRI_STATS);
-    ev_timer_init(&retry_timer, retry_cb, ACCEPT_RETRY_S, 0);
-    ev_set_priority(&retry_timer, PRI_STATS);
-    ev_io_start(rb_loop, &accept_w);
+    acceptor_init(&acc, listen_fd, PRI_STATS, ACCEPT_BURST, "stats", on_accept);
+    acceptor_start(&acc);
     log_info("stats: serving HTTP on %s", a->text);
     return 0;
 }
@@ -351,8 +325,7 @@ void stats_http_stop(void)
 
     if (listen_fd < 0)
         return;
-    ev_io_stop(rb_loop, &accept_w);
-    ev_timer_stop(rb_loop, &retry_timer);
+    acceptor_stop(&acc);
     close(listen_fd);
     listen_fd = -1; /* before the closes below, so none of them resumes accepting */
     while ((c = LIST_FIRST(&conns)))
