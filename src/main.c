@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "admin.h"
 #include "conf.h"
@@ -16,7 +17,56 @@
 #include "rebound.h"
 #include "stats_http.h"
 
+#define FDS_MARGIN 32 /* stdio, log files, syslog, the event loop's own, and room to spare */
+
 static const char *conf_file; /* re-read on SIGHUP */
+
+/* Descriptors needed besides the sessions' (two each): each listening socket, one check per
+ * server, the admin and stats ports at their connection caps, and a margin. These stay
+ * free however many clients connect, so checks and the admin port keep working. */
+static unsigned fds_reserved(const struct conf *c)
+{
+    unsigned n = FDS_MARGIN;
+
+    for (int i = 0; i < c->nlistens; i++)
+        n += 1 + (unsigned)c->listens[i].nservers;
+    if (c->admin.enabled)
+        n += 1 + ADMIN_MAX_CONNS;
+    if (c->has_stats)
+        n += 1 + STATS_MAX_CONNS;
+    return n;
+}
+
+/* Raise the soft descriptor limit to the hard one and make C's maxconn fit in it: a
+ * maxconn that does not is lowered (logged). -1 when not even one session would fit. */
+static int fit_descriptors(struct conf *c)
+{
+    struct rlimit rl;
+    unsigned reserved = fds_reserved(c), room;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0; /* nothing known: leave it to the accept back-off */
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)reserved + 2 * (rlim_t)c->maxconn)
+        return 0;
+    if (rl.rlim_cur < (rlim_t)reserved + 2) {
+        log_err("the descriptor limit (%llu) is too low: rebound needs %u for its ports, checks "
+                "and logs, plus 2 per session; raise LimitNOFILE / ulimit -n",
+                (unsigned long long)rl.rlim_cur, reserved);
+        return -1;
+    }
+    room = (unsigned)((rl.rlim_cur - reserved) / 2);
+    log_warn("maxconn %d needs %llu descriptors, the limit is %llu: maxconn lowered to %u (raise "
+             "LimitNOFILE / ulimit -n to keep it)",
+             c->maxconn, (unsigned long long)reserved + 2ull * (unsigned)c->maxconn,
+             (unsigned long long)rl.rlim_cur, room);
+    c->maxconn = (int)room;
+    return 0;
+}
 
 static void usage(FILE *out)
 {
@@ -57,7 +107,7 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
         healthlog_reopen();
         return;
     }
-    if (listeners_reload(c) < 0) {
+    if (fit_descriptors(c) < 0 || listeners_reload(c) < 0) {
         log_err("reload failed, keeping the running configuration: see the errors above");
         conf_free(c);
         healthlog_reopen();
@@ -119,7 +169,7 @@ int main(int argc, char **argv)
         return 1;
     }
     rb_loop = ev_default_loop(EVFLAG_AUTO);
-    if (healthlog_open(conf) < 0 || listeners_start(conf) < 0) {
+    if (fit_descriptors(conf) < 0 || healthlog_open(conf) < 0 || listeners_start(conf) < 0) {
         healthlog_close();
         conf_free(conf);
         return 1;
