@@ -361,9 +361,38 @@ static void write_sink(struct sink *k, const struct hl_record *rec)
         log_warn("health log: write to %s failed: %s", k->spec.path, strerror(errno));
 }
 
+/* SRC into DST (LEN bytes) with every control character escaped (\n, \r, \t, \xNN) and,
+ * with QUOTES, backslashes and double quotes too: text a server controls (its version, its
+ * error messages) can then neither end a line nor fake a field of one. Truncates whole
+ * escapes only. */
+static void escape_text(char *dst, size_t len, const char *src, bool quotes)
+{
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)src; *p && len; p++) {
+        char e[8];
+        int n;
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            n = snprintf(e, sizeof(e), "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else if (*p < 0x20 || *p == 0x7f)
+            n = snprintf(e, sizeof(e), "\\x%02x", *p);
+        else if (quotes && (*p == '"' || *p == '\\'))
+            n = snprintf(e, sizeof(e), "\\%c", *p);
+        else
+            n = snprintf(e, sizeof(e), "%c", *p);
+        if (o + (size_t)n >= len)
+            break;
+        memcpy(dst + o, e, (size_t)n);
+        o += (size_t)n;
+    }
+    if (len)
+        dst[o] = '\0';
+}
+
 static void make_record(struct hl_record *rec, const struct hl_event *ev, const char *fmt,
                         va_list ap)
 {
+    char line[sizeof(rec->line)];
     struct timeval tv;
 
     memset(rec, 0, sizeof(*rec));
@@ -379,7 +408,8 @@ static void make_record(struct hl_record *rec, const struct hl_event *ev, const 
     rec->duration_ms = ev->result            ? (int64_t)ev->result->duration_ms
                        : ev->kind == HL_KILL ? (int64_t)ev->pass_ms
                                              : -1;
-    vsnprintf(rec->line, sizeof(rec->line), fmt, ap);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    escape_text(rec->line, sizeof(rec->line), line, false);
 }
 
 void healthlog_emit(const struct hl_event *ev, const char *fmt, ...)
@@ -415,10 +445,11 @@ const struct hl_record *healthlog_ring_get(size_t i)
 int healthlog_format_result(char *buf, size_t len, const struct check_result *r)
 {
     const struct check_status_info *st = &check_statuses[r->status];
-    char code[32] = "";
+    char code[32] = "", info[2 * sizeof(r->info)];
 
     if (st->has_code)
         snprintf(code, sizeof(code), ", code: %d", r->code);
+    escape_text(info, sizeof(info), r->info, true);
     return snprintf(buf, len, "reason: %s%s, info: \"%s\", check duration: %ums", st->desc, code,
-                    r->info, r->duration_ms);
+                    info, r->duration_ms);
 }

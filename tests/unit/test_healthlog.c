@@ -358,6 +358,27 @@ static void test_text_line(void **state)
     assert_matches(slurp(path), re);
 }
 
+/* Text a server controls cannot forge a line: a newline, a quote or a control character in
+ * its version or error message comes out escaped, and the line stays one line. */
+static void test_text_line_escapes_server_text(void **state)
+{
+    struct check_result r = result(CHK_L7STS, 1045,
+                                   "denied\"\nServer rw/replica1 is UP, reason: x\r\x1b[2J\\", 3);
+    char path[128], cfg[256], *text;
+    (void)state;
+
+    pathf(path, sizeof(path), "escape.log");
+    snprintf(cfg, sizeof(cfg), "health-log file %s", path);
+    open_with(cfg);
+    emit_failed_check(&r);
+    text = slurp(path);
+    assert_non_null(strstr(text, "info: \"denied\\\"\\nServer rw/replica1 is UP, reason: "
+                                 "x\\r\\x1b[2J\\\\\", check duration: 3ms"));
+    assert_ptr_equal(strchr(text, '\n'), text + strlen(text) - 1);
+    assert_null(strchr(text, '\r'));
+    assert_null(strchr(text, 0x1b));
+}
+
 static void test_json_line(void **state)
 {
     struct check_result r = result(CHK_L7STS, 1045, "a\"b\\c\n\t\x01\xff\xc3\xa9\x7f", 3);
@@ -394,9 +415,10 @@ static void test_json_line(void **state)
     assert_string_equal(v[J_INFO].s, "a\"b\\c\n\t\x01\xef\xbf\xbd\xc3\xa9\x7f");
     assert_string_equal(v[J_STATE].s, "DOWN");
     assert_int_equal(v[J_DUR].n, 3);
+    /* The line itself never holds a control character, in any format. */
     assert_string_equal(
         v[J_LINE].s,
-        "Server rw/master is DOWN, info: \"a\"b\\c\n\t\x01\xef\xbf\xbd\xc3\xa9\x7f\".");
+        "Server rw/master is DOWN, info: \"a\"b\\c\\n\\t\\x01\xef\xbf\xbd\xc3\xa9\\x7f\".");
 }
 
 /* Fields an event does not have are null; a status without a code has a null code. */
@@ -890,6 +912,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_text_line, test_teardown),
+        cmocka_unit_test_teardown(test_text_line_escapes_server_text, test_teardown),
         cmocka_unit_test_teardown(test_json_line, test_teardown),
         cmocka_unit_test_teardown(test_json_nulls, test_teardown),
         cmocka_unit_test_teardown(test_several_sinks, test_teardown),
