@@ -16,9 +16,10 @@
  *     unknown plugin, garbage), so a server going away counts only once the login ended;
  *   - a stream rebound cannot read (TLS, compression) gives no way to tell, so an
  *     established session of that kind never counts; only connects and greetings do.
- * What remains is the server's alone: it reset a session whose client kept to the
- * protocol, or closed while that client waited for an answer (or in the middle of a
- * packet), or broke the sequence of packets itself.
+ * What remains is the server's alone: it reset or closed a session whose client kept to
+ * the protocol while that client waited for an answer (or in the middle of a packet), or
+ * broke the sequence of packets itself. A session at rest may be closed or reset at any
+ * time (wait_timeout resets on MariaDB): a client chooses that by idling.
  *
  * Following the stream reads only packet headers and first payload bytes (mysql_track),
  * both ways. Sequence ids follow the protocol: every packet of one exchange carries the
@@ -300,11 +301,11 @@ enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool
     if (!st->followed || client_eof || st->quitting || !st->authed || st->last_err ||
         !mysql_track_at_boundary(&st->cli))
         return OBS__COUNT;
-    if (reset)
-        return OBS_SERVER_RESET;
-    if (st->awaiting || !mysql_track_at_boundary(&st->srv))
-        return OBS_MID_RESPONSE;
-    return OBS__COUNT; /* a clean close at rest (wait_timeout, KILL of an idle session) */
+    /* At rest a server may close, even with a reset (MariaDB's wait_timeout sets SO_LINGER
+     * 0): a client can choose that by idling, so it says nothing. */
+    if (!st->awaiting && mysql_track_at_boundary(&st->srv))
+        return OBS__COUNT;
+    return reset ? OBS_SERVER_RESET : OBS_MID_RESPONSE;
 }
 
 void observe_report(struct server *srv, struct obs_stream *st)
