@@ -1,9 +1,11 @@
 /* admin.h - the admin port: a MySQL-protocol server (handshake, auth, TLS, commands)
  * whose statements run in admin_sql.c.
  *
- * The protocol itself (struct admin_proto) knows no socket: bytes in, bytes out. The
- * connection layer in admin.c moves those bytes over a non-blocking socket (or TLS),
- * at the lowest event priority, so client traffic is always served first. */
+ * The protocol itself (struct admin_proto) knows no socket: bytes in, bytes out, one piece
+ * of work (a packet, or a slice of a statement) at a time. The connection layer in admin.c
+ * moves those bytes over a non-blocking socket (or TLS) at the lowest event priority, and
+ * does one piece of work of one connection per loop iteration, so client traffic is always
+ * served first and never waits long. */
 #ifndef ADMIN_H
 #define ADMIN_H
 
@@ -20,12 +22,17 @@
  * caching_sha2_password; "rebound-admin" tells a human where they are. */
 #define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
 
-#define ADMIN_MAX_PACKET   (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
-#define ADMIN_OUT_LIMIT    (16 * 1024 * 1024)          /* output buffer of one connection */
-#define ADMIN_RESULT_MAX   (4 * 1024 * 1024)           /* one result set on the wire */
-#define ADMIN_MAX_CONNS    64                          /* admin connections at once */
-#define ADMIN_AUTH_TIMEOUT 10.0                        /* seconds to log in */
-#define ADMIN_IDLE_TIMEOUT 3600.0                      /* seconds without a command */
+#define ADMIN_MAX_PACKET         (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
+#define ADMIN_RESULT_MAX         (4 * 1024 * 1024)           /* one result set on the wire */
+#define ADMIN_OUT_CAP            (256 * 1024) /* unsent output at which a connection pauses */
+#define ADMIN_OUT_LIMIT          (ADMIN_RESULT_MAX + ADMIN_OUT_CAP) /* its output buffer, at most */
+#define ADMIN_MAX_LOGGED_IN      32 /* logged-in connections; the next login gets 1040 */
+#define ADMIN_MAX_PENDING        32 /* connections not logged in yet (preauth.h) */
+#define ADMIN_PENDING_PER_SOURCE 8  /* ... from one address */
+#define ADMIN_MAX_CONNS          (ADMIN_MAX_LOGGED_IN + ADMIN_MAX_PENDING) /* admin sockets at once */
+#define ADMIN_AUTH_TIMEOUT       5.0    /* seconds from accept to log in */
+#define ADMIN_IDLE_TIMEOUT       3600.0 /* seconds without a command */
+#define ADMIN_BACKLOG            1024   /* the listening socket's accept queue */
 
 /* Where a connection is in the protocol. */
 enum admin_phase {
@@ -47,10 +54,13 @@ struct admin_proto {
     bool want_tls;           /* out: start the TLS handshake before reading more */
     const char *switched_to; /* AP_AUTH_SWITCH: the plugin we asked for */
     struct admin_client client;
-    struct mysql_wbuf out; /* bytes to send */
-    uint8_t *in;           /* bytes received, not yet a whole packet */
+    struct admin_sink sink;    /* where statements answer: result sets into OUT */
+    struct admin_sql_run *run; /* the statement under way, NULL if none */
+    struct mysql_wbuf out;     /* bytes to send */
+    uint8_t *in;               /* bytes received, not yet handled */
     size_t in_len;
-    size_t result_start; /* out.len when the current answer began (undone on error) */
+    size_t result_start; /* where the unsent part of the current answer begins in OUT */
+    size_t result_sent;  /* bytes of the current answer already sent (0: an error undoes it) */
     uint8_t result_seq;
 };
 
@@ -58,9 +68,19 @@ struct admin_proto {
  * greeting into ap->out. 0 or -1 (out of memory). */
 int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool tls_offered);
 void admin_proto_fini(struct admin_proto *ap);
-/* Feed N received bytes (split anywhere); answers go to ap->out. Returns 0, or -1 when
- * the connection must close once ap->out is sent. Stops early, keeping the rest, when
- * ap->want_tls is set: call again with N = 0 once TLS is up. */
+/* Room for received bytes, and taking N <= that many (split anywhere). */
+size_t admin_proto_room(const struct admin_proto *ap);
+void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n);
+/* Is there work to do: a whole packet received, or a statement under way? */
+bool admin_proto_pending(const struct admin_proto *ap);
+/* Do one piece of work: answer one packet, or run one slice of the statement under way;
+ * answers go to ap->out. Returns 0, or -1 when the connection must close once ap->out is
+ * sent. Once ap->want_tls is set, start TLS before feeding more. */
+int admin_proto_work(struct admin_proto *ap);
+/* N bytes of ap->out went to the client. */
+void admin_proto_sent(struct admin_proto *ap, size_t n);
+/* Feed N bytes and do all the work they bring, statements to the end (the unit tests and
+ * the fuzzer, not the socket). 0, or -1 when the connection must close. */
 int admin_proto_input(struct admin_proto *ap, const uint8_t *data, size_t n);
 /* The TLS handshake asked for by want_tls is done. */
 void admin_proto_tls_started(struct admin_proto *ap);
@@ -75,6 +95,9 @@ void admin_stop(void);
 /* Admin connections open now / since start, for the status table. */
 unsigned admin_connections(void);
 uint64_t admin_connections_total(void);
+/* Connections closed before logging in: at the login deadline / to make room. */
+uint64_t admin_login_timeouts(void);
+uint64_t admin_login_evictions(void);
 
 /* The auth plugins' checks, exposed for the unit tests. SCRAMBLE is the 20-byte nonce. */
 bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_t *resp,

@@ -14,12 +14,17 @@
 
 #include "conf.h"
 
-/* Bounds on one statement: a hostile query gets an error, never a stall. */
-#define ADMIN_SQL_DEADLINE_MS 100                /* wall time for prepare + every step */
-#define ADMIN_SQL_STEP_BUDGET 20000              /* progress callbacks (x 1000 VM steps) */
-#define ADMIN_SQL_MAX_ROWS    100000             /* rows in one result */
-#define ADMIN_SQL_MAX_TEXT    (64 * 1024)        /* statement length */
-#define ADMIN_SQL_HEAP_LIMIT  (64 * 1024 * 1024) /* SQLite's hard heap limit */
+/* Bounds on one statement: a hostile query gets an error, never a stall of the loop. */
+#define ADMIN_SQL_SLICE_MS     5    /* one step (CPU), and a slice before pausing between rows */
+#define ADMIN_SQL_WORK_MS      1000 /* SQLite time of a statement, all slices */
+#define ADMIN_SQL_PROGRESS_OPS 10   /* instructions between two clock checks */
+#define ADMIN_SQL_MAX_STEPS    20000000           /* instructions of a statement */
+#define ADMIN_SQL_MAX_ROWS     100000             /* rows in one result */
+#define ADMIN_SQL_MAX_TEXT     (64 * 1024)        /* statement length */
+#define ADMIN_SQL_MAX_VALUE    (64 * 1024)        /* a string or blob (SQLITE_LIMIT_LENGTH) */
+#define ADMIN_SQL_MAX_PATTERN  1000               /* a LIKE or GLOB pattern */
+#define ADMIN_SQL_MATCH_COST   1000000            /* LIKE, GLOB, trim(X,Y): bytes x bytes */
+#define ADMIN_SQL_HEAP_LIMIT   (64 * 1024 * 1024) /* SQLite's hard heap limit */
 
 /* How a result column is typed on the wire. */
 enum admin_type {
@@ -49,13 +54,29 @@ struct admin_sink {
     void (*end)(struct admin_sink *k);
     void (*ok)(struct admin_sink *k, uint64_t affected, const char *info);
     void (*error)(struct admin_sink *k, uint16_t code, const char *sqlstate, const char *msg);
+    /* Optional: true while the client has enough unsent output. A statement then pauses
+     * between two rows, until admin_sql_resume(). */
+    bool (*full)(struct admin_sink *k);
 };
+
+/* A statement that goes on in later loop iterations. */
+struct admin_sql_run;
 
 /* Open the database and its tables for CONF (kept for the variables table). 0 or -1. */
 int admin_sql_open(const struct conf *conf) __attribute__((warn_unused_result));
 void admin_sql_close(void);
 
-/* Run one statement of LEN bytes (not NUL-terminated) for C. */
+/* Start one statement of LEN bytes (not NUL-terminated) for C, answering through K; C and K
+ * must stay until it is answered. It runs for one slice (ADMIN_SQL_SLICE_MS) at most. Returns
+ * NULL once the statement is answered entirely, else the run to go on with, a slice per loop
+ * iteration, by admin_sql_resume() until it returns true (answered; the run is freed then).
+ * A run waits between two rows, so other statements may run meanwhile. */
+struct admin_sql_run *admin_sql_start(struct admin_client *c, const char *sql, size_t len,
+                                      struct admin_sink *k);
+bool admin_sql_resume(struct admin_sql_run *r);
+/* The client is gone: drop R (NULL is fine) without answering. */
+void admin_sql_abort(struct admin_sql_run *r);
+/* All of one statement at once (start, then resume until answered): tests and the fuzzer. */
 void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k);
 /* COM_INIT_DB / USE: only "rebound" (or "main") exists. */
 void admin_sql_use(struct admin_client *c, const char *db, size_t len, struct admin_sink *k);

@@ -8,12 +8,19 @@
  * bytes out: the unit tests and the fuzzer drive it directly.
  *
  * struct admin_conn moves those bytes over a non-blocking socket, through OpenSSL once
- * TLS is started. Every watcher runs at EV_MINPRI, below client traffic; a connection
- * that stops reading its answers stops being read (bounded output), and a client that
- * sends an oversized or malformed packet gets an ERR and is closed.
+ * TLS is started. Every watcher runs at EV_MINPRI, below client traffic. The work itself
+ * (a packet, or a slice of a statement: admin_sql.h) is done one piece per loop iteration
+ * for all connections together, in turn (the `ready` queue and its zero-delay timer), so
+ * pipelined statements or many busy connections never hold the loop for long. A connection
+ * whose unsent output reaches ADMIN_OUT_CAP is neither read nor worked for until it drains.
+ * Until it has logged in, a connection is pre-auth (preauth.h): a deadline from accept, a
+ * cap per source address and one for the port, where the oldest makes room for the newest.
+ * A client that sends an oversized or malformed packet gets an ERR and is closed.
  *
- *   socket --read--> admin_conn --admin_proto_input--> admin_proto --admin_sql_exec-->
- *   socket <--write-- admin_conn <------ ap->out <----- wire_sink <-------- admin_sql
+ *   socket --read--> admin_conn --feed--> admin_proto --work--> admin_sql_start / _resume
+ *   socket <--write-- admin_conn <------ ap->out <----- ap->sink <------------- admin_sql
+ *
+ * Thread: rb_loop (the control thread) only.
  */
 #include "admin.h"
 
@@ -34,6 +41,7 @@
 
 #include "acceptor.h"
 #include "log.h"
+#include "preauth.h"
 #include "tls.h"
 
 /* Error numbers of the handshake and command phases. */
@@ -42,6 +50,7 @@
 #define ER_ACCESS_DENIED        1045
 #define ER_UNKNOWN_COM          1047
 #define ER_NET_PACKET_TOO_LARGE 1153
+#define ER_NET_READ_INTERRUPTED 1159
 #define ER_UNSUPPORTED_PS       1295
 #define ER_NOT_SUPPORTED_AUTH   1251
 
@@ -57,6 +66,8 @@
      MYSQL_CLIENT_DEPRECATE_EOF)
 
 static const struct conf *aconf;
+static unsigned nlogged;          /* connections logged in (the connection layer counts them) */
+static struct log_rate full_rate; /* logins refused at ADMIN_MAX_LOGGED_IN */
 
 /* ---- auth plugins ---- */
 
@@ -145,10 +156,13 @@ static void greet(struct admin_proto *ap)
     mysql_pkt_end(w);
 }
 
+static void sink_init(struct admin_sink *k);
+
 int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool tls_offered)
 {
     memset(ap, 0, sizeof(*ap));
     mysql_wbuf_init(&ap->out, ADMIN_OUT_LIMIT);
+    sink_init(&ap->sink);
     ap->tls_offered = tls_offered;
     ap->client.id = id;
     snprintf(ap->client.peer, sizeof(ap->client.peer), "%s", peer);
@@ -165,6 +179,8 @@ int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool
 
 void admin_proto_fini(struct admin_proto *ap)
 {
+    admin_sql_abort(ap->run);
+    ap->run = NULL;
     mysql_wbuf_free(&ap->out);
     free(ap->in);
     ap->in = NULL;
@@ -207,6 +223,14 @@ static int deny_access(struct admin_proto *ap, bool with_password)
 
 static int logged_in(struct admin_proto *ap)
 {
+    if (nlogged >= ADMIN_MAX_LOGGED_IN) {
+        unsigned quiet;
+        if (log_rate_allow(&full_rate, &quiet))
+            log_warn("admin: login of %s from %s refused: %d connections are logged in "
+                     "already; %u similar not logged",
+                     ap->client.user, ap->client.peer, ADMIN_MAX_LOGGED_IN, quiet);
+        return fatal(ap, ER_CON_COUNT, "08004", "Too many connections to the admin port");
+    }
     ap->phase = AP_COMMAND;
     send_ok(ap);
     log_info("admin: %s logged in from %s%s%s", ap->client.user, ap->client.peer,
@@ -360,21 +384,16 @@ static int sha2_password(struct admin_proto *ap, const uint8_t *p, size_t len)
 
 /* ---- answering statements: the sink that encodes result sets ---- */
 
-/* An admin_sink writing MySQL text result sets into a protocol's output. */
-struct wire_sink {
-    struct admin_sink base;
-    struct admin_proto *ap;
-};
-
+/* ap->sink writes MySQL text result sets into the protocol's output. */
 static struct admin_proto *sink_proto(struct admin_sink *k)
 {
-    return ((struct wire_sink *)k)->ap;
+    return container_of(k, struct admin_proto, sink);
 }
 
 /* Too large for one answer (or for the buffer)? */
 static bool too_large(const struct admin_proto *ap)
 {
-    return ap->out.failed || ap->out.len - ap->result_start > ADMIN_RESULT_MAX;
+    return ap->out.failed || ap->result_sent + (ap->out.len - ap->result_start) > ADMIN_RESULT_MAX;
 }
 
 static int sink_columns(struct admin_sink *k, int n, const char *const *names,
@@ -430,14 +449,35 @@ static void sink_ok(struct admin_sink *k, uint64_t affected, const char *info)
     mysql_ok_packet(&ap->out, ap->seq++, affected, 0, MYSQL_SERVER_STATUS_AUTOCOMMIT, 0, info);
 }
 
-/* An error replaces whatever part of the answer was written. */
+/* An error replaces the answer written so far, or when part of it is sent already (a
+ * long result set), comes in place of the next row, as MySQL does. */
 static void sink_error(struct admin_sink *k, uint16_t code, const char *sqlstate, const char *msg)
 {
     struct admin_proto *ap = sink_proto(k);
 
-    mysql_wbuf_truncate(&ap->out, ap->result_start);
-    ap->seq = ap->result_seq;
+    if (!ap->result_sent) {
+        mysql_wbuf_truncate(&ap->out, ap->result_start);
+        ap->seq = ap->result_seq;
+    }
     send_err(ap, code, sqlstate, msg);
+}
+
+/* Enough unsent output: a statement pauses between rows. */
+static bool sink_full(struct admin_sink *k)
+{
+    return sink_proto(k)->out.len >= ADMIN_OUT_CAP;
+}
+
+static void sink_init(struct admin_sink *k)
+{
+    *k = (struct admin_sink){
+        .columns = sink_columns,
+        .row = sink_row,
+        .end = sink_end,
+        .ok = sink_ok,
+        .error = sink_error,
+        .full = sink_full,
+    };
 }
 
 /* COM_FIELD_LIST: one column definition per column, with a NULL default. */
@@ -484,13 +524,23 @@ static void statistics(struct admin_proto *ap)
     mysql_pkt_end(&ap->out);
 }
 
-/* One command packet. */
+/* After a piece of an answer: 0, or -1 if even its error did not fit (out of memory). */
+static int answer_fits(struct admin_proto *ap)
+{
+    if (!ap->out.failed)
+        return 0;
+    admin_sql_abort(ap->run);
+    ap->run = NULL;
+    mysql_wbuf_truncate(&ap->out, ap->result_start);
+    return fatal(ap, ER_NET_PACKET_TOO_LARGE, "08S01", "answer too large");
+}
+
+/* One command packet. A statement may go on in later pieces of work (ap->run). */
 static int command(struct admin_proto *ap, const uint8_t *p, size_t len)
 {
-    struct wire_sink sink = {{sink_columns, sink_row, sink_end, sink_ok, sink_error}, ap};
-
     ap->seq = 1;
     ap->result_start = ap->out.len;
+    ap->result_sent = 0;
     ap->result_seq = 1;
     if (len == 0)
         return fatal(ap, ER_UNKNOWN_COM, "08S01", "empty command packet");
@@ -499,10 +549,10 @@ static int command(struct admin_proto *ap, const uint8_t *p, size_t len)
         ap->phase = AP_CLOSED;
         return -1;
     case 0x02: /* COM_INIT_DB */
-        admin_sql_use(&ap->client, (const char *)p + 1, len - 1, &sink.base);
+        admin_sql_use(&ap->client, (const char *)p + 1, len - 1, &ap->sink);
         break;
     case 0x03: /* COM_QUERY */
-        admin_sql_exec(&ap->client, (const char *)p + 1, len - 1, &sink.base);
+        ap->run = admin_sql_start(&ap->client, (const char *)p + 1, len - 1, &ap->sink);
         break;
     case 0x04: /* COM_FIELD_LIST */
         field_list(ap, p + 1, len - 1);
@@ -530,11 +580,7 @@ static int command(struct admin_proto *ap, const uint8_t *p, size_t len)
         send_err(ap, ER_UNKNOWN_COM, "08S01", msg);
     }
     }
-    if (ap->out.failed) { /* even the error did not fit: give up on this client */
-        mysql_wbuf_truncate(&ap->out, ap->result_start);
-        return fatal(ap, ER_NET_PACKET_TOO_LARGE, "08S01", "answer too large");
-    }
-    return 0;
+    return answer_fits(ap);
 }
 
 /* One whole packet from the client, by phase. */
@@ -557,39 +603,93 @@ static int packet(struct admin_proto *ap, const uint8_t *p, size_t len, uint8_t 
     return -1;
 }
 
+size_t admin_proto_room(const struct admin_proto *ap)
+{
+    return ADMIN_MAX_PACKET + MYSQL_HEADER_LEN - ap->in_len;
+}
+
+void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n)
+{
+    size_t room = admin_proto_room(ap);
+
+    if (n > room) /* the caller asked for no more than the room */
+        n = room;
+    memcpy(ap->in + ap->in_len, data, n);
+    ap->in_len += n;
+}
+
+/* The payload length of the packet whose header is held, or -1 if none is. */
+static long held_packet(const struct admin_proto *ap)
+{
+    return ap->in_len >= MYSQL_HEADER_LEN ? (long)mysql_payload_len(ap->in) : -1;
+}
+
+bool admin_proto_pending(const struct admin_proto *ap)
+{
+    long plen = held_packet(ap);
+
+    if (ap->phase == AP_CLOSED || ap->want_tls)
+        return false;
+    return ap->run || (plen >= 0 &&
+                       (plen > ADMIN_MAX_PACKET || ap->in_len >= MYSQL_HEADER_LEN + (size_t)plen));
+}
+
+int admin_proto_work(struct admin_proto *ap)
+{
+    long plen;
+    int rc;
+
+    if (ap->phase == AP_CLOSED)
+        return -1;
+    if (ap->run) {
+        if (admin_sql_resume(ap->run))
+            ap->run = NULL;
+        return answer_fits(ap);
+    }
+    if (!admin_proto_pending(ap))
+        return 0;
+    if ((plen = held_packet(ap)) > ADMIN_MAX_PACKET) {
+        ap->seq = (uint8_t)(ap->in[3] + 1);
+        return fatal(ap, ER_NET_PACKET_TOO_LARGE, "08S01",
+                     "Got a packet bigger than 'max_allowed_packet' bytes");
+    }
+    rc = packet(ap, ap->in + MYSQL_HEADER_LEN, (size_t)plen, ap->in[3]);
+    ap->in_len -= MYSQL_HEADER_LEN + (size_t)plen;
+    memmove(ap->in, ap->in + MYSQL_HEADER_LEN + plen, ap->in_len);
+    if (rc < 0)
+        return -1;
+    if (ap->want_tls && ap->in_len)
+        return fatal(ap, ER_HANDSHAKE, "08S01", "Bad handshake: data after the SSL request");
+    return 0;
+}
+
+void admin_proto_sent(struct admin_proto *ap, size_t n)
+{
+    if (n > ap->result_start) {
+        ap->result_sent += n - ap->result_start;
+        ap->result_start = 0;
+    } else {
+        ap->result_start -= n;
+    }
+    mysql_wbuf_consume(&ap->out, n);
+}
+
 int admin_proto_input(struct admin_proto *ap, const uint8_t *data, size_t n)
 {
-    const size_t cap = ADMIN_MAX_PACKET + MYSQL_HEADER_LEN;
-
     for (;;) {
-        size_t take = n < cap - ap->in_len ? n : cap - ap->in_len;
-        size_t off = 0;
+        size_t take = n < admin_proto_room(ap) ? n : admin_proto_room(ap);
 
-        if (ap->phase == AP_CLOSED)
-            return -1;
-        memcpy(ap->in + ap->in_len, data, take);
-        ap->in_len += take;
+        admin_proto_feed(ap, data, take);
         data += take;
         n -= take;
-        /* Every whole packet held. */
-        while (ap->in_len - off >= MYSQL_HEADER_LEN && !ap->want_tls) {
-            uint32_t plen = mysql_payload_len(ap->in + off);
-            if (plen > ADMIN_MAX_PACKET) {
-                ap->seq = (uint8_t)(ap->in[off + 3] + 1);
-                return fatal(ap, ER_NET_PACKET_TOO_LARGE, "08S01",
-                             "Got a packet bigger than 'max_allowed_packet' bytes");
-            }
-            if (ap->in_len - off < MYSQL_HEADER_LEN + plen)
-                break;
-            if (packet(ap, ap->in + off + MYSQL_HEADER_LEN, plen, ap->in[off + 3]) < 0)
+        while (admin_proto_pending(ap))
+            if (admin_proto_work(ap) < 0)
                 return -1;
-            off += MYSQL_HEADER_LEN + plen;
-        }
-        memmove(ap->in, ap->in + off, ap->in_len - off);
-        ap->in_len -= off;
-        if (ap->want_tls && (n || ap->in_len))
+        if (ap->phase == AP_CLOSED)
+            return -1;
+        if (ap->want_tls && n)
             return fatal(ap, ER_HANDSHAKE, "08S01", "Bad handshake: data after the SSL request");
-        if (!n)
+        if (!n || ap->want_tls)
             return 0;
     }
 }
@@ -599,16 +699,23 @@ int admin_proto_input(struct admin_proto *ap, const uint8_t *data, size_t n)
 /* One admin client on the socket: protocol state plus the socket (and TLS) around it. */
 struct admin_conn {
     LIST_ENTRY(admin_conn) link;
+    TAILQ_ENTRY(admin_conn) ready_link; /* in `ready` while queued */
+    bool queued;
+    bool logged; /* counted in nlogged */
     int fd;
     ev_io rd, wr;
-    ev_timer timer; /* login, then idle, timeout */
-    double last;    /* ev_now() of the last command */
+    ev_timer idle; /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
+    double last;   /* ev_now() of the last bytes received */
     SSL *ssl;
-    bool handshaking; /* TLS handshake in progress */
+    bool handshaking;  /* TLS handshake in progress: conn_tls() drives the watchers */
+    struct preauth pa; /* until logged in: the login deadline and the caps */
     struct admin_proto proto;
 };
 
 static LIST_HEAD(, admin_conn) conns = LIST_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, admin_conn) ready = TAILQ_HEAD_INITIALIZER(ready); /* have work, in turn */
+static ev_timer work_timer;         /* zero delay: the next piece of work, one per loop iteration */
+static struct preauth_port waiting; /* connections not logged in yet */
 static unsigned nconns;
 static uint64_t nconns_total;
 static uint32_t next_conn_id = 1;
@@ -626,6 +733,16 @@ uint64_t admin_connections_total(void)
     return nconns_total;
 }
 
+uint64_t admin_login_timeouts(void)
+{
+    return waiting.timeouts;
+}
+
+uint64_t admin_login_evictions(void)
+{
+    return waiting.evictions;
+}
+
 /* The one teardown of an admin connection. */
 static void conn_close(struct admin_conn *c, const char *why)
 {
@@ -633,7 +750,12 @@ static void conn_close(struct admin_conn *c, const char *why)
               why);
     ev_io_stop(rb_loop, &c->rd);
     ev_io_stop(rb_loop, &c->wr);
-    ev_timer_stop(rb_loop, &c->timer);
+    ev_timer_stop(rb_loop, &c->idle);
+    preauth_leave(&c->pa);
+    if (c->queued)
+        TAILQ_REMOVE(&ready, c, ready_link);
+    if (c->logged)
+        nlogged--;
     if (c->ssl) {
         if (!c->handshaking)
             SSL_shutdown(c->ssl);
@@ -646,7 +768,47 @@ static void conn_close(struct admin_conn *c, const char *why)
     nconns--;
 }
 
-/* Send what the protocol wrote. Returns -1 if the connection was closed. */
+/* C has work to do: queue it for the work timer (one piece per loop iteration). */
+static void conn_queue(struct admin_conn *c)
+{
+    if (c->queued)
+        return;
+    TAILQ_INSERT_TAIL(&ready, c, ready_link);
+    c->queued = true;
+    if (!ev_is_active(&work_timer)) {
+        ev_timer_set(&work_timer, 0, 0);
+        ev_timer_start(rb_loop, &work_timer);
+    }
+}
+
+/* Point C's watchers and its place in the queue at what it needs now: writing while output
+ * waits; work while there is some and the output is no more than half ADMIN_OUT_CAP (a
+ * statement pauses at the cap: each piece of work then sends a good part of it, however
+ * slowly the client reads); reading only when there is nothing else to do for it. */
+static void conn_update(struct admin_conn *c)
+{
+    struct admin_proto *ap = &c->proto;
+    bool full = ap->out.len > ADMIN_OUT_CAP / 2;
+
+    if (c->handshaking)
+        return;
+    if (ap->out.len)
+        ev_io_start(rb_loop, &c->wr);
+    else
+        ev_io_stop(rb_loop, &c->wr);
+    if (ap->phase == AP_CLOSED || full || admin_proto_pending(ap)) {
+        ev_io_stop(rb_loop, &c->rd);
+        if (!full && admin_proto_pending(ap))
+            conn_queue(c);
+        return;
+    }
+    ev_io_start(rb_loop, &c->rd);
+    if (c->ssl && SSL_pending(c->ssl) > 0) /* decrypted bytes that no EV_READ will announce */
+        conn_queue(c);
+}
+
+/* Send what the protocol wrote, as much as the socket takes. Returns -1 if the connection
+ * was closed (write error, or done after a final answer). */
 static int conn_flush(struct admin_conn *c)
 {
     struct mysql_wbuf *out = &c->proto.out;
@@ -660,7 +822,7 @@ static int conn_flush(struct admin_conn *c)
                 break;
             n = r > 0 ? r : -1;
         } else {
-            n = write(c->fd, out->data, out->len);
+            n = send(c->fd, out->data, out->len, MSG_NOSIGNAL);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 break;
         }
@@ -668,24 +830,19 @@ static int conn_flush(struct admin_conn *c)
             conn_close(c, "write error");
             return -1;
         }
-        mysql_wbuf_consume(out, (size_t)n);
+        admin_proto_sent(&c->proto, (size_t)n);
     }
-    if (out->len) {
-        ev_io_start(rb_loop, &c->wr);
-        ev_io_stop(rb_loop, &c->rd); /* no new commands while answers wait */
-        return 0;
+    if (!out->len && out->cap > ADMIN_OUT_CAP) { /* one big answer: do not keep its buffer */
+        mysql_wbuf_free(out);
+        mysql_wbuf_init(out, ADMIN_OUT_LIMIT);
     }
-    ev_io_stop(rb_loop, &c->wr);
-    if (c->proto.phase == AP_CLOSED) {
+    if (!out->len && c->proto.phase == AP_CLOSED) {
         conn_close(c, "closed");
         return -1;
     }
-    if (!c->handshaking)
-        ev_io_start(rb_loop, &c->rd);
+    conn_update(c);
     return 0;
 }
-
-static void conn_read(struct admin_conn *c);
 
 /* Drive the TLS handshake; once done, let the protocol go on. */
 static void conn_tls(struct admin_conn *c)
@@ -696,8 +853,7 @@ static void conn_tls(struct admin_conn *c)
         c->handshaking = false;
         admin_proto_tls_started(&c->proto);
         ev_io_stop(rb_loop, &c->wr);
-        ev_io_start(rb_loop, &c->rd);
-        conn_read(c); /* the client may have written already */
+        conn_update(c);
         return;
     }
     e = SSL_get_error(c->ssl, r);
@@ -721,43 +877,88 @@ static void start_tls(struct admin_conn *c)
         return;
     }
     c->handshaking = true;
+    ev_io_stop(rb_loop, &c->rd);
     conn_tls(c);
 }
 
-/* Read what is there (bounded per call) and feed the protocol. */
+/* Read once, as much as the protocol has room for; the work is done from the queue. */
 static void conn_read(struct admin_conn *c)
 {
     uint8_t buf[16384];
+    size_t room = admin_proto_room(&c->proto);
+    ssize_t n;
 
-    for (int i = 0; i < 4; i++) {
-        ssize_t n;
-        if (c->ssl) {
-            int r = SSL_read(c->ssl, buf, sizeof(buf));
-            int e = r > 0 ? 0 : SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-                break;
-            n = r > 0 ? r : 0;
-        } else {
-            n = read(c->fd, buf, sizeof(buf));
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                break;
-        }
-        if (n <= 0) {
-            conn_close(c, n == 0 ? "client closed" : "read error");
+    if (room == 0) { /* a whole packet waits: nothing to read for now */
+        conn_update(c);
+        return;
+    }
+    if (room > sizeof(buf))
+        room = sizeof(buf);
+    if (c->ssl) {
+        int r = SSL_read(c->ssl, buf, (int)room);
+        int e = r > 0 ? 0 : SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             return;
-        }
-        c->last = ev_now(rb_loop);
-        if (admin_proto_input(&c->proto, buf, (size_t)n) < 0)
-            break;
-        if (c->proto.want_tls) {
-            if (conn_flush(c) == 0)
-                start_tls(c);
+        n = r > 0 ? r : 0;
+    } else {
+        n = read(c->fd, buf, room);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
             return;
-        }
-        if (c->proto.out.len)
-            break;
+    }
+    if (n <= 0) {
+        conn_close(c, n == 0 ? "client closed" : "read error");
+        return;
+    }
+    c->last = ev_now(rb_loop);
+    admin_proto_feed(&c->proto, buf, (size_t)n);
+    conn_update(c);
+}
+
+/* The client proved itself: no longer pre-auth; from now on the idle timeout applies. */
+static void conn_logged_in(struct admin_conn *c)
+{
+    preauth_leave(&c->pa);
+    c->logged = true;
+    nlogged++;
+    c->last = ev_now(rb_loop);
+    ev_timer_set(&c->idle, ADMIN_IDLE_TIMEOUT, 0);
+    ev_timer_start(rb_loop, &c->idle);
+}
+
+/* C's next piece of work: a packet, a slice of its statement, or TLS bytes to read. */
+static void conn_work(struct admin_conn *c)
+{
+    if (!admin_proto_pending(&c->proto)) {
+        if (c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
+            conn_read(c);
+        return;
+    }
+    admin_proto_work(&c->proto);
+    if (c->proto.phase == AP_COMMAND && !c->logged)
+        conn_logged_in(c);
+    if (c->proto.want_tls) {
+        if (conn_flush(c) == 0)
+            start_tls(c);
+        return;
     }
     conn_flush(c);
+}
+
+/* One piece of work of the first connection in the queue, then the next iteration. */
+static void work_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct admin_conn *c = TAILQ_FIRST(&ready);
+    (void)revents;
+
+    if (c) {
+        TAILQ_REMOVE(&ready, c, ready_link);
+        c->queued = false;
+        conn_work(c); /* may queue C again, at the end */
+    }
+    if (!TAILQ_EMPTY(&ready)) {
+        ev_timer_set(w, 0, 0);
+        ev_timer_start(loop, w);
+    }
 }
 
 static void rd_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -784,22 +985,42 @@ static void wr_cb(struct ev_loop *loop, ev_io *w, int revents)
         conn_flush(c);
 }
 
-static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct admin_conn *c = container_of(w, struct admin_conn, timer);
+    struct admin_conn *c = container_of(w, struct admin_conn, idle);
     double now = ev_now(loop);
     (void)revents;
 
-    if (c->proto.phase != AP_COMMAND) {
-        conn_close(c, "login timeout");
-        return;
-    }
     if (now - c->last >= ADMIN_IDLE_TIMEOUT) {
         conn_close(c, "idle timeout");
         return;
     }
     ev_timer_set(w, c->last + ADMIN_IDLE_TIMEOUT - now, 0);
     ev_timer_start(loop, w);
+}
+
+/* Not logged in at the deadline, or making room for a newer connection: tell the client
+ * (an ERR, if the socket takes it at once and TLS has not started) and close. */
+static void conn_preauth_close(struct preauth *p, enum preauth_reason why)
+{
+    struct admin_conn *c = container_of(p, struct admin_conn, pa);
+    char msg[120];
+
+    if (!c->ssl) {
+        if (why == PREAUTH_TIMEOUT) {
+            snprintf(msg, sizeof(msg),
+                     "Got timeout reading communication packets: log in within %.0f s",
+                     ADMIN_AUTH_TIMEOUT);
+            send_err(&c->proto, ER_NET_READ_INTERRUPTED, "08S01", msg);
+        } else {
+            send_err(&c->proto, ER_CON_COUNT, "08004",
+                     "Too many connections waiting to log in to the admin port");
+        }
+        if (send(c->fd, c->proto.out.data, c->proto.out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            log_debug("admin: cannot tell %s why it is closed: %s", c->proto.client.peer,
+                      strerror(errno));
+    }
+    conn_close(c, why == PREAUTH_TIMEOUT ? "login timeout" : "evicted before logging in");
 }
 
 static void peer_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -817,19 +1038,9 @@ static void peer_str(const struct sockaddr_storage *ss, char *buf, size_t len)
     }
 }
 
-/* Past ADMIN_MAX_CONNS: tell the client why, as a server would, and close. */
-static void refuse(int fd)
-{
-    uint8_t pkt[128];
-    size_t n = mysql_err_packet(pkt, sizeof(pkt), 0, ER_CON_COUNT, NULL,
-                                "Too many connections to the admin port");
-
-    if (n && write(fd, pkt, n) < 0)
-        log_debug("admin: cannot refuse a connection: %s", strerror(errno));
-    close(fd);
-}
-
-/* An operator connected: greet, with a login deadline. */
+/* An operator (or anyone) connected: greet; pre-auth until logged in. Never refused here:
+ * room is made among the connections not logged in yet (preauth.c), and the logged-in cap
+ * is applied at login. */
 static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct sockaddr_storage ss = {0};
@@ -837,10 +1048,6 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     char name[80];
     (void)a;
 
-    if (nconns >= ADMIN_MAX_CONNS) {
-        refuse(fd);
-        return true;
-    }
     memcpy(&ss, peer, len < sizeof(ss) ? len : sizeof(ss));
     peer_str(&ss, name, sizeof(name));
     if (!(c = calloc(1, sizeof(*c)))) {
@@ -857,14 +1064,14 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     c->last = ev_now(rb_loop);
     ev_io_init(&c->rd, rd_cb, fd, EV_READ);
     ev_io_init(&c->wr, wr_cb, fd, EV_WRITE);
-    ev_timer_init(&c->timer, timer_cb, ADMIN_AUTH_TIMEOUT, 0);
+    ev_init(&c->idle, idle_cb);
     ev_set_priority(&c->rd, EV_MINPRI);
     ev_set_priority(&c->wr, EV_MINPRI);
-    ev_set_priority(&c->timer, EV_MINPRI);
-    ev_timer_start(rb_loop, &c->timer);
+    ev_set_priority(&c->idle, EV_MINPRI);
     LIST_INSERT_HEAD(&conns, c, link);
     nconns++;
     nconns_total++;
+    preauth_join(&waiting, &c->pa, (const struct sockaddr *)&ss, conn_preauth_close);
     conn_flush(c); /* the greeting */
     return true;
 }
@@ -896,10 +1103,14 @@ int admin_start(const struct conf *conf)
     }
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(listen_fd, (const struct sockaddr *)&a->addr.sa, a->addr.len) < 0 ||
-        listen(listen_fd, 64) < 0) {
+        listen(listen_fd, ADMIN_BACKLOG) < 0) {
         log_err("admin: cannot bind %s: %s", a->addr.text, strerror(errno));
         return -1;
     }
+    ev_init(&work_timer, work_cb);
+    ev_set_priority(&work_timer, EV_MINPRI);
+    preauth_port_init(&waiting, "admin", "logged in", ADMIN_MAX_PENDING, ADMIN_PENDING_PER_SOURCE,
+                      ADMIN_AUTH_TIMEOUT, EV_MINPRI);
     acceptor_init(&acc, listen_fd, EV_MINPRI, 16, "admin", on_accept);
     acceptor_start(&acc);
     log_info("admin: accepting on %s%s", a->addr.text, ssl_ctx ? " (TLS offered)" : "");
@@ -914,6 +1125,8 @@ void admin_stop(void)
         acceptor_stop(&acc);
         close(listen_fd);
         listen_fd = -1;
+        ev_timer_stop(rb_loop, &work_timer);
+        preauth_port_stop(&waiting);
     }
     if (ssl_ctx)
         SSL_CTX_free(ssl_ctx);

@@ -7,10 +7,23 @@
  * one consistent picture. Writes go through the owners' own functions:
  * server_set_admin() for admin_state, session_close() for sessions.
  *
- * What may run is decided by SQLite's authorizer (reads everywhere; UPDATE of
- * servers.admin_state and DELETE FROM sessions for the admin user; nothing else), and
- * how long it may run by a progress handler (deadline and step budget), length limits
- * and a hard heap limit, so a hostile query ends in an error and the loop moves on. */
+ * What may run is decided by SQLite's authorizer (reads of these tables; an allow-list of
+ * SQL functions; UPDATE of servers.admin_state and DELETE FROM sessions for the admin user;
+ * nothing else) and, once prepared, by sqlite3_stmt_readonly(): a statement that would change
+ * the database without being one of those writes (VACUUM, say) never runs.
+ *
+ * How long one call into SQLite may run is bounded, because the whole process waits for it:
+ * a progress handler every few virtual-machine instructions ends the call once it has used
+ * ADMIN_SQL_SLICE_MS of CPU; values are short (ADMIN_SQL_MAX_VALUE), so no instruction
+ * takes long; the functions whose cost grows faster than their input (LIKE, GLOB, instr,
+ * replace, trim with a character set) are replaced by versions that refuse a too costly call
+ * and stop at the end of the slice. A statement with many rows is not one call: its rows go
+ * out a slice at a time (admin_sql_resume()), in later loop iterations, and it pauses while
+ * its client has enough unsent output. The ADMIN_SQL_WORK_MS of SQLite time a statement gets
+ * in all, a step budget, a row limit and a hard heap limit end the rest in an error.
+ *
+ * Thread: rb_loop (the control thread) only. Several statements may be under way at once
+ * (one per admin connection); `cur` names the one running now. */
 #include "admin_sql.h"
 
 #include <ctype.h>
@@ -31,6 +44,7 @@
 #include "rebound.h"
 #include "server.h"
 #include "session.h"
+#include "stats_http.h"
 
 /* MySQL error numbers and SQLSTATEs the admin port answers with. */
 #define ER_DBACCESS_DENIED      1044
@@ -46,6 +60,7 @@
 #define ER_SPECIFIC_ACCESS      1227
 #define ER_NOT_SUPPORTED_YET    1235
 #define ER_OUT_OF_RESOURCES     1041
+#define ER_SP_DOES_NOT_EXIST    1305
 #define ER_QUERY_TIMEOUT        3024
 #define ER_WRONG_VALUE_FOR_TYPE 1367
 
@@ -184,27 +199,75 @@ static void snap_time(struct snap *s, double t)
 
 /* ---- the statement being run ---- */
 
-/* What the authorizer, the progress handler and the writes need to know about the
- * statement in progress (one at a time: the loop is single-threaded). */
+/* One statement under way: what the authorizer, the progress handler, the functions and the
+ * writes need to know, and the rows still to send. */
 struct exec {
     struct admin_client *client;
     struct admin_sink *sink;
-    uint64_t deadline_us;
-    unsigned steps;
-    bool timed_out;
-    uint16_t deny_code; /* the authorizer refused: our code and message */
+    char *text;           /* our copy of the statement */
+    sqlite3_stmt *st;     /* its rows are being sent; NULL when there are none (left) */
+    int rc;               /* st's last step: SQLITE_ROW holds a row not sent yet */
+    size_t rows;          /* rows sent */
+    uint64_t slice_start; /* mono_us() when the current slice began */
+    uint64_t slice_cpu;   /* thread_cpu_us() then */
+    uint64_t yield_at;    /* when the slice pauses, between two rows */
+    uint64_t step_start;  /* mono_us() when the step running now began */
+    uint64_t step_budget; /* the time it may run, in microseconds */
+    uint64_t step_end;    /* when to look again whether it has run too long */
+    uint64_t work_us;     /* SQLite time of the slices before */
+    uint64_t steps;       /* virtual-machine instructions, roughly */
+    bool timed_out;       /* a slice, the work time or the step budget ran out */
+    bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
+    bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
+    uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
+    const char *deny_state;
     char deny_msg[256];
+};
+
+/* A statement that goes on in later loop iterations (admin_sql.h). */
+struct admin_sql_run {
+    struct exec x;
 };
 
 static sqlite3 *db;
 static const struct conf *aconf;
-static struct exec *cur; /* the statement in progress, NULL between statements */
+static struct exec *cur; /* the statement running now, NULL between slices */
 static double started_at;
 static uint64_t nqueries;
 
 uint64_t admin_sql_queries(void)
 {
     return nqueries;
+}
+
+/* CPU time of this thread, in microseconds. */
+static uint64_t thread_cpu_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Has the step running now taken too long? Then the statement is interrupted (3024).
+ * The wall clock is looked at first (cheap); once the step's budget has passed on it, the
+ * thread's CPU time decides, so that time the process spent preempted does not count
+ * against a statement. (CPU used earlier in the slice can only make this more lenient, by
+ * what was preempted then.) */
+static bool slice_over(void)
+{
+    uint64_t now, used, allowed;
+
+    if (!cur || (now = mono_us()) <= cur->step_end)
+        return false;
+    used = thread_cpu_us() - cur->slice_cpu;
+    allowed = (cur->step_start - cur->slice_start) + cur->step_budget;
+    if (used < allowed) { /* preempted meanwhile: look again when it may be over */
+        cur->step_end = now + (allowed - used > 200 ? allowed - used : 200);
+        return false;
+    }
+    cur->timed_out = true;
+    return true;
 }
 
 /* ---- the tables ---- */
@@ -543,6 +606,10 @@ static void fill_status(struct snap *s)
     status_row(s, "admin_connections", admin_connections());
     status_row(s, "admin_connections_total", (int64_t)admin_connections_total());
     status_row(s, "admin_queries", (int64_t)nqueries);
+    status_row(s, "admin_login_timeouts", (int64_t)admin_login_timeouts());
+    status_row(s, "admin_login_evictions", (int64_t)admin_login_evictions());
+    status_row(s, "stats_request_timeouts", (int64_t)stats_http_request_timeouts());
+    status_row(s, "stats_evictions", (int64_t)stats_http_evictions());
     status_row(s, "health_log_events", (int64_t)healthlog_ring_count());
     status_row(s, "health_log_drops", (int64_t)healthlog_drops());
 }
@@ -784,6 +851,7 @@ static int vt_filter(sqlite3_vtab_cursor *cur_, int idx, const char *idxstr, int
 {
     struct vcursor *c = (struct vcursor *)cur_;
     const struct vtable_def *def = ((struct vtab *)cur_->pVtab)->def;
+    uint64_t t0 = mono_us();
     (void)idx;
     (void)idxstr;
     (void)argc;
@@ -792,7 +860,16 @@ static int vt_filter(sqlite3_vtab_cursor *cur_, int idx, const char *idxstr, int
     snap_free(&c->snap);
     c->snap.ncols = def->ncols;
     c->pos = 0;
+    if (slice_over()) /* a join scanning this table again and again */
+        return SQLITE_INTERRUPT;
     def->fill(&c->snap);
+    /* The first snapshot is the price of reading the table at all (it grows with maxconn):
+     * it does not count against the statement's slice; every further one does. */
+    if (cur && !cur->snapshot_taken) {
+        cur->snapshot_taken = true;
+        cur->step_budget += mono_us() - t0;
+        cur->step_end += mono_us() - t0;
+    }
     return c->snap.oom ? SQLITE_NOMEM : SQLITE_OK;
 }
 
@@ -943,42 +1020,368 @@ static void fn_unix_timestamp(sqlite3_context *ctx, int argc, sqlite3_value **ar
     sqlite3_result_int64(ctx, (sqlite3_int64)time(NULL));
 }
 
-/* A function MySQL clients expect: name, arity, implementation. */
+/* ---- SQL functions whose cost is bounded ----
+ *
+ * SQLite's own LIKE, GLOB, instr(), replace() and trim(X,Y) can take time in the product of
+ * their arguments' lengths in a single call, where no progress handler runs. These replace
+ * them: the same results (matching is still SQLite's, through sqlite3_strlike() and
+ * sqlite3_strglob()), but a call whose cost would exceed ADMIN_SQL_MATCH_COST is refused
+ * (1041), substring search is linear (memmem), and a call made after the slice ended stops
+ * the statement. */
+
+/* End a function call with the interruption, when the slice is over. */
+static bool fn_interrupted(sqlite3_context *ctx)
+{
+    if (!slice_over())
+        return false;
+    sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
+    return true;
+}
+
+/* Refuse a call of FN on A bytes by B bytes: its cost bound A x B is too high. */
+static void fn_too_costly(sqlite3_context *ctx, const char *fn, size_t a, size_t b)
+{
+    char msg[200];
+
+    snprintf(msg, sizeof(msg),
+             "%s on %zu bytes by %zu bytes is too costly for the admin port (at most %d for the "
+             "product)",
+             fn, a, b, ADMIN_SQL_MATCH_COST);
+    if (cur && !cur->deny_code) {
+        cur->deny_code = ER_OUT_OF_RESOURCES;
+        cur->deny_state = "HY000";
+        snprintf(cur->deny_msg, sizeof(cur->deny_msg), "%s", msg);
+    }
+    sqlite3_result_error(ctx, msg, -1);
+}
+
+/* The code point of S if S is exactly one UTF-8 character (decoded as SQLite does), else -1. */
+static long one_char(const unsigned char *s)
+{
+    long c = *s++;
+
+    if (c == 0)
+        return -1;
+    if (c >= 0xc0) {
+        c &= c >= 0xf0 ? 0x07 : c >= 0xe0 ? 0x0f : 0x1f;
+        while ((*s & 0xc0) == 0x80)
+            c = (c << 6) | (*s++ & 0x3f);
+    }
+    return *s ? -1 : c;
+}
+
+/* like(P, X[, E]) for X LIKE P [ESCAPE E]; glob(P, X) (user data 1) for X GLOB P. */
+static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    bool glob = sqlite3_user_data(ctx) != NULL;
+    const char *pat = (const char *)sqlite3_value_text(argv[0]);
+    const char *str = (const char *)sqlite3_value_text(argv[1]);
+    size_t np = (size_t)sqlite3_value_bytes(argv[0]), ns = (size_t)sqlite3_value_bytes(argv[1]);
+    long esc = 0;
+
+    if (!pat || !str)
+        return; /* NULL */
+    if (np > ADMIN_SQL_MAX_PATTERN) {
+        sqlite3_result_error(ctx, "LIKE or GLOB pattern too complex", -1);
+        return;
+    }
+    if (argc == 3) {
+        const unsigned char *e = sqlite3_value_text(argv[2]);
+        if (!e)
+            return;
+        if ((esc = one_char(e)) < 0) {
+            sqlite3_result_error(ctx, "ESCAPE expression must be a single character", -1);
+            return;
+        }
+    }
+    if ((uint64_t)np * ns > ADMIN_SQL_MATCH_COST) {
+        fn_too_costly(ctx, glob ? "GLOB" : "LIKE", ns, np);
+        return;
+    }
+    if (fn_interrupted(ctx))
+        return;
+    if (glob)
+        sqlite3_result_int(ctx, sqlite3_strglob(pat, str) == 0);
+    else
+        sqlite3_result_int(ctx, sqlite3_strlike(pat, str, (unsigned)esc) == 0);
+}
+
+/* instr(X, Y): where Y first occurs in X, in characters (bytes when both are blobs) from 1;
+ * 0 if it does not. */
+static void fn_instr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int th = sqlite3_value_type(argv[0]), tn = sqlite3_value_type(argv[1]);
+    bool text = th != SQLITE_BLOB || tn != SQLITE_BLOB;
+    const unsigned char *h, *n, *at;
+    size_t nh, nn;
+    sqlite3_int64 pos = 1;
+    (void)argc;
+
+    if (th == SQLITE_NULL || tn == SQLITE_NULL)
+        return;
+    h = text ? sqlite3_value_text(argv[0]) : sqlite3_value_blob(argv[0]);
+    nh = (size_t)sqlite3_value_bytes(argv[0]);
+    n = text ? sqlite3_value_text(argv[1]) : sqlite3_value_blob(argv[1]);
+    nn = (size_t)sqlite3_value_bytes(argv[1]);
+    if (nn == 0) {
+        sqlite3_result_int(ctx, 1);
+        return;
+    }
+    if (!n || (nh && !h)) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (fn_interrupted(ctx))
+        return;
+    if (nn > nh) {
+        sqlite3_result_int(ctx, 0);
+        return;
+    }
+    /* SQLite tries text matches only where a character starts: one whose first byte is a
+     * continuation byte can only match at the very start. */
+    if (text && (n[0] & 0xc0) == 0x80) {
+        sqlite3_result_int(ctx, memcmp(h, n, nn) == 0);
+        return;
+    }
+    if (!(at = memmem(h, nh, n, nn))) {
+        sqlite3_result_int(ctx, 0);
+        return;
+    }
+    if (!text) {
+        pos += at - h;
+    } else if (at > h) { /* characters before AT: the first, then each byte starting one */
+        pos++;
+        for (const unsigned char *p = h + 1; p < at; p++)
+            pos += (*p & 0xc0) != 0x80;
+    }
+    sqlite3_result_int64(ctx, pos);
+}
+
+/* replace(X, Y, Z): X with every occurrence of Y replaced by Z; X itself when Y is empty. */
+static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const unsigned char *s = sqlite3_value_text(argv[0]), *y, *z, *at, *from;
+    size_t ns, ny, nz, hits = 0, len;
+    unsigned char *out, *o;
+    (void)argc;
+
+    if (!s)
+        return;
+    ns = (size_t)sqlite3_value_bytes(argv[0]);
+    if (!(y = sqlite3_value_text(argv[1])))
+        return;
+    if (!y[0]) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    ny = (size_t)sqlite3_value_bytes(argv[1]);
+    if (!(z = sqlite3_value_text(argv[2])))
+        return;
+    nz = (size_t)sqlite3_value_bytes(argv[2]);
+    if (fn_interrupted(ctx))
+        return;
+    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny)
+        hits++;
+    len = ns - hits * ny + hits * nz;
+    if (len > ADMIN_SQL_MAX_VALUE) {
+        sqlite3_result_error_toobig(ctx);
+        return;
+    }
+    if (!(out = sqlite3_malloc64(len + 1))) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    o = out;
+    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny) {
+        memcpy(o, from, (size_t)(at - from));
+        o += at - from;
+        memcpy(o, z, nz);
+        o += nz;
+    }
+    memcpy(o, from, ns - (size_t)(from - s));
+    sqlite3_result_text64(ctx, (const char *)out, len, sqlite3_free, SQLITE_UTF8);
+}
+
+/* The length of the character of SET (a C string, UTF-8) that S (N bytes) starts with, or
+ * with AT_END ends with; 0 if none. */
+static size_t set_char(const unsigned char *s, size_t n, const unsigned char *set, bool at_end)
+{
+    while (*set) {
+        size_t len = 1;
+        if (*set >= 0xc0)
+            while ((set[len] & 0xc0) == 0x80)
+                len++;
+        if (len <= n && !memcmp(at_end ? s + n - len : s, set, len))
+            return len;
+        set += len;
+    }
+    return 0;
+}
+
+/* trim(X, Y), ltrim(X, Y), rtrim(X, Y): X without the characters of Y at its start (user
+ * data bit 1) and at its end (bit 2). The one-argument forms (blanks) are SQLite's. */
+static void fn_trim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    uintptr_t sides = (uintptr_t)sqlite3_user_data(ctx);
+    const unsigned char *in, *set;
+    size_t nin, nset, len;
+    (void)argc;
+
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || !(in = sqlite3_value_text(argv[0])))
+        return;
+    nin = (size_t)sqlite3_value_bytes(argv[0]);
+    if (!(set = sqlite3_value_text(argv[1])))
+        return;
+    nset = strlen((const char *)set);
+    if ((uint64_t)nin * nset > ADMIN_SQL_MATCH_COST) {
+        fn_too_costly(ctx, "trim()", nin, nset);
+        return;
+    }
+    if (fn_interrupted(ctx))
+        return;
+    while ((sides & 1) && nin && (len = set_char(in, nin, set, false))) {
+        in += len;
+        nin -= len;
+    }
+    while ((sides & 2) && nin && (len = set_char(in, nin, set, true)))
+        nin -= len;
+    sqlite3_result_text64(ctx, (const char *)in, nin, SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+/* A function defined here: name, arity, implementation, user data. */
 struct sql_function {
     const char *name;
     int nargs;
     void (*fn)(sqlite3_context *, int, sqlite3_value **);
+    uintptr_t data;
 };
 
 static const struct sql_function functions[] = {
-    {"database", 0, fn_database},
-    {"schema", 0, fn_database},
-    {"user", 0, fn_user},
-    {"current_user", 0, fn_user},
-    {"session_user", 0, fn_user},
-    {"system_user", 0, fn_user},
-    {"version", 0, fn_version},
-    {"connection_id", 0, fn_connection_id},
-    {"last_insert_id", 0, fn_zero},
-    {"found_rows", 0, fn_zero},
-    {"now", 0, fn_now},
-    {"current_timestamp", 0, fn_now},
-    {"unix_timestamp", 0, fn_unix_timestamp},
+    /* What MySQL clients call. */
+    {"database", 0, fn_database, 0},
+    {"schema", 0, fn_database, 0},
+    {"user", 0, fn_user, 0},
+    {"current_user", 0, fn_user, 0},
+    {"session_user", 0, fn_user, 0},
+    {"system_user", 0, fn_user, 0},
+    {"version", 0, fn_version, 0},
+    {"connection_id", 0, fn_connection_id, 0},
+    {"last_insert_id", 0, fn_zero, 0},
+    {"found_rows", 0, fn_zero, 0},
+    {"now", 0, fn_now, 0},
+    {"current_timestamp", 0, fn_now, 0},
+    {"unix_timestamp", 0, fn_unix_timestamp, 0},
+    /* SQLite's, with their cost bounded. */
+    {"like", 2, fn_match, 0},
+    {"like", 3, fn_match, 0},
+    {"glob", 2, fn_match, 1},
+    {"instr", 2, fn_instr, 0},
+    {"replace", 3, fn_replace, 0},
+    {"ltrim", 2, fn_trim, 1},
+    {"rtrim", 2, fn_trim, 2},
+    {"trim", 2, fn_trim, 3},
 };
+
+/* The functions a statement may call, besides those above: SQLite's that read and format
+ * values and nothing else, each taking time in proportion to values no longer than
+ * ADMIN_SQL_MAX_VALUE. So not, for instance, fts3_tokenizer() (it returns an address),
+ * load_extension(), zeroblob(), randomblob(), the json and pragma ones, nor printf() and
+ * format(): printf('%.*c', N, x) loops N times whatever the length limit. */
+static const char *const allowed_functions[] = {
+    /* aggregate and window */
+    "count",
+    "sum",
+    "total",
+    "avg",
+    "min",
+    "max",
+    "group_concat",
+    "row_number",
+    "rank",
+    "dense_rank",
+    /* scalar */
+    "abs",
+    "round",
+    "length",
+    "lower",
+    "upper",
+    "substr",
+    "substring",
+    "char",
+    "unicode",
+    "hex",
+    "quote",
+    "coalesce",
+    "ifnull",
+    "nullif",
+    "iif",
+    "typeof",
+    /* date and time */
+    "date",
+    "time",
+    "datetime",
+    "julianday",
+    "strftime",
+    "unixepoch",
+    "current_date",
+    "current_time",
+};
+
+static bool function_allowed(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
+        if (!strcasecmp(functions[i].name, name))
+            return true;
+    for (size_t i = 0; i < ARRAY_SIZE(allowed_functions); i++)
+        if (!strcasecmp(allowed_functions[i], name))
+            return true;
+    return false;
+}
 
 /* ---- limits ---- */
 
-/* Called every 1000 VM steps: stop a statement past its deadline or step budget. */
+/* Begin a slice of X's work: it pauses between two rows after ADMIN_SQL_SLICE_MS. */
+static void slice_begin(struct exec *x)
+{
+    x->slice_start = mono_us();
+    x->slice_cpu = thread_cpu_us();
+    x->yield_at = x->slice_start + ADMIN_SQL_SLICE_MS * 1000u;
+    cur = x;
+}
+
+static void slice_finish(struct exec *x)
+{
+    x->work_us += mono_us() - x->slice_start;
+    cur = NULL;
+}
+
+/* One sqlite3_step() of ST for X: it may run ADMIN_SQL_SLICE_MS, or what is left of the
+ * statement's ADMIN_SQL_WORK_MS if that is less. */
+static int step(struct exec *x, sqlite3_stmt *st)
+{
+    uint64_t now = mono_us(), used = x->work_us + (now - x->slice_start);
+    uint64_t left = (uint64_t)ADMIN_SQL_WORK_MS * 1000;
+
+    left = used < left ? left - used : 0;
+    x->step_start = now;
+    x->step_budget = left < ADMIN_SQL_SLICE_MS * 1000u ? left : ADMIN_SQL_SLICE_MS * 1000u;
+    x->step_end = now + x->step_budget;
+    return sqlite3_step(st);
+}
+
+/* Called every ADMIN_SQL_PROGRESS_OPS instructions: end the step when it has run too long or
+ * the statement has used its instruction budget. */
 static int progress(void *arg)
 {
     (void)arg;
     if (!cur)
         return 0;
-    if (++cur->steps > ADMIN_SQL_STEP_BUDGET || mono_us() > cur->deadline_us) {
+    cur->steps += ADMIN_SQL_PROGRESS_OPS;
+    if (cur->steps > ADMIN_SQL_MAX_STEPS) {
         cur->timed_out = true;
         return 1;
     }
-    return 0;
+    return slice_over();
 }
 
 /* Record why the authorizer refused; returns SQLITE_DENY. */
@@ -989,6 +1392,7 @@ static int deny(uint16_t code, const char *fmt, ...)
 
     if (cur && !cur->deny_code) {
         cur->deny_code = code;
+        cur->deny_state = "42000";
         va_start(ap, fmt);
         vsnprintf(cur->deny_msg, sizeof(cur->deny_msg), fmt, ap);
         va_end(ap);
@@ -998,9 +1402,39 @@ static int deny(uint16_t code, const char *fmt, ...)
 
 static const char ddl_refused[] = "statement not allowed on the admin port: tables, views, "
                                   "triggers and indexes cannot be created, dropped or altered";
+static const char writes_are[] = "the only writes are UPDATE servers SET admin_state=... and "
+                                 "DELETE FROM sessions";
 
-/* Reads anywhere; UPDATE servers.admin_state and DELETE FROM sessions for the admin
- * user; nothing else (no DDL, PRAGMA, ATTACH, transactions, inserts). */
+/* May a statement read table NAME? Ours, and the schema (SHOW CREATE TABLE). */
+static bool readable(const char *name)
+{
+    return find_table(name) || !strcmp(name, "sqlite_master") || !strcmp(name, "sqlite_schema");
+}
+
+/* The writes: UPDATE servers.admin_state and DELETE FROM sessions, for the admin user. */
+static int authorize_write(const struct admin_client *c, int action, const char *table,
+                           const char *column)
+{
+    if (!strncmp(table, "sqlite_", 7)) /* DDL writing the schema */
+        return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
+    if (!c || c->readonly)
+        return deny(ER_TABLEACCESS_DENIED,
+                    "%s command denied to user '%s' for table '%s': this user is read-only",
+                    action == SQLITE_UPDATE ? "UPDATE" : "DELETE", c ? c->user : "?", table);
+    if ((action == SQLITE_UPDATE && !strcmp(table, "servers") && column &&
+         !strcmp(column, "admin_state")) ||
+        (action == SQLITE_DELETE && !strcmp(table, "sessions"))) {
+        cur->write_ok = true;
+        return SQLITE_OK;
+    }
+    if (action == SQLITE_UPDATE)
+        return deny(ER_TABLEACCESS_DENIED, "column %s.%s cannot be changed: %s", table,
+                    column ? column : "?", writes_are);
+    return deny(ER_TABLEACCESS_DENIED, "rows of %s cannot be deleted: %s", table, writes_are);
+}
+
+/* Reads of our tables, the allowed functions, and the writes above; nothing else (no DDL,
+ * PRAGMA, ATTACH, transactions, inserts, other functions or tables). */
 static int authorize(void *arg, int action, const char *a, const char *b, const char *dbname,
                      const char *trigger)
 {
@@ -1011,31 +1445,23 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 
     switch (action) {
     case SQLITE_SELECT:
-    case SQLITE_READ:
-    case SQLITE_FUNCTION:
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
+    case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table */
+        if (!dbname || readable(a))
+            return SQLITE_OK;
+        return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
+                    c ? c->user : "?", a);
+    case SQLITE_FUNCTION:
+        if (function_allowed(b))
+            return SQLITE_OK;
+        return deny(ER_SP_DOES_NOT_EXIST,
+                    "FUNCTION %s does not exist on the admin port (docs/admin.md lists the "
+                    "functions it has)",
+                    b);
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
-        if (!strncmp(a, "sqlite_", 7)) /* DDL writing the schema */
-            return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
-        if (!c || c->readonly)
-            return deny(ER_TABLEACCESS_DENIED,
-                        "%s command denied to user '%s' for table '%s': this user is read-only",
-                        action == SQLITE_UPDATE ? "UPDATE" : "DELETE", c ? c->user : "?", a);
-        if (action == SQLITE_UPDATE && !strcmp(a, "servers") && b && !strcmp(b, "admin_state"))
-            return SQLITE_OK;
-        if (action == SQLITE_DELETE && !strcmp(a, "sessions"))
-            return SQLITE_OK;
-        if (action == SQLITE_UPDATE)
-            return deny(ER_TABLEACCESS_DENIED,
-                        "column %s.%s cannot be changed: the only writes are UPDATE servers SET "
-                        "admin_state=... and DELETE FROM sessions",
-                        a, b ? b : "?");
-        return deny(ER_TABLEACCESS_DENIED,
-                    "rows of %s cannot be deleted: the only writes are UPDATE servers SET "
-                    "admin_state=... and DELETE FROM sessions",
-                    a);
+        return authorize_write(c, action, a, b);
     case SQLITE_PRAGMA:
         return deny(ER_SPECIFIC_ACCESS, "PRAGMA is not allowed on the admin port");
     case SQLITE_ATTACH:
@@ -1086,14 +1512,14 @@ static void sql_error(struct exec *x, int rc)
     char buf[600];
 
     if (x->deny_code) {
-        x->sink->error(x->sink, x->deny_code, "42000", x->deny_msg);
+        x->sink->error(x->sink, x->deny_code, x->deny_state, x->deny_msg);
         return;
     }
     if (x->timed_out || rc == SQLITE_INTERRUPT) {
         snprintf(buf, sizeof(buf),
-                 "Query execution was interrupted: the admin port allows %d ms and %d000 steps "
-                 "per statement",
-                 ADMIN_SQL_DEADLINE_MS, ADMIN_SQL_STEP_BUDGET);
+                 "Query execution was interrupted: the admin port runs a statement %d ms at a "
+                 "time (one step may not take longer), %d ms and %d million instructions in all",
+                 ADMIN_SQL_SLICE_MS, ADMIN_SQL_WORK_MS, ADMIN_SQL_MAX_STEPS / 1000000);
         x->sink->error(x->sink, ER_QUERY_TIMEOUT, "HY000", buf);
         return;
     }
@@ -1110,6 +1536,10 @@ static void sql_error(struct exec *x, int rc)
         x->sink->error(x->sink, ER_BAD_FIELD, "42S22", msg);
         return;
     }
+    if (!strncmp(msg, "no such function", 16) || strstr(msg, "wrong number of arguments")) {
+        x->sink->error(x->sink, ER_SP_DOES_NOT_EXIST, "42000", msg);
+        return;
+    }
     if (strstr(msg, "syntax error") || strstr(msg, "incomplete input")) {
         snprintf(buf, sizeof(buf), "You have an error in your SQL syntax: %s", msg);
         x->sink->error(x->sink, ER_PARSE_ERROR, "42000", buf);
@@ -1122,37 +1552,73 @@ static void sql_error(struct exec *x, int rc)
     x->sink->error(x->sink, ER_UNKNOWN_ERROR, "HY000", msg);
 }
 
-/* Send the rows of ST, its first row already stepped (RC). Returns the final rc. */
-static int send_rows(struct exec *x, sqlite3_stmt *st, int rc)
+/* Send X's rows from the one held (x->rc == SQLITE_ROW) on, until the statement is done or
+ * fails, or the slice is over or the client has enough unsent output. True when the
+ * statement is finished (answered, st finalized); false when it waits for the next slice,
+ * holding a row. */
+static bool step_rows(struct exec *x)
 {
-    int n = sqlite3_column_count(st);
+    int n = sqlite3_column_count(x->st);
     const char *vals[n > 0 ? n : 1];
     size_t lens[n > 0 ? n : 1];
-    size_t rows = 0;
 
-    while (rc == SQLITE_ROW) {
-        if (++rows > ADMIN_SQL_MAX_ROWS)
-            return SQLITE_TOOBIG;
-        for (int i = 0; i < n; i++) {
-            vals[i] = (const char *)sqlite3_column_text(st, i);
-            lens[i] = (size_t)sqlite3_column_bytes(st, i);
-            if (!vals[i] && sqlite3_column_type(st, i) != SQLITE_NULL)
-                return SQLITE_NOMEM;
+    while (x->rc == SQLITE_ROW) {
+        if (++x->rows > ADMIN_SQL_MAX_ROWS) {
+            x->rc = SQLITE_TOOBIG;
+            break;
         }
-        if (x->sink->row(x->sink, n, vals, lens) < 0)
-            return SQLITE_TOOBIG;
-        rc = sqlite3_step(st);
+        for (int i = 0; i < n; i++) {
+            vals[i] = (const char *)sqlite3_column_text(x->st, i);
+            lens[i] = (size_t)sqlite3_column_bytes(x->st, i);
+            if (!vals[i] && sqlite3_column_type(x->st, i) != SQLITE_NULL)
+                x->rc = SQLITE_NOMEM;
+        }
+        if (x->rc == SQLITE_ROW && x->sink->row(x->sink, n, vals, lens) < 0)
+            x->rc = SQLITE_TOOBIG;
+        if (x->rc != SQLITE_ROW)
+            break;
+        x->rc = step(x, x->st);
+        if (x->rc == SQLITE_ROW &&
+            (mono_us() >= x->yield_at || (x->sink->full && x->sink->full(x->sink))))
+            return false;
     }
-    return rc;
+    if (x->rc == SQLITE_TOOBIG && !x->timed_out) {
+        char buf[160];
+        snprintf(buf, sizeof(buf),
+                 "The result is too large for the admin port (at most %d rows or the output "
+                 "buffer): add a WHERE or LIMIT",
+                 ADMIN_SQL_MAX_ROWS);
+        x->sink->error(x->sink, ER_TOO_BIG_SELECT, "42000", buf);
+    } else if (x->rc != SQLITE_DONE) {
+        sql_error(x, x->rc);
+    } else {
+        x->sink->end(x->sink);
+    }
+    sqlite3_finalize(x->st);
+    x->st = NULL;
+    return true;
 }
 
-/* Prepare and run one SQL statement, answering through the sink. */
+/* A statement that only ran: OK with the rows it changed, or its error. */
+static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
+{
+    while (rc == SQLITE_ROW)
+        rc = step(x, st);
+    if (rc != SQLITE_DONE)
+        sql_error(x, rc);
+    else
+        x->sink->ok(x->sink, (uint64_t)sqlite3_changes(db), NULL);
+}
+
+/* Prepare one SQL statement and answer it through the sink: an OK or an error at once, or
+ * the columns, the rows following from step_rows() (x->st). */
 static void run_sql(struct exec *x, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
     int rc, n;
 
+    x->write_ok = false;
     rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
     if (rc != SQLITE_OK) {
         sql_error(x, rc);
@@ -1169,15 +1635,19 @@ static void run_sql(struct exec *x, const char *sql)
         x->sink->ok(x->sink, 0, NULL);
         goto out;
     }
+    /* Whatever would change the database other than the writes the authorizer let through
+     * (VACUUM, VACUUM INTO) never runs: the schema stays as admin_sql_open() made it. */
+    if (!sqlite3_stmt_readonly(st) && !x->write_ok) {
+        x->sink->error(x->sink, ER_SPECIFIC_ACCESS, "42000",
+                       "statement not allowed on the admin port: it would change the database "
+                       "(VACUUM, for one); the only writes are UPDATE servers SET "
+                       "admin_state=... and DELETE FROM sessions");
+        goto out;
+    }
     n = sqlite3_column_count(st);
-    rc = sqlite3_step(st);
+    rc = step(x, st);
     if (n == 0) {
-        while (rc == SQLITE_ROW)
-            rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-            sql_error(x, rc);
-        else
-            x->sink->ok(x->sink, (uint64_t)sqlite3_changes(db), NULL);
+        run_done(x, st, rc);
         goto out;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
@@ -1199,19 +1669,9 @@ static void run_sql(struct exec *x, const char *sql)
             goto out;
         }
     }
-    rc = send_rows(x, st, rc);
-    if (rc == SQLITE_TOOBIG && !x->timed_out) {
-        char buf[160];
-        snprintf(buf, sizeof(buf),
-                 "The result is too large for the admin port (at most %d rows or the output "
-                 "buffer): add a WHERE or LIMIT",
-                 ADMIN_SQL_MAX_ROWS);
-        x->sink->error(x->sink, ER_TOO_BIG_SELECT, "42000", buf);
-    } else if (rc != SQLITE_DONE) {
-        sql_error(x, rc);
-    } else {
-        x->sink->end(x->sink);
-    }
+    x->st = st; /* the rows: step_rows() */
+    x->rc = rc;
+    return;
 out:
     sqlite3_finalize(st);
 }
@@ -1656,48 +2116,94 @@ static void trim_end(char *s)
         s[--n] = '\0';
 }
 
-void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k)
+/* Answer the statement in X's text: a shortcut, or SQL (with @@variables replaced). */
+static void dispatch(struct exec *x)
 {
-    struct exec x = {.client = c, .sink = k};
-    const char *s, *rest;
-    char *text;
+    const char *s = skip_space(x->text), *rest;
+
+    if (!*s) {
+        x->sink->error(x->sink, ER_EMPTY_QUERY, "42000", "Query was empty");
+        return;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
+        if ((rest = match_words(s, shortcuts[i].words))) {
+            shortcuts[i].run(x, rest);
+            return;
+        }
+    }
+    if (strstr(s, "@@"))
+        run_built(x, rewrite_sysvars(s));
+    else
+        run_sql(x, s);
+}
+
+static void run_free(struct admin_sql_run *r)
+{
+    sqlite3_finalize(r->x.st);
+    free(r->x.text);
+    free(r);
+}
+
+/* Send rows until the slice is over, and end it. R, or NULL once R is answered (freed). */
+static struct admin_sql_run *run_slice(struct admin_sql_run *r)
+{
+    bool done = !r->x.st || step_rows(&r->x);
+
+    slice_finish(&r->x);
+    if (!done)
+        return r;
+    run_free(r);
+    return NULL;
+}
+
+struct admin_sql_run *admin_sql_start(struct admin_client *c, const char *sql, size_t len,
+                                      struct admin_sink *k)
+{
+    struct admin_sql_run *r;
 
     nqueries++;
     if (len > ADMIN_SQL_MAX_TEXT) {
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "statement too long for the admin port");
-        return;
+        return NULL;
     }
     if (memchr(sql, '\0', len)) {
         k->error(k, ER_PARSE_ERROR, "42000", "statement contains a NUL byte");
-        return;
+        return NULL;
     }
-    if (!db || !(text = malloc(len + 1))) {
+    if (!db || !(r = calloc(1, sizeof(*r))) || !(r->x.text = malloc(len + 1))) {
+        if (db)
+            free(r);
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "the admin database is not available");
-        return;
+        return NULL;
     }
-    memcpy(text, sql, len);
-    text[len] = '\0';
-    trim_end(text);
-    s = skip_space(text);
-    x.deadline_us = mono_us() + ADMIN_SQL_DEADLINE_MS * 1000u;
-    cur = &x;
-    if (!*s) {
-        k->error(k, ER_EMPTY_QUERY, "42000", "Query was empty");
-        goto out;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
-        if ((rest = match_words(s, shortcuts[i].words))) {
-            shortcuts[i].run(&x, rest);
-            goto out;
-        }
-    }
-    if (strstr(s, "@@"))
-        run_built(&x, rewrite_sysvars(s));
-    else
-        run_sql(&x, s);
-out:
-    cur = NULL;
-    free(text);
+    r->x.client = c;
+    r->x.sink = k;
+    memcpy(r->x.text, sql, len);
+    r->x.text[len] = '\0';
+    trim_end(r->x.text);
+    slice_begin(&r->x);
+    dispatch(&r->x);
+    return run_slice(r);
+}
+
+bool admin_sql_resume(struct admin_sql_run *r)
+{
+    slice_begin(&r->x);
+    return run_slice(r) == NULL;
+}
+
+void admin_sql_abort(struct admin_sql_run *r)
+{
+    if (r)
+        run_free(r);
+}
+
+void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k)
+{
+    struct admin_sql_run *r = admin_sql_start(c, sql, len, k);
+
+    while (r && !admin_sql_resume(r))
+        ;
 }
 
 void admin_sql_use(struct admin_client *c, const char *name, size_t len, struct admin_sink *k)
@@ -1730,10 +2236,11 @@ int admin_sql_table_columns(const char *table,
     return 0;
 }
 
-/* Length and shape limits: a statement cannot build huge values or deep trees. */
+/* Length and shape limits: a statement cannot build long values, which would make single
+ * instructions slow, nor deep trees. */
 static void set_limits(void)
 {
-    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, 1000000);
+    sqlite3_limit(db, SQLITE_LIMIT_LENGTH, ADMIN_SQL_MAX_VALUE);
     sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, ADMIN_SQL_MAX_TEXT + 4096);
     sqlite3_limit(db, SQLITE_LIMIT_COLUMN, 200);
     sqlite3_limit(db, SQLITE_LIMIT_EXPR_DEPTH, 100);
@@ -1741,9 +2248,10 @@ static void set_limits(void)
     sqlite3_limit(db, SQLITE_LIMIT_VDBE_OP, 25000);
     sqlite3_limit(db, SQLITE_LIMIT_FUNCTION_ARG, 16);
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
-    sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000);
+    sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, ADMIN_SQL_MAX_PATTERN);
     sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, 100);
     sqlite3_limit(db, SQLITE_LIMIT_TRIGGER_DEPTH, 1);
+    sqlite3_limit(db, SQLITE_LIMIT_WORKER_THREADS, 0);
     sqlite3_hard_heap_limit64(ADMIN_SQL_HEAP_LIMIT);
 }
 
@@ -1776,9 +2284,10 @@ int admin_sql_open(const struct conf *conf)
     }
     for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
         sqlite3_create_function(db, functions[i].name, functions[i].nargs,
-                                SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, functions[i].fn, NULL, NULL);
+                                SQLITE_UTF8 | SQLITE_DIRECTONLY, (void *)functions[i].data,
+                                functions[i].fn, NULL, NULL);
     set_limits();
-    sqlite3_progress_handler(db, 1000, progress, NULL);
+    sqlite3_progress_handler(db, ADMIN_SQL_PROGRESS_OPS, progress, NULL);
     sqlite3_set_authorizer(db, authorize, NULL);
     return 0;
 bad:

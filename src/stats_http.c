@@ -3,12 +3,16 @@
  * A stats connection lives through three states (enum sc_state) and always ends in
  * sc_close(). Its watchers run at EV_MINPRI, below client traffic (PRI_IO), so a scrape
  * never delays a relayed byte in the same loop iteration. Defences: the request head
- * must fit in HTTP_HEAD_MAX bytes, one deadline covers the whole exchange (a slow
- * client cannot hold a slot), at most STATS_MAX_CONNS connections exist at once, and
- * responses are written without blocking, the rest kept for EV_WRITE.
+ * must fit in HTTP_HEAD_MAX bytes; until it is complete the connection is pre-auth
+ * (preauth.c): a deadline from accept that trickled bytes do not extend, a cap per source
+ * address and one for the port, at which the oldest such connection makes room for the
+ * newest, so slow or silent clients never lock a scraper out. Then a second deadline bounds
+ * the answer; at most STATS_MAX_CONNS connections exist at once, the oldest answered one
+ * making room for a newcomer at the cap; responses are written without blocking, the rest
+ * kept for EV_WRITE.
  *
  * Ownership: conns (the list) owns every struct stats_conn; each conn owns its socket,
- * its watchers and its output buffer.
+ * its watchers and its output buffer; the pre-auth list only links them.
  */
 #include "stats_http.h"
 
@@ -22,16 +26,17 @@
 #include "acceptor.h"
 #include "http_parse.h"
 #include "log.h"
+#include "preauth.h"
 #include "rebound.h"
 #include "sbuf.h"
 #include "stats_pages.h"
 
-#define PRI_STATS      EV_MINPRI /* below PRI_IO: the data path goes first */
-#define ACCEPT_BURST   8
+#define PRI_STATS    EV_MINPRI /* below PRI_IO: the data path goes first */
+#define ACCEPT_BURST 8
 
 /* Where a stats connection is; each state names what its io watcher waits for. */
 enum sc_state {
-    SC_READING,  /* EV_READ: collecting the request head in IN */
+    SC_READING,  /* EV_READ: collecting the request head in IN; pre-auth */
     SC_WRITING,  /* EV_WRITE: the rest of OUT waits for room in the socket */
     SC_DRAINING, /* EV_READ: answered and shut for writing; discarding until EOF, so
                   * closing with unread bytes does not reset the answer away */
@@ -42,12 +47,13 @@ struct stats_conn {
     int fd;
     enum sc_state state;
     ev_io io;
-    ev_timer deadline; /* STATS_TIMEOUT_S from accept, then STATS_LINGER_S to drain */
+    ev_timer deadline; /* STATS_TIMEOUT_S from the request, then STATS_LINGER_S to drain */
+    struct preauth pa; /* while SC_READING: the request deadline and caps */
     char in[HTTP_HEAD_MAX];
     size_t inlen;
-    struct sbuf out; /* the whole response */
-    size_t sent;     /* bytes of OUT already written */
-    LIST_ENTRY(stats_conn) link;
+    struct sbuf out;              /* the whole response */
+    size_t sent;                  /* bytes of OUT already written */
+    TAILQ_ENTRY(stats_conn) link; /* in conns, oldest first */
 };
 
 /* A page the server knows: its path, content type and renderer. */
@@ -65,29 +71,24 @@ static const struct page pages[] = {
 
 static int listen_fd = -1;
 static struct acceptor acc;
-static LIST_HEAD(, stats_conn) conns = LIST_HEAD_INITIALIZER(conns);
+static TAILQ_HEAD(, stats_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int nconns;
+static struct log_rate full_rate;   /* answered connections closed at STATS_MAX_CONNS */
+static struct preauth_port pending; /* connections whose request head is not complete */
 
 static void sc_io_cb(struct ev_loop *loop, ev_io *w, int revents);
-
-/* Accept again once under the cap. */
-static void maybe_resume_accept(void)
-{
-    if (listen_fd >= 0 && nconns < STATS_MAX_CONNS)
-        acceptor_hold(&acc, false);
-}
 
 /* The one teardown of a stats connection. */
 static void sc_close(struct stats_conn *c)
 {
     ev_io_stop(rb_loop, &c->io);
     ev_timer_stop(rb_loop, &c->deadline);
+    preauth_leave(&c->pa);
     close(c->fd);
     sbuf_free(&c->out);
-    LIST_REMOVE(c, link);
+    TAILQ_REMOVE(&conns, c, link);
     free(c);
     nconns--;
-    maybe_resume_accept();
 }
 
 /* Point the io watcher at EVENTS. */
@@ -211,6 +212,8 @@ static void sc_read(struct stats_conn *c)
     if (rc == HTTP_PARSE_MORE)
         return;
     ev_io_stop(rb_loop, &c->io); /* one request per connection: stop reading */
+    preauth_leave(&c->pa);
+    ev_timer_start(rb_loop, &c->deadline); /* now the answer has STATS_TIMEOUT_S */
     if (rc == HTTP_PARSE_OK)
         sc_dispatch(c, &req);
     else
@@ -247,7 +250,7 @@ static void sc_io_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-/* Too slow (or done draining): close, whatever the state. */
+/* Too slow taking the answer (or done draining): close, whatever the state. */
 static void sc_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct stats_conn *c = container_of(w, struct stats_conn, deadline);
@@ -255,13 +258,30 @@ static void sc_deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 
     if (c->state != SC_DRAINING)
-        log_debug("stats: closing a connection after %.0f s without a complete exchange",
+        log_debug("stats: closing a connection that did not take its answer within %.0f s",
                   STATS_TIMEOUT_S);
     sc_close(c);
 }
 
-/* Take over an accepted socket. */
-static void sc_new(int fd)
+/* No complete request in time, or room needed for a newer client: say so if the socket
+ * takes it at once (408 or 503), and close. */
+static void sc_preauth_close(struct preauth *p, enum preauth_reason why)
+{
+    static const char timeout[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                                  "Connection: close\r\n\r\n";
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    struct stats_conn *c = container_of(p, struct stats_conn, pa);
+    const char *r = why == PREAUTH_TIMEOUT ? timeout : busy;
+    size_t n = why == PREAUTH_TIMEOUT ? sizeof(timeout) - 1 : sizeof(busy) - 1;
+
+    if (send(c->fd, r, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        log_debug("stats: cannot answer a connection being closed: %s", strerror(errno));
+    sc_close(c);
+}
+
+/* Take over an accepted socket from PEER: pre-auth until its request head is complete. */
+static void sc_new(int fd, const struct sockaddr *peer)
 {
     struct stats_conn *c = calloc(1, sizeof(*c));
 
@@ -275,23 +295,48 @@ static void sc_new(int fd)
     ev_set_priority(&c->io, PRI_STATS);
     ev_timer_init(&c->deadline, sc_deadline_cb, STATS_TIMEOUT_S, 0);
     ev_set_priority(&c->deadline, PRI_STATS);
-    LIST_INSERT_HEAD(&conns, c, link);
+    TAILQ_INSERT_TAIL(&conns, c, link);
     nconns++;
+    preauth_join(&pending, &c->pa, peer, sc_preauth_close);
     ev_io_start(rb_loop, &c->io);
-    ev_timer_start(rb_loop, &c->deadline);
 }
 
-/* A scraper connected; at the cap, stop accepting until one closes (sc_close). */
+/* At STATS_MAX_CONNS: the oldest connection that has had its request answered (it is
+ * taking the answer slowly, or lingering) makes room for a newcomer. */
+static void make_room(void)
+{
+    struct stats_conn *c;
+    unsigned quiet;
+
+    TAILQ_FOREACH(c, &conns, link)
+    {
+        if (c->state == SC_READING)
+            continue;
+        if (log_rate_allow(&full_rate, &quiet))
+            log_warn("stats: closed an answered connection still open, to make room for a newer "
+                     "one (%d connections at most); %u similar not logged",
+                     STATS_MAX_CONNS, quiet);
+        sc_close(c);
+        return;
+    }
+}
+
+/* A scraper connected: never refused. Connections still sending a request make room for
+ * newcomers (preauth.c), and answered ones do at STATS_MAX_CONNS. */
 static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
-    (void)peer;
-    (void)len;
+    struct sockaddr_storage ss = {0};
+    (void)a;
 
-    sc_new(fd);
-    if (nconns < STATS_MAX_CONNS)
+    memcpy(&ss, peer, len < sizeof(ss) ? len : sizeof(ss));
+    if (nconns >= STATS_MAX_CONNS && pending.n < pending.max) /* else preauth_join() makes it */
+        make_room();
+    if (nconns >= STATS_MAX_CONNS) { /* all pending: cannot be, STATS_MAX_PENDING is lower */
+        close(fd);
         return true;
-    acceptor_hold(a, true);
-    return false;
+    }
+    sc_new(fd, (const struct sockaddr *)&ss);
+    return true;
 }
 
 int stats_http_start(const struct conf *conf)
@@ -307,12 +352,15 @@ int stats_http_start(const struct conf *conf)
         return -1;
     }
     setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(listen_fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(listen_fd, 64) < 0) {
+    if (bind(listen_fd, (const struct sockaddr *)&a->sa, a->len) < 0 ||
+        listen(listen_fd, STATS_BACKLOG) < 0) {
         log_err("stats: cannot bind %s: %s", a->text, strerror(errno));
         close(listen_fd);
         listen_fd = -1;
         return -1;
     }
+    preauth_port_init(&pending, "stats", "sent a complete request", STATS_MAX_PENDING,
+                      STATS_PENDING_PER_SOURCE, STATS_REQUEST_TIMEOUT_S, PRI_STATS);
     acceptor_init(&acc, listen_fd, PRI_STATS, ACCEPT_BURST, "stats", on_accept);
     acceptor_start(&acc);
     log_info("stats: serving HTTP on %s", a->text);
@@ -327,7 +375,18 @@ void stats_http_stop(void)
         return;
     acceptor_stop(&acc);
     close(listen_fd);
-    listen_fd = -1; /* before the closes below, so none of them resumes accepting */
-    while ((c = LIST_FIRST(&conns)))
+    listen_fd = -1;
+    while ((c = TAILQ_FIRST(&conns)))
         sc_close(c);
+    preauth_port_stop(&pending);
+}
+
+uint64_t stats_http_request_timeouts(void)
+{
+    return pending.timeouts;
+}
+
+uint64_t stats_http_evictions(void)
+{
+    return pending.evictions;
 }

@@ -2,7 +2,8 @@
  * `promtool check metrics` and follows a replica going DOWN and back UP, /stats.csv reads
  * cleanly with Python's csv module, the HTML page refreshes, lists and escapes every
  * server and marks checks in progress, and bad, oversized, unsupported or stalled requests
- * get their error status (or the timeout) and a close, while client queries keep flowing. */
+ * get their error status (or the timeout) and a close, while client queries keep flowing; slow
+ * clients never keep a scrape out. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,8 +25,10 @@
 #define STATE_WAIT_MS 10000          /* bound for a server state change to show */
 #define RESP_MAX      262144         /* largest response the tests read */
 #define ODD_NAME      "x<i>&\"y\",z" /* a server name every format must escape */
-#define STATS_CONNS   16             /* STATS_MAX_CONNS of stats_http.h */
-#define STATS_TIMEOUT 5000           /* STATS_TIMEOUT_S of stats_http.h, in ms */
+#define PER_SOURCE    4              /* STATS_PENDING_PER_SOURCE of stats_http.h */
+#define STALLED       18             /* slow clients at once: more than PER_SOURCE */
+#define REQ_TIMEOUT   3000           /* STATS_REQUEST_TIMEOUT_S of stats_http.h, in ms */
+#define MAX_CONNS     16             /* STATS_MAX_CONNS of stats_http.h */
 
 /* The CSV header docs/monitoring.md documents, in order. */
 #define CSV_COLUMNS                                                                                \
@@ -492,40 +495,87 @@ static void test_bad_requests(void **state)
     mysql_close(m);
 }
 
-/* Stalled clients (slowloris) fill the connection cap and are closed at the timeout;
- * the data path never waits, and the port serves again afterwards. */
+/* Stalled clients (slowloris) never keep a scrape out: the oldest beyond the per-source cap
+ * make room at once (503), the rest are closed at the request deadline (408), counted from
+ * accept although they keep sending; the data path never waits. */
 static void test_stalled_clients(void **state)
 {
-    int fds[STATS_CONNS + 2];
+    int fds[STALLED];
     MYSQL *m = client_connect_app(fx.rw_port);
-    int64_t t0 = now_ms();
-    int i, closed = 0;
+    int64_t t0 = now_ms(), t;
+    int i, closed = 0, timeouts = 0, evicted = 0;
 
     (void)state;
     assert_non_null(m);
-    for (i = 0; i < STATS_CONNS + 2; i++) {
+    for (i = 0; i < STALLED; i++) {
         fds[i] = stats_connect();
-        assert_true(fds[i] >= 0); /* the extra two wait in the backlog */
+        assert_true(fds[i] >= 0);
         assert_int_equal(send(fds[i], "GET / HTTP/1.1\r\nHost:", 21, MSG_NOSIGNAL), 21);
     }
-    /* While they stall, queries go through without delay. */
+    /* A scrape gets through at once, however many stall. */
+    t = now_ms();
+    assert_int_equal(http_req("GET", "/metrics"), 200);
+    assert_true(now_ms() - t < 1000);
+    /* While they stall (and trickle), queries go through without delay. */
     for (i = 0; i < 20; i++) {
         int64_t q0 = now_ms();
         assert_int_equal(client_query(m, "SELECT 1"), 0);
         assert_true(now_ms() - q0 < 1000);
+        for (int j = 0; j < STALLED; j++)
+            (void)send(fds[j], "x", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         sleep_ms(50);
     }
-    /* All closed by the server: the first batch at the timeout, the rest one later. */
-    for (i = 0; i < STATS_CONNS + 2; i++) {
-        if (read_to_eof(fds[i], 2 * STATS_TIMEOUT + 3000) >= 0)
+    /* All closed, with 503 or 408 when the answer got through. */
+    for (i = 0; i < STALLED; i++) {
+        int n = read_to_eof(fds[i], REQ_TIMEOUT + 3000);
+        if (n >= 0)
             closed++;
+        if (n > 0 && strstr(fx.resp, "HTTP/1.1 408 "))
+            timeouts++;
+        else if (n > 0 && strstr(fx.resp, "HTTP/1.1 503 "))
+            evicted++;
+        else if (n > 0)
+            fail_msg("stalled client %d got:\n%.300s", i, fx.resp);
         close(fds[i]);
     }
-    assert_int_equal(closed, STATS_CONNS + 2);
-    assert_true(now_ms() - t0 >= STATS_TIMEOUT - 500); /* not closed before the timeout */
+    printf("    %d stalled clients: %d made room, %d timed out, all closed after %lld ms\n",
+           STALLED, evicted, timeouts, (long long)(now_ms() - t0));
+    assert_int_equal(closed, STALLED);
+    assert_true(timeouts >= 1 && timeouts <= PER_SOURCE);
+    assert_true(now_ms() - t0 >= REQ_TIMEOUT - 500); /* not closed before the deadline */
+    assert_true(now_ms() - t0 < REQ_TIMEOUT + 3000); /* trickling did not extend it */
     assert_int_equal(http_req("GET", "/stats.csv"), 200);
     assert_int_equal(client_query(m, "SELECT 1"), 0);
     mysql_close(m);
+}
+
+/* Clients that send a whole request and then neither read nor close hold their connection
+ * until the linger ends; at the connection cap the oldest of them makes room, so a scrape is
+ * answered at once. */
+static void test_answered_clients_make_room(void **state)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n";
+    int fds[MAX_CONNS + 4];
+    int64_t t;
+    int status;
+
+    (void)state;
+    for (int i = 0; i < MAX_CONNS + 4; i++) {
+        fds[i] = stats_connect();
+        assert_true(fds[i] >= 0);
+        assert_int_equal(send(fds[i], req, sizeof(req) - 1, MSG_NOSIGNAL),
+                         (ssize_t)sizeof(req) - 1);
+    }
+    sleep_ms(100); /* all answered, all lingering */
+    t = now_ms();
+    status = http_req("GET", "/metrics");
+    t = now_ms() - t;
+    printf("    scrape next to %d answered clients that linger: HTTP %d in %lld ms\n",
+           MAX_CONNS + 4, status, (long long)t);
+    assert_int_equal(status, 200);
+    assert_true(t < 500); /* not after the linger (1 s) */
+    for (int i = 0; i < MAX_CONNS + 4; i++)
+        close(fds[i]);
 }
 
 int main(void)
@@ -538,6 +588,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_answered_clients_make_room, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);

@@ -1,6 +1,8 @@
 /* test_admin_packet.c - the admin port's wire side without sockets: packet building
  * (length-encoded values, OK/EOF/ERR, column definitions), both auth plugins, and the
- * protocol from greeting to a result set, including oversized and malformed packets. */
+ * protocol from greeting to a result set, including oversized and malformed packets,
+ * pipelined commands answered one piece of work at a time, and a long result streamed with
+ * its error in place of a row. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -244,6 +246,105 @@ static void test_proto_sha2_and_switch(void **state)
     admin_proto_fini(&ap);
 }
 
+/* A logged-in protocol (deprecate EOF), its output emptied. */
+static void login(struct admin_proto *ap, uint32_t id)
+{
+    uint8_t pkt[256], r[20];
+    size_t n;
+
+    assert_int_equal(admin_proto_init(ap, id, "127.0.0.1:1", false), 0);
+    mysql_wbuf_truncate(&ap->out, 0);
+    native_resp(ap->scramble, r);
+    n = handshake(pkt, "admin", "mysql_native_password", r, 20, MYSQL_CLIENT_DEPRECATE_EOF);
+    assert_int_equal(admin_proto_input(ap, pkt, n), 0);
+    assert_int_equal(ap->phase, AP_COMMAND);
+    admin_proto_sent(ap, ap->out.len);
+}
+
+/* A COM_QUERY packet for SQL at BUF; its length. */
+static size_t query_packet(uint8_t *buf, const char *sql)
+{
+    size_t len = strlen(sql) + 1;
+
+    buf[0] = (uint8_t)len;
+    buf[1] = (uint8_t)(len >> 8);
+    buf[2] = (uint8_t)(len >> 16);
+    buf[3] = 0;
+    buf[4] = 0x03;
+    memcpy(buf + 5, sql, len - 1);
+    return len + 4;
+}
+
+/* Packets in OUT. */
+static int count_packets(const struct mysql_wbuf *w)
+{
+    int n = 0;
+
+    for (size_t off = 0; off + 4 <= w->len; off += 4 + mysql_payload_len(w->data + off))
+        n++;
+    return n;
+}
+
+/* Three commands in one read: one answered per piece of work, in order. */
+static void test_proto_pipelined(void **state)
+{
+    struct admin_proto ap;
+    uint8_t buf[512];
+    size_t n = 0;
+    (void)state;
+
+    login(&ap, 20);
+    n += query_packet(buf + n, "SELECT 1");
+    n += query_packet(buf + n, "DO_NOT_PARSE");
+    n += query_packet(buf + n, "SELECT 2");
+    assert_true(n <= admin_proto_room(&ap));
+    admin_proto_feed(&ap, buf, n);
+    assert_true(admin_proto_pending(&ap));
+    assert_int_equal(admin_proto_work(&ap), 0);
+    assert_int_equal(count_packets(&ap.out), 4); /* count, column, row, OK */
+    admin_proto_sent(&ap, ap.out.len);
+    assert_true(admin_proto_pending(&ap));
+    assert_int_equal(admin_proto_work(&ap), 0);
+    assert_int_equal(count_packets(&ap.out), 1); /* the syntax error */
+    assert_int_equal(ap.out.data[4], 0xff);
+    admin_proto_sent(&ap, ap.out.len);
+    assert_int_equal(admin_proto_work(&ap), 0);
+    assert_int_equal(count_packets(&ap.out), 4);
+    assert_false(admin_proto_pending(&ap));
+    admin_proto_fini(&ap);
+}
+
+/* A result too long for the row limit streams a piece of work at a time while the output is
+ * at its cap; once rows have been sent, its error comes in place of the next row. */
+static void test_proto_streamed_error(void **state)
+{
+    const char *sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c "
+                      "LIMIT 200000) SELECT x FROM c";
+    struct admin_proto ap;
+    uint8_t buf[256];
+    size_t sent = 0;
+    int pieces = 0;
+    (void)state;
+
+    login(&ap, 21);
+    admin_proto_feed(&ap, buf, query_packet(buf, sql));
+    while (admin_proto_pending(&ap)) {
+        assert_int_equal(admin_proto_work(&ap), 0);
+        assert_true(ap.out.len < ADMIN_OUT_CAP + 1024); /* paused at the cap */
+        pieces++;
+        if (!admin_proto_pending(&ap))
+            break;
+        sent += ap.out.len;
+        admin_proto_sent(&ap, ap.out.len);
+    }
+    assert_true(pieces > 2);
+    assert_true(sent > 0);
+    assert_int_equal(last_first_byte(&ap.out), 0xff);
+    /* The ERR is the only packet whose first byte is 0xff, and it names the row limit. */
+    assert_non_null(memmem(ap.out.data, ap.out.len, "\x50\x04", 2)); /* 1104 */
+    admin_proto_fini(&ap);
+}
+
 static void test_proto_malformed(void **state)
 {
     static const char *const bad[] = {
@@ -282,6 +383,8 @@ int main(void)
         cmocka_unit_test(test_proto_native_login_and_query),
         cmocka_unit_test(test_proto_sha2_and_switch),
         cmocka_unit_test(test_proto_malformed),
+        cmocka_unit_test(test_proto_pipelined),
+        cmocka_unit_test(test_proto_streamed_error),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

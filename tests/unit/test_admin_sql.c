@@ -1,6 +1,8 @@
 /* test_admin_sql.c - the admin port's statement dispatch without a socket: which statements
- * are shortcuts, what SQLite answers, what is refused and how, through a recording sink. Also
- * the admin password rules of the config. */
+ * are shortcuts, what SQLite answers, what is refused and how, through a recording sink; the
+ * functions allowed and the bounded replacements of SQLite's own; statements that go on a
+ * slice at a time; VACUUM and friends leave the schema alone. Also the admin password rules
+ * of the config. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -9,6 +11,8 @@
 
 #include <stdio.h>
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "admin_sql.h"
 #include "conf.h"
@@ -82,7 +86,7 @@ static struct rec run(struct admin_client *c, const char *sql)
     struct rec r;
 
     memset(&r, 0, sizeof(r));
-    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error};
+    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, NULL};
 
     admin_sql_exec(c, sql, strlen(sql), &r.base);
     return r;
@@ -202,8 +206,34 @@ static void test_refused(void **state)
          "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
          "SELECT count(*) FROM c",
          3024},
-        {&admin, "SELECT zeroblob(100000000)", 1041},
-        {&admin, "SELECT load_extension('x')", 1105},
+        {&admin,
+         "SELECT length(x || x) FROM (WITH RECURSIVE d(x) AS (SELECT 'a' UNION ALL "
+         "SELECT x || x FROM d WHERE length(x) < 40000) SELECT max(x) AS x FROM d)",
+         1041},
+        /* Functions outside the allow-list, and tables that are not ours. */
+        {&admin, "SELECT zeroblob(100000000)", 1305},
+        {&admin, "SELECT load_extension('x')", 1305},
+        {&viewer, "SELECT fts3_tokenizer('simple')", 1305},
+        {&viewer, "SELECT printf('%.*c', 999999, 'a')", 1305},
+        {&viewer, "SELECT format('%d', 1)", 1305},
+        {&viewer, "SELECT randomblob(10)", 1305},
+        {&viewer, "SELECT nosuchfunction(1)", 1305},
+        {&viewer, "SELECT * FROM pragma_function_list", 1227},
+        {&viewer, "SELECT * FROM json_each('[1]')", 1227},
+        /* Whatever changes the database, for every user. */
+        {&viewer, "VACUUM", 1227},
+        {&admin, "VACUUM", 1227},
+        {&admin, "VACUUM INTO '/tmp/rebound-vacuum.db'", 1227},
+        {&admin, "ANALYZE", 1227},
+        {&admin, "PRAGMA schema_version = 1", 1227},
+        {&admin, "ALTER TABLE servers RENAME TO x", 1227},
+        {&admin, "CREATE TEMP TABLE t(a)", 1227},
+        /* Costly calls. */
+        {&viewer,
+         "SELECT x LIKE '%' || substr(x, 1, 900) || 'b' FROM (WITH RECURSIVE d(x) AS (SELECT "
+         "'a' UNION ALL SELECT x || x FROM d WHERE length(x) < 30000) SELECT max(x) AS x FROM d)",
+         1041},
+        {&viewer, "SELECT 'abc' LIKE 'a' || hex(substr('x', 1, 0)) ESCAPE 'ab'", 1105},
     };
     (void)state;
 
@@ -218,6 +248,156 @@ static void test_refused(void **state)
     assert_string_equal(r.kind, "ok");
     r = run(&admin, "DELETE FROM sessions WHERE id = 42");
     assert_string_equal(r.kind, "ok");
+}
+
+/* VACUUM (any user) is refused before it runs, and every statement works afterwards: the
+ * schema is untouched. */
+static void test_vacuum_keeps_schema(void **state)
+{
+    static const char *const after[] = {"SELECT COUNT(*) FROM servers",
+                                        "SHOW SERVERS",
+                                        "SHOW TABLES",
+                                        "SELECT * FROM sessions",
+                                        "SHOW CREATE TABLE servers",
+                                        "DESCRIBE health_log"};
+    struct admin_client *who[] = {&viewer, &admin};
+    (void)state;
+
+    for (size_t u = 0; u < ARRAY_SIZE(who); u++) {
+        struct rec r = run(who[u], "VACUUM");
+        assert_string_equal(r.kind, "err");
+        assert_int_equal(r.code, 1227);
+        for (size_t i = 0; i < ARRAY_SIZE(after); i++) {
+            r = run(&viewer, after[i]);
+            if (strcmp(r.kind, "rows"))
+                fail_msg("%s after VACUUM: %s %u %s", after[i], r.kind, r.code, r.msg);
+        }
+    }
+}
+
+/* The first column of the first row of SQL on a plain SQLite connection. */
+static void builtin_value(sqlite3 *h, const char *sql, char *out, size_t size)
+{
+    sqlite3_stmt *st;
+
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, size, "%s",
+             sqlite3_column_text(st, 0) ? (const char *)sqlite3_column_text(st, 0) : "NULL");
+    sqlite3_finalize(st);
+}
+
+/* The bounded LIKE, GLOB, instr, replace and trim answer what SQLite's own do, and the
+ * allowed functions work. */
+static void test_functions_match_sqlite(void **state)
+{
+    static const char *const exprs[] = {
+        "'abc' LIKE 'A%'",
+        "'abc' LIKE 'a_c'",
+        "'ABC' NOT LIKE '%b%'",
+        "'a_c' LIKE 'a!_c' ESCAPE '!'",
+        "'abc' LIKE 'a!_c' ESCAPE '!'",
+        "'rw/master' LIKE 'rw/%'",
+        "'héllo' LIKE 'H_llo'",
+        "'x' LIKE NULL",
+        "NULL LIKE 'x'",
+        "'abc' GLOB 'a*'",
+        "'abc' GLOB 'A*'",
+        "'abc' GLOB '[a-b]?c'",
+        "instr('hello', 'll')",
+        "instr('héllo wörld', 'wö')",
+        "instr('abc', '')",
+        "instr('abc', 'z')",
+        "instr('', 'a')",
+        "instr(NULL, 'a')",
+        "instr(x'00616263', x'63')",
+        "instr(x'616263', 'bc')",
+        "instr(12345, 34)",
+        "replace('aXbXc', 'X', '--')",
+        "replace('aaaa', 'aa', 'b')",
+        "replace('abc', '', 'z')",
+        "replace('abc', 'b', '')",
+        "replace(NULL, 'a', 'b')",
+        "replace('abc', 'b', NULL)",
+        "replace(123, 2, 9)",
+        "replace('héllo', 'é', 'e')",
+        "trim('xxhixx', 'x')",
+        "ltrim('xxhixx', 'x')",
+        "rtrim('xxhixx', 'x')",
+        "trim('abcba', 'ab')",
+        "trim('éaé', 'é')",
+        "trim('abc', '')",
+        "trim(NULL, 'a')",
+        "trim('abc', NULL)",
+        "trim('  hi  ')",
+        "typeof(replace('a', 'a', 'b'))",
+        "length('héllo') || lower('AB') || upper('ab') || substr('abcdef', 2, 3)",
+        "abs(-2) + round(2.5)",
+        "coalesce(NULL, ifnull(NULL, nullif(1, 2)))",
+        "iif(1, 'y', 'n') || hex('A') || quote('a''b') || char(65) || unicode('A')",
+        "strftime('%Y', '2024-05-01') || date('2024-05-01', '+1 day')",
+    };
+    sqlite3 *h;
+    char want[256], sql[512];
+    (void)state;
+
+    assert_int_equal(sqlite3_open(":memory:", &h), SQLITE_OK);
+    for (size_t i = 0; i < ARRAY_SIZE(exprs); i++) {
+        snprintf(sql, sizeof(sql), "SELECT %s", exprs[i]);
+        builtin_value(h, sql, want, sizeof(want));
+        struct rec r = run(&viewer, sql);
+        if (strcmp(r.kind, "rows") || strcmp(r.first, want))
+            fail_msg("%s: %s %u %s \"%s\", SQLite says \"%s\"", exprs[i], r.kind, r.code, r.msg,
+                     r.first, want);
+    }
+    sqlite3_close(h);
+    struct rec r = run(&viewer, "SELECT count(*), sum(1), total(1), avg(1), min(1), max(1), "
+                                "group_concat(name), datetime('now'), julianday('now'), "
+                                "unixepoch() FROM servers");
+    assert_string_equal(r.kind, "rows");
+    r = run(&viewer, "SELECT row_number() OVER (), rank() OVER (), dense_rank() OVER () FROM "
+                     "status");
+    assert_string_equal(r.kind, "rows");
+}
+
+/* A sink whose client never takes its output: statements pause after every row. */
+static bool always_full(struct admin_sink *k)
+{
+    (void)k;
+    return true;
+}
+
+/* A statement with many rows goes on a row at a time while the output is full, and is
+ * complete in the end; an abandoned one is dropped cleanly. */
+static void test_statement_in_slices(void **state)
+{
+    const char *sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 50) "
+                      "SELECT x FROM c";
+    struct rec r;
+    struct admin_sql_run *run_;
+    int resumes = 0;
+    (void)state;
+
+    memset(&r, 0, sizeof(r));
+    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full};
+    run_ = admin_sql_start(&viewer, sql, strlen(sql), &r.base);
+    assert_non_null(run_);
+    assert_int_equal(r.nrows, 1);
+    while (!admin_sql_resume(run_)) {
+        resumes++;
+        assert_int_equal(r.nrows, resumes + 1);
+        /* Meanwhile another statement runs to the end. */
+        struct rec o = run(&viewer, "SELECT COUNT(*) FROM servers");
+        assert_string_equal(o.kind, "rows");
+    }
+    assert_int_equal(r.nrows, 50);
+    assert_string_equal(r.kind, "rows");
+    memset(&r, 0, sizeof(r));
+    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full};
+    run_ = admin_sql_start(&viewer, sql, strlen(sql), &r.base);
+    assert_non_null(run_);
+    admin_sql_abort(run_);
+    assert_string_equal(r.kind, "");
 }
 
 static void test_password_rules(void **state)
@@ -272,8 +452,13 @@ static void test_admin_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_shortcuts),    cmocka_unit_test(test_types),
-        cmocka_unit_test(test_refused),      cmocka_unit_test(test_password_rules),
+        cmocka_unit_test(test_shortcuts),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_vacuum_keeps_schema),
+        cmocka_unit_test(test_functions_match_sqlite),
+        cmocka_unit_test(test_statement_in_slices),
+        cmocka_unit_test(test_password_rules),
         cmocka_unit_test(test_admin_config),
     };
 
