@@ -86,6 +86,7 @@ struct conf_listen {
     int retries;
     unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
     unsigned timeout_greeting; /* connected, but no greeting: try the next server */
+    unsigned timeout_handshake; /* from accept to the end of the client's MySQL login */
     bool allbackups;
     enum balance balance;
     struct conf_server defsrv; /* server defaults for the lines that follow */

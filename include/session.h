@@ -53,6 +53,7 @@ struct session {
     uint64_t tried; /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
+    bool logged_in;        /* the client's MySQL login is over (timeout handshake no longer applies) */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

@@ -471,7 +471,7 @@ static int kw_bind(struct parser *p, const char *kw, void *obj, size_t off)
     return 0;
 }
 
-/* timeout connect|client|server|check DURATION */
+/* timeout connect|client|server|check|greeting|handshake DURATION */
 static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
 {
     static const struct keyword kinds[] = {
@@ -480,8 +480,9 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         {"server", kw_duration, offsetof(struct conf_listen, timeout_server)},
         {"check", kw_duration, offsetof(struct conf_listen, timeout_check)},
         {"greeting", kw_duration, offsetof(struct conf_listen, timeout_greeting)},
+        {"handshake", kw_duration, offsetof(struct conf_listen, timeout_handshake)},
     };
-    const char *v = arg(p, kw, "connect, client, server, check or greeting");
+    const char *v = arg(p, kw, "connect, client, server, check, greeting or handshake");
     char name[32];
     (void)off;
 
@@ -493,7 +494,9 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         snprintf(name, sizeof(name), "timeout %s", v);
         return kinds[i].parse(p, name, obj, kinds[i].off);
     }
-    return fail(p, "unknown timeout '%s' (expected connect, client, server, check or greeting)",
+    return fail(p,
+                "unknown timeout '%s' (expected connect, client, server, check, greeting or "
+                "handshake)",
                 v);
 }
 
@@ -882,6 +885,7 @@ static void set_listen_defaults(struct conf_listen *l)
     l->timeout_server = 8 * 3600 * 1000;
     l->timeout_check = 1000;
     l->timeout_greeting = 500;
+    l->timeout_handshake = 5000;
     l->defsrv.method = CHECK_METHOD_MYSQL;
     l->defsrv.inter = 2000;
     l->defsrv.rise = 2;

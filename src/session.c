@@ -331,6 +331,17 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     left_c = s->c_last + lc->timeout_client / 1000.0 - now;
     left_s = s->s_last + lc->timeout_server / 1000.0 - now;
+    if (!s->logged_in) {
+        /* A client that has not logged in after timeout handshake (since accept) holds a
+         * server connection for nothing: its own doing, not counted against the server. */
+        double left_h = s->started + lc->timeout_handshake / 1000.0 - now;
+        if (left_h <= 0) {
+            session_close(s, "handshake timeout");
+            return;
+        }
+        if (left_h < left_c)
+            left_c = left_h;
+    }
     if (left_c <= 0) {
         session_close(s, "client timeout");
         return;
@@ -404,6 +415,7 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     const struct conf_listen *lc = s->listener->conf;
     double idle = (lc->timeout_client < lc->timeout_server ? lc->timeout_client
                                                            : lc->timeout_server) / 1000.0;
+    double login = s->started + lc->timeout_handshake / 1000.0 - ev_now(rb_loop);
 
     free(s->down.pending);
     s->down.pending = NULL;
@@ -411,9 +423,11 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     ev_set_cb(&s->down.rd, down_read_cb);
     ev_io_start(rb_loop, &s->up.rd);
     ev_timer_stop(rb_loop, &s->timer);
-    ev_timer_set(&s->timer, idle, 0);
+    ev_timer_set(&s->timer, login < idle ? (login > 0 ? login : 0) : idle, 0);
     ev_timer_start(rb_loop, &s->timer);
-    observe_stream_start(&s->obs, srv->conf->observe != OBSERVE_NONE, !srv->conf->backup);
+    /* Followed even without observe: the end of the login is what timeout handshake needs
+     * (and nothing is counted then). */
+    observe_stream_start(&s->obs, true, !srv->conf->backup);
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
@@ -559,6 +573,10 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     s->s_last = ev_now(loop);
     observe_server_bytes(&s->obs, (uint8_t *)scratch, (size_t)n);
+    /* The login is over at the server's OK; in a stream rebound cannot read (TLS,
+     * compression), once the server answers what the client sent. */
+    if (!s->logged_in)
+        s->logged_in = s->obs.authed || (!s->obs.followed && s->up.bytes > 0);
     if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
         return;
     observe_report(s->server, &s->obs);

@@ -708,6 +708,47 @@ static void test_fd_exhausted_at_run_time(void **state)
     expect_survived(nheld);
 }
 
+/* A client that connects, reads the greeting and says nothing more (or stops halfway through
+ * its login) is closed after `timeout handshake`, not when the server's connect_timeout ends;
+ * a client that logged in and then idles is not. */
+static void test_handshake_timeout(void **state)
+{
+    unsigned char g[512], junk[4] = {50, 0, 0, 1};
+    int64_t t0, took;
+    MYSQL *m;
+    int fd, round;
+    char c;
+
+    (void)state;
+    start_router(0, "    timeout handshake 1s\n", fd_listen, fx.rw_port, cluster_port("master"),
+                 cluster_port("replica1"), cluster_port("replica2"));
+    m = client_connect_app(fx.rw_port);
+    assert_non_null(m);
+    for (round = 0; round < 2; round++) {
+        t0 = now_ms();
+        fd = raw_connect(fx.rw_port);
+        if (read_packet(fd, g, sizeof(g), 5000) < 1)
+            fail_msg("no greeting through rebound");
+        if (round == 1) /* half a handshake response */
+            assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        took = now_ms() - t0;
+        if (read(fd, &c, 1) > 0)
+            fail_msg("round %d: the server sent more instead of a close", round);
+        raw_close(fd);
+        fprintf(stderr, "note: silent client (round %d) closed after %lld ms\n", round,
+                (long long)took);
+        if (took < 800 || took > 2500)
+            fail_msg("round %d: closed after %lld ms, want about 1000", round, (long long)took);
+    }
+    /* The logged-in session idled through both rounds (> 1 s) and still answers. */
+    assert_int_equal(client_query(m, "SELECT 1"), 0);
+    mysql_close(m);
+    if (admin_int("SELECT SUM(observed_errors) FROM servers WHERE listener = 'rw'") != 0)
+        fail_msg("a client's handshake timeout was counted against a server");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +762,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_early_bytes_large_and_abandoned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_limit_fits_maxconn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_exhausted_at_run_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
     };
 
     /* PEERS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
