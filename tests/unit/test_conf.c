@@ -69,6 +69,7 @@ static void test_defaults_values(void **state)
     assert_int_equal(l->timeout_server, 8u * 3600 * 1000);
     assert_int_equal(l->timeout_check, 1000);
     assert_int_equal(l->timeout_greeting, 500);
+    assert_int_equal(l->timeout_handshake, 5000);
     assert_false(l->allbackups);
     assert_int_equal(l->balance, BALANCE_FIRST);
     assert_int_equal(l->nservers, 1);
@@ -167,7 +168,7 @@ static void test_listen_keywords(void **state)
                               "    timeout client 1h\n"
                               "    timeout server 30m\n"
                               "    timeout check 750ms\n"
-                              "    timeout greeting 2s\n"
+                              "    timeout greeting 2s  timeout handshake 3s\n"
                               "    option allbackups\n"
                               "    server r1 127.0.0.1:3311\n");
     const struct conf_listen *l = &c->listens[0];
@@ -182,6 +183,7 @@ static void test_listen_keywords(void **state)
     assert_int_equal(l->timeout_server, 1800000);
     assert_int_equal(l->timeout_check, 750);
     assert_int_equal(l->timeout_greeting, 2000);
+    assert_int_equal(l->timeout_handshake, 3000);
     assert_true(l->allbackups);
     conf_free(c);
 }
@@ -798,7 +800,7 @@ static void test_err_missing_argument(void **state)
                "t.conf:3: 'server' expects an address like 10.0.0.10:3306");
     parse_fail("listen\n", "t.conf:1: 'listen' expects a name");
     parse_fail("listen rw\n    timeout\n",
-               "t.conf:2: 'timeout' expects connect, client, server, check or greeting");
+               "t.conf:2: 'timeout' expects connect, client, server, check, greeting or handshake");
     parse_fail("listen rw\n    timeout client\n", "t.conf:2: 'timeout client' expects a duration");
     parse_fail("listen rw\n    option\n", "t.conf:2: 'option' expects an option name");
     parse_fail("listen rw\n    retries\n", "t.conf:2: 'retries' expects a number");
@@ -838,12 +840,12 @@ static void test_err_unknown_timeout_and_option(void **state)
 {
     (void)state;
 
-    parse_fail(
-        "listen rw\n    bind 127.0.0.1:1\n    timeout idle 5s\n",
-        "t.conf:3: unknown timeout 'idle' (expected connect, client, server, check or greeting)");
-    parse_fail(
-        "defaults\n    timeout queue 5s\n",
-        "t.conf:2: unknown timeout 'queue' (expected connect, client, server, check or greeting)");
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n    timeout idle 5s\n",
+               "t.conf:3: unknown timeout 'idle' (expected connect, client, server, check, "
+               "greeting or handshake)");
+    parse_fail("defaults\n    timeout queue 5s\n",
+               "t.conf:2: unknown timeout 'queue' (expected connect, client, server, check, "
+               "greeting or handshake)");
     parse_fail("listen rw\n    bind 127.0.0.1:1\n    option httpchk\n",
                "t.conf:3: unknown option 'httpchk'");
 }
