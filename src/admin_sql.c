@@ -336,6 +336,7 @@ static const struct vcol server_cols[] = {
     {"connect_failures", "INTEGER"},
     {"observed_errors", "INTEGER"},
     {"sessions_killed", "INTEGER"},
+    {"retired", "INTEGER"},
 };
 #define SERVER_COL_ADMIN_STATE 5
 
@@ -343,13 +344,17 @@ static void fill_servers(struct snap *s)
 {
     double now = ev_now(rb_loop);
 
-    for (int i = 0; i < listeners_count(); i++) {
-        struct listener *l = listener_at(i);
+    struct listener *l;
+
+    for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
             struct server *srv = &l->servers[j];
             uint64_t bin = srv->bytes_in, bout = srv->bytes_out;
             double down = srv->downtime;
             struct session *se;
+
+            if (!server_shown(srv))
+                continue;
 
             TAILQ_FOREACH(se, &srv->sessions, srv_link)
             {
@@ -383,6 +388,7 @@ static void fill_servers(struct snap *s)
             snap_int(s, (int64_t)srv->connect_failures);
             snap_int(s, (int64_t)srv->observed_errors);
             snap_int(s, (int64_t)srv->sessions_killed);
+            snap_int(s, srv->retired);
         }
     }
 }
@@ -394,7 +400,7 @@ static struct server *server_by_rowid(sqlite3_int64 rowid)
 
     if (rowid < 0)
         return NULL;
-    l = listener_at((int)(rowid / CONF_MAX_SERVERS));
+    l = listener_at_all((int)(rowid / CONF_MAX_SERVERS));
     if (!l || rowid % CONF_MAX_SERVERS >= l->nservers)
         return NULL;
     return &l->servers[rowid % CONF_MAX_SERVERS];
@@ -409,6 +415,9 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
 
     if (!srv)
         return vt_error(vt, SQLITE_CONSTRAINT, "the server is gone");
+    if (srv->retired)
+        return vt_error(vt, SQLITE_CONSTRAINT,
+                        "the server was removed by a reload: its sessions only drain");
     for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
         if (strcasecmp(v, names[i]))
             continue;
@@ -452,8 +461,9 @@ static void fill_sessions(struct snap *s)
     double now = ev_now(rb_loop);
     char peer[80];
 
-    for (int i = 0; i < listeners_count(); i++) {
-        struct listener *l = listener_at(i);
+    struct listener *l;
+
+    for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
             struct session *se;
             TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)
@@ -479,8 +489,9 @@ static void fill_sessions(struct snap *s)
 /* The live session with this id, NULL if none. */
 static struct session *session_by_id(uint64_t id)
 {
-    for (int i = 0; i < listeners_count(); i++) {
-        struct listener *l = listener_at(i);
+    struct listener *l;
+
+    for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
             struct session *se;
             TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)

@@ -35,6 +35,24 @@ struct listener *listener_at(int i)
     return i >= 0 && i < nlisteners ? listeners[i] : NULL;
 }
 
+struct listener *listener_at_all(int i)
+{
+    struct listener *l;
+
+    if (i < nlisteners)
+        return listener_at(i);
+    i -= nlisteners;
+    TAILQ_FOREACH(l, &retired, retired_link)
+    if (i-- == 0)
+        return l;
+    return NULL;
+}
+
+bool server_shown(const struct server *srv)
+{
+    return !srv->retired || srv->nsessions > 0;
+}
+
 static bool candidate(const struct server *srv, uint64_t exclude)
 {
     return server_usable(srv) && !(exclude & (UINT64_C(1) << srv->index));

@@ -260,16 +260,21 @@ static void listener_servers(const struct listener *l, row_fn *fn, struct sbuf *
     struct srv_row row;
 
     for (int j = 0; j < l->nservers; j++) {
+        if (!server_shown(&l->servers[j]))
+            continue;
         take_row(&row, l, &l->servers[j]);
         fn(b, &row, arg);
     }
 }
 
-/* Call FN for every server of every listener. */
+/* Call FN for every server of every listener, and for servers a reload removed while they
+ * still hold sessions. */
 static void each_server(row_fn *fn, struct sbuf *b, const void *arg)
 {
-    for (int i = 0; i < listeners_count(); i++)
-        listener_servers(listener_at(i), fn, b, arg);
+    const struct listener *l;
+
+    for (int i = 0; (l = listener_at_all(i)); i++)
+        listener_servers(l, fn, b, arg);
 }
 
 static void metric_sample(struct sbuf *b, const struct srv_row *r, const void *arg)

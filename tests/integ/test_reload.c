@@ -27,7 +27,11 @@ struct fixture {
     char conf[512];
     char health_log[512];
     int rw_port, ro_port, ro2_port;
+    int admin_port;
 };
+
+#define ADMIN_PW "Reload-admin-pw"
+
 
 static struct fixture fx;
 
@@ -67,6 +71,7 @@ static int write_conf(bool after)
         fx.conf,
         "global\n"
         "    health-log file %s\n"
+        "    admin 127.0.0.1:%d user admin password \"" ADMIN_PW "\"\n"
         "defaults\n"
         "    check mysql user rebound_check password \"check-pass\"\n"
         "    inter 300ms fastinter 150ms downinter 300ms rise 2 fall 2 timeout check 1s\n"
@@ -79,7 +84,7 @@ static int write_conf(bool after)
         "listen ro\n"
         "    bind 127.0.0.1:%d\n"
         "    server %s 127.0.0.1:%d check\n",
-        fx.health_log, fx.rw_port, cluster_port("master"), cluster_port("replica1"), extra,
+        fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"), cluster_port("replica1"), extra,
         after ? fx.ro2_port : fx.ro_port, after ? "replica2" : "replica1",
         cluster_port(after ? "replica2" : "replica1"));
 }
@@ -93,6 +98,7 @@ static int setup(void **state)
     fx.rw_port = free_port();
     fx.ro_port = free_port();
     fx.ro2_port = free_port();
+    fx.admin_port = free_port();
     if (write_conf(false) < 0)
         return -1;
     return router_start(&fx.router, fx.conf, fx.rw_port);
@@ -165,6 +171,61 @@ static void test_reload_keeps_sessions_under_load(void **state)
     assert_int_equal(count_file_lines(fx.health_log, health_from, "Server rw/master is"), 0);
 }
 
+/* First column of the first row of an admin statement as a number; -1 on error or no row. */
+static long long admin_value(const char *sql)
+{
+    MYSQL *m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 5);
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    long long v = -1;
+
+    if (!m)
+        fail_msg("admin login: %u %s", client_errno(), client_error());
+    if (mysql_query(m, sql) == 0 && (res = mysql_store_result(m)) && (row = mysql_fetch_row(res)))
+        v = row[0] ? atoll(row[0]) : -1;
+    else if (!mysql_errno(m) && !res)
+        v = (long long)mysql_affected_rows(m);
+    if (res)
+        mysql_free_result(res);
+    mysql_close(m);
+    return v;
+}
+
+/* A server a reload removed keeps its sessions until they end; until then it and they stay
+ * in the admin views (marked retired), and the operator can still close them. */
+static void test_removed_server_sessions_visible(void **state)
+{
+    MYSQL *ro[HELD];
+    long log_from = file_size(fx.router.err);
+    (void)state;
+
+    hold(ro, fx.ro_port, cluster_port("replica1"));
+    assert_int_equal(admin_value("SELECT COUNT(*) FROM sessions WHERE server = 'ro/replica1'"),
+                     HELD);
+    assert_int_equal(write_conf(true), 0);
+    assert_true(reload(log_from, "reloaded"));
+    assert_int_equal(admin_value("SELECT COUNT(*) FROM sessions WHERE server = 'ro/replica1'"),
+                     HELD);
+    assert_int_equal(
+        admin_value("SELECT retired FROM servers WHERE listener = 'ro' AND name = 'replica1'"), 1);
+    assert_int_equal(admin_value("SELECT sessions_current FROM servers WHERE listener = 'ro' AND "
+                                 "name = 'replica1'"),
+                     HELD);
+    assert_int_equal(
+        admin_value("SELECT retired FROM servers WHERE listener = 'ro' AND name = 'replica2'"), 0);
+    admin_value("DELETE FROM sessions WHERE server = 'ro/replica1'");
+    for (int i = 0; i < HELD; i++) {
+        if (client_query(ro[i], "SELECT 1") == 0)
+            fail_msg("session %d on the removed server survived DELETE FROM sessions", i);
+        mysql_close(ro[i]);
+    }
+    assert_int_equal(admin_value("SELECT COUNT(*) FROM sessions WHERE server = 'ro/replica1'"), 0);
+    /* Its last session gone, the removed server leaves the views. */
+    assert_int_equal(admin_value("SELECT COUNT(*) FROM servers WHERE name = 'replica1' AND "
+                                 "listener = 'ro'"),
+                     0);
+}
+
 static void test_bad_config_keeps_running_one(void **state)
 {
     long from = file_size(fx.router.err);
@@ -204,6 +265,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_reload_keeps_sessions_under_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_server_sessions_visible, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_keeps_running_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unbindable_address_keeps_running_one, setup, teardown),
     };
