@@ -1014,6 +1014,32 @@ int client_port_via(int port)
     return p;
 }
 
+int admin_number(int port, const char *user, const char *pass, const char *sql, long long *v,
+                 char *err, size_t errlen)
+{
+    MYSQL *m = client_connect(port, user, pass, NULL, 5);
+    MYSQL_RES *res = NULL;
+    MYSQL_ROW row;
+    int rc = -1;
+
+    if (!m) {
+        snprintf(err, errlen, "admin login failed: %u %s", client_errno(), client_error());
+        return -1;
+    }
+    if (mysql_query(m, sql) == 0 && (res = mysql_store_result(m)) && (row = mysql_fetch_row(res)) &&
+        row[0]) {
+        *v = atoll(row[0]);
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "admin query \"%s\" gave no number: %u %s", sql, mysql_errno(m),
+                 mysql_error(m));
+    }
+    if (res)
+        mysql_free_result(res);
+    mysql_close(m);
+    return rc;
+}
+
 unsigned client_errno(void)
 {
     return H.err_no;

@@ -159,6 +159,11 @@ int client_server_port(MYSQL *m);
 /* Connect as app through port, return the server's @@port and disconnect; -1 on error. */
 int client_port_via(int port);
 
+/* Run SQL on the admin port (PORT, as USER/PASS) and put the first column of its first row, as a
+ * number, in *V. 0, or -1 with why (login failure, error, no number) in ERR. */
+int admin_number(int port, const char *user, const char *pass, const char *sql, long long *v,
+                 char *err, size_t errlen);
+
 /* Error number and message of the last failed client_* call. */
 unsigned client_errno(void);
 const char *client_error(void);

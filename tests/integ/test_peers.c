@@ -91,30 +91,15 @@ static long long admin_int(const char *fmt, ...) __attribute__((format(printf, 1
 
 static long long admin_int(const char *fmt, ...)
 {
-    char sql[512];
-    MYSQL *m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 5);
-    MYSQL_RES *res = NULL;
-    MYSQL_ROW row;
+    char sql[512], err[768];
     long long v = -1;
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(sql, sizeof(sql), fmt, ap);
     va_end(ap);
-    if (!m)
-        fail_msg("admin login failed: %u %s", client_errno(), client_error());
-    if (mysql_query(m, sql) == 0 && (res = mysql_store_result(m)) && (row = mysql_fetch_row(res)) &&
-        row[0])
-        v = atoll(row[0]);
-    if (res)
-        mysql_free_result(res);
-    if (v < 0) {
-        char err[256];
-        snprintf(err, sizeof(err), "%u %s", mysql_errno(m), mysql_error(m));
-        mysql_close(m);
-        fail_msg("admin query \"%s\" gave no number: %s", sql, err);
-    }
-    mysql_close(m);
+    if (admin_number(fx.admin_port, "admin", ADMIN_PW, sql, &v, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
     return v;
 }
 
