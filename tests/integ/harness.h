@@ -193,6 +193,13 @@ int loopback_listen(int port, int backlog);
 /* A non-blocking connect to 127.0.0.1:port, under way or done; -1 (errno set) on error. */
 int loopback_connect(int port);
 
+/* Read from fd until EOF or error, at most timeout_ms; bytes read, -1 on timeout. */
+long read_until_eof(int fd, int timeout_ms);
+
+/* Read one whole MySQL packet (header + payload) from a blocking fd within timeout_ms into buf;
+ * its payload length, -1 on timeout, EOF, error or a packet larger than size. */
+long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms);
+
 /* ==== fake MySQL peers and resource limits ====
  *
  * A fake server on its own thread that does one scripted thing on every connection it accepts

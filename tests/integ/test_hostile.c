@@ -460,55 +460,7 @@ static void write_all(int fd, const void *buf, size_t len)
     }
 }
 
-/* Read until EOF or error, at most timeout_ms; bytes read, -1 on timeout. */
-static long read_until_eof(int fd, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    char buf[16384];
-    long total = 0;
-    ssize_t n;
 
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return -1;
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return total;
-        total += n;
-    }
-}
-
-/* Read one whole packet (header + payload) within timeout_ms; its payload length, -1 on failure
- * (EOF, error, timeout, bigger than size). */
-static long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    size_t have = 0, want = 4;
-    ssize_t n;
-
-    while (have < want) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return -1;
-        n = read(fd, buf + have, want - have);
-        if (n <= 0)
-            return -1;
-        have += (size_t)n;
-        if (have == 4) {
-            want = 4 + (buf[0] | buf[1] << 8 | (size_t)buf[2] << 16);
-            if (want > size)
-                return -1;
-        }
-    }
-    return (long)(want - 4);
-}
 
 /* Packet header for a payload of len bytes with sequence id seq. */
 static void put_header(unsigned char *h, size_t len, unsigned char seq)

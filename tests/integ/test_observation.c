@@ -422,56 +422,6 @@ static bool connect_completes(int fd, int ms)
     return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
 }
 
-/* Read from fd until EOF or error, at most timeout_ms; bytes read, -1 on timeout. */
-static long read_until_eof(int fd, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    char buf[4096];
-    long total = 0;
-    ssize_t n;
-
-    for (;;) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return -1;
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return total;
-        total += n;
-    }
-}
-
-/* Read one whole MySQL packet (header + payload) from a blocking fd within timeout_ms into buf;
- * its payload length, -1 on failure. */
-static long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    size_t have = 0, want = 4;
-    ssize_t n;
-
-    while (have < want) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return -1;
-        n = read(fd, buf + have, want - have);
-        if (n <= 0)
-            return -1;
-        have += (size_t)n;
-        if (have == 4) {
-            want = 4 + (buf[0] | buf[1] << 8 | (size_t)buf[2] << 16);
-            if (want > size)
-                return -1;
-        }
-    }
-    return (long)(want - 4);
-}
-
 /* ---- the fake server ---- */
 
 static const unsigned char OK_PAYLOAD[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};

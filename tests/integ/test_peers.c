@@ -188,31 +188,6 @@ static void raw_close(int fd)
     close(fd);
 }
 
-/* Read one whole MySQL packet (header + payload) from a blocking fd within timeout_ms into buf;
- * its payload length, -1 on timeout, EOF, error or a packet larger than buf. */
-static long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    size_t have = 0, want = 4;
-    ssize_t n;
-
-    while (have < want) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int64_t left = deadline - now_ms();
-        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
-            return -1;
-        n = read(fd, buf + have, want - have);
-        if (n <= 0)
-            return -1;
-        have += (size_t)n;
-        if (have == 4) {
-            want = 4 + (buf[0] | buf[1] << 8 | (size_t)buf[2] << 16);
-            if (want > size)
-                return -1;
-        }
-    }
-    return (long)(want - 4);
-}
 
 /* ---- fixture ---- */
 

@@ -153,7 +153,7 @@ static bool read_full(int fd, uint8_t *p, size_t n)
 }
 
 /* One packet's payload into BUF (at most SIZE bytes kept); its length, -1 on failure. */
-static long read_packet(int fd, uint8_t *buf, size_t size)
+static long read_payload(int fd, uint8_t *buf, size_t size)
 {
     uint8_t h[4], skip[4096];
     size_t len, kept;
@@ -189,7 +189,7 @@ static int raw_login(const char *user, const char *pw)
     long len;
 
     assert_true(fd >= 0);
-    len = read_packet(fd, g, sizeof(g));
+    len = read_payload(fd, g, sizeof(g));
     assert_true(len > 60 && g[0] == 10);
     p = g + 1;
     p += strlen((const char *)p) + 1 + 4;
@@ -215,7 +215,7 @@ static int raw_login(const char *user, const char *pw)
     pkt[0] = (uint8_t)(n - 4);
     pkt[3] = 1;
     write_all(fd, pkt, n);
-    assert_true(read_packet(fd, g, sizeof(g)) > 0);
+    assert_true(read_payload(fd, g, sizeof(g)) > 0);
     assert_int_equal(g[0], 0x00);
     return fd;
 }
@@ -239,7 +239,7 @@ static void put_query(uint8_t *buf, size_t *n, const char *sql)
 static int raw_answer(int fd)
 {
     uint8_t b[64];
-    long len = read_packet(fd, b, sizeof(b));
+    long len = read_payload(fd, b, sizeof(b));
     int eofs = 0;
 
     if (len < 1)
@@ -249,7 +249,7 @@ static int raw_answer(int fd)
     if (b[0] == 0x00)
         return 0;
     while (eofs < 2) { /* column definitions, EOF, rows, EOF */
-        if ((len = read_packet(fd, b, sizeof(b))) < 1)
+        if ((len = read_payload(fd, b, sizeof(b))) < 1)
             return -1;
         if (b[0] == 0xff)
             return len >= 3 ? b[1] | b[2] << 8 : -1;
