@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #define CONF_NAME_MAX    64
+#define CONF_MAX_THREADS 64
 #define CONF_MAX_SERVERS 64 /* per listen: a session's tried-set is a 64-bit mask */
 
 /* How a server is health-checked. */
@@ -85,7 +86,7 @@ struct conf_listen {
     bool has_bind;
     int retries;
     unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
-    unsigned timeout_greeting; /* connected, but no greeting: try the next server */
+    unsigned timeout_greeting;  /* connected, but no greeting: try the next server */
     unsigned timeout_handshake; /* from accept to the end of the client's MySQL login */
     bool allbackups;
     enum balance balance;
@@ -146,6 +147,8 @@ struct conf_admin {
 struct conf {
     char file[256];
     int maxconn;
+    int threads;      /* worker threads; 0 = auto (the CPUs the process may run on) */
+    int threads_line; /* where `threads` was given, 0 if not */
     struct conf_health_sink health_sinks[CONF_MAX_HEALTH_SINKS]; /* none given = stderr */
     int nhealth_sinks;
     bool health_log_json; /* health-log-format json: JSON lines to files and stderr */

@@ -16,17 +16,20 @@
 #include "log.h"
 #include "rebound.h"
 #include "stats_http.h"
+#include "worker.h"
 
 #define FDS_MARGIN 32 /* stdio, log files, syslog, the event loop's own, and room to spare */
 
 static const char *conf_file; /* re-read on SIGHUP */
+static int threads_conf;      /* `threads` as started with (0: auto); fixed until a restart */
 
 /* Descriptors needed besides the sessions' (two each): each listening socket, one check per
  * server, the admin and stats ports at their connection caps, and a margin. These stay
  * free however many clients connect, so checks and the admin port keep working. */
 static unsigned fds_reserved(const struct conf *c)
 {
-    unsigned n = FDS_MARGIN;
+    /* Each worker's loop: its epoll and its wake-up descriptors. */
+    unsigned n = FDS_MARGIN + 2 * (unsigned)(c->threads ? c->threads : workers_auto());
 
     for (int i = 0; i < c->nlistens; i++)
         n += 1 + (unsigned)c->listens[i].nservers;
@@ -107,6 +110,19 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
         healthlog_reopen();
         return;
     }
+    if (c->threads != threads_conf) {
+        char was[16], now[16];
+        snprintf(was, sizeof(was), threads_conf ? "%d" : "auto", threads_conf);
+        snprintf(now, sizeof(now), c->threads ? "%d" : "auto", c->threads);
+        char where[300];
+        snprintf(where, sizeof(where), c->threads_line ? "%s:%d" : "%s", c->file, c->threads_line);
+        log_err("reload failed, keeping the running configuration: %s: 'threads' changed from "
+                "%s to %s; the worker threads are set at start, restart rebound to change them",
+                where, was, now);
+        conf_free(c);
+        healthlog_reopen();
+        return;
+    }
     if (fit_descriptors(c) < 0 || listeners_reload(c) < 0) {
         log_err("reload failed, keeping the running configuration: see the errors above");
         conf_free(c);
@@ -169,7 +185,17 @@ int main(int argc, char **argv)
         return 1;
     }
     rb_loop = ev_default_loop(EVFLAG_AUTO);
-    if (fit_descriptors(conf) < 0 || healthlog_open(conf) < 0 || listeners_start(conf) < 0) {
+    threads_conf = conf->threads;
+    /* Workers first: the servers size their per-thread counters by them. */
+    if (fit_descriptors(conf) < 0 || healthlog_open(conf) < 0 ||
+        workers_start(conf->threads ? conf->threads : workers_auto()) < 0) {
+        healthlog_close();
+        conf_free(conf);
+        return 1;
+    }
+    if (listeners_start(conf) < 0) {
+        workers_stop();
+        workers_free();
         healthlog_close();
         conf_free(conf);
         return 1;
@@ -178,7 +204,9 @@ int main(int argc, char **argv)
     if (admin_start(conf) < 0 || stats_http_start(conf) < 0) {
         stats_http_stop();
         admin_stop();
+        workers_stop();
         listeners_stop();
+        workers_free();
         healthlog_close();
         return 1;
     }
@@ -195,7 +223,10 @@ int main(int argc, char **argv)
 
     stats_http_stop();
     admin_stop();
+    /* The workers stop first; their sessions are then closed from here. */
+    workers_stop();
     listeners_stop();
+    workers_free();
     healthlog_close();
     mysql_library_end();
     ev_loop_destroy(rb_loop);

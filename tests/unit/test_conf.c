@@ -109,6 +109,8 @@ static void test_global_keywords(void **state)
     (void)state;
 
     assert_int_equal(c->maxconn, 20000);
+    assert_int_equal(c->threads, 0); /* auto */
+    assert_int_equal(c->threads_line, 0);
     assert_int_equal(c->nhealth_sinks, 2);
     assert_int_equal(c->health_sinks[0].type, HEALTH_SINK_FILE);
     assert_string_equal(c->health_sinks[0].path, "/var/log/rebound/health.log");
@@ -116,6 +118,29 @@ static void test_global_keywords(void **state)
     assert_int_equal(c->health_sinks[1].type, HEALTH_SINK_STDERR);
     assert_int_equal(c->health_sinks[1].line, 4);
     conf_free(c);
+}
+
+static void test_global_threads(void **state)
+{
+    struct conf *c = parse_ok("global\n    threads 4\n" MIN_LISTEN);
+    (void)state;
+
+    assert_int_equal(c->threads, 4);
+    assert_int_equal(c->threads_line, 2);
+    conf_free(c);
+    c = parse_ok("global threads auto maxconn 9\n" MIN_LISTEN);
+    assert_int_equal(c->threads, 0);
+    assert_int_equal(c->threads_line, 1);
+    assert_int_equal(c->maxconn, 9);
+    conf_free(c);
+    parse_fail("global\n    threads 0\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got '0'");
+    parse_fail("global\n    threads 65\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got '65'");
+    parse_fail("global\n    threads many\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got 'many'");
+    parse_fail("global\n    threads\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got nothing");
 }
 
 /* Keywords may follow the section word on the same line. */
@@ -1023,6 +1048,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_values),
         cmocka_unit_test(test_global_keywords),
+        cmocka_unit_test(test_global_threads),
         cmocka_unit_test(test_global_on_header_line),
         cmocka_unit_test(test_global_errors),
         cmocka_unit_test(test_listen_keywords),
