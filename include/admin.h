@@ -68,7 +68,8 @@ struct admin_proto {
  * greeting into ap->out. 0 or -1 (out of memory). */
 int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool tls_offered);
 void admin_proto_fini(struct admin_proto *ap);
-/* Room for received bytes, and taking N <= that many (split anywhere). */
+/* Room for received bytes, and taking N <= that many (split anywhere). Until TLS may have
+ * started, the room ends with the first packet: what follows an SSL request is TLS. */
 size_t admin_proto_room(const struct admin_proto *ap);
 void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n);
 /* Is there work to do: a whole packet received, or a statement under way? */

@@ -603,9 +603,26 @@ static int packet(struct admin_proto *ap, const uint8_t *p, size_t len, uint8_t 
     return -1;
 }
 
+/* The payload length of the packet whose header is held, or -1 if none is. */
+static long held_packet(const struct admin_proto *ap)
+{
+    return ap->in_len >= MYSQL_HEADER_LEN ? (long)mysql_payload_len(ap->in) : -1;
+}
+
 size_t admin_proto_room(const struct admin_proto *ap)
 {
-    return ADMIN_MAX_PACKET + MYSQL_HEADER_LEN - ap->in_len;
+    size_t room = ADMIN_MAX_PACKET + MYSQL_HEADER_LEN - ap->in_len;
+    long plen = held_packet(ap);
+    size_t want;
+
+    if (!ap->tls_offered || ap->tls || ap->phase != AP_HANDSHAKE)
+        return room;
+    /* The first packet may be an SSL request, and the client's TLS handshake follows it
+     * without waiting: not one byte past that packet, those are OpenSSL's to read. */
+    want = plen < 0 ? MYSQL_HEADER_LEN : MYSQL_HEADER_LEN + (size_t)plen;
+    if (want <= ap->in_len)
+        return 0;
+    return want - ap->in_len < room ? want - ap->in_len : room;
 }
 
 void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n)
@@ -616,12 +633,6 @@ void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n)
         n = room;
     memcpy(ap->in + ap->in_len, data, n);
     ap->in_len += n;
-}
-
-/* The payload length of the packet whose header is held, or -1 if none is. */
-static long held_packet(const struct admin_proto *ap)
-{
-    return ap->in_len >= MYSQL_HEADER_LEN ? (long)mysql_payload_len(ap->in) : -1;
 }
 
 bool admin_proto_pending(const struct admin_proto *ap)
