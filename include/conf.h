@@ -158,11 +158,18 @@ struct conf {
     struct conf_admin admin;
     bool has_stats;         /* `stats ADDR:PORT` given: serve HTTP stats there */
     struct conf_addr stats; /* no default: no stats port unless configured */
+    int stats_line;         /* the `stats` line, for errors found when binding it */
 };
 
 /* Why PASSWORD is unfit for the admin port (empty, short, a well-known default), or
  * NULL when it will do. */
 const char *conf_admin_password_problem(const char *password);
+
+/* An error found after parsing (an address that cannot be bound, a certificate that does not
+ * load), told like a parse error: "FILE:LINE: message" of configuration C into err, where LINE
+ * is the line of the keyword at fault. Always returns -1. */
+int conf_fail(const struct conf *c, int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Parse FILE. On error returns NULL and writes "file:line: message" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);

@@ -63,6 +63,18 @@ static int fail(struct parser *p, const char *fmt, ...)
     return -1;
 }
 
+int conf_fail(const struct conf *c, int line, char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: %s", c->file, line, msg);
+    return -1;
+}
+
 /* Next argument of keyword KW, or NULL after recording "KW expects WHAT". */
 static const char *arg(struct parser *p, const char *kw, const char *what)
 {
@@ -840,6 +852,7 @@ static int kw_stats(struct parser *p, const char *kw, void *obj, size_t off)
     if (conf_parse_addr(v, &c->stats, msg, sizeof(msg)) < 0)
         return fail(p, "stats: %s", msg);
     c->has_stats = true;
+    c->stats_line = p->line;
     return 0;
 }
 

@@ -93,9 +93,22 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: re-read the configuration file with the same parser as `rebound -c`. A bad
- * file, or a socket that cannot be bound, leaves the running configuration in place;
- * either way log files are reopened (logrotate). */
+/* A reload that cannot be applied: say why, drop C and what was prepared for it, keep the
+ * running configuration. Log files are reopened all the same (logrotate). */
+static void reload_failed(struct conf *c, const char *why)
+{
+    log_err("reload failed, keeping the running configuration: %s", why);
+    admin_reconf_cancel();
+    stats_http_reconf_cancel();
+    conf_free(c);
+    healthlog_reopen();
+}
+
+/* SIGHUP: re-read the configuration file with the same parser as `rebound -c`. What must be
+ * bound or loaded (listen, admin and stats addresses, the admin-ssl files) is made ready
+ * beside the running configuration first, and the switch happens only once all of it is: a
+ * bad file, a socket that cannot be bound or a certificate that does not load leaves the
+ * running configuration in place. Either way log files are reopened (logrotate). */
 static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char err[1024];
@@ -106,32 +119,38 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("SIGHUP: reloading %s", conf_file);
     if (!(c = conf_load(conf_file, err, sizeof(err)))) {
-        log_err("reload failed, keeping the running configuration: %s", err);
-        healthlog_reopen();
+        reload_failed(NULL, err);
         return;
     }
     if (c->threads != threads_conf) {
-        char was[16], now[16];
+        char was[16], now[16], why[400];
         snprintf(was, sizeof(was), threads_conf ? "%d" : "auto", threads_conf);
         snprintf(now, sizeof(now), c->threads ? "%d" : "auto", c->threads);
-        char where[300];
-        snprintf(where, sizeof(where), c->threads_line ? "%s:%d" : "%s", c->file, c->threads_line);
-        log_err("reload failed, keeping the running configuration: %s: 'threads' changed from "
-                "%s to %s; the worker threads are set at start, restart rebound to change them",
-                where, was, now);
-        conf_free(c);
-        healthlog_reopen();
+        snprintf(why, sizeof(why), c->threads_line ? "%s:%d: " : "%s: ", c->file, c->threads_line);
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 "'threads' changed from %s to %s; the worker threads are set at start, restart "
+                 "rebound to change them",
+                 was, now);
+        reload_failed(c, why);
         return;
     }
-    if (fit_descriptors(c) < 0 || listeners_reload(c) < 0) {
-        log_err("reload failed, keeping the running configuration: see the errors above");
-        conf_free(c);
-        healthlog_reopen();
+    if (fit_descriptors(c) < 0) {
+        reload_failed(c, "see the errors above");
+        return;
+    }
+    if (admin_reconf_prepare(c, err, sizeof(err)) < 0 ||
+        stats_http_reconf_prepare(c, err, sizeof(err)) < 0) {
+        reload_failed(c, err);
+        return;
+    }
+    if (listeners_reload(c) < 0) {
+        reload_failed(c, "see the errors above");
         return;
     }
     if (healthlog_open(c) < 0)
         log_warn("reload: health log sinks unchanged (see above)");
-    admin_reconf(c);
+    admin_reconf_commit();
+    stats_http_reconf_commit();
     log_info("reloaded %s", conf_file);
 }
 

@@ -143,6 +143,27 @@ static void test_global_threads(void **state)
                "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got nothing");
 }
 
+/* The admin and stats keywords remember their lines, for the errors found when binding
+ * their addresses or loading the certificate (at start and on reload): conf_fail(). */
+static void test_port_keyword_lines(void **state)
+{
+    struct conf *c = parse_ok("global\n"
+                              "    stats 127.0.0.1:8404\n"
+                              "    admin 127.0.0.1:6032 user admin password long-enough-pw\n"
+                              "    admin-ro user viewer password long-enough-pw2\n"
+                              "    admin-ssl crt /etc/c.pem key /etc/k.pem\n" MIN_LISTEN);
+    char err[128];
+    (void)state;
+
+    assert_int_equal(c->stats_line, 2);
+    assert_int_equal(c->admin.line, 3);
+    assert_int_equal(c->admin.ro_line, 4);
+    assert_int_equal(c->admin.ssl_line, 5);
+    assert_int_equal(conf_fail(c, c->admin.ssl_line, err, sizeof(err), "admin-ssl: %s", "no"), -1);
+    assert_string_equal(err, "t.conf:5: admin-ssl: no");
+    conf_free(c);
+}
+
 /* Keywords may follow the section word on the same line. */
 static void test_global_on_header_line(void **state)
 {
@@ -1049,6 +1070,7 @@ int main(void)
         cmocka_unit_test(test_defaults_values),
         cmocka_unit_test(test_global_keywords),
         cmocka_unit_test(test_global_threads),
+        cmocka_unit_test(test_port_keyword_lines),
         cmocka_unit_test(test_global_on_header_line),
         cmocka_unit_test(test_global_errors),
         cmocka_unit_test(test_listen_keywords),
