@@ -17,15 +17,18 @@ struct admin_proto;
 struct admin_stmt;
 
 /* One connection's prepared statements, and the sink that answers their executions: column
- * definitions, end and errors as a text result set has them, rows in the binary format. */
+ * definitions, end and errors as a text result set has them, rows in the binary format, into
+ * the output or, for an execution that opens a cursor, into the cursor. */
 struct admin_stmts {
     LIST_HEAD(, admin_stmt) list;
     unsigned count;
     uint32_t next_id;
-    size_t long_data; /* bytes COM_STMT_SEND_LONG_DATA left in all of them */
+    size_t long_data;    /* bytes COM_STMT_SEND_LONG_DATA left in all of them */
+    size_t cursor_bytes; /* rows held by their open cursors (ADMIN_RESULT_MAX in all) */
     struct admin_proto *ap;
     struct admin_sink sink;
-    int ncols; /* the result being sent: its columns and their types */
+    struct admin_stmt *filling; /* the statement whose execution fills its cursor now */
+    int ncols;                  /* the result being sent: its columns and their types */
     enum admin_type types[ADMIN_SQL_MAX_COLUMNS];
 };
 

@@ -13,8 +13,14 @@
  *
  * COM_STMT_SEND_LONG_DATA appends to a parameter and, like COM_STMT_CLOSE, has no answer:
  * what goes wrong there (an unknown parameter, too much data) is told by the next execution.
- * No cursor is ever opened: an execution asking for one gets the whole result, as MySQL
- * answers a statement it opens no cursor for, and COM_STMT_FETCH says there is none.
+ *
+ * An execution that asks for a read-only cursor (libmysqlclient's STMT_ATTR_CURSOR_TYPE,
+ * mysqli's MYSQLI_CURSOR_TYPE_READ_ONLY) answers with the column definitions and an EOF
+ * saying SERVER_STATUS_CURSOR_EXISTS; its rows go, still a slice at a time, into the cursor,
+ * and COM_STMT_FETCH hands them out. A cursor holds the whole result (ADMIN_RESULT_MAX for all
+ * the cursors of a connection); an error that comes after the columns is answered by the fetch
+ * that reaches it. A client that deprecated EOF gets the whole result instead, which is how
+ * MySQL answers a statement it opens no cursor for.
  *
  * Statements belong to their connection (struct admin_stmts in struct admin_proto) and are
  * freed with it. Thread: rb_loop (the control thread) only. */
@@ -45,11 +51,26 @@
 
 #define PARAM_UNSIGNED 0x8000u /* in a parameter's type: the flag byte's unsigned bit */
 
+#define CURSOR_TYPE_READ_ONLY       0x01   /* COM_STMT_EXECUTE's flags */
+#define SERVER_STATUS_CURSOR_EXISTS 0x0040 /* the EOF after the columns of an open cursor */
+#define SERVER_STATUS_LAST_ROW_SENT 0x0080 /* the EOF of the fetch that ends a cursor */
+
 /* COM_STMT_SEND_LONG_DATA's bytes for one parameter. */
 struct long_data {
     char *data;
     size_t len;
     bool used; /* sent, perhaps empty: the execution takes it instead of a value */
+};
+
+/* The result of an execution that opened a cursor, waiting to be fetched. */
+struct cursor {
+    struct mysql_wbuf rows; /* binary row packets; their sequence ids are set as they go out */
+    size_t complete;        /* bytes of whole rows in ROWS (a failed write may leave a part) */
+    size_t pos;             /* where the next row to fetch starts */
+    bool columns_sent;      /* the execution's answer (the column definitions) is out */
+    uint16_t error;         /* the execution failed after that: the last fetch answers this */
+    char sqlstate[6];
+    char error_msg[300];
 };
 
 /* One prepared statement of a connection. */
@@ -63,6 +84,7 @@ struct admin_stmt {
     struct long_data *ld; /* per parameter, NULL until long data comes */
     uint16_t error;       /* long data went wrong: the next execution answers this error */
     char error_msg[160];
+    struct cursor *cursor; /* open, NULL if none */
 };
 
 /* ---- errors ---- */
@@ -111,9 +133,45 @@ static void clear_long_data(struct admin_stmts *s, struct admin_stmt *st)
     st->error = 0;
 }
 
+/* Close ST's cursor, if it has one. */
+static void cursor_close(struct admin_stmts *s, struct admin_stmt *st)
+{
+    if (!st->cursor)
+        return;
+    if (s->filling == st)
+        s->filling = NULL;
+    else
+        s->cursor_bytes -= st->cursor->complete;
+    mysql_wbuf_free(&st->cursor->rows);
+    free(st->cursor);
+    st->cursor = NULL;
+}
+
+/* The next execution of ST fills a new cursor; false if out of memory. */
+static bool cursor_open(struct admin_stmts *s, struct admin_stmt *st)
+{
+    cursor_close(s, st);
+    if (!(st->cursor = calloc(1, sizeof(*st->cursor))))
+        return false;
+    mysql_wbuf_init(&st->cursor->rows, ADMIN_RESULT_MAX - s->cursor_bytes);
+    s->filling = st;
+    return true;
+}
+
+/* The execution filling a cursor has ended: its rows count against the connection's budget. */
+static void cursor_filled(struct admin_stmts *s)
+{
+    struct cursor *c = s->filling->cursor;
+
+    mysql_wbuf_truncate(&c->rows, c->complete);
+    s->cursor_bytes += c->complete;
+    s->filling = NULL;
+}
+
 /* The one teardown of a statement. */
 static void stmt_close(struct admin_stmts *s, struct admin_stmt *st)
 {
+    cursor_close(s, st);
     clear_long_data(s, st);
     LIST_REMOVE(st, link);
     s->count--;
@@ -127,6 +185,7 @@ void admin_stmts_close_all(struct admin_stmts *s)
 {
     while (!LIST_EMPTY(&s->list))
         stmt_close(s, LIST_FIRST(&s->list));
+    s->filling = NULL;
 }
 
 /* ---- COM_STMT_PREPARE ---- */
@@ -366,6 +425,11 @@ static struct admin_sql_run *execute(struct admin_stmts *s, const uint8_t *p, si
     }
     if (params(s, st, p + 9, n - 9, vals, b) < 0)
         goto out;
+    cursor_close(s, st); /* a new execution ends the last one's cursor */
+    if ((p[4] & CURSOR_TYPE_READ_ONLY) && !deprecate_eof(ap) && !cursor_open(s, st)) {
+        stmt_error(s, ER_OUT_OF_RESOURCES, "HY000", "Out of memory on the admin port");
+        goto out;
+    }
     run = admin_sql_execute(&ap->client, st->sql, vals, &s->sink); /* values are copied */
 out:
     clear_long_data(s, st); /* long data serves one execution, as in MySQL */
@@ -423,6 +487,54 @@ static void send_long_data(struct admin_stmts *s, const uint8_t *p, size_t n)
     ld->used = true;
 }
 
+/* The error a cursor's execution ended in, answered now; the cursor closes. */
+static void cursor_error(struct admin_stmts *s, struct admin_stmt *st)
+{
+    struct cursor *c = st->cursor;
+    char state[sizeof(c->sqlstate)], msg[sizeof(c->error_msg)];
+    uint16_t code = c->error;
+
+    memcpy(state, c->sqlstate, sizeof(state));
+    memcpy(msg, c->error_msg, sizeof(msg));
+    cursor_close(s, st);
+    s->ap->sink.error(&s->ap->sink, code, state, msg);
+}
+
+/* COM_STMT_FETCH: up to NROWS rows of ST's cursor, then an EOF saying whether more remain;
+ * past the last row, the error its execution ended in, if it did. */
+static void fetch(struct admin_stmts *s, struct admin_stmt *st, uint32_t nrows)
+{
+    struct admin_proto *ap = s->ap;
+    struct cursor *c = st->cursor;
+
+    if (!c) {
+        stmt_error(s, ER_STMT_HAS_NO_OPEN_CURSOR, "HY000", "The statement (%u) has no open cursor",
+                   st->id);
+        return;
+    }
+    if (c->pos == c->rows.len && c->error) {
+        cursor_error(s, st);
+        return;
+    }
+    for (uint32_t i = 0; i < nrows && c->pos < c->rows.len; i++) {
+        size_t n = MYSQL_HEADER_LEN + mysql_payload_len(c->rows.data + c->pos);
+        size_t at = ap->out.len;
+
+        mysql_put_bytes(&ap->out, c->rows.data + c->pos, n);
+        if (!ap->out.failed)
+            ap->out.data[at + 3] = ap->seq++;
+        c->pos += n;
+    }
+    if (c->pos < c->rows.len || c->error) {
+        mysql_eof_packet(&ap->out, ap->seq++,
+                         MYSQL_SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_CURSOR_EXISTS, false);
+        return;
+    }
+    cursor_close(s, st);
+    mysql_eof_packet(&ap->out, ap->seq++,
+                     MYSQL_SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_LAST_ROW_SENT, false);
+}
+
 /* The statement a COM_STMT_RESET or _FETCH names, NULL once the error is answered. */
 static struct admin_stmt *named(struct admin_stmts *s, const uint8_t *p, size_t n, size_t need,
                                 const char *cmd)
@@ -461,15 +573,13 @@ struct admin_sql_run *admin_stmt_command(struct admin_stmts *s, const uint8_t *p
     case COM_STMT_RESET:
         if ((st = named(s, p + 1, len - 1, 4, "mysqld_stmt_reset"))) {
             clear_long_data(s, st);
+            cursor_close(s, st);
             s->ap->sink.ok(&s->ap->sink, 0, NULL);
         }
         break;
-    case COM_STMT_FETCH: /* statement id (4), rows (4): no execution ever opens a cursor */
+    case COM_STMT_FETCH: /* statement id (4), rows (4) */
         if ((st = named(s, p + 1, len - 1, 8, "mysqld_stmt_fetch")))
-            stmt_error(s, ER_STMT_HAS_NO_OPEN_CURSOR, "HY000",
-                       "The statement (%u) has no open cursor: the admin port sends whole "
-                       "results",
-                       st->id);
+            fetch(s, st, mysql_get_u32(p + 5));
         break;
     }
     return NULL;
@@ -482,48 +592,75 @@ static struct admin_stmts *sink_stmts(struct admin_sink *k)
     return container_of(k, struct admin_stmts, sink);
 }
 
-/* The column definitions are a text result set's; their types say how rows are encoded. */
+/* The column definitions are a text result set's; their types say how rows are encoded. An
+ * execution that opens a cursor ends its answer there, with an EOF that says so. */
 static int bin_columns(struct admin_sink *k, int n, const char *const *names,
                        const enum admin_type *types)
 {
     struct admin_stmts *s = sink_stmts(k);
-    struct admin_sink *text = &s->ap->sink;
+    struct admin_proto *ap = s->ap;
 
     if (n > ADMIN_SQL_MAX_COLUMNS)
         return -1;
     s->ncols = n;
     memcpy(s->types, types, (size_t)n * sizeof(*types));
-    return text->columns(text, n, names, types);
+    if (!s->filling)
+        return ap->sink.columns(&ap->sink, n, names, types);
+    mysql_pkt_begin(&ap->out, ap->seq++);
+    mysql_put_lenenc(&ap->out, (uint64_t)n);
+    mysql_pkt_end(&ap->out);
+    for (int i = 0; i < n; i++)
+        admin_column_def(ap, names[i], types[i]);
+    mysql_eof_packet(&ap->out, ap->seq++,
+                     MYSQL_SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_CURSOR_EXISTS, false);
+    s->filling->cursor->columns_sent = true;
+    return admin_answer_too_large(ap) ? -1 : 0;
 }
 
-/* A binary row: 0x00, the NULL bitmap (offset 2), then each value that is not NULL in its
- * column's type: LONGLONG and DOUBLE in 8 bytes, text length-encoded. */
-static int bin_typed_row(struct admin_sink *k, int n, const struct admin_value *vals)
+/* A binary row into W with sequence id SEQ: 0x00, the NULL bitmap (offset 2), then each value
+ * that is not NULL in its column's type: LONGLONG and DOUBLE in 8 bytes, text length-encoded. */
+static void binary_row(const struct admin_stmts *s, struct mysql_wbuf *w, uint8_t seq, int n,
+                       const struct admin_value *vals)
 {
-    struct admin_stmts *s = sink_stmts(k);
-    struct admin_proto *ap = s->ap;
     uint8_t bitmap[MYSQL_NULL_BITMAP_LEN(ADMIN_SQL_MAX_COLUMNS, 2)] = {0};
 
-    if (n != s->ncols)
-        return -1;
     for (int i = 0; i < n; i++)
         if (vals[i].type == ADMIN_V_NULL)
             mysql_set_null_bit(bitmap, (size_t)i, 2);
-    mysql_pkt_begin(&ap->out, ap->seq++);
-    mysql_put_u8(&ap->out, 0x00);
-    mysql_put_bytes(&ap->out, bitmap, MYSQL_NULL_BITMAP_LEN(n, 2));
+    mysql_pkt_begin(w, seq);
+    mysql_put_u8(w, 0x00);
+    mysql_put_bytes(w, bitmap, MYSQL_NULL_BITMAP_LEN(n, 2));
     for (int i = 0; i < n; i++) {
         if (vals[i].type == ADMIN_V_NULL)
             continue;
         if (s->types[i] == ADMIN_T_INT)
-            mysql_put_u64(&ap->out, (uint64_t)vals[i].i);
+            mysql_put_u64(w, (uint64_t)vals[i].i);
         else if (s->types[i] == ADMIN_T_REAL)
-            mysql_put_double(&ap->out, vals[i].d);
+            mysql_put_double(w, vals[i].d);
         else
-            mysql_put_lenenc_str(&ap->out, vals[i].s, vals[i].len);
+            mysql_put_lenenc_str(w, vals[i].s, vals[i].len);
     }
-    mysql_pkt_end(&ap->out);
-    return admin_answer_too_large(ap) ? -1 : 0;
+    mysql_pkt_end(w);
+}
+
+/* A row goes out, or into the cursor being filled (its sequence id set when fetched). */
+static int bin_typed_row(struct admin_sink *k, int n, const struct admin_value *vals)
+{
+    struct admin_stmts *s = sink_stmts(k);
+    struct admin_proto *ap = s->ap;
+    struct cursor *c = s->filling ? s->filling->cursor : NULL;
+
+    if (n != s->ncols)
+        return -1;
+    if (!c) {
+        binary_row(s, &ap->out, ap->seq++, n, vals);
+        return admin_answer_too_large(ap) ? -1 : 0;
+    }
+    binary_row(s, &c->rows, 0, n, vals);
+    if (c->rows.failed)
+        return -1;
+    c->complete = c->rows.len;
+    return 0;
 }
 
 /* A row a statement built as text (DESCRIBE): each value read as its column's type. */
@@ -552,32 +689,56 @@ static int bin_row(struct admin_sink *k, int n, const char *const *vals, const s
     return bin_typed_row(k, n, typed);
 }
 
+/* The result is complete: in the output, or in the cursor (its answer went out already). */
 static void bin_end(struct admin_sink *k)
 {
-    struct admin_sink *text = &sink_stmts(k)->ap->sink;
+    struct admin_stmts *s = sink_stmts(k);
+    struct admin_sink *text = &s->ap->sink;
 
-    text->end(text);
+    if (s->filling)
+        cursor_filled(s);
+    else
+        text->end(text);
 }
 
+/* No result set: no cursor either. */
 static void bin_ok(struct admin_sink *k, uint64_t affected, const char *info)
 {
-    struct admin_sink *text = &sink_stmts(k)->ap->sink;
+    struct admin_stmts *s = sink_stmts(k);
+    struct admin_sink *text = &s->ap->sink;
 
+    if (s->filling)
+        cursor_close(s, s->filling);
     text->ok(text, affected, info);
 }
 
+/* An error answers the execution, unless a cursor's columns went out already: then the fetch
+ * that reaches it answers it, after the rows that came before it. */
 static void bin_error(struct admin_sink *k, uint16_t code, const char *sqlstate, const char *msg)
 {
-    struct admin_sink *text = &sink_stmts(k)->ap->sink;
+    struct admin_stmts *s = sink_stmts(k);
+    struct admin_sink *text = &s->ap->sink;
+    struct cursor *c = s->filling ? s->filling->cursor : NULL;
 
+    if (c && c->columns_sent) {
+        c->error = code;
+        snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", sqlstate);
+        snprintf(c->error_msg, sizeof(c->error_msg), "%s", msg);
+        cursor_filled(s);
+        return;
+    }
+    if (c)
+        cursor_close(s, s->filling);
     text->error(text, code, sqlstate, msg);
 }
 
+/* Rows going into a cursor wait for no client. */
 static bool bin_full(struct admin_sink *k)
 {
-    struct admin_sink *text = &sink_stmts(k)->ap->sink;
+    struct admin_stmts *s = sink_stmts(k);
+    struct admin_sink *text = &s->ap->sink;
 
-    return text->full && text->full(text);
+    return !s->filling && text->full && text->full(text);
 }
 
 void admin_stmts_init(struct admin_stmts *s, struct admin_proto *ap)

@@ -1,8 +1,9 @@
-/* test_admin_stmt.c - prepared statements on the admin port without a socket: the binary
+/* test_admin_stmt_packet.c - prepared statements on the admin port without a socket: the binary
  * protocol's decoders and encoders byte for byte (every parameter type, truncated and unknown
  * ones; rows, the NULL bitmap, COM_STMT_PREPARE_OK), then the commands through the protocol:
- * prepare and execute with each kind of parameter, shortcuts, long data, reset, close, fetch,
- * the statement cap, and every malformed or out-of-order packet answered with its error. */
+ * prepare and execute with each kind of parameter, shortcuts, long data, reset, close,
+ * cursors and COM_STMT_FETCH, the statement cap, and every malformed or out-of-order packet
+ * answered with its error. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -722,6 +723,98 @@ static void test_statement_cap(void **state)
     admin_proto_fini(&ap);
 }
 
+/* A COM_STMT_FETCH body: statement ID, NROWS rows. */
+static void fetch_body(uint8_t *buf, uint32_t id, uint32_t nrows)
+{
+    memcpy(buf, &id, 4);
+    memcpy(buf + 4, &nrows, 4);
+}
+
+/* An execution asking for a read-only cursor gets its columns and an EOF saying the cursor
+ * exists; COM_STMT_FETCH hands out the rows, the last fetch says so, then there is none. */
+static void test_cursor(void **state)
+{
+    struct admin_proto ap;
+    uint8_t body[64];
+    const uint8_t *p;
+    size_t n, len;
+    uint32_t id;
+    (void)state;
+
+    proto(&ap, 0, false);
+    id = prepare(&ap,
+                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c LIMIT 5) "
+                 "SELECT x FROM c",
+                 0, 1);
+    n = execute_body(body, id, 0, NULL, 0, NULL, 0);
+    body[4] = 0x01; /* CURSOR_TYPE_READ_ONLY */
+    send_cmd(&ap, 0x17, body, n);
+    assert_int_equal(count_packets(&ap), 3); /* count, column, EOF */
+    p = packet_at(&ap, 2, &len);
+    assert_memory_equal(p, "\xfe\x00\x00\x42\x00", 5); /* autocommit, cursor exists */
+    fetch_body(body, id, 2);
+    send_cmd(&ap, 0x1c, body, 8);
+    assert_int_equal(count_packets(&ap), 3);
+    assert_int_equal(ap.out.data[3], 1); /* sequence ids start again */
+    assert_memory_equal(packet_at(&ap, 0, &len), "\x00\x00\x01\x00", 4);
+    assert_memory_equal(packet_at(&ap, 1, &len), "\x00\x00\x02\x00", 4);
+    assert_memory_equal(packet_at(&ap, 2, &len), "\xfe\x00\x00\x42\x00", 5);
+    fetch_body(body, id, 100);
+    send_cmd(&ap, 0x1c, body, 8);
+    assert_int_equal(count_packets(&ap), 4);
+    assert_memory_equal(packet_at(&ap, 2, &len), "\x00\x00\x05\x00", 4);
+    assert_memory_equal(packet_at(&ap, 3, &len), "\xfe\x00\x00\x82\x00", 5); /* last row */
+    send_cmd(&ap, 0x1c, body, 8);
+    expect_err(&ap, 1421);
+    /* Re-executed: a new cursor; a reset closes it. */
+    n = execute_body(body, id, 0, NULL, 0, NULL, 0);
+    body[4] = 0x01;
+    send_cmd(&ap, 0x17, body, n);
+    assert_int_equal(count_packets(&ap), 3);
+    assert_true(ap.stmts.cursor_bytes > 0);
+    send_cmd(&ap, 0x1a, &id, 4);
+    assert_int_equal(ap.stmts.cursor_bytes, 0);
+    fetch_body(body, id, 1);
+    send_cmd(&ap, 0x1c, body, 8);
+    expect_err(&ap, 1421);
+    /* No cursor for a statement without a result. */
+    id = prepare(&ap, "UPDATE servers SET admin_state = 'ready' WHERE 0", 0, 0);
+    n = execute_body(body, id, 0, NULL, 0, NULL, 0);
+    body[4] = 0x01;
+    send_cmd(&ap, 0x17, body, n);
+    assert_int_equal(packet_at(&ap, 0, &len)[0], 0x00);
+    fetch_body(body, id, 1);
+    send_cmd(&ap, 0x1c, body, 8);
+    expect_err(&ap, 1421);
+    /* An error after the columns: the fetch past the last row answers it. */
+    id = prepare(&ap,
+                 "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c "
+                 "LIMIT 200000) SELECT x FROM c",
+                 0, 1);
+    n = execute_body(body, id, 0, NULL, 0, NULL, 0);
+    body[4] = 0x01;
+    send_cmd(&ap, 0x17, body, n);
+    assert_int_equal(count_packets(&ap), 3);
+    fetch_body(body, id, 0xffffffffu);
+    send_cmd(&ap, 0x1c, body, 8);
+    assert_int_equal(count_packets(&ap), ADMIN_SQL_MAX_ROWS + 1);
+    assert_memory_equal(packet_at(&ap, ADMIN_SQL_MAX_ROWS, &len), "\xfe\x00\x00\x42", 4);
+    send_cmd(&ap, 0x1c, body, 8);
+    expect_err(&ap, 1104);
+    /* With CLIENT_DEPRECATE_EOF there is no cursor: the whole result comes. */
+    ap.caps |= MYSQL_CLIENT_DEPRECATE_EOF;
+    id = prepare(&ap, "SELECT 1", 0, 1);
+    n = execute_body(body, id, 0, NULL, 0, NULL, 0);
+    body[4] = 0x01;
+    send_cmd(&ap, 0x17, body, n);
+    assert_int_equal(count_packets(&ap), 4); /* count, column, row, OK-as-EOF */
+    /* A cursor left open is freed with the connection (ASan tells). */
+    ap.caps &= ~MYSQL_CLIENT_DEPRECATE_EOF;
+    send_cmd(&ap, 0x17, body, n);
+    assert_true(ap.stmts.cursor_bytes > 0);
+    admin_proto_fini(&ap);
+}
+
 /* A long result from a prepared statement streams a slice at a time under the output cap, like
  * a text one, and its limit error comes in place of the next row. */
 static void test_execute_in_slices(void **state)
@@ -784,6 +877,7 @@ int main(void)
         cmocka_unit_test(test_bad_packets),
         cmocka_unit_test(test_long_data),
         cmocka_unit_test(test_statement_cap),
+        cmocka_unit_test(test_cursor),
         cmocka_unit_test(test_execute_in_slices),
     };
 
