@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "admin_sql.h"
+#include "admin_stmt.h"
 #include "conf.h"
 #include "mysql_packet.h"
 #include "rebound.h"
@@ -56,6 +57,7 @@ struct admin_proto {
     struct admin_client client;
     struct admin_sink sink;    /* where statements answer: result sets into OUT */
     struct admin_sql_run *run; /* the statement under way, NULL if none */
+    struct admin_stmts stmts;  /* prepared statements (admin_stmt.c) */
     struct mysql_wbuf out;     /* bytes to send */
     uint8_t *in;               /* bytes received, not yet handled */
     size_t in_len;
@@ -63,6 +65,12 @@ struct admin_proto {
     size_t result_sent;  /* bytes of the current answer already sent (0: an error undoes it) */
     uint8_t result_seq;
 };
+
+/* For admin_stmt.c, which answers through the same output: one column definition of a
+ * result (with ap->seq++), as text result sets declare it; and whether the answer written
+ * since the command began has grown too large for one answer. */
+void admin_column_def(struct admin_proto *ap, const char *name, enum admin_type type);
+bool admin_answer_too_large(const struct admin_proto *ap);
 
 /* Start a connection: ID is its connection id, PEER its address text. Writes the
  * greeting into ap->out. 0 or -1 (out of memory). */

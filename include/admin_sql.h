@@ -25,12 +25,30 @@
 #define ADMIN_SQL_MAX_PATTERN  1000               /* a LIKE or GLOB pattern */
 #define ADMIN_SQL_MATCH_COST   1000000            /* LIKE, GLOB, trim(X,Y): bytes x bytes */
 #define ADMIN_SQL_HEAP_LIMIT   (64 * 1024 * 1024) /* SQLite's hard heap limit */
+#define ADMIN_SQL_MAX_COLUMNS  200                /* result columns (SQLITE_LIMIT_COLUMN) */
+#define ADMIN_SQL_MAX_PARAMS   100                /* ? of one statement (..._VARIABLE_NUMBER) */
 
 /* How a result column is typed on the wire. */
 enum admin_type {
     ADMIN_T_INT,  /* MYSQL_TYPE_LONGLONG */
     ADMIN_T_REAL, /* MYSQL_TYPE_DOUBLE */
     ADMIN_T_TEXT, /* MYSQL_TYPE_VAR_STRING */
+};
+
+/* A value with its type, between the wire and SQLite: a parameter of a prepared statement,
+ * or a value of a result row for a sink that takes numbers as numbers. */
+struct admin_value {
+    enum {
+        ADMIN_V_NULL,
+        ADMIN_V_INT,  /* I */
+        ADMIN_V_REAL, /* D */
+        ADMIN_V_TEXT, /* S, LEN */
+        ADMIN_V_BLOB, /* S, LEN */
+    } type;
+    int64_t i;
+    double d;
+    const char *s;
+    size_t len;
 };
 
 /* The client a statement runs for. */
@@ -57,6 +75,11 @@ struct admin_sink {
     /* Optional: true while the client has enough unsent output. A statement then pauses
      * between two rows, until admin_sql_resume(). */
     bool (*full)(struct admin_sink *k);
+    /* Optional: takes the rows SQLite computes in place of row(), each value in the type
+     * columns() declared for its column (INT: I, REAL: D, TEXT: S; ADMIN_V_NULL for NULL),
+     * so that numbers reach the binary protocol exactly. Rows a statement builds itself as
+     * text (DESCRIBE) still come through row(). */
+    int (*typed_row)(struct admin_sink *k, int n, const struct admin_value *vals);
 };
 
 /* A statement that goes on in later loop iterations. */
@@ -84,6 +107,32 @@ void admin_sql_use(struct admin_client *c, const char *db, size_t len, struct ad
 int admin_sql_table_columns(const char *table,
                             void (*cb)(void *arg, const char *name, enum admin_type type),
                             void *arg);
+
+/* ---- prepared statements (COM_STMT_PREPARE, COM_STMT_EXECUTE) ----
+ *
+ * A statement is compiled once, the way admin_sql_start() would run it (the same shortcuts,
+ * @@variables, authorizer and limits), and run by each execution with its parameters bound.
+ * Shortcuts that translate to SQL (SHOW SERVERS LIKE ?, ...) are that SQL, parameters
+ * included; those that answer by themselves (DESCRIBE, KILL, SET, USE, BEGIN, ...) have no
+ * parameters and run at each execution, their result's shape known only then. */
+struct admin_sql_stmt;
+
+/* Compile LEN bytes of SQL for C. NULL once an error is answered through K, else the
+ * statement, which runs nothing until admin_sql_execute(). */
+struct admin_sql_stmt *admin_sql_prepare(struct admin_client *c, const char *sql, size_t len,
+                                         struct admin_sink *k);
+/* Its parameters and its result columns as known before it runs (0: none, or a statement
+ * whose result only its execution tells). */
+int admin_sql_stmt_params(const struct admin_sql_stmt *p);
+int admin_sql_stmt_columns(const struct admin_sql_stmt *p);
+/* Result column I's name, and its type in *TYPE. */
+const char *admin_sql_stmt_column(const struct admin_sql_stmt *p, int i, enum admin_type *type);
+/* Run P for C with its admin_sql_stmt_params() values VALS, answering through K: like
+ * admin_sql_start() (NULL once answered, else a run for admin_sql_resume()). P must stay,
+ * and not run again, until the run is answered or aborted. */
+struct admin_sql_run *admin_sql_execute(struct admin_client *c, struct admin_sql_stmt *p,
+                                        const struct admin_value *vals, struct admin_sink *k);
+void admin_sql_stmt_free(struct admin_sql_stmt *p);
 
 /* Statements run, for the status table. */
 uint64_t admin_sql_queries(void);

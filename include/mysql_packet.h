@@ -76,30 +76,54 @@ static inline uint32_t mysql_payload_len(const uint8_t *p)
 /* ---- building packets (admin port; reusable by anything that answers a client) ---- */
 
 /* Capability flags rebound's admin port speaks about (protocol 4.1). */
-#define MYSQL_CLIENT_LONG_PASSWORD       0x00000001u
-#define MYSQL_CLIENT_FOUND_ROWS          0x00000002u
-#define MYSQL_CLIENT_LONG_FLAG           0x00000004u
-#define MYSQL_CLIENT_CONNECT_WITH_DB     0x00000008u
-#define MYSQL_CLIENT_PROTOCOL_41         0x00000200u
-#define MYSQL_CLIENT_INTERACTIVE         0x00000400u
-#define MYSQL_CLIENT_SSL                 0x00000800u
-#define MYSQL_CLIENT_TRANSACTIONS        0x00002000u
-#define MYSQL_CLIENT_SECURE_CONNECTION   0x00008000u
-#define MYSQL_CLIENT_MULTI_RESULTS       0x00020000u
-#define MYSQL_CLIENT_PLUGIN_AUTH         0x00080000u
-#define MYSQL_CLIENT_CONNECT_ATTRS       0x00100000u
-#define MYSQL_CLIENT_PLUGIN_AUTH_LENENC  0x00200000u
-#define MYSQL_CLIENT_DEPRECATE_EOF       0x01000000u
-#define MYSQL_SERVER_STATUS_AUTOCOMMIT   0x0002u
+#define MYSQL_CLIENT_LONG_PASSWORD      0x00000001u
+#define MYSQL_CLIENT_FOUND_ROWS         0x00000002u
+#define MYSQL_CLIENT_LONG_FLAG          0x00000004u
+#define MYSQL_CLIENT_CONNECT_WITH_DB    0x00000008u
+#define MYSQL_CLIENT_PROTOCOL_41        0x00000200u
+#define MYSQL_CLIENT_INTERACTIVE        0x00000400u
+#define MYSQL_CLIENT_SSL                0x00000800u
+#define MYSQL_CLIENT_TRANSACTIONS       0x00002000u
+#define MYSQL_CLIENT_SECURE_CONNECTION  0x00008000u
+#define MYSQL_CLIENT_MULTI_RESULTS      0x00020000u
+#define MYSQL_CLIENT_PLUGIN_AUTH        0x00080000u
+#define MYSQL_CLIENT_CONNECT_ATTRS      0x00100000u
+#define MYSQL_CLIENT_PLUGIN_AUTH_LENENC 0x00200000u
+#define MYSQL_CLIENT_DEPRECATE_EOF      0x01000000u
+#define MYSQL_SERVER_STATUS_AUTOCOMMIT  0x0002u
 
-/* Column types and flags used in text result sets. */
-#define MYSQL_TYPE_DOUBLE     5
-#define MYSQL_TYPE_LONGLONG   8
-#define MYSQL_TYPE_VAR_STRING 253
-#define MYSQL_NUM_FLAG        0x8000u
-#define MYSQL_BINARY_FLAG     0x0080u
-#define MYSQL_CHARSET_UTF8MB4 45 /* utf8mb4_general_ci */
-#define MYSQL_CHARSET_BINARY  63
+/* Field types: of result columns, and of the parameters of COM_STMT_EXECUTE. */
+#define MYSQL_TYPE_DECIMAL     0
+#define MYSQL_TYPE_TINY        1
+#define MYSQL_TYPE_SHORT       2
+#define MYSQL_TYPE_LONG        3
+#define MYSQL_TYPE_FLOAT       4
+#define MYSQL_TYPE_DOUBLE      5
+#define MYSQL_TYPE_NULL        6
+#define MYSQL_TYPE_TIMESTAMP   7
+#define MYSQL_TYPE_LONGLONG    8
+#define MYSQL_TYPE_INT24       9
+#define MYSQL_TYPE_DATE        10
+#define MYSQL_TYPE_TIME        11
+#define MYSQL_TYPE_DATETIME    12
+#define MYSQL_TYPE_YEAR        13
+#define MYSQL_TYPE_VARCHAR     15
+#define MYSQL_TYPE_BIT         16
+#define MYSQL_TYPE_JSON        245
+#define MYSQL_TYPE_NEWDECIMAL  246
+#define MYSQL_TYPE_ENUM        247
+#define MYSQL_TYPE_SET         248
+#define MYSQL_TYPE_TINY_BLOB   249
+#define MYSQL_TYPE_MEDIUM_BLOB 250
+#define MYSQL_TYPE_LONG_BLOB   251
+#define MYSQL_TYPE_BLOB        252
+#define MYSQL_TYPE_VAR_STRING  253
+#define MYSQL_TYPE_STRING      254
+#define MYSQL_TYPE_GEOMETRY    255
+#define MYSQL_NUM_FLAG         0x8000u
+#define MYSQL_BINARY_FLAG      0x0080u
+#define MYSQL_CHARSET_UTF8MB4  45 /* utf8mb4_general_ci */
+#define MYSQL_CHARSET_BINARY   63
 
 /* A growing output buffer of whole packets, bounded by LIMIT bytes. Once a write would
  * pass the limit (or memory runs out) FAILED is set and further writes are ignored, so
@@ -150,5 +174,80 @@ void mysql_err_append(struct mysql_wbuf *w, uint8_t seq, uint16_t err, const cha
 void mysql_column_def(struct mysql_wbuf *w, uint8_t seq, const char *db, const char *table,
                       const char *name, uint8_t type, uint16_t charset, uint32_t length,
                       uint16_t flags, uint8_t decimals);
+
+/* ---- the binary protocol (prepared statements) ---- */
+
+/* Little-endian integers read from P (the caller has checked the length). */
+static inline uint16_t mysql_get_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t mysql_get_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t mysql_get_u64(const uint8_t *p);
+void mysql_put_u64(struct mysql_wbuf *w, uint64_t v);
+/* An IEEE 754 double, little-endian, as MYSQL_TYPE_DOUBLE travels. */
+void mysql_put_double(struct mysql_wbuf *w, double v);
+
+/* COM_STMT_PREPARE's first answer: statement ID, its NCOLS result columns and NPARAMS
+ * parameters (their definitions follow, then the columns'). */
+void mysql_prepare_ok(struct mysql_wbuf *w, uint8_t seq, uint32_t id, uint16_t ncols,
+                      uint16_t nparams, uint16_t warnings);
+
+/* The NULL bitmap of the binary protocol: bit I + OFFSET, where OFFSET is 2 in a result row
+ * and 0 among COM_STMT_EXECUTE's parameters. MYSQL_NULL_BITMAP_LEN bytes for N values. */
+#define MYSQL_NULL_BITMAP_LEN(n, offset) (((size_t)(n) + (offset) + 7) / 8)
+static inline bool mysql_null_bit(const uint8_t *bitmap, size_t i, unsigned offset)
+{
+    return bitmap[(i + offset) / 8] & (1u << ((i + offset) % 8));
+}
+static inline void mysql_set_null_bit(uint8_t *bitmap, size_t i, unsigned offset)
+{
+    bitmap[(i + offset) / 8] |= (uint8_t)(1u << ((i + offset) % 8));
+}
+
+/* What a binary-protocol value holds once decoded. */
+enum mysql_bin_kind {
+    MYSQL_BIN_UNKNOWN,  /* a type no client sends as a parameter */
+    MYSQL_BIN_NULL,     /* MYSQL_TYPE_NULL */
+    MYSQL_BIN_INT,      /* integer types, signed: I */
+    MYSQL_BIN_UINT,     /* integer types with the unsigned flag: U */
+    MYSQL_BIN_DOUBLE,   /* FLOAT, DOUBLE: D */
+    MYSQL_BIN_DECIMAL,  /* DECIMAL, NEWDECIMAL: their digits as text in S */
+    MYSQL_BIN_STRING,   /* character strings (VARCHAR, VAR_STRING, STRING, ENUM, SET, JSON): S */
+    MYSQL_BIN_BLOB,     /* blobs, BIT, GEOMETRY: S */
+    MYSQL_BIN_TEMPORAL, /* DATE, DATETIME, TIMESTAMP, TIME: formatted as MySQL shows them, in S */
+};
+
+/* One value of the binary protocol. S and LEN point into the packet, or into TEXT for a
+ * temporal value ("2024-05-01", "2024-05-01 12:00:00.250000", "-838:59:59"). */
+struct mysql_bin_value {
+    enum mysql_bin_kind kind;
+    int64_t i;
+    uint64_t u;
+    double d;
+    const uint8_t *s;
+    size_t len;
+    char text[48];
+};
+
+/* What a value of field type TYPE decodes to (integers: MYSQL_BIN_INT, whatever their sign). */
+enum mysql_bin_kind mysql_bin_kind(uint8_t type);
+
+/* Outcome of mysql_bin_decode(). */
+enum mysql_bin_status {
+    MYSQL_BIN_OK,
+    MYSQL_BIN_TRUNCATED, /* the value runs past the N bytes, or its length byte is invalid */
+    MYSQL_BIN_BAD_TYPE,  /* a type no client sends as a parameter */
+};
+
+/* Decode one value of field type TYPE (UNSIGNED: the flag that comes with the type) from the
+ * N bytes at P into V; *USED gets the bytes it took. */
+enum mysql_bin_status mysql_bin_decode(const uint8_t *p, size_t n, uint8_t type, bool is_unsigned,
+                                       struct mysql_bin_value *v, size_t *used);
 
 #endif

@@ -7,7 +7,12 @@ pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       openssl      # openssl: the CLI makes the admin port's test certificates
       # tests/docker and tests/docs: compose validation, name mapping for `rebound -c` of the
       # compose config, man page rendering, logrotate and shell script checks
-      docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck)
+      docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck
+      # tests/integ/test_admin_stmt: prepared statements through PHP mysqli (mysqlnd) and through
+      # node mysql2, which tests/drivers/mysql2_install.sh fetches with npm into the build dir
+      php-cli php-mysql nodejs)
+# NodeSource's nodejs package brings npm along and conflicts with Debian's npm package.
+command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -4,7 +4,8 @@
  * handshake response (optionally after an SSL request), authentication with
  * mysql_native_password or caching_sha2_password (fast path; full authentication only
  * over TLS), auth switch for other plugins, then commands, whose SQL runs in
- * admin_sql.c and comes back through an admin_sink that encodes result sets. Bytes in,
+ * admin_sql.c and comes back through an admin_sink that encodes result sets (prepared
+ * statements, COM_STMT_*, are admin_stmt.c's, answering into the same output). Bytes in,
  * bytes out: the unit tests and the fuzzer drive it directly.
  *
  * struct admin_conn moves those bytes over a non-blocking socket, through OpenSSL once
@@ -51,7 +52,6 @@
 #define ER_UNKNOWN_COM          1047
 #define ER_NET_PACKET_TOO_LARGE 1153
 #define ER_NET_READ_INTERRUPTED 1159
-#define ER_UNSUPPORTED_PS       1295
 #define ER_NOT_SUPPORTED_AUTH   1251
 
 #define NATIVE "mysql_native_password"
@@ -163,6 +163,7 @@ int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool
     memset(ap, 0, sizeof(*ap));
     mysql_wbuf_init(&ap->out, ADMIN_OUT_LIMIT);
     sink_init(&ap->sink);
+    admin_stmts_init(&ap->stmts, ap);
     ap->tls_offered = tls_offered;
     ap->client.id = id;
     snprintf(ap->client.peer, sizeof(ap->client.peer), "%s", peer);
@@ -181,6 +182,7 @@ void admin_proto_fini(struct admin_proto *ap)
 {
     admin_sql_abort(ap->run);
     ap->run = NULL;
+    admin_stmts_close_all(&ap->stmts);
     mysql_wbuf_free(&ap->out);
     free(ap->in);
     ap->in = NULL;
@@ -390,10 +392,22 @@ static struct admin_proto *sink_proto(struct admin_sink *k)
     return container_of(k, struct admin_proto, sink);
 }
 
-/* Too large for one answer (or for the buffer)? */
-static bool too_large(const struct admin_proto *ap)
+bool admin_answer_too_large(const struct admin_proto *ap)
 {
     return ap->out.failed || ap->result_sent + (ap->out.len - ap->result_start) > ADMIN_RESULT_MAX;
+}
+
+void admin_column_def(struct admin_proto *ap, const char *name, enum admin_type type)
+{
+    if (type == ADMIN_T_INT)
+        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_LONGLONG,
+                         MYSQL_CHARSET_BINARY, 21, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 0);
+    else if (type == ADMIN_T_REAL)
+        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_DOUBLE,
+                         MYSQL_CHARSET_BINARY, 22, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 31);
+    else
+        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_VAR_STRING,
+                         MYSQL_CHARSET_UTF8MB4, 1024, 0, 0);
 }
 
 static int sink_columns(struct admin_sink *k, int n, const char *const *names,
@@ -404,20 +418,11 @@ static int sink_columns(struct admin_sink *k, int n, const char *const *names,
     mysql_pkt_begin(&ap->out, ap->seq++);
     mysql_put_lenenc(&ap->out, (uint64_t)n);
     mysql_pkt_end(&ap->out);
-    for (int i = 0; i < n; i++) {
-        if (types[i] == ADMIN_T_INT)
-            mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i], MYSQL_TYPE_LONGLONG,
-                             MYSQL_CHARSET_BINARY, 21, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 0);
-        else if (types[i] == ADMIN_T_REAL)
-            mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i], MYSQL_TYPE_DOUBLE,
-                             MYSQL_CHARSET_BINARY, 22, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 31);
-        else
-            mysql_column_def(&ap->out, ap->seq++, "rebound", "", names[i], MYSQL_TYPE_VAR_STRING,
-                             MYSQL_CHARSET_UTF8MB4, 1024, 0, 0);
-    }
+    for (int i = 0; i < n; i++)
+        admin_column_def(ap, names[i], types[i]);
     if (!deprecate_eof(ap))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
-    return too_large(ap) ? -1 : 0;
+    return admin_answer_too_large(ap) ? -1 : 0;
 }
 
 static int sink_row(struct admin_sink *k, int n, const char *const *vals, const size_t *lens)
@@ -432,7 +437,7 @@ static int sink_row(struct admin_sink *k, int n, const char *const *vals, const 
             mysql_put_u8(&ap->out, 0xfb);
     }
     mysql_pkt_end(&ap->out);
-    return too_large(ap) ? -1 : 0;
+    return admin_answer_too_large(ap) ? -1 : 0;
 }
 
 static void sink_end(struct admin_sink *k)
@@ -477,6 +482,7 @@ static void sink_init(struct admin_sink *k)
         .ok = sink_ok,
         .error = sink_error,
         .full = sink_full,
+        .typed_row = NULL, /* text rows: row() */
     };
 }
 
@@ -561,18 +567,19 @@ static int command(struct admin_proto *ap, const uint8_t *p, size_t len)
         statistics(ap);
         break;
     case 0x0e: /* COM_PING */
-    case 0x1f: /* COM_RESET_CONNECTION */
+        send_ok(ap);
+        break;
+    case 0x1f: /* COM_RESET_CONNECTION: as MySQL does, it closes the prepared statements */
+        admin_stmts_close_all(&ap->stmts);
         send_ok(ap);
         break;
     case 0x16: /* COM_STMT_PREPARE */
     case 0x17: /* COM_STMT_EXECUTE */
-    case 0x18: /* COM_STMT_SEND_LONG_DATA */
+    case 0x18: /* COM_STMT_SEND_LONG_DATA: no answer */
+    case 0x19: /* COM_STMT_CLOSE: no answer */
     case 0x1a: /* COM_STMT_RESET */
     case 0x1c: /* COM_STMT_FETCH */
-        send_err(ap, ER_UNSUPPORTED_PS, "HY000",
-                 "Prepared statements are not supported on the admin port; use text queries");
-        break;
-    case 0x19: /* COM_STMT_CLOSE: no answer */
+        ap->run = admin_stmt_command(&ap->stmts, p, len);
         break;
     default: {
         char msg[80];

@@ -200,13 +200,31 @@ static void snap_time(struct snap *s, double t)
 
 /* ---- the statement being run ---- */
 
+struct shortcut;
+
+/* A compiled statement (admin_sql.h): SQLite's, or a shortcut that answers by itself at each
+ * execution, or neither (only a comment: each execution answers OK). */
+struct admin_sql_stmt {
+    sqlite3_stmt *st;
+    const struct shortcut *sc; /* runs with what follows its words: TEXT + REST */
+    char *text;
+    size_t rest;
+    bool busy; /* an execution has st under way */
+};
+
 /* One statement under way: what the authorizer, the progress handler, the functions and the
  * writes need to know, and the rows still to send. */
 struct exec {
     struct admin_client *client;
     struct admin_sink *sink;
-    char *text;           /* our copy of the statement */
-    sqlite3_stmt *st;     /* its rows are being sent; NULL when there are none (left) */
+    char *text;                  /* our copy of the statement */
+    sqlite3_stmt *st;            /* compiled; once started, its rows are being sent; NULL if none */
+    struct admin_sql_stmt *prep; /* the prepared statement ST belongs to; NULL: ST is ours */
+    bool compile_only;           /* COM_STMT_PREPARE: compile the statement, run nothing */
+    bool compiled;               /* compile_sql() succeeded (ST NULL: only a comment) */
+    const struct shortcut *deferred; /* compile_only: the shortcut to run at each execution */
+    const char *deferred_rest;       /* ... with what follows its words */
+    enum admin_type types[ADMIN_SQL_MAX_COLUMNS]; /* the result columns' types, as declared */
     int rc;               /* st's last step: SQLITE_ROW holds a row not sent yet */
     size_t rows;          /* rows sent */
     uint64_t slice_start; /* mono_us() when the current slice began */
@@ -1512,6 +1530,20 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 
 /* ---- running a statement ---- */
 
+/* X is done with its statement: a prepared one is reset (and its parameters cleared) for the
+ * next execution, any other finalized. */
+static void release_st(struct exec *x)
+{
+    if (x->prep) {
+        sqlite3_reset(x->st);
+        sqlite3_clear_bindings(x->st);
+        x->prep->busy = false;
+    } else {
+        sqlite3_finalize(x->st);
+    }
+    x->st = NULL;
+}
+
 /* The wire type of result column I: its declared type, else the first row's value. */
 static enum admin_type column_type(sqlite3_stmt *st, int i, bool have_row)
 {
@@ -1583,29 +1615,67 @@ static void sql_error(struct exec *x, int rc)
     x->sink->error(x->sink, ER_UNKNOWN_ERROR, "HY000", msg);
 }
 
+/* Value I of the row X's statement holds, in the type declared for its column. -1 if out of
+ * memory. */
+static int typed_value(struct exec *x, int i, struct admin_value *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (sqlite3_column_type(x->st, i) == SQLITE_NULL) {
+        v->type = ADMIN_V_NULL;
+    } else if (x->types[i] == ADMIN_T_INT) {
+        v->type = ADMIN_V_INT;
+        v->i = sqlite3_column_int64(x->st, i);
+    } else if (x->types[i] == ADMIN_T_REAL) {
+        v->type = ADMIN_V_REAL;
+        v->d = sqlite3_column_double(x->st, i);
+    } else {
+        v->type = ADMIN_V_TEXT;
+        v->s = (const char *)sqlite3_column_text(x->st, i);
+        v->len = (size_t)sqlite3_column_bytes(x->st, i);
+        if (!v->s)
+            return -1;
+    }
+    return 0;
+}
+
+/* Hand the row X's statement holds (N columns) to the sink: each value in its column's type
+ * to a sink that takes them so (the binary protocol), as text to the others. SQLITE_ROW, or
+ * the code that ends the statement. */
+static int send_row(struct exec *x, int n)
+{
+    const char *vals[n > 0 ? n : 1];
+    size_t lens[n > 0 ? n : 1];
+    struct admin_value typed[n > 0 ? n : 1];
+
+    if (x->sink->typed_row) {
+        for (int i = 0; i < n; i++)
+            if (typed_value(x, i, &typed[i]) < 0)
+                return SQLITE_NOMEM;
+        return x->sink->typed_row(x->sink, n, typed) < 0 ? SQLITE_TOOBIG : SQLITE_ROW;
+    }
+    for (int i = 0; i < n; i++) {
+        vals[i] = (const char *)sqlite3_column_text(x->st, i);
+        lens[i] = (size_t)sqlite3_column_bytes(x->st, i);
+        if (!vals[i] && sqlite3_column_type(x->st, i) != SQLITE_NULL)
+            return SQLITE_NOMEM;
+    }
+    return x->sink->row(x->sink, n, vals, lens) < 0 ? SQLITE_TOOBIG : SQLITE_ROW;
+}
+
 /* Send X's rows from the one held (x->rc == SQLITE_ROW) on, until the statement is done or
  * fails, or the slice is over or the client has enough unsent output. True when the
- * statement is finished (answered, st finalized); false when it waits for the next slice,
+ * statement is finished (answered, st released); false when it waits for the next slice,
  * holding a row. */
 static bool step_rows(struct exec *x)
 {
     int n = sqlite3_column_count(x->st);
-    const char *vals[n > 0 ? n : 1];
-    size_t lens[n > 0 ? n : 1];
 
     while (x->rc == SQLITE_ROW) {
         if (++x->rows > ADMIN_SQL_MAX_ROWS) {
             x->rc = SQLITE_TOOBIG;
             break;
         }
-        for (int i = 0; i < n; i++) {
-            vals[i] = (const char *)sqlite3_column_text(x->st, i);
-            lens[i] = (size_t)sqlite3_column_bytes(x->st, i);
-            if (!vals[i] && sqlite3_column_type(x->st, i) != SQLITE_NULL)
-                x->rc = SQLITE_NOMEM;
-        }
-        if (x->rc == SQLITE_ROW && x->sink->row(x->sink, n, vals, lens) < 0)
-            x->rc = SQLITE_TOOBIG;
+        x->rc = send_row(x, n);
         if (x->rc != SQLITE_ROW)
             break;
         x->rc = step(x, x->st);
@@ -1625,8 +1695,7 @@ static bool step_rows(struct exec *x)
     } else {
         x->sink->end(x->sink);
     }
-    sqlite3_finalize(x->st);
-    x->st = NULL;
+    release_st(x);
     return true;
 }
 
@@ -1641,70 +1710,90 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
         x->sink->ok(x->sink, (uint64_t)sqlite3_changes(db), NULL);
 }
 
-/* Prepare one SQL statement and answer it through the sink: an OK or an error at once, or
- * the columns, the rows following from step_rows() (x->st). */
-static void run_sql(struct exec *x, const char *sql)
+/* Compile one SQL statement for X into x->st (NULL if it is only a comment); the authorizer
+ * and the write check decide here what may run. 0, or -1 once an error is answered. */
+static int compile_sql(struct exec *x, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
-    int rc, n;
+    int rc;
 
     x->write_ok = false;
     rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
     if (rc != SQLITE_OK) {
         sql_error(x, rc);
-        goto out;
+        goto bad;
     }
     while (tail && isspace((unsigned char)*tail))
         tail++;
     if (tail && *tail && strspn(tail, ";") != strlen(tail)) {
         x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
                        "one statement at a time: multi-statements are not supported");
-        goto out;
-    }
-    if (!st) { /* only a comment */
-        x->sink->ok(x->sink, 0, NULL);
-        goto out;
+        goto bad;
     }
     /* Whatever would change the database other than the writes the authorizer let through
      * (VACUUM, VACUUM INTO) never runs: the schema stays as admin_sql_open() made it. */
-    if (!sqlite3_stmt_readonly(st) && !x->write_ok) {
+    if (st && !sqlite3_stmt_readonly(st) && !x->write_ok) {
         x->sink->error(x->sink, ER_SPECIFIC_ACCESS, "42000",
                        "statement not allowed on the admin port: it would change the database "
                        "(VACUUM, for one); the only writes are UPDATE servers SET "
                        "admin_state=... and DELETE FROM sessions");
-        goto out;
+        goto bad;
     }
-    n = sqlite3_column_count(st);
-    rc = step(x, st);
+    x->st = st;
+    x->compiled = true;
+    return 0;
+bad:
+    sqlite3_finalize(st);
+    return -1;
+}
+
+/* Run X's compiled statement and answer through the sink: an OK or an error at once, or the
+ * columns, the rows following from step_rows() (x->st). */
+static void start_sql(struct exec *x)
+{
+    int rc, n;
+
+    if (!x->st) { /* only a comment */
+        x->sink->ok(x->sink, 0, NULL);
+        return;
+    }
+    n = sqlite3_column_count(x->st);
+    rc = step(x, x->st);
     if (n == 0) {
-        run_done(x, st, rc);
-        goto out;
+        run_done(x, x->st, rc);
+        release_st(x);
+        return;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         sql_error(x, rc);
-        goto out;
+        release_st(x);
+        return;
     }
     {
         const char *names[n];
-        enum admin_type types[n];
 
-        for (int i = 0; i < n; i++) {
-            names[i] = sqlite3_column_name(st, i);
+        for (int i = 0; i < n && i < ADMIN_SQL_MAX_COLUMNS; i++) {
+            names[i] = sqlite3_column_name(x->st, i);
             if (!names[i])
                 names[i] = "?";
-            types[i] = column_type(st, i, rc == SQLITE_ROW);
+            x->types[i] = column_type(x->st, i, rc == SQLITE_ROW);
         }
-        if (x->sink->columns(x->sink, n, names, types) < 0) {
+        if (n > ADMIN_SQL_MAX_COLUMNS || x->sink->columns(x->sink, n, names, x->types) < 0) {
             x->sink->error(x->sink, ER_TOO_BIG_SELECT, "42000", "result too large");
-            goto out;
+            release_st(x);
+            return;
         }
     }
-    x->st = st; /* the rows: step_rows() */
-    x->rc = rc;
-    return;
-out:
-    sqlite3_finalize(st);
+    x->rc = rc; /* the rows: step_rows() */
+}
+
+/* Compile one SQL statement and, unless X only compiles (COM_STMT_PREPARE), run it. */
+static void run_sql(struct exec *x, const char *sql)
+{
+    if (compile_sql(x, sql) < 0 || x->compile_only)
+        return;
+    start_sql(x);
 }
 
 /* Run SQL built with sqlite3_mprintf (NULL means out of memory), then free it. */
@@ -1756,10 +1845,18 @@ static const char *match_words(const char *s, const char *words)
     return s;
 }
 
+/* How a shortcut answers, which decides how it is prepared (COM_STMT_PREPARE). */
+enum shortcut_kind {
+    SC_RUNS, /* it answers by itself, or looks at live state first: it runs at each execution */
+    SC_SQL,  /* it only translates the statement to SQL (run_sql(), run_built()) or answers an
+              * error: the prepared statement is that SQL, with its ? parameters */
+};
+
 /* A statement with a fixed start and what answers it. REST is what follows the words. */
 struct shortcut {
     const char *words;
     void (*run)(struct exec *x, const char *rest);
+    enum shortcut_kind kind;
 };
 
 /* "LIKE 'pat'" or "WHERE expr" after SHOW STATUS / VARIABLES / TABLES, as SQL on COL
@@ -1990,38 +2087,38 @@ static void sc_use(struct exec *x, const char *rest)
 
 /* Longer word lists first where one starts another. */
 static const struct shortcut shortcuts[] = {
-    {"SHOW SERVERS", sc_servers},
-    {"SHOW SESSIONS", sc_sessions},
-    {"SHOW FULL PROCESSLIST", sc_processlist},
-    {"SHOW PROCESSLIST", sc_processlist},
-    {"SHOW HEALTH LOG", sc_health_log},
-    {"SHOW GLOBAL STATUS", sc_status},
-    {"SHOW SESSION STATUS", sc_status},
-    {"SHOW STATUS", sc_status},
-    {"SHOW GLOBAL VARIABLES", sc_variables},
-    {"SHOW SESSION VARIABLES", sc_variables},
-    {"SHOW VARIABLES", sc_variables},
-    {"SHOW DATABASES", sc_databases},
-    {"SHOW SCHEMAS", sc_databases},
-    {"SHOW FULL TABLES", sc_full_tables},
-    {"SHOW TABLES", sc_tables},
-    {"SHOW FULL COLUMNS FROM", sc_describe},
-    {"SHOW FULL COLUMNS IN", sc_describe},
-    {"SHOW COLUMNS FROM", sc_describe},
-    {"SHOW COLUMNS IN", sc_describe},
-    {"SHOW FIELDS FROM", sc_describe},
-    {"SHOW CREATE TABLE", sc_show_create},
-    {"SHOW WARNINGS", sc_warnings},
-    {"SHOW ERRORS", sc_warnings},
-    {"DESCRIBE", sc_describe},
-    {"DESC", sc_describe},
-    {"KILL", sc_kill},
-    {"SET", sc_ok},
-    {"USE", sc_use},
-    {"BEGIN", sc_ok},
-    {"START TRANSACTION", sc_ok},
-    {"COMMIT", sc_ok},
-    {"ROLLBACK", sc_ok},
+    {"SHOW SERVERS", sc_servers, SC_SQL},
+    {"SHOW SESSIONS", sc_sessions, SC_SQL},
+    {"SHOW FULL PROCESSLIST", sc_processlist, SC_SQL},
+    {"SHOW PROCESSLIST", sc_processlist, SC_SQL},
+    {"SHOW HEALTH LOG", sc_health_log, SC_SQL},
+    {"SHOW GLOBAL STATUS", sc_status, SC_SQL},
+    {"SHOW SESSION STATUS", sc_status, SC_SQL},
+    {"SHOW STATUS", sc_status, SC_SQL},
+    {"SHOW GLOBAL VARIABLES", sc_variables, SC_SQL},
+    {"SHOW SESSION VARIABLES", sc_variables, SC_SQL},
+    {"SHOW VARIABLES", sc_variables, SC_SQL},
+    {"SHOW DATABASES", sc_databases, SC_SQL},
+    {"SHOW SCHEMAS", sc_databases, SC_SQL},
+    {"SHOW FULL TABLES", sc_full_tables, SC_SQL},
+    {"SHOW TABLES", sc_tables, SC_SQL},
+    {"SHOW FULL COLUMNS FROM", sc_describe, SC_RUNS},
+    {"SHOW FULL COLUMNS IN", sc_describe, SC_RUNS},
+    {"SHOW COLUMNS FROM", sc_describe, SC_RUNS},
+    {"SHOW COLUMNS IN", sc_describe, SC_RUNS},
+    {"SHOW FIELDS FROM", sc_describe, SC_RUNS},
+    {"SHOW CREATE TABLE", sc_show_create, SC_SQL},
+    {"SHOW WARNINGS", sc_warnings, SC_SQL},
+    {"SHOW ERRORS", sc_warnings, SC_SQL},
+    {"DESCRIBE", sc_describe, SC_RUNS},
+    {"DESC", sc_describe, SC_RUNS},
+    {"KILL", sc_kill, SC_RUNS},
+    {"SET", sc_ok, SC_RUNS},
+    {"USE", sc_use, SC_RUNS},
+    {"BEGIN", sc_ok, SC_RUNS},
+    {"START TRANSACTION", sc_ok, SC_RUNS},
+    {"COMMIT", sc_ok, SC_RUNS},
+    {"ROLLBACK", sc_ok, SC_RUNS},
 };
 
 /* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
@@ -2157,10 +2254,15 @@ static void dispatch(struct exec *x)
         return;
     }
     for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
-        if ((rest = match_words(s, shortcuts[i].words))) {
-            shortcuts[i].run(x, rest);
+        if (!(rest = match_words(s, shortcuts[i].words)))
+            continue;
+        if (x->compile_only && shortcuts[i].kind == SC_RUNS) {
+            x->deferred = &shortcuts[i];
+            x->deferred_rest = rest;
             return;
         }
+        shortcuts[i].run(x, rest);
+        return;
     }
     if (strstr(s, "@@"))
         run_built(x, rewrite_sysvars(s));
@@ -2170,7 +2272,8 @@ static void dispatch(struct exec *x)
 
 static void run_free(struct admin_sql_run *r)
 {
-    sqlite3_finalize(r->x.st);
+    if (r->x.st)
+        release_st(&r->x);
     free(r->x.text);
     free(r);
 }
@@ -2187,12 +2290,12 @@ static struct admin_sql_run *run_slice(struct admin_sql_run *r)
     return NULL;
 }
 
-struct admin_sql_run *admin_sql_start(struct admin_client *c, const char *sql, size_t len,
-                                      struct admin_sink *k)
+/* Our copy of a statement of LEN bytes, trailing blanks and semicolons cut; NULL once an
+ * error is answered through K. */
+static char *statement_text(const char *sql, size_t len, struct admin_sink *k)
 {
-    struct admin_sql_run *r;
+    char *text;
 
-    nqueries++;
     if (len > ADMIN_SQL_MAX_TEXT) {
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "statement too long for the admin port");
         return NULL;
@@ -2201,18 +2304,45 @@ struct admin_sql_run *admin_sql_start(struct admin_client *c, const char *sql, s
         k->error(k, ER_PARSE_ERROR, "42000", "statement contains a NUL byte");
         return NULL;
     }
-    if (!db || !(r = calloc(1, sizeof(*r))) || !(r->x.text = malloc(len + 1))) {
-        if (db)
-            free(r);
+    if (!db || !(text = malloc(len + 1))) {
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "the admin database is not available");
+        return NULL;
+    }
+    memcpy(text, sql, len);
+    text[len] = '\0';
+    trim_end(text);
+    return text;
+}
+
+/* A new run for C answering through K, its slice begun; NULL once an error is answered. */
+static struct admin_sql_run *run_new(struct admin_client *c, struct admin_sink *k)
+{
+    struct admin_sql_run *r = calloc(1, sizeof(*r));
+
+    if (!r) {
+        k->error(k, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
         return NULL;
     }
     r->x.client = c;
     r->x.sink = k;
-    memcpy(r->x.text, sql, len);
-    r->x.text[len] = '\0';
-    trim_end(r->x.text);
     slice_begin(&r->x);
+    return r;
+}
+
+struct admin_sql_run *admin_sql_start(struct admin_client *c, const char *sql, size_t len,
+                                      struct admin_sink *k)
+{
+    struct admin_sql_run *r;
+    char *text;
+
+    nqueries++;
+    if (!(text = statement_text(sql, len, k)))
+        return NULL;
+    if (!(r = run_new(c, k))) {
+        free(text);
+        return NULL;
+    }
+    r->x.text = text;
     dispatch(&r->x);
     return run_slice(r);
 }
@@ -2235,6 +2365,161 @@ void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct 
 
     while (r && !admin_sql_resume(r))
         ;
+}
+
+/* ---- prepared statements ---- */
+
+/* MySQL clients bind parameters by position, and `?` is the only placeholder they know:
+ * SQLite's named ones (:x, @x, $x, ?NNN) are refused rather than left unbound. 0 or -1 once
+ * the error is answered. */
+static int check_params(struct exec *x)
+{
+    int n = x->st ? sqlite3_bind_parameter_count(x->st) : 0;
+    char msg[200];
+
+    for (int i = 1; i <= n; i++) {
+        const char *name = sqlite3_bind_parameter_name(x->st, i);
+        if (!name)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "You have an error in your SQL syntax: prepared statements on the admin port "
+                 "take ? placeholders only, not %.40s",
+                 name);
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000", msg);
+        return -1;
+    }
+    return 0;
+}
+
+struct admin_sql_stmt *admin_sql_prepare(struct admin_client *c, const char *sql, size_t len,
+                                         struct admin_sink *k)
+{
+    struct admin_sql_stmt *p;
+    struct exec x;
+
+    if (!(p = calloc(1, sizeof(*p)))) {
+        k->error(k, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
+        return NULL;
+    }
+    if (!(p->text = statement_text(sql, len, k))) {
+        free(p);
+        return NULL;
+    }
+    memset(&x, 0, sizeof(x));
+    x.client = c;
+    x.sink = k;
+    x.text = p->text;
+    x.compile_only = true;
+    slice_begin(&x);
+    dispatch(&x); /* SQL is compiled into x.st; a shortcut that runs by itself is noted */
+    if (x.compiled && check_params(&x) < 0) {
+        sqlite3_finalize(x.st);
+        x.compiled = false;
+    }
+    slice_finish(&x);
+    if (!x.compiled && !x.deferred) { /* the error is answered */
+        free(p->text);
+        free(p);
+        return NULL;
+    }
+    p->st = x.compiled ? x.st : NULL;
+    p->sc = x.deferred;
+    p->rest = x.deferred ? (size_t)(x.deferred_rest - p->text) : 0;
+    if (!p->sc) { /* SQLite keeps what it needs */
+        free(p->text);
+        p->text = NULL;
+    }
+    return p;
+}
+
+int admin_sql_stmt_params(const struct admin_sql_stmt *p)
+{
+    return p->st ? sqlite3_bind_parameter_count(p->st) : 0;
+}
+
+int admin_sql_stmt_columns(const struct admin_sql_stmt *p)
+{
+    return p->st ? sqlite3_column_count(p->st) : 0;
+}
+
+const char *admin_sql_stmt_column(const struct admin_sql_stmt *p, int i, enum admin_type *type)
+{
+    const char *name = sqlite3_column_name(p->st, i);
+
+    /* Before it runs, only a declared type is known: expressions are text until the
+     * execution's column definitions tell, from the first row, as a text query would. */
+    *type = column_type(p->st, i, false);
+    return name ? name : "?";
+}
+
+/* Bind the N values VALS to ST's parameters. SQLITE_OK, or SQLite's refusal (a value longer
+ * than SQLITE_LIMIT_LENGTH). */
+static int bind_values(sqlite3_stmt *st, int n, const struct admin_value *vals)
+{
+    for (int i = 0; i < n; i++) {
+        const struct admin_value *v = &vals[i];
+        const char *s = v->s ? v->s : "";
+        int rc;
+
+        switch (v->type) {
+        case ADMIN_V_INT:
+            rc = sqlite3_bind_int64(st, i + 1, v->i);
+            break;
+        case ADMIN_V_REAL:
+            rc = sqlite3_bind_double(st, i + 1, v->d);
+            break;
+        case ADMIN_V_TEXT:
+            rc = sqlite3_bind_text64(st, i + 1, s, v->len, SQLITE_TRANSIENT, SQLITE_UTF8);
+            break;
+        case ADMIN_V_BLOB:
+            rc = sqlite3_bind_blob64(st, i + 1, s, v->len, SQLITE_TRANSIENT);
+            break;
+        default:
+            rc = sqlite3_bind_null(st, i + 1);
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+struct admin_sql_run *admin_sql_execute(struct admin_client *c, struct admin_sql_stmt *p,
+                                        const struct admin_value *vals, struct admin_sink *k)
+{
+    struct admin_sql_run *r;
+    int rc;
+
+    nqueries++;
+    if (p->busy) {
+        k->error(k, ER_UNKNOWN_ERROR, "HY000", "the prepared statement is running already");
+        return NULL;
+    }
+    if (!(r = run_new(c, k)))
+        return NULL;
+    if (p->sc) {
+        p->sc->run(&r->x, p->text + p->rest);
+        return run_slice(r);
+    }
+    r->x.st = p->st;
+    r->x.prep = p;
+    p->busy = p->st != NULL;
+    rc = p->st ? bind_values(p->st, admin_sql_stmt_params(p), vals) : SQLITE_OK;
+    if (rc != SQLITE_OK) {
+        sql_error(&r->x, rc);
+        release_st(&r->x);
+    } else {
+        start_sql(&r->x);
+    }
+    return run_slice(r);
+}
+
+void admin_sql_stmt_free(struct admin_sql_stmt *p)
+{
+    if (!p)
+        return;
+    sqlite3_finalize(p->st);
+    free(p->text);
+    free(p);
 }
 
 void admin_sql_use(struct admin_client *c, const char *name, size_t len, struct admin_sink *k)
@@ -2273,14 +2558,14 @@ static void set_limits(void)
 {
     sqlite3_limit(db, SQLITE_LIMIT_LENGTH, ADMIN_SQL_MAX_VALUE);
     sqlite3_limit(db, SQLITE_LIMIT_SQL_LENGTH, ADMIN_SQL_MAX_TEXT + 4096);
-    sqlite3_limit(db, SQLITE_LIMIT_COLUMN, 200);
+    sqlite3_limit(db, SQLITE_LIMIT_COLUMN, ADMIN_SQL_MAX_COLUMNS);
     sqlite3_limit(db, SQLITE_LIMIT_EXPR_DEPTH, 100);
     sqlite3_limit(db, SQLITE_LIMIT_COMPOUND_SELECT, 50);
     sqlite3_limit(db, SQLITE_LIMIT_VDBE_OP, 25000);
     sqlite3_limit(db, SQLITE_LIMIT_FUNCTION_ARG, 16);
     sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
     sqlite3_limit(db, SQLITE_LIMIT_LIKE_PATTERN_LENGTH, ADMIN_SQL_MAX_PATTERN);
-    sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, 100);
+    sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, ADMIN_SQL_MAX_PARAMS);
     sqlite3_limit(db, SQLITE_LIMIT_TRIGGER_DEPTH, 1);
     sqlite3_limit(db, SQLITE_LIMIT_WORKER_THREADS, 0);
     sqlite3_hard_heap_limit64(ADMIN_SQL_HEAP_LIMIT);

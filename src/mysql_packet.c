@@ -1,6 +1,7 @@
-/* mysql_packet.c - MySQL wire framing helpers. */
+/* mysql_packet.c - MySQL wire framing helpers, and the binary protocol's values. */
 #include "mysql_packet.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -359,4 +360,250 @@ void mysql_column_def(struct mysql_wbuf *w, uint8_t seq, const char *db, const c
     mysql_put_u8(w, decimals);
     mysql_put_u16(w, 0);
     mysql_pkt_end(w);
+}
+
+/* ---- the binary protocol ---- */
+
+uint64_t mysql_get_u64(const uint8_t *p)
+{
+    return (uint64_t)mysql_get_u32(p) | (uint64_t)mysql_get_u32(p + 4) << 32;
+}
+
+void mysql_put_u64(struct mysql_wbuf *w, uint64_t v)
+{
+    mysql_put_u32(w, (uint32_t)v);
+    mysql_put_u32(w, (uint32_t)(v >> 32));
+}
+
+void mysql_put_double(struct mysql_wbuf *w, double v)
+{
+    uint64_t bits;
+
+    memcpy(&bits, &v, sizeof(bits));
+    mysql_put_u64(w, bits);
+}
+
+void mysql_prepare_ok(struct mysql_wbuf *w, uint8_t seq, uint32_t id, uint16_t ncols,
+                      uint16_t nparams, uint16_t warnings)
+{
+    mysql_pkt_begin(w, seq);
+    mysql_put_u8(w, 0x00);
+    mysql_put_u32(w, id);
+    mysql_put_u16(w, ncols);
+    mysql_put_u16(w, nparams);
+    mysql_put_u8(w, 0x00);
+    mysql_put_u16(w, warnings);
+    mysql_pkt_end(w);
+}
+
+/* A fixed-size integer of N bytes (1, 2, 4, 8), sign-extended unless IS_UNSIGNED. */
+static void bin_integer(const uint8_t *p, size_t n, bool is_unsigned, struct mysql_bin_value *v)
+{
+    uint64_t u = 0;
+
+    for (size_t i = 0; i < n; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    if (is_unsigned) {
+        v->kind = MYSQL_BIN_UINT;
+        v->u = u;
+        return;
+    }
+    if (n < 8 && (u & (1ull << (8 * n - 1))))
+        u |= ~0ull << (8 * n); /* negative: sign-extend */
+    v->kind = MYSQL_BIN_INT;
+    v->i = (int64_t)u;
+}
+
+/* DATE, DATETIME, TIMESTAMP: a length (0, 4, 7 or 11), then year, month, day, hour, minute,
+ * second, microseconds as far as the length goes. A DATE shows the date only. */
+static enum mysql_bin_status bin_datetime(const uint8_t *p, size_t n, uint8_t type,
+                                          struct mysql_bin_value *v, size_t *used)
+{
+    unsigned len = n ? p[0] : 0, year = 0, mon = 0, day = 0, h = 0, m = 0, s = 0;
+    uint32_t us = 0;
+    int k;
+
+    if (n < 1 || (len != 0 && len != 4 && len != 7 && len != 11) || n < 1 + (size_t)len)
+        return MYSQL_BIN_TRUNCATED;
+    if (len >= 4) {
+        year = mysql_get_u16(p + 1);
+        mon = p[3];
+        day = p[4];
+    }
+    if (len >= 7) {
+        h = p[5];
+        m = p[6];
+        s = p[7];
+    }
+    if (len == 11)
+        us = mysql_get_u32(p + 8);
+    if (type == MYSQL_TYPE_DATE)
+        k = snprintf(v->text, sizeof(v->text), "%04u-%02u-%02u", year, mon, day);
+    else if (us)
+        k = snprintf(v->text, sizeof(v->text), "%04u-%02u-%02u %02u:%02u:%02u.%06lu", year, mon,
+                     day, h, m, s, (unsigned long)us);
+    else
+        k = snprintf(v->text, sizeof(v->text), "%04u-%02u-%02u %02u:%02u:%02u", year, mon, day, h,
+                     m, s);
+    v->kind = MYSQL_BIN_TEMPORAL;
+    v->s = (const uint8_t *)v->text;
+    v->len = k > 0 ? (size_t)k : 0;
+    *used = 1 + len;
+    return MYSQL_BIN_OK;
+}
+
+/* TIME: a length (0, 8 or 12), then negative, days, hour, minute, second, microseconds;
+ * shown as MySQL does, hours counting the days: "-838:59:59". */
+static enum mysql_bin_status bin_time(const uint8_t *p, size_t n, struct mysql_bin_value *v,
+                                      size_t *used)
+{
+    unsigned len = n ? p[0] : 0, m = 0, s = 0;
+    unsigned long long h = 0;
+    uint32_t us = 0;
+    bool neg = false;
+    int k;
+
+    if (n < 1 || (len != 0 && len != 8 && len != 12) || n < 1 + (size_t)len)
+        return MYSQL_BIN_TRUNCATED;
+    if (len >= 8) {
+        neg = p[1] != 0;
+        h = (unsigned long long)mysql_get_u32(p + 2) * 24 + p[6];
+        m = p[7];
+        s = p[8];
+    }
+    if (len == 12)
+        us = mysql_get_u32(p + 9);
+    if (us)
+        k = snprintf(v->text, sizeof(v->text), "%s%02llu:%02u:%02u.%06lu", neg ? "-" : "", h, m, s,
+                     (unsigned long)us);
+    else
+        k = snprintf(v->text, sizeof(v->text), "%s%02llu:%02u:%02u", neg ? "-" : "", h, m, s);
+    v->kind = MYSQL_BIN_TEMPORAL;
+    v->s = (const uint8_t *)v->text;
+    v->len = k > 0 ? (size_t)k : 0;
+    *used = 1 + len;
+    return MYSQL_BIN_OK;
+}
+
+/* A length-encoded string of KIND. */
+static enum mysql_bin_status bin_lenenc(const uint8_t *p, size_t n, enum mysql_bin_kind kind,
+                                        struct mysql_bin_value *v, size_t *used)
+{
+    uint64_t len;
+    size_t k = mysql_get_lenenc(p, n, &len);
+
+    if (!k || len > n - k)
+        return MYSQL_BIN_TRUNCATED;
+    v->kind = kind;
+    v->s = p + k;
+    v->len = (size_t)len;
+    *used = k + (size_t)len;
+    return MYSQL_BIN_OK;
+}
+
+enum mysql_bin_kind mysql_bin_kind(uint8_t type)
+{
+    switch (type) {
+    case MYSQL_TYPE_NULL:
+        return MYSQL_BIN_NULL;
+    case MYSQL_TYPE_TINY:
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_YEAR:
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_LONGLONG:
+        return MYSQL_BIN_INT;
+    case MYSQL_TYPE_FLOAT:
+    case MYSQL_TYPE_DOUBLE:
+        return MYSQL_BIN_DOUBLE;
+    case MYSQL_TYPE_DATE:
+    case MYSQL_TYPE_DATETIME:
+    case MYSQL_TYPE_TIMESTAMP:
+    case MYSQL_TYPE_TIME:
+        return MYSQL_BIN_TEMPORAL;
+    case MYSQL_TYPE_DECIMAL:
+    case MYSQL_TYPE_NEWDECIMAL:
+        return MYSQL_BIN_DECIMAL;
+    case MYSQL_TYPE_VARCHAR:
+    case MYSQL_TYPE_VAR_STRING:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_ENUM:
+    case MYSQL_TYPE_SET:
+    case MYSQL_TYPE_JSON:
+        return MYSQL_BIN_STRING;
+    case MYSQL_TYPE_BIT:
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB:
+    case MYSQL_TYPE_GEOMETRY:
+        return MYSQL_BIN_BLOB;
+    default:
+        return MYSQL_BIN_UNKNOWN;
+    }
+}
+
+/* The width of a fixed-size integer or floating-point type. */
+static size_t fixed_width(uint8_t type)
+{
+    switch (type) {
+    case MYSQL_TYPE_TINY:
+        return 1;
+    case MYSQL_TYPE_SHORT:
+    case MYSQL_TYPE_YEAR:
+        return 2;
+    case MYSQL_TYPE_LONG:
+    case MYSQL_TYPE_INT24:
+    case MYSQL_TYPE_FLOAT:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+enum mysql_bin_status mysql_bin_decode(const uint8_t *p, size_t n, uint8_t type, bool is_unsigned,
+                                       struct mysql_bin_value *v, size_t *used)
+{
+    enum mysql_bin_kind kind = mysql_bin_kind(type);
+    size_t width = fixed_width(type);
+    uint64_t bits;
+    float f;
+
+    memset(v, 0, sizeof(*v));
+    *used = 0;
+    switch (kind) {
+    case MYSQL_BIN_NULL:
+        v->kind = MYSQL_BIN_NULL;
+        return MYSQL_BIN_OK;
+    case MYSQL_BIN_INT:
+        if (n < width)
+            return MYSQL_BIN_TRUNCATED;
+        bin_integer(p, width, is_unsigned, v);
+        *used = width;
+        return MYSQL_BIN_OK;
+    case MYSQL_BIN_DOUBLE:
+        if (n < width)
+            return MYSQL_BIN_TRUNCATED;
+        v->kind = MYSQL_BIN_DOUBLE;
+        if (width == 4) {
+            uint32_t b32 = mysql_get_u32(p);
+            memcpy(&f, &b32, sizeof(f));
+            v->d = f;
+        } else {
+            bits = mysql_get_u64(p);
+            memcpy(&v->d, &bits, sizeof(v->d));
+        }
+        *used = width;
+        return MYSQL_BIN_OK;
+    case MYSQL_BIN_TEMPORAL:
+        if (type == MYSQL_TYPE_TIME)
+            return bin_time(p, n, v, used);
+        return bin_datetime(p, n, type, v, used);
+    case MYSQL_BIN_DECIMAL:
+    case MYSQL_BIN_STRING:
+    case MYSQL_BIN_BLOB:
+        return bin_lenenc(p, n, kind, v, used);
+    default:
+        return MYSQL_BIN_BAD_TYPE;
+    }
 }

@@ -1,7 +1,9 @@
 /* fuzz_admin.c - libFuzzer target for the admin port's protocol handler: bytes in, bytes out,
  * no socket. The first input byte picks where the bytes land: before login (handshake, auth
  * switch, SSL request) or, already logged in, as commands (COM_QUERY text goes through the
- * shortcut table and SQLite with its limits). Builds with every src/ file but main.c, e.g.
+ * shortcut table and SQLite with its limits; COM_STMT_* packets through the prepared statements
+ * and their binary parameters: corpus/admin/prepared_statements is a session of them). Builds
+ * with every src/ file but main.c, e.g.
  *   clang -fsanitize=fuzzer,address -Iinclude $(pkg-config --cflags libmariadb) \
  *       tests/fuzz/fuzz_admin.c src/[!m]*.c src/mysql_packet.c -lev -lssl -lcrypto \
  *       -lmariadb -lsqlite3 -lm */

@@ -600,14 +600,14 @@ static void test_malformed_packets(void **state)
         assert_int_equal(err, 1043);
     }
     close(fd);
-    /* Logged in: unknown command, prepared statement, empty query, oversized query. */
+    /* Logged in: unknown command, truncated COM_STMT_EXECUTE, empty query, empty packet. */
     fd = raw_login();
     raw_send(fd, "\x01\x00\x00\x00\x55", 5);
     assert_int_equal(raw_read(fd, &err), 0xff);
     assert_int_equal(err, 1047);
-    raw_send(fd, "\x09\x00\x00\x00\x16SELECT 1", 13);
+    raw_send(fd, "\x05\x00\x00\x00\x17\x01\x00\x00\x00", 9);
     assert_int_equal(raw_read(fd, &err), 0xff);
-    assert_int_equal(err, 1295);
+    assert_int_equal(err, 1835);
     raw_send(fd, "\x01\x00\x00\x00\x03", 5);
     assert_int_equal(raw_read(fd, &err), 0xff);
     assert_int_equal(err, 1065);

@@ -6,8 +6,9 @@
  *    rtrim, runaway recursive CTEs, sorts of large values, 30 pipelined CTEs, connections that
  *    never read their answers), a thread measures the latency of `SELECT 1` through the router:
  *    its maximum stays under LATENCY_MAX_MS (the goal is 20 ms; the bound is loose for a busy
- *    2-core machine). The measured maximum is printed. Connections that do not read their
- *    answers pin a bounded amount of memory.
+ *    2-core machine). The measured maximum is printed. The same statements as prepared
+ *    statements (binary protocol), and pipelined executions of one, are held to the same.
+ *    Connections that do not read their answers pin a bounded amount of memory.
  *  - Login-stage lockouts: with FLOOD_N silent (or trickling) connections on each of the admin
  *    and stats ports, from another source address (127.0.0.2: the per-source cap) or from the
  *    operator's own (127.0.0.1: eviction of the oldest), a real admin login and a real scrape
@@ -524,6 +525,65 @@ static void test_hostile_sql_does_not_stall(void **state)
     prober_check(&p, "hostile statements");
 }
 
+/* The same statements prepared and executed: the same bounds, run in the same slices. */
+static void test_hostile_prepared_does_not_stall(void **state)
+{
+    MYSQL *m = client_connect(fx.admin_port, "viewer", VIEWER_PW, NULL, 30);
+    struct prober p;
+    (void)state;
+
+    assert_non_null(m);
+    prober_start(&p);
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        MYSQL_STMT *st = mysql_stmt_init(m);
+        int64_t t0 = now_ms();
+        unsigned err;
+
+        assert_non_null(st);
+        if (mysql_stmt_prepare(st, hostile[i], strlen(hostile[i])) == 0 &&
+            mysql_stmt_execute(st) == 0)
+            mysql_stmt_store_result(st);
+        err = mysql_stmt_errno(st);
+        printf("    %5lld ms  %u  %.70s\n", (long long)(now_ms() - t0), err, hostile[i]);
+        assert_true(err != CLIENT_GONE_ERROR && err != CLIENT_LOST_ERROR);
+        mysql_stmt_close(st);
+    }
+    assert_int_equal(client_query(m, "SHOW SERVERS"), 0);
+    mysql_close(m);
+    prober_check(&p, "hostile prepared statements");
+}
+
+/* 30 executions of a prepared runaway CTE in one write: each its error, one at a time. */
+static void test_pipelined_executions(void **state)
+{
+    static const uint8_t execute[] = {10, 0, 0, 0, 0x17, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    uint8_t batch[30 * sizeof(execute)], b[64];
+    int fd = raw_login("viewer", VIEWER_PW);
+    struct prober p;
+    size_t n = 0;
+    (void)state;
+
+    put_query(batch, &n,
+              "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
+              "SELECT COUNT(*) FROM c");
+    batch[4] = 0x16; /* COM_STMT_PREPARE */
+    write_all(fd, batch, n);
+    assert_int_equal(read_payload(fd, b, sizeof(b)), 12);
+    assert_int_equal(b[0], 0x00);
+    for (int i = 0; i < 2; i++) /* the column's definition, the EOF */
+        assert_true(read_payload(fd, b + 16, sizeof(b) - 16) > 0);
+    for (n = 0; n < sizeof(batch); n += sizeof(execute)) {
+        memcpy(batch + n, execute, sizeof(execute));
+        memcpy(batch + n + 5, b + 1, 4); /* the statement id */
+    }
+    prober_start(&p);
+    write_all(fd, batch, sizeof(batch));
+    for (int i = 0; i < 30; i++)
+        assert_int_equal(raw_answer(fd), 3024);
+    close(fd);
+    prober_check(&p, "30 pipelined executions");
+}
+
 /* 30 runaway CTEs in one write: each gets its error, one at a time, and the router never
  * waits for the batch. */
 static void test_pipelined_statements(void **state)
@@ -708,6 +768,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_sql_does_not_stall),
         cmocka_unit_test(test_pipelined_statements),
+        cmocka_unit_test(test_hostile_prepared_does_not_stall),
+        cmocka_unit_test(test_pipelined_executions),
         cmocka_unit_test(test_nonreading_connections),
         cmocka_unit_test(test_flood_other_source_silent),
         cmocka_unit_test(test_flood_other_source_trickle),

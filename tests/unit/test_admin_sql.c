@@ -86,7 +86,7 @@ static struct rec run(struct admin_client *c, const char *sql)
     struct rec r;
 
     memset(&r, 0, sizeof(r));
-    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, NULL};
+    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, NULL, NULL};
 
     admin_sql_exec(c, sql, strlen(sql), &r.base);
     return r;
@@ -379,7 +379,8 @@ static void test_statement_in_slices(void **state)
     (void)state;
 
     memset(&r, 0, sizeof(r));
-    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full};
+    r.base =
+        (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full, NULL};
     run_ = admin_sql_start(&viewer, sql, strlen(sql), &r.base);
     assert_non_null(run_);
     assert_int_equal(r.nrows, 1);
@@ -393,7 +394,8 @@ static void test_statement_in_slices(void **state)
     assert_int_equal(r.nrows, 50);
     assert_string_equal(r.kind, "rows");
     memset(&r, 0, sizeof(r));
-    r.base = (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full};
+    r.base =
+        (struct admin_sink){rec_columns, rec_row, rec_end, rec_ok, rec_error, always_full, NULL};
     run_ = admin_sql_start(&viewer, sql, strlen(sql), &r.base);
     assert_non_null(run_);
     admin_sql_abort(run_);
