@@ -6,7 +6,10 @@ pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       prometheus   # prometheus: promtool, for the /metrics test
       # tests/docker and tests/docs: compose validation, name mapping for `rebound -c` of the
       # compose config, man page rendering, logrotate and shell script checks
-      docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck)
+      docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck
+      # tests/integ/test_admin_meta: MariaDB Connector/J and a JDK to compile and run
+      # tests/drivers/AdminMeta.java against the admin port
+      libmariadb-java default-jdk-headless)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
