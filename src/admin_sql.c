@@ -1482,8 +1482,9 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
     case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table. information_schema
-                       * holds views, and what they read names them in TRIGGER. */
-        if (!dbname || trigger || !strcmp(dbname, ADMIN_INFO_DB) || readable(a))
+                       * and TEMP (DUAL) hold views, and what they read names them in TRIGGER. */
+        if (!dbname || trigger || !strcmp(dbname, ADMIN_INFO_DB) || !strcmp(dbname, "temp") ||
+            readable(a))
             return SQLITE_OK;
         return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
                     c ? c->user : "?", a);
