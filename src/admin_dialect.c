@@ -470,13 +470,12 @@ void admin_dialect_open_comments(char *sql)
             p += lexeme(p);
             continue;
         }
-        version = isdigit((unsigned char)p[3]) ? strtol(p + 3, &end, 10) : 0;
+        end = p + 3;
+        version = isdigit((unsigned char)*end) ? strtol(end, &end, 10) : 0;
         if (version > ADMIN_VERSION_ID) { /* newer than us: a comment */
             p += lexeme(p);
             continue;
         }
-        if (!version)
-            end = p + 3;
         memset(p, ' ', (size_t)(end - p));
         p = end;
         /* The text runs up to the first star-slash outside quotes. */

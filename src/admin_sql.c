@@ -1438,7 +1438,7 @@ static const char ddl_refused[] = "statement not allowed on the admin port: tabl
 static const char writes_are[] = "the only writes are UPDATE servers SET admin_state=... and "
                                  "DELETE FROM sessions";
 
-/* May a statement read table NAME? Ours, and the schema (SHOW CREATE TABLE). */
+/* May a statement read table NAME of the main database? Ours, and its schema table. */
 static bool readable(const char *name)
 {
     return find_table(name) || !strcmp(name, "sqlite_master") || !strcmp(name, "sqlite_schema");

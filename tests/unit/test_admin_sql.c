@@ -513,6 +513,9 @@ static void test_information_schema(void **state)
     /* MySQL's executable comments run, newer ones do not; SELECT modifiers are dropped. */
     expect_rows(&viewer, "/*!40100 SELECT 5 */", 1, "5");
     expect_rows(&viewer, "SELECT /*!99999 nosuch, */ 6", 1, "6");
+    expect_rows(&viewer, "SELECT /*!00000 7 + */ 1", 1, "8");
+    r = expect_rows(&viewer, "SELECT /*! 9 + */ 1, '/*!40100 x */'", 1, "10");
+    assert_string_equal(r.row1, "10|/*!40100 x */");
     expect_rows(&viewer, "SELECT /*!40001 SQL_NO_CACHE */ SQL_CALC_FOUND_ROWS 'SQL_NO_CACHE'", 1,
                 "SQL_NO_CACHE");
     assert_string_equal(run(&viewer, "/*M!100101 SET x = 1 */").kind, "err");
