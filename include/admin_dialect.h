@@ -16,18 +16,16 @@
 /* The other one: views describing both. */
 #define ADMIN_INFO_DB "information_schema"
 
-/* Attach information_schema to DB and create its views, DUAL and the functions. Run before
- * the authorizer and the limits are set (they forbid ATTACH). 0, or -1 (logged). */
+/* Attach information_schema to DB and fill its tables from SQLite's catalog; create DUAL and
+ * the functions. Run once the router's tables exist and before the authorizer and the limits
+ * are set (they forbid ATTACH). 0, or -1 (logged). */
 int admin_dialect_open(sqlite3 *db) __attribute__((warn_unused_result));
 
 /* Is NAME one of the functions admin_dialect_open() defines? */
 bool admin_dialect_function(const char *name);
 
-/* Is NAME (any case) a view of information_schema? */
+/* Is NAME (any case) a table of information_schema? */
 bool admin_dialect_view(const char *name);
-
-/* Is PRAGMA NAME one the information_schema views read (only they may)? */
-bool admin_dialect_pragma(const char *name);
 
 /* The database called NAME (LEN bytes, any case): ADMIN_DB ("main" is another name for it),
  * ADMIN_INFO_DB, or NULL if there is none. */

@@ -2,13 +2,17 @@
  * information_schema database, DUAL, MySQL's functions that metadata queries call, and the
  * bits of MySQL syntax SQLite cannot parse.
  *
- * information_schema is an attached in-memory database holding only views. Each view reads
+ * information_schema is an attached in-memory database. Its content comes from views that read
  * SQLite's own catalog through the pragma table-valued functions (pragma_database_list,
  * pragma_table_list, pragma_table_info), so what it shows is what the router's virtual tables
  * declare, and a table or column added to admin_sql.c appears there without another list to
- * keep. The views use only SQLite's built-in functions: ours are SQLITE_DIRECTONLY. Text
- * columns compare without regard to case (COLLATE NOCASE), as MySQL's information_schema
- * does, so `IS_NULLABLE = 'yes'` and `TABLE_NAME = 'SERVERS'` match.
+ * keep. The views run once, at start, and each is then replaced by a table holding its rows:
+ * no statement can change the schema afterwards, so the copy stays exact, and reading it
+ * costs next to nothing, where the views took milliseconds of a step (admin_sql.h bounds a
+ * step to ADMIN_SQL_SLICE_MS). The views describe themselves too, so the tables are listed
+ * (as MySQL's are) as SYSTEM VIEWs. Every column compares without regard to case (COLLATE
+ * NOCASE), as MySQL's information_schema does, so `IS_NULLABLE = 'yes'` and
+ * `TABLE_NAME = 'SERVERS'` match.
  *
  * DUAL is a TEMP view of one row: SQLite searches TEMP first, and TEMP objects never appear
  * in information_schema.
@@ -177,17 +181,6 @@ bool admin_dialect_view(const char *name)
 {
     for (size_t i = 0; name && i < ARRAY_SIZE(info_views); i++)
         if (!strcasecmp(name, info_views[i].name))
-            return true;
-    return false;
-}
-
-/* The pragmas the views read. */
-static const char *const info_pragmas[] = {"database_list", "table_list", "table_info"};
-
-bool admin_dialect_pragma(const char *name)
-{
-    for (size_t i = 0; name && i < ARRAY_SIZE(info_pragmas); i++)
-        if (!strcasecmp(name, info_pragmas[i]))
             return true;
     return false;
 }
@@ -404,30 +397,76 @@ bool admin_dialect_function(const char *name)
     return false;
 }
 
-int admin_dialect_open(sqlite3 *db)
+/* Run SQL built with sqlite3_mprintf (NULL: out of memory); the error is logged. */
+static int exec_built(sqlite3 *db, char *sql)
 {
-    char *err = NULL, *sql;
+    char *err = NULL;
+    int rc = sql ? sqlite3_exec(db, sql, NULL, NULL, &err) : SQLITE_NOMEM;
+
+    if (rc != SQLITE_OK)
+        log_err("admin: cannot build information_schema: %s", err ? err : sqlite3_errstr(rc));
+    sqlite3_free(err);
+    sqlite3_free(sql);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Replace view NAME of information_schema by a table of the rows in temp.NAME: the same
+ * columns, each comparing without regard to case. */
+static int materialize(sqlite3 *db, const char *name)
+{
+    sqlite3_str *cols = sqlite3_str_new(db);
+    sqlite3_stmt *st = NULL;
+    char *list;
     int rc;
 
-    rc = sqlite3_exec(db,
-                      "ATTACH ':memory:' AS " ADMIN_INFO_DB ";"
-                      "CREATE TEMP VIEW dual AS SELECT 'X' AS DUMMY",
-                      NULL, NULL, &err);
-    for (size_t i = 0; rc == SQLITE_OK && i < ARRAY_SIZE(info_views); i++) {
-        if (!(sql = sqlite3_mprintf("CREATE VIEW " ADMIN_INFO_DB ".%s AS %s", info_views[i].name,
-                                    info_views[i].select))) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        rc = sqlite3_exec(db, sql, NULL, NULL, &err);
-        sqlite3_free(sql);
+    if (sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_info(?1, 'temp') ORDER BY cid", -1,
+                           &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        sqlite3_free(sqlite3_str_finish(cols));
+        return exec_built(db, NULL);
     }
-    if (rc != SQLITE_OK) {
-        log_err("admin: cannot create information_schema: %s", err ? err : sqlite3_errstr(rc));
-        sqlite3_free(err);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        sqlite3_str_appendf(cols, "%s\"%w\" COLLATE NOCASE", sqlite3_str_length(cols) ? ", " : "",
+                            (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    list = sqlite3_str_finish(cols);
+    rc = exec_built(db, list ? sqlite3_mprintf("DROP VIEW " ADMIN_INFO_DB ".\"%w\";"
+                                               "CREATE TABLE " ADMIN_INFO_DB ".\"%w\" (%s);"
+                                               "INSERT INTO " ADMIN_INFO_DB ".\"%w\" SELECT * "
+                                               "FROM temp.\"%w\";"
+                                               "DROP TABLE temp.\"%w\"",
+                                               name, name, list, name, name, name)
+                             : NULL);
+    sqlite3_free(list);
+    return rc;
+}
+
+int admin_dialect_open(sqlite3 *db)
+{
+    size_t i;
+    int rc = 0;
+
+    /* The views read pragma functions, which SQLite allows in a view of a trusted schema
+     * only: trusted while they run, not afterwards. */
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 1, NULL);
+    rc = exec_built(db, sqlite3_mprintf("ATTACH ':memory:' AS " ADMIN_INFO_DB ";"
+                                        "CREATE TEMP VIEW dual AS SELECT 'X' AS DUMMY"));
+    for (i = 0; rc == 0 && i < ARRAY_SIZE(info_views); i++)
+        rc = exec_built(db, sqlite3_mprintf("CREATE VIEW " ADMIN_INFO_DB ".%s AS %s",
+                                            info_views[i].name, info_views[i].select));
+    /* Every view's rows first, while all are views, then the tables in their place. */
+    for (i = 0; rc == 0 && i < ARRAY_SIZE(info_views); i++)
+        rc = exec_built(db,
+                        sqlite3_mprintf("CREATE TEMP TABLE \"%w\" AS SELECT * FROM " ADMIN_INFO_DB
+                                        ".\"%w\"",
+                                        info_views[i].name, info_views[i].name));
+    for (i = 0; rc == 0 && i < ARRAY_SIZE(info_views); i++)
+        rc = materialize(db, info_views[i].name);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    if (rc < 0)
         return -1;
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(dialect_functions); i++) {
+    for (i = 0; i < ARRAY_SIZE(dialect_functions); i++) {
         const struct dialect_function *f = &dialect_functions[i];
         if (sqlite3_create_function(db, f->name, f->nargs,
                                     SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC,

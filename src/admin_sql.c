@@ -222,7 +222,6 @@ struct exec {
     bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
     bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
     bool updating;        /* ... an UPDATE: the OK tells rows matched and changed */
-    bool preparing;       /* in sqlite3_prepare_v2() of the statement itself */
     uint64_t changed;     /* rows whose value an UPDATE really changed */
     uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
     const char *deny_state;
@@ -1476,15 +1475,19 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 {
     const struct admin_client *c = cur ? cur->client : NULL;
     (void)arg;
+    (void)trigger;
 
+    if ((action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) && dbname &&
+        !strcmp(dbname, ADMIN_INFO_DB) && strncmp(a, "sqlite_", 7))
+        return deny(ER_DBACCESS_DENIED,
+                    "Access denied for user '%s'@'%%' to database '" ADMIN_INFO_DB "'",
+                    c ? c->user : "?");
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
-    case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table. information_schema
-                       * and TEMP (DUAL) hold views, and what they read names them in TRIGGER. */
-        if (!dbname || trigger || !strcmp(dbname, ADMIN_INFO_DB) || !strcmp(dbname, "temp") ||
-            readable(a))
+    case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table; TEMP holds DUAL */
+        if (!dbname || !strcmp(dbname, ADMIN_INFO_DB) || !strcmp(dbname, "temp") || readable(a))
             return SQLITE_OK;
         return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
                     c ? c->user : "?", a);
@@ -1498,9 +1501,7 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
     case SQLITE_UPDATE:
     case SQLITE_DELETE:
         return authorize_write(c, action, a, b);
-    case SQLITE_PRAGMA: /* only those the information_schema views run as they are read */
-        if (cur && !cur->preparing && admin_dialect_pragma(a))
-            return SQLITE_OK;
+    case SQLITE_PRAGMA:
         return deny(ER_SPECIFIC_ACCESS, "PRAGMA is not allowed on the admin port");
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
@@ -1564,13 +1565,6 @@ static void sql_error(struct exec *x, int rc)
     if (rc == SQLITE_NOMEM || rc == SQLITE_TOOBIG) {
         snprintf(buf, sizeof(buf), "Out of resources on the admin port: %s", msg);
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", buf);
-        return;
-    }
-    if (strstr(msg, "because it is a view")) { /* a write into information_schema */
-        snprintf(buf, sizeof(buf),
-                 "Access denied for user '%s'@'%%' to database '" ADMIN_INFO_DB "': %s",
-                 x->client->user, msg);
-        x->sink->error(x->sink, ER_DBACCESS_DENIED, "42000", buf);
         return;
     }
     if (!strncmp(msg, "no such table", 13)) {
@@ -1679,9 +1673,7 @@ static void run_sql(struct exec *x, const char *sql)
     x->write_ok = false;
     x->updating = false;
     x->changed = 0;
-    x->preparing = true;
     rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
-    x->preparing = false;
     if (rc != SQLITE_OK) {
         sql_error(x, rc);
         goto out;
@@ -2698,9 +2690,7 @@ int admin_sql_open(const struct conf *conf)
     }
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    /* The schema holds only what this function creates (no statement may change it), so
-     * its views may read the pragma table-valued functions: information_schema does. */
-    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 1, NULL);
+    sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
         snprintf(name, sizeof(name), "rb_%s", tables[i].name);
         snprintf(sql, sizeof(sql), "CREATE VIRTUAL TABLE %s USING %s", tables[i].name, name);
