@@ -1,5 +1,5 @@
 /* admin_dialect.h - what the admin port adds to SQLite so that MySQL drivers and tools find
- * what they look for: an information_schema database of views over SQLite's own catalog,
+ * what they look for: an information_schema database filled from SQLite's own catalog,
  * DUAL, the MySQL functions their metadata queries call, and the pieces of MySQL syntax
  * they send that SQLite cannot parse (CONVERT(expr, type), SELECT modifiers, versioned
  * comments). */
@@ -13,7 +13,7 @@
 
 /* The database the router's tables are in, as MySQL clients see it (SQLite's "main"). */
 #define ADMIN_DB "rebound"
-/* The other one: views describing both. */
+/* The other one: tables describing both. */
 #define ADMIN_INFO_DB "information_schema"
 
 /* Attach information_schema to DB and fill its tables from SQLite's catalog; create DUAL and
@@ -25,7 +25,7 @@ int admin_dialect_open(sqlite3 *db) __attribute__((warn_unused_result));
 bool admin_dialect_function(const char *name);
 
 /* Is NAME (any case) a table of information_schema? */
-bool admin_dialect_view(const char *name);
+bool admin_dialect_table(const char *name);
 
 /* The database called NAME (LEN bytes, any case): ADMIN_DB ("main" is another name for it),
  * ADMIN_INFO_DB, or NULL if there is none. */

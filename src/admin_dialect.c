@@ -177,7 +177,7 @@ static const struct info_view info_views[] = {
      "'PAD SPACE' AS PAD_ATTRIBUTE"},
 };
 
-bool admin_dialect_view(const char *name)
+bool admin_dialect_table(const char *name)
 {
     for (size_t i = 0; name && i < ARRAY_SIZE(info_views); i++)
         if (!strcasecmp(name, info_views[i].name))

@@ -1954,7 +1954,7 @@ static bool table_exists(struct exec *x, const char *dbname, const char *t)
     const char *schema = admin_dialect_schema(dbname);
     char msg[2 * CONF_NAME_MAX + 40];
 
-    if (schema && !strcmp(schema, "main") ? find_table(t) != NULL : admin_dialect_view(t))
+    if (schema && !strcmp(schema, "main") ? find_table(t) != NULL : admin_dialect_table(t))
         return true;
     snprintf(msg, sizeof(msg), "Table '%s.%s' doesn't exist", dbname, t);
     x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
