@@ -22,6 +22,8 @@
 /* The version the greeting announces. The 8.0 prefix makes MySQL 8 clients offer
  * caching_sha2_password; "rebound-admin" tells a human where they are. */
 #define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
+/* The same version as a number, as versioned comments (slash-star-bang 80036) compare it. */
+#define ADMIN_VERSION_ID 80036
 
 #define ADMIN_MAX_PACKET         (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
 #define ADMIN_RESULT_MAX         (4 * 1024 * 1024)           /* one result set on the wire */

@@ -57,7 +57,8 @@ struct admin_client {
     char user[CONF_NAME_MAX];
     char peer[80];          /* "127.0.0.1:50312" */
     bool readonly;          /* the admin-ro user: SELECT and the read shortcuts only */
-    char db[CONF_NAME_MAX]; /* current database: "" or "rebound" */
+    bool found_rows;        /* CLIENT_FOUND_ROWS: an UPDATE counts the rows it matched */
+    char db[CONF_NAME_MAX]; /* current database: "", "rebound" or "information_schema" */
 };
 
 /* Where one statement's outcome goes: exactly one ok(), or one error(), or columns()
@@ -101,7 +102,7 @@ bool admin_sql_resume(struct admin_sql_run *r);
 void admin_sql_abort(struct admin_sql_run *r);
 /* All of one statement at once (start, then resume until answered): tests and the fuzzer. */
 void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct admin_sink *k);
-/* COM_INIT_DB / USE: only "rebound" (or "main") exists. */
+/* COM_INIT_DB / USE: "rebound" (or "main") and "information_schema". */
 void admin_sql_use(struct admin_client *c, const char *db, size_t len, struct admin_sink *k);
 /* The columns of TABLE for COM_FIELD_LIST: CB once per column. -1 if no such table. */
 int admin_sql_table_columns(const char *table,

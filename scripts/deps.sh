@@ -10,7 +10,10 @@ pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck
       # tests/integ/test_admin_stmt: prepared statements through PHP mysqli (mysqlnd) and through
       # node mysql2, which tests/drivers/mysql2_install.sh fetches with npm into the build dir
-      php-cli php-mysql nodejs)
+      php-cli php-mysql nodejs
+      # tests/integ/test_admin_meta: MariaDB Connector/J and a JDK to compile and run
+      # tests/drivers/AdminMeta.java against the admin port
+      libmariadb-java default-jdk-headless)
 # NodeSource's nodejs package brings npm along and conflicts with Debian's npm package.
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()

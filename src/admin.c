@@ -41,6 +41,7 @@
 #include <openssl/ssl.h>
 
 #include "acceptor.h"
+#include "admin_dialect.h"
 #include "log.h"
 #include "preauth.h"
 #include "tls.h"
@@ -324,6 +325,7 @@ static int handshake_response(struct admin_proto *ap, const uint8_t *p, size_t l
         return fatal(ap, ER_NOT_SUPPORTED_AUTH, "08004",
                      "Client does not support the 4.1 protocol; upgrade the MySQL client");
     ap->caps = caps & (ADMIN_CAPS | MYSQL_CLIENT_SSL);
+    ap->client.found_rows = caps & MYSQL_CLIENT_FOUND_ROWS;
     if ((caps & MYSQL_CLIENT_SSL) && !ap->tls) {
         if (!ap->tls_offered || len != 32)
             return fatal(ap, ER_HANDSHAKE, "08S01", "Bad handshake: TLS is not offered here");
@@ -362,13 +364,14 @@ static int handshake_response(struct admin_proto *ap, const uint8_t *p, size_t l
         get_str0(&p, end, plugin, sizeof(plugin)) < 0)
         return fatal(ap, ER_HANDSHAKE, "08S01", "Bad handshake: plugin name");
     /* Connection attributes follow; nothing here needs them. */
-    if (db[0] && strcasecmp(db, "rebound") && strcasecmp(db, "main")) {
+    if (db[0] && !admin_dialect_database(db, strlen(db))) {
         char msg[CONF_NAME_MAX + 40];
         snprintf(msg, sizeof(msg), "Unknown database '%s'", db);
         return fatal(ap, 1049, "42000", msg);
     }
     if (db[0])
-        snprintf(ap->client.db, sizeof(ap->client.db), "rebound");
+        snprintf(ap->client.db, sizeof(ap->client.db), "%s",
+                 admin_dialect_database(db, strlen(db)));
     return authenticate(ap, plugin, resp, (size_t)rlen);
 }
 

@@ -38,6 +38,7 @@
 #include <sqlite3.h>
 
 #include "admin.h"
+#include "admin_dialect.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
@@ -62,6 +63,7 @@
 #define ER_NOT_SUPPORTED_YET    1235
 #define ER_OUT_OF_RESOURCES     1041
 #define ER_SP_DOES_NOT_EXIST    1305
+#define ER_NONEXISTING_GRANT    1141
 #define ER_QUERY_TIMEOUT        3024
 #define ER_WRONG_VALUE_FOR_TYPE 1367
 
@@ -238,6 +240,8 @@ struct exec {
     bool timed_out;       /* a slice, the work time or the step budget ran out */
     bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
     bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
+    bool updating;        /* ... an UPDATE: the OK tells rows matched and changed */
+    uint64_t changed;     /* rows whose value an UPDATE really changed */
     uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
     const char *deny_state;
     char deny_msg[256];
@@ -307,6 +311,11 @@ struct vtable_def {
     int (*update)(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv);
     /* DELETE of row ROWID; NULL: rows cannot be deleted. */
     int (*remove)(sqlite3_vtab *vt, sqlite3_int64 rowid);
+    /* The column an UPDATE may set (with update), NULL if none. */
+    const char *writable;
+    /* The columns that name a row, for the declaration ("listener, name"); NULL if none
+     * do. information_schema shows them as the table's primary key. */
+    const char *primary_key;
 };
 
 /* "admin NAME@ADDR", as the health log names the operator. */
@@ -434,6 +443,8 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
     for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
         if (strcasecmp(v, names[i]))
             continue;
+        if (cur && srv->admin != (enum admin_state)i)
+            cur->changed++;
         who(by, sizeof(by));
         server_set_admin(srv, (enum admin_state)i, by);
         return SQLITE_OK;
@@ -797,13 +808,19 @@ static void fill_health_log(struct snap *s)
     }
 }
 
+/* variables has no key: a scope may repeat a keyword (several health-log sinks). The servers
+ * of a listener have distinct names, but for a while after a reload a removed server still
+ * holding sessions (retired = 1) may share its name with its successor. */
 static const struct vtable_def tables[] = {
-    {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL},
-    {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session},
-    {"health_log", health_cols, ARRAY_SIZE(health_cols), fill_health_log, NULL, NULL},
-    {"listeners", listener_cols, ARRAY_SIZE(listener_cols), fill_listeners, NULL, NULL},
-    {"status", status_cols, ARRAY_SIZE(status_cols), fill_status, NULL, NULL},
-    {"variables", variable_cols, ARRAY_SIZE(variable_cols), fill_variables, NULL, NULL},
+    {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL,
+     "admin_state", "listener, name"},
+    {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session, NULL,
+     "id"},
+    {"health_log", health_cols, ARRAY_SIZE(health_cols), fill_health_log, NULL, NULL, NULL, "id"},
+    {"listeners", listener_cols, ARRAY_SIZE(listener_cols), fill_listeners, NULL, NULL, NULL,
+     "name"},
+    {"status", status_cols, ARRAY_SIZE(status_cols), fill_status, NULL, NULL, NULL, "name"},
+    {"variables", variable_cols, ARRAY_SIZE(variable_cols), fill_variables, NULL, NULL, NULL, NULL},
 };
 
 static const struct vtable_def *find_table(const char *name)
@@ -844,6 +861,8 @@ static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, 
     for (int i = 0; i < def->ncols; i++)
         sqlite3_str_appendf(sql, "%s\"%w\" %s", i ? ", " : "", def->cols[i].name,
                             def->cols[i].type);
+    if (def->primary_key)
+        sqlite3_str_appendf(sql, ", PRIMARY KEY (%s)", def->primary_key);
     sqlite3_str_appendf(sql, ")");
     if (!(text = sqlite3_str_finish(sql)))
         return SQLITE_NOMEM;
@@ -1378,6 +1397,8 @@ static const char *const allowed_functions[] = {
 
 static bool function_allowed(const char *name)
 {
+    if (admin_dialect_function(name))
+        return true;
     for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
         if (!strcasecmp(functions[i].name, name))
             return true;
@@ -1454,26 +1475,29 @@ static const char ddl_refused[] = "statement not allowed on the admin port: tabl
 static const char writes_are[] = "the only writes are UPDATE servers SET admin_state=... and "
                                  "DELETE FROM sessions";
 
-/* May a statement read table NAME? Ours, and the schema (SHOW CREATE TABLE). */
+/* May a statement read table NAME of the main database? Ours, and its schema table. */
 static bool readable(const char *name)
 {
     return find_table(name) || !strcmp(name, "sqlite_master") || !strcmp(name, "sqlite_schema");
 }
 
-/* The writes: UPDATE servers.admin_state and DELETE FROM sessions, for the admin user. */
+/* The writes the tables take (UPDATE servers.admin_state and DELETE FROM sessions), for the
+ * admin user. */
 static int authorize_write(const struct admin_client *c, int action, const char *table,
                            const char *column)
 {
+    const struct vtable_def *t = find_table(table);
+
     if (!strncmp(table, "sqlite_", 7)) /* DDL writing the schema */
         return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
     if (!c || c->readonly)
         return deny(ER_TABLEACCESS_DENIED,
                     "%s command denied to user '%s' for table '%s': this user is read-only",
                     action == SQLITE_UPDATE ? "UPDATE" : "DELETE", c ? c->user : "?", table);
-    if ((action == SQLITE_UPDATE && !strcmp(table, "servers") && column &&
-         !strcmp(column, "admin_state")) ||
-        (action == SQLITE_DELETE && !strcmp(table, "sessions"))) {
+    if (t && ((action == SQLITE_UPDATE && t->writable && column && !strcmp(column, t->writable)) ||
+              (action == SQLITE_DELETE && t->remove))) {
         cur->write_ok = true;
+        cur->updating = action == SQLITE_UPDATE;
         return SQLITE_OK;
     }
     if (action == SQLITE_UPDATE)
@@ -1489,15 +1513,19 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 {
     const struct admin_client *c = cur ? cur->client : NULL;
     (void)arg;
-    (void)dbname;
     (void)trigger;
 
+    if ((action == SQLITE_INSERT || action == SQLITE_UPDATE || action == SQLITE_DELETE) && dbname &&
+        !strcmp(dbname, ADMIN_INFO_DB) && strncmp(a, "sqlite_", 7))
+        return deny(ER_DBACCESS_DENIED,
+                    "Access denied for user '%s'@'%%' to database '" ADMIN_INFO_DB "'",
+                    c ? c->user : "?");
     switch (action) {
     case SQLITE_SELECT:
     case SQLITE_RECURSIVE:
         return SQLITE_OK;
-    case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table */
-        if (!dbname || readable(a))
+    case SQLITE_READ: /* DBNAME NULL: a CTE or subquery, not a table; TEMP holds DUAL */
+        if (!dbname || !strcmp(dbname, ADMIN_INFO_DB) || !strcmp(dbname, "temp") || readable(a))
             return SQLITE_OK;
         return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
                     c ? c->user : "?", a);
@@ -1699,15 +1727,28 @@ static bool step_rows(struct exec *x)
     return true;
 }
 
-/* A statement that only ran: OK with the rows it changed, or its error. */
+/* A statement that only ran: OK with the rows it changed, or its error. An UPDATE counts,
+ * as MySQL does, the rows whose value really changed (or, for a client that asked for
+ * CLIENT_FOUND_ROWS, those it matched), and tells both in the info text. */
 static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
 {
+    uint64_t matched;
+    char info[96];
+
     while (rc == SQLITE_ROW)
         rc = step(x, st);
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
         sql_error(x, rc);
-    else
-        x->sink->ok(x->sink, (uint64_t)sqlite3_changes(db), NULL);
+        return;
+    }
+    matched = (uint64_t)sqlite3_changes64(db);
+    if (!x->updating) {
+        x->sink->ok(x->sink, matched, NULL);
+        return;
+    }
+    snprintf(info, sizeof(info), "Rows matched: %" PRIu64 "  Changed: %" PRIu64 "  Warnings: 0",
+             matched, x->changed);
+    x->sink->ok(x->sink, x->client->found_rows ? matched : x->changed, info);
 }
 
 /* Compile one SQL statement for X into x->st (NULL if it is only a comment); the authorizer
@@ -1719,6 +1760,8 @@ static int compile_sql(struct exec *x, const char *sql)
     int rc;
 
     x->write_ok = false;
+    x->updating = false;
+    x->changed = 0;
     rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
     if (rc != SQLITE_OK) {
         sql_error(x, rc);
@@ -1931,50 +1974,6 @@ static void sc_variables(struct exec *x, const char *rest)
                   "rowid");
 }
 
-static void sc_databases(struct exec *x, const char *rest)
-{
-    (void)rest;
-    run_sql(x, "SELECT 'rebound' AS `Database`");
-}
-
-/* The tables as a VALUES list, for SHOW TABLES. */
-static char *tables_sql(bool full)
-{
-    sqlite3_str *s = sqlite3_str_new(db);
-
-    sqlite3_str_appendf(s, "SELECT column1 AS Tables_in_rebound%s FROM (VALUES ",
-                        full ? ", 'BASE TABLE' AS Table_type" : "");
-    for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
-        sqlite3_str_appendf(s, "%s(%Q)", i ? "," : "", tables[i].name);
-    sqlite3_str_appendf(s, ")");
-    return sqlite3_str_finish(s);
-}
-
-/* SHOW [FULL] TABLES [FROM db] [LIKE ...] */
-static void show_tables(struct exec *x, const char *rest, bool full)
-{
-    char *base = tables_sql(full);
-    const char *r;
-
-    if ((r = match_words(rest, "FROM")) || (r = match_words(rest, "IN")))
-        rest = skip_space(r + strcspn(r, " \t\r\n"));
-    if (base)
-        show_filtered(x, base, "Tables_in_rebound", rest, "1");
-    else
-        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
-    sqlite3_free(base);
-}
-
-static void sc_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, false);
-}
-
-static void sc_full_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, true);
-}
-
 /* A table name at S ("t", `t`, "db.t", `db`.`t`), the last part copied into BUF.
  * Returns what follows. */
 static const char *table_name(const char *s, char *buf, size_t len)
@@ -1997,44 +1996,419 @@ static const char *table_name(const char *s, char *buf, size_t len)
     return skip_space(s);
 }
 
-/* DESCRIBE t / SHOW [FULL] COLUMNS FROM t: one row per column, MySQL's shape. */
+/* ---- SHOW statements about the catalog: queries of information_schema ---- */
+
+/* The database a statement names, else the current one, else ADMIN_DB. */
+static const char *default_db(const struct exec *x, const char *named)
+{
+    if (named && named[0])
+        return named;
+    return x->client->db[0] ? x->client->db : ADMIN_DB;
+}
+
+/* One name at S: `quoted`, "quoted", 'quoted' or bare, copied into BUF. Returns what follows,
+ * blanks skipped. */
+static const char *ident(const char *s, char *buf, size_t len)
+{
+    size_t n;
+
+    if (*s == '`' || *s == '"' || *s == '\'') {
+        char q[2] = {*s++, 0};
+        n = strcspn(s, q);
+        snprintf(buf, len, "%.*s", (int)n, s);
+        s += n + (s[n] == q[0]);
+    } else {
+        n = strcspn(s, " \t\r\n;.@()");
+        snprintf(buf, len, "%.*s", (int)n, s);
+        s += n;
+    }
+    return skip_space(s);
+}
+
+/* "t" or "db.t" at S into T and DB ("" when not given), then an optional FROM|IN db. Returns
+ * what follows. */
+static const char *object_name(const char *s, char *dbname, char *t)
+{
+    const char *r;
+
+    dbname[0] = '\0';
+    s = ident(s, t, CONF_NAME_MAX);
+    if (*s == '.') {
+        snprintf(dbname, CONF_NAME_MAX, "%s", t);
+        s = ident(skip_space(s + 1), t, CONF_NAME_MAX);
+    }
+    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
+        s = ident(r, dbname, CONF_NAME_MAX);
+    return s;
+}
+
+/* An optional FROM|IN db at S into DB ("" if none). Returns what follows. */
+static const char *from_db(const char *s, char *dbname)
+{
+    const char *r;
+
+    dbname[0] = '\0';
+    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
+        return ident(r, dbname, CONF_NAME_MAX);
+    return s;
+}
+
+/* Is DB a database? If not, answer 1049 and return false. */
+static bool db_exists(struct exec *x, const char *dbname)
+{
+    char msg[CONF_NAME_MAX + 40];
+
+    if (admin_dialect_database(dbname, strlen(dbname)))
+        return true;
+    snprintf(msg, sizeof(msg), "Unknown database '%s'", dbname);
+    x->sink->error(x->sink, ER_BAD_DB, "42000", msg);
+    return false;
+}
+
+/* Is T a table (or view) of database DB? If not, answer 1146 and return false. */
+static bool table_exists(struct exec *x, const char *dbname, const char *t)
+{
+    const char *schema = admin_dialect_schema(dbname);
+    char msg[2 * CONF_NAME_MAX + 40];
+
+    if (schema && !strcmp(schema, "main") ? find_table(t) != NULL : admin_dialect_table(t))
+        return true;
+    snprintf(msg, sizeof(msg), "Table '%s.%s' doesn't exist", dbname, t);
+    x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
+    return false;
+}
+
+/* Answer SELECT-list SEL (with FROM) restricted to COND, then by REST: "LIKE 'pat'" on
+ * LIKE_COL (NULL: LIKE is not allowed) or "WHERE expr" on the answer's own columns, ordered
+ * by ORDER. SEL and COND are freed. */
+static void show_meta(struct exec *x, char *sel, char *cond, const char *like_col, const char *rest,
+                      const char *order)
+{
+    const char *r;
+
+    if (!sel || !cond)
+        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
+    else if (!*rest)
+        run_built(x, sqlite3_mprintf("%s WHERE %s ORDER BY %s", sel, cond, order));
+    else if (like_col && (r = match_words(rest, "LIKE")))
+        run_built(x, sqlite3_mprintf("%s WHERE (%s) AND %s LIKE %s ORDER BY %s", sel, cond,
+                                     like_col, r, order));
+    else if ((r = match_words(rest, "WHERE")))
+        run_built(x, sqlite3_mprintf("SELECT * FROM (%s WHERE %s ORDER BY %s) WHERE %s", sel, cond,
+                                     order, r));
+    else
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                       like_col ? "You have an error in your SQL syntax: expected LIKE "
+                                  "'pattern' or WHERE"
+                                : "You have an error in your SQL syntax: expected WHERE");
+    sqlite3_free(sel);
+    sqlite3_free(cond);
+}
+
+/* SHOW DATABASES | SCHEMAS [LIKE | WHERE] */
+static void sc_databases(struct exec *x, const char *rest)
+{
+    show_meta(x,
+              sqlite3_mprintf("SELECT SCHEMA_NAME AS `Database` FROM " ADMIN_INFO_DB ".SCHEMATA"),
+              sqlite3_mprintf("1"), "SCHEMA_NAME", rest, "SCHEMA_NAME");
+}
+
+/* SHOW [FULL] TABLES [FROM db] [LIKE | WHERE] */
+static void show_tables(struct exec *x, const char *rest, bool full)
+{
+    char named[CONF_NAME_MAX];
+    const char *dbname;
+
+    rest = from_db(rest, named);
+    dbname = default_db(x, named);
+    if (!db_exists(x, dbname))
+        return;
+    dbname = admin_dialect_database(dbname, strlen(dbname));
+    show_meta(x,
+              sqlite3_mprintf("SELECT TABLE_NAME AS \"Tables_in_%w\"%s FROM " ADMIN_INFO_DB
+                              ".TABLES",
+                              dbname, full ? ", TABLE_TYPE AS Table_type" : ""),
+              sqlite3_mprintf("TABLE_SCHEMA = %Q", dbname), "TABLE_NAME", rest, "TABLE_NAME");
+}
+
+static void sc_tables(struct exec *x, const char *rest)
+{
+    show_tables(x, rest, false);
+}
+
+static void sc_full_tables(struct exec *x, const char *rest)
+{
+    show_tables(x, rest, true);
+}
+
+/* SHOW TABLE STATUS [FROM db] [LIKE | WHERE] */
+static void sc_table_status(struct exec *x, const char *rest)
+{
+    char named[CONF_NAME_MAX];
+    const char *dbname;
+
+    rest = from_db(rest, named);
+    dbname = default_db(x, named);
+    if (!db_exists(x, dbname))
+        return;
+    show_meta(x,
+              sqlite3_mprintf(
+                  "SELECT TABLE_NAME AS Name, ENGINE AS Engine, VERSION AS Version, ROW_FORMAT "
+                  "AS Row_format, TABLE_ROWS AS \"Rows\", AVG_ROW_LENGTH AS Avg_row_length, "
+                  "DATA_LENGTH AS Data_length, MAX_DATA_LENGTH AS Max_data_length, "
+                  "INDEX_LENGTH AS Index_length, DATA_FREE AS Data_free, AUTO_INCREMENT AS "
+                  "Auto_increment, CREATE_TIME AS Create_time, UPDATE_TIME AS Update_time, "
+                  "CHECK_TIME AS Check_time, TABLE_COLLATION AS Collation, CHECKSUM AS "
+                  "Checksum, CREATE_OPTIONS AS Create_options, TABLE_COMMENT AS Comment "
+                  "FROM " ADMIN_INFO_DB ".TABLES"),
+              sqlite3_mprintf("TABLE_SCHEMA = %Q", admin_dialect_database(dbname, strlen(dbname))),
+              "TABLE_NAME", rest, "TABLE_NAME");
+}
+
+/* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
+static const char *writable_column(const struct exec *x, const char *dbname, const char *t)
+{
+    const struct vtable_def *def = find_table(t);
+
+    if (!def || strcmp(admin_dialect_schema(dbname), "main") || x->client->readonly)
+        return NULL;
+    return def->writable;
+}
+
+/* DESCRIBE t [col] and SHOW [FULL] COLUMNS|FIELDS FROM t [FROM db] [LIKE | WHERE]: one row per
+ * column; Extra says `writable` for the column an UPDATE may set. */
+static void show_columns(struct exec *x, const char *rest, bool full, bool describe)
+{
+    char named[CONF_NAME_MAX], t[CONF_NAME_MAX], col[CONF_NAME_MAX], *pat = NULL, *privs;
+    const char *dbname, *w;
+
+    rest = object_name(rest, named, t);
+    dbname = default_db(x, named);
+    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
+        return;
+    if (describe && *rest) { /* DESCRIBE t col: the columns it matches */
+        ident(rest, col, sizeof(col));
+        rest = pat = sqlite3_mprintf("LIKE %Q", col);
+    }
+    w = writable_column(x, dbname, t);
+    privs = sqlite3_mprintf("(CASE COLUMN_NAME WHEN %Q THEN 'select,update' ELSE PRIVILEGES END)",
+                            w ? w : "");
+    show_meta(x,
+              sqlite3_mprintf("SELECT COLUMN_NAME AS Field, COLUMN_TYPE AS Type, %s IS_NULLABLE "
+                              "AS \"Null\", COLUMN_KEY AS \"Key\", COLUMN_DEFAULT AS \"Default\", "
+                              "(CASE COLUMN_NAME WHEN %Q THEN 'writable' ELSE EXTRA END) AS "
+                              "Extra%s%s%s FROM " ADMIN_INFO_DB ".COLUMNS",
+                              full ? "COLLATION_NAME AS Collation," : "", w ? w : "",
+                              full ? ", " : "", full && privs ? privs : "",
+                              full ? " AS Privileges, COLUMN_COMMENT AS Comment" : ""),
+              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
+                              admin_dialect_database(dbname, strlen(dbname)), t),
+              "COLUMN_NAME", rest ? rest : "", "ORDINAL_POSITION");
+    sqlite3_free(privs);
+    sqlite3_free(pat);
+}
+
 static void sc_describe(struct exec *x, const char *rest)
 {
-    static const char *const names[] = {"Field", "Type", "Null", "Key", "Default", "Extra"};
-    static const enum admin_type types[] = {ADMIN_T_TEXT, ADMIN_T_TEXT, ADMIN_T_TEXT,
-                                            ADMIN_T_TEXT, ADMIN_T_TEXT, ADMIN_T_TEXT};
-    const struct vtable_def *t;
-    char name[CONF_NAME_MAX], msg[160];
+    show_columns(x, rest, false, true);
+}
 
-    table_name(rest, name, sizeof(name));
-    if (!(t = find_table(name))) {
-        snprintf(msg, sizeof(msg), "Table 'rebound.%s' doesn't exist", name);
-        x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
+static void sc_columns(struct exec *x, const char *rest)
+{
+    show_columns(x, rest, false, false);
+}
+
+static void sc_full_columns(struct exec *x, const char *rest)
+{
+    show_columns(x, rest, true, false);
+}
+
+/* SHOW INDEX|INDEXES|KEYS FROM t [FROM db] [WHERE]: the primary key. */
+static void sc_index(struct exec *x, const char *rest)
+{
+    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
+    const char *dbname;
+
+    rest = object_name(rest, named, t);
+    dbname = default_db(x, named);
+    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
+        return;
+    show_meta(x,
+              sqlite3_mprintf("SELECT TABLE_NAME AS \"Table\", NON_UNIQUE AS Non_unique, "
+                              "INDEX_NAME AS Key_name, SEQ_IN_INDEX AS Seq_in_index, COLUMN_NAME "
+                              "AS Column_name, COLLATION AS Collation, CARDINALITY AS "
+                              "Cardinality, SUB_PART AS Sub_part, PACKED AS Packed, NULLABLE AS "
+                              "\"Null\", INDEX_TYPE AS Index_type, COMMENT AS Comment, "
+                              "INDEX_COMMENT AS Index_comment, IS_VISIBLE AS Visible, EXPRESSION "
+                              "AS Expression FROM " ADMIN_INFO_DB ".STATISTICS"),
+              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
+                              admin_dialect_database(dbname, strlen(dbname)), t),
+              NULL, rest, "SEQ_IN_INDEX");
+}
+
+/* SHOW CREATE TABLE t: MySQL's CREATE TABLE for it, from information_schema. */
+static void sc_show_create(struct exec *x, const char *rest)
+{
+    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
+    const char *dbname;
+
+    object_name(rest, named, t);
+    dbname = default_db(x, named);
+    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
+        return;
+    dbname = admin_dialect_database(dbname, strlen(dbname));
+    run_built(
+        x, sqlite3_mprintf(
+               "SELECT TABLE_NAME AS `Table`, 'CREATE TABLE `' || TABLE_NAME || '` (' || char(10) "
+               "|| group_concat(def, ',' || char(10)) || coalesce((SELECT ',' || char(10) || '  "
+               "PRIMARY KEY (' || group_concat('`' || COLUMN_NAME || '`', ',') || ')' FROM (SELECT "
+               "COLUMN_NAME FROM " ADMIN_INFO_DB ".KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %Q AND "
+               "TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)), '') || char(10) || ') ENGINE=' || "
+               "coalesce((SELECT ENGINE FROM " ADMIN_INFO_DB ".TABLES WHERE TABLE_SCHEMA = %Q AND "
+               "TABLE_NAME = %Q), 'MEMORY') || ' DEFAULT CHARSET=utf8mb4' AS `Create Table` FROM "
+               "(SELECT TABLE_NAME, '  `' || COLUMN_NAME || '` ' || COLUMN_TYPE || (CASE "
+               "IS_NULLABLE WHEN 'NO' THEN ' NOT NULL' ELSE '' END) AS def FROM " ADMIN_INFO_DB
+               ".COLUMNS WHERE TABLE_SCHEMA = %Q AND TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)",
+               dbname, t, dbname, t, dbname, t));
+}
+
+/* SHOW CREATE DATABASE | SCHEMA db */
+static void sc_show_create_db(struct exec *x, const char *rest)
+{
+    char named[CONF_NAME_MAX];
+    const char *dbname;
+
+    ident(rest, named, sizeof(named));
+    if (!db_exists(x, named))
+        return;
+    dbname = admin_dialect_database(named, strlen(named));
+    run_built(x, sqlite3_mprintf("SELECT %Q AS `Database`, 'CREATE DATABASE `%q` /*!40100 "
+                                 "DEFAULT CHARACTER SET utf8mb4 */' AS `Create Database`",
+                                 dbname, dbname));
+}
+
+/* SHOW [STORAGE] ENGINES */
+static void sc_engines(struct exec *x, const char *rest)
+{
+    show_meta(x,
+              sqlite3_mprintf("SELECT ENGINE AS Engine, SUPPORT AS Support, COMMENT AS Comment, "
+                              "TRANSACTIONS AS Transactions, XA, SAVEPOINTS AS Savepoints FROM "
+                              "" ADMIN_INFO_DB ".ENGINES"),
+              sqlite3_mprintf("1"), NULL, rest, "ENGINE");
+}
+
+/* SHOW COLLATION [LIKE | WHERE] */
+static void sc_collation(struct exec *x, const char *rest)
+{
+    show_meta(x,
+              sqlite3_mprintf("SELECT COLLATION_NAME AS Collation, CHARACTER_SET_NAME AS "
+                              "Charset, ID AS Id, IS_DEFAULT AS \"Default\", IS_COMPILED AS "
+                              "Compiled, SORTLEN AS Sortlen, PAD_ATTRIBUTE AS Pad_attribute FROM "
+                              "" ADMIN_INFO_DB ".COLLATIONS"),
+              sqlite3_mprintf("1"), "COLLATION_NAME", rest, "COLLATION_NAME");
+}
+
+/* SHOW CHARACTER SET | CHARSET [LIKE | WHERE] */
+static void sc_charset(struct exec *x, const char *rest)
+{
+    show_meta(x,
+              sqlite3_mprintf("SELECT CHARACTER_SET_NAME AS Charset, DESCRIPTION AS "
+                              "Description, DEFAULT_COLLATE_NAME AS \"Default collation\", "
+                              "MAXLEN AS Maxlen FROM " ADMIN_INFO_DB ".CHARACTER_SETS"),
+              sqlite3_mprintf("1"), "CHARACTER_SET_NAME", rest, "CHARACTER_SET_NAME");
+}
+
+/* The account called USER: whether it is read-only. False if there is none. */
+static bool account_readonly(const char *user, bool *readonly)
+{
+    const struct conf_admin *a = aconf ? &aconf->admin : NULL;
+
+    if (a && !strcmp(user, a->user.name)) {
+        *readonly = false;
+        return true;
+    }
+    if (a && a->has_ro && !strcmp(user, a->ro.name)) {
+        *readonly = true;
+        return true;
+    }
+    return false;
+}
+
+/* Send one GRANT line: "GRANT WHAT ON OBJ TO `user`@`%`". */
+static int grant_row(struct exec *x, const char *user, const char *what, const char *obj)
+{
+    char line[3 * CONF_NAME_MAX + 80];
+    const char *vals[1] = {line};
+    size_t lens[1];
+
+    snprintf(line, sizeof(line), "GRANT %s ON %s TO `%s`@`%%`", what, obj, user);
+    lens[0] = strlen(line);
+    return x->sink->row(x->sink, 1, vals, lens);
+}
+
+/* SHOW GRANTS [FOR CURRENT_USER[()] | FOR user[@host]]: what the account may do, in MySQL's
+ * form: reading every table (and information_schema, which MySQL does not list), and for the
+ * admin user the writes the tables take. Accounts are not tied to a host: `%`. */
+static void sc_grants(struct exec *x, const char *rest)
+{
+    static const enum admin_type types[] = {ADMIN_T_TEXT};
+    char user[CONF_NAME_MAX], host[CONF_NAME_MAX], title[CONF_NAME_MAX + 20], msg[200], obj[80];
+    const char *names[1] = {title}, *r;
+    bool readonly = x->client->readonly;
+
+    snprintf(user, sizeof(user), "%s", x->client->user);
+    if ((r = match_words(rest, "FOR"))) {
+        if ((rest = match_words(r, "CURRENT_USER"))) {
+            if (rest[0] == '(' && skip_space(rest + 1)[0] == ')')
+                rest = skip_space(skip_space(rest + 1) + 1);
+        } else {
+            rest = ident(r, user, sizeof(user));
+            if (*rest == '@')
+                rest = ident(skip_space(rest + 1), host, sizeof(host));
+            if (strcmp(user, x->client->user) && x->client->readonly) {
+                snprintf(msg, sizeof(msg),
+                         "Access denied for user '%s'@'%%' to database 'mysql': the read-only "
+                         "user sees only its own grants",
+                         x->client->user);
+                x->sink->error(x->sink, ER_DBACCESS_DENIED, "42000", msg);
+                return;
+            }
+            if (strcmp(user, x->client->user) && !account_readonly(user, &readonly)) {
+                snprintf(msg, sizeof(msg),
+                         "There is no such grant defined for user '%.64s' on host '%%'", user);
+                x->sink->error(x->sink, ER_NONEXISTING_GRANT, "42000", msg);
+                return;
+            }
+        }
+    }
+    if (*rest) {
+        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
+                       "You have an error in your SQL syntax: expected SHOW GRANTS [FOR "
+                       "CURRENT_USER | FOR user]");
         return;
     }
-    if (x->sink->columns(x->sink, 6, names, types) < 0)
+    snprintf(title, sizeof(title), "Grants for %s@%%", user);
+    if (x->sink->columns(x->sink, 1, names, types) < 0 || grant_row(x, user, "USAGE", "*.*") < 0 ||
+        grant_row(x, user, "SELECT", "`" ADMIN_DB "`.*") < 0)
         return;
-    for (int i = 0; i < t->ncols; i++) {
-        const char *writable = (t->update && i == SERVER_COL_ADMIN_STATE) ? "writable" : "";
-        const char *type = !strcmp(t->cols[i].type, "INTEGER") ? "bigint"
-                           : !strcmp(t->cols[i].type, "REAL")  ? "double"
-                                                               : "varchar(255)";
-        const char *vals[] = {t->cols[i].name, type, "YES", "", NULL, writable};
-        size_t lens[] = {strlen(vals[0]), strlen(type), 3, 0, 0, strlen(writable)};
-        if (x->sink->row(x->sink, 6, vals, lens) < 0)
+    for (size_t i = 0; !readonly && i < ARRAY_SIZE(tables); i++) {
+        char what[CONF_NAME_MAX + 20];
+        snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", tables[i].name);
+        snprintf(what, sizeof(what), "UPDATE (`%s`)", tables[i].writable ? tables[i].writable : "");
+        if ((tables[i].update && tables[i].writable && grant_row(x, user, what, obj) < 0) ||
+            (tables[i].remove && grant_row(x, user, "DELETE", obj) < 0))
             return;
     }
     x->sink->end(x->sink);
 }
 
-static void sc_show_create(struct exec *x, const char *rest)
+/* PREPARE, EXECUTE, DEALLOCATE PREPARE: refused with what to do instead. */
+static void sc_prepare(struct exec *x, const char *rest)
 {
-    char name[CONF_NAME_MAX];
-
-    table_name(rest, name, sizeof(name));
-    run_built(x, sqlite3_mprintf("SELECT name AS `Table`, sql AS `Create Table` FROM "
-                                 "sqlite_schema WHERE type = 'table' AND name = %Q",
-                                 name));
+    (void)rest;
+    x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
+                   "SQL prepared statements (PREPARE, EXECUTE, DEALLOCATE PREPARE) are not "
+                   "supported on the admin port: send the statement itself");
 }
 
 static void sc_warnings(struct exec *x, const char *rest)
@@ -2102,16 +2476,34 @@ static const struct shortcut shortcuts[] = {
     {"SHOW SCHEMAS", sc_databases, SC_SQL},
     {"SHOW FULL TABLES", sc_full_tables, SC_SQL},
     {"SHOW TABLES", sc_tables, SC_SQL},
-    {"SHOW FULL COLUMNS FROM", sc_describe, SC_RUNS},
-    {"SHOW FULL COLUMNS IN", sc_describe, SC_RUNS},
-    {"SHOW COLUMNS FROM", sc_describe, SC_RUNS},
-    {"SHOW COLUMNS IN", sc_describe, SC_RUNS},
-    {"SHOW FIELDS FROM", sc_describe, SC_RUNS},
+    {"SHOW TABLE STATUS", sc_table_status, SC_SQL},
+    {"SHOW FULL COLUMNS FROM", sc_full_columns, SC_SQL},
+    {"SHOW FULL COLUMNS IN", sc_full_columns, SC_SQL},
+    {"SHOW FULL FIELDS FROM", sc_full_columns, SC_SQL},
+    {"SHOW FULL FIELDS IN", sc_full_columns, SC_SQL},
+    {"SHOW COLUMNS FROM", sc_columns, SC_SQL},
+    {"SHOW COLUMNS IN", sc_columns, SC_SQL},
+    {"SHOW FIELDS FROM", sc_columns, SC_SQL},
+    {"SHOW FIELDS IN", sc_columns, SC_SQL},
+    {"SHOW INDEX FROM", sc_index, SC_SQL},
+    {"SHOW INDEX IN", sc_index, SC_SQL},
+    {"SHOW INDEXES FROM", sc_index, SC_SQL},
+    {"SHOW INDEXES IN", sc_index, SC_SQL},
+    {"SHOW KEYS FROM", sc_index, SC_SQL},
+    {"SHOW KEYS IN", sc_index, SC_SQL},
     {"SHOW CREATE TABLE", sc_show_create, SC_SQL},
+    {"SHOW CREATE DATABASE", sc_show_create_db, SC_SQL},
+    {"SHOW CREATE SCHEMA", sc_show_create_db, SC_SQL},
+    {"SHOW STORAGE ENGINES", sc_engines, SC_SQL},
+    {"SHOW ENGINES", sc_engines, SC_SQL},
+    {"SHOW COLLATION", sc_collation, SC_SQL},
+    {"SHOW CHARACTER SET", sc_charset, SC_SQL},
+    {"SHOW CHARSET", sc_charset, SC_SQL},
+    {"SHOW GRANTS", sc_grants, SC_RUNS},
     {"SHOW WARNINGS", sc_warnings, SC_SQL},
     {"SHOW ERRORS", sc_warnings, SC_SQL},
-    {"DESCRIBE", sc_describe, SC_RUNS},
-    {"DESC", sc_describe, SC_RUNS},
+    {"DESCRIBE", sc_describe, SC_SQL},
+    {"DESC", sc_describe, SC_SQL},
     {"KILL", sc_kill, SC_RUNS},
     {"SET", sc_ok, SC_RUNS},
     {"USE", sc_use, SC_RUNS},
@@ -2119,6 +2511,12 @@ static const struct shortcut shortcuts[] = {
     {"START TRANSACTION", sc_ok, SC_RUNS},
     {"COMMIT", sc_ok, SC_RUNS},
     {"ROLLBACK", sc_ok, SC_RUNS},
+    {"LOCK TABLES", sc_ok, SC_RUNS},
+    {"UNLOCK TABLES", sc_ok, SC_RUNS},
+    {"PREPARE", sc_prepare, SC_SQL},
+    {"EXECUTE", sc_prepare, SC_SQL},
+    {"DEALLOCATE PREPARE", sc_prepare, SC_SQL},
+    {"DROP PREPARE", sc_prepare, SC_SQL},
 };
 
 /* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
@@ -2244,11 +2642,25 @@ static void trim_end(char *s)
         s[--n] = '\0';
 }
 
-/* Answer the statement in X's text: a shortcut, or SQL (with @@variables replaced). */
+/* SQL in MySQL's dialect as SQLite takes it: CONVERT() as CAST(), @@variables replaced. */
+static char *to_sqlite(const char *sql)
+{
+    char *converted = admin_dialect_rewrite(db, sql), *out;
+
+    if (!converted || !strstr(converted, "@@"))
+        return converted;
+    out = rewrite_sysvars(converted);
+    sqlite3_free(converted);
+    return out;
+}
+
+/* Answer the statement in X's text: a shortcut, or SQL in MySQL's dialect. */
 static void dispatch(struct exec *x)
 {
-    const char *s = skip_space(x->text), *rest;
+    const char *s, *rest;
 
+    admin_dialect_open_comments(x->text);
+    s = skip_space(x->text);
     if (!*s) {
         x->sink->error(x->sink, ER_EMPTY_QUERY, "42000", "Query was empty");
         return;
@@ -2264,10 +2676,7 @@ static void dispatch(struct exec *x)
         shortcuts[i].run(x, rest);
         return;
     }
-    if (strstr(s, "@@"))
-        run_built(x, rewrite_sysvars(s));
-    else
-        run_sql(x, s);
+    run_built(x, to_sqlite(s));
 }
 
 static void run_free(struct admin_sql_run *r)
@@ -2524,11 +2933,11 @@ void admin_sql_stmt_free(struct admin_sql_stmt *p)
 
 void admin_sql_use(struct admin_client *c, const char *name, size_t len, struct admin_sink *k)
 {
+    const char *known = admin_dialect_database(name, len);
     char msg[CONF_NAME_MAX + 40];
 
-    if ((len == 7 && !strncasecmp(name, "rebound", 7)) ||
-        (len == 4 && !strncasecmp(name, "main", 4))) {
-        snprintf(c->db, sizeof(c->db), "rebound");
+    if (known) {
+        snprintf(c->db, sizeof(c->db), "%s", known);
         k->ok(k, 0, NULL);
         return;
     }
@@ -2602,6 +3011,8 @@ int admin_sql_open(const struct conf *conf)
         sqlite3_create_function(db, functions[i].name, functions[i].nargs,
                                 SQLITE_UTF8 | SQLITE_DIRECTONLY, (void *)functions[i].data,
                                 functions[i].fn, NULL, NULL);
+    if (admin_dialect_open(db) < 0)
+        goto bad;
     set_limits();
     sqlite3_progress_handler(db, ADMIN_SQL_PROGRESS_OPS, progress, NULL);
     sqlite3_set_authorizer(db, authorize, NULL);

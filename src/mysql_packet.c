@@ -306,8 +306,9 @@ void mysql_ok_packet(struct mysql_wbuf *w, uint8_t seq, uint64_t affected, uint6
     mysql_put_lenenc(w, insert_id);
     mysql_put_u16(w, status);
     mysql_put_u16(w, warnings);
+    /* Length-encoded, as MySQL and MariaDB servers send it and their clients read it. */
     if (info && *info)
-        mysql_put_bytes(w, info, strlen(info));
+        mysql_put_lenenc_str(w, info, strlen(info));
     mysql_pkt_end(w);
 }
 

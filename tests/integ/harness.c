@@ -420,6 +420,11 @@ static const char *repo_root(void)
     return H.root;
 }
 
+const char *harness_root(void)
+{
+    return repo_root();
+}
+
 const char *router_bin(void)
 {
     const char *env = getenv("REBOUND_BIN");
@@ -1039,6 +1044,20 @@ int admin_number(int port, const char *user, const char *pass, const char *sql, 
         mysql_free_result(res);
     mysql_close(m);
     return rc;
+}
+
+int admin_cli(int port, const char *user, const char *pass, const char *sql, char *out,
+              size_t outsz)
+{
+    char portarg[32], userarg[160], passarg[160];
+    char *argv[] = {
+        "/usr/bin/mariadb", "-h127.0.0.1", portarg,     userarg, passarg, "--skip-ssl", "-vv",
+        "--table",          "-e",          (char *)sql, NULL};
+
+    snprintf(portarg, sizeof(portarg), "-P%d", port);
+    snprintf(userarg, sizeof(userarg), "-u%s", user);
+    snprintf(passarg, sizeof(passarg), "-p%s", pass);
+    return run_command(argv, out, outsz, 20000);
 }
 
 unsigned client_errno(void)

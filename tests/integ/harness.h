@@ -123,6 +123,9 @@ struct router {
     int login_port; /* port its readiness login went through */
 };
 
+/* The repository's root directory (it holds scripts/ and tests/). */
+const char *harness_root(void);
+
 /* Path of the router binary: $REBOUND_BIN, else build/rebound of the repository. */
 const char *router_bin(void);
 
@@ -163,6 +166,12 @@ int client_port_via(int port);
  * number, in *V. 0, or -1 with why (login failure, error, no number) in ERR. */
 int admin_number(int port, const char *user, const char *pass, const char *sql, long long *v,
                  char *err, size_t errlen);
+
+/* Run SQL (one or more statements, ";" between them) with the mariadb command-line client on
+ * the admin port (PORT, as USER/PASS, no TLS, verbose, tables drawn): its exit status, and
+ * what it printed (both streams) in OUT. */
+int admin_cli(int port, const char *user, const char *pass, const char *sql, char *out,
+              size_t outsz);
 
 /* Error number and message of the last failed client_* call. */
 unsigned client_errno(void);

@@ -9,17 +9,23 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "admin_sql.h"
 #include "conf.h"
+#include "listener.h"
 #include "rebound.h"
 
-/* A sink that remembers the outcome: "ok", "err CODE", or "rows N" with the first row's
- * first value and the column names and types. */
+/* A sink that remembers the outcome: "ok" with the affected rows and info, "err CODE", or
+ * "rows N" with the first row's first value, the whole first row ("|" between values) and
+ * the column names and types. */
 struct rec {
     struct admin_sink base;
     char kind[8];
@@ -29,6 +35,9 @@ struct rec {
     char cols[512];
     enum admin_type types[16];
     char first[256];
+    char row1[4096];
+    uint64_t affected;
+    char info[128];
 };
 
 static int rec_columns(struct admin_sink *k, int n, const char *const *names,
@@ -53,6 +62,11 @@ static int rec_row(struct admin_sink *k, int n, const char *const *vals, const s
     if (r->nrows++ == 0 && n > 0)
         snprintf(r->first, sizeof(r->first), "%.*s", vals[0] ? (int)lens[0] : 4,
                  vals[0] ? vals[0] : "NULL");
+    for (int i = 0; r->nrows == 1 && i < n; i++) {
+        size_t l = strlen(r->row1);
+        snprintf(r->row1 + l, sizeof(r->row1) - l, "%s%.*s", i ? "|" : "",
+                 vals[i] ? (int)lens[i] : 4, vals[i] ? vals[i] : "NULL");
+    }
     return 0;
 }
 
@@ -63,9 +77,11 @@ static void rec_end(struct admin_sink *k)
 
 static void rec_ok(struct admin_sink *k, uint64_t affected, const char *info)
 {
-    (void)affected;
-    (void)info;
-    snprintf(((struct rec *)k)->kind, 8, "ok");
+    struct rec *r = (struct rec *)k;
+
+    snprintf(r->kind, 8, "ok");
+    r->affected = affected;
+    snprintf(r->info, sizeof(r->info), "%s", info ? info : "");
 }
 
 static void rec_error(struct admin_sink *k, uint16_t code, const char *state, const char *msg)
@@ -150,8 +166,8 @@ static void test_shortcuts(void **state)
     struct rec r = run(&admin, "select @@version_comment limit 1");
     assert_string_equal(r.first, "rebound admin port");
     r = run(&admin, "SHOW DATABASES");
-    assert_string_equal(r.first, "rebound");
-    assert_int_equal(r.nrows, 1);
+    assert_string_equal(r.first, "information_schema");
+    assert_int_equal(r.nrows, 2);
     r = run(&admin, "SHOW TABLES");
     assert_int_equal(r.nrows, 6);
 }
@@ -360,6 +376,308 @@ static void test_functions_match_sqlite(void **state)
     assert_string_equal(r.kind, "rows");
 }
 
+/* What MariaDB Connector/J's DatabaseMetaData.getColumns() sends, as it sends it. */
+static const char connectorj_get_columns[] =
+    "SELECT TABLE_SCHEMA TABLE_CAT, NULL TABLE_SCHEM, TABLE_NAME, COLUMN_NAME, CASE data_type "
+    "WHEN 'bit' THEN -7 WHEN 'tinyblob' THEN -3 WHEN 'mediumblob' THEN -4 WHEN 'longblob' THEN -4 "
+    "WHEN 'blob' THEN -4 WHEN 'tinytext' THEN 12 WHEN 'mediumtext' THEN -1 WHEN 'longtext' THEN -1 "
+    "WHEN 'text' THEN -1 WHEN 'date' THEN 91 WHEN 'datetime' THEN 93 WHEN 'decimal' THEN 3 WHEN "
+    "'double' THEN 8 WHEN 'enum' THEN 12 WHEN 'float' THEN 7 WHEN 'int' THEN IF( COLUMN_TYPE like "
+    "'%unsigned%', 4,4) WHEN 'bigint' THEN -5 WHEN 'mediumint' THEN 4 WHEN 'null' THEN 0 WHEN "
+    "'set' "
+    "THEN 12 WHEN 'smallint' THEN IF( COLUMN_TYPE like '%unsigned%', 5,5) WHEN 'varchar' THEN 12 "
+    "WHEN 'varbinary' THEN -3 WHEN 'char' THEN 1 WHEN 'binary' THEN -2 WHEN 'time' THEN 92 WHEN "
+    "'timestamp' THEN 93 WHEN 'tinyint' THEN IF(COLUMN_TYPE like 'tinyint(1)%',-7,-6)  WHEN 'year' "
+    "THEN 91 ELSE 1111 END  DATA_TYPE, IF(COLUMN_TYPE like 'tinyint(1)%', 'BIT',  UCASE(IF( "
+    "COLUMN_TYPE LIKE '%(%)%', CONCAT(SUBSTRING( COLUMN_TYPE,1, LOCATE('(',COLUMN_TYPE) - 1 ), "
+    "SUBSTRING(COLUMN_TYPE ,1+locate(')', COLUMN_TYPE))), COLUMN_TYPE))) TYPE_NAME,  CASE "
+    "DATA_TYPE  WHEN 'time' THEN IF(DATETIME_PRECISION = 0, 10, CAST(11 + DATETIME_PRECISION as "
+    "signed integer))  WHEN 'date' THEN 10  WHEN 'datetime' THEN IF(DATETIME_PRECISION = 0, 19, "
+    "CAST(20 + DATETIME_PRECISION as signed integer))  WHEN 'timestamp' THEN IF(DATETIME_PRECISION "
+    "= 0, 19, CAST(20 + DATETIME_PRECISION as signed integer))  ELSE   IF(NUMERIC_PRECISION IS "
+    "NULL, LEAST(CHARACTER_MAXIMUM_LENGTH,2147483647), NUMERIC_PRECISION)  END COLUMN_SIZE, 65535 "
+    "BUFFER_LENGTH,  CONVERT (CASE DATA_TYPE WHEN 'year' THEN NUMERIC_SCALE WHEN 'tinyint' THEN 0 "
+    "ELSE NUMERIC_SCALE END, UNSIGNED INTEGER) DECIMAL_DIGITS, 10 NUM_PREC_RADIX, IF(IS_NULLABLE = "
+    "'yes',1,0) NULLABLE,COLUMN_COMMENT REMARKS, COLUMN_DEFAULT COLUMN_DEF, 0 SQL_DATA_TYPE, 0 "
+    "SQL_DATETIME_SUB,   LEAST(CHARACTER_OCTET_LENGTH,2147483647) CHAR_OCTET_LENGTH, "
+    "ORDINAL_POSITION, IS_NULLABLE, NULL SCOPE_CATALOG, NULL SCOPE_SCHEMA, NULL SCOPE_TABLE, NULL "
+    "SOURCE_DATA_TYPE, IF(EXTRA = 'auto_increment','YES','NO') IS_AUTOINCREMENT,  IF(EXTRA in "
+    "('VIRTUAL', 'PERSISTENT', 'VIRTUAL GENERATED', 'STORED GENERATED') ,'YES','NO') "
+    "IS_GENERATEDCOLUMN  FROM INFORMATION_SCHEMA.COLUMNS  WHERE TABLE_SCHEMA='rebound' AND "
+    "TABLE_NAME='servers' ORDER BY TABLE_CAT, TABLE_SCHEM, TABLE_NAME, ORDINAL_POSITION";
+
+/* Run SQL for C and expect rows: N of them (-1: any), FIRST the first value (NULL: any). */
+static struct rec expect_rows(struct admin_client *c, const char *sql, int n, const char *first)
+{
+    struct rec r = run(c, sql);
+
+    if (strcmp(r.kind, "rows"))
+        fail_msg("%s: %s %u %s, expected rows", sql, r.kind, r.code, r.msg);
+    if (n >= 0 && r.nrows != n)
+        fail_msg("%s: %d rows, expected %d", sql, r.nrows, n);
+    if (first && strcmp(r.first, first))
+        fail_msg("%s: first value \"%s\", expected \"%s\"", sql, r.first, first);
+    return r;
+}
+
+/* information_schema describes the tables as they are declared, in MySQL's terms; names
+ * compare in any case; DUAL and the MySQL functions metadata queries use work. */
+static void test_information_schema(void **state)
+{
+    struct rec r, all = run(&admin, "SELECT * FROM servers");
+    char sql[256];
+    (void)state;
+
+    expect_rows(&viewer, "SELECT 1 FROM DUAL", 1, "1");
+    expect_rows(&viewer, "SELECT NOW() FROM dual", 1, NULL);
+    expect_rows(&viewer, "SELECT '' TABLE_SCHEM, '' TABLE_catalog  FROM DUAL WHERE 1=0", 0, NULL);
+    r = expect_rows(&viewer, "SELECT * FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME", 2,
+                    "def");
+    assert_string_equal(r.row1, "def|information_schema|utf8mb4|utf8mb4_general_ci|NULL|NO");
+    expect_rows(&viewer,
+                "select table_name from information_schema.tables where table_schema = 'REBOUND' "
+                "and table_type = 'base table' order by 1",
+                6, "health_log");
+    /* Every column of servers, in order, the key first. */
+    r = expect_rows(&viewer,
+                    "SELECT COLUMN_NAME, ORDINAL_POSITION, IS_NULLABLE, DATA_TYPE, COLUMN_TYPE, "
+                    "COLUMN_KEY FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_SCHEMA = 'rebound' AND "
+                    "TABLE_NAME = 'SERVERS' ORDER BY ORDINAL_POSITION",
+                    all.ncols, "listener");
+    assert_string_equal(r.row1, "listener|1|NO|text|text|PRI");
+    expect_rows(&viewer,
+                "SELECT DATA_TYPE, NUMERIC_PRECISION FROM information_schema.columns WHERE "
+                "table_name = 'servers' AND column_name = 'health'",
+                1, "bigint");
+    expect_rows(&viewer,
+                "SELECT DATA_TYPE FROM information_schema.columns WHERE table_name = 'sessions' "
+                "AND column_name = 'age_s'",
+                1, "double");
+    expect_rows(&viewer,
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE COLUMN_KEY = 'pri' AND "
+                "TABLE_NAME = 'servers' ORDER BY ORDINAL_POSITION",
+                2, "listener");
+    expect_rows(&viewer,
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_NAME = 'variables' "
+                "AND COLUMN_KEY = 'PRI'",
+                1, "0");
+    /* The keys, as Connector/J's getPrimaryKeys() joins them. */
+    expect_rows(&viewer,
+                "SELECT A.TABLE_SCHEMA TABLE_CAT, NULL TABLE_SCHEM, A.TABLE_NAME, A.COLUMN_NAME, "
+                "B.SEQ_IN_INDEX KEY_SEQ, B.INDEX_NAME PK_NAME  FROM INFORMATION_SCHEMA.COLUMNS A, "
+                "INFORMATION_SCHEMA.STATISTICS B WHERE A.COLUMN_KEY in ('PRI','pri') AND "
+                "B.INDEX_NAME='PRIMARY'  AND A.TABLE_SCHEMA='rebound' AND "
+                "B.TABLE_SCHEMA='rebound' AND A.TABLE_NAME='servers' AND B.TABLE_NAME='servers' "
+                "AND A.TABLE_SCHEMA = B.TABLE_SCHEMA AND A.TABLE_NAME = B.TABLE_NAME AND "
+                "A.COLUMN_NAME = B.COLUMN_NAME ORDER BY A.COLUMN_NAME",
+                2, "rebound");
+    expect_rows(&viewer,
+                "SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_NAME = "
+                "'sessions' AND CONSTRAINT_NAME = 'PRIMARY'",
+                1, "id");
+    expect_rows(&viewer,
+                "SELECT TABLE_NAME FROM information_schema.TABLE_CONSTRAINTS WHERE "
+                "CONSTRAINT_TYPE = 'PRIMARY KEY' ORDER BY 1",
+                5, "health_log");
+    /* Connector/J's getColumns(), verbatim: IF, UCASE, CONCAT, LOCATE, LEAST, CONVERT. */
+    r = expect_rows(&admin, connectorj_get_columns, all.ncols, "rebound");
+    assert_non_null(strstr(r.row1, "|servers|listener|-1|TEXT|65535|"));
+    /* information_schema describes itself, and is a database to USE. */
+    expect_rows(&viewer,
+                "SELECT COUNT(*) > 10 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                "'information_schema' AND TABLE_TYPE = 'SYSTEM VIEW'",
+                1, "1");
+    for (const char *v = "ROUTINES\0PARAMETERS\0VIEWS\0TRIGGERS\0FILES\0PARTITIONS\0"; *v;
+         v += strlen(v) + 1) {
+        snprintf(sql, sizeof(sql), "SELECT * FROM information_schema.%s", v);
+        expect_rows(&viewer, sql, 0, NULL);
+    }
+    expect_rows(&viewer, "SELECT ENGINE FROM information_schema.ENGINES", 1, "rebound");
+    expect_rows(&viewer, "SELECT * FROM information_schema.COLLATIONS", 1, "utf8mb4_general_ci");
+    expect_rows(&viewer, "SELECT * FROM information_schema.CHARACTER_SETS", 1, "utf8mb4");
+    struct admin_client c = viewer;
+    assert_string_equal(run(&c, "USE information_schema").kind, "ok");
+    r = expect_rows(&c, "SHOW TABLES", -1, "CHARACTER_SETS");
+    assert_string_equal(r.cols, "Tables_in_information_schema");
+    expect_rows(&c, "SELECT DATABASE()", 1, "information_schema");
+    expect_rows(&c, "SELECT COUNT(*) FROM tables WHERE table_schema = 'rebound'", 1, "6");
+    /* The MySQL functions, on their own. */
+    r = expect_rows(&viewer,
+                    "SELECT IF(0, 'a', 'b'), IF(NULL, 1, 2), UCASE('aé'), LCASE('AB'), "
+                    "CONCAT('a', 1, 'b'), CONCAT('a', NULL), CONCAT_WS('-', 'a', NULL, 'c'), "
+                    "LOCATE('B', 'abcb'), LOCATE('b', 'abcb', 3), LOCATE('z', 'ab'), "
+                    "LOCATE('', 'ab', 2), LEAST(3, 1, 2), GREATEST('a', 'B'), LEAST(1, NULL), "
+                    "CONVERT('7', SIGNED) + 1, CONVERT('x' USING utf8mb4)",
+                    1, "b");
+    assert_string_equal(r.row1, "b|2|Aé|ab|a1b|NULL|a-c|2|4|0|2|1|B|NULL|8|x");
+    /* MySQL's executable comments run, newer ones do not; SELECT modifiers are dropped. */
+    expect_rows(&viewer, "/*!40100 SELECT 5 */", 1, "5");
+    expect_rows(&viewer, "SELECT /*!99999 nosuch, */ 6", 1, "6");
+    expect_rows(&viewer, "SELECT /*!00000 7 + */ 1", 1, "8");
+    r = expect_rows(&viewer, "SELECT /*! 9 + */ 1, '/*!40100 x */'", 1, "10");
+    assert_string_equal(r.row1, "10|/*!40100 x */");
+    expect_rows(&viewer, "SELECT /*!40001 SQL_NO_CACHE */ SQL_CALC_FOUND_ROWS 'SQL_NO_CACHE'", 1,
+                "SQL_NO_CACHE");
+    assert_string_equal(run(&viewer, "/*M!100101 SET x = 1 */").kind, "err");
+}
+
+/* The SHOW statements tools send about the schema, and those refused. */
+static void test_show_meta(void **state)
+{
+    struct rec r;
+    (void)state;
+
+    r = expect_rows(&admin, "SHOW TABLE STATUS", 6, "health_log");
+    assert_true(!strncmp(r.cols, "Name,Engine,Version,Row_format,Rows,", 36));
+    expect_rows(&admin, "SHOW TABLE STATUS LIKE 'se%'", 2, "servers");
+    expect_rows(&admin, "show table status from rebound where Name = 'status'", 1, "status");
+    r = expect_rows(&admin, "SHOW CREATE TABLE servers", 1, "servers");
+    assert_string_equal(r.cols, "Table,Create Table");
+    assert_non_null(strstr(r.row1, "|CREATE TABLE `servers` (\n  `listener` text NOT NULL,\n"));
+    assert_non_null(strstr(r.row1, "  `health` bigint,\n"));
+    assert_non_null(strstr(r.row1, "  PRIMARY KEY (`listener`,`name`)\n) ENGINE=rebound"));
+    r = expect_rows(&admin, "SHOW CREATE TABLE `rebound`.`variables`", 1, "variables");
+    assert_null(strstr(r.row1, "PRIMARY KEY"));
+    r = expect_rows(&admin, "SHOW FULL COLUMNS FROM servers LIKE 'admin%'", 1, "admin_state");
+    assert_string_equal(r.cols, "Field,Type,Collation,Null,Key,Default,Extra,Privileges,Comment");
+    assert_string_equal(r.row1, "admin_state|text|utf8mb4_general_ci|YES||NULL|writable|"
+                                "select,update|");
+    r = expect_rows(&viewer, "SHOW FULL COLUMNS FROM servers LIKE 'admin%'", 1, "admin_state");
+    assert_string_equal(r.row1, "admin_state|text|utf8mb4_general_ci|YES||NULL||select|");
+    r = expect_rows(&admin, "SHOW COLUMNS FROM sessions FROM rebound WHERE `Key` = 'PRI'", 1, "id");
+    assert_string_equal(r.row1, "id|bigint|NO|PRI|NULL|");
+    expect_rows(&admin, "DESCRIBE servers admin_state", 1, "admin_state");
+    expect_rows(&admin, "SHOW FIELDS IN SCHEMATA IN information_schema", 6, "CATALOG_NAME");
+    r = expect_rows(&admin, "SHOW INDEX FROM servers", 2, "servers");
+    assert_string_equal(r.row1, "servers|0|PRIMARY|1|listener|A|NULL|NULL|NULL||BTREE|||YES|NULL");
+    expect_rows(&admin, "SHOW KEYS IN variables", 0, NULL);
+    expect_rows(&admin, "SHOW INDEXES FROM rebound.health_log WHERE Column_name = 'id'", 1,
+                "health_log");
+    expect_rows(&admin, "SHOW DATABASES LIKE 'reb%'", 1, "rebound");
+    expect_rows(&admin, "SHOW SCHEMAS WHERE `Database` = 'information_schema'", 1,
+                "information_schema");
+    expect_rows(&admin, "SHOW TABLES FROM information_schema LIKE 'KEY%'", 1, "KEY_COLUMN_USAGE");
+    r = expect_rows(&admin, "SHOW CREATE DATABASE rebound", 1, "rebound");
+    assert_non_null(strstr(r.row1, "CREATE DATABASE `rebound`"));
+    expect_rows(&admin, "SHOW ENGINES", 1, "rebound");
+    expect_rows(&admin, "SHOW STORAGE ENGINES", 1, "rebound");
+    expect_rows(&admin, "SHOW COLLATION LIKE 'utf8mb4%'", 1, "utf8mb4_general_ci");
+    expect_rows(&admin, "SHOW CHARACTER SET", 1, "utf8mb4");
+    expect_rows(&admin, "SHOW CHARSET WHERE Maxlen = 4", 1, "utf8mb4");
+    /* SHOW GRANTS: the writes the tables take, for the admin user only. */
+    r = expect_rows(&admin, "SHOW GRANTS", 4, "GRANT USAGE ON *.* TO `admin`@`%`");
+    assert_string_equal(r.cols, "Grants for admin@%");
+    expect_rows(&admin, "SHOW GRANTS FOR CURRENT_USER", 4, NULL);
+    expect_rows(&admin, "show grants for current_user()", 4, NULL);
+    expect_rows(&admin, "SHOW GRANTS FOR 'admin'@'%'", 4, NULL);
+    r = expect_rows(&viewer, "SHOW GRANTS FOR CURRENT_USER()", 2,
+                    "GRANT USAGE ON *.* TO `viewer`@`%`");
+    assert_string_equal(r.cols, "Grants for viewer@%");
+    struct {
+        struct admin_client *who;
+        const char *sql;
+        unsigned code;
+    } refused[] = {
+        {&admin, "SHOW GRANTS FOR nobody", 1141},
+        {&viewer, "SHOW GRANTS FOR admin", 1044},
+        {&admin, "SHOW GRANTS FOR CURRENT_USER extra", 1064},
+        {&admin, "SHOW CREATE TABLE nosuch", 1146},
+        {&admin, "SHOW CREATE TABLE sqlite_schema", 1146},
+        {&admin, "SHOW COLUMNS FROM servers FROM nosuchdb", 1049},
+        {&admin, "SHOW TABLES FROM mysql", 1049},
+        {&admin, "SHOW TABLE STATUS FROM mysql", 1049},
+        {&admin, "SHOW INDEX FROM nosuch", 1146},
+        {&admin, "SHOW INDEX FROM servers LIKE 'x'", 1064},
+        {&admin, "SHOW COLUMNS FROM servers FROM information_schema", 1146},
+        {&admin, "PREPARE s FROM 'SELECT 1'", 1235},
+        {&admin, "EXECUTE s", 1235},
+        {&admin, "DEALLOCATE PREPARE s", 1235},
+        {&admin, "DROP PREPARE s", 1235},
+        /* information_schema is read-only, its views reachable only through it. */
+        {&admin, "CREATE VIEW information_schema.x AS SELECT 1", 1227},
+        {&admin, "DROP VIEW information_schema.TABLES", 1227},
+        {&admin, "DELETE FROM information_schema.SCHEMATA", 1044},
+        {&admin, "UPDATE information_schema.COLUMNS SET COLUMN_KEY = ''", 1044},
+        {&viewer, "INSERT INTO information_schema.TABLES (TABLE_NAME) VALUES ('x')", 1044},
+        {&admin, "DETACH information_schema", 1227},
+        {&viewer, "PRAGMA table_info(servers)", 1227},
+        {&viewer, "SELECT * FROM pragma_table_info('servers')", 1142},
+        {&viewer, "SELECT * FROM pragma_function_list", 1227},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(refused); i++) {
+        r = run(refused[i].who, refused[i].sql);
+        if (strcmp(r.kind, "err") || r.code != refused[i].code)
+            fail_msg("%s: %s %u (%s), expected error %u", refused[i].sql, r.kind, r.code, r.msg,
+                     refused[i].code);
+    }
+    r = run(&admin, "PREPARE s FROM 'SELECT 1'");
+    assert_non_null(strstr(r.msg, "not supported on the admin port"));
+}
+
+/* A port nothing listens on, for a listener that binds it. */
+static int unused_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+/* An UPDATE counts the rows it changed (0 when the value was already there), or for a
+ * CLIENT_FOUND_ROWS client those it matched, and says both as MySQL does; DELETE counts. */
+static void test_affected_rows(void **state)
+{
+    char text[256], err[256];
+    struct admin_client found = admin;
+    struct conf *c;
+    struct rec r;
+    (void)state;
+
+    snprintf(text, sizeof(text),
+             "listen rw\n bind 127.0.0.1:%d\n server a 127.0.0.1:1\n server b 127.0.0.1:2 "
+             "backup\n",
+             unused_port());
+    assert_non_null(c = conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_int_equal(listeners_start(c), 0);
+    found.found_rows = true;
+
+    r = run(&admin, "UPDATE servers SET admin_state = 'ready' WHERE name = 'a'");
+    assert_string_equal(r.kind, "ok");
+    assert_int_equal(r.affected, 0);
+    assert_string_equal(r.info, "Rows matched: 1  Changed: 0  Warnings: 0");
+    r = run(&found, "UPDATE servers SET admin_state = 'ready' WHERE name = 'a'");
+    assert_int_equal(r.affected, 1);
+    assert_string_equal(r.info, "Rows matched: 1  Changed: 0  Warnings: 0");
+    r = run(&admin, "UPDATE servers SET admin_state = 'drain'");
+    assert_int_equal(r.affected, 2);
+    assert_string_equal(r.info, "Rows matched: 2  Changed: 2  Warnings: 0");
+    r = run(&admin, "UPDATE servers SET admin_state = 'ready' WHERE name = 'b'");
+    assert_int_equal(r.affected, 1);
+    assert_string_equal(r.info, "Rows matched: 1  Changed: 1  Warnings: 0");
+    r = run(&admin, "UPDATE servers SET admin_state = 'READY'");
+    assert_int_equal(r.affected, 1);
+    assert_string_equal(r.info, "Rows matched: 2  Changed: 1  Warnings: 0");
+    r = run(&admin, "UPDATE servers SET admin_state = 'ready' WHERE 0");
+    assert_int_equal(r.affected, 0);
+    assert_string_equal(r.info, "Rows matched: 0  Changed: 0  Warnings: 0");
+    /* A failed UPDATE is an error, not a count. */
+    assert_int_equal(run(&admin, "UPDATE servers SET admin_state = 'bogus'").code, 1367);
+    /* DELETE (no sessions here) and other statements carry no info. */
+    r = run(&admin, "DELETE FROM sessions");
+    assert_string_equal(r.kind, "ok");
+    assert_int_equal(r.affected, 0);
+    assert_string_equal(r.info, "");
+    r = run(&admin, "SET NAMES utf8mb4");
+    assert_string_equal(r.info, "");
+    listeners_stop();
+}
+
 /* A sink whose client never takes its output: statements pause after every row. */
 static bool always_full(struct admin_sink *k)
 {
@@ -460,6 +778,9 @@ int main(void)
         cmocka_unit_test(test_vacuum_keeps_schema),
         cmocka_unit_test(test_functions_match_sqlite),
         cmocka_unit_test(test_statement_in_slices),
+        cmocka_unit_test(test_information_schema),
+        cmocka_unit_test(test_show_meta),
+        cmocka_unit_test(test_affected_rows),
         cmocka_unit_test(test_password_rules),
         cmocka_unit_test(test_admin_config),
     };
