@@ -2,7 +2,7 @@
 #
 #   make            build build/rebound
 #   make test       install missing packages, build, run unit + integration tests,
-#                   normal build and ASan/UBSan build
+#                   normal build, ASan/UBSan build and ThreadSanitizer build
 #   make demo       install missing packages, build, start master + replica + rebound
 #   make install PREFIX=/usr/local [SYSCONFDIR=/etc] [DESTDIR=...]
 
@@ -17,7 +17,7 @@ PKGS     := openssl libmariadb sqlite3
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror
 CFLAGS   ?= -O2 -g
-override CFLAGS += -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override CFLAGS += -pthread -std=gnu11 -D_GNU_SOURCE $(WARN) -Iinclude $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Debian's libev ships no .pc file; use it when present, else plain -lev.
 EV_LIBS  := $(shell pkg-config --libs libev 2>/dev/null || echo -lev)
 LDLIBS   += $(EV_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
@@ -32,7 +32,7 @@ FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard test
 HARNESS  := $(BUILD)/obj/harness.o
 FUZZ_TIME ?= 300
 
-.PHONY: all deps test check check-unit check-fuzz check-integ check-asan check-docker check-docs fuzz demo bench install clean format
+.PHONY: all deps test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-docs fuzz demo bench install clean format
 
 all: $(BUILD)/rebound
 
@@ -67,6 +67,7 @@ deps:
 test: deps
 	$(MAKE) check
 	$(MAKE) check-asan
+	$(MAKE) check-tsan
 
 check: check-unit check-fuzz check-integ check-docker check-docs
 
@@ -104,6 +105,14 @@ check-asan:
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	    LDFLAGS="-fsanitize=address,undefined" check
 
+# Unit and integration tests against a ThreadSanitizer build: the worker threads, the control
+# thread and the messages between them. Any report fails the run (the harness also reads the
+# router's output for one).
+check-tsan:
+	$(MAKE) BUILD=build-tsan \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" \
+	    LDFLAGS="-fsanitize=thread" check-unit check-integ
+
 demo: deps all
 	scripts/demo.sh
 
@@ -127,4 +136,4 @@ format:
 	clang-format -i src/*.c include/*.h tests/unit/*.c tests/integ/*.c tests/fuzz/*.c
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz

@@ -3,6 +3,7 @@
 #define ACCEPTOR_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #include <ev.h>
@@ -27,6 +28,11 @@ struct acceptor {
     bool (*on_accept)(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len);
 };
 
+/* A new non-blocking, close-on-exec listening socket on address SA (SO_REUSEADDR) with an
+ * accept queue of BACKLOG, for an acceptor to watch. The socket, or -1 with the reason
+ * (strerror) in err. */
+int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog, char *err,
+                    size_t errlen);
 /* Set A up on listening socket FD; nothing is watched until acceptor_start(). */
 void acceptor_init(struct acceptor *a, int fd, int priority, int burst, const char *name,
                    bool (*on_accept)(struct acceptor *, int, const struct sockaddr *, socklen_t));

@@ -68,7 +68,8 @@ struct admin_proto {
  * greeting into ap->out. 0 or -1 (out of memory). */
 int admin_proto_init(struct admin_proto *ap, uint32_t id, const char *peer, bool tls_offered);
 void admin_proto_fini(struct admin_proto *ap);
-/* Room for received bytes, and taking N <= that many (split anywhere). */
+/* Room for received bytes, and taking N <= that many (split anywhere). Until TLS may have
+ * started, the room ends with the first packet: what follows an SSL request is TLS. */
 size_t admin_proto_room(const struct admin_proto *ap);
 void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n);
 /* Is there work to do: a whole packet received, or a statement under way? */
@@ -87,7 +88,8 @@ void admin_proto_tls_started(struct admin_proto *ap);
 
 /* Keep CONF for the accounts and open the SQL side; no socket. 0 or -1. */
 int admin_init(const struct conf *conf) __attribute__((warn_unused_result));
-/* admin_init, then listen on the admin address if one is configured. 0 or -1 (logged). */
+/* admin_init, then listen on the admin address if one is configured. 0 or -1 (logged, with
+ * the file:line of the keyword at fault). */
 int admin_start(const struct conf *conf) __attribute__((warn_unused_result));
 /* Close every admin connection and the port; free the SQL side. */
 void admin_stop(void);
@@ -104,7 +106,18 @@ bool admin_native_ok(const char *password, const uint8_t *scramble, const uint8_
                      size_t len);
 bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t *resp, size_t len);
 
-/* After a reload: read CONF from now on (the listening port does not move). */
-void admin_reconf(const struct conf *conf);
+/* A reload, in two steps, so that nothing changes unless everything can.
+ * admin_reconf_prepare: get ready to run as CONF says without touching the running port: read
+ * the admin-ssl files again, bind the new address if the port moves or is switched on. 0, or
+ * -1 with "FILE:LINE: message" in err (a certificate that does not load, an address that
+ * cannot be bound) and nothing prepared.
+ * admin_reconf_commit: switch to it: new connections get the new TLS context, the port moves
+ * (or opens, or closes), logins check CONF's accounts and the views show CONF. Connections
+ * already open go on untouched, logged in as they are, over the TLS they started with.
+ * admin_reconf_cancel: drop what was prepared (the reload failed elsewhere). */
+int admin_reconf_prepare(const struct conf *conf, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+void admin_reconf_commit(void);
+void admin_reconf_cancel(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #define CONF_NAME_MAX    64
+#define CONF_MAX_THREADS 64
 #define CONF_MAX_SERVERS 64 /* per listen: a session's tried-set is a 64-bit mask */
 
 /* How a server is health-checked. */
@@ -85,7 +86,7 @@ struct conf_listen {
     bool has_bind;
     int retries;
     unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
-    unsigned timeout_greeting; /* connected, but no greeting: try the next server */
+    unsigned timeout_greeting;  /* connected, but no greeting: try the next server */
     unsigned timeout_handshake; /* from accept to the end of the client's MySQL login */
     bool allbackups;
     enum balance balance;
@@ -146,6 +147,8 @@ struct conf_admin {
 struct conf {
     char file[256];
     int maxconn;
+    int threads;      /* worker threads; 0 = auto (the CPUs the process may run on) */
+    int threads_line; /* where `threads` was given, 0 if not */
     struct conf_health_sink health_sinks[CONF_MAX_HEALTH_SINKS]; /* none given = stderr */
     int nhealth_sinks;
     bool health_log_json; /* health-log-format json: JSON lines to files and stderr */
@@ -155,11 +158,18 @@ struct conf {
     struct conf_admin admin;
     bool has_stats;         /* `stats ADDR:PORT` given: serve HTTP stats there */
     struct conf_addr stats; /* no default: no stats port unless configured */
+    int stats_line;         /* the `stats` line, for errors found when binding it */
 };
 
 /* Why PASSWORD is unfit for the admin port (empty, short, a well-known default), or
  * NULL when it will do. */
 const char *conf_admin_password_problem(const char *password);
+
+/* An error found after parsing (an address that cannot be bound, a certificate that does not
+ * load), told like a parse error: "FILE:LINE: message" of configuration C into err, where LINE
+ * is the line of the keyword at fault. Always returns -1. */
+int conf_fail(const struct conf *c, int line, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Parse FILE. On error returns NULL and writes "file:line: message" to err. */
 struct conf *conf_load(const char *path, char *err, size_t errlen);

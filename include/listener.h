@@ -1,7 +1,8 @@
-/* listener.h - bound sockets, accepting clients, choosing a server for each. */
+/* listener.h - bound sockets, accepting clients (and maxconn), the running listener set. */
 #ifndef LISTENER_H
 #define LISTENER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -20,18 +21,20 @@ struct listener {
     struct acceptor acc;
     struct server *servers;
     int nservers;
-    unsigned rr; /* round-robin cursor for option allbackups */
+    _Atomic unsigned rr; /* round-robin cursor (balance roundrobin, option allbackups) */
     uint64_t sessions_total;
     TAILQ_ENTRY(listener) retired_link; /* on the retired list after a reload */
 };
 
-/* Choose a server for a new session: a usable active server (the first one, or per
- * `balance`), else the first usable backup (or each in turn with allbackups),
- * skipping servers whose bit is set in EXCLUDE. NULL when none. */
-struct server *listener_pick(struct listener *l, uint64_t exclude);
+/* Sessions alive (accepted, not yet ended) and the limit (global maxconn). */
+extern _Atomic unsigned sessions_alive;
+extern _Atomic unsigned sessions_max;
 
-/* Usable servers, as counted in the health log. */
-void listener_count_usable(const struct listener *l, int *active, int *backup);
+/* Any thread: N sessions ended (their sockets closed); below maxconn again, the control
+ * thread resumes accepting. */
+void listeners_sessions_ended(unsigned n);
+/* Control thread: accept again if there is room under maxconn. */
+void listeners_room(void);
 
 /* The running listeners, in config order, for the admin and stats views. */
 int listeners_count(void);

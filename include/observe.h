@@ -26,7 +26,7 @@ enum obs_event {
 /* What the client may send besides a new command (sequence id 0). */
 enum obs_client_may {
     OBS_CLIENT_NOTHING,
-    OBS_CLIENT_ONE, /* one packet: a handshake or auth-switch response */
+    OBS_CLIENT_ONE,  /* one packet: a handshake or auth-switch response */
     OBS_CLIENT_DATA, /* LOCAL INFILE contents, up to an empty packet */
 };
 
@@ -34,12 +34,12 @@ enum obs_client_may {
  * byte (see observe.c for the rules). Embedded in the session. */
 struct obs_stream {
     struct mysql_tracker srv, cli; /* packet boundaries, server->client and client->server */
-    bool followed;  /* a plain stream being followed (not TLS, not compressed) */
-    bool active;    /* the server is an active one (1290 counts) */
-    bool authed;    /* the login ended with the server's OK */
-    bool awaiting;  /* the client sent a command the server has not finished answering */
-    bool quitting;  /* the client sent COM_QUIT */
-    bool last_err;  /* the server's latest packet is an ERR */
+    bool followed;                 /* a plain stream being followed (not TLS, not compressed) */
+    bool active;                   /* the server is an active one (1290 counts) */
+    bool authed;                   /* the login ended with the server's OK */
+    bool awaiting;     /* the client sent a command the server has not finished answering */
+    bool quitting;     /* the client sent COM_QUIT */
+    bool last_err;     /* the server's latest packet is an ERR */
     bool in_command;   /* the client's latest packet is a command (its 16 MiB parts follow) */
     bool change_user;  /* a COM_CHANGE_USER exchange is going on (auth switch possible) */
     bool client_fault; /* the client broke the protocol: it can no longer make the server guilty */
@@ -74,11 +74,9 @@ const char *observe_unhealthy_errno(uint16_t err, bool active);
  * what happened ("Connection refused", "1040 Too many connections"). No-op when the
  * server does not observe that layer. */
 void observe_error(struct server *srv, enum obs_event ev, const char *detail);
-/* A server answered normally: the run of consecutive errors is broken. */
-static inline void observe_ok(unsigned *consecutive)
-{
-    *consecutive = 0;
-}
+/* A server answered normally: the run of consecutive errors is broken. Read first, so that
+ * the relay path of a healthy server never writes to the shared line. */
+void observe_ok(struct server *srv);
 
 const char *observe_event_str(enum obs_event ev);
 

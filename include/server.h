@@ -1,7 +1,9 @@
-/* server.h - a backend server of one listener: health and admin state, its sessions. */
+/* server.h - a backend server of one listener: health and admin state, its sessions,
+ * server selection and the kill passes. */
 #ifndef SERVER_H
 #define SERVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
@@ -11,7 +13,60 @@
 
 struct listener;
 struct session;
+struct worker;
 TAILQ_HEAD(session_list, session);
+
+/* What one thread counts for one server: its sessions there and their traffic. Each slot is
+ * written by its own thread only (a worker, or the control thread's slot), or by the control
+ * thread while the workers are parked; any thread may read it (relaxed atomics: counters
+ * need no order). One cache line each, so workers never write to a shared line. */
+struct srv_tally {
+    struct session_list sessions; /* this worker's sessions routed here */
+    _Atomic unsigned nsessions;
+    _Atomic uint64_t sessions_total;
+    _Atomic uint64_t sessions_killed;
+    _Atomic uint64_t connect_failures;
+    _Atomic uint64_t observed_errors;
+    _Atomic uint64_t bytes_in;  /* client->server */
+    _Atomic uint64_t bytes_out; /* server->client */
+} __attribute__((aligned(64)));
+
+/* Add N to a counter that only the calling thread writes: a plain load and store, no
+ * locked instruction on the relay path. */
+static inline void tally_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline uint64_t tally_get(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* A server's counters summed over every thread. */
+struct srv_totals {
+    unsigned sessions;
+    uint64_t sessions_total, sessions_killed, connect_failures, observed_errors;
+    uint64_t bytes_in, bytes_out;
+};
+
+/* A kill pass: posted by the control thread to every worker, each of which resets the
+ * clients of its sessions on the victim servers, moves the untouched ones elsewhere and
+ * closes the rest; the health log line is written once every worker has reported. */
+struct kill_pass {
+    bool failback; /* on-marked-up shutdown-backup-sessions, else on-marked-down */
+    struct listener *l;
+    uint64_t victims;   /* bit per server index whose sessions go */
+    uint64_t exclude;   /* servers moved sessions may not go to */
+    const char *reason; /* for each session's close */
+    uint64_t t0;        /* mono_us() when posted */
+    int pending;        /* workers yet to report */
+    unsigned killed, moved;
+    uint64_t clients_us, total_us;   /* the slowest worker's */
+    char who[2 * CONF_NAME_MAX + 2]; /* the server whose change started it */
+    char lname[CONF_NAME_MAX + 1];
+};
 
 /* Health state, driven by checks through server_set_state(). */
 enum server_state {
@@ -39,28 +94,44 @@ struct server {
     bool retired; /* removed by a reload: no checks, no new sessions, drains */
     int health;   /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
     struct check check;
-    struct check_result last;     /* last check verdict */
-    enum check_class last_class;  /* its class, for "rising"/"falling" */
-    struct session_list sessions; /* every session routed here, connecting or relaying */
-    unsigned nsessions;
+    struct check_result last;    /* last check verdict */
+    enum check_class last_class; /* its class, for "rising"/"falling" */
+    _Atomic bool usable;         /* published for the workers: UP, ready and not retired */
+    struct srv_tally *tally;     /* one slot per worker, then the control thread's */
+    int ntally;
     double last_change; /* ev_now() of the last state change */
-    uint64_t sessions_total;
-    uint64_t sessions_killed;
     uint64_t check_failures;
-    uint64_t connect_failures;
-    uint64_t bytes_in;        /* client->server bytes of sessions already gone from here */
-    uint64_t bytes_out;       /* server->client bytes of sessions already gone from here */
-    double downtime;          /* seconds DOWN, up to the last change (admin view adds the rest) */
-    double last_check;        /* wall clock (ev_now) of the last check verdict, 0 before any */
-    unsigned obs_consecutive; /* traffic errors in a row (observe) */
-    uint64_t observed_errors; /* traffic errors counted, ever */
+    double downtime;   /* seconds DOWN, up to the last change (admin view adds the rest) */
+    double last_check; /* wall clock (ev_now) of the last check verdict, 0 before any */
+    _Atomic unsigned obs_consecutive; /* traffic errors in a row (observe), every worker's */
 };
 
-/* May a new session be sent here? */
-bool server_usable(const struct server *srv);
+/* May a new session be sent here? Any thread. */
+static inline bool server_usable(const struct server *srv)
+{
+    return atomic_load_explicit(&srv->usable, memory_order_acquire);
+}
 
-void server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index);
+/* The calling thread's counters for SRV. */
+struct srv_tally *server_tally(struct server *srv);
+/* Sessions on SRV now, over every thread. */
+unsigned server_nsessions(const struct server *srv);
+/* Every counter of SRV summed over the threads. */
+void server_totals(const struct server *srv, struct srv_totals *t);
+
+/* Choose a server of listener L for a new session: a usable active server (the first one,
+ * or per `balance`), else the first usable backup (or each in turn with allbackups),
+ * skipping servers whose bit is set in EXCLUDE. NULL when none. Any thread. */
+struct server *server_pick(struct listener *l, uint64_t exclude);
+/* Usable servers of L, as counted in the health log. */
+void server_count_usable(const struct listener *l, int *active, int *backup);
+
+int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index);
 void server_fini(struct server *srv);
+
+/* Control thread: error-limit was reached in traffic (R says what was seen, status HANA):
+ * apply the server's on-error action. */
+void server_on_error(struct server *srv, const struct check_result *r);
 
 /* Feed one check verdict into the health counter; logs and changes state as needed. */
 void server_check_done(struct server *srv, const struct check_result *r);
@@ -76,12 +147,15 @@ void server_take_over(struct server *to, struct server *from);
  * its sessions go on until they end. */
 void server_retire(struct server *srv);
 
-/* First sweep of a kill pass: reset the client connections of SRV's sessions, so every
- * client learns at once, before server_kill_sessions() closes the rest. With
- * SPARE_UNTOUCHED, sessions through which no byte passed yet are left alone (they can
- * still be redispatched). */
-void server_abort_clients(struct server *srv, bool spare_untouched);
-/* Close every session on SRV; returns how many. */
+/* Worker W's share of kill pass P: every client of its sessions on the victims reset in one
+ * sweep, untouched sessions moved, the server sides closed in batches; reported after. */
+void server_pass_sweep(struct worker *w, struct kill_pass *p);
+/* Control thread: one worker's report of pass P; the last one writes the log line. */
+void server_pass_done(struct kill_pass *p, unsigned killed, unsigned moved, uint64_t clients_us,
+                      uint64_t total_us);
+/* When P was posted (mono_us), for the workers' timings. */
+uint64_t kill_pass_t0(const struct kill_pass *p);
+/* Control thread, workers stopped or parked: close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 
 const char *server_state_str(enum server_state st);

@@ -17,6 +17,7 @@
 struct listener;
 struct server;
 struct pending;
+struct worker;
 
 /* One direction of the relay. RD watches the source fd, WR the destination fd.
  * PENDING holds bytes the destination would not take yet; NULL while none, so an
@@ -37,13 +38,14 @@ enum session_state {
     SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on server->sessions */
 };
 
-/* A client connection and the server connection made for it. */
+/* A client connection and the server connection made for it. Belongs to worker W. */
 struct session {
-    uint64_t id;
+    uint64_t id; /* (id - 1) % threads is its worker's index */
+    struct worker *w;
     enum session_state state;
     struct listener *listener;
-    struct server *server; /* never NULL while the session lives */
-    TAILQ_ENTRY(session) srv_link;
+    struct server *server;         /* never NULL while the session lives */
+    TAILQ_ENTRY(session) srv_link; /* on server->tally[w->index].sessions */
     int cfd, sfd;
     struct flow up;        /* client -> server */
     struct flow down;      /* server -> client */
@@ -53,7 +55,7 @@ struct session {
     uint64_t tried; /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
-    bool logged_in;        /* the client's MySQL login is over (timeout handshake no longer applies) */
+    bool logged_in; /* the client's MySQL login is over (timeout handshake no longer applies) */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;
@@ -61,8 +63,9 @@ struct session {
     } peer; /* the client's address */
 };
 
-/* Take over an accepted client socket (PEER: its address) and route it. */
-void session_new(struct listener *l, int cfd, const struct sockaddr *peer, socklen_t len);
+/* Worker W takes over an accepted client socket of L (PEER: its address) and routes it. */
+void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
+                 socklen_t len);
 /* "10.0.0.5:51234" */
 void session_peer_str(const struct session *s, char *buf, size_t len);
 /* Reset the client's connection now, ahead of session_close(): when thousands of sessions
@@ -70,6 +73,9 @@ void session_peer_str(const struct session *s, char *buf, size_t len);
 void session_abort_client(struct session *s);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
+/* The same for a kill pass, its client already reset: everything goes now except the
+ * server socket, which the worker closes in a later batch (worker_close_later). */
+void session_condemn(struct session *s, const char *reason);
 /* Move a session through which no byte has passed yet to another server,
  * avoiding servers set in EXCLUDE. Returns false if impossible: the client was then
  * refused with an ERR packet and the session is closed. */
@@ -79,9 +85,5 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 bool session_has_traffic(const struct session *s);
 /* "rw/master" or "rw" while not yet placed, for log prefixes. */
 const char *session_where(const struct session *s);
-
-/* Sessions alive, for maxconn. */
-extern unsigned sessions_alive;
-extern unsigned sessions_max;
 
 #endif

@@ -4,6 +4,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       libsqlite3-dev libcmocka-dev mariadb-server mariadb-client haproxy sysbench clang
       prometheus   # prometheus: promtool, for the /metrics test
+      openssl      # openssl: the CLI makes the admin port's test certificates
       # tests/docker and tests/docs: compose validation, name mapping for `rebound -c` of the
       # compose config, man page rendering, logrotate and shell script checks
       docker-compose python3-yaml libnss-wrapper man-db groff-base logrotate shellcheck)

@@ -4,7 +4,9 @@
 #include "acceptor.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rebound.h"
 
@@ -13,6 +15,23 @@
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void backoff_cb(struct ev_loop *loop, ev_timer *w, int revents);
+
+int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog, char *err, size_t errlen)
+{
+    int one = 1, fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 void acceptor_init(struct acceptor *a, int fd, int priority, int burst, const char *name,
                    bool (*on_accept)(struct acceptor *, int, const struct sockaddr *, socklen_t))

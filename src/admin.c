@@ -603,9 +603,26 @@ static int packet(struct admin_proto *ap, const uint8_t *p, size_t len, uint8_t 
     return -1;
 }
 
+/* The payload length of the packet whose header is held, or -1 if none is. */
+static long held_packet(const struct admin_proto *ap)
+{
+    return ap->in_len >= MYSQL_HEADER_LEN ? (long)mysql_payload_len(ap->in) : -1;
+}
+
 size_t admin_proto_room(const struct admin_proto *ap)
 {
-    return ADMIN_MAX_PACKET + MYSQL_HEADER_LEN - ap->in_len;
+    size_t room = ADMIN_MAX_PACKET + MYSQL_HEADER_LEN - ap->in_len;
+    long plen = held_packet(ap);
+    size_t want;
+
+    if (!ap->tls_offered || ap->tls || ap->phase != AP_HANDSHAKE)
+        return room;
+    /* The first packet may be an SSL request, and the client's TLS handshake follows it
+     * without waiting: not one byte past that packet, those are OpenSSL's to read. */
+    want = plen < 0 ? MYSQL_HEADER_LEN : MYSQL_HEADER_LEN + (size_t)plen;
+    if (want <= ap->in_len)
+        return 0;
+    return want - ap->in_len < room ? want - ap->in_len : room;
 }
 
 void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n)
@@ -616,12 +633,6 @@ void admin_proto_feed(struct admin_proto *ap, const uint8_t *data, size_t n)
         n = room;
     memcpy(ap->in + ap->in_len, data, n);
     ap->in_len += n;
-}
-
-/* The payload length of the packet whose header is held, or -1 if none is. */
-static long held_packet(const struct admin_proto *ap)
-{
-    return ap->in_len >= MYSQL_HEADER_LEN ? (long)mysql_payload_len(ap->in) : -1;
 }
 
 bool admin_proto_pending(const struct admin_proto *ap)
@@ -704,8 +715,9 @@ struct admin_conn {
     bool logged; /* counted in nlogged */
     int fd;
     ev_io rd, wr;
-    ev_timer idle; /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
-    double last;   /* ev_now() of the last bytes received */
+    ev_timer idle;    /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
+    double last;      /* ev_now() of the last bytes received */
+    SSL_CTX *ssl_ctx; /* the TLS context its greeting offered (a reference); NULL: no TLS */
     SSL *ssl;
     bool handshaking;  /* TLS handshake in progress: conn_tls() drives the watchers */
     struct preauth pa; /* until logged in: the login deadline and the caps */
@@ -721,7 +733,15 @@ static uint64_t nconns_total;
 static uint32_t next_conn_id = 1;
 static int listen_fd = -1;
 static struct acceptor acc;
-static SSL_CTX *ssl_ctx;
+static SSL_CTX *ssl_ctx; /* for new connections; each connection holds its own reference */
+
+/* What a start or a reload brings, prepared beside the running port (a socket on a new
+ * address, a new TLS context), then switched to, or dropped, as a whole. */
+static struct {
+    const struct conf *conf; /* the configuration prepared for; NULL when none */
+    int fd;                  /* a socket on a new address; -1: keep the running one (if any) */
+    SSL_CTX *ssl_ctx;        /* the TLS context for new connections from then on; NULL: none */
+} staged = {.fd = -1};
 
 unsigned admin_connections(void)
 {
@@ -761,6 +781,8 @@ static void conn_close(struct admin_conn *c, const char *why)
             SSL_shutdown(c->ssl);
         SSL_free(c->ssl);
     }
+    if (c->ssl_ctx)
+        SSL_CTX_free(c->ssl_ctx);
     close(c->fd);
     LIST_REMOVE(c, link);
     admin_proto_fini(&c->proto);
@@ -872,7 +894,7 @@ static void conn_tls(struct admin_conn *c)
 
 static void start_tls(struct admin_conn *c)
 {
-    if (!ssl_ctx || !(c->ssl = SSL_new(ssl_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
+    if (!c->ssl_ctx || !(c->ssl = SSL_new(c->ssl_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
         conn_close(c, "cannot start TLS");
         return;
     }
@@ -1060,6 +1082,9 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
         close(fd);
         return true;
     }
+    /* Its own reference: a reload may replace the port's context before TLS starts. */
+    if (ssl_ctx && SSL_CTX_up_ref(ssl_ctx) == 1)
+        c->ssl_ctx = ssl_ctx;
     c->fd = fd;
     c->last = ev_now(rb_loop);
     ev_io_init(&c->rd, rd_cb, fd, EV_READ);
@@ -1082,64 +1107,146 @@ int admin_init(const struct conf *conf)
     return admin_sql_open(conf);
 }
 
-int admin_start(const struct conf *conf)
+int admin_reconf_prepare(const struct conf *conf, char *err, size_t errlen)
 {
     const struct conf_admin *a = &conf->admin;
-    char err[512];
-    int one = 1;
+    char msg[512];
+
+    admin_reconf_cancel();
+    staged.conf = conf;
+    if (!a->enabled)
+        return 0;
+    /* The files are read every time: a renewed certificate under the same name is picked up. */
+    if (a->ssl_crt[0] &&
+        !(staged.ssl_ctx = tls_server_ctx(a->ssl_crt, a->ssl_key, msg, sizeof(msg)))) {
+        admin_reconf_cancel();
+        return conf_fail(conf, a->ssl_line, err, errlen, "admin-ssl: %s", msg);
+    }
+    if (listen_fd >= 0 && !strcmp(aconf->admin.addr.text, a->addr.text))
+        return 0; /* the running socket carries over */
+    staged.fd = acceptor_listen((const struct sockaddr *)&a->addr.sa, a->addr.len, ADMIN_BACKLOG,
+                                msg, sizeof(msg));
+    if (staged.fd < 0) {
+        admin_reconf_cancel();
+        return conf_fail(conf, a->line, err, errlen, "admin: cannot bind %s: %s", a->addr.text,
+                         msg);
+    }
+    return 0;
+}
+
+void admin_reconf_cancel(void)
+{
+    if (staged.fd >= 0)
+        close(staged.fd);
+    if (staged.ssl_ctx)
+        SSL_CTX_free(staged.ssl_ctx);
+    staged.fd = -1;
+    staged.ssl_ctx = NULL;
+    staged.conf = NULL;
+}
+
+/* New connections get the prepared TLS context; those under way keep theirs. Logs what a
+ * client of a port that WAS_OPEN and stays so will notice (a port that opens says it itself). */
+static void switch_tls(const struct conf_admin *a, bool was_open)
+{
+    if (was_open && a->enabled) {
+        if (!ssl_ctx && staged.ssl_ctx)
+            log_info("admin: TLS now offered, certificate %s", a->ssl_crt);
+        else if (ssl_ctx && !staged.ssl_ctx)
+            log_info("admin: TLS no longer offered");
+        else if (ssl_ctx && !tls_same_certificate(ssl_ctx, staged.ssl_ctx))
+            log_info("admin: TLS certificate reloaded from %s", a->ssl_crt);
+    }
+    if (ssl_ctx)
+        SSL_CTX_free(ssl_ctx);
+    ssl_ctx = staged.ssl_ctx;
+    staged.ssl_ctx = NULL;
+}
+
+/* Close the running socket if the port moved or is switched off, then accept on the new one.
+ * Connections already accepted go on either way. */
+static void switch_socket(const struct conf_admin *a)
+{
+    if (listen_fd >= 0 && (staged.fd >= 0 || !a->enabled)) {
+        acceptor_stop(&acc);
+        close(listen_fd);
+        listen_fd = -1;
+        log_info("admin: no longer accepting on %s", aconf->admin.addr.text);
+    }
+    if (staged.fd < 0)
+        return;
+    listen_fd = staged.fd;
+    staged.fd = -1;
+    acceptor_init(&acc, listen_fd, EV_MINPRI, 16, "admin", on_accept);
+    acceptor_start(&acc);
+    log_info("admin: accepting on %s%s", a->addr.text, ssl_ctx ? " (TLS offered)" : "");
+}
+
+static bool same_account(const struct conf_admin_user *x, const struct conf_admin_user *y)
+{
+    return !strcmp(x->name, y->name) && !strcmp(x->password, y->password);
+}
+
+/* Do the accounts of A differ from those of OLD? */
+static bool accounts_changed(const struct conf_admin *old, const struct conf_admin *a)
+{
+    return !same_account(&old->user, &a->user) || old->has_ro != a->has_ro ||
+           (a->has_ro && !same_account(&old->ro, &a->ro));
+}
+
+void admin_reconf_commit(void)
+{
+    const struct conf_admin *a;
+    bool was_open = listen_fd >= 0;
+
+    if (!staged.conf)
+        return;
+    a = &staged.conf->admin;
+    switch_tls(a, was_open);
+    switch_socket(a);
+    if (was_open && a->enabled && accounts_changed(&aconf->admin, a))
+        log_info("admin: accounts changed: new logins use them, the %u connections logged in "
+                 "go on",
+                 nlogged);
+    /* From here logins check the new accounts and the views show the new configuration. */
+    aconf = staged.conf;
+    admin_sql_reconf(staged.conf);
+    staged.conf = NULL;
+}
+
+int admin_start(const struct conf *conf)
+{
+    char err[1024];
 
     if (admin_init(conf) < 0)
         return -1;
-    if (!a->enabled)
-        return 0;
-    if (a->ssl_crt[0] && !(ssl_ctx = tls_server_ctx(a->ssl_crt, a->ssl_key, err, sizeof(err)))) {
-        log_err("admin-ssl: %s", err);
-        return -1;
-    }
-    listen_fd = socket(a->addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) {
-        log_err("admin: socket: %s", strerror(errno));
-        return -1;
-    }
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(listen_fd, (const struct sockaddr *)&a->addr.sa, a->addr.len) < 0 ||
-        listen(listen_fd, ADMIN_BACKLOG) < 0) {
-        log_err("admin: cannot bind %s: %s", a->addr.text, strerror(errno));
-        return -1;
-    }
     ev_init(&work_timer, work_cb);
     ev_set_priority(&work_timer, EV_MINPRI);
     preauth_port_init(&waiting, "admin", "logged in", ADMIN_MAX_PENDING, ADMIN_PENDING_PER_SOURCE,
                       ADMIN_AUTH_TIMEOUT, EV_MINPRI);
-    acceptor_init(&acc, listen_fd, EV_MINPRI, 16, "admin", on_accept);
-    acceptor_start(&acc);
-    log_info("admin: accepting on %s%s", a->addr.text, ssl_ctx ? " (TLS offered)" : "");
+    if (admin_reconf_prepare(conf, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return -1;
+    }
+    admin_reconf_commit();
     return 0;
 }
 
 void admin_stop(void)
 {
+    admin_reconf_cancel();
     while (!LIST_EMPTY(&conns))
         conn_close(LIST_FIRST(&conns), "shutting down");
     if (listen_fd >= 0) {
         acceptor_stop(&acc);
         close(listen_fd);
         listen_fd = -1;
-        ev_timer_stop(rb_loop, &work_timer);
-        preauth_port_stop(&waiting);
     }
+    ev_timer_stop(rb_loop, &work_timer);
+    preauth_port_stop(&waiting);
     if (ssl_ctx)
         SSL_CTX_free(ssl_ctx);
     ssl_ctx = NULL;
     admin_sql_close();
     aconf = NULL;
-}
-
-void admin_reconf(const struct conf *conf)
-{
-    /* The port stays where it was started; accounts and views follow CONF. */
-    if (!aconf)
-        return;
-    aconf = conf;
-    admin_sql_reconf(conf);
 }

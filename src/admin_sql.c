@@ -45,6 +45,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats_http.h"
+#include "worker.h"
 
 /* MySQL error numbers and SQLSTATEs the admin port answers with. */
 #define ER_DBACCESS_DENIED      1044
@@ -349,18 +350,12 @@ static void fill_servers(struct snap *s)
     for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
             struct server *srv = &l->servers[j];
-            uint64_t bin = srv->bytes_in, bout = srv->bytes_out;
             double down = srv->downtime;
-            struct session *se;
+            struct srv_totals t;
 
             if (!server_shown(srv))
                 continue;
-
-            TAILQ_FOREACH(se, &srv->sessions, srv_link)
-            {
-                bin += se->up.bytes;
-                bout += se->down.bytes;
-            }
+            server_totals(srv, &t);
             if (srv->state == SRV_DOWN)
                 down += now - srv->last_change;
             snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
@@ -380,14 +375,14 @@ static void fill_servers(struct snap *s)
             snap_time(s, srv->last_check);
             snap_time(s, srv->last_change);
             snap_int(s, (int64_t)down);
-            snap_int(s, srv->nsessions);
-            snap_int(s, (int64_t)srv->sessions_total);
-            snap_int(s, (int64_t)bin);
-            snap_int(s, (int64_t)bout);
+            snap_int(s, t.sessions);
+            snap_int(s, (int64_t)t.sessions_total);
+            snap_int(s, (int64_t)t.bytes_in);
+            snap_int(s, (int64_t)t.bytes_out);
             snap_int(s, (int64_t)srv->check_failures);
-            snap_int(s, (int64_t)srv->connect_failures);
-            snap_int(s, (int64_t)srv->observed_errors);
-            snap_int(s, (int64_t)srv->sessions_killed);
+            snap_int(s, (int64_t)t.connect_failures);
+            snap_int(s, (int64_t)t.observed_errors);
+            snap_int(s, (int64_t)t.sessions_killed);
             snap_int(s, srv->retired);
         }
     }
@@ -456,64 +451,87 @@ static double ms_round(double s)
     return (double)(int64_t)(s * 1000 + 0.5) / 1000;
 }
 
-static void fill_sessions(struct snap *s)
+/* Every live session, over every worker: call FN on each until it returns true (that
+ * session is returned). The workers must be parked (workers_isolate). */
+static struct session *each_session(bool (*fn)(struct session *, void *), void *arg)
 {
-    double now = ev_now(rb_loop);
-    char peer[80];
-
     struct listener *l;
 
     for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
-            struct session *se;
-            TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)
-            {
-                double last = se->c_last > se->s_last ? se->c_last : se->s_last;
-
-                session_peer_str(se, peer, sizeof(peer));
-                snap_row(s, (sqlite3_int64)se->id);
-                snap_int(s, (int64_t)se->id);
-                snap_text(s, l->conf->name);
-                snap_text(s, l->servers[j].id);
-                snap_text(s, peer);
-                snap_text(s, session_state_name(se->state));
-                snap_real(s, ms_round(now - se->started));
-                snap_real(s, ms_round(now - last));
-                snap_int(s, (int64_t)se->up.bytes);
-                snap_int(s, (int64_t)se->down.bytes);
+            for (int k = 0; k < l->servers[j].ntally; k++) {
+                struct session *se;
+                TAILQ_FOREACH(se, &l->servers[j].tally[k].sessions, srv_link)
+                if (fn(se, arg))
+                    return se;
             }
-        }
-    }
-}
-
-/* The live session with this id, NULL if none. */
-static struct session *session_by_id(uint64_t id)
-{
-    struct listener *l;
-
-    for (int i = 0; (l = listener_at_all(i)); i++) {
-        for (int j = 0; j < l->nservers; j++) {
-            struct session *se;
-            TAILQ_FOREACH(se, &l->servers[j].sessions, srv_link)
-            if (se->id == id)
-                return se;
         }
     }
     return NULL;
 }
 
+/* One row of the sessions table. */
+static bool session_row(struct session *se, void *arg)
+{
+    struct snap *s = arg;
+    double now = ev_now(rb_loop);
+    double last = se->c_last > se->s_last ? se->c_last : se->s_last;
+    char peer[80];
+
+    session_peer_str(se, peer, sizeof(peer));
+    snap_row(s, (sqlite3_int64)se->id);
+    snap_int(s, (int64_t)se->id);
+    snap_text(s, se->listener->conf->name);
+    snap_text(s, se->server->id);
+    snap_text(s, peer);
+    snap_text(s, session_state_name(se->state));
+    snap_real(s, ms_round(now - se->started));
+    snap_real(s, ms_round(now - last));
+    snap_int(s, (int64_t)se->up.bytes);
+    snap_int(s, (int64_t)se->down.bytes);
+    return false;
+}
+
+/* The sessions live in the workers: they are parked while the rows are copied. */
+static void fill_sessions(struct snap *s)
+{
+    workers_isolate();
+    each_session(session_row, s);
+    workers_release();
+}
+
+static bool has_id(struct session *se, void *arg)
+{
+    return se->id == *(uint64_t *)arg;
+}
+
+/* Is session ID alive (on any worker)? */
+static bool session_exists(uint64_t id)
+{
+    bool found;
+
+    workers_isolate();
+    found = each_session(has_id, &id) != NULL;
+    workers_release();
+    return found;
+}
+
 static int remove_session(sqlite3_vtab *vt, sqlite3_int64 rowid)
 {
-    struct session *se = session_by_id((uint64_t)rowid);
+    uint64_t id = (uint64_t)rowid;
     char reason[200], by[160];
+    struct session *se;
     (void)vt;
 
-    if (!se) /* closed meanwhile: nothing to do */
-        return SQLITE_OK;
     who(by, sizeof(by));
     snprintf(reason, sizeof(reason), "killed by %s", by);
-    se->server->sessions_killed++;
-    session_close(se, reason);
+    /* Closed from here, with its worker parked; if it ended meanwhile there is nothing to do. */
+    workers_isolate();
+    if ((se = each_session(has_id, &id))) {
+        tally_add(&se->server->tally[se->w->index].sessions_killed, 1);
+        session_close(se, reason);
+    }
+    workers_release();
     return SQLITE_OK;
 }
 
@@ -550,9 +568,9 @@ static void fill_listeners(struct snap *s)
         int active, backup;
         unsigned cur_sessions = 0;
 
-        listener_count_usable(l, &active, &backup);
+        server_count_usable(l, &active, &backup);
         for (int j = 0; j < l->nservers; j++)
-            cur_sessions += l->servers[j].nsessions;
+            cur_sessions += server_nsessions(&l->servers[j]);
         snap_row(s, i);
         snap_text(s, c->name);
         snap_text(s, c->bind.text);
@@ -594,16 +612,18 @@ static void fill_status(struct snap *s)
         total += (int64_t)l->sessions_total;
         for (int j = 0; j < l->nservers; j++) {
             const struct server *srv = &l->servers[j];
+            struct srv_totals t;
+            server_totals(srv, &t);
             nsrv++;
-            killed += (int64_t)srv->sessions_killed;
+            killed += (int64_t)t.sessions_killed;
             failures += (int64_t)srv->check_failures;
             by_state[srv->state]++;
             by_admin[srv->admin]++;
         }
     }
     status_row(s, "uptime_s", (int64_t)(ev_now(rb_loop) - started_at));
-    status_row(s, "sessions_alive", sessions_alive);
-    status_row(s, "maxconn", sessions_max);
+    status_row(s, "sessions_alive", atomic_load(&sessions_alive));
+    status_row(s, "maxconn", atomic_load(&sessions_max));
     status_row(s, "sessions_total", total);
     status_row(s, "sessions_killed", killed);
     status_row(s, "listeners", listeners_count());
@@ -1946,7 +1966,7 @@ static void sc_kill(struct exec *x, const char *rest)
                        "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
         return;
     }
-    if (!session_by_id((uint64_t)id)) {
+    if (!session_exists((uint64_t)id)) {
         snprintf(msg, sizeof(msg), "Unknown thread id: %lld", id);
         x->sink->error(x->sink, ER_NO_SUCH_THREAD, "HY000", msg);
         return;

@@ -63,6 +63,18 @@ static int fail(struct parser *p, const char *fmt, ...)
     return -1;
 }
 
+int conf_fail(const struct conf *c, int line, char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: %s", c->file, line, msg);
+    return -1;
+}
+
 /* Next argument of keyword KW, or NULL after recording "KW expects WHAT". */
 static const char *arg(struct parser *p, const char *kw, const char *what)
 {
@@ -224,8 +236,8 @@ static int kw_duration(struct parser *p, const char *kw, void *obj, size_t off)
         return -1;
     if (conf_parse_duration(v, (unsigned *)((char *)obj + off)) < 0 ||
         *(unsigned *)((char *)obj + off) == 0)
-        return fail(p, "'%s' expects a duration above zero like 500ms, 2s, 5m or 1h, got '%s'",
-                    kw, v);
+        return fail(p, "'%s' expects a duration above zero like 500ms, 2s, 5m or 1h, got '%s'", kw,
+                    v);
     return 0;
 }
 
@@ -694,13 +706,40 @@ static int kw_health_log_ring(struct parser *p, const char *kw, void *obj, size_
     return parse_int(p, kw, 0, CONF_MAX_HEALTH_RING, n);
 }
 
+/* threads N|auto: worker threads; auto (stored as 0) is decided at start-up: the CPUs the
+ * process may run on. */
+static int kw_threads(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf *c = obj;
+    const char *v = p->pos < p->ntok ? p->tok[p->pos] : NULL;
+    (void)off;
+
+    c->threads_line = p->line;
+    if (v && !strcmp(v, "auto")) {
+        p->pos++;
+        c->threads = 0;
+        return 0;
+    }
+    if (v && strspn(v, "0123456789") == strlen(v) && strlen(v) <= 3 && atoi(v) >= 1 &&
+        atoi(v) <= CONF_MAX_THREADS) {
+        p->pos++;
+        c->threads = atoi(v);
+        return 0;
+    }
+    if (!v)
+        return fail(p, "'%s' expects 'auto' or a whole number from 1 to %d, got nothing", kw,
+                    CONF_MAX_THREADS);
+    return fail(p, "'%s' expects 'auto' or a whole number from 1 to %d, got '%s'", kw,
+                CONF_MAX_THREADS, v);
+}
+
 /* --- the admin port --- */
 
 const char *conf_admin_password_problem(const char *password)
 {
-    static const char *const weak[] = {"admin", "password", "change-me", "changeme", "secret",
-                                       "rebound", "12345678", "123456789", "password1",
-                                       "administrator", "adminadmin"};
+    static const char *const weak[] = {"admin",     "password",      "change-me", "changeme",
+                                       "secret",    "rebound",       "12345678",  "123456789",
+                                       "password1", "administrator", "adminadmin"};
 
     if (!*password)
         return "is empty";
@@ -728,8 +767,7 @@ static int admin_account(struct parser *p, const char *kw, struct conf_admin_use
         return fail(p, "'%s': password is too long (at most %zu bytes)", kw,
                     sizeof(u->password) - 1);
     if ((why = conf_admin_password_problem(v)))
-        return fail(p, "'%s': the password of user '%s' %s; choose a strong one", kw, u->name,
-                    why);
+        return fail(p, "'%s': the password of user '%s' %s; choose a strong one", kw, u->name, why);
     snprintf(u->password, sizeof(u->password), "%s", v);
     u->line = p->line;
     return 0;
@@ -814,6 +852,7 @@ static int kw_stats(struct parser *p, const char *kw, void *obj, size_t off)
     if (conf_parse_addr(v, &c->stats, msg, sizeof(msg)) < 0)
         return fail(p, "stats: %s", msg);
     c->has_stats = true;
+    c->stats_line = p->line;
     return 0;
 }
 
@@ -823,6 +862,7 @@ static const struct keyword global_keywords[] = {
     {"admin-ro", kw_admin_ro, 0},
     {"admin-ssl", kw_admin_ssl, 0},
     {"maxconn", kw_count, offsetof(struct conf, maxconn)},
+    {"threads", kw_threads, 0},
     {"health-log", kw_health_log, 0},
     {"health-log-format", kw_health_log_format, 0},
     {"health-log-ring", kw_health_log_ring, offsetof(struct conf, health_log_ring)},

@@ -1,4 +1,11 @@
-/* listener.c - bound sockets, accept, and server selection for new sessions. */
+/* listener.c - bound sockets, accept and maxconn, and the set of listeners a reload swaps.
+ *
+ * Threads: everything here runs on the control thread, which accepts every client and hands
+ * it to a worker (workers_hand_client). The one exception is listeners_sessions_ended(),
+ * called by the workers as sessions end: sessions_alive is an atomic, and the control thread
+ * learns that there is room again through a MSG_ROOM message. Swapping the listener set on
+ * reload, and freeing what a reload retired, happen with the workers parked
+ * (workers_isolate), since their sessions point into both. */
 #include "listener.h"
 
 #include <errno.h>
@@ -13,6 +20,7 @@
 #include "log.h"
 #include "rebound.h"
 #include "session.h"
+#include "worker.h"
 
 #define ACCEPT_BURST 64
 
@@ -24,6 +32,9 @@ static int nconfs;
 static const struct conf *live_conf;
 static ev_timer reap_timer; /* frees retired listeners and configurations */
 static bool paused;         /* maxconn reached */
+
+_Atomic unsigned sessions_alive;
+_Atomic unsigned sessions_max = 10000;
 
 int listeners_count(void)
 {
@@ -50,65 +61,11 @@ struct listener *listener_at_all(int i)
 
 bool server_shown(const struct server *srv)
 {
-    return !srv->retired || srv->nsessions > 0;
+    return !srv->retired || server_nsessions(srv) > 0;
 }
 
-static bool candidate(const struct server *srv, uint64_t exclude)
-{
-    return server_usable(srv) && !(exclude & (UINT64_C(1) << srv->index));
-}
-
-/* The usable server of the given role to use next, per the balance algorithm (backups
- * rotate only with allbackups, else the first one is used). */
-static struct server *pick_role(struct listener *l, bool backup, enum balance how, uint64_t exclude)
-{
-    struct server *best = NULL;
-    int n = 0, k;
-
-    for (int i = 0; i < l->nservers; i++) {
-        struct server *srv = &l->servers[i];
-        if (srv->conf->backup != backup || !candidate(srv, exclude))
-            continue;
-        if (how == BALANCE_FIRST)
-            return srv;
-        if (!best || (how == BALANCE_LEASTCONN && srv->nsessions < best->nsessions))
-            best = srv;
-        n++;
-    }
-    if (how != BALANCE_ROUNDROBIN || n < 2)
-        return best;
-    k = (int)(l->rr++ % (unsigned)n);
-    for (int i = 0; i < l->nservers; i++) {
-        struct server *srv = &l->servers[i];
-        if (srv->conf->backup == backup && candidate(srv, exclude) && k-- == 0)
-            return srv;
-    }
-    return best;
-}
-
-struct server *listener_pick(struct listener *l, uint64_t exclude)
-{
-    struct server *srv = pick_role(l, false, l->conf->balance, exclude);
-
-    if (srv)
-        return srv;
-    return pick_role(l, true, l->conf->allbackups ? BALANCE_ROUNDROBIN : BALANCE_FIRST, exclude);
-}
-
-void listener_count_usable(const struct listener *l, int *active, int *backup)
-{
-    *active = *backup = 0;
-    for (int i = 0; i < l->nservers; i++) {
-        if (!server_usable(&l->servers[i]))
-            continue;
-        if (l->servers[i].conf->backup)
-            (*backup)++;
-        else
-            (*active)++;
-    }
-}
-
-/* A client connected: a new session. Stop the burst once maxconn is reached. */
+/* A client connected: count it against maxconn (holding every acceptor once full) and hand
+ * it to a worker. */
 static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, socklen_t len)
 {
     struct listener *l = container_of(a, struct listener, acc);
@@ -116,8 +73,37 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     l->sessions_total++;
-    session_new(l, fd, peer, len);
+    if (atomic_fetch_add_explicit(&sessions_alive, 1, memory_order_relaxed) + 1 >= sessions_max)
+        listeners_pause(true);
+    workers_hand_client(l, fd, peer, len);
     return !paused;
+}
+
+void listeners_sessions_ended(unsigned n)
+{
+    unsigned before;
+    struct msg *m;
+
+    if (n == 0)
+        return;
+    before = atomic_fetch_sub_explicit(&sessions_alive, n, memory_order_relaxed);
+    if (before < sessions_max || before - n >= sessions_max)
+        return;
+    /* Crossed below maxconn: the control thread may accept again. */
+    if (!worker_self) {
+        listeners_room();
+        return;
+    }
+    if ((m = calloc(1, sizeof(*m)))) {
+        m->mail.kind = MSG_ROOM;
+        control_post(m);
+    }
+}
+
+void listeners_room(void)
+{
+    if (atomic_load_explicit(&sessions_alive, memory_order_relaxed) < sessions_max)
+        listeners_pause(false);
 }
 
 void listeners_pause(bool pause)
@@ -159,6 +145,8 @@ static void accept_start(struct listener *l)
     acceptor_hold(&l->acc, paused);
 }
 
+static void listener_free(struct listener *l);
+
 /* A listener for section C of configuration OWNER, with its servers, no socket yet. */
 static struct listener *listener_new(const struct conf *owner, const struct conf_listen *c)
 {
@@ -174,8 +162,12 @@ static struct listener *listener_new(const struct conf *owner, const struct conf
         free(l);
         return NULL;
     }
-    for (int j = 0; j < l->nservers; j++)
-        server_init(&l->servers[j], l, &c->servers[j], j);
+    for (int j = 0; j < l->nservers; j++) {
+        if (server_init(&l->servers[j], l, &c->servers[j], j) < 0) {
+            listener_free(l);
+            return NULL;
+        }
+    }
     return l;
 }
 
@@ -213,22 +205,39 @@ static struct server *find_server(struct listener *l, const struct conf_server *
 
 /* Retired listeners hold the sessions of removed servers (and listens) until those end;
  * the configurations they point into are kept as long as one of them does. */
+static bool listener_empty(const struct listener *l)
+{
+    for (int j = 0; j < l->nservers; j++)
+        if (server_nsessions(&l->servers[j]) > 0)
+            return false;
+    return true;
+}
+
 static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct listener *l, *next;
+    bool any = false;
     (void)loop;
     (void)revents;
 
+    TAILQ_FOREACH(l, &retired, retired_link)
+    any = any || listener_empty(l);
+    if (!any)
+        return;
+    /* No worker may be reaching into what is freed: park them, and let what they sent
+     * about these servers be handled first (workers_isolate drains it). */
+    workers_isolate();
     for (l = TAILQ_FIRST(&retired); l; l = next) {
         bool busy = false;
         next = TAILQ_NEXT(l, retired_link);
         for (int j = 0; j < l->nservers && !busy; j++)
-            busy = l->servers[j].nsessions > 0;
+            busy = server_nsessions(&l->servers[j]) > 0;
         if (busy)
             continue;
         TAILQ_REMOVE(&retired, l, retired_link);
         listener_free(l);
     }
+    workers_release();
     for (int i = 0; i < nconfs; i++) {
         bool used = confs[i] == live_conf;
         TAILQ_FOREACH(l, &retired, retired_link)
@@ -283,8 +292,10 @@ static void commit(struct listener **set, int n)
             l->fd = old->fd;
             old->fd = -1;
         }
-        if (old)
-            l->rr = old->rr, l->sessions_total = old->sessions_total;
+        if (old) {
+            atomic_store(&l->rr, atomic_load(&old->rr));
+            l->sessions_total = old->sessions_total;
+        }
         for (int j = 0; j < l->nservers; j++) {
             struct server *from = find_server(old, l->servers[j].conf);
             if (from)
@@ -353,9 +364,11 @@ int listeners_reload(struct conf *conf)
     }
     sessions_max = (unsigned)conf->maxconn;
     live_conf = conf;
+    /* Sessions move to the new servers: the workers wait meanwhile. */
+    workers_isolate();
     commit(set, conf->nlistens);
-    if (sessions_alive < sessions_max)
-        listeners_pause(false);
+    workers_release();
+    listeners_room();
     return 0;
 }
 

@@ -16,17 +16,20 @@
 #include "log.h"
 #include "rebound.h"
 #include "stats_http.h"
+#include "worker.h"
 
 #define FDS_MARGIN 32 /* stdio, log files, syslog, the event loop's own, and room to spare */
 
 static const char *conf_file; /* re-read on SIGHUP */
+static int threads_conf;      /* `threads` as started with (0: auto); fixed until a restart */
 
 /* Descriptors needed besides the sessions' (two each): each listening socket, one check per
  * server, the admin and stats ports at their connection caps, and a margin. These stay
  * free however many clients connect, so checks and the admin port keep working. */
 static unsigned fds_reserved(const struct conf *c)
 {
-    unsigned n = FDS_MARGIN;
+    /* Each worker's loop: its epoll and its wake-up descriptors. */
+    unsigned n = FDS_MARGIN + 2 * (unsigned)(c->threads ? c->threads : workers_auto());
 
     for (int i = 0; i < c->nlistens; i++)
         n += 1 + (unsigned)c->listens[i].nservers;
@@ -90,9 +93,22 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
     ev_break(loop, EVBREAK_ALL);
 }
 
-/* SIGHUP: re-read the configuration file with the same parser as `rebound -c`. A bad
- * file, or a socket that cannot be bound, leaves the running configuration in place;
- * either way log files are reopened (logrotate). */
+/* A reload that cannot be applied: say why, drop C and what was prepared for it, keep the
+ * running configuration. Log files are reopened all the same (logrotate). */
+static void reload_failed(struct conf *c, const char *why)
+{
+    log_err("reload failed, keeping the running configuration: %s", why);
+    admin_reconf_cancel();
+    stats_http_reconf_cancel();
+    conf_free(c);
+    healthlog_reopen();
+}
+
+/* SIGHUP: re-read the configuration file with the same parser as `rebound -c`. What must be
+ * bound or loaded (listen, admin and stats addresses, the admin-ssl files) is made ready
+ * beside the running configuration first, and the switch happens only once all of it is: a
+ * bad file, a socket that cannot be bound or a certificate that does not load leaves the
+ * running configuration in place. Either way log files are reopened (logrotate). */
 static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
     char err[1024];
@@ -103,19 +119,38 @@ static void hup_cb(struct ev_loop *loop, ev_signal *w, int revents)
 
     log_info("SIGHUP: reloading %s", conf_file);
     if (!(c = conf_load(conf_file, err, sizeof(err)))) {
-        log_err("reload failed, keeping the running configuration: %s", err);
-        healthlog_reopen();
+        reload_failed(NULL, err);
         return;
     }
-    if (fit_descriptors(c) < 0 || listeners_reload(c) < 0) {
-        log_err("reload failed, keeping the running configuration: see the errors above");
-        conf_free(c);
-        healthlog_reopen();
+    if (c->threads != threads_conf) {
+        char was[16], now[16], why[400];
+        snprintf(was, sizeof(was), threads_conf ? "%d" : "auto", threads_conf);
+        snprintf(now, sizeof(now), c->threads ? "%d" : "auto", c->threads);
+        snprintf(why, sizeof(why), c->threads_line ? "%s:%d: " : "%s: ", c->file, c->threads_line);
+        snprintf(why + strlen(why), sizeof(why) - strlen(why),
+                 "'threads' changed from %s to %s; the worker threads are set at start, restart "
+                 "rebound to change them",
+                 was, now);
+        reload_failed(c, why);
+        return;
+    }
+    if (fit_descriptors(c) < 0) {
+        reload_failed(c, "see the errors above");
+        return;
+    }
+    if (admin_reconf_prepare(c, err, sizeof(err)) < 0 ||
+        stats_http_reconf_prepare(c, err, sizeof(err)) < 0) {
+        reload_failed(c, err);
+        return;
+    }
+    if (listeners_reload(c) < 0) {
+        reload_failed(c, "see the errors above");
         return;
     }
     if (healthlog_open(c) < 0)
         log_warn("reload: health log sinks unchanged (see above)");
-    admin_reconf(c);
+    admin_reconf_commit();
+    stats_http_reconf_commit();
     log_info("reloaded %s", conf_file);
 }
 
@@ -169,7 +204,17 @@ int main(int argc, char **argv)
         return 1;
     }
     rb_loop = ev_default_loop(EVFLAG_AUTO);
-    if (fit_descriptors(conf) < 0 || healthlog_open(conf) < 0 || listeners_start(conf) < 0) {
+    threads_conf = conf->threads;
+    /* Workers first: the servers size their per-thread counters by them. */
+    if (fit_descriptors(conf) < 0 || healthlog_open(conf) < 0 ||
+        workers_start(conf->threads ? conf->threads : workers_auto()) < 0) {
+        healthlog_close();
+        conf_free(conf);
+        return 1;
+    }
+    if (listeners_start(conf) < 0) {
+        workers_stop();
+        workers_free();
         healthlog_close();
         conf_free(conf);
         return 1;
@@ -178,7 +223,9 @@ int main(int argc, char **argv)
     if (admin_start(conf) < 0 || stats_http_start(conf) < 0) {
         stats_http_stop();
         admin_stop();
+        workers_stop();
         listeners_stop();
+        workers_free();
         healthlog_close();
         return 1;
     }
@@ -195,7 +242,10 @@ int main(int argc, char **argv)
 
     stats_http_stop();
     admin_stop();
+    /* The workers stop first; their sessions are then closed from here. */
+    workers_stop();
     listeners_stop();
+    workers_free();
     healthlog_close();
     mysql_library_end();
     ev_loop_destroy(rb_loop);

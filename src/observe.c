@@ -2,8 +2,14 @@
  * errors real traffic shows, and the on-error actions, with HAProxy's semantics.
  *
  * Sessions report events (observe_error); after `error-limit` of them in a row the
- * server's `on-error` action runs, as a failed check with status HANA whose info says
- * what was seen. Any normal answer from the server breaks the run (observe_ok).
+ * server's `on-error` action runs (server_on_error, on the control thread), as a failed
+ * check with status HANA whose info says what was seen. Any normal answer from the server
+ * breaks the run (observe_ok).
+ *
+ * Threads: the stream follower works on the calling worker's own session. The run of
+ * errors is one atomic counter per server shared by every worker (an error anywhere, or a
+ * normal answer anywhere, counts for the server); reaching the limit posts MSG_ON_ERROR
+ * to the control thread, which alone changes the server's health.
  *
  * The one rule: an event counts against a server only when the server alone can have
  * caused it. A client controls what it sends, so anything that follows a client's own
@@ -35,11 +41,14 @@
 #include "observe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "log.h"
 #include "rebound.h"
 #include "server.h"
+#include "worker.h"
 
 /* Errors that say the server itself is in trouble. Anything else an application can
  * cause (1205 lock wait, 1213 deadlock, 1064 syntax, 1062 duplicate key, 1045 access
@@ -62,19 +71,19 @@ static const struct {
 };
 
 static const char *const event_names[OBS__COUNT] = {
-    [OBS_CONNECT_FAILED] = "connect failed", [OBS_CONNECT_TIMEOUT] = "connect timeout",
-    [OBS_GREETING_TIMEOUT] = "no greeting",  [OBS_BAD_GREETING] = "bad greeting",
-    [OBS_SERVER_RESET] = "connection reset", [OBS_SERVER_ERROR] = "server error",
+    [OBS_CONNECT_FAILED] = "connect failed",         [OBS_CONNECT_TIMEOUT] = "connect timeout",
+    [OBS_GREETING_TIMEOUT] = "no greeting",          [OBS_BAD_GREETING] = "bad greeting",
+    [OBS_SERVER_RESET] = "connection reset",         [OBS_SERVER_ERROR] = "server error",
     [OBS_MID_RESPONSE] = "closed during a response", [OBS_MALFORMED] = "malformed stream",
 };
 
 /* Command bytes the stream follower needs to know. */
-#define COM_QUIT                 0x01
-#define COM_CHANGE_USER          0x11
-#define COM_STMT_SEND_LONG_DATA  0x18
-#define COM_STMT_CLOSE           0x19
-#define CLIENT_COMPRESS          0x0020u
-#define CLIENT_SSL               0x0800u
+#define COM_QUIT                0x01
+#define COM_CHANGE_USER         0x11
+#define COM_STMT_SEND_LONG_DATA 0x18
+#define COM_STMT_CLOSE          0x19
+#define CLIENT_COMPRESS         0x0020u
+#define CLIENT_SSL              0x0800u
 
 const char *observe_event_str(enum obs_event ev)
 {
@@ -94,33 +103,6 @@ static bool observes(const struct server *srv, enum obs_event ev)
     enum observe_layer need = ev <= OBS_SERVER_RESET ? OBSERVE_LAYER4 : OBSERVE_LAYER7;
 
     return srv->conf->observe >= need;
-}
-
-/* error-limit reached: act as on-error says, through the check result path so the log
- * and the server's last status show HANA and why. */
-static void on_error(struct server *srv, const struct check_result *r)
-{
-    const struct conf_server *c = srv->conf;
-
-    switch (c->on_error) {
-    case ON_ERROR_FASTINTER:
-        check_hurry(srv);
-        return;
-    case ON_ERROR_SUDDEN_DEATH:
-        /* After this failure one more takes it DOWN. */
-        if (srv->health > c->rise)
-            srv->health = c->rise + 1;
-        break;
-    case ON_ERROR_MARK_DOWN:
-        /* This failure takes it DOWN. */
-        if (srv->health > 1)
-            srv->health = 1;
-        break;
-    case ON_ERROR_FAIL_CHECK:
-        break;
-    }
-    server_check_done(srv, r);
-    check_hurry(srv);
 }
 
 /* ---- following the stream ---- */
@@ -318,7 +300,7 @@ void observe_report(struct server *srv, struct obs_stream *st)
         return;
     st->answered = false;
     if (ev < 0) {
-        observe_ok(&srv->obs_consecutive);
+        observe_ok(srv);
         return;
     }
     if (ev == OBS_SERVER_ERROR)
@@ -330,17 +312,34 @@ void observe_report(struct server *srv, struct obs_stream *st)
     observe_error(srv, (enum obs_event)ev, detail);
 }
 
+void observe_ok(struct server *srv)
+{
+    if (atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed))
+        atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
+}
+
 void observe_error(struct server *srv, enum obs_event ev, const char *detail)
 {
     struct check_result r = {.status = CHK_HANA};
 
+    struct msg *m;
+
     if (!observes(srv, ev))
         return;
-    srv->observed_errors++;
-    if (++srv->obs_consecutive < (unsigned)srv->conf->error_limit)
+    tally_add(&server_tally(srv)->observed_errors, 1);
+    if (atomic_fetch_add_explicit(&srv->obs_consecutive, 1, memory_order_relaxed) + 1 <
+        (unsigned)srv->conf->error_limit)
         return;
-    srv->obs_consecutive = 0;
+    atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
     snprintf(r.info, sizeof(r.info), "%d consecutive errors in traffic, last: %s (%s)",
              srv->conf->error_limit, observe_event_str(ev), detail);
-    on_error(srv, &r);
+    if (!(m = calloc(1, sizeof(*m)))) {
+        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s)", r.info);
+        return;
+    }
+    m->mail.kind = MSG_ON_ERROR;
+    m->error.srv = srv;
+    m->error.r = r;
+    m->error.seen_us = mono_us();
+    control_post(m);
 }

@@ -5,13 +5,22 @@
  * drops below rise (and falls to 0). A server starts UP at exactly rise, so the first
  * failed check at start-up marks it DOWN at once.
  *
- * server_set_state() is the only writer of srv->state. It runs from check callbacks,
- * which have the highest event priority, so the kills it triggers happen before any
- * client I/O still pending in the same loop iteration.
+ * server_set_state() is the only writer of srv->state, and this file the only writer of a
+ * server's health: checks, on-error (observe.c reports, server_on_error acts), the operator
+ * and reload all come through here.
+ *
+ * Threads: the state machine, transitions and the log run on the control thread. What the
+ * workers need to route (is the server usable?) is published in srv->usable with an atomic
+ * store after every change (publish()); server_pick() reads only that, the immutable
+ * configuration and the per-thread session counts, so it runs on any thread without a lock.
+ * The kill passes a transition triggers are posted to every worker (workers_post_pass) and
+ * run there in parallel at top priority (server_pass_sweep); each worker reports back and
+ * the last report writes the health log line (server_pass_done).
  */
 #include "server.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "healthlog.h"
@@ -19,6 +28,7 @@
 #include "log.h"
 #include "rebound.h"
 #include "session.h"
+#include "worker.h"
 
 const char *server_state_str(enum server_state st)
 {
@@ -32,9 +42,107 @@ const char *admin_state_str(enum admin_state st)
     return names[st];
 }
 
-bool server_usable(const struct server *srv)
+/* Make what routing needs of SRV visible to the workers; after every change of state,
+ * admin state or retirement. */
+static void publish(struct server *srv)
 {
-    return srv->state == SRV_UP && srv->admin == ADMIN_READY && !srv->retired;
+    bool usable = srv->state == SRV_UP && srv->admin == ADMIN_READY && !srv->retired;
+
+    atomic_store_explicit(&srv->usable, usable, memory_order_release);
+}
+
+struct srv_tally *server_tally(struct server *srv)
+{
+    int slot = workers_my_slot();
+
+    return &srv->tally[slot < srv->ntally ? slot : srv->ntally - 1];
+}
+
+unsigned server_nsessions(const struct server *srv)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < srv->ntally; i++)
+        n += atomic_load_explicit(&srv->tally[i].nsessions, memory_order_relaxed);
+    return n;
+}
+
+void server_totals(const struct server *srv, struct srv_totals *t)
+{
+    memset(t, 0, sizeof(*t));
+    for (int i = 0; i < srv->ntally; i++) {
+        const struct srv_tally *y = &srv->tally[i];
+        t->sessions += atomic_load_explicit(&y->nsessions, memory_order_relaxed);
+        t->sessions_total += tally_get(&y->sessions_total);
+        t->sessions_killed += tally_get(&y->sessions_killed);
+        t->connect_failures += tally_get(&y->connect_failures);
+        t->observed_errors += tally_get(&y->observed_errors);
+        t->bytes_in += tally_get(&y->bytes_in);
+        t->bytes_out += tally_get(&y->bytes_out);
+    }
+}
+
+/* ---- server selection (any thread) ---- */
+
+static bool candidate(const struct server *srv, uint64_t exclude)
+{
+    return server_usable(srv) && !(exclude & (UINT64_C(1) << srv->index));
+}
+
+/* The usable server of the given role to use next, per the balance algorithm (backups
+ * rotate only with allbackups, else the first one is used). */
+static struct server *pick_role(struct listener *l, bool backup, enum balance how, uint64_t exclude)
+{
+    struct server *best = NULL;
+    unsigned best_n = 0;
+    int n = 0, k;
+
+    for (int i = 0; i < l->nservers; i++) {
+        struct server *srv = &l->servers[i];
+        if (srv->conf->backup != backup || !candidate(srv, exclude))
+            continue;
+        if (how == BALANCE_FIRST)
+            return srv;
+        if (how == BALANCE_LEASTCONN) {
+            unsigned ns = server_nsessions(srv);
+            if (!best || ns < best_n)
+                best = srv, best_n = ns;
+        } else if (!best) {
+            best = srv;
+        }
+        n++;
+    }
+    if (how != BALANCE_ROUNDROBIN || n < 2)
+        return best;
+    k = (int)(atomic_fetch_add_explicit(&l->rr, 1, memory_order_relaxed) % (unsigned)n);
+    for (int i = 0; i < l->nservers; i++) {
+        struct server *srv = &l->servers[i];
+        if (srv->conf->backup == backup && candidate(srv, exclude) && k-- == 0)
+            return srv;
+    }
+    return best;
+}
+
+struct server *server_pick(struct listener *l, uint64_t exclude)
+{
+    struct server *srv = pick_role(l, false, l->conf->balance, exclude);
+
+    if (srv)
+        return srv;
+    return pick_role(l, true, l->conf->allbackups ? BALANCE_ROUNDROBIN : BALANCE_FIRST, exclude);
+}
+
+void server_count_usable(const struct listener *l, int *active, int *backup)
+{
+    *active = *backup = 0;
+    for (int i = 0; i < l->nservers; i++) {
+        if (!server_usable(&l->servers[i]))
+            continue;
+        if (l->servers[i].conf->backup)
+            (*backup)++;
+        else
+            (*active)++;
+    }
 }
 
 static int health_max(const struct server *srv)
@@ -42,8 +150,15 @@ static int health_max(const struct server *srv)
     return srv->conf->rise + srv->conf->fall - 1;
 }
 
-void server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index)
+int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index)
 {
+    srv->ntally = workers_slots();
+    srv->tally = aligned_alloc(64, (size_t)srv->ntally * sizeof(*srv->tally));
+    if (!srv->tally)
+        return -1;
+    memset(srv->tally, 0, (size_t)srv->ntally * sizeof(*srv->tally));
+    for (int i = 0; i < srv->ntally; i++)
+        TAILQ_INIT(&srv->tally[i].sessions);
     srv->conf = conf;
     srv->listener = l;
     srv->index = index;
@@ -54,15 +169,49 @@ void server_init(struct server *srv, struct listener *l, const struct conf_serve
     srv->last.status = CHK_INI;
     snprintf(srv->last.info, sizeof(srv->last.info), "%s", conf->check ? "" : "not checked");
     srv->last_class = CHK_NEUTRAL;
-    TAILQ_INIT(&srv->sessions);
     srv->last_change = ev_now(rb_loop);
+    publish(srv);
     check_init(srv);
+    return 0;
 }
 
 void server_fini(struct server *srv)
 {
+    if (!srv->tally)
+        return; /* never initialised */
     check_fini(srv);
     server_kill_sessions(srv, "shutting down");
+    free(srv->tally);
+    srv->tally = NULL;
+}
+
+/* error-limit reached: act as on-error says, through the check result path so the log
+ * and the server's last status show HANA and why. */
+void server_on_error(struct server *srv, const struct check_result *r)
+{
+    const struct conf_server *c = srv->conf;
+
+    if (srv->retired)
+        return; /* a reload removed it meanwhile: nothing to act on */
+    switch (c->on_error) {
+    case ON_ERROR_FASTINTER:
+        check_hurry(srv);
+        return;
+    case ON_ERROR_SUDDEN_DEATH:
+        /* After this failure one more takes it DOWN. */
+        if (srv->health > c->rise)
+            srv->health = c->rise + 1;
+        break;
+    case ON_ERROR_MARK_DOWN:
+        /* This failure takes it DOWN. */
+        if (srv->health > 1)
+            srv->health = 1;
+        break;
+    case ON_ERROR_FAIL_CHECK:
+        break;
+    }
+    server_check_done(srv, r);
+    check_hurry(srv);
 }
 
 /* "status: 2/3 UP" as HAProxy counts it: UP shows how far from falling, DOWN how far
@@ -156,103 +305,148 @@ static void log_transition(const struct server *srv, const struct check_result *
     else /* no check behind it: the operator's maintenance mode */
         snprintf(res, sizeof(res), "reason: maintenance mode %s by the operator",
                  srv->state == SRV_DOWN ? "entered" : "left");
-    listener_count_usable(srv->listener, &active, &backup);
+    server_count_usable(srv->listener, &active, &backup);
     healthlog_emit(&ev, "Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
                    server_state_str(srv->state), res, active, backup);
     if (active + backup == 0)
         healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
 
-/* Empty SRV of its sessions, their clients already reset (server_abort_clients): a
- * session no byte has reached the client of yet moves to another server (none in
- * EXCLUDE), or is refused with an ERR packet if there is none; the rest are closed.
- * Adds to *MOVED; returns how many were closed. */
-static unsigned evict_sessions(struct server *srv, uint64_t exclude, const char *reason,
-                               unsigned *moved)
-{
-    struct session *s;
-    unsigned n = 0;
+/* ---- kill passes ---- */
 
-    /* Each turn removes the head: it is closed, or moved to another server's list. */
-    while ((s = TAILQ_FIRST(&srv->sessions))) {
-        if (!session_has_traffic(s)) {
-            if (session_redispatch(s, exclude, reason))
-                (*moved)++;
-            else
-                n++; /* refused and closed */
-            continue;
-        }
-        session_close(s, reason);
-        n++;
+/* Post a kill pass over the sessions of the servers in VICTIMS of listener L: a failback
+ * (FAILBACK, started by WHO coming UP) or on-marked-down (WHO went DOWN). */
+static void start_pass(const struct server *who, bool failback, uint64_t victims, uint64_t exclude,
+                       const char *reason)
+{
+    struct kill_pass *p = calloc(1, sizeof(*p));
+
+    if (!p) {
+        srv_log(LOG_ERR, who, "out of memory: sessions not killed");
+        return;
     }
-    srv->sessions_killed += n;
-    return n;
+    p->failback = failback;
+    p->l = who->listener;
+    p->victims = victims;
+    p->exclude = exclude;
+    p->reason = reason;
+    snprintf(p->who, sizeof(p->who), "%s", who->id);
+    snprintf(p->lname, sizeof(p->lname), "%s", who->listener->conf->name);
+    p->pending = workers_count();
+    p->t0 = mono_us();
+    if (p->pending == 0) {
+        p->pending = 1;
+        server_pass_done(p, 0, 0, 0, 0);
+        return;
+    }
+    workers_post_pass(p);
 }
 
-static void log_moved(const struct server *srv, unsigned moved, const char *from)
+uint64_t kill_pass_t0(const struct kill_pass *p)
 {
-    struct hl_event ev = {
-        .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
-
-    if (moved)
-        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from %s.", moved,
-                       srv->listener->conf->name, from);
+    return p->t0;
 }
 
-/* on-marked-up shutdown-backup-sessions: ACTIVE came UP; every session on the backups of
- * its listener goes, in one pass at the check's priority. Clients first, all of them:
- * they are what waits to reconnect; then the server sides. */
-static void kill_backup_sessions(const struct server *active)
+void server_pass_sweep(struct worker *w, struct kill_pass *p)
 {
-    struct listener *l = active->listener;
-    uint64_t t0 = mono_us(), t_clients, backups = 0;
+    struct listener *l = p->l;
+    struct msg *report = calloc(1, sizeof(*report));
     unsigned killed = 0, moved = 0;
-    struct hl_event ev = {.kind = HL_KILL, .server = active->id, .listener = l->conf->name};
+    struct session *s;
 
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            backups |= UINT64_C(1) << i;
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            server_abort_clients(&l->servers[i], true);
-    t_clients = mono_us();
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            killed += evict_sessions(&l->servers[i], backups, "failback: active server came UP",
-                                     &moved);
-    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
-    healthlog_emit(&ev,
-                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
-                   "(clients disconnected in %u ms).",
-                   killed, l->conf->name, active->id, ev.pass_ms,
-                   (unsigned)((t_clients - t0) / 1000));
-    log_moved(active, moved, "backup servers");
+    /* Every client learns first: they are what waits to reconnect. */
+    for (int i = 0; i < l->nservers; i++) {
+        if (!(p->victims & (UINT64_C(1) << i)))
+            continue;
+        TAILQ_FOREACH(s, &l->servers[i].tally[w->index].sessions, srv_link)
+        if (session_has_traffic(s))
+            session_abort_client(s);
+    }
+    uint64_t clients_us = mono_us() - p->t0;
+    /* Then each session goes: untouched ones (no byte reached their client yet) move to
+     * another server (never a victim: EXCLUDE covers them), the rest leave their server side
+     * to be closed in batches. Either way S leaves this list and nothing else does. */
+    for (int i = 0; i < l->nservers; i++) {
+        struct srv_tally *t = &l->servers[i].tally[w->index];
+        struct session *next;
+        if (!(p->victims & (UINT64_C(1) << i)))
+            continue;
+        for (s = TAILQ_FIRST(&t->sessions); s; s = next) {
+            next = TAILQ_NEXT(s, srv_link);
+            if (!session_has_traffic(s)) {
+                if (session_redispatch(s, p->exclude, p->reason))
+                    moved++;
+                else
+                    killed++, tally_add(&t->sessions_killed, 1); /* refused and closed */
+            } else {
+                session_condemn(s, p->reason);
+                killed++, tally_add(&t->sessions_killed, 1);
+            }
+        }
+    }
+    if (!report) {
+        log_err("out of memory: a kill pass goes unreported");
+        return;
+    }
+
+    report->mail.kind = MSG_PASS_DONE;
+    report->done.pass = p;
+    report->done.killed = killed;
+    report->done.moved = moved;
+    report->done.clients_us = clients_us;
+    worker_report_after_closes(w, report);
+}
+
+static void log_moved(const struct kill_pass *p, const char *from)
+{
+    struct hl_event ev = {.kind = HL_KILL, .server = p->who, .listener = p->lname};
+
+    if (p->moved)
+        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from %s.", p->moved,
+                       p->lname, from);
+}
+
+void server_pass_done(struct kill_pass *p, unsigned killed, unsigned moved, uint64_t clients_us,
+                      uint64_t total_us)
+{
+    struct hl_event ev = {.kind = HL_KILL, .server = p->who, .listener = p->lname};
+
+    p->killed += killed;
+    p->moved += moved;
+    if (clients_us > p->clients_us)
+        p->clients_us = clients_us;
+    if (total_us > p->total_us)
+        p->total_us = total_us;
+    if (--p->pending > 0)
+        return;
+    ev.pass_ms = (unsigned)(p->total_us / 1000);
+    if (p->failback) {
+        healthlog_emit(&ev,
+                       "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
+                       "(clients disconnected in %u ms).",
+                       p->killed, p->lname, p->who, ev.pass_ms, (unsigned)(p->clients_us / 1000));
+        log_moved(p, "backup servers");
+    } else {
+        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", p->killed,
+                       p->who, ev.pass_ms);
+        log_moved(p, p->who);
+    }
+    free(p);
 }
 
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
- * every client off the backups. */
+ * every client off the backups of its listener. */
 static void became_usable(struct server *srv)
 {
-    if (srv->conf->shutdown_backup_sessions && !srv->conf->backup)
-        kill_backup_sessions(srv);
-}
+    struct listener *l = srv->listener;
+    uint64_t backups = 0;
 
-/* on-marked-down shutdown-sessions: every session of SRV, clients first (as in the
- * failback pass); sessions still connecting or waiting for the greeting go to another
- * server instead, since their clients have seen nothing yet. */
-static void shutdown_sessions(struct server *srv)
-{
-    uint64_t t0 = mono_us();
-    struct hl_event ev = {
-        .kind = HL_KILL, .server = srv->id, .listener = srv->listener->conf->name};
-    unsigned n, moved = 0;
-
-    server_abort_clients(srv, true);
-    n = evict_sessions(srv, UINT64_C(1) << srv->index, "server marked DOWN", &moved);
-    ev.pass_ms = (unsigned)((mono_us() - t0) / 1000);
-    healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", n, srv->id,
-                   ev.pass_ms);
-    log_moved(srv, moved, srv->id);
+    if (!srv->conf->shutdown_backup_sessions || srv->conf->backup)
+        return;
+    for (int i = 0; i < l->nservers; i++)
+        if (l->servers[i].conf->backup)
+            backups |= UINT64_C(1) << i;
+    start_pass(srv, true, backups, backups, "failback: active server came UP");
 }
 
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
@@ -265,13 +459,15 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
         srv->downtime += ev_now(rb_loop) - srv->last_change;
     /* Routable first: sessions redispatched by the kill below can land here. */
     srv->state = st;
+    publish(srv);
     srv->last_change = ev_now(rb_loop);
     log_transition(srv, why);
     check_reschedule(srv);
     if (!was_usable && server_usable(srv))
         became_usable(srv);
     if (st == SRV_DOWN && srv->conf->shutdown_sessions)
-        shutdown_sessions(srv);
+        start_pass(srv, false, UINT64_C(1) << srv->index, UINT64_C(1) << srv->index,
+                   "server marked DOWN");
 }
 
 void server_set_admin(struct server *srv, enum admin_state st, const char *who)
@@ -285,6 +481,7 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
     if (old == st)
         return;
     srv->admin = st;
+    publish(srv);
     srv->last_change = ev_now(rb_loop);
     healthlog_emit(&ev, "Server %s admin state changed from %s to %s by %s.", srv->id,
                    admin_state_str(old), admin_state_str(st), who);
@@ -314,7 +511,7 @@ void server_take_over(struct server *to, struct server *from)
     struct session *s;
 
     check_fini(from);
-    /* Everything that describes its life so far (state, last check, counters)... */
+    /* Everything that describes its life so far (state, last check, counters, sessions)... */
     *to = *from;
     /* ...but its identity and check come from the new configuration. */
     to->conf = fresh.conf;
@@ -322,42 +519,37 @@ void server_take_over(struct server *to, struct server *from)
     to->index = fresh.index;
     memcpy(to->id, fresh.id, sizeof(to->id));
     to->check = fresh.check;
-    TAILQ_INIT(&to->sessions);
-    to->nsessions = 0;
-    while ((s = TAILQ_FIRST(&from->sessions))) {
-        TAILQ_REMOVE(&from->sessions, s, srv_link);
-        TAILQ_INSERT_TAIL(&to->sessions, s, srv_link);
-        s->server = to;
-        s->listener = to->listener;
-        to->nsessions++;
-    }
-    from->nsessions = 0;
+    atomic_init(&to->obs_consecutive, atomic_load(&from->obs_consecutive));
+    /* FROM keeps the new, empty counters. The workers are parked (listeners_reload), so
+     * the sessions can be pointed at their new server. */
+    from->tally = fresh.tally;
     from->retired = true;
+    publish(from);
+    for (int i = 0; i < to->ntally; i++) {
+        TAILQ_FOREACH(s, &to->tally[i].sessions, srv_link)
+        {
+            s->server = to;
+            s->listener = to->listener;
+        }
+    }
     /* Keep the health counter within the new rise/fall. */
     if (!to->conf->check)
         to->state = SRV_UP;
     to->health = to->state == SRV_DOWN ? 0 : health_max(to);
+    publish(to);
 }
 
 void server_retire(struct server *srv)
 {
+    unsigned n = server_nsessions(srv);
+
     if (srv->retired)
         return;
     srv->retired = true;
+    publish(srv);
     check_stop(srv);
-    if (srv->nsessions)
-        srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", srv->nsessions);
-}
-
-void server_abort_clients(struct server *srv, bool spare_untouched)
-{
-    struct session *s;
-
-    TAILQ_FOREACH(s, &srv->sessions, srv_link)
-    {
-        if (!spare_untouched || session_has_traffic(s))
-            session_abort_client(s);
-    }
+    if (n)
+        srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", n);
 }
 
 unsigned server_kill_sessions(struct server *srv, const char *reason)
@@ -365,11 +557,14 @@ unsigned server_kill_sessions(struct server *srv, const char *reason)
     struct session *s;
     unsigned n = 0;
 
-    /* session_close() unlinks, so the head moves on each turn. */
-    while ((s = TAILQ_FIRST(&srv->sessions))) {
-        session_close(s, reason);
-        n++;
+    for (int i = 0; i < srv->ntally; i++) {
+        struct srv_tally *t = &srv->tally[i];
+        /* session_close() unlinks, so the head moves on each turn. */
+        while ((s = TAILQ_FIRST(&t->sessions))) {
+            session_close(s, reason);
+            tally_add(&t->sessions_killed, 1);
+            n++;
+        }
     }
-    srv->sessions_killed += n;
     return n;
 }

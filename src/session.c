@@ -2,7 +2,7 @@
  * the one close path.
  *
  * Ownership: a session belongs to exactly one server list (server->sessions) from the
- * moment it is routed until session_close(). Bytes are read into one shared scratch
+ * moment it is routed until session_close(). Bytes are read into the worker's scratch
  * buffer and written on at once; only what the destination refuses is copied into a
  * per-direction pending buffer, and reading that direction stops until it drains.
  * So an idle session owns no buffer, and a slow reader holds at most one read's worth
@@ -15,6 +15,11 @@
  *
  *   client --cfd--> [up.rd]  --scratch-->  [up.wr]  --sfd--> server
  *   client <--cfd-- [down.wr] <--scratch-- [down.rd] <--sfd-- server
+ *
+ * Threads: a session belongs to the worker it was handed to (s->w): every watcher is on that
+ * worker's loop, the scratch buffer is that worker's, and the session sits in that worker's
+ * slot of its server's counters (srv_tally). The control thread touches a session only while
+ * the workers are parked (reload, the admin port's views and KILL).
  */
 #include "session.h"
 
@@ -33,8 +38,8 @@
 #include "mysql_packet.h"
 #include "rebound.h"
 #include "server.h"
+#include "worker.h"
 
-#define SCRATCH_SIZE  (64 * 1024)
 #define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
 
 /* Bytes the destination did not accept yet. */
@@ -42,11 +47,6 @@ struct pending {
     size_t len, off;
     char data[];
 };
-
-unsigned sessions_alive;
-unsigned sessions_max = 10000;
-static uint64_t next_id = 1;
-static char scratch[SCRATCH_SIZE];
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -59,7 +59,7 @@ static bool dispatch(struct session *s);
 
 const char *session_where(const struct session *s)
 {
-    return s->server ? s->server->id : s->listener->conf->name;
+    return s->server ? s->server->id : s->listener ? s->listener->conf->name : "-";
 }
 
 bool session_has_traffic(const struct session *s)
@@ -98,29 +98,32 @@ void session_peer_str(const struct session *s, char *buf, size_t len)
     }
 }
 
-void session_new(struct listener *l, int cfd, const struct sockaddr *peer, socklen_t len)
+void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
+                 socklen_t len)
 {
     struct session *s = calloc(1, sizeof(*s));
 
     if (!s) {
         log_err("%s: out of memory for a new session", l->conf->name);
         close(cfd);
+        listeners_sessions_ended(1);
+        atomic_fetch_add_explicit(&w->ended, 1, memory_order_relaxed);
         return;
     }
-    s->id = next_id++;
+    /* The id says which worker: (id - 1) % threads. */
+    s->id = w->next_id++ * (uint64_t)workers_count() + (uint64_t)w->index + 1;
+    s->w = w;
     s->listener = l;
     if (peer && len <= sizeof(s->peer))
         memcpy(&s->peer, peer, len);
     s->cfd = cfd;
     s->sfd = -1;
-    s->started = s->c_last = s->s_last = ev_now(rb_loop);
+    s->started = s->c_last = s->s_last = ev_now(w->loop);
     ev_init(&s->up.rd, up_read_cb);
     ev_init(&s->up.wr, connect_cb);
     ev_init(&s->down.rd, greeting_cb);
     ev_init(&s->down.wr, down_write_cb);
     ev_init(&s->timer, timer_cb);
-    if (++sessions_alive >= sessions_max)
-        listeners_pause(true);
     dispatch(s);
 }
 
@@ -130,20 +133,20 @@ static void drop_server(struct session *s)
 {
     free(s->down.pending);
     s->down.pending = NULL;
-    ev_io_stop(rb_loop, &s->up.rd);
-    ev_io_stop(rb_loop, &s->up.wr);
-    ev_io_stop(rb_loop, &s->down.rd);
-    ev_io_stop(rb_loop, &s->down.wr);
-    ev_timer_stop(rb_loop, &s->timer);
+    ev_io_stop(s->w->loop, &s->up.rd);
+    ev_io_stop(s->w->loop, &s->up.wr);
+    ev_io_stop(s->w->loop, &s->down.rd);
+    ev_io_stop(s->w->loop, &s->down.wr);
+    ev_timer_stop(s->w->loop, &s->timer);
     if (s->sfd >= 0)
         close(s->sfd);
     s->sfd = -1;
     if (s->server) {
-        TAILQ_REMOVE(&s->server->sessions, s, srv_link);
-        s->server->nsessions--;
-        /* Keep the server's byte counts whole (sessions only move before any byte). */
-        s->server->bytes_in += s->up.bytes;
-        s->server->bytes_out += s->down.bytes;
+        struct srv_tally *t = &s->server->tally[s->w->index];
+        TAILQ_REMOVE(&t->sessions, s, srv_link);
+        atomic_store_explicit(&t->nsessions,
+                              atomic_load_explicit(&t->nsessions, memory_order_relaxed) - 1,
+                              memory_order_relaxed);
         s->server = NULL;
     }
 }
@@ -161,23 +164,45 @@ void session_abort_client(struct session *s)
 
 void session_close(struct session *s, const char *reason)
 {
-    sess_debug(s, "closed after %.3f s: %s (in %llu, out %llu bytes)", ev_now(rb_loop) - s->started,
+    sess_debug(s, "closed after %.3f s: %s (in %llu, out %llu bytes)",
+               ev_now(s->w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
+               (unsigned long long)s->down.bytes);
+    drop_server(s);
+    if (s->cfd >= 0)
+        close(s->cfd);
+    free(s->up.pending);
+    free(s->down.pending);
+    atomic_fetch_add_explicit(&s->w->ended, 1, memory_order_relaxed);
+    free(s);
+    listeners_sessions_ended(1);
+}
+
+void session_condemn(struct session *s, const char *reason)
+{
+    struct worker *w = s->w;
+    int sfd = s->sfd;
+
+    sess_debug(s, "killed after %.3f s: %s (in %llu, out %llu bytes)", ev_now(w->loop) - s->started,
                reason, (unsigned long long)s->up.bytes, (unsigned long long)s->down.bytes);
+    s->sfd = -1; /* drop_server must not close it */
     drop_server(s);
     if (s->cfd >= 0)
         close(s->cfd);
     free(s->up.pending);
     free(s->down.pending);
     free(s);
-    if (sessions_alive-- == sessions_max)
-        listeners_pause(false);
+    /* Ends (for maxconn and the worker's load) once this is closed. */
+    if (sfd >= 0)
+        worker_close_later(w, sfd);
+    else
+        listeners_sessions_ended(1), atomic_fetch_add_explicit(&w->ended, 1, memory_order_relaxed);
 }
 
 /* rebound itself ran short (descriptors, ports...) while connecting to SRV: not the
  * server's fault, so not counted; logged at most once a second. */
 static void local_trouble(const struct server *srv, const char *call, int err)
 {
-    static struct log_rate rate;
+    static _Thread_local struct log_rate rate;
     unsigned quiet;
 
     if (log_rate_allow(&rate, &quiet))
@@ -208,7 +233,7 @@ static int start_connect(struct session *s, struct server *srv)
             return -1;
         }
         sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
-        srv->connect_failures++;
+        tally_add(&srv->tally[s->w->index].connect_failures, 1);
         /* S is not on the server's list yet: on-error cannot close it. */
         observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
@@ -216,14 +241,17 @@ static int start_connect(struct session *s, struct server *srv)
     s->sfd = fd;
     s->server = srv;
     s->state = SESS_CONNECTING;
-    TAILQ_INSERT_TAIL(&srv->sessions, s, srv_link);
-    srv->nsessions++;
-    srv->sessions_total++;
+    struct srv_tally *t = &srv->tally[s->w->index];
+    TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
+    atomic_store_explicit(&t->nsessions,
+                          atomic_load_explicit(&t->nsessions, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    tally_add(&t->sessions_total, 1);
     ev_set_cb(&s->up.wr, connect_cb);
     ev_io_set(&s->up.wr, fd, EV_WRITE);
-    ev_io_start(rb_loop, &s->up.wr);
+    ev_io_start(s->w->loop, &s->up.wr);
     ev_timer_set(&s->timer, s->listener->conf->timeout_connect / 1000.0, 0);
-    ev_timer_start(rb_loop, &s->timer);
+    ev_timer_start(s->w->loop, &s->timer);
     return 0;
 }
 
@@ -235,7 +263,7 @@ static bool dispatch(struct session *s)
     struct server *srv;
 
     while (s->attempts <= lc->retries) {
-        srv = listener_pick(s->listener, s->tried);
+        srv = server_pick(s->listener, s->tried);
         if (!srv)
             break;
         if (start_connect(s, srv) == 0)
@@ -267,7 +295,7 @@ static void connect_failed(struct session *s, enum obs_event ev, const char *why
     struct server *srv = s->server;
 
     sess_debug(s, "connect failed: %s", why);
-    srv->connect_failures++;
+    tally_add(&srv->tally[s->w->index].connect_failures, 1);
     drop_server(s);
     if (ev < OBS__COUNT)
         observe_error(srv, ev, why);
@@ -277,8 +305,7 @@ static void connect_failed(struct session *s, enum obs_event ev, const char *why
 /* Would another attempt be allowed, with a server to try? */
 static bool can_retry(struct session *s)
 {
-    return s->attempts <= s->listener->conf->retries &&
-           listener_pick(s->listener, s->tried) != NULL;
+    return s->attempts <= s->listener->conf->retries && server_pick(s->listener, s->tried) != NULL;
 }
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -366,8 +393,8 @@ static int keep_pending(struct session *s, struct flow *f, const char *buf, size
     f->pending->len = n;
     f->pending->off = 0;
     memcpy(f->pending->data, buf, n);
-    ev_io_stop(rb_loop, &f->rd);
-    ev_io_start(rb_loop, &f->wr);
+    ev_io_stop(s->w->loop, &f->rd);
+    ev_io_start(s->w->loop, &f->wr);
     return 0;
 }
 
@@ -375,7 +402,7 @@ static int keep_pending(struct session *s, struct flow *f, const char *buf, size
 static void flow_eof(struct session *s, struct flow *f, int dst)
 {
     f->eof = true;
-    ev_io_stop(rb_loop, &f->rd);
+    ev_io_stop(s->w->loop, &f->rd);
     if (!f->pending)
         shutdown(dst, SHUT_WR);
     if (s->up.eof && s->down.eof && !s->up.pending && !s->down.pending)
@@ -386,7 +413,7 @@ static void flow_eof(struct session *s, struct flow *f, int dst)
  * take waits in F's pending buffer. Returns -1 if the session was closed. */
 static int pass_on(struct session *s, struct flow *f, int dst, size_t n, const char *what)
 {
-    ssize_t w = write(dst, scratch, n);
+    ssize_t w = write(dst, s->w->scratch, n);
 
     f->bytes += n;
     if (w < 0) {
@@ -397,7 +424,7 @@ static int pass_on(struct session *s, struct flow *f, int dst, size_t n, const c
         w = 0;
     }
     if ((size_t)w < n)
-        return keep_pending(s, f, scratch + w, n - (size_t)w);
+        return keep_pending(s, f, s->w->scratch + w, n - (size_t)w);
     return 0;
 }
 
@@ -413,25 +440,27 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
 {
     struct server *srv = s->server;
     const struct conf_listen *lc = s->listener->conf;
-    double idle = (lc->timeout_client < lc->timeout_server ? lc->timeout_client
-                                                           : lc->timeout_server) / 1000.0;
-    double login = s->started + lc->timeout_handshake / 1000.0 - ev_now(rb_loop);
+    double idle =
+        (lc->timeout_client < lc->timeout_server ? lc->timeout_client : lc->timeout_server) /
+        1000.0;
+    double login = s->started + lc->timeout_handshake / 1000.0 - ev_now(s->w->loop);
 
     free(s->down.pending);
     s->down.pending = NULL;
     s->state = SESS_RELAY;
     ev_set_cb(&s->down.rd, down_read_cb);
-    ev_io_start(rb_loop, &s->up.rd);
-    ev_timer_stop(rb_loop, &s->timer);
+    ev_io_start(s->w->loop, &s->up.rd);
+    ev_timer_stop(s->w->loop, &s->timer);
     ev_timer_set(&s->timer, login < idle ? (login > 0 ? login : 0) : idle, 0);
-    ev_timer_start(rb_loop, &s->timer);
+    ev_timer_start(s->w->loop, &s->timer);
     /* Followed even without observe: the end of the login is what timeout handshake needs
      * (and nothing is counted then). */
     observe_stream_start(&s->obs, true, !srv->conf->backup);
+    tally_add(&srv->tally[s->w->index].bytes_out, n);
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
-        observe_ok(&srv->obs_consecutive);
+        observe_ok(srv);
     else if (observe_unhealthy_errno(err, true))
         observe_error(srv, OBS_SERVER_ERROR, "error in the greeting"); /* may close S: last */
 }
@@ -453,9 +482,9 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     if (g)
-        memcpy(scratch, g->data, have);
+        memcpy(s->w->scratch, g->data, have);
     /* One byte more than the largest greeting: a server that says more is not one. */
-    n = read(s->sfd, scratch + have, MYSQL_HEADER_LEN + MYSQL_GREETING_MAX + 1 - have);
+    n = read(s->sfd, s->w->scratch + have, MYSQL_HEADER_LEN + MYSQL_GREETING_MAX + 1 - have);
     if (n == 0 || read_failed(n)) {
         connect_failed(s, n == 0 ? OBS_GREETING_TIMEOUT : OBS_CONNECT_FAILED,
                        n == 0 ? "closed without a greeting" : strerror(errno));
@@ -463,16 +492,17 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (n < 0)
         return;
-    s->s_last = ev_now(rb_loop);
+    s->s_last = ev_now(s->w->loop);
     have += (size_t)n;
-    enum mysql_greeting_kind kind = mysql_greeting_parse((uint8_t *)scratch, have, &err, &why);
+    enum mysql_greeting_kind kind =
+        mysql_greeting_parse((uint8_t *)s->w->scratch, have, &err, &why);
     switch (kind) {
     case MYSQL_GREETING_PARTIAL:
         if (!(g = realloc(g, sizeof(*g) + have))) {
             session_close(s, "out of memory");
             return;
         }
-        memcpy(g->data, scratch, have);
+        memcpy(g->data, s->w->scratch, have);
         g->len = have;
         g->off = 0;
         s->down.pending = g;
@@ -511,7 +541,9 @@ static void server_gone(struct session *s, int err)
         observe_error(srv, ev, err ? strerror(err) : "end of stream");
 }
 
-/* DST became writable: drain the pending bytes, then resume reading. *//* DST became writable: drain the pending bytes, then resume reading. */
+/* DST became writable: drain the pending bytes, then resume reading. */ /* DST became writable:
+                                                                            drain the pending bytes,
+                                                                            then resume reading. */
 static void drain(struct session *s, struct flow *f, int dst, const char *side)
 {
     struct pending *p = f->pending;
@@ -527,9 +559,9 @@ static void drain(struct session *s, struct flow *f, int dst, const char *side)
         return;
     free(p);
     f->pending = NULL;
-    ev_io_stop(rb_loop, &f->wr);
+    ev_io_stop(s->w->loop, &f->wr);
     if (!f->eof) {
-        ev_io_start(rb_loop, &f->rd);
+        ev_io_start(s->w->loop, &f->rd);
         return;
     }
     shutdown(dst, SHUT_WR);
@@ -541,7 +573,7 @@ static void drain(struct session *s, struct flow *f, int dst, const char *side)
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
-    ssize_t n = read(s->cfd, scratch, sizeof(scratch));
+    ssize_t n = read(s->cfd, s->w->scratch, SCRATCH_SIZE);
     (void)revents;
 
     if (n < 0) {
@@ -554,7 +586,8 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     s->c_last = ev_now(loop);
-    observe_client_bytes(&s->obs, (uint8_t *)scratch, (size_t)n);
+    tally_add(&s->server->tally[s->w->index].bytes_in, (uint64_t)n);
+    observe_client_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
     pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
 }
 
@@ -563,7 +596,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
-    ssize_t n = read(s->sfd, scratch, sizeof(scratch));
+    ssize_t n = read(s->sfd, s->w->scratch, SCRATCH_SIZE);
     (void)revents;
 
     if (n <= 0) {
@@ -572,7 +605,8 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     s->s_last = ev_now(loop);
-    observe_server_bytes(&s->obs, (uint8_t *)scratch, (size_t)n);
+    tally_add(&s->server->tally[s->w->index].bytes_out, (uint64_t)n);
+    observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
     /* The login is over at the server's OK; in a stream rebound cannot read (TLS,
      * compression), once the server answers what the client sent. */
     if (!s->logged_in)

@@ -17,6 +17,7 @@
 #include "stats_http.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -71,6 +72,17 @@ static const struct page pages[] = {
 
 static int listen_fd = -1;
 static struct acceptor acc;
+static char listen_text[sizeof(((struct conf_addr *)0)->text)]; /* the address it is bound to */
+
+/* What a start or a reload brings, prepared beside the running port, then switched to or
+ * dropped as a whole. */
+static struct {
+    bool prepared;
+    bool enabled;                                     /* the configuration has a stats port */
+    int fd;                                           /* a socket on a new address; -1: none */
+    char text[sizeof(((struct conf_addr *)0)->text)]; /* that address */
+} staged = {.fd = -1};
+
 static TAILQ_HEAD(, stats_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
 static int nconns;
 static struct log_rate full_rate;   /* answered connections closed at STATS_MAX_CONNS */
@@ -339,31 +351,67 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     return true;
 }
 
-int stats_http_start(const struct conf *conf)
+int stats_http_reconf_prepare(const struct conf *conf, char *err, size_t errlen)
 {
     const struct conf_addr *a = &conf->stats;
-    int one = 1;
+    char msg[256];
 
-    if (!conf->has_stats)
-        return 0;
-    listen_fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0) {
-        log_err("stats: socket: %s", strerror(errno));
-        return -1;
+    stats_http_reconf_cancel();
+    staged.prepared = true;
+    staged.enabled = conf->has_stats;
+    snprintf(staged.text, sizeof(staged.text), "%s", a->text);
+    if (!conf->has_stats || (listen_fd >= 0 && !strcmp(listen_text, a->text)))
+        return 0; /* nothing to bind: off, or the running socket carries over */
+    staged.fd =
+        acceptor_listen((const struct sockaddr *)&a->sa, a->len, STATS_BACKLOG, msg, sizeof(msg));
+    if (staged.fd < 0) {
+        stats_http_reconf_cancel();
+        return conf_fail(conf, conf->stats_line, err, errlen, "stats: cannot bind %s: %s", a->text,
+                         msg);
     }
-    setsockopt(listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(listen_fd, (const struct sockaddr *)&a->sa, a->len) < 0 ||
-        listen(listen_fd, STATS_BACKLOG) < 0) {
-        log_err("stats: cannot bind %s: %s", a->text, strerror(errno));
+    return 0;
+}
+
+void stats_http_reconf_cancel(void)
+{
+    if (staged.fd >= 0)
+        close(staged.fd);
+    staged.fd = -1;
+    staged.prepared = false;
+}
+
+void stats_http_reconf_commit(void)
+{
+    if (!staged.prepared)
+        return;
+    staged.prepared = false;
+    if (listen_fd >= 0 && (staged.fd >= 0 || !staged.enabled)) {
+        acceptor_stop(&acc);
         close(listen_fd);
         listen_fd = -1;
-        return -1;
+        log_info("stats: no longer serving HTTP on %s", listen_text);
     }
-    preauth_port_init(&pending, "stats", "sent a complete request", STATS_MAX_PENDING,
-                      STATS_PENDING_PER_SOURCE, STATS_REQUEST_TIMEOUT_S, PRI_STATS);
+    if (staged.fd < 0)
+        return;
+    listen_fd = staged.fd;
+    staged.fd = -1;
+    snprintf(listen_text, sizeof(listen_text), "%s", staged.text);
     acceptor_init(&acc, listen_fd, PRI_STATS, ACCEPT_BURST, "stats", on_accept);
     acceptor_start(&acc);
-    log_info("stats: serving HTTP on %s", a->text);
+    log_info("stats: serving HTTP on %s", listen_text);
+}
+
+int stats_http_start(const struct conf *conf)
+{
+    char err[1024];
+
+    preauth_port_init(&pending, "stats", "sent a complete request", STATS_MAX_PENDING,
+                      STATS_PENDING_PER_SOURCE, STATS_REQUEST_TIMEOUT_S, PRI_STATS);
+    if (stats_http_reconf_prepare(conf, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return -1;
+    }
+    stats_http_reconf_commit();
     return 0;
 }
 
@@ -371,11 +419,13 @@ void stats_http_stop(void)
 {
     struct stats_conn *c;
 
-    if (listen_fd < 0)
-        return;
-    acceptor_stop(&acc);
-    close(listen_fd);
-    listen_fd = -1;
+    stats_http_reconf_cancel();
+    if (listen_fd >= 0) {
+        acceptor_stop(&acc);
+        close(listen_fd);
+        listen_fd = -1;
+    }
+    /* Connections of a port a reload moved or switched off may still be open. */
     while ((c = TAILQ_FIRST(&conns)))
         sc_close(c);
     preauth_port_stop(&pending);

@@ -48,9 +48,9 @@ static void take_row(struct srv_row *r, const struct listener *l, const struct s
 {
     double ago = ev_now(rb_loop) - srv->last_change;
     double down = srv->downtime + (srv->state == SRV_DOWN && ago > 0 ? ago : 0);
-    uint64_t bin = srv->bytes_in, bout = srv->bytes_out;
-    const struct session *s;
+    struct srv_totals t;
 
+    server_totals(srv, &t);
     memset(r, 0, sizeof(*r));
     r->l = l;
     r->srv = srv;
@@ -60,21 +60,16 @@ static void take_row(struct srv_row *r, const struct listener *l, const struct s
     r->check_code = srv->last.code;
     r->check_duration_ms = srv->last.duration_ms;
     r->last_change_s = ago > 0 ? (int64_t)ago : 0;
-    r->sessions = srv->nsessions;
-    r->sessions_total = (int64_t)srv->sessions_total;
-    r->sessions_killed = (int64_t)srv->sessions_killed;
+    r->sessions = t.sessions;
+    r->sessions_total = (int64_t)t.sessions_total;
+    r->sessions_killed = (int64_t)t.sessions_killed;
     r->check_failures = (int64_t)srv->check_failures;
-    r->connect_failures = (int64_t)srv->connect_failures;
-    r->observed_errors = (int64_t)srv->observed_errors;
+    r->connect_failures = (int64_t)t.connect_failures;
+    r->observed_errors = (int64_t)t.observed_errors;
     r->downtime_s = (int64_t)down;
-    /* The server's counters hold closed sessions; open ones still count their own. */
-    TAILQ_FOREACH(s, &srv->sessions, srv_link)
-    {
-        bin += s->up.bytes;
-        bout += s->down.bytes;
-    }
-    r->bytes_in = (int64_t)bin;
-    r->bytes_out = (int64_t)bout;
+    /* Bytes are counted as they pass, open sessions included, by every worker. */
+    r->bytes_in = (int64_t)t.bytes_in;
+    r->bytes_out = (int64_t)t.bytes_out;
 }
 
 /* --- escaping --- */
@@ -345,7 +340,7 @@ static void listener_metrics(struct sbuf *b)
            "Servers that take new sessions, by role (active or backup).");
     for (int i = 0; i < listeners_count(); i++) {
         int active, backup;
-        listener_count_usable(listener_at(i), &active, &backup);
+        server_count_usable(listener_at(i), &active, &backup);
         for (int k = 0; k < 2; k++) {
             sbuf_puts(b, "rebound_listener_servers_usable{listener=\"");
             stats_prom_label(b, listener_at(i)->conf->name);
@@ -468,9 +463,9 @@ void stats_render_metrics(struct sbuf *b)
            "Always 1; the version label says which rebound runs.");
     sbuf_printf(b, "rebound_build_info{version=\"%s\"} 1\n", REBOUND_VERSION);
     family(b, "rebound_sessions", "gauge", "Client sessions open now, over all listeners.");
-    sbuf_printf(b, "rebound_sessions %u\n", sessions_alive);
+    sbuf_printf(b, "rebound_sessions %u\n", atomic_load(&sessions_alive));
     family(b, "rebound_sessions_max", "gauge", "Most client sessions at once (global maxconn).");
-    sbuf_printf(b, "rebound_sessions_max %u\n", sessions_max);
+    sbuf_printf(b, "rebound_sessions_max %u\n", atomic_load(&sessions_max));
     listener_metrics(b);
 
     family(b, "rebound_server_info", "gauge",
@@ -616,7 +611,8 @@ void stats_render_html(struct sbuf *b)
 {
     sbuf_puts(b, html_head);
     sbuf_printf(b, "<h1>rebound %s</h1>\n<p>pid %ld &middot; %u of %u sessions open &middot; ",
-                REBOUND_VERSION, (long)getpid(), sessions_alive, sessions_max);
+                REBOUND_VERSION, (long)getpid(), atomic_load(&sessions_alive),
+                atomic_load(&sessions_max));
     sbuf_puts(b, "&#8635; marks a check in progress &middot; refreshes every 5 s</p>\n");
     for (int i = 0; i < listeners_count(); i++) {
         const struct listener *l = listener_at(i);

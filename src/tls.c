@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include <openssl/err.h>
+#include <openssl/x509.h>
 
 /* A context for METHOD accepting TLS 1.2 and later, or NULL with a message in err. */
 static SSL_CTX *new_ctx(const SSL_METHOD *method, char *err, size_t errlen)
@@ -63,6 +64,13 @@ SSL_CTX *tls_server_ctx(const char *crt, const char *key, char *err, size_t errl
 bad:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+bool tls_same_certificate(const SSL_CTX *a, const SSL_CTX *b)
+{
+    X509 *x = SSL_CTX_get0_certificate(a), *y = SSL_CTX_get0_certificate(b);
+
+    return x && y && X509_cmp(x, y) == 0;
 }
 
 const char *tls_error(char *buf, size_t len, const char *fallback)

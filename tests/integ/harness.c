@@ -881,7 +881,8 @@ int router_start(struct router *r, const char *conf, int login_port)
 
 int router_stop(struct router *r)
 {
-    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer", "runtime error"};
+    static const char *const reports[] = {"AddressSanitizer", "LeakSanitizer", "ThreadSanitizer",
+                                          "runtime error"};
     char *out;
     int rc = 0, status;
     size_t i;

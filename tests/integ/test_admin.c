@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,8 +106,8 @@ static void expect_log_line(long from, const char *needle)
 /* A thread that keeps querying through the router until told to stop. */
 struct traffic {
     pthread_t th;
-    volatile int stop;
-    int ok, failed;
+    atomic_bool stop;
+    int ok, failed; /* the thread's own until it is joined */
 };
 
 static void *traffic_main(void *arg)
@@ -118,7 +119,7 @@ static void *traffic_main(void *arg)
         t->failed++;
         return NULL;
     }
-    while (!t->stop) {
+    while (!atomic_load(&t->stop)) {
         if (client_query(m, "SELECT 1") == 0)
             t->ok++;
         else
@@ -138,7 +139,7 @@ static void traffic_start(struct traffic *t)
 /* Stop the thread: every query it ran must have succeeded. */
 static void traffic_check(struct traffic *t)
 {
-    t->stop = 1;
+    atomic_store(&t->stop, true);
     pthread_join(t->th, NULL);
     assert_int_equal(t->failed, 0);
     assert_true(t->ok > 0);

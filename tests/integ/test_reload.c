@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +33,13 @@ struct fixture {
 
 #define ADMIN_PW "Reload-admin-pw"
 
-
 static struct fixture fx;
 
 /* A steady stream of new sessions through rw while the reload happens. */
 struct load {
     pthread_t thread;
-    volatile int stop;
-    int ok, failed;
+    atomic_bool stop;
+    int ok, failed; /* the thread's own until it is joined */
     char last_error[256];
 };
 
@@ -48,7 +48,7 @@ static void *load_run(void *arg)
     struct load *ld = arg;
     int64_t end = now_ms() + LOAD_MSEC;
 
-    for (int i = 0; i < LOAD_MAX && !ld->stop && now_ms() < end; i++) {
+    for (int i = 0; i < LOAD_MAX && !atomic_load(&ld->stop) && now_ms() < end; i++) {
         if (client_port_via(fx.rw_port) == cluster_port("master")) {
             ld->ok++;
             continue;
@@ -84,8 +84,8 @@ static int write_conf(bool after)
         "listen ro\n"
         "    bind 127.0.0.1:%d\n"
         "    server %s 127.0.0.1:%d check\n",
-        fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"), cluster_port("replica1"), extra,
-        after ? fx.ro2_port : fx.ro_port, after ? "replica2" : "replica1",
+        fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"), cluster_port("replica1"),
+        extra, after ? fx.ro2_port : fx.ro_port, after ? "replica2" : "replica1",
         cluster_port(after ? "replica2" : "replica1"));
 }
 
@@ -152,7 +152,7 @@ static void test_reload_keeps_sessions_under_load(void **state)
     assert_int_equal(write_conf(true), 0);
     assert_true(reload(log_from, "reloaded"));
     sleep_ms(500);
-    ld.stop = 1;
+    atomic_store(&ld.stop, true);
     pthread_join(ld.thread, NULL);
     printf("load during reload: %d sessions, %d failed%s%s\n", ld.ok + ld.failed, ld.failed,
            ld.failed ? ", last: " : "", ld.last_error);

@@ -374,6 +374,36 @@ static void test_proto_malformed(void **state)
     admin_proto_fini(&ap);
 }
 
+/* A client sends its SSL request and, without waiting, the start of its TLS handshake: a
+ * reader that takes no more than the room leaves the TLS bytes unread, for OpenSSL. */
+static void test_proto_ssl_request_then_hello(void **state)
+{
+    static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00, 0x00, 0xf0};
+    uint8_t wire[36 + sizeof(hello)] = {32, 0, 0, 1};
+    uint32_t caps = MYSQL_CLIENT_PROTOCOL_41 | MYSQL_CLIENT_SSL;
+    struct admin_proto ap;
+    size_t off = 0;
+    (void)state;
+
+    memcpy(wire + 4, &caps, 4);
+    memcpy(wire + 36, hello, sizeof(hello));
+    assert_int_equal(admin_proto_init(&ap, 14, "x", true), 0);
+    for (int i = 0; i < 10 && off < sizeof(wire) && !ap.want_tls; i++) {
+        size_t room = admin_proto_room(&ap), take = sizeof(wire) - off;
+        if (take > room)
+            take = room;
+        admin_proto_feed(&ap, wire + off, take);
+        off += take;
+        while (admin_proto_pending(&ap))
+            assert_int_equal(admin_proto_work(&ap), 0);
+    }
+    assert_true(ap.want_tls);
+    assert_int_equal(off, 36); /* the ClientHello is still unread */
+    admin_proto_tls_started(&ap);
+    assert_true(admin_proto_room(&ap) > sizeof(hello));
+    admin_proto_fini(&ap);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -383,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_proto_native_login_and_query),
         cmocka_unit_test(test_proto_sha2_and_switch),
         cmocka_unit_test(test_proto_malformed),
+        cmocka_unit_test(test_proto_ssl_request_then_hello),
         cmocka_unit_test(test_proto_pipelined),
         cmocka_unit_test(test_proto_streamed_error),
     };

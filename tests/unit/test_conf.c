@@ -109,12 +109,58 @@ static void test_global_keywords(void **state)
     (void)state;
 
     assert_int_equal(c->maxconn, 20000);
+    assert_int_equal(c->threads, 0); /* auto */
+    assert_int_equal(c->threads_line, 0);
     assert_int_equal(c->nhealth_sinks, 2);
     assert_int_equal(c->health_sinks[0].type, HEALTH_SINK_FILE);
     assert_string_equal(c->health_sinks[0].path, "/var/log/rebound/health.log");
     assert_int_equal(c->health_sinks[0].line, 3);
     assert_int_equal(c->health_sinks[1].type, HEALTH_SINK_STDERR);
     assert_int_equal(c->health_sinks[1].line, 4);
+    conf_free(c);
+}
+
+static void test_global_threads(void **state)
+{
+    struct conf *c = parse_ok("global\n    threads 4\n" MIN_LISTEN);
+    (void)state;
+
+    assert_int_equal(c->threads, 4);
+    assert_int_equal(c->threads_line, 2);
+    conf_free(c);
+    c = parse_ok("global threads auto maxconn 9\n" MIN_LISTEN);
+    assert_int_equal(c->threads, 0);
+    assert_int_equal(c->threads_line, 1);
+    assert_int_equal(c->maxconn, 9);
+    conf_free(c);
+    parse_fail("global\n    threads 0\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got '0'");
+    parse_fail("global\n    threads 65\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got '65'");
+    parse_fail("global\n    threads many\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got 'many'");
+    parse_fail("global\n    threads\n" MIN_LISTEN,
+               "t.conf:2: 'threads' expects 'auto' or a whole number from 1 to 64, got nothing");
+}
+
+/* The admin and stats keywords remember their lines, for the errors found when binding
+ * their addresses or loading the certificate (at start and on reload): conf_fail(). */
+static void test_port_keyword_lines(void **state)
+{
+    struct conf *c = parse_ok("global\n"
+                              "    stats 127.0.0.1:8404\n"
+                              "    admin 127.0.0.1:6032 user admin password long-enough-pw\n"
+                              "    admin-ro user viewer password long-enough-pw2\n"
+                              "    admin-ssl crt /etc/c.pem key /etc/k.pem\n" MIN_LISTEN);
+    char err[128];
+    (void)state;
+
+    assert_int_equal(c->stats_line, 2);
+    assert_int_equal(c->admin.line, 3);
+    assert_int_equal(c->admin.ro_line, 4);
+    assert_int_equal(c->admin.ssl_line, 5);
+    assert_int_equal(conf_fail(c, c->admin.ssl_line, err, sizeof(err), "admin-ssl: %s", "no"), -1);
+    assert_string_equal(err, "t.conf:5: admin-ssl: no");
     conf_free(c);
 }
 
@@ -1023,6 +1069,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_values),
         cmocka_unit_test(test_global_keywords),
+        cmocka_unit_test(test_global_threads),
+        cmocka_unit_test(test_port_keyword_lines),
         cmocka_unit_test(test_global_on_header_line),
         cmocka_unit_test(test_global_errors),
         cmocka_unit_test(test_listen_keywords),

@@ -476,7 +476,7 @@ static void test_conditional_pass_drains(void **state)
     assert_int_equal(m->state, SRV_DRAIN);
     assert_int_equal(m->health, 4);
     assert_false(server_usable(m));
-    assert_ptr_equal(listener_pick(L("rw"), 0), S("rw", "replica1"));
+    assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica1"));
     expect_log("Server rw/master is DRAIN, " RES_L7OKC ". 0 active and 2 backup servers online.",
                NULL);
     feed(m, &r_l7okc, 1);
@@ -509,12 +509,12 @@ static void test_no_server_left(void **state)
     expect_log("Server rw/master is DOWN, " RES_L4CON ". 0 active and 0 backup servers online.",
                "Listener rw has no server available!",
                "Killed 0 sessions on rw/master after it went DOWN, in {N} ms.", NULL);
-    assert_null(listener_pick(L("rw"), 0));
+    assert_null(server_pick(L("rw"), 0));
     /* A backup coming back: no failback kill (only active servers do that). */
     feed(S("rw", "replica2"), &r_l4ok, 1);
     expect_log("Server rw/replica2 is UP, " RES_L4OK ". 0 active and 1 backup servers online.",
                NULL);
-    assert_ptr_equal(listener_pick(L("rw"), 0), S("rw", "replica2"));
+    assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica2"));
 }
 
 /* server_set_state with no reason, and to the state it already has. */
@@ -566,7 +566,7 @@ static void test_admin_drain(void **state)
     assert_int_equal(m->admin, ADMIN_DRAIN);
     assert_int_equal(m->state, SRV_UP);
     assert_false(server_usable(m));
-    assert_ptr_equal(listener_pick(L("rw"), 0), S("rw", "replica1"));
+    assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica1"));
     expect_log("Server rw/master admin state changed from ready to drain by test.", NULL);
     /* Setting the same state again says nothing. */
     server_set_admin(m, ADMIN_DRAIN, "test");
@@ -577,7 +577,7 @@ static void test_admin_drain(void **state)
     expect_log("Health check for server rw/master failed, " RES_L4CON ", status: 2/3 DRAIN.", NULL);
     server_set_admin(m, ADMIN_READY, "admin@127.0.0.1");
     assert_true(server_usable(m));
-    assert_ptr_equal(listener_pick(L("rw"), 0), m);
+    assert_ptr_equal(server_pick(L("rw"), 0), m);
     expect_log(
         "Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
         "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
@@ -601,7 +601,7 @@ static void test_admin_maint_stops_checks(void **state)
     /* check_start is refused while in maint */
     check_start(m);
     assert_false(ev_is_active(&m->check.next));
-    assert_ptr_equal(listener_pick(L("rw"), 0), S("rw", "replica1"));
+    assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica1"));
     assert_int_equal(m->state, SRV_DOWN);
     expect_log("Server rw/master admin state changed from ready to maint by test.",
                "Server rw/master is DOWN, reason: maintenance mode entered by the operator. 0 "
@@ -668,12 +668,12 @@ static void test_pick_first_active(void **state)
     struct listener *l = L("multi");
     (void)state;
 
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "a1"));
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "a1")); /* always the first */
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 0), S("multi", "a2"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "a1"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "a1")); /* always the first */
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 0), S("multi", "a2"));
     feed(S("multi", "a1"), &r_l4con, 1);
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "a2"));
-    assert_ptr_equal(listener_pick(L("rw"), 0), S("rw", "master"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "a2"));
+    assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "master"));
 }
 
 /* Backups only when no active server is usable; then the first usable one. */
@@ -684,26 +684,26 @@ static void test_pick_backup(void **state)
 
     feed(S("multi", "a1"), &r_l4con, 1);
     server_set_admin(S("multi", "a2"), ADMIN_MAINT, "t");
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "b1"));
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "b1")); /* no rotation */
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 2), S("multi", "b2"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "b1"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "b1")); /* no rotation */
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 2), S("multi", "b2"));
     feed(S("multi", "b1"), &r_l4con, 1);
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "b2"));
-    assert_null(listener_pick(l, UINT64_C(1) << 3));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "b2"));
+    assert_null(server_pick(l, UINT64_C(1) << 3));
     /* an excluded active does not make the backups skip */
     server_set_admin(S("multi", "a2"), ADMIN_READY, "t");
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "a2"));
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 1), S("multi", "b2"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "a2"));
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 1), S("multi", "b2"));
 }
 
 static void test_pick_exclude_all(void **state)
 {
     (void)state;
 
-    assert_null(listener_pick(L("multi"), 0xf));
-    assert_null(listener_pick(L("rw"), 0x7));
-    assert_ptr_equal(listener_pick(L("rw"), 0x3), S("rw", "replica2"));
-    assert_ptr_equal(listener_pick(L("rw"), ~UINT64_C(0) ^ 2), S("rw", "replica1"));
+    assert_null(server_pick(L("multi"), 0xf));
+    assert_null(server_pick(L("rw"), 0x7));
+    assert_ptr_equal(server_pick(L("rw"), 0x3), S("rw", "replica2"));
+    assert_ptr_equal(server_pick(L("rw"), ~UINT64_C(0) ^ 2), S("rw", "replica1"));
 }
 
 static void test_pick_skips_drain_maint_down(void **state)
@@ -712,13 +712,13 @@ static void test_pick_skips_drain_maint_down(void **state)
     (void)state;
 
     server_set_admin(S("multi", "a1"), ADMIN_DRAIN, "t");
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "a2"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "a2"));
     server_set_admin(S("multi", "a2"), ADMIN_MAINT, "t");
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "b1"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "b1"));
     feed(S("multi", "b1"), &r_l4con, 1);
-    assert_ptr_equal(listener_pick(l, 0), S("multi", "b2"));
+    assert_ptr_equal(server_pick(l, 0), S("multi", "b2"));
     server_set_admin(S("multi", "b2"), ADMIN_DRAIN, "t");
-    assert_null(listener_pick(l, 0));
+    assert_null(server_pick(l, 0));
 }
 
 /* option allbackups: each usable backup in turn. */
@@ -730,26 +730,26 @@ static void test_pick_allbackups_rotates(void **state)
 
     /* while the active server is usable, always it */
     for (int i = 0; i < 4; i++)
-        assert_ptr_equal(listener_pick(l, 0), S("ro", "m"));
+        assert_ptr_equal(server_pick(l, 0), S("ro", "m"));
     feed(S("ro", "m"), &r_l4con, 1);
     l->rr = 0;
-    assert_ptr_equal(listener_pick(l, 0), b1);
-    assert_ptr_equal(listener_pick(l, 0), b2);
-    assert_ptr_equal(listener_pick(l, 0), b3);
-    assert_ptr_equal(listener_pick(l, 0), b1);
+    assert_ptr_equal(server_pick(l, 0), b1);
+    assert_ptr_equal(server_pick(l, 0), b2);
+    assert_ptr_equal(server_pick(l, 0), b3);
+    assert_ptr_equal(server_pick(l, 0), b1);
     /* b2 gone: between b1 and b3 */
     server_set_admin(b2, ADMIN_MAINT, "t");
     l->rr = 0;
-    assert_ptr_equal(listener_pick(l, 0), b1);
-    assert_ptr_equal(listener_pick(l, 0), b3);
-    assert_ptr_equal(listener_pick(l, 0), b1);
-    assert_ptr_equal(listener_pick(l, 0), b3);
+    assert_ptr_equal(server_pick(l, 0), b1);
+    assert_ptr_equal(server_pick(l, 0), b3);
+    assert_ptr_equal(server_pick(l, 0), b1);
+    assert_ptr_equal(server_pick(l, 0), b3);
     /* excluding b1 leaves one candidate, every time */
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 1), b3);
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 1), b3);
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 1), b3);
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 1), b3);
     feed(b3, &r_l4con, 1);
-    assert_ptr_equal(listener_pick(l, 0), b1);
-    assert_null(listener_pick(l, UINT64_C(1) << 1));
+    assert_ptr_equal(server_pick(l, 0), b1);
+    assert_null(server_pick(l, UINT64_C(1) << 1));
 }
 
 static void test_pick_roundrobin_actives(void **state)
@@ -759,15 +759,15 @@ static void test_pick_roundrobin_actives(void **state)
     (void)state;
 
     l->rr = 0;
-    assert_ptr_equal(listener_pick(l, 0), a1);
-    assert_ptr_equal(listener_pick(l, 0), a2);
-    assert_ptr_equal(listener_pick(l, 0), a3);
-    assert_ptr_equal(listener_pick(l, 0), a1);
+    assert_ptr_equal(server_pick(l, 0), a1);
+    assert_ptr_equal(server_pick(l, 0), a2);
+    assert_ptr_equal(server_pick(l, 0), a3);
+    assert_ptr_equal(server_pick(l, 0), a1);
     feed(a2, &r_l4con, 1);
     l->rr = 0;
-    assert_ptr_equal(listener_pick(l, 0), a1);
-    assert_ptr_equal(listener_pick(l, 0), a3);
-    assert_ptr_equal(listener_pick(l, 0), a1);
+    assert_ptr_equal(server_pick(l, 0), a1);
+    assert_ptr_equal(server_pick(l, 0), a3);
+    assert_ptr_equal(server_pick(l, 0), a1);
 }
 
 static void test_pick_leastconn_actives(void **state)
@@ -776,17 +776,17 @@ static void test_pick_leastconn_actives(void **state)
     struct server *a1 = S("lc", "a1"), *a2 = S("lc", "a2"), *a3 = S("lc", "a3");
     (void)state;
 
-    assert_ptr_equal(listener_pick(l, 0), a1); /* tie: config order */
-    a1->nsessions = 5;
-    a2->nsessions = 3;
-    a3->nsessions = 3;
-    assert_ptr_equal(listener_pick(l, 0), a2);
-    a2->nsessions = 4;
-    assert_ptr_equal(listener_pick(l, 0), a3);
-    assert_ptr_equal(listener_pick(l, UINT64_C(1) << 2), a2);
+    assert_ptr_equal(server_pick(l, 0), a1); /* tie: config order */
+    a1->tally[0].nsessions = 5;
+    a2->tally[0].nsessions = 3;
+    a3->tally[0].nsessions = 3;
+    assert_ptr_equal(server_pick(l, 0), a2);
+    a2->tally[0].nsessions = 4;
+    assert_ptr_equal(server_pick(l, 0), a3);
+    assert_ptr_equal(server_pick(l, UINT64_C(1) << 2), a2);
     server_set_admin(a3, ADMIN_DRAIN, "t");
-    assert_ptr_equal(listener_pick(l, 0), a2);
-    a1->nsessions = a2->nsessions = a3->nsessions = 0;
+    assert_ptr_equal(server_pick(l, 0), a2);
+    a1->tally[0].nsessions = a2->tally[0].nsessions = a3->tally[0].nsessions = 0;
 }
 
 static void test_count_usable(void **state)
@@ -794,20 +794,20 @@ static void test_count_usable(void **state)
     int active = -1, backup = -1;
     (void)state;
 
-    listener_count_usable(L("multi"), &active, &backup);
+    server_count_usable(L("multi"), &active, &backup);
     assert_int_equal(active, 2);
     assert_int_equal(backup, 2);
     feed(S("multi", "a1"), &r_l4con, 1);
     server_set_admin(S("multi", "b2"), ADMIN_DRAIN, "t");
-    listener_count_usable(L("multi"), &active, &backup);
+    server_count_usable(L("multi"), &active, &backup);
     assert_int_equal(active, 1);
     assert_int_equal(backup, 1);
     server_set_admin(S("multi", "a2"), ADMIN_MAINT, "t");
     feed(S("multi", "b1"), &r_l7okc, 1);
-    listener_count_usable(L("multi"), &active, &backup);
+    server_count_usable(L("multi"), &active, &backup);
     assert_int_equal(active, 0);
     assert_int_equal(backup, 0);
-    listener_count_usable(L("ro"), &active, &backup);
+    server_count_usable(L("ro"), &active, &backup);
     assert_int_equal(active, 1);
     assert_int_equal(backup, 3);
 }
