@@ -10,6 +10,14 @@
 #   observe   the cost of `observe layer7`: oltp_point_select at the same thread counts through one
 #             rebound with two listen sections that differ only in `observe layer7`; the runs
 #             alternate between the two.  QPS, CPU per 1,000 queries, ratios on/off.
+#   threads   the sysbench cases through HAProxy with `nbthread N` and rebound with `threads N`,
+#             one process per proxy and N in BENCH_PROXY_THREADS, all side by side; QPS, p95 and
+#             CPU per 1,000 queries, ratios tN/t1 and rebound/HAProxy.
+#   relay     the proxies' own relaying capacity: tests/bench/pingpong.c (BENCH_RELAY_CONNS
+#             connections doing small request/answer round trips) through each proxy and thread
+#             count to tests/bench/tinyserver.c, a fake MySQL server that answers every command
+#             with a prebuilt OK, so that the proxy is the bottleneck; round trips/s, the proxy's
+#             CPU per 1,000 round trips, and how busy the machine was (client, backend, proxy).
 #   memory    RSS per idle session: a fresh rebound and a fresh HAProxy, VmRSS before and after
 #             opening BENCH_MEM_CONNS idle sessions through each (tests/bench/holdconns.c).
 #   failover  new connections in a loop (tests/bench/connloop.c) through a proxy while the master is
@@ -19,18 +27,31 @@
 #   failback  N idle sessions opened through a proxy while the master is down (so they sit on
 #             a backup), master started again; time from the proxy's "Server rw/master is UP" log
 #             line to the moment the last of the N sessions is seen closed (tests/bench/holdconns.c).
-# sysbench, observe and failback repeat BENCH_REPEAT times (failover: BENCH_REPEAT rounds per fault
-# and proxy); the report gives medians and every run.  Prints a report on stdout (progress on
-# stderr).
+#   failback-reconnect  the same with clients that log in again as soon as the proxy closes
+#             them (holdconns -r, non-blocking Connector/C), through the proxies of the threads
+#             section: time from the UP line to the last client reset, to the first new session
+#             on the master and to all N back on the master; N in BENCH_RECONNECT_CONNS.
+# sysbench, observe, threads, relay, failback and failback-reconnect repeat BENCH_REPEAT times
+# (failover: BENCH_REPEAT rounds per fault and proxy); the report gives medians and every run.
+# Prints a report on stdout (progress on stderr).
+#
+# Thread counts: rebound gets `threads N` and HAProxy `nbthread N` in the threads, relay and
+# failback-reconnect sections.  A rebound binary that rejects the `threads` keyword runs there
+# without it (as "rebound-t1", its single event loop) and its other thread counts are skipped;
+# the report says so.  The sysbench, observe, memory, failover and failback sections leave both
+# proxies at their default thread counts.
 #
 # Environment:
 #   BENCH_ONLY=failover,observe   comma-separated sections to run (default: all of them)
-#   BENCH_QUICK=1       smoke test: 3 s runs, 1 repeat, N=100 only, 1,000 idle sessions for the
-#                       memory figure (other BENCH_* still apply)
-#   BENCH_REPEAT=3      runs per sysbench cell, per failback case and per failover case (medians)
-#   BENCH_TIME=10       seconds per sysbench run
-#   BENCH_THREADS="8 64"
+#   BENCH_QUICK=1       smoke test: 3 s runs, 1 repeat, N=100 only (both failback sections),
+#                       1,000 idle sessions for the memory figure (other BENCH_* still apply)
+#   BENCH_REPEAT=3      runs per sysbench, relay, failback and failover case (medians)
+#   BENCH_TIME=10       seconds per sysbench run and per relay run
+#   BENCH_THREADS="8 64"          sysbench client threads (sysbench, observe, threads)
+#   BENCH_PROXY_THREADS="1 2"     proxy thread counts (threads, relay, failback-reconnect)
 #   BENCH_CONNS="100 1000 5000"   failback session counts
+#   BENCH_RECONNECT_CONNS="1000 5000 9000"   failback-reconnect session counts
+#   BENCH_RELAY_CONNS=64          pingpong connections in the relay section
 #   BENCH_MEM_CONNS=3000          idle sessions for the memory figure
 #   REBOUND_BIN=build/rebound     router binary (rebound columns show n/a if it is missing)
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
@@ -43,14 +64,17 @@ CMDLINE="$0 $*"
 
 # Defaults; BENCH_QUICK=1 shortens them, explicit BENCH_* variables still win.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    d_repeat=1 d_time=3 d_conns="100" d_mem=1000
+    d_repeat=1 d_time=3 d_conns="100" d_mem=1000 d_rconns="100"
 else
-    d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000
+    d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000 d_rconns="1000 5000 9000"
 fi
 REPEAT=${BENCH_REPEAT:-$d_repeat} TIME=${BENCH_TIME:-$d_time} CONNS=${BENCH_CONNS:-$d_conns}
 MEM_CONNS=${BENCH_MEM_CONNS:-$d_mem}
 THREADS=${BENCH_THREADS:-"8 64"}
-ALL_SECTIONS="sysbench,observe,memory,failover,failback"
+PROXY_THREADS=${BENCH_PROXY_THREADS:-"1 2"}
+RCONNS=${BENCH_RECONNECT_CONNS:-$d_rconns}
+RELAY_CONNS=${BENCH_RELAY_CONNS:-64}
+ALL_SECTIONS="sysbench,observe,threads,relay,memory,failover,failback,failback-reconnect"
 SECTIONS=${BENCH_ONLY:-$ALL_SECTIONS}
 TESTS="oltp_point_select oltp_read_only"
 PATHS="direct haproxy rebound"
@@ -58,17 +82,26 @@ TABLES=4 TABLE_SIZE=10000
 FAULTS="kill9 sigstop"   # failover faults
 LOOP_TIMEOUT=2           # connloop's connect and read timeouts, seconds
 LOOP_AFTER=3             # connloop goes on this many seconds after its first answer from a backup
+# The C helpers build with the router's own warnings, as errors.
+BENCH_WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror"
 
 TMP='' HAPROXY_PID='' REBOUND_PID='' HOLD_PID='' LOOP_PID='' OBS_ERRORS=''
+MASTER_PORT='' REPLICA1_PORT='' REPLICA2_PORT='' MASTER_PID='' # from cluster.env
 # Processes of the observe, memory and failover sections (some set only through printf -v).
 # shellcheck disable=SC2034
-OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID=''
+OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID='' TINY_PID=''
+# Proxies with an explicit thread count (threads, failback-reconnect: "haproxy-t2", ...; relay:
+# "relay-haproxy-t2", ...), by name: pid (empty once stopped) and listening port.
+declare -A VPID VPORT
+REBOUND_THREADS=''    # 1 when the binary accepts `threads N`, 0 when not (probed in main)
 REBOUND_OK=0          # 1 while rebound is expected to be running and healthy
 REBOUND_PROBLEMS=()   # symptoms seen (crash, bad exit status, ...), printed in the report
 declare -A RES        # "test/threads/path/metric" -> space-separated values, one per run
 declare -A FB         # "proxy/N/metric" -> value, failback results
 declare -A FO         # "fault/proxy/metric" -> space-separated values, failover results
 declare -A MEM        # "proxy/metric" -> value, idle-session memory
+declare -A RC         # "variant/N/metric" -> space-separated values, failback-reconnect results
+declare -A RL         # "path/metric" -> space-separated values, relay results
 
 # True when section $1 was selected (BENCH_ONLY).
 want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
@@ -101,8 +134,11 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     local v
-    for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID; do
+    for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID TINY_PID; do
         [ -n "${!v}" ] && stop_pid "${!v}"
+    done
+    for v in "${!VPID[@]}"; do
+        [ -n "${VPID[$v]}" ] && stop_pid "${VPID[$v]}"
     done
     # `cluster.sh stop` also wakes a master left frozen (SIGSTOP) by an interrupted failover.
     if [ -n "$TMP" ] && [ -f "$TMP/c/cluster.env" ]; then "$CLUSTER" stop "$TMP/c"; fi
@@ -210,7 +246,18 @@ extra_alive() {
 # ---------------------------------------------------------------------------------------------
 # Setup.
 
-# Main configs (sysbench, failback, memory): FILE PORT [HEALTH_LOG].
+# Build tests/bench/NAME.c into $TMP/NAME with the project's warnings as errors; `mariadb`: link
+# Connector/C.
+build_tool() {
+    local libs=''
+    [ "${2:-}" != mariadb ] || libs=$(pkg-config --cflags --libs libmariadb)
+    # shellcheck disable=SC2086 # the warning flags and pkg-config output are meant to be split
+    cc -O2 -std=gnu11 $BENCH_WARN -o "$TMP/$1" "$ROOT/tests/bench/$1.c" $libs || die "cannot build $1"
+}
+
+# Main configs (sysbench, failback, memory; threads and failback-reconnect with a thread count):
+# HAProxy FILE PORT [NBTHREAD], rebound FILE PORT HEALTH_LOG [THREADS].  Without a thread count
+# each proxy keeps its default.
 write_haproxy_cfg() {
     # Same servers, same check timing as rebound.  mysql-check cannot send a password, hence
     # rebound_nopw.  Logs go to stdout (a file) in RFC 5424 format for the microsecond timestamp
@@ -219,6 +266,7 @@ write_haproxy_cfg() {
     cat >"$1" <<EOF
 global
     maxconn 9000
+    ${3:+nbthread $3}
     log stdout format rfc5424 local0 notice
 defaults
     mode tcp
@@ -243,6 +291,7 @@ write_rebound_cfg() {
     cat >"$1" <<EOF
 global
     maxconn 9000
+    ${4:+threads $4}
     health-log file $3
 defaults
     check mysql user rebound_check password "check-pass"
@@ -337,23 +386,60 @@ listen fo
 EOF
 }
 
+# Relay section: one listen `relay` in front of tinyserver, no checks (a server without `check`
+# is always UP in both proxies).  HAProxy FILE PORT NBTHREAD, rebound FILE PORT LOG [THREADS].
+write_haproxy_relay_cfg() {
+    cat >"$1" <<EOF
+global
+    maxconn 9000
+    nbthread $3
+    log stdout format rfc5424 local0 notice
+defaults
+    mode tcp
+    log global
+    timeout connect 2s
+    timeout client 1m
+    timeout server 1m
+listen relay
+    bind 127.0.0.1:$2
+    server tiny 127.0.0.1:$TINY_PORT
+EOF
+}
+
+write_rebound_relay_cfg() {
+    cat >"$1" <<EOF
+global
+    maxconn 9000
+    ${4:+threads $4}
+    health-log file $3
+defaults
+    timeout connect 2s  timeout client 1m  timeout server 1m
+listen relay
+    bind 127.0.0.1:$2
+    server tiny 127.0.0.1:$TINY_PORT
+EOF
+}
+
 # Start HAProxy NAME on $TMP/NAME.cfg (already written), log to $TMP/NAME.log, pid into variable
-# VAR; wait until a login through PORT lands on the master.  HAProxy is the reference: it must work.
+# VAR; wait until a login through PORT lands on the server listening on port EXPECT (default: the
+# master; `-`: any login that works, for tinyserver, which answers no query with a row).  HAProxy
+# is the reference: it must work.
 spawn_haproxy() {
-    local name=$1 var=$2 port=$3 p
+    local name=$1 var=$2 port=$3 expect=${4:-$MASTER_PORT} p
     haproxy -c -q -f "$TMP/$name.cfg" || die "haproxy rejected $TMP/$name.cfg"
     haproxy -db -f "$TMP/$name.cfg" >"$TMP/$name.log" 2>"$TMP/$name.err" </dev/null &
     printf -v "$var" '%s' $!
     p=$(wait_login "$port") || die "no login through $name: $(tail -n 5 "$TMP/$name.err")"
-    [ "$p" = "$MASTER_PORT" ] || die "$name routed to port $p, not the master"
+    [ "$expect" = - ] || [ "$p" = "$expect" ] || die "$name routed to port $p, not the master"
     say "bench: $name pid ${!var} on :$port"
 }
 
 # Start rebound NAME on $TMP/NAME.conf (already written), stderr to $TMP/NAME.err, pid into
-# variable VAR; wait until a login through PORT works.  On failure the symptom goes into
-# REBOUND_PROBLEMS, VAR stays empty and the status is 1: the rebound figures are then n/a.
+# variable VAR; wait until a login through PORT works (EXPECT as for spawn_haproxy).  On failure
+# the symptom goes into REBOUND_PROBLEMS, VAR stays empty and the status is 1: the rebound
+# figures are then n/a.
 spawn_rebound() {
-    local name=$1 var=$2 port=$3 p rc=0
+    local name=$1 var=$2 port=$3 expect=${4:-$MASTER_PORT} p rc=0
     if [ ! -x "$REBOUND_BIN" ]; then
         problem "$REBOUND_BIN not found: rebound columns are n/a (run make first)"
         return 1
@@ -375,7 +461,7 @@ spawn_rebound() {
         printf -v "$var" ''
         return 1
     fi
-    [ "$p" = "$MASTER_PORT" ] || problem "$name routed a new session to port $p, not the master"
+    [ "$expect" = - ] || [ "$p" = "$expect" ] || problem "$name routed a new session to port $p, not the master"
     say "bench: $name pid ${!var} on :$port"
 }
 
@@ -387,7 +473,7 @@ stop_extra() {
     stop_pid "${!var}"
     printf -v "$var" ''
     case "$name" in
-    rebound*) [ "$STOP_RC" = 0 ] || problem "$name exited with status $STOP_RC on SIGTERM (expected 0)" ;;
+    rebound* | relay-rebound*) [ "$STOP_RC" = 0 ] || problem "$name exited with status $STOP_RC on SIGTERM (expected 0)" ;;
     esac
 }
 
@@ -400,6 +486,97 @@ start_rebound() {
     write_rebound_cfg "$TMP/rebound.conf" "$RB_PORT" "$TMP/health.log"
     spawn_rebound rebound REBOUND_PID "$RB_PORT" && REBOUND_OK=1
     return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# Proxies with an explicit thread count (threads, relay, failback-reconnect).  A variant is
+# PROXY-tN: HAProxy with `nbthread N` or rebound with `threads N`, one process each.
+
+# Variant names for the thread counts of BENCH_PROXY_THREADS, HAProxy first.
+variants() {
+    local p t
+    for p in haproxy rebound; do for t in $PROXY_THREADS; do printf '%s ' "$p-t$t"; done; done
+}
+
+# Does the binary know `threads N`?  Sets REBOUND_THREADS to 1 or 0 (a config that passes
+# `rebound -c` without the line but not with it).
+probe_rebound_threads() {
+    REBOUND_THREADS=0
+    [ -x "$REBOUND_BIN" ] || return 0
+    probe_conf 1
+    if "$REBOUND_BIN" -c -f "$TMP/probe.conf" >"$TMP/probe.out" 2>&1; then
+        REBOUND_THREADS=1
+        return 0
+    fi
+    probe_conf
+    "$REBOUND_BIN" -c -f "$TMP/probe.conf" >/dev/null 2>&1 || return 0
+    problem "$REBOUND_BIN rejects the threads keyword ($(head -n 1 "$TMP/probe.out")): rebound-t1 runs without it (the binary's single event loop), other rebound thread counts are skipped"
+}
+
+# A minimal config for the probe, with `threads $1` when given.
+probe_conf() {
+    cat >"$TMP/probe.conf" <<EOF
+global
+    ${1:+threads $1}
+listen probe
+    bind 127.0.0.1:3306
+    server s 127.0.0.1:3307
+EOF
+}
+
+
+# The `threads` value for rebound variant tN: N, nothing (no such keyword: t1 runs without it),
+# or status 1 (skip this variant).
+rebound_threads_value() {
+    if [ "$REBOUND_THREADS" = 1 ]; then
+        echo "$1"
+    elif [ "$1" != 1 ]; then
+        return 1
+    fi
+}
+
+# The log with a variant's "Server ... is UP" lines.
+variant_log() {
+    case "$1" in
+    *haproxy-t*) echo "$TMP/$1.log" ;;
+    *) echo "$TMP/$1-health.log" ;;
+    esac
+}
+
+# True while variant NAME runs; a rebound found dead is recorded (WHAT: during what).
+variant_alive() {
+    [ -n "${VPID[$1]:-}" ] || return 1
+    case "$1" in
+    *rebound-t*) extra_alive "VPID[$1]" "$1" "$2" ;;
+    *) kill -0 "${VPID[$1]}" 2>/dev/null ;;
+    esac
+}
+
+# Start every variant in front of the cluster (listen rw, the main configs plus a thread count).
+start_variants() {
+    local v t
+    for v in $(variants); do
+        t=${v##*-t}
+        case "$v" in
+        haproxy-*)
+            write_haproxy_cfg "$TMP/$v.cfg" "${VPORT[$v]}" "$t"
+            spawn_haproxy "$v" "VPID[$v]" "${VPORT[$v]}"
+            ;;
+        rebound-*)
+            t=$(rebound_threads_value "$t") || continue
+            write_rebound_cfg "$TMP/$v.conf" "${VPORT[$v]}" "$(variant_log "$v")" "$t"
+            spawn_rebound "$v" "VPID[$v]" "${VPORT[$v]}" || true
+            ;;
+        esac
+    done
+}
+
+# Stop the variants whose names start with PREFIX (empty: the cluster's); a rebound must exit 0.
+stop_variants() {
+    local v
+    for v in $(variants); do
+        [ -z "${VPID[$1$v]:-}" ] || stop_extra "VPID[$1$v]" "$1$v"
+    done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -435,8 +612,9 @@ add() { RES["$1"]="${RES["$1"]:-} $2"; }
 # One cell: TEST THREADS PATH.  Besides QPS, p95 and proxy CPU it records "other": the share of
 # the machine's CPU used by processes outside this run (busy ticks minus the proxy, the master and
 # sysbench), a rough indicator of noise from whatever else runs on the box.  PATH obs-off and
-# obs-l7 are the two listen sections of the observe section's rebound.  Leaves the run's QPS and
-# CPU in LAST_QPS and LAST_CPU (empty when the run failed).
+# obs-l7 are the two listen sections of the observe section's rebound; haproxy-tN and rebound-tN
+# are the variants of the threads section.  Leaves the run's QPS and CPU in LAST_QPS and LAST_CPU
+# (empty when the run failed).
 bench_cell() {
     local test=$1 threads=$2 path=$3 port pid='' c0='' c1='' m0 m1 b0 b1 t0 r qps p95 q sbcpu cpu=''
     LAST_QPS='' LAST_CPU=''
@@ -452,6 +630,10 @@ bench_cell() {
         port=$OBS_OFF_PORT pid=$OBS_PID
         [ "$path" = obs-off ] || port=$OBS_L7_PORT
         ;;
+    *-t*)
+        variant_alive "$path" "before sysbench $test $threads" || return 0
+        port=${VPORT[$path]} pid=${VPID[$path]}
+        ;;
     esac
     [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
     m0=$(cpu_ticks "$MASTER_PID") b0=$(machine_busy) t0=$(date +%s.%N)
@@ -460,6 +642,7 @@ bench_cell() {
         case "$path" in
         rebound) rebound_alive "sysbench $test $threads threads" || true ;;
         obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
+        *-t*) variant_alive "$path" "sysbench $test $threads threads" || true ;;
         esac
         return 0
     fi
@@ -480,6 +663,7 @@ bench_cell() {
     case "$path" in
     rebound) rebound_alive "sysbench $test $threads threads" || true ;;
     obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
+    *-t*) variant_alive "$path" "sysbench $test $threads threads" || true ;;
     esac
     return 0
 }
@@ -495,16 +679,19 @@ sysbench_prepare() {
         run >/dev/null 2>&1 || true
 }
 
+# Run every sysbench case REPEAT times over the paths PATHS_LIST (LABEL for the progress lines).
 run_sysbench_suite() {
-    local rep test threads i path order
+    local paths=${1:-$PATHS} label=${2:-} rep test threads i n path order
+    n=$(wc -w <<<"$paths")
+    [ "$n" -gt 0 ] || return 0
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for test in $TESTS; do
             for threads in $THREADS; do
                 # Rotate the path order each repeat so slow drift on a noisy machine does not
                 # always favour the same path.
-                read -r -a order <<<"$PATHS"
-                for ((i = 0; i < (rep - 1) % 3; i++)); do order=("${order[@]:1}" "${order[0]}"); done
-                say "bench: run $rep/$REPEAT $test $threads threads (${order[*]})"
+                read -r -a order <<<"$paths"
+                for ((i = 0; i < (rep - 1) % n; i++)); do order=("${order[@]:1}" "${order[0]}"); done
+                say "bench: ${label}run $rep/$REPEAT $test $threads threads (${order[*]})"
                 for path in "${order[@]}"; do bench_cell "$test" "$threads" "$path"; done
             done
         done
@@ -560,6 +747,103 @@ pair_ratio() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Relay: the proxies' own capacity.  pingpong -> proxy -> tinyserver, a backend that answers
+# every command with a prebuilt OK, so that the proxy and the machine's CPUs set the rate.
+
+# The variants running under names PREFIXvariant, without the prefix.
+running_variants() {
+    local v
+    for v in $(variants); do [ -z "${VPID[$1$v]:-}" ] || printf '%s ' "$v"; done
+}
+
+rl_add() { RL["$1"]="${RL["$1"]:-} $2"; }
+
+# One key=value from pingpong's or holdconns' output OUT.
+kv() { sed -n "s/^$1=//p" <<<"$2"; }
+
+# One relay run through PATH (direct, or the variant relay-PATH): round trips/s, latency, the
+# proxy's CPU per 1,000 round trips, and the cores used by the proxy, the backend and the client
+# and the machine's busy share over the run.
+relay_cell() {
+    local path=$1 port pid='' c0=0 c1=0 k0 k1 b0 b1 t0 t1 out='' rt f
+    if [ "$path" = direct ]; then
+        port=$TINY_PORT
+    else
+        variant_alive "relay-$path" "before a relay run" || return 0
+        port=${VPORT[relay-$path]} pid=${VPID[relay-$path]}
+    fi
+    [ -z "$pid" ] || c0=$(cpu_ns "$pid")
+    k0=$(cpu_ns "$TINY_PID") b0=$(machine_busy) t0=${EPOCHREALTIME/,/.}
+    out=$(timeout $((TIME + 30)) "$TMP/pingpong" -P "$port" -c "$RELAY_CONNS" -t "$TIME" \
+        2>"$TMP/pingpong.err") || true
+    t1=${EPOCHREALTIME/,/.} b1=$(machine_busy) k1=$(cpu_ns "$TINY_PID")
+    [ -z "$pid" ] || c1=$(cpu_ns "$pid")
+    rt=$(kv round_trips "$out")
+    if [ -z "$rt" ] || [ "$rt" = 0 ]; then
+        rl_add "$path/fail" 1
+        say "bench: pingpong through $path failed: $(tr '\n' ' ' <"$TMP/pingpong.err")"
+        [ "$path" = direct ] || variant_alive "relay-$path" "a relay run" || true
+        return 0
+    fi
+    rl_add "$path/rate" "$(kv rate "$out")"
+    rl_add "$path/p50" "$(kv p50_us "$out")"
+    rl_add "$path/p99" "$(kv p99_us "$out")"
+    rl_add "$path/errors" "$(kv errors "$out")"
+    # CPU ms per 1k round trips, then cores (CPU s per s) of the proxy, the backend, the client and
+    # everything else on the machine (its busy ticks minus those three: noise), and busy %.
+    read -r -a f <<<"$(awk -v p=$((c1 - c0)) -v k=$((k1 - k0)) -v b=$((b1 - b0)) -v rt="$rt" \
+        -v c="$(kv cpu_s "$out")" -v hz="$HZ" -v n="$(nproc)" -v a="$t0" -v z="$t1" \
+        'BEGIN { w = z - a; o = b / hz / w - (p + k) / 1e9 / w - c / w; if (o < 0) o = 0
+                 printf "%.2f %.2f %.2f %.2f %.2f %.0f", p / 1e6 / rt * 1000, p / 1e9 / w, k / 1e9 / w,
+                        c / w, o, 100 * b / hz / (w * n) }')"
+    if [ "$path" != direct ]; then
+        rl_add "$path/cpu" "${f[0]}"
+        rl_add "$path/proxy" "${f[1]}"
+    fi
+    rl_add "$path/backend" "${f[2]}"
+    rl_add "$path/client" "${f[3]}"
+    rl_add "$path/other" "${f[4]}"
+    rl_add "$path/busy" "${f[5]}"
+    say "bench:   relay $path: $(kv rate "$out") round trips/s, p50 $(kv p50_us "$out") us, cores: proxy ${f[1]}${pid:+ (${f[0]} ms CPU / 1k)}, backend ${f[2]}, client ${f[3]}, other ${f[4]}; machine ${f[5]}% busy"
+    [ "$path" = direct ] || variant_alive "relay-$path" "a relay run" || true
+}
+
+run_relay_suite() {
+    local rep i n v t paths order
+    # tinyserver bounds its own life: every run of every path, with room to spare.
+    n=$((1 + $(wc -w <<<"$(variants)")))
+    "$TMP/tinyserver" -P "$TINY_PORT" -t $((REPEAT * n * (TIME + 10) + 300)) \
+        >"$TMP/tinyserver.out" 2>"$TMP/tinyserver.err" </dev/null &
+    TINY_PID=$!
+    wait_login "$TINY_PORT" >/dev/null || die "tinyserver: no login: $(tail -n 3 "$TMP/tinyserver.err")"
+    for v in $(variants); do
+        t=${v##*-t}
+        case "$v" in
+        haproxy-*)
+            write_haproxy_relay_cfg "$TMP/relay-$v.cfg" "${VPORT[relay-$v]}" "$t"
+            spawn_haproxy "relay-$v" "VPID[relay-$v]" "${VPORT[relay-$v]}" -
+            ;;
+        rebound-*)
+            t=$(rebound_threads_value "$t") || continue
+            write_rebound_relay_cfg "$TMP/relay-$v.conf" "${VPORT[relay-$v]}" "$(variant_log "relay-$v")" "$t"
+            spawn_rebound "relay-$v" "VPID[relay-$v]" "${VPORT[relay-$v]}" - || true
+            ;;
+        esac
+    done
+    paths="direct $(running_variants relay-)"
+    n=$(wc -w <<<"$paths")
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        read -r -a order <<<"$paths"
+        for ((i = 0; i < (rep - 1) % n; i++)); do order=("${order[@]:1}" "${order[0]}"); done
+        say "bench: relay run $rep/$REPEAT, $RELAY_CONNS connections (${order[*]})"
+        for v in "${order[@]}"; do relay_cell "$v"; done
+    done
+    stop_variants relay-
+    stop_pid "$TINY_PID"
+    TINY_PID=
+}
+
+# ---------------------------------------------------------------------------------------------
 # Failback.
 
 line_count() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
@@ -609,22 +893,45 @@ start_master() {
     MASTER_PID=$(master_pid)
 }
 
+# Health logs of the running rebound processes in front of the cluster's listen rw (the main
+# one and the variants), one per line.
+rw_rebound_logs() {
+    local v
+    [ "$REBOUND_OK" != 1 ] || echo "$TMP/health.log"
+    for v in $(variants); do
+        [[ $v != rebound-* ]] || [ -z "${VPID[$v]:-}" ] || variant_log "$v"
+    done
+}
+
+# True when every running proxy in front of listen rw has the master UP.
+all_up() {
+    local v l
+    [ "$(master_state "$TMP/haproxy.log")" = UP ] || return 1
+    for v in $(variants); do
+        if [[ $v == haproxy-* ]] && [ -n "${VPID[$v]:-}" ]; then
+            [ "$(master_state "$(variant_log "$v")")" = UP ] || return 1
+        fi
+    done
+    while read -r l; do
+        [ -z "$l" ] || [ "$(master_state "$l")" = UP ] || return 1
+    done <<<"$(rw_rebound_logs)"
+}
+
 # After the master's restart, wait (bounded) until every running proxy routes to it again, so
 # the next measurement starts clean.  A proxy that never marked it DOWN (it was down only for a
 # few seconds) is already fine.
 wait_all_up() {
-    local i
+    local i l
     for ((i = 0; i < 400; i++)); do
-        if [ "$(master_state "$TMP/haproxy.log")" = UP ] &&
-            { [ "$REBOUND_OK" != 1 ] || [ "$(master_state "$TMP/health.log")" = UP ]; }; then
-            return 0
-        fi
+        all_up && return 0
         sleep 0.1
     done
     say "bench: warning: a proxy still has the master DOWN 40 s after its restart"
-    if [ "$REBOUND_OK" = 1 ] && [ "$(master_state "$TMP/health.log")" != UP ]; then
-        REBOUND_PROBLEMS+=("rebound still had rw/master DOWN 40 s after the master's restart")
-    fi
+    while read -r l; do
+        if [ -n "$l" ] && [ "$(master_state "$l")" != UP ]; then
+            problem "rebound ($(basename "$l")) still had rw/master DOWN 40 s after the master's restart"
+        fi
+    done <<<"$(rw_rebound_logs)"
 }
 
 # One failback measurement: PROXY N.
@@ -717,6 +1024,105 @@ run_failback_suite() {
         if ((rep % 2)); then proxies="rebound haproxy"; else proxies="haproxy rebound"; fi
         for n in $CONNS; do
             for proxy in $proxies; do failback "$proxy" "$n"; done
+        done
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Failback with clients that reconnect (holdconns -r) through the variants of listen rw.
+
+rc_add() { RC["$1"]="${RC["$1"]:-} $2"; }
+rc_note() {
+    case "; ${RC["$1/note"]:-}; " in *"; $2; "*) return 0 ;; esac
+    RC["$1/note"]="${RC["$1/note"]:+${RC["$1/note"]}; }$2"
+}
+
+# ms from epoch A to epoch B, or nothing when B is missing or 0 (never happened).
+ms_after() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.1f", (b - a) * 1000 }'; }
+
+# One failback-reconnect measurement: VARIANT N.
+reconnect_round() {
+    local v=$1 n=$2 port log off pid i out up_line up c0 c1 kills reset='' first='' all=''
+    variant_alive "$v" "before failback-reconnect N=$n" || return 0
+    port=${VPORT[$v]} log=$(variant_log "$v") pid=${VPID[$v]}
+    say "bench: failback-reconnect $v N=$n: stopping master"
+    off=$(line_count "$log")
+    "$CLUSTER" stop-one "$TMP/c" master
+    if ! wait_line "$log" "$off" "Server rw/master is DOWN" 30 >/dev/null; then
+        rc_note "$v/$n" "master never marked DOWN"
+        [[ $v != rebound-* ]] || problem "$v: no 'Server rw/master is DOWN' within 30 s of stopping the master (N=$n)"
+        start_master
+        wait_all_up
+        return 0
+    fi
+
+    # The sessions must land on a backup; the clients reconnect once the proxy closes them.
+    "$TMP/holdconns" -P "$port" -n "$n" -o 180 -w 60 -r "$MASTER_PORT" >"$TMP/hold.out" 2>"$TMP/hold.err" &
+    HOLD_PID=$!
+    for ((i = 0; i < 2000; i++)); do
+        grep -qx ready "$TMP/hold.out" 2>/dev/null && break
+        kill -0 "$HOLD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    say "bench:   $(grep -E '^(opened|failed|open_seconds|port_)' "$TMP/hold.out" | tr '\n' ' ')"
+
+    say "bench: failback-reconnect $v N=$n: starting master"
+    c0=$(cpu_ns "$pid")
+    start_master
+    # holdconns bounds its own wait (-w 60); this loop is the watchdog on top of it.
+    for ((i = 0; i < 900; i++)); do
+        kill -0 "$HOLD_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_pid "$HOLD_PID"
+    HOLD_PID=
+    # Proxy CPU from just before the restart until every client was back (or the timeout).
+    c1=$(cpu_ns "$pid")
+    out=$(cat "$TMP/hold.out")
+    rc_add "$v/$n/cpu" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) / 1e6 }')"
+    for i in opened closed on_master reconnect_failed reconnect_timeouts landed_other master_closed; do
+        rc_add "$v/$n/$i" "$(kv "$i" "$out")"
+    done
+    rc_add "$v/$n/client" "$(awk -v c="$(kv phase2_cpu_s "$out")" 'BEGIN { if (c != "") printf "%.0f", c * 1000 }')"
+    rc_note "$v/$n" "sessions $(sed -n 's/^port_\([0-9]*\)=\([0-9]*\)$/\2@\1/p' <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
+    if up_line=$(wait_line "$log" "$off" "Server rw/master is UP" 5); then
+        up=$(line_epoch "$up_line")
+        reset=$(ms_after "$up" "$(kv last_close "$out")")
+        first=$(ms_after "$up" "$(kv first_master "$out")")
+        all=$(ms_after "$up" "$(kv all_master "$out")")
+        rc_add "$v/$n/reset" "$reset"
+        rc_add "$v/$n/first" "$first"
+        rc_add "$v/$n/all" "$all"
+        [ -n "$all" ] || rc_note "$v/$n" "a run where not every session was back on the master within 60 s ($(grep -E '^left_' <<<"$out" | grep -v '=0$' | sed 's/^left_//' | tr '\n' ' ' | sed 's/ $//'))"
+    else
+        rc_note "$v/$n" "no UP line"
+    fi
+    if [[ $v == rebound-* ]]; then
+        # "Killed 1342 sessions on backup servers of rw after rw/master came UP, in 4 ms (clients
+        # disconnected in 2 ms)."; should a build write one such line per worker, the sessions
+        # add up and the slowest worker's times count.
+        kills=$(tail -n +$((off + 1)) "$log" | grep 'Killed .* sessions on backup servers' || true)
+        rc_add "$v/$n/own" "$(sed -n 's/.*, in \([0-9.]*\) ms.*/\1/p' <<<"$kills" | sort -g | tail -n 1)"
+        rc_add "$v/$n/clients" "$(sed -n 's/.*(clients disconnected in \([0-9.]*\) ms).*/\1/p' <<<"$kills" | sort -g | tail -n 1)"
+        rc_add "$v/$n/killed" "$(sed -n 's/.*Killed \([0-9]*\) sessions.*/\1/p' <<<"$kills" | awk '{ s += $1 } END { print s + 0 }')"
+        [ -n "$kills" ] || rc_note "$v/$n" "no 'Killed N sessions on backup servers' line"
+        variant_alive "$v" "failback-reconnect N=$n" || true
+    fi
+    say "bench:   $v N=$n: last reset ${reset:-?} ms after UP, first on the master ${first:-?}, all back ${all:-?}; $(kv on_master "$out")/$(kv opened "$out") back, $(kv reconnect_failed "$out") failed reconnects ($(kv reconnect_timeouts "$out") timeouts)"
+    wait_all_up
+}
+
+run_reconnect_suite() {
+    local rep i k n v order vs
+    vs=$(running_variants "")
+    k=$(wc -w <<<"$vs")
+    [ "$k" -gt 0 ] || return 0
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for n in $RCONNS; do
+            # Rotate which variant goes first, as for sysbench.
+            read -r -a order <<<"$vs"
+            for ((i = 0; i < (rep - 1) % k; i++)); do order=("${order[@]:1}" "${order[0]}"); done
+            for v in "${order[@]}"; do reconnect_round "$v" "$n"; done
         done
     done
 }
@@ -939,16 +1345,20 @@ report() {
     local test threads path q f h r d v
     set +e # a missing figure must not cut the report short
     echo "rebound benchmark — $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-    echo "command: $CMDLINE (BENCH_QUICK=${BENCH_QUICK:-0} REPEAT=$REPEAT TIME=${TIME}s THREADS='$THREADS' CONNS='$CONNS' MEM_CONNS=$MEM_CONNS)"
+    echo "command: $CMDLINE (BENCH_QUICK=${BENCH_QUICK:-0} REPEAT=$REPEAT TIME=${TIME}s THREADS='$THREADS' CONNS='$CONNS' MEM_CONNS=$MEM_CONNS"
+    echo "  PROXY_THREADS='$PROXY_THREADS' RECONNECT_CONNS='$RCONNS' RELAY_CONNS=$RELAY_CONNS)"
     echo "sections: $SECTIONS"
     echo "machine: $(nproc) CPUs, $(uname -sr), $(awk '/MemTotal/ { printf "%.1f GiB RAM", $2 / 1048576 }' /proc/meminfo); load avg at start: $LOAD0, at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "versions: $(mariadbd --version 2>/dev/null | awk '{ print $3 }') | $(haproxy -v | head -n1 | awk '{ print "HAProxy", $3 }') | $(sysbench --version) | rebound $REBOUND_VERSION"
     want sysbench && report_sysbench
     want observe && report_observe
+    want threads && report_threads
+    want relay && report_relay
     want memory && report_memory
     want failover && report_failover
     want failback && report_failback
-    echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
+    want failback-reconnect && report_reconnect
+    [ -z "$MASTER_PORT" ] || echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
     if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
         echo
         echo "problems seen:"
@@ -1084,66 +1494,255 @@ report_failback() {
     done
 }
 
+# Ratio columns of the thread-count tables: "PROXY tN/t1" for each proxy and N after the first,
+# then "rb/hap tN" for each N.  Prints the header cells or, with TEST THREADS METRIC (RES keys)
+# or with a relay metric as "relay METRIC", the values.
+thread_ratio_cells() {
+    local p t t1 a b
+    t1=${PROXY_THREADS%% *}
+    for p in haproxy rebound; do
+        for t in $PROXY_THREADS; do
+            [ "$t" != "$t1" ] || continue
+            if [ $# = 0 ]; then
+                if [ "$p" = haproxy ]; then printf ' %9s' "hap t$t/t$t1"; else printf ' %9s' "rb t$t/t$t1"; fi
+            else
+                a=$(thread_cell "$@" "$p-t$t") b=$(thread_cell "$@" "$p-t$t1")
+                printf ' %9s' "$(ratio "$a" "$b")"
+            fi
+        done
+    done
+    for t in $PROXY_THREADS; do
+        if [ $# = 0 ]; then
+            printf ' %9s' "r/hap t$t"
+        else
+            printf ' %9s' "$(ratio "$(thread_cell "$@" "rebound-t$t")" "$(thread_cell "$@" "haproxy-t$t")")"
+        fi
+    done
+}
+
+# Median of one cell: TEST THREADS METRIC VARIANT (threads section) or relay METRIC VARIANT.
+thread_cell() {
+    if [ "$1" = relay ]; then median "${RL["$3/$2"]:-}"; else med "$1/$2/$4/$3"; fi
+}
+
+report_threads() {
+    local test threads v metric title
+    echo
+    echo "threads: the sysbench cases through HAProxy with 'nbthread N' (haproxy-tN) and rebound with 'threads N'"
+    echo "(rebound-tN), one process each, all in front of the same servers with the main configuration; median of"
+    echo "$REPEAT run(s) of ${TIME} s; CPU = proxy CPU seconds (all threads) per 1,000 queries; ratios tN/t1 per proxy"
+    echo "and rebound/HAProxy per thread count."
+    [ "$REBOUND_THREADS" = 1 ] || echo "(this rebound binary has no 'threads' keyword: rebound-t1 is its single event loop)"
+    for metric in qps p95 cpu; do
+        case "$metric" in
+        qps) title=QPS ;;
+        p95) title="p95 latency (ms)" ;;
+        cpu) title="CPU s / 1k queries" ;;
+        esac
+        printf '\n%-18s %4s |' "$title" thr
+        for v in $(variants); do printf ' %10s' "$v"; done
+        printf ' |%s\n' "$(thread_ratio_cells)"
+        for test in $TESTS; do for threads in $THREADS; do
+            printf '%-18s %4s |' "$test" "$threads"
+            for v in $(variants); do printf ' %10s' "$(med "$test/$threads/$v/$metric")"; done
+            printf ' |%s\n' "$(thread_ratio_cells "$test" "$threads" "$metric")"
+        done; done
+    done
+    echo
+    echo "all runs (QPS | p95 ms | proxy CPU s/1k q | other: CPU share used outside this run, noise):"
+    all_runs "$TESTS" "$(variants)"
+}
+
+# "median (run run ...)" of a relay or failback-reconnect cell.
+runs_cell() { echo "$(median "$1") (${1# })"; }
+
+report_relay() {
+    local v p t top busy
+    echo
+    echo "relay: tests/bench/pingpong.c, $RELAY_CONNS connections each with one COM_QUERY 'DO 1' in flight, straight"
+    echo "to tests/bench/tinyserver.c (direct) or through each proxy (HAProxy nbthread N, rebound threads N; no checks)."
+    echo "tinyserver answers every command with a prebuilt OK, so the proxy, not the database, sets the rate."
+    echo "Median of $REPEAT run(s) of ${TIME} s.  rt/s = round trips per second; p50/p99 = one round trip in µs; CPU ="
+    echo "proxy CPU ms (all threads) per 1,000 round trips; cores = CPU seconds per second used by the proxy, the"
+    echo "backend, the client and everything else on the machine (other: noise from outside the benchmark);"
+    echo "busy = the machine's busy share of all $(nproc) CPUs over the run."
+    [ "$REBOUND_THREADS" = 1 ] || echo "(this rebound binary has no 'threads' keyword: rebound-t1 is its single event loop)"
+    printf '\n%-11s | %-32s | %6s %6s | %7s | %5s %7s %6s %5s | %5s\n' path "rt/s: median (runs)" p50 p99 \
+        "CPU/1k" proxy backend client other busy
+    for v in direct $(variants); do
+        [ -n "${RL["$v/rate"]:-}${RL["$v/fail"]:-}" ] || continue
+        printf '%-11s | %-32s | %6s %6s | %7s | %5s %7s %6s %5s | %4s%%%s\n' "$v" "$(runs_cell "${RL["$v/rate"]:-}")" \
+            "$(median "${RL["$v/p50"]:-}")" "$(median "${RL["$v/p99"]:-}")" "$(median "${RL["$v/cpu"]:-}")" \
+            "$(median "${RL["$v/proxy"]:-}")" "$(median "${RL["$v/backend"]:-}")" "$(median "${RL["$v/client"]:-}")" \
+            "$(median "${RL["$v/other"]:-}")" "$(median "${RL["$v/busy"]:-}")" \
+            "$([ -z "${RL["$v/fail"]:-}" ] || echo "  (failed runs: $(wc -w <<<"${RL["$v/fail"]}"))")$(errors_note "${RL["$v/errors"]:-}")"
+    done
+    printf '\n%-11s |%s\n' ratios "$(thread_ratio_cells)"
+    printf '%-11s |%s\n' "rt/s" "$(thread_ratio_cells relay rate)"
+    printf '%-11s |%s\n' "CPU/1k" "$(thread_ratio_cells relay cpu)"
+    # What bounds a thread-count ratio on this machine: the CPU the proxy could get at all.
+    top=${PROXY_THREADS##* }
+    echo "what limits the ratios here: the client (one thread), the backend (one thread) and the proxy share"
+    echo "$(nproc) CPUs, with whatever else runs on the machine.  With $top proxy threads:"
+    for p in haproxy rebound; do
+        v=$p-t$top
+        [ -n "${RL["$v/rate"]:-}" ] || continue
+        echo "  $v: proxy $(median "${RL["$v/proxy"]}") cores of the $(awk -v n="$(nproc)" \
+            -v b="$(median "${RL["$v/backend"]}")" -v c="$(median "${RL["$v/client"]}")" \
+            -v o="$(median "${RL["$v/other"]}")" 'BEGIN { printf "%.2f", n - b - c - o }') the others left it" \
+            "(backend $(median "${RL["$v/backend"]}"), client $(median "${RL["$v/client"]}"), other" \
+            "$(median "${RL["$v/other"]}")); machine $(median "${RL["$v/busy"]}")% busy"
+    done
+    busy=$(median "${RL["rebound-t$top/busy"]:-${RL["haproxy-t$top/busy"]:-}}")
+    if [ "$busy" != - ] && awk -v b="$busy" 'BEGIN { exit !(b >= 80) }'; then
+        echo "  The CPUs were close to saturated, so a further proxy thread mostly competes with the client and"
+        echo "  the backend for the same cores: tN/t1 here shows how the CPUs were shared, not how far the proxy"
+        echo "  scales.  A target such as >= 1.7x with 2 workers needs the client and the backend on other cores"
+        echo "  or hosts than the proxy's."
+    else
+        echo "  CPU was left idle with $top proxy threads: the proxy, not the machine, set the rate."
+    fi
+    for t in $PROXY_THREADS; do
+        [ "$REBOUND_THREADS" = 1 ] || [ "$t" = 1 ] || echo "  rebound-t$t: not run (no 'threads' keyword in this binary)"
+    done
+}
+
+# "; N errors" when pingpong counted errors in any run.
+errors_note() {
+    local s
+    s=$(sum "$1")
+    [ "$s" = - ] || [ "$s" = 0 ] || echo "  ($s connection errors)"
+}
+
+report_reconnect() {
+    local n v t
+    echo
+    echo "failback-reconnect: N idle sessions on a backup through each variant of the threads section, master"
+    echo "restarted; every client logs in again as soon as the proxy closes it (holdconns -r: non-blocking"
+    echo "Connector/C login and SELECT @@port, all sessions at once from one thread, 2 s connect and read"
+    echo "timeout; a reconnect that fails or lands on another server is retried 50 ms later).  ms from the"
+    echo "proxy's 'Server rw/master is UP' line: 'reset' = the last client reset seen, 'first' = the first new"
+    echo "session on the master, 'all' = all N back on the master; median (every run).  back/opened, 'failed'"
+    echo "(failed reconnect attempts), 't/o' (those among them cut by the 2 s timeout) and 'other' (reconnects"
+    echo "that landed elsewhere) are sums over the runs.  CPU = proxy ms (all threads) from the master's restart"
+    echo "until all were back, 'client' = holdconns' ms over the same stretch (medians).  own/clnt = rebound's"
+    echo "'Killed N sessions ... in X ms (clients disconnected in Y ms)' (medians).  r/hap = rebound/HAProxy at"
+    echo "the same thread count.  The client, the proxy and both MariaDB servers (thousands of connection"
+    echo "threads ending on the backup and starting on the master) share the machine's $(nproc) CPUs."
+    [ "$REBOUND_THREADS" = 1 ] || echo "(this rebound binary has no 'threads' keyword: rebound-t1 is its single event loop)"
+    printf '%5s %-10s | %-24s | %-24s | %-24s | %-11s | %6s %5s %5s | %7s %6s | %9s | %s\n' N variant "reset ms" \
+        "first ms" "all ms" back/opened failed t/o other "CPU ms" client own/clnt "r/hap reset, all"
+    for n in $RCONNS; do
+        for v in $(variants); do
+            [ -n "${RC["$v/$n/opened"]:-}${RC["$v/$n/note"]:-}" ] || continue
+            t=${v##*-t}
+            printf '%5s %-10s | %-24s | %-24s | %-24s | %-11s | %6s %5s %5s | %7s %6s | %9s | %s\n' "$n" "$v" \
+                "$(runs_cell "${RC["$v/$n/reset"]:-}")" "$(runs_cell "${RC["$v/$n/first"]:-}")" \
+                "$(runs_cell "${RC["$v/$n/all"]:-}")" \
+                "$(sum "${RC["$v/$n/on_master"]:-}")/$(sum "${RC["$v/$n/opened"]:-}")" \
+                "$(sum "${RC["$v/$n/reconnect_failed"]:-}")" "$(sum "${RC["$v/$n/reconnect_timeouts"]:-}")" \
+                "$(sum "${RC["$v/$n/landed_other"]:-}")" \
+                "$(median "${RC["$v/$n/cpu"]:-}")" "$(median "${RC["$v/$n/client"]:-}")" \
+                "$([[ $v != rebound-* ]] || echo "$(median "${RC["$v/$n/own"]:-}")/$(median "${RC["$v/$n/clients"]:-}")")" \
+                "$([[ $v != rebound-* ]] || echo "$(rc_ratio "$n" "$t" reset), $(rc_ratio "$n" "$t" all)")"
+        done
+    done
+    for n in $RCONNS; do
+        for v in $(variants); do
+            [ -z "${RC["$v/$n/note"]:-}" ] || echo "  $v N=$n: ${RC["$v/$n/note"]}"
+        done
+    done
+}
+
+# rebound-tT / haproxy-tT of the medians of failback-reconnect METRIC at N.
+rc_ratio() { ratio "$(median "${RC["rebound-t$2/$1/$3"]:-}")" "$(median "${RC["haproxy-t$2/$1/$3"]:-}")"; }
+
 # ---------------------------------------------------------------------------------------------
 
 main() {
-    local t0=$SECONDS p rc est
+    local t0=$SECONDS p est n v maxc=6000 rest
     for p in sysbench haproxy mariadb mariadbd python3 cc pkg-config; do
         command -v "$p" >/dev/null || die "$p not found (make deps)"
     done
     for p in ${SECTIONS//,/ }; do
         [[ ",$ALL_SECTIONS," == *",$p,"* ]] || die "BENCH_ONLY: unknown section '$p' (sections: $ALL_SECTIONS)"
     done
+    for p in $PROXY_THREADS; do
+        [[ $p =~ ^[1-9][0-9]?$ ]] || die "BENCH_PROXY_THREADS: '$p' is not a thread count"
+    done
     HZ=$(getconf CLK_TCK)
     LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-    # 5,000 sessions need ~10,000 fds in a proxy; children (mariadbd, proxies) inherit this.
+    # N sessions need ~2N fds in a proxy; children (mariadbd, proxies) inherit this.
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-    [ "$(ulimit -n)" -ge 12000 ] || say "bench: warning: ulimit -n is $(ulimit -n); N=5000 may fail"
+    want failback-reconnect && for n in $RCONNS; do ((n + 1000 <= maxc)) || maxc=$((n + 1000)); done
+    [ "$(ulimit -n)" -ge $((2 * maxc)) ] || say "bench: warning: ulimit -n is $(ulimit -n); N=$((maxc - 1000)) may fail"
 
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/rebound-bench.XXXXXX")
     trap cleanup EXIT
     trap 'exit 130' INT TERM
-    # Rough seconds per section: sysbench runs, failover rounds (~12 s), failback rounds (~18 s).
-    local nthr nconn
-    nthr=$(wc -w <<<"$THREADS") nconn=$(wc -w <<<"$CONNS") est=60
+    # Rough seconds per section: sysbench runs, failover rounds (~12 s), failback rounds (~18 s),
+    # failback-reconnect rounds (~20 s plus the sequential logins, about 2 ms each).
+    local nthr nconn npt
+    nthr=$(wc -w <<<"$THREADS") nconn=$(wc -w <<<"$CONNS") npt=$(wc -w <<<"$PROXY_THREADS") est=60
     want sysbench && est=$((est + 6 * nthr * REPEAT * (TIME + 2)))
     want observe && est=$((est + 2 * nthr * REPEAT * (TIME + 2)))
+    want threads && est=$((est + 4 * npt * nthr * REPEAT * (TIME + 2)))
+    want relay && est=$((est + (1 + 2 * npt) * REPEAT * (TIME + 2) + 10))
     want memory && est=$((est + 20))
     want failover && est=$((est + 4 * REPEAT * 12))
     want failback && est=$((est + 36 * REPEAT * nconn))
+    if want failback-reconnect; then
+        for n in $RCONNS; do est=$((est + 2 * npt * REPEAT * (20 + n / 500))); done
+    fi
     say "bench: temp dir $TMP; sections $SECTIONS; estimated duration $((est / 60 + 1)) min"
 
-    # shellcheck disable=SC2046 # pkg-config output is meant to be split into words
-    cc -O2 -Wall -Wextra -o "$TMP/holdconns" "$ROOT/tests/bench/holdconns.c" \
-        $(pkg-config --cflags --libs libmariadb) || die "cannot build holdconns"
-    # shellcheck disable=SC2046
-    cc -O2 -Wall -Wextra -o "$TMP/connloop" "$ROOT/tests/bench/connloop.c" \
-        $(pkg-config --cflags --libs libmariadb) || die "cannot build connloop"
+    build_tool holdconns mariadb
+    build_tool connloop mariadb
+    build_tool tinyserver
+    build_tool pingpong
+    probe_rebound_threads
 
-    say "bench: starting cluster"
-    "$CLUSTER" start "$TMP/c" 2
-    # shellcheck disable=SC1091
-    . "$TMP/c/cluster.env"
-    # 64 sysbench threads on the master; up to 5,000 held sessions on the first backup.
-    for p in master replica1 replica2; do
-        root_sql "$p" "SET GLOBAL max_connections = GREATEST(@@max_connections, 6000)"
-    done
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
-        FO_RB_PORT <<<"$(free_ports 9)"
+        FO_RB_PORT TINY_PORT rest <<<"$(free_ports $((10 + 4 * npt)))"
+    for v in $(variants); do
+        VPORT[$v]=${rest%% *} rest=${rest#* }
+        VPORT[relay-$v]=${rest%% *} rest=${rest#* }
+    done
     REBOUND_VERSION=$(rebound_version) # before the start: make may replace the binary meanwhile
+
+    if [ "$SECTIONS" != relay ]; then
+        say "bench: starting cluster"
+        "$CLUSTER" start "$TMP/c" 2
+        # shellcheck disable=SC1091
+        . "$TMP/c/cluster.env"
+        # 64 sysbench threads on the master; up to 5,000 held sessions on the first backup (and
+        # with failback-reconnect up to its largest N on a backup, then on the master, which
+        # keeps the setting across its restarts through master.opts).
+        for p in master replica1 replica2; do
+            root_sql "$p" "SET GLOBAL max_connections = GREATEST(@@max_connections, $maxc)"
+        done
+        [ "$maxc" = 6000 ] || echo "--max-connections=$maxc" >"$TMP/c/master.opts"
+    fi
     if want sysbench || want failback; then
         start_haproxy
         start_rebound
     fi
+    if want threads || want failback-reconnect; then start_variants; fi
 
-    if want sysbench || want observe; then sysbench_prepare; fi
+    if want sysbench || want observe || want threads; then sysbench_prepare; fi
     if want sysbench; then run_sysbench_suite; fi
     if want observe; then run_observe_suite; fi
+    if want threads; then run_sysbench_suite "$(running_variants "")" "threads: "; fi
+    if want relay; then run_relay_suite; fi
     if want memory; then run_memory_suite; fi
     if want failover; then run_failover_suite; fi
     if want failback; then
         wait_all_up # the failover rounds may have left the main proxies with the master DOWN
         run_failback_suite
+    fi
+    if want failback-reconnect; then
+        wait_all_up
+        run_reconnect_suite
     fi
 
     if [ -n "$REBOUND_PID" ] && rebound_alive "end of run"; then
@@ -1151,6 +1750,7 @@ main() {
         REBOUND_PID=
         [ "$STOP_RC" = 0 ] || REBOUND_PROBLEMS+=("rebound exited with status $STOP_RC on SIGTERM (expected 0)")
     fi
+    stop_variants ""
     report
     say "bench: done in $(((SECONDS - t0) / 60)) min $(((SECONDS - t0) % 60)) s"
 }
