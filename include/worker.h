@@ -64,7 +64,7 @@ struct report_wait {
     size_t at;
 };
 
-/* Server sides of killed sessions waiting to be closed, a batch per loop iteration, and the
+/* Server sides of killed sessions waiting to be closed, a batch per tick, and the
  * pass reports to send once the closes queued before them are done. */
 struct closing {
     int *fds;
