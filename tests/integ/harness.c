@@ -165,6 +165,18 @@ bool wait_for_file_line_from(const char *path, long from, const char *needle, in
     }
 }
 
+void expect_file_line(const char *path, long from, const char *needle, int timeout_ms)
+{
+    char *text;
+
+    if (wait_for_file_line_from(path, from, needle, timeout_ms))
+        return;
+    text = read_file(path);
+    fprintf(stderr, "---- %s ----\n%s---- end ----\n", path, text ? text : "(missing)\n");
+    free(text);
+    fail_msg("no line \"%s\" in %s within %d ms", needle, path, timeout_ms);
+}
+
 bool wait_for_file_line(const char *path, const char *needle, int timeout_ms)
 {
     return wait_for_file_line_from(path, 0, needle, timeout_ms);
@@ -769,6 +781,17 @@ int harness_group_teardown(void **state)
         H.mysql_inited = false;
     }
     return 0;
+}
+
+int harness_group_teardown_router(struct router *r, void **state)
+{
+    int rc = 0;
+
+    if (r->pid > 0 && router_stop(r) != 0)
+        rc = -1;
+    if (harness_group_teardown(state) != 0)
+        rc = -1;
+    return rc;
 }
 
 /* Last resort at exit: kill leftover routers, stop the cluster, remove the directory. */

@@ -42,6 +42,10 @@ long file_size(const char *path);
  * within timeout_ms. */
 bool wait_for_file_line_from(const char *path, long from, const char *needle, int timeout_ms);
 
+/* Fail the running test unless such a line appears within timeout_ms; the whole file is
+ * printed first (cmocka truncates long messages). */
+void expect_file_line(const char *path, long from, const char *needle, int timeout_ms);
+
 /* Same, from the start of the file. */
 bool wait_for_file_line(const char *path, const char *needle, int timeout_ms);
 
@@ -112,6 +116,11 @@ int harness_group_setup(void **state);
 
 /* cmocka group teardown: stop the cluster and release the client library. */
 int harness_group_teardown(void **state);
+
+struct router;
+/* The same for a group that shares one router R: stop R (clean exit, no sanitizer report)
+ * first. 0 or -1. */
+int harness_group_teardown_router(struct router *r, void **state);
 
 /* ---- the router ---- */
 

@@ -58,13 +58,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-    int rc = 0;
-
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (harness_group_teardown(state) != 0)
-        rc = -1;
-    return rc;
+    return harness_group_teardown_router(&fx.router, state);
 }
 
 /* OUT must hold NEEDLE. */

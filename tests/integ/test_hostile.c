@@ -460,8 +460,6 @@ static void write_all(int fd, const void *buf, size_t len)
     }
 }
 
-
-
 /* Packet header for a payload of len bytes with sequence id seq. */
 static void put_header(unsigned char *h, size_t len, unsigned char seq)
 {

@@ -188,7 +188,6 @@ static void raw_close(int fd)
     close(fd);
 }
 
-
 /* ---- fixture ---- */
 
 static int setup(void **state)
@@ -576,8 +575,9 @@ static void expect_survived(int nheld)
                  cluster_port("master"), client_errno(), client_error());
 }
 
-static const char fd_tuning[] = "    inter 300ms  fastinter 100ms  downinter 300ms  rise 2  fall 2\n"
-                                "    observe layer4  error-limit 3  on-error mark-down\n";
+static const char fd_tuning[] =
+    "    inter 300ms  fastinter 100ms  downinter 300ms  rise 2  fall 2\n"
+    "    observe layer4  error-limit 3  on-error mark-down\n";
 static const char fd_listen[] =
     "listen rw\n"
     "    bind 127.0.0.1:%d\n"
@@ -642,8 +642,8 @@ static void test_fd_exhausted_at_run_time(void **state)
     lim.rlim_cur = (rlim_t)fds + 8; /* room for four more sessions */
     assert_int_equal(prlimit(fx.router.pid, RLIMIT_NOFILE, &lim, NULL), 0);
     nheld = 6;
-    for (i = 0; i < MAX_HELD - 6 && (fx.held[nheld] = client_connect(fx.rw_port, "app", "app-pass",
-                                                                      "appdb", 2));
+    for (i = 0; i < MAX_HELD - 6 &&
+                (fx.held[nheld] = client_connect(fx.rw_port, "app", "app-pass", "appdb", 2));
          i++)
         nheld++;
     /* Clients waiting in the accept queue keep the listening socket readable. */
@@ -654,8 +654,9 @@ static void test_fd_exhausted_at_run_time(void **state)
     sleep_ms(HOLD_MS);
     cpu1 = router_cpu_ticks();
     lines = count_file_lines(fx.router.err, 0, "accept") - lines;
-    fprintf(stderr, "note: %d sessions held at the limit; over %d ms rebound used %ld ticks of CPU "
-                    "and wrote %d accept lines\n",
+    fprintf(stderr,
+            "note: %d sessions held at the limit; over %d ms rebound used %ld ticks of CPU "
+            "and wrote %d accept lines\n",
             nheld, HOLD_MS, cpu1 - cpu0, lines);
     for (i = 0; i < 4; i++)
         raw_close(waiting[i]);

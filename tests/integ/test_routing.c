@@ -35,15 +35,7 @@ static struct fixture fx;
  * offset `from` within LOG_WAIT_MS. */
 static void expect_log_line(long from, const char *needle)
 {
-    char *log;
-
-    if (wait_for_file_line_from(fx.health_log, from, needle, LOG_WAIT_MS))
-        return;
-    /* cmocka truncates long messages: print the log first. */
-    log = read_file(fx.health_log);
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-    fail_msg("no health-log line \"%s\" within %d ms", needle, LOG_WAIT_MS);
+    expect_file_line(fx.health_log, from, needle, LOG_WAIT_MS);
 }
 
 /* Start a router with fast check timings on fresh ports and a fresh health log. */
