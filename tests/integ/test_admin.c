@@ -119,13 +119,14 @@ static void *traffic_main(void *arg)
         t->failed++;
         return NULL;
     }
-    while (!atomic_load(&t->stop)) {
+    /* At least one query, even when told to stop before the login was through. */
+    do {
         if (client_query(m, "SELECT 1") == 0)
             t->ok++;
         else
             t->failed++;
         sleep_ms(5);
-    }
+    } while (!atomic_load(&t->stop));
     mysql_close(m);
     return NULL;
 }
