@@ -153,8 +153,6 @@ void server_pass_sweep(struct worker *w, struct kill_pass *p);
 /* Control thread: one worker's report of pass P; the last one writes the log line. */
 void server_pass_done(struct kill_pass *p, unsigned killed, unsigned moved, uint64_t clients_us,
                       uint64_t total_us);
-/* When P was posted (mono_us), for the workers' timings. */
-uint64_t kill_pass_t0(const struct kill_pass *p);
 /* Control thread, workers stopped or parked: close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 

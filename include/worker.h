@@ -125,6 +125,9 @@ void workers_release(void);
  * delivered at once. */
 void control_post(struct msg *m);
 
+/* Worker W: N of its sessions ended (their last socket closed): for maxconn and for handing
+ * new clients to the least loaded worker. */
+void worker_sessions_ended(struct worker *w, unsigned n);
 /* Worker: close FD (a killed session's server side) in a later batch. */
 void worker_close_later(struct worker *w, int fd);
 /* Worker: post REPORT (MSG_PASS_DONE; total_us is filled in then) once every fd queued so

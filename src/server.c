@@ -342,11 +342,6 @@ static void start_pass(const struct server *who, bool failback, uint64_t victims
     workers_post_pass(p);
 }
 
-uint64_t kill_pass_t0(const struct kill_pass *p)
-{
-    return p->t0;
-}
-
 void server_pass_sweep(struct worker *w, struct kill_pass *p)
 {
     struct listener *l = p->l;

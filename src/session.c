@@ -106,8 +106,7 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     if (!s) {
         log_err("%s: out of memory for a new session", l->conf->name);
         close(cfd);
-        listeners_sessions_ended(1);
-        atomic_fetch_add_explicit(&w->ended, 1, memory_order_relaxed);
+        worker_sessions_ended(w, 1);
         return;
     }
     /* The id says which worker: (id - 1) % threads. */
@@ -162,40 +161,39 @@ void session_abort_client(struct session *s)
     s->cfd = -1;
 }
 
-void session_close(struct session *s, const char *reason)
+/* The one teardown. With LATER, the server socket is left to the worker's close batches (a
+ * kill pass: the client was reset already, nobody waits for the server side); the session
+ * ends, for maxconn and the worker's load, once that socket is closed. */
+static void end_session(struct session *s, const char *how, const char *reason, bool later)
 {
-    sess_debug(s, "closed after %.3f s: %s (in %llu, out %llu bytes)",
-               ev_now(s->w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
+    struct worker *w = s->w;
+    int sfd = later ? s->sfd : -1;
+
+    sess_debug(s, "%s after %.3f s: %s (in %llu, out %llu bytes)", how,
+               ev_now(w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes);
+    if (later)
+        s->sfd = -1; /* drop_server must not close it */
     drop_server(s);
     if (s->cfd >= 0)
         close(s->cfd);
     free(s->up.pending);
     free(s->down.pending);
-    atomic_fetch_add_explicit(&s->w->ended, 1, memory_order_relaxed);
     free(s);
-    listeners_sessions_ended(1);
+    if (sfd >= 0)
+        worker_close_later(w, sfd);
+    else
+        worker_sessions_ended(w, 1);
+}
+
+void session_close(struct session *s, const char *reason)
+{
+    end_session(s, "closed", reason, false);
 }
 
 void session_condemn(struct session *s, const char *reason)
 {
-    struct worker *w = s->w;
-    int sfd = s->sfd;
-
-    sess_debug(s, "killed after %.3f s: %s (in %llu, out %llu bytes)", ev_now(w->loop) - s->started,
-               reason, (unsigned long long)s->up.bytes, (unsigned long long)s->down.bytes);
-    s->sfd = -1; /* drop_server must not close it */
-    drop_server(s);
-    if (s->cfd >= 0)
-        close(s->cfd);
-    free(s->up.pending);
-    free(s->down.pending);
-    free(s);
-    /* Ends (for maxconn and the worker's load) once this is closed. */
-    if (sfd >= 0)
-        worker_close_later(w, sfd);
-    else
-        listeners_sessions_ended(1), atomic_fetch_add_explicit(&w->ended, 1, memory_order_relaxed);
+    end_session(s, "killed", reason, true);
 }
 
 /* rebound itself ran short (descriptors, ports...) while connecting to SRV: not the

@@ -79,6 +79,12 @@ struct worker *worker_at(int i)
     return i >= 0 && i < nworkers ? workers[i] : NULL;
 }
 
+void worker_sessions_ended(struct worker *w, unsigned n)
+{
+    atomic_fetch_add_explicit(&w->ended, n, memory_order_relaxed);
+    listeners_sessions_ended(n);
+}
+
 /* ---- closing killed sessions' server sides in batches ---- */
 
 static bool grow(void **p, size_t *cap, size_t need, size_t size)
@@ -105,7 +111,7 @@ static void send_reports(struct worker *w)
 
     while (i < c->nreports && c->reports[i].at <= c->closed) {
         struct msg *m = c->reports[i++].m;
-        m->done.total_us = mono_us() - kill_pass_t0(m->done.pass);
+        m->done.total_us = mono_us() - m->done.pass->t0;
         control_post(m);
     }
     memmove(c->reports, c->reports + i, (c->nreports - i) * sizeof(*c->reports));
@@ -125,8 +131,7 @@ static void batch_cb(struct ev_loop *loop, ev_timer *t, int revents)
         n++;
     }
     c->closed += n;
-    listeners_sessions_ended(n);
-    atomic_fetch_add_explicit(&w->ended, n, memory_order_relaxed);
+    worker_sessions_ended(w, n);
     send_reports(w);
     if (c->head == c->tail) {
         c->head = c->tail = 0;
@@ -142,8 +147,7 @@ void worker_close_later(struct worker *w, int fd)
 
     if (!grow((void **)&c->fds, &c->cap, c->tail + 1, sizeof(*c->fds))) {
         close(fd); /* no memory for the queue: close it now */
-        listeners_sessions_ended(1);
-        atomic_fetch_add_explicit(&w->ended, 1, memory_order_relaxed);
+        worker_sessions_ended(w, 1);
         c->closed++;
         return;
     }
@@ -161,7 +165,7 @@ void worker_report_after_closes(struct worker *w, struct msg *report)
     if (c->head == c->tail ||
         !grow((void **)&c->reports, &c->reports_cap, c->nreports + 1, sizeof(*c->reports))) {
         /* Nothing left to close (or no memory to wait): report now. */
-        report->done.total_us = mono_us() - kill_pass_t0(report->done.pass);
+        report->done.total_us = mono_us() - report->done.pass->t0;
         control_post(report);
         return;
     }
@@ -434,7 +438,7 @@ void workers_free(void)
             struct msg *m = container_of(mail, struct msg, mail);
             if (mail->kind == MSG_CLIENT) {
                 close(m->client.fd);
-                listeners_sessions_ended(1);
+                worker_sessions_ended(w, 1);
             } else if (mail->kind == MSG_PASS) {
                 server_pass_done(m->pass, 0, 0, 0, 0);
             }
