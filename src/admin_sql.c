@@ -545,23 +545,77 @@ static bool session_exists(uint64_t id)
     return found;
 }
 
+/* The sessions a DELETE removed from the table, killed when the statement completes
+ * (kill_deleted()): all at once under one barrier, after SQLite's budgeted steps, so the time
+ * the kills take never counts against the statement and a DELETE that fails kills nothing.
+ * One statement writes at a time, and a write never pauses between slices. FOUND has room for
+ * as many sessions as IDS, so the kill itself needs no memory. */
+static struct {
+    uint64_t *ids;
+    struct session **found;
+    size_t n, cap;
+} deleted;
+
 static int remove_session(sqlite3_vtab *vt, sqlite3_int64 rowid)
 {
-    uint64_t id = (uint64_t)rowid;
-    char reason[200], by[160];
-    struct session *se;
     (void)vt;
+    if (deleted.n == deleted.cap) {
+        size_t cap = deleted.cap ? deleted.cap * 2 : 64;
+        uint64_t *ids = realloc(deleted.ids, cap * sizeof(*ids));
+        struct session **found;
 
+        if (!ids)
+            return SQLITE_NOMEM;
+        deleted.ids = ids;
+        if (!(found = realloc(deleted.found, cap * sizeof(*found))))
+            return SQLITE_NOMEM;
+        deleted.found = found;
+        deleted.cap = cap;
+    }
+    deleted.ids[deleted.n++] = (uint64_t)rowid;
+    return SQLITE_OK;
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Note a live session whose id the DELETE removed (the ids are sorted); ARG counts them. */
+static bool collect_deleted(struct session *se, void *arg)
+{
+    size_t *nfound = arg;
+
+    if (*nfound < deleted.n &&
+        bsearch(&se->id, deleted.ids, deleted.n, sizeof(*deleted.ids), cmp_id))
+        deleted.found[(*nfound)++] = se;
+    return false;
+}
+
+/* Kill the sessions the completed DELETE removed that are still alive: one barrier, one walk
+ * over every worker's sessions. As in a kill pass, each client is reset and the server side
+ * is left to its worker's close batches, so the workers stay parked about 10 us a session. */
+static void kill_deleted(void)
+{
+    char reason[200], by[160];
+    size_t nfound = 0;
+
+    if (deleted.n == 0)
+        return;
     who(by, sizeof(by));
     snprintf(reason, sizeof(reason), "killed by %s", by);
-    /* Closed from here, with its worker parked; if it ended meanwhile there is nothing to do. */
+    qsort(deleted.ids, deleted.n, sizeof(*deleted.ids), cmp_id);
     workers_isolate();
-    if ((se = each_session(has_id, &id))) {
+    each_session(collect_deleted, &nfound);
+    for (size_t i = 0; i < nfound; i++) {
+        struct session *se = deleted.found[i];
         tally_add(&se->server->tally[se->w->index].sessions_killed, 1);
-        session_close(se, reason);
+        session_abort_client(se);
+        session_condemn(se, reason);
     }
     workers_release();
-    return SQLITE_OK;
+    deleted.n = 0;
 }
 
 /* listeners */
@@ -1741,6 +1795,7 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
         sql_error(x, rc);
         return;
     }
+    kill_deleted();
     matched = (uint64_t)sqlite3_changes64(db);
     if (!x->updating) {
         x->sink->ok(x->sink, matched, NULL);
@@ -1801,6 +1856,7 @@ static void start_sql(struct exec *x)
         x->sink->ok(x->sink, 0, NULL);
         return;
     }
+    deleted.n = 0;
     n = sqlite3_column_count(x->st);
     rc = step(x, x->st);
     if (n == 0) {
@@ -3027,6 +3083,9 @@ void admin_sql_close(void)
     if (db)
         sqlite3_close(db);
     db = NULL;
+    free(deleted.ids);
+    free(deleted.found);
+    memset(&deleted, 0, sizeof(deleted));
 }
 
 void admin_sql_reconf(const struct conf *conf)

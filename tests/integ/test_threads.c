@@ -13,13 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "harness.h"
 
 #define ADMIN_PW    "Threads-admin-pw"
 #define LOG_WAIT_MS 10000
-#define NSESS       40 /* sessions a test holds */
+#define NSESS       40  /* sessions a test holds */
+#define NMANY       900 /* sessions one DELETE kills */
 
 /* The router of one test: listen rw (master, replicas as backups), listen lc (the two replicas
  * as actives, balance leastconn), the admin port. */
@@ -223,6 +225,51 @@ static void test_sessions_of_every_worker(void **state)
                      0);
 }
 
+/* One DELETE kills every session of every worker, however many: the kills come after the
+ * statement's budgeted SQLite work, under one barrier, so hundreds of them fit. (Each used to
+ * park the workers in turn inside the statement, and 38 of them ran out of its 5 ms step
+ * under ThreadSanitizer.) The clients are plain sockets that got the master's greeting. */
+static void test_delete_many_sessions(void **state)
+{
+    static int fds[NMANY];
+    unsigned char buf[256];
+    long long killed_before;
+    struct rlimit rl;
+    MYSQL *m;
+    (void)state;
+
+    /* Room for the sockets under a soft limit of 1024. */
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * NMANY && rl.rlim_max >= 2 * NMANY) {
+        rl.rlim_cur = 2 * NMANY;
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    }
+    killed_before = admin("SELECT value FROM status WHERE name = 'sessions_killed'");
+    for (int i = 0; i < NMANY; i++) {
+        fds[i] = loopback_connect(fx.rw_port);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < NMANY; i++)
+        assert_true(read_packet(fds[i], buf, sizeof(buf), 5000) > 0);
+    assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NMANY);
+    assert_int_equal(workers_seen(""), fx.threads);
+
+    m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 5);
+    assert_non_null(m);
+    if (client_query(m, "DELETE FROM sessions") != 0)
+        fail_msg("DELETE FROM sessions: %u %s", client_errno(), client_error());
+    assert_int_equal(mysql_affected_rows(m), NMANY);
+    mysql_close(m);
+
+    assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), 0);
+    assert_int_equal(
+        admin("SELECT value FROM status WHERE name = 'sessions_killed'") - killed_before, NMANY);
+    for (int i = 0; i < NMANY; i++) {
+        assert_true(read_until_eof(fds[i], 5000) >= 0); /* the client lost its session */
+        close(fds[i]);
+    }
+}
+
 /* maxconn counts the sessions of every worker: at the limit nothing more is accepted (the
  * client waits without a greeting), and one session ending lets the waiting client in. */
 static void test_maxconn_across_workers(void **state)
@@ -324,6 +371,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sessions_of_every_worker, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_sessions_of_every_worker, setup1, teardown),
+        cmocka_unit_test_setup_teardown(test_delete_many_sessions, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_maxconn_across_workers, setup_maxconn, teardown),
         cmocka_unit_test_setup_teardown(test_failback_in_every_worker, setup2, teardown),
         cmocka_unit_test_setup_teardown(test_leastconn_across_workers, setup2, teardown),
