@@ -114,6 +114,8 @@ static void send_reports(struct worker *w)
         m->done.total_us = mono_us() - m->done.pass->t0;
         control_post(m);
     }
+    if (i == 0)
+        return;
     memmove(c->reports, c->reports + i, (c->nreports - i) * sizeof(*c->reports));
     c->nreports -= i;
 }

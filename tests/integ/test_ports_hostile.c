@@ -59,13 +59,18 @@ static struct fixture fx;
 
 /* ---- a thread measuring the router's latency ---- */
 
-/* Runs SELECT 1 through the router every millisecond or so until told to stop. */
+/* Runs SELECT 1 through the router every millisecond or so until told to stop. There is one,
+ * static: a test that fails while it runs leaves it to group_teardown(), not to a dead stack
+ * frame. */
 struct prober {
     pthread_t th;
+    bool running;
     atomic_bool stop;
     int64_t max_ms; /* the slowest SELECT 1 */
     int ok, failed;
 };
+
+static struct prober prober;
 
 static void *prober_main(void *arg)
 {
@@ -92,23 +97,35 @@ static void *prober_main(void *arg)
     return NULL;
 }
 
-static void prober_start(struct prober *p)
+/* Stop the prober if it runs. */
+static void prober_stop(void)
 {
-    memset(p, 0, sizeof(*p));
-    assert_int_equal(pthread_create(&p->th, NULL, prober_main, p), 0);
+    if (!prober.running)
+        return;
+    atomic_store(&prober.stop, true);
+    pthread_join(prober.th, NULL);
+    prober.running = false;
+}
+
+static void prober_start(void)
+{
+    prober_stop(); /* left running by a test that failed */
+    memset(&prober, 0, sizeof(prober));
+    assert_int_equal(pthread_create(&prober.th, NULL, prober_main, &prober), 0);
+    prober.running = true;
     sleep_ms(100); /* connected and querying */
 }
 
 /* Stop it; every query went through, none slower than LATENCY_MAX_MS. */
-static void prober_check(struct prober *p, const char *what)
+static void prober_check(const char *what)
 {
-    atomic_store(&p->stop, true);
-    pthread_join(p->th, NULL);
-    printf("    %s: %d router queries, max latency %lld ms\n", what, p->ok, (long long)p->max_ms);
-    assert_int_equal(p->failed, 0);
-    assert_true(p->ok > 0);
-    if (p->max_ms >= LATENCY_MAX_MS)
-        fail_msg("%s: a router SELECT 1 waited %lld ms", what, (long long)p->max_ms);
+    prober_stop();
+    printf("    %s: %d router queries, max latency %lld ms\n", what, prober.ok,
+           (long long)prober.max_ms);
+    assert_int_equal(prober.failed, 0);
+    assert_true(prober.ok > 0);
+    if (prober.max_ms >= LATENCY_MAX_MS)
+        fail_msg("%s: a router SELECT 1 waited %lld ms", what, (long long)prober.max_ms);
 }
 
 /* ---- a raw admin-port client: pipelining, and not reading ---- */
@@ -456,6 +473,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
+    prober_stop();
     return harness_group_teardown_router(&fx.router, state);
 }
 
@@ -501,11 +519,10 @@ static const char *const hostile[] = {
 static void test_hostile_sql_does_not_stall(void **state)
 {
     MYSQL *m = client_connect(fx.admin_port, "viewer", VIEWER_PW, NULL, 30);
-    struct prober p;
     (void)state;
 
     assert_non_null(m);
-    prober_start(&p);
+    prober_start();
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
         int64_t t0 = now_ms();
         MYSQL_RES *res;
@@ -516,18 +533,17 @@ static void test_hostile_sql_does_not_stall(void **state)
     }
     assert_int_equal(client_query(m, "SHOW SERVERS"), 0);
     mysql_close(m);
-    prober_check(&p, "hostile statements");
+    prober_check("hostile statements");
 }
 
 /* The same statements prepared and executed: the same bounds, run in the same slices. */
 static void test_hostile_prepared_does_not_stall(void **state)
 {
     MYSQL *m = client_connect(fx.admin_port, "viewer", VIEWER_PW, NULL, 30);
-    struct prober p;
     (void)state;
 
     assert_non_null(m);
-    prober_start(&p);
+    prober_start();
     for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
         MYSQL_STMT *st = mysql_stmt_init(m);
         int64_t t0 = now_ms();
@@ -544,7 +560,7 @@ static void test_hostile_prepared_does_not_stall(void **state)
     }
     assert_int_equal(client_query(m, "SHOW SERVERS"), 0);
     mysql_close(m);
-    prober_check(&p, "hostile prepared statements");
+    prober_check("hostile prepared statements");
 }
 
 /* 30 executions of a prepared runaway CTE in one write: each its error, one at a time. */
@@ -553,7 +569,6 @@ static void test_pipelined_executions(void **state)
     static const uint8_t execute[] = {10, 0, 0, 0, 0x17, 0, 0, 0, 0, 0, 1, 0, 0, 0};
     uint8_t batch[30 * sizeof(execute)], b[64];
     int fd = raw_login("viewer", VIEWER_PW);
-    struct prober p;
     size_t n = 0;
     (void)state;
 
@@ -570,12 +585,12 @@ static void test_pipelined_executions(void **state)
         memcpy(batch + n, execute, sizeof(execute));
         memcpy(batch + n + 5, b + 1, 4); /* the statement id */
     }
-    prober_start(&p);
+    prober_start();
     write_all(fd, batch, sizeof(batch));
     for (int i = 0; i < 30; i++)
         assert_int_equal(raw_answer(fd), 3024);
     close(fd);
-    prober_check(&p, "30 pipelined executions");
+    prober_check("30 pipelined executions");
 }
 
 /* 30 runaway CTEs in one write: each gets its error, one at a time, and the router never
@@ -584,7 +599,6 @@ static void test_pipelined_statements(void **state)
 {
     static uint8_t batch[30 * 200];
     int fd = raw_login("viewer", VIEWER_PW);
-    struct prober p;
     size_t n = 0;
     (void)state;
 
@@ -592,12 +606,12 @@ static void test_pipelined_statements(void **state)
         put_query(batch, &n,
                   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) "
                   "SELECT COUNT(*) FROM c");
-    prober_start(&p);
+    prober_start();
     write_all(fd, batch, n);
     for (int i = 0; i < 30; i++)
         assert_int_equal(raw_answer(fd), 3024);
     close(fd);
-    prober_check(&p, "30 pipelined CTEs");
+    prober_check("30 pipelined CTEs");
 }
 
 /* Connections that pipeline big results and never read them pin a bounded amount of memory,
@@ -611,7 +625,6 @@ static void test_nonreading_connections(void **state)
     char big[200];
     int fds[NONREADERS];
     long before = router_rss_kb(), after;
-    struct prober p;
     size_t n = 0;
     (void)state;
 
@@ -621,7 +634,7 @@ static void test_nonreading_connections(void **state)
              rows);
     for (int i = 0; i < NONREADER_QUERIES; i++)
         put_query(batch, &n, big);
-    prober_start(&p);
+    prober_start();
     for (int i = 0; i < NONREADERS; i++) {
         int sz = 4096;
         fds[i] = raw_login("viewer", VIEWER_PW);
@@ -641,7 +654,7 @@ static void test_nonreading_connections(void **state)
     assert_non_null(m);
     assert_int_equal(client_query(m, "SELECT COUNT(*) FROM servers"), 0);
     mysql_close(m);
-    prober_check(&p, "connections not reading");
+    prober_check("connections not reading");
     /* The first non-reader reads now: every answer comes, complete. */
     int64_t t0 = now_ms();
     for (int i = 0; i < NONREADER_QUERIES; i++)
