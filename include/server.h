@@ -27,8 +27,9 @@ struct srv_tally {
     _Atomic uint64_t sessions_killed;
     _Atomic uint64_t connect_failures;
     _Atomic uint64_t observed_errors;
-    _Atomic uint64_t bytes_in;  /* client->server */
-    _Atomic uint64_t bytes_out; /* server->client */
+    _Atomic uint64_t bytes_in;   /* client->server */
+    _Atomic uint64_t bytes_out;  /* server->client */
+    _Atomic uint64_t greeted_us; /* mono_us() of the latest greeting from the server, 0: none */
 } __attribute__((aligned(64)));
 
 /* Add N to a counter that only the calling thread writes: a plain load and store, no
@@ -118,6 +119,8 @@ struct srv_tally *server_tally(struct server *srv);
 unsigned server_nsessions(const struct server *srv);
 /* Every counter of SRV summed over the threads. */
 void server_totals(const struct server *srv, struct srv_totals *t);
+/* mono_us() of SRV's latest greeting to any session of any thread, 0 if none yet. */
+uint64_t server_last_greeting(const struct server *srv);
 
 /* Choose a server of listener L for a new session: a usable active server (the first one,
  * or per `balance`), else the first usable backup (or each in turn with allbackups),

@@ -52,7 +52,8 @@ struct session {
     ev_timer timer;        /* connect timeout, then idle timeouts */
     double c_last, s_last; /* last byte read from client / server (ev_now) */
     double started;
-    uint64_t tried; /* bit per server index already tried */
+    uint64_t greet_wait_us; /* mono_us() when the server connection was made */
+    uint64_t tried;         /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
     bool logged_in; /* the client's MySQL login is over (timeout handshake no longer applies) */

@@ -82,6 +82,18 @@ void server_totals(const struct server *srv, struct srv_totals *t)
     }
 }
 
+uint64_t server_last_greeting(const struct server *srv)
+{
+    uint64_t last = 0;
+
+    for (int i = 0; i < srv->ntally; i++) {
+        uint64_t t = tally_get(&srv->tally[i].greeted_us);
+        if (t > last)
+            last = t;
+    }
+    return last;
+}
+
 /* ---- server selection (any thread) ---- */
 
 static bool candidate(const struct server *srv, uint64_t exclude)

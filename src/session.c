@@ -41,6 +41,8 @@
 #include "worker.h"
 
 #define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+/* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
+#define GREETING_PATIENCE 4
 
 /* Bytes the destination did not accept yet. */
 struct pending {
@@ -329,11 +331,33 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_start(loop, &s->down.rd);
     s->state = SESS_GREETING;
     s->c_last = s->s_last = ev_now(loop);
+    s->greet_wait_us = mono_us();
     /* The server speaks first; then the same timer enforces idle timeouts (timer_cb). */
     ev_timer_stop(loop, &s->timer);
     ev_timer_set(&s->timer, s->listener->conf->timeout_greeting / 1000.0, 0);
     ev_timer_start(loop, &s->timer);
     sess_debug(s, "connected");
+}
+
+/* `timeout greeting` ran out for S. A server that greeted another session within the last
+ * quarter of it is busy (thousands of clients logging in at once after a failback), not
+ * stuck: S waits on, a quarter of `timeout greeting` at a time, up to GREETING_PATIENCE times
+ * `timeout greeting` in all, rather than leave a live master for a backup. A server that
+ * greets nobody (frozen, or gone) is given up at `timeout greeting` as before. Returns true
+ * while S waits on. */
+static bool wait_on_busy_server(struct session *s)
+{
+    uint64_t period = (uint64_t)s->listener->conf->timeout_greeting * 1000, window = period / 4;
+    uint64_t last = server_last_greeting(s->server), now = mono_us(); /* in this order */
+
+    if (last == 0 || now - last > window ||
+        now - s->greet_wait_us + window > GREETING_PATIENCE * period)
+        return false;
+    sess_debug(s, "no greeting after %llu ms, but %s greets other sessions: waiting on",
+               (unsigned long long)((now - s->greet_wait_us) / 1000), s->server->id);
+    ev_timer_set(&s->timer, (double)window / 1e6, 0);
+    ev_timer_start(s->w->loop, &s->timer);
+    return true;
 }
 
 /* Idle timeouts without touching the timer on every read: activity only stamps
@@ -350,6 +374,8 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     if (s->state == SESS_GREETING) {
+        if (wait_on_busy_server(s))
+            return;
         connect_failed(s, OBS_GREETING_TIMEOUT,
                        s->down.pending ? "incomplete greeting in time" : "no greeting in time");
         return;
@@ -455,6 +481,8 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
      * (and nothing is counted then). */
     observe_stream_start(&s->obs, true, !srv->conf->backup);
     tally_add(&srv->tally[s->w->index].bytes_out, n);
+    if (kind == MYSQL_GREETING_OK) /* taking logins: wait_on_busy_server() */
+        atomic_store_explicit(&srv->tally[s->w->index].greeted_us, mono_us(), memory_order_relaxed);
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)

@@ -1418,6 +1418,7 @@ static void fake_peer_accept(struct fake_peer *f)
 {
     struct fake_peer_conn *c;
     int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    int64_t now;
 
     if (fd < 0)
         return;
@@ -1429,8 +1430,14 @@ static void fake_peer_accept(struct fake_peer *f)
     c = &f->conns[f->nconns++];
     memset(c, 0, sizeof(*c));
     c->fd = fd;
-    c->greet_at = now_ms() + (f->greet_delay_ms > 0 ? f->greet_delay_ms : 0);
-    if (f->greet_delay_ms <= 0)
+    now = now_ms();
+    c->greet_at = now + (f->greet_delay_ms > 0 ? f->greet_delay_ms : 0);
+    if (f->greet_interval_ms > 0) {
+        if (c->greet_at < f->next_greet_at)
+            c->greet_at = f->next_greet_at;
+        f->next_greet_at = c->greet_at + f->greet_interval_ms;
+    }
+    if (c->greet_at <= now)
         fake_peer_greet(f, c);
 }
 
@@ -1486,6 +1493,7 @@ int fake_peer_start(struct fake_peer *f, int port)
     f->port = port;
     f->running = false;
     f->nconns = 0;
+    f->next_greet_at = 0;
     atomic_store(&f->stop, false);
     f->lfd = loopback_listen(port, 64);
     if (f->lfd < 0)

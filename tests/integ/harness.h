@@ -260,6 +260,8 @@ struct fake_peer {
     enum fake_peer_kind kind; /* what to send on accept */
     bool record;              /* keep the bytes each connection receives */
     int greet_delay_ms;       /* wait this long after accept before sending anything */
+    int greet_interval_ms;    /* greet one connection at a time, this far apart (a busy server
+                               * working through its queue); 0: each on its own */
     const char *version;      /* server version in the greeting, NULL for "5.7.99-fake" */
     /* state, owned by fake_peer_start() / fake_peer_stop() */
     int port;         /* port it listens on */
@@ -267,8 +269,9 @@ struct fake_peer {
     bool running;     /* the thread runs */
     atomic_bool stop; /* asks the thread to end */
     pthread_t thread;
-    pthread_mutex_t lock; /* guards nconns and conns against the thread */
-    int nconns;           /* connections accepted, including those closed for want of a slot */
+    pthread_mutex_t lock;  /* guards nconns and conns against the thread */
+    int nconns;            /* connections accepted, including those closed for want of a slot */
+    int64_t next_greet_at; /* with greet_interval_ms: when the next greeting may go */
     struct fake_peer_conn conns[FAKE_PEER_MAX_CONN];
 };
 

@@ -669,6 +669,54 @@ static void test_fd_exhausted_at_run_time(void **state)
     expect_survived(nheld);
 }
 
+/* ---- a busy server is waited for ---- */
+
+#define BUSY_GREETING_MS 400 /* timeout greeting in the busy-server test */
+#define BUSY_INTERVAL_MS 25  /* the busy fake greets one connection every 25 ms */
+#define BUSY_CLIENTS     24  /* the last is greeted 575 ms after the first */
+
+/* A server that greets its queue of connections one at a time, as a master does when
+ * thousands of clients log in at once after a failback, keeps every client, even those it
+ * greets after `timeout greeting`: it greets other sessions meanwhile, so it is busy, not
+ * stuck. (Those clients used to be given up at `timeout greeting` and sent to the backup,
+ * where an application would have stayed.) A server that greets nobody is still given up at
+ * `timeout greeting`: the truncated-greeting tests above. */
+static void test_busy_server_waited_for(void **state)
+{
+    unsigned char buf[512];
+    char tuning[128];
+    int fds[BUSY_CLIENTS];
+    (void)state;
+
+    fx.a.greet_interval_ms = BUSY_INTERVAL_MS;
+    start_fake(&fx.a, fx.fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
+    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", BUSY_GREETING_MS);
+    start_router(0, tuning,
+                 "listen rw\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server fake     127.0.0.1:%d no-check\n"
+                 "    server replica1 127.0.0.1:%d check backup\n",
+                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
+    for (int i = 0; i < BUSY_CLIENTS; i++) {
+        fds[i] = loopback_connect(fx.rw_port);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < BUSY_CLIENTS; i++) {
+        long n = read_packet(fds[i], buf, sizeof(buf) - 1, 5000);
+        if (n < 2)
+            fail_msg("client %d got no greeting", i);
+        buf[4 + n] = 0;
+        if (strcmp((char *)buf + 5, "busy-fake") != 0) /* after the protocol byte */
+            fail_msg("client %d was greeted by '%s', not by the busy server", i, buf + 5);
+    }
+    assert_int_equal(fake_peer_accepted(&fx.a), BUSY_CLIENTS); /* none given up and retried */
+    assert_int_equal(
+        admin_int("SELECT connect_failures FROM servers WHERE listener = 'rw' AND name = 'fake'"),
+        0);
+    for (int i = 0; i < BUSY_CLIENTS; i++)
+        close(fds[i]);
+}
+
 /* A client that connects, reads the greeting and says nothing more (or stops halfway through
  * its login) is closed after `timeout handshake`, not when the server's connect_timeout ends;
  * a client that logged in and then idles is not. */
@@ -724,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fd_limit_fits_maxconn, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fd_exhausted_at_run_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_server_waited_for, setup, teardown),
     };
 
     /* PEERS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
