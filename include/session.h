@@ -56,7 +56,8 @@ struct session {
     uint64_t tried;         /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
-    bool logged_in; /* the client's MySQL login is over (timeout handshake no longer applies) */
+    bool logged_in;   /* the client's MySQL login is over (timeout handshake no longer applies) */
+    bool fresh_tried; /* a second connection to a busy server was made (wait_on_busy_server) */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

@@ -342,21 +342,35 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
 /* `timeout greeting` ran out for S. A server that greeted another session within the last
  * quarter of it is busy (thousands of clients logging in at once after a failback), not
  * stuck: S waits on, a quarter of `timeout greeting` at a time, up to GREETING_PATIENCE times
- * `timeout greeting` in all, rather than leave a live master for a backup. A server that
- * greets nobody (frozen, or gone) is given up at `timeout greeting` as before. Returns true
- * while S waits on. */
+ * `timeout greeting` in all, rather than leave a live master for a backup. If the server still
+ * greets others but not S, S's connection was most likely lost in the server's full accept
+ * queue (the kernel never handed it over, and the server speaks first, so nothing will ever
+ * come): S gets one new connection to the same server. A server that greets nobody (frozen,
+ * or gone) is given up at `timeout greeting` as before. Returns true while S goes on with
+ * the server (or has been dispatched); false: give the server up. */
 static bool wait_on_busy_server(struct session *s)
 {
     uint64_t period = (uint64_t)s->listener->conf->timeout_greeting * 1000, window = period / 4;
     uint64_t last = server_last_greeting(s->server), now = mono_us(); /* in this order */
+    struct server *srv = s->server;
 
-    if (last == 0 || now - last > window ||
-        now - s->greet_wait_us + window > GREETING_PATIENCE * period)
+    if (last == 0 || now - last > window)
         return false;
-    sess_debug(s, "no greeting after %llu ms, but %s greets other sessions: waiting on",
-               (unsigned long long)((now - s->greet_wait_us) / 1000), s->server->id);
-    ev_timer_set(&s->timer, (double)window / 1e6, 0);
-    ev_timer_start(s->w->loop, &s->timer);
+    if (now - s->greet_wait_us + window <= GREETING_PATIENCE * period) {
+        sess_debug(s, "no greeting after %llu ms, but %s greets other sessions: waiting on",
+                   (unsigned long long)((now - s->greet_wait_us) / 1000), srv->id);
+        ev_timer_set(&s->timer, (double)window / 1e6, 0);
+        ev_timer_start(s->w->loop, &s->timer);
+        return true;
+    }
+    if (s->fresh_tried)
+        return false;
+    sess_debug(s, "no greeting after %llu ms while %s greets other sessions: connecting again",
+               (unsigned long long)((now - s->greet_wait_us) / 1000), srv->id);
+    s->fresh_tried = true;
+    drop_server(s);
+    if (start_connect(s, srv) != 0)
+        dispatch(s); /* counted by start_connect; on to the next candidate */
     return true;
 }
 

@@ -228,7 +228,7 @@ long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms);
 #include <pthread.h>
 #include <stdatomic.h>
 
-#define FAKE_PEER_MAX_CONN 32   /* connections a fake peer keeps; later ones are closed at once */
+#define FAKE_PEER_MAX_CONN 128  /* connections a fake peer keeps; later ones are closed at once */
 #define FAKE_PEER_RX_MAX   4096 /* bytes of each connection's input kept when recording */
 
 /* What a fake peer sends on each connection it accepts. */
@@ -262,6 +262,8 @@ struct fake_peer {
     int greet_delay_ms;       /* wait this long after accept before sending anything */
     int greet_interval_ms;    /* greet one connection at a time, this far apart (a busy server
                                * working through its queue); 0: each on its own */
+    int silent_conn;          /* never greet this connection (1: the first accepted), as if the
+                               * kernel had lost it in a full accept queue; 0: none */
     const char *version;      /* server version in the greeting, NULL for "5.7.99-fake" */
     /* state, owned by fake_peer_start() / fake_peer_stop() */
     int port;         /* port it listens on */

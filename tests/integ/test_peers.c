@@ -717,6 +717,60 @@ static void test_busy_server_waited_for(void **state)
         close(fds[i]);
 }
 
+#define LOST_GREETING_MS 400  /* timeout greeting in the lost-connection test */
+#define STREAM_MS        2500 /* how long other clients keep the server busy */
+#define STREAM_GAP_MS    25   /* between two of them */
+
+/* Read the greeting on FD (a raw client of the router) and fail unless the busy fake sent it. */
+static void expect_fake_greeting(int fd, const char *who)
+{
+    unsigned char buf[512];
+    long n = read_packet(fd, buf, sizeof(buf) - 1, 5000);
+
+    if (n < 2)
+        fail_msg("%s got no greeting", who);
+    buf[4 + n] = 0;
+    if (strcmp((char *)buf + 5, "busy-fake") != 0) /* after the protocol byte */
+        fail_msg("%s was greeted by '%s', not by the busy server", who, buf + 5);
+}
+
+/* A connection the server never greets while it greets everyone else (lost in its full accept
+ * queue: the kernel never handed it over, and a MySQL server speaks first) gets one more
+ * connection to the same server once waiting on has run out, instead of a backup. */
+static void test_lost_connection_to_busy_server(void **state)
+{
+    char tuning[128], who[32];
+    int64_t t0;
+    int lost, k = 0;
+    (void)state;
+
+    fx.a.silent_conn = 1;
+    start_fake(&fx.a, fx.fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
+    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", LOST_GREETING_MS);
+    start_router(0, tuning,
+                 "listen rw\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server fake     127.0.0.1:%d no-check\n"
+                 "    server replica1 127.0.0.1:%d check backup\n",
+                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
+    lost = loopback_connect(fx.rw_port);
+    assert_true(lost >= 0);
+    while (fake_peer_accepted(&fx.a) < 1)
+        sleep_ms(5);
+    /* Other clients keep the server greeting while the first one waits. */
+    for (t0 = now_ms(); now_ms() - t0 < STREAM_MS; k++) {
+        int fd = loopback_connect(fx.rw_port);
+        assert_true(fd >= 0);
+        snprintf(who, sizeof(who), "client %d", k);
+        expect_fake_greeting(fd, who);
+        close(fd);
+        sleep_ms(STREAM_GAP_MS);
+    }
+    expect_fake_greeting(lost, "the client whose connection was lost");
+    close(lost);
+    assert_int_equal(fake_peer_accepted(&fx.a), k + 2); /* its second connection */
+}
+
 /* A client that connects, reads the greeting and says nothing more (or stops halfway through
  * its login) is closed after `timeout handshake`, not when the server's connect_timeout ends;
  * a client that logged in and then idles is not. */
@@ -773,6 +827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fd_exhausted_at_run_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_busy_server_waited_for, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lost_connection_to_busy_server, setup, teardown),
     };
 
     /* PEERS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
