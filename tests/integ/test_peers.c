@@ -675,52 +675,6 @@ static void test_fd_exhausted_at_run_time(void **state)
 #define BUSY_INTERVAL_MS 25  /* the busy fake greets one connection every 25 ms */
 #define BUSY_CLIENTS     24  /* the last is greeted 575 ms after the first */
 
-/* A server that greets its queue of connections one at a time, as a master does when
- * thousands of clients log in at once after a failback, keeps every client, even those it
- * greets after `timeout greeting`: it greets other sessions meanwhile, so it is busy, not
- * stuck. (Those clients used to be given up at `timeout greeting` and sent to the backup,
- * where an application would have stayed.) A server that greets nobody is still given up at
- * `timeout greeting`: the truncated-greeting tests above. */
-static void test_busy_server_waited_for(void **state)
-{
-    unsigned char buf[512];
-    char tuning[128];
-    int fds[BUSY_CLIENTS];
-    (void)state;
-
-    fx.a.greet_interval_ms = BUSY_INTERVAL_MS;
-    start_fake(&fx.a, fx.fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
-    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", BUSY_GREETING_MS);
-    start_router(0, tuning,
-                 "listen rw\n"
-                 "    bind 127.0.0.1:%d\n"
-                 "    server fake     127.0.0.1:%d no-check\n"
-                 "    server replica1 127.0.0.1:%d check backup\n",
-                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
-    for (int i = 0; i < BUSY_CLIENTS; i++) {
-        fds[i] = loopback_connect(fx.rw_port);
-        assert_true(fds[i] >= 0);
-    }
-    for (int i = 0; i < BUSY_CLIENTS; i++) {
-        long n = read_packet(fds[i], buf, sizeof(buf) - 1, 5000);
-        if (n < 2)
-            fail_msg("client %d got no greeting", i);
-        buf[4 + n] = 0;
-        if (strcmp((char *)buf + 5, "busy-fake") != 0) /* after the protocol byte */
-            fail_msg("client %d was greeted by '%s', not by the busy server", i, buf + 5);
-    }
-    assert_int_equal(fake_peer_accepted(&fx.a), BUSY_CLIENTS); /* none given up and retried */
-    assert_int_equal(
-        admin_int("SELECT connect_failures FROM servers WHERE listener = 'rw' AND name = 'fake'"),
-        0);
-    for (int i = 0; i < BUSY_CLIENTS; i++)
-        close(fds[i]);
-}
-
-#define LOST_GREETING_MS 400  /* timeout greeting in the lost-connection test */
-#define STREAM_MS        2500 /* how long other clients keep the server busy */
-#define STREAM_GAP_MS    25   /* between two of them */
-
 /* Read the greeting on FD (a raw client of the router) and fail unless the busy fake sent it. */
 static void expect_fake_greeting(int fd, const char *who)
 {
@@ -734,25 +688,68 @@ static void expect_fake_greeting(int fd, const char *who)
         fail_msg("%s was greeted by '%s', not by the busy server", who, buf + 5);
 }
 
-/* A connection the server never greets while it greets everyone else (lost in its full accept
- * queue: the kernel never handed it over, and a MySQL server speaks first) gets one more
- * connection to the same server once waiting on has run out, instead of a backup. */
-static void test_lost_connection_to_busy_server(void **state)
+/* Start the busy fake (as configured in fx.a) and a router whose listen rw has it as the
+ * active server, unchecked, and replica1 as the backup, with `timeout greeting` GREETING_MS. */
+static void start_busy_router(int greeting_ms)
 {
-    char tuning[128], who[32];
-    int64_t t0;
-    int lost, k = 0;
-    (void)state;
+    char tuning[128];
 
-    fx.a.silent_conn = 1;
     start_fake(&fx.a, fx.fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
-    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", LOST_GREETING_MS);
+    snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", greeting_ms);
     start_router(0, tuning,
                  "listen rw\n"
                  "    bind 127.0.0.1:%d\n"
                  "    server fake     127.0.0.1:%d no-check\n"
                  "    server replica1 127.0.0.1:%d check backup\n",
                  fx.rw_port, fx.fake_port, cluster_port("replica1"));
+}
+
+/* A server that greets its queue of connections one at a time, as a master does when
+ * thousands of clients log in at once after a failback, keeps every client, even those it
+ * greets after `timeout greeting`: it greets other sessions meanwhile, so it is busy, not
+ * stuck. (Those clients used to be given up at `timeout greeting` and sent to the backup,
+ * where an application would have stayed.) A server that greets nobody is still given up at
+ * `timeout greeting`: the truncated-greeting tests above. */
+static void test_busy_server_waited_for(void **state)
+{
+    char who[32];
+    int fds[BUSY_CLIENTS];
+    (void)state;
+
+    fx.a.greet_interval_ms = BUSY_INTERVAL_MS;
+    start_busy_router(BUSY_GREETING_MS);
+    for (int i = 0; i < BUSY_CLIENTS; i++) {
+        fds[i] = loopback_connect(fx.rw_port);
+        assert_true(fds[i] >= 0);
+    }
+    for (int i = 0; i < BUSY_CLIENTS; i++) {
+        snprintf(who, sizeof(who), "client %d", i);
+        expect_fake_greeting(fds[i], who);
+    }
+    assert_int_equal(fake_peer_accepted(&fx.a), BUSY_CLIENTS); /* none given up and retried */
+    assert_int_equal(
+        admin_int("SELECT connect_failures FROM servers WHERE listener = 'rw' AND name = 'fake'"),
+        0);
+    for (int i = 0; i < BUSY_CLIENTS; i++)
+        close(fds[i]);
+}
+
+#define LOST_GREETING_MS 400  /* timeout greeting in the lost-connection test */
+#define STREAM_MS        2500 /* how long other clients keep the server busy */
+#define STREAM_GAP_MS    25   /* between two of them */
+
+/* A connection the server never greets while it greets everyone else (lost in its full accept
+ * queue: the kernel never handed it over, and a MySQL server speaks first) gets one more
+ * connection to the same server once waiting on has run out, instead of a backup. */
+static void test_lost_connection_to_busy_server(void **state)
+{
+    char who[32];
+    int64_t t0;
+    int lost, k = 0;
+    (void)state;
+
+    fx.a.silent_conn = 1;
+    start_busy_router(LOST_GREETING_MS);
     lost = loopback_connect(fx.rw_port);
     assert_true(lost >= 0);
     while (fake_peer_accepted(&fx.a) < 1)
