@@ -342,9 +342,9 @@ grep -q "kill -HUP $REBOUND_PID" "$tmp/logrotate.conf" || die "conf/rebound.logr
 logrotate -f -s "$tmp/logrotate.state" "$tmp/logrotate.conf" >"$tmp/logrotate.out" 2>&1 ||
     die "logrotate: $(cat "$tmp/logrotate.out")"
 [ -s "$tmp/log/health.log.1" ] || die "logrotate did not rotate health.log"
-wait_for 10 "rebound reopening health.log after SIGHUP" test -e "$tmp/log/health.log"
+wait_for 60 "rebound reopening health.log after SIGHUP" test -e "$tmp/log/health.log"
 admin_sql "UPDATE servers SET admin_state = 'drain' WHERE listener = 'ro' AND name = 'replica'"
-wait_for 10 "the admin change in the new health.log" \
+wait_for 60 "the admin change in the new health.log" \
     grep -q 'admin state changed from ready to drain' "$tmp/log/health.log"
 ! grep -q 'from ready to drain' "$tmp/log/health.log.1" || die "a line went to the rotated file"
 kill -0 "$REBOUND_PID" || die "rebound died on SIGHUP"

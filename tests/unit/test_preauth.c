@@ -124,7 +124,7 @@ static void test_deadline(void **state)
     join(&pp, 1, "10.0.0.1");
     join(&pp, 2, "10.0.0.2");
     preauth_leave(&conns[1].pa);
-    while (pp.n && mono_ms() - t0 < 2000)
+    while (pp.n && mono_ms() - t0 < 30000) /* a bound for a slow machine, not the expectation */
         ev_run(rb_loop, EVRUN_ONCE);
     assert_int_equal(pp.n, 0);
     assert_true(mono_ms() - t0 >= 190);
