@@ -91,7 +91,11 @@ CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-pass';
 GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
 EOF
     log "bootstrapping $DIR/template"
+    # Temporary files in DIR, not the shared /tmp: clusters of concurrent test runs must not
+    # meet there (a bootstrap failed removing a temporary table another one had made).
+    mkdir -p "$DIR/tmp"
     if ! mariadb-install-db --no-defaults "${USER_OPT[@]}" --datadir="$DIR/template" \
+        --tmpdir="$DIR/tmp" \
         --auth-root-authentication-method=normal --skip-test-db --skip-name-resolve \
         --extra-file="$DIR/template.sql" --innodb-buffer-pool-size=32M \
         --innodb-log-file-size=8M >"$DIR/template.log" 2>&1; then
@@ -106,7 +110,8 @@ EOF
 launch() {
     local name=$1 port=$2 id
     id=$(server_id "$name")
-    local opts=(--no-defaults "${USER_OPT[@]}" --datadir="$DIR/$name"
+    mkdir -p "$DIR/tmp"
+    local opts=(--no-defaults "${USER_OPT[@]}" --datadir="$DIR/$name" --tmpdir="$DIR/tmp"
         --socket="$DIR/$name.sock" --port="$port" --bind-address=127.0.0.1 --port-open-timeout=10
         --server-id="$id" --log-bin="$name-bin" --binlog-format=ROW --relay-log="$name-relay-bin"
         --skip-name-resolve --pid-file="$DIR/$name.server.pid" --log-error="$DIR/$name.err"

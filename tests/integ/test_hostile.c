@@ -64,10 +64,11 @@
 #define MAX_OPEN        48         /* libmariadb sessions a test may hold at once */
 #define BIG_PACKET      "67108864" /* max_allowed_packet for the 16 MiB scenarios (64 MiB) */
 #define MAX_PAYLOAD     0xffffffu  /* a packet this long is continued by the next one */
-#define SHORT_TIMEOUT_S 5
+#define SHORT_TIMEOUT_S 15 /* client timeouts: generous, what they bound takes milliseconds */
 #define LONG_TIMEOUT_S  60
-#define EOF_WAIT_MS     5000 /* bound for the server to close an attacked session */
-#define IDLE_WAIT_MS    10000
+#define EOF_WAIT_MS     15000 /* bound for the server to close an attacked session */
+#define IDLE_WAIT_MS    30000 /* bound for wait_timeout 1 s to close the idle sessions */
+#define GONE_WAIT_MS    30000 /* bound for rebound to see every session of a scenario end */
 
 /* Capability flags of a hand-made handshake response. */
 #define CAP_LONG_PASSWORD     0x00000001u
@@ -223,14 +224,14 @@ static void find_log_line(const char *needle, char *buf, size_t size)
  * scenario has been seen, and counted if it were to count. */
 static void wait_sessions_gone(void)
 {
-    int64_t deadline = now_ms() + 10000;
+    int64_t deadline = now_ms() + GONE_WAIT_MS;
     long long n;
 
     while ((n = admin_int("SELECT SUM(sessions_current) FROM servers WHERE listener = 'rw'")) > 0 &&
            now_ms() < deadline)
         sleep_ms(20);
     if (n > 0)
-        die("%lld sessions of rw still open 10 s after the scenario", n);
+        die("%lld sessions of rw still open %d ms after the scenario", n, GONE_WAIT_MS);
 }
 
 /* Master still UP, nothing counted against it, and a new client lands on it. */
@@ -255,7 +256,11 @@ static void expect_master_untouched(const char *what, int runs)
 
 /* Config of the brief: listen rw with the master (active, its sessions shut down if it is marked
  * down) and both replicas as backups; checks every 60 s whatever the state, so that after the
- * start-up check only traffic can change a server's state. */
+ * start-up check only traffic can change a server's state. No scenario is about a timeout: a
+ * connect or greeting timeout counts against the master (with error-limit 1, one marks it
+ * DOWN), and one of a slow router is no fault of the master, so they are far beyond what a
+ * healthy master needs; so is the handshake timeout, which part A's victims, prepared all at
+ * once and then fired at in turn, must not run into. */
 static void start_router(int error_limit)
 {
     assert_int_equal(
@@ -268,8 +273,8 @@ static void start_router(int error_limit)
                    "defaults\n"
                    "    check mysql user rebound_check password \"check-pass\"\n"
                    "    inter 60s  fastinter 60s  downinter 60s  rise 1  fall 3  timeout check 2s\n"
-                   "    timeout connect 1s  timeout greeting 2s  timeout client 2m  "
-                   "timeout server 2m\n"
+                   "    timeout connect 10s  timeout greeting 10s  timeout handshake 2m\n"
+                   "    timeout client 2m  timeout server 2m\n"
                    "    retries 2\n"
                    "    observe layer7  error-limit %d  on-error mark-down\n"
                    "listen rw\n"
@@ -424,7 +429,7 @@ static char *one_value(MYSQL *m, const char *sql, unsigned long sqllen, unsigned
 
 /* ---- raw sockets ---- */
 
-/* A blocking TCP connection to rebound with 5 s send and receive timeouts. */
+/* A blocking TCP connection to rebound with send and receive timeouts of SHORT_TIMEOUT_S. */
 static int raw_connect(void)
 {
     struct sockaddr_in sa = loopback_addr(fx.rw_port);
@@ -610,6 +615,9 @@ static void run_attack(const struct attack *a)
     for (i = 0; i < HOSTILE_RUNS; i++)
         v[i].fd = -1;
     fx.victims = v;
+    /* A victim not logged in is closed by the master after connect_timeout (10 s) whatever the
+     * attack did: keep that well past EOF_WAIT_MS, so that only the attack can close it. */
+    set_global("master", "connect_timeout", "60");
     start_router(HOSTILE_LIMIT);
     for (i = 0; i < HOSTILE_RUNS; i++)
         a->prepare(&v[i]);
@@ -645,17 +653,23 @@ static void victim_close(struct victim *v)
 static void victim_finish(struct victim *v)
 {
     char buf[16384];
-    int64_t t0 = now_ms();
     bool closed;
-    int i;
+    int i, n = 1, err, read_errno;
 
     if (v->fd < 0) /* already let go */
         return;
     if (v->ssl) {
-        /* Each read is bounded by the socket's 5 s timeout. */
-        for (i = 0; i < 100 && SSL_read(v->ssl, buf, sizeof(buf)) > 0; i++)
+        /* Each read is bounded by the socket's receive timeout, which ends it with EAGAIN: the
+         * master did not close. Any other end (close_notify, EOF, reset, a TLS error) is the
+         * master closing, or what it sent before: the socket then reaches EOF. */
+        for (i = 0; i < 100 && (n = SSL_read(v->ssl, buf, sizeof(buf))) > 0; i++)
             ;
-        closed = now_ms() - t0 < EOF_WAIT_MS;
+        read_errno = errno;
+        err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(v->ssl, n);
+        closed =
+            err != SSL_ERROR_NONE && err != SSL_ERROR_WANT_READ &&
+            !(err == SSL_ERROR_SYSCALL && (read_errno == EAGAIN || read_errno == EWOULDBLOCK)) &&
+            read_until_eof(v->fd, EOF_WAIT_MS) >= 0;
     } else {
         closed = read_until_eof(v->fd, EOF_WAIT_MS) >= 0;
     }
@@ -1059,11 +1073,12 @@ static void fire_reset_mid_result(struct victim *v, int run)
 {
     static const char big[] = "SELECT seq, REPEAT('r', 1000) FROM seq_1_to_100000";
     char buf[8192];
+    struct pollfd p = {.fd = v->fd, .events = POLLIN};
 
     (void)run;
     /* Once some of the answer has arrived, the master is busy sending the rest. */
     if (mysql_send_query(v->m, big, (unsigned long)strlen(big)) != 0 ||
-        read(v->fd, buf, sizeof(buf)) <= 0)
+        poll(&p, 1, EOF_WAIT_MS) != 1 || read(v->fd, buf, sizeof(buf)) <= 0)
         anomaly("run %d: no answer to the big query", run);
     reset_under(v->m);
     release(v->m);

@@ -17,10 +17,11 @@
 
 #include "harness.h"
 
-#define HELD      8     /* sessions held per listen across the reload */
-#define WAIT_MS   10000 /* bound for a log line to appear */
-#define LOAD_MAX  5000  /* connects of the background load, at most */
-#define LOAD_MSEC 8000  /* and for at most this long */
+#define HELD       8     /* sessions held per listen across the reload */
+#define WAIT_MS    30000 /* bound for a log line or the load to get somewhere */
+#define LOAD_MAX   5000  /* connects of the background load, at most */
+#define LOAD_MSEC  60000 /* and for at most this long: the test stops it well before */
+#define LOAD_AFTER 20    /* sessions the load makes after the reload before it stops */
 
 /* The router, its config and ports before (rw, ro) and after (ro2) the reload. */
 struct fixture {
@@ -39,7 +40,8 @@ static struct fixture fx;
 struct load {
     pthread_t thread;
     atomic_bool stop;
-    int ok, failed; /* the thread's own until it is joined */
+    atomic_int ok; /* read by the test while the load runs */
+    int failed;    /* the thread's own until it is joined */
     char last_error[256];
 };
 
@@ -50,7 +52,7 @@ static void *load_run(void *arg)
 
     for (int i = 0; i < LOAD_MAX && !atomic_load(&ld->stop) && now_ms() < end; i++) {
         if (client_port_via(fx.rw_port) == cluster_port("master")) {
-            ld->ok++;
+            atomic_fetch_add(&ld->ok, 1);
             continue;
         }
         ld->failed++;
@@ -59,7 +61,9 @@ static void *load_run(void *arg)
     return NULL;
 }
 
-/* Write the configuration: before (AFTER false) or after the reload. */
+/* Write the configuration: before (AFTER false) or after the reload. Nothing here is to time
+ * out: the timeouts leave a slow router room to see healthy servers pass (a spurious DOWN or
+ * redispatch would show as a health transition or a failed load session). */
 static int write_conf(bool after)
 {
     char extra[128] = "";
@@ -74,8 +78,8 @@ static int write_conf(bool after)
         "    admin 127.0.0.1:%d user admin password \"" ADMIN_PW "\"\n"
         "defaults\n"
         "    check mysql user rebound_check password \"check-pass\"\n"
-        "    inter 300ms fastinter 150ms downinter 300ms rise 2 fall 2 timeout check 1s\n"
-        "    timeout connect 1s\n"
+        "    inter 300ms fastinter 150ms downinter 300ms rise 2 fall 2 timeout check 3s\n"
+        "    timeout connect 3s  timeout greeting 3s\n"
         "listen rw\n"
         "    bind 127.0.0.1:%d\n"
         "    server master 127.0.0.1:%d check on-marked-up shutdown-backup-sessions\n"
@@ -108,6 +112,28 @@ static int teardown(void **state)
 {
     (void)state;
     return router_stop(&fx.router);
+}
+
+/* Stop the load and wait for its thread. */
+static void load_stop(struct load *ld)
+{
+    atomic_store(&ld->stop, true);
+    pthread_join(ld->thread, NULL);
+}
+
+/* Wait (bounded) until the load has made at least n sessions that landed on the master; on
+ * failure the load is stopped first, so that no thread outlives the test. */
+static void wait_load(struct load *ld, int n)
+{
+    int64_t deadline = now_ms() + WAIT_MS;
+
+    while (atomic_load(&ld->ok) < n && now_ms() < deadline)
+        sleep_ms(10);
+    if (atomic_load(&ld->ok) >= n)
+        return;
+    load_stop(ld);
+    fail_msg("the load made %d sessions on the master, want %d (%d failed, last: %s)",
+             atomic_load(&ld->ok), n, ld->failed, ld->last_error);
 }
 
 /* SIGHUP the router and wait for its log to say how the reload went. */
@@ -148,22 +174,24 @@ static void test_reload_keeps_sessions_under_load(void **state)
     health_from = file_size(fx.health_log);
 
     assert_int_equal(pthread_create(&ld.thread, NULL, load_run, &ld), 0);
-    sleep_ms(300);
+    /* The load is under way before the reload and goes on for a while after it. */
+    wait_load(&ld, 1);
     assert_int_equal(write_conf(true), 0);
-    assert_true(reload(log_from, "reloaded"));
-    sleep_ms(500);
-    atomic_store(&ld.stop, true);
-    pthread_join(ld.thread, NULL);
-    printf("load during reload: %d sessions, %d failed%s%s\n", ld.ok + ld.failed, ld.failed,
-           ld.failed ? ", last: " : "", ld.last_error);
+    if (!reload(log_from, "reloaded")) {
+        load_stop(&ld);
+        fail_msg("no \"reloaded\" in %s", fx.router.err);
+    }
+    wait_load(&ld, atomic_load(&ld.ok) + LOAD_AFTER);
+    load_stop(&ld);
+    printf("load during reload: %d sessions, %d failed%s%s\n", atomic_load(&ld.ok) + ld.failed,
+           ld.failed, ld.failed ? ", last: " : "", ld.last_error);
     assert_int_equal(ld.failed, 0);
-    assert_true(ld.ok > 0);
 
     /* Unchanged server, removed server, moved listen: every session goes on. */
     still_alive(rw, cluster_port("master"));
     still_alive(ro, cluster_port("replica1"));
     assert_true(wait_for_file_line_from(fx.router.err, log_from,
-                                        "ro/replica1: removed from the configuration", 100));
+                                        "ro/replica1: removed from the configuration", WAIT_MS));
     /* The new address takes clients, the old one no longer accepts. */
     assert_int_equal(client_port_via(fx.ro2_port), cluster_port("replica2"));
     assert_int_equal(client_port_via(fx.ro_port), -1);

@@ -20,10 +20,13 @@
 
 #include "harness.h"
 
-#define WAIT_MS  10000 /* bound for a log line to appear */
-#define ADMIN_PW "Ports-admin-pw1"
-#define OTHER_PW "Ports-admin-pw2"
-#define VIEW_PW  "Ports-viewer-pw"
+#define WAIT_MS 30000 /* bound for a log line to appear */
+/* rebound answers 408 to a stats request whose head is not complete this long after accept
+ * (STATS_REQUEST_TIMEOUT_S). */
+#define STATS_BUDGET_MS 3000
+#define ADMIN_PW        "Ports-admin-pw1"
+#define OTHER_PW        "Ports-admin-pw2"
+#define VIEW_PW         "Ports-viewer-pw"
 
 /* What the configuration file says about the two ports. */
 struct ports {
@@ -203,18 +206,14 @@ static int stats_begin(int port)
     return fd;
 }
 
-/* End the request stats_begin() started and read the answer: its HTTP status, or -1. */
-static int stats_end(int fd)
+/* Read the answer to a request on fd and close it: its HTTP status, or -1. */
+static int stats_answer(int fd)
 {
     char buf[4096];
     size_t len = 0;
     int64_t deadline = now_ms() + 5000;
     int status = -1;
 
-    if (send(fd, "\r\n", 2, MSG_NOSIGNAL) != 2) {
-        close(fd);
-        return -1;
-    }
     while (len < sizeof(buf) - 1) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int64_t left = deadline - now_ms();
@@ -232,6 +231,35 @@ static int stats_end(int fd)
     if (sscanf(buf, "HTTP/1.1 %d ", &status) != 1)
         return -1;
     return status;
+}
+
+/* End the request stats_begin() started and read the answer: its HTTP status, or -1. */
+static int stats_end(int fd)
+{
+    if (send(fd, "\r\n", 2, MSG_NOSIGNAL) != 2) {
+        close(fd);
+        return -1;
+    }
+    return stats_answer(fd);
+}
+
+/* End a request that stats_begin() started at BEGAN (now_ms()) and was held across a reload:
+ * it must be answered as usual. A 200 proves it; but a slow machine may take longer than the
+ * request's own budget to reload, and the 408 rebound then sends is just as much an answer
+ * from the port's usual machinery - only not one that can come before the budget ran out.
+ * A connection the reload dropped or left unserved gets no answer at all (-1). */
+static void stats_end_held(int fd, int64_t began)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    /* Already answered (408, then closed): writing the rest would only draw a reset. */
+    int status = poll(&p, 1, 0) == 1 ? stats_answer(fd) : stats_end(fd);
+    int64_t took = now_ms() - began;
+
+    if (status == 408 && took >= STATS_BUDGET_MS)
+        printf("the reload outlasted the held request's %d ms: answered 408 after %lld ms\n",
+               STATS_BUDGET_MS, (long long)took);
+    else if (status != 200)
+        fail_msg("held stats request: status %d after %lld ms, want 200", status, (long long)took);
 }
 
 /* GET /metrics on PORT: the HTTP status, -1 when nothing answers. */
@@ -384,6 +412,7 @@ static void test_ports_moved(void **state)
 {
     struct ports p = {.admin = free_port(), .stats = free_port()};
     int old_admin = p.admin, old_stats = p.stats, held_stats;
+    int64_t held_since;
     MYSQL *held_admin;
     char line[128];
     long from;
@@ -392,13 +421,14 @@ static void test_ports_moved(void **state)
     start(&p);
     assert_int_equal(stats_get(p.stats), 200);
     assert_non_null(held_admin = client_connect(p.admin, "admin", ADMIN_PW, NULL, 5));
-    assert_true((held_stats = stats_begin(p.stats)) >= 0);
     from = file_size(fx.router.err);
     p.admin = free_port();
     p.stats = free_port();
+    held_since = now_ms();
+    assert_true((held_stats = stats_begin(old_stats)) >= 0);
     assert_true(reload(&p, "reloaded"));
-    /* Under way on the old ports: finished there (a stats request has 3 s from accept). */
-    assert_int_equal(stats_end(held_stats), 200);
+    /* Under way on the old ports: finished there. */
+    stats_end_held(held_stats, held_since);
     assert_int_equal(client_query(held_admin, "SELECT COUNT(*) FROM sessions"), 0);
     mysql_close(held_admin);
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
@@ -491,18 +521,22 @@ static void test_other_reload_leaves_ports_alone(void **state)
 {
     struct ports p = {.admin = free_port(), .crt = crt, .key = key, .stats = free_port()};
     int held_stats;
+    int64_t held_since;
     MYSQL *held_admin;
     long from;
     (void)state;
 
     start(&p);
     assert_non_null(held_admin = admin_tls(p.admin, crt1));
-    assert_true((held_stats = stats_begin(p.stats)) >= 0);
     from = file_size(fx.router.err);
+    held_since = now_ms();
+    assert_true((held_stats = stats_begin(p.stats)) >= 0);
     assert_true(reload(&p, "reloaded"));
-    assert_int_equal(stats_end(held_stats), 200);
+    stats_end_held(held_stats, held_since);
     assert_int_equal(count_file_lines(fx.router.err, from, "admin:"), 0);
-    assert_int_equal(count_file_lines(fx.router.err, from, "stats:"), 0);
+    /* Nothing but the held request's timeout, if a slow reload made it one (see above). */
+    assert_int_equal(count_file_lines(fx.router.err, from, "stats:"),
+                     count_file_lines(fx.router.err, from, "stats: closed a connection from"));
     assert_int_equal(client_query(held_admin, "SELECT COUNT(*) FROM servers"), 0);
     mysql_close(held_admin);
     assert_true(admin_tls_works(p.admin, crt1));

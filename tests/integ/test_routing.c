@@ -15,8 +15,12 @@
 
 #define HELD_SESSIONS  20    /* sessions held on replica1 while the master comes back */
 #define BURST_CONNECTS 50    /* connects right after the master stopped */
-#define LOG_WAIT_MS    10000 /* bound for any health-log line to appear */
-#define CLOSED_FAST_MS 1000  /* a query on a killed session must fail faster than this */
+#define LOG_WAIT_MS    30000 /* bound for any health-log line to appear */
+#define HELD_TIMEOUT_S 20    /* read timeout of the sessions a test holds */
+/* A query on a killed session fails at once; on a session left open it waits on a frozen
+ * master for the whole read timeout (or works, on a live backup). Half of that timeout tells
+ * the two apart on however slow a machine. */
+#define CLOSED_FAST_MS (HELD_TIMEOUT_S * 1000 / 2)
 
 /* Per-test state: the router and the ports of its three listen sections. */
 struct fixture {
@@ -38,7 +42,9 @@ static void expect_log_line(long from, const char *needle)
     expect_file_line(fx.health_log, from, needle, LOG_WAIT_MS);
 }
 
-/* Start a router with fast check timings on fresh ports and a fresh health log. */
+/* Start a router with fast check timings on fresh ports and a fresh health log. The check,
+ * connect and greeting timeouts leave a slow router room to see a healthy server pass (a
+ * spurious DOWN would move clients to another server); only a frozen master must trip them. */
 static int setup(void **state)
 {
     static int seq;
@@ -63,8 +69,8 @@ static int setup(void **state)
         "    health-log file %s\n"
         "defaults\n"
         "    check mysql user rebound_check password \"check-pass\"\n"
-        "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2  timeout check 500ms\n"
-        "    timeout connect 500ms  timeout client 1m  timeout server 1m\n"
+        "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2  timeout check 2s\n"
+        "    timeout connect 2s  timeout greeting 2s  timeout client 1m  timeout server 1m\n"
         "    retries 2\n"
         "listen rw\n"
         "    bind 127.0.0.1:%d\n"
@@ -208,7 +214,7 @@ static void test_master_kill9_redispatches(void **state)
     long from = file_size(fx.health_log);
 
     (void)state;
-    fx.held[0] = client_connect(fx.rw_port, "app", "app-pass", "appdb", 3);
+    fx.held[0] = client_connect(fx.rw_port, "app", "app-pass", "appdb", HELD_TIMEOUT_S);
     assert_non_null(fx.held[0]);
     assert_int_equal(client_server_port(fx.held[0]), cluster_port("master"));
     assert_int_equal(cluster_kill9("master"), 0);
@@ -232,7 +238,7 @@ static void test_master_up_kills_backup_sessions(void **state)
     (void)state;
     take_master_down();
     for (i = 0; i < HELD_SESSIONS; i++) {
-        held[i] = client_connect_app(fx.rw_port);
+        held[i] = client_connect(fx.rw_port, "app", "app-pass", "appdb", HELD_TIMEOUT_S);
         if (!held[i])
             fail_msg("session %d: %u %s", i, client_errno(), client_error());
         assert_int_equal(client_server_port(held[i]), cluster_port("replica1"));
@@ -264,7 +270,7 @@ static void test_master_down_kills_its_sessions(void **state)
 
     (void)state;
     for (i = 0; i < N; i++) {
-        held[i] = client_connect(fx.rw_port, "app", "app-pass", "appdb", 3);
+        held[i] = client_connect(fx.rw_port, "app", "app-pass", "appdb", HELD_TIMEOUT_S);
         if (!held[i])
             fail_msg("session %d: %u %s", i, client_errno(), client_error());
         assert_int_equal(client_server_port(held[i]), cluster_port("master"));
