@@ -19,9 +19,9 @@
 #include "harness.h"
 
 #define ADMIN_PW    "Threads-admin-pw"
-#define LOG_WAIT_MS 10000
-#define NSESS       40  /* sessions a test holds */
-#define NMANY       900 /* sessions one DELETE kills */
+#define LOG_WAIT_MS 30000 /* bound for a wait: TSan on a loaded 2-core box is slow */
+#define NSESS       40    /* sessions a test holds */
+#define NMANY       900   /* sessions one DELETE kills */
 
 /* The router of one test: listen rw (master, replicas as backups), listen lc (the two replicas
  * as actives, balance leastconn), the admin port. */
@@ -35,6 +35,8 @@ struct fixture {
 
 static struct fixture fx;
 
+/* No test expects `timeout check` or `timeout connect` to run out: they are long enough that a
+ * check or connect slowed down by a loaded box never takes a server DOWN (fall 2). */
 static int write_conf(int threads)
 {
     return write_file(
@@ -47,8 +49,8 @@ static int write_conf(int threads)
         "    admin 127.0.0.1:%d user admin password \"" ADMIN_PW "\"\n"
         "defaults\n"
         "    check mysql user rebound_check password \"check-pass\"\n"
-        "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2  timeout check 500ms\n"
-        "    timeout connect 500ms  timeout client 1m  timeout server 1m\n"
+        "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2  timeout check 3s\n"
+        "    timeout connect 3s  timeout client 1m  timeout server 1m\n"
         "listen rw\n"
         "    bind 127.0.0.1:%d\n"
         "    server master   127.0.0.1:%d check on-marked-up shutdown-backup-sessions\n"
@@ -62,6 +64,28 @@ static int write_conf(int threads)
         threads, fx.maxconn, fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"),
         cluster_port("replica1"), cluster_port("replica2"), fx.lc_port, cluster_port("replica1"),
         cluster_port("replica2"));
+}
+
+/* Wait (bounded) until every server passed a check and sits at the top of its health counter:
+ * until then one slow check would take it DOWN and route the sessions elsewhere. 0 or -1. */
+static int wait_all_checked(void)
+{
+    int64_t deadline = now_ms() + LOG_WAIT_MS;
+    char err[256] = "";
+    long long v = -1;
+
+    for (;;) {
+        if (admin_number(fx.admin_port, "admin", ADMIN_PW,
+                         "SELECT COUNT(*) FROM servers WHERE health < rise + fall - 1", &v, err,
+                         sizeof(err)) == 0 &&
+            v == 0)
+            return 0;
+        if (now_ms() >= deadline)
+            break;
+        sleep_ms(50);
+    }
+    fprintf(stderr, "servers not all checked UP after %d ms: %lld left, %s\n", LOG_WAIT_MS, v, err);
+    return -1;
 }
 
 /* A router with THREADS workers and MAXCONN on fresh ports. */
@@ -83,7 +107,9 @@ static int start(int threads, int maxconn)
     fx.maxconn = maxconn;
     if (write_conf(threads) != 0)
         return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    if (router_start(&fx.router, fx.conf, fx.rw_port) != 0)
+        return -1;
+    return wait_all_checked();
 }
 
 static int setup2(void **state)
@@ -250,11 +276,13 @@ static void test_delete_many_sessions(void **state)
         assert_true(fds[i] >= 0);
     }
     for (int i = 0; i < NMANY; i++)
-        assert_true(read_packet(fds[i], buf, sizeof(buf), 5000) > 0);
+        assert_true(read_packet(fds[i], buf, sizeof(buf), LOG_WAIT_MS) > 0);
     assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NMANY);
     assert_int_equal(workers_seen(""), fx.threads);
 
-    m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 5);
+    /* A generous read timeout: the statement waits for every kill (a DELETE that hangs still
+     * fails). */
+    m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, LOG_WAIT_MS / 1000);
     assert_non_null(m);
     if (client_query(m, "DELETE FROM sessions") != 0)
         fail_msg("DELETE FROM sessions: %u %s", client_errno(), client_error());
@@ -265,7 +293,7 @@ static void test_delete_many_sessions(void **state)
     assert_int_equal(
         admin("SELECT value FROM status WHERE name = 'sessions_killed'") - killed_before, NMANY);
     for (int i = 0; i < NMANY; i++) {
-        assert_true(read_until_eof(fds[i], 5000) >= 0); /* the client lost its session */
+        assert_true(read_until_eof(fds[i], LOG_WAIT_MS) >= 0); /* the client lost its session */
         close(fds[i]);
     }
 }
@@ -282,10 +310,12 @@ static void test_maxconn_across_workers(void **state)
     assert_int_equal(workers_seen(""), 2);
     fd = loopback_connect(fx.rw_port);
     assert_true(fd >= 0);
+    /* A quiet window: a slow machine can only hide a greeting that should not come. */
     assert_true(read_packet(fd, buf, sizeof(buf), 700) < 0); /* no greeting: not accepted */
     mysql_close(fx.held[0]);
     fx.held[0] = NULL;
-    assert_true(read_packet(fd, buf, sizeof(buf), 3000) > 0); /* accepted once there was room */
+    /* Accepted once there was room; a client left waiting for good fails at the bound. */
+    assert_true(read_packet(fd, buf, sizeof(buf), LOG_WAIT_MS) > 0);
     close(fd);
 }
 
