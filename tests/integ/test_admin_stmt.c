@@ -199,7 +199,8 @@ static int group_setup(void **state)
                    "    admin-ro user viewer password \"%s\"\n"
                    "defaults\n"
                    "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 300ms  rise 2  fall 2  timeout check 500ms\n"
+                   /* generous: a healthy server's check must pass on a slow machine */
+                   "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
                    "    timeout connect 1s\n"
                    "listen rw\n"
                    "    bind 127.0.0.1:%d\n"

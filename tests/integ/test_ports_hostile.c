@@ -5,15 +5,17 @@
  *    single SQLite call used to run for seconds (a LIKE over a 1 MB string, quadratic instr and
  *    rtrim, runaway recursive CTEs, sorts of large values, 30 pipelined CTEs, connections that
  *    never read their answers), a thread measures the latency of `SELECT 1` through the router:
- *    its maximum stays under LATENCY_MAX_MS (the goal is 20 ms; the bound is loose for a busy
- *    2-core machine). The measured maximum is printed. The same statements as prepared
- *    statements (binary protocol), and pipelined executions of one, are held to the same.
+ *    its maximum stays under LATENCY_FACTOR times its maximum in a quiet second just before,
+ *    or LATENCY_FLOOR_MS if that is more (the goal is 20 ms). Both maxima are printed. The same
+ *    statements as prepared statements (binary protocol), and pipelined executions of one,
+ *    are held to the same.
  *    Connections that do not read their answers pin a bounded amount of memory.
  *  - Login-stage lockouts: with FLOOD_N silent (or trickling) connections on each of the admin
  *    and stats ports, from another source address (127.0.0.2: the per-source cap) or from the
  *    operator's own (127.0.0.1: eviction of the oldest), a real admin login and a real scrape
- *    from 127.0.0.1 each succeed within a second. A connection that trickles bytes is closed at
- *    its deadline all the same. */
+ *    from 127.0.0.1 each succeed, as fast as without the flood (OPERATOR_FACTOR times, at least
+ *    OPERATOR_MAX_MS). A connection that trickles bytes is closed at its deadline all the
+ *    same. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -38,9 +40,12 @@
 
 #define ADMIN_PW           "H0stile-ports-admin"
 #define VIEWER_PW          "H0stile-ports-viewer"
-#define LATENCY_MAX_MS     100          /* asserted; the goal is 20 ms */
+#define LATENCY_FACTOR     5            /* a router query under stress / its quiet maximum */
+#define LATENCY_FLOOR_MS   300          /* ... allowed in any case; the goal is 20 ms */
+#define QUIET_MS           1000         /* the quiet window that calibrates it */
 #define FLOOD_N            2000         /* connections per port in a flood */
-#define OPERATOR_MAX_MS    1000         /* a login or a scrape during a flood */
+#define OPERATOR_FACTOR    5            /* a login or a scrape during a flood / without */
+#define OPERATOR_MAX_MS    1000         /* ... allowed in any case */
 #define ADMIN_LOGIN_S      5            /* ADMIN_AUTH_TIMEOUT of admin.h */
 #define STATS_REQUEST_S    3            /* STATS_REQUEST_TIMEOUT_S of stats_http.h */
 #define NONREADERS         8            /* admin connections that never read */
@@ -59,14 +64,18 @@ static struct fixture fx;
 
 /* ---- a thread measuring the router's latency ---- */
 
-/* Runs SELECT 1 through the router every millisecond or so until told to stop. There is one,
- * static: a test that fails while it runs leaves it to group_teardown(), not to a dead stack
- * frame. */
+/* Runs SELECT 1 through the router every millisecond or so until told to stop: first in a
+ * quiet window that measures what the machine takes, then while a test stresses the admin
+ * port. There is one, static: a test that fails while it runs leaves it to group_teardown(),
+ * not to a dead stack frame. */
 struct prober {
     pthread_t th;
     bool running;
     atomic_bool stop;
-    int64_t max_ms; /* the slowest SELECT 1 */
+    atomic_bool stressed; /* the test's stress has begun */
+    atomic_int nquiet;    /* queries done in the quiet window */
+    int64_t quiet_ms;     /* the slowest SELECT 1 in it */
+    int64_t max_ms;       /* the slowest SELECT 1 under stress */
     int ok, failed;
 };
 
@@ -83,14 +92,20 @@ static void *prober_main(void *arg)
     }
     while (!atomic_load(&p->stop)) {
         int64_t t0 = now_ms(), dt;
+        bool stressed = atomic_load(&p->stressed);
 
         if (client_query(m, "SELECT 1") == 0)
             p->ok++;
         else
             p->failed++;
         dt = now_ms() - t0;
-        if (dt > p->max_ms)
+        if (!stressed) {
+            if (dt > p->quiet_ms)
+                p->quiet_ms = dt;
+            atomic_fetch_add(&p->nquiet, 1);
+        } else if (dt > p->max_ms) {
             p->max_ms = dt;
+        }
         sleep_ms(1);
     }
     mysql_close(m);
@@ -107,25 +122,42 @@ static void prober_stop(void)
     prober.running = false;
 }
 
+/* Start it and let it measure a quiet window (QUIET_MS, and at least 20 queries); then the
+ * test's stress may begin. */
 static void prober_start(void)
 {
+    int64_t t0 = now_ms();
+
     prober_stop(); /* left running by a test that failed */
     memset(&prober, 0, sizeof(prober));
     assert_int_equal(pthread_create(&prober.th, NULL, prober_main, &prober), 0);
     prober.running = true;
-    sleep_ms(100); /* connected and querying */
+    while ((now_ms() - t0 < QUIET_MS || atomic_load(&prober.nquiet) < 20) && now_ms() - t0 < 30000)
+        sleep_ms(10);
+    assert_true(atomic_load(&prober.nquiet) >= 20);
+    atomic_store(&prober.stressed, true);
 }
 
-/* Stop it; every query went through, none slower than LATENCY_MAX_MS. */
+/* Stop it; every query went through, and none under stress waited longer than LATENCY_FACTOR
+ * times the slowest quiet one, or LATENCY_FLOOR_MS. A statement that held the control thread
+ * would hold it for up to its whole budget (1000 ms, and seconds before the limits), well
+ * past the floor; a machine so slow that the quiet maximum alone makes the bound larger
+ * cannot tell such a stall from its own pace. */
 static void prober_check(const char *what)
 {
+    int64_t bound;
+
     prober_stop();
-    printf("    %s: %d router queries, max latency %lld ms\n", what, prober.ok,
-           (long long)prober.max_ms);
+    bound = prober.quiet_ms * LATENCY_FACTOR;
+    if (bound < LATENCY_FLOOR_MS)
+        bound = LATENCY_FLOOR_MS;
+    printf("    %s: %d router queries, max latency %lld ms (quiet: %lld ms)\n", what, prober.ok,
+           (long long)prober.max_ms, (long long)prober.quiet_ms);
     assert_int_equal(prober.failed, 0);
-    assert_true(prober.ok > 0);
-    if (prober.max_ms >= LATENCY_MAX_MS)
-        fail_msg("%s: a router SELECT 1 waited %lld ms", what, (long long)prober.max_ms);
+    assert_true(prober.ok > atomic_load(&prober.nquiet));
+    if (prober.max_ms >= bound)
+        fail_msg("%s: a router SELECT 1 waited %lld ms (bound %lld ms)", what,
+                 (long long)prober.max_ms, (long long)bound);
 }
 
 /* ---- a raw admin-port client: pipelining, and not reading ---- */
@@ -459,7 +491,9 @@ static int group_setup(void **state)
                    "    stats 127.0.0.1:%d\n"
                    "defaults\n"
                    "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 500ms  rise 2  fall 2  timeout check 1s\n"
+                   /* generous: the checks of healthy servers must pass while floods and
+                    * hostile statements keep the control thread busy */
+                   "    inter 500ms  rise 2  fall 2  timeout check 3s\n"
                    "    timeout connect 1s\n"
                    "listen rw\n"
                    "    bind 127.0.0.1:%d\n"
@@ -667,16 +701,47 @@ static void test_nonreading_connections(void **state)
 
 /* ---- login-stage lockouts ---- */
 
+/* An admin login and a scrape from 127.0.0.1, each within TIMEOUT_MS; its times in *LOGIN_MS
+ * and *SCRAPE_MS. */
+static void operator_visit(const char *during, int timeout_ms, long long *login_ms,
+                           long long *scrape_ms)
+{
+    int64_t t0 = now_ms();
+    MYSQL *m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, (unsigned)timeout_ms / 1000);
+    int status;
+
+    *login_ms = now_ms() - t0;
+    if (!m)
+        fail_msg("admin login %s: %u %s", during, client_errno(), client_error());
+    assert_int_equal(client_query(m, "SELECT 1"), 0);
+    mysql_close(m);
+    t0 = now_ms();
+    status = http_get("/metrics", timeout_ms);
+    *scrape_ms = now_ms() - t0;
+    if (status != 200)
+        fail_msg("scrape %s: HTTP %d after %lld ms", during, status, *scrape_ms);
+}
+
 /* A real operator during a flood of FLOOD_N connections from SRC on each port (TRICKLE: each
- * has sent a byte): an admin login and a scrape from 127.0.0.1, each within a second. */
+ * has sent a byte): an admin login and a scrape from 127.0.0.1, each as fast as without the
+ * flood. A lockout keeps the operator out until the flood's connections reach their deadlines
+ * (3 to 5 s from accept), past the 2 s the client waits, so it fails the visit; a slower
+ * operator is held to OPERATOR_FACTOR times the same visit before the flood, or
+ * OPERATOR_MAX_MS if that is more. */
 static void flood_both_ports(const char *src, bool trickle)
 {
     static struct flood admin, stats;
-    int64_t t0;
-    MYSQL *m;
-    int status, up_a, up_s;
-    long long login_ms, scrape_ms;
+    char during[64];
+    int64_t deadline;
+    int up_a, up_s, closed_a = 0, closed_s = 0;
+    long long login_ms, scrape_ms, quiet_login = 0, quiet_scrape = 0, bound_login, bound_scrape;
 
+    for (int i = 0; i < 3; i++) { /* what the machine takes */
+        long long l, s;
+        operator_visit("before the flood", 5000, &l, &s);
+        quiet_login = l > quiet_login ? l : quiet_login;
+        quiet_scrape = s > quiet_scrape ? s : quiet_scrape;
+    }
     flood_open(&admin, src, fx.admin_port, FLOOD_N);
     flood_open(&stats, src, fx.stats_port, FLOOD_N);
     up_a = flood_wait(&admin, 15000);
@@ -685,26 +750,32 @@ static void flood_both_ports(const char *src, bool trickle)
         flood_trickle(&admin);
         flood_trickle(&stats);
     }
-    sleep_ms(100);
-    t0 = now_ms();
-    m = client_connect(fx.admin_port, "admin", ADMIN_PW, NULL, 2);
-    login_ms = now_ms() - t0;
-    if (!m)
-        fail_msg("admin login during a flood from %s: %u %s", src, client_errno(), client_error());
-    assert_int_equal(client_query(m, "SELECT 1"), 0);
-    mysql_close(m);
-    t0 = now_ms();
-    status = http_get("/metrics", 2000);
-    scrape_ms = now_ms() - t0;
-    printf("    %d+%d %s connections from %s: admin login %lld ms, scrape %lld ms (HTTP %d)\n",
-           up_a, up_s, trickle ? "trickling" : "silent", src, login_ms, scrape_ms, status);
-    assert_int_equal(status, 200);
-    assert_true(login_ms < OPERATOR_MAX_MS);
-    assert_true(scrape_ms < OPERATOR_MAX_MS);
-    /* The flood is gone by the deadlines: evicted at once, or closed when its time is up. */
-    sleep_ms(1000 * (ADMIN_LOGIN_S > STATS_REQUEST_S ? ADMIN_LOGIN_S : STATS_REQUEST_S) + 1000);
-    assert_int_equal(flood_closed(&admin), up_a);
-    assert_int_equal(flood_closed(&stats), up_s);
+    sleep_ms(100); /* the router busy with them (a slower one, later, is no easier) */
+    snprintf(during, sizeof(during), "during a flood from %s", src);
+    operator_visit(during, 2000, &login_ms, &scrape_ms);
+    printf("    %d+%d %s connections from %s: admin login %lld ms, scrape %lld ms (without: "
+           "%lld ms, %lld ms)\n",
+           up_a, up_s, trickle ? "trickling" : "silent", src, login_ms, scrape_ms, quiet_login,
+           quiet_scrape);
+    bound_login = quiet_login * OPERATOR_FACTOR > OPERATOR_MAX_MS ? quiet_login * OPERATOR_FACTOR
+                                                                  : OPERATOR_MAX_MS;
+    bound_scrape = quiet_scrape * OPERATOR_FACTOR > OPERATOR_MAX_MS ? quiet_scrape * OPERATOR_FACTOR
+                                                                    : OPERATOR_MAX_MS;
+    if (login_ms >= bound_login || scrape_ms >= bound_scrape)
+        fail_msg("operator slowed by the flood: login %lld ms (bound %lld), scrape %lld ms "
+                 "(bound %lld)",
+                 login_ms, bound_login, scrape_ms, bound_scrape);
+    /* The flood is gone by the deadlines: evicted at once, or closed when its time is up.
+     * Waited for with room to spare; a connection never closed stays open to the end. */
+    deadline = now_ms() +
+               1000 * (ADMIN_LOGIN_S > STATS_REQUEST_S ? ADMIN_LOGIN_S : STATS_REQUEST_S) + 15000;
+    do {
+        sleep_ms(200);
+        closed_a = flood_closed(&admin);
+        closed_s = flood_closed(&stats);
+    } while ((closed_a < up_a || closed_s < up_s) && now_ms() < deadline);
+    assert_int_equal(closed_a, up_a);
+    assert_int_equal(closed_s, up_s);
     flood_close(&admin);
     flood_close(&stats);
 }
@@ -737,13 +808,15 @@ static void test_flood_same_source_trickle(void **state)
  * the same, on both ports. */
 static void test_trickle_does_not_extend_deadline(void **state)
 {
-    int a = tcp_connect("127.0.0.3", fx.admin_port, 100);
-    int s = tcp_connect("127.0.0.3", fx.stats_port, 100);
-    int64_t t0 = now_ms(), a_ms = -1, s_ms = -1;
+    /* Each time is taken before its connect: the router's accept comes later. */
+    int64_t ta = now_ms(), ts, a_ms = -1, s_ms = -1;
+    int a = tcp_connect("127.0.0.3", fx.admin_port, 100), s;
     (void)state;
 
+    ts = now_ms();
+    s = tcp_connect("127.0.0.3", fx.stats_port, 100);
     assert_true(a >= 0 && s >= 0);
-    while ((a_ms < 0 || s_ms < 0) && now_ms() - t0 < 15000) {
+    while ((a_ms < 0 || s_ms < 0) && now_ms() - ta < 15000) {
         char b[512];
         ssize_t r;
         if (a_ms < 0) {
@@ -751,14 +824,14 @@ static void test_trickle_does_not_extend_deadline(void **state)
             while ((r = recv(a, b, sizeof(b), MSG_DONTWAIT)) > 0)
                 ;
             if (r == 0 || (r < 0 && errno != EAGAIN))
-                a_ms = now_ms() - t0;
+                a_ms = now_ms() - ta;
         }
         if (s_ms < 0) {
             (void)send(s, "G", 1, MSG_NOSIGNAL);
             while ((r = recv(s, b, sizeof(b), MSG_DONTWAIT)) > 0)
                 ;
             if (r == 0 || (r < 0 && errno != EAGAIN))
-                s_ms = now_ms() - t0;
+                s_ms = now_ms() - ts;
         }
         sleep_ms(500);
     }
@@ -766,8 +839,11 @@ static void test_trickle_does_not_extend_deadline(void **state)
            (long long)a_ms, (long long)s_ms);
     close(a);
     close(s);
-    assert_true(a_ms >= ADMIN_LOGIN_S * 1000 - 600 && a_ms <= ADMIN_LOGIN_S * 1000 + 1500);
-    assert_true(s_ms >= STATS_REQUEST_S * 1000 - 600 && s_ms <= STATS_REQUEST_S * 1000 + 1500);
+    /* Not before the deadline; and closed at all: a deadline each byte pushed back would keep
+     * a client that sends one every 500 ms open to the end of the 15 s loop (-1). The upper
+     * bounds leave a slow router 5 s past the deadline and stay below that. */
+    assert_true(a_ms >= ADMIN_LOGIN_S * 1000 - 600 && a_ms <= ADMIN_LOGIN_S * 1000 + 5000);
+    assert_true(s_ms >= STATS_REQUEST_S * 1000 - 600 && s_ms <= STATS_REQUEST_S * 1000 + 5000);
 }
 
 int main(void)
