@@ -16,7 +16,7 @@
 
 /* Bounds on one statement: a hostile query gets an error, never a stall of the loop. */
 #define ADMIN_SQL_SLICE_MS     5    /* one step (CPU), and a slice before pausing between rows */
-#define ADMIN_SQL_WORK_MS      1000 /* SQLite time of a statement, all slices */
+#define ADMIN_SQL_WORK_MS      1000 /* SQLite CPU time of a statement, all slices */
 #define ADMIN_SQL_PROGRESS_OPS 10   /* instructions between two clock checks */
 #define ADMIN_SQL_MAX_STEPS    20000000           /* instructions of a statement */
 #define ADMIN_SQL_MAX_ROWS     100000             /* rows in one result */

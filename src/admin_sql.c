@@ -235,7 +235,7 @@ struct exec {
     uint64_t step_start;  /* mono_us() when the step running now began */
     uint64_t step_budget; /* the time it may run, in microseconds */
     uint64_t step_end;    /* when to look again whether it has run too long */
-    uint64_t work_us;     /* SQLite time of the slices before */
+    uint64_t work_us;     /* SQLite CPU time of the slices before */
     uint64_t steps;       /* virtual-machine instructions, roughly */
     bool timed_out;       /* a slice, the work time or the step budget ran out */
     bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
@@ -1475,15 +1475,17 @@ static void slice_begin(struct exec *x)
 
 static void slice_finish(struct exec *x)
 {
-    x->work_us += mono_us() - x->slice_start;
+    x->work_us += thread_cpu_us() - x->slice_cpu;
     cur = NULL;
 }
 
 /* One sqlite3_step() of ST for X: it may run ADMIN_SQL_SLICE_MS, or what is left of the
- * statement's ADMIN_SQL_WORK_MS if that is less. */
+ * statement's ADMIN_SQL_WORK_MS if that is less. Both count the CPU the control thread spent,
+ * as slice_over() does: time the process was preempted, on a loaded machine, is not the
+ * statement's. */
 static int step(struct exec *x, sqlite3_stmt *st)
 {
-    uint64_t now = mono_us(), used = x->work_us + (now - x->slice_start);
+    uint64_t now = mono_us(), used = x->work_us + (thread_cpu_us() - x->slice_cpu);
     uint64_t left = (uint64_t)ADMIN_SQL_WORK_MS * 1000;
 
     left = used < left ? left - used : 0;
@@ -1751,13 +1753,18 @@ static int send_row(struct exec *x, int n)
 static bool step_rows(struct exec *x)
 {
     int n = sqlite3_column_count(x->st);
+    bool too_large = false; /* the result, not a value in it (SQLite's own TOOBIG: 1041) */
 
     while (x->rc == SQLITE_ROW) {
         if (++x->rows > ADMIN_SQL_MAX_ROWS) {
-            x->rc = SQLITE_TOOBIG;
+            too_large = true;
             break;
         }
         x->rc = send_row(x, n);
+        if (x->rc == SQLITE_TOOBIG) {
+            too_large = true;
+            break;
+        }
         if (x->rc != SQLITE_ROW)
             break;
         x->rc = step(x, x->st);
@@ -1765,7 +1772,7 @@ static bool step_rows(struct exec *x)
             (mono_us() >= x->yield_at || (x->sink->full && x->sink->full(x->sink))))
             return false;
     }
-    if (x->rc == SQLITE_TOOBIG && !x->timed_out) {
+    if (too_large) {
         char buf[160];
         snprintf(buf, sizeof(buf),
                  "The result is too large for the admin port (at most %d rows or the output "

@@ -219,10 +219,13 @@ static void expect_still_serving(const char *after)
  * on a slow machine or under a sanitizer. */
 static void test_refused(void **state)
 {
-    char too_long[64 * 1024], costly_like[4096];
+    char too_long[64 * 1024], too_long_row[64 * 1024], costly_like[4096];
     /* 40,000 bytes twice over is more than ADMIN_SQL_MAX_VALUE: one concatenation trips it. */
     snprintf(too_long, sizeof(too_long), "SELECT length(x || x) FROM (SELECT %s AS x)",
              literal_a(40000));
+    /* The same in the second row, once the first went out: still 1041, not "result too large". */
+    snprintf(too_long_row, sizeof(too_long_row),
+             "SELECT x || x FROM (SELECT 'a' AS x UNION ALL SELECT %s)", literal_a(40000));
     /* 2,000 x 900 bytes is more than ADMIN_SQL_MATCH_COST: refused before it matches. */
     snprintf(costly_like, sizeof(costly_like),
              "SELECT x LIKE '%%' || substr(x, 1, 900) || 'b' FROM (SELECT %s AS x)",
@@ -262,6 +265,7 @@ static void test_refused(void **state)
          "SELECT count(*) FROM c",
          3024},
         {&admin, too_long, 1041},
+        {&admin, too_long_row, 1041},
         /* Functions outside the allow-list, and tables that are not ours. */
         {&admin, "SELECT zeroblob(100000000)", 1305},
         {&admin, "SELECT load_extension('x')", 1305},
