@@ -75,9 +75,9 @@ struct server {
     char id[2 * CONF_NAME_MAX + 2]; /* "rw/master" */
     enum server_state state;
     enum admin_state admin;
-    bool retired; /* removed by a reload: no checks, no new sessions, drains */
+    bool retired;             /* removed by a reload: no checks, no new sessions, drains */
     struct server *successor; /* the server of the next configuration that took it over */
-    int health;   /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
+    int health;               /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
     struct check check;
     struct check_result last;    /* last check verdict */
     enum check_class last_class; /* its class, for "rising"/"falling" */

@@ -83,9 +83,10 @@ void session_close(struct session *s, const char *reason);
  * server socket, which the worker closes in a later batch (worker_close_later). */
 void session_condemn(struct session *s, const char *reason);
 /* Move a session through which no byte has passed yet to another server, avoiding servers
- * set in EXCLUDE for this dispatch. It starts afresh: the listener's full retries, no server
- * counted as tried (a later retry may go back to an excluded server). Returns false if
- * impossible: the client was then refused with an ERR packet and the session is closed. */
+ * set in EXCLUDE unless no other one can take it. It starts afresh: the listener's full
+ * retries, no server counted as tried (a later retry may go back to an excluded server).
+ * Returns false if impossible: the client was then refused with an ERR packet and the
+ * session is closed. */
 bool session_redispatch(struct session *s, uint64_t exclude, const char *reason);
 /* Control thread: kill the sessions whose ids are in IDS (N of them; a session that ended
  * meanwhile is skipped) as a kill pass does: each worker resets the client of its own and

@@ -59,9 +59,9 @@ struct worker {
     struct worker_sessions sessions; /* every live session of this worker */
     struct closing closing;
     ev_timer batch; /* closes the next batch of killed sessions' server sides */
-    alignas(CACHE_LINE) unsigned assigned; /* control thread only */
-    alignas(CACHE_LINE) _Atomic unsigned ended; /* sessions of this worker that ended */
-    struct mailbox inbox;                       /* aligns its own producer and consumer sides */
+    alignas(CACHE_LINE) unsigned assigned;          /* control thread only */
+    alignas(CACHE_LINE) _Atomic unsigned ended;     /* sessions of this worker that ended */
+    struct mailbox inbox;                           /* aligns its own producer and consumer sides */
     alignas(CACHE_LINE) char scratch[SCRATCH_SIZE]; /* the relay's read buffer */
 };
 

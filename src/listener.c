@@ -3,8 +3,8 @@
  * Threads: everything here runs on the control thread, which accepts every client and hands
  * it to a worker (session_hand_over). The one exception is listeners_sessions_ended(),
  * called by the workers as sessions end: sessions_alive is an atomic, and the control thread
- * learns that there is room again through one preallocated message (room_mail). Swapping the listener set on
- * reload, and freeing what a reload retired, happen with the workers parked
+ * learns that there is room again through one preallocated message (room_mail). Swapping the
+ * listener set on reload, and freeing what a reload retired, happen with the workers parked
  * (workers_isolate), since their sessions point into both. */
 #include "listener.h"
 

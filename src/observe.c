@@ -365,8 +365,8 @@ void observe_error(struct server *srv, enum obs_event ev, const char *detail)
     if (!run_reaches_limit(srv, (unsigned)srv->conf->error_limit))
         return;
     if (!(e = calloc(1, sizeof(*e)))) {
-        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)",
-                observe_event_str(ev), detail);
+        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)", observe_event_str(ev),
+                detail);
         return;
     }
     e->mail = (struct mail){.run = on_error_run, .drop = on_error_drop};

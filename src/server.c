@@ -433,7 +433,7 @@ void server_take_over(struct server *to, struct server *from)
      * and with its failback (which starts once the reload has released the workers). */
     if (!to->conf->check && to->state != SRV_UP && to->admin != ADMIN_MAINT) {
         to->health = health_max(to);
-        set_state(to, SRV_UP, NULL, "reason: no longer checked after a reload");
+        set_state(to, SRV_UP, NULL, "reason: not checked, so UP after a reload");
     }
 }
 

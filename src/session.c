@@ -396,8 +396,9 @@ static int start_connect(struct session *s, struct server *srv)
     return 0;
 }
 
-/* Route S to the best server it has not tried (nor one set in EXCLUDE), within its retries.
- * Returns false when the session was refused (and closed). */
+/* Route S to the best server it has not tried, within its retries. Servers set in EXCLUDE
+ * (a kill pass's) come last: only when every other candidate failed. Returns false when the
+ * session was refused (and closed). */
 static bool dispatch(struct session *s, uint64_t exclude)
 {
     const struct conf_listen *lc = s->listener->conf;
@@ -405,6 +406,10 @@ static bool dispatch(struct session *s, uint64_t exclude)
 
     while (s->attempts <= lc->retries) {
         srv = server_pick(s->listener, s->tried | exclude);
+        if (!srv && exclude) {
+            exclude = 0; /* better the server the pass left than no server */
+            continue;
+        }
         if (!srv)
             break;
         if (start_connect(s, srv) == 0)
