@@ -26,6 +26,9 @@ CMOCKA   := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 SRCS     := $(wildcard src/*.c)
 OBJS     := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIBOBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+# The unit tests link a copy built with the test hooks (rebound.h: TEST_HOOK), which the
+# product never has.
+TESTOBJS := $(LIBOBJS:$(BUILD)/obj/%=$(BUILD)/obj-test/%)
 UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEG    := $(patsubst tests/integ/%.c,$(BUILD)/tests/%,$(wildcard tests/integ/test_*.c))
 FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
@@ -42,11 +45,14 @@ $(BUILD)/rebound: $(OBJS)
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -MMD -c -o $@ $<
 
+$(BUILD)/obj-test/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj-test
+	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -c -o $@ $<
+
 $(HARNESS): tests/integ/harness.c tests/integ/harness.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Itests/integ -c -o $@ $<
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(LIBOBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< $(LIBOBJS) $(LDLIBS) $(CMOCKA)
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(TESTOBJS) $(LDLIBS) $(CMOCKA)
 
 $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -Itests/integ -o $@ $< $(HARNESS) $(LDLIBS) $(CMOCKA)
@@ -55,7 +61,7 @@ $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBOBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(LIBOBJS) $(LDLIBS)
 
-$(BUILD)/obj $(BUILD)/tests:
+$(BUILD)/obj $(BUILD)/obj-test $(BUILD)/tests:
 	mkdir -p $@
 
 -include $(OBJS:.o=.d)

@@ -26,6 +26,22 @@ extern struct ev_loop *rb_loop;
  * server. */
 bool local_shortage(int err);
 
+/* A point where a unit test may force an interleaving of threads (STYLE: hooks for tests
+ * only). Compiled in only with -DREBOUND_TEST_HOOKS, as the unit tests' copy of the objects
+ * is: in the product TEST_HOOK() is nothing at all. */
+#ifdef REBOUND_TEST_HOOKS
+extern void (*rebound_test_hook)(const char *where);
+#define TEST_HOOK(where)                                                                           \
+    do {                                                                                           \
+        if (rebound_test_hook)                                                                     \
+            rebound_test_hook(#where);                                                             \
+    } while (0)
+#else
+#define TEST_HOOK(where)                                                                           \
+    do {                                                                                           \
+    } while (0)
+#endif
+
 /* Monotonic clock in milliseconds, for measuring durations. */
 uint64_t mono_ms(void);
 /* Monotonic clock in microseconds. */

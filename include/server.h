@@ -1,5 +1,5 @@
 /* server.h - a backend server of one listener: health and admin state, its sessions,
- * server selection and the kill passes. */
+ * server selection and the state machine. */
 #ifndef SERVER_H
 #define SERVER_H
 
@@ -52,23 +52,6 @@ struct srv_totals {
     uint64_t bytes_in, bytes_out;
 };
 
-/* A kill pass: posted by the control thread to every worker, each of which resets the
- * clients of its sessions on the victim servers, moves the untouched ones elsewhere and
- * closes the rest; the health log line is written once every worker has reported. */
-struct kill_pass {
-    bool failback; /* on-marked-up shutdown-backup-sessions, else on-marked-down */
-    struct listener *l;
-    uint64_t victims;   /* bit per server index whose sessions go */
-    uint64_t exclude;   /* servers moved sessions may not go to */
-    const char *reason; /* for each session's close */
-    uint64_t t0;        /* mono_us() when posted */
-    int pending;        /* workers yet to report */
-    unsigned killed, moved;
-    uint64_t clients_us, total_us;   /* the slowest worker's */
-    char who[2 * CONF_NAME_MAX + 2]; /* the server whose change started it */
-    char lname[CONF_NAME_MAX + 1];
-};
-
 /* Health state, driven by checks through server_set_state(). */
 enum server_state {
     SRV_DOWN,
@@ -92,8 +75,9 @@ struct server {
     char id[2 * CONF_NAME_MAX + 2]; /* "rw/master" */
     enum server_state state;
     enum admin_state admin;
-    bool retired; /* removed by a reload: no checks, no new sessions, drains */
-    int health;   /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
+    bool retired;             /* removed by a reload: no checks, no new sessions, drains */
+    struct server *successor; /* the server of the next configuration that took it over */
+    int health;               /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
     struct check check;
     struct check_result last;    /* last check verdict */
     enum check_class last_class; /* its class, for "rising"/"falling" */
@@ -150,12 +134,6 @@ void server_take_over(struct server *to, struct server *from);
  * its sessions go on until they end. */
 void server_retire(struct server *srv);
 
-/* Worker W's share of kill pass P: every client of its sessions on the victims reset in one
- * sweep, untouched sessions moved, the server sides closed in batches; reported after. */
-void server_pass_sweep(struct worker *w, struct kill_pass *p);
-/* Control thread: one worker's report of pass P; the last one writes the log line. */
-void server_pass_done(struct kill_pass *p, unsigned killed, unsigned moved, uint64_t clients_us,
-                      uint64_t total_us);
 /* Control thread, workers stopped or parked: close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 

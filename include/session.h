@@ -46,6 +46,7 @@ struct session {
     struct listener *listener;
     struct server *server;         /* never NULL while the session lives */
     TAILQ_ENTRY(session) srv_link; /* on server->tally[w->index].sessions */
+    TAILQ_ENTRY(session) w_link;   /* on w->sessions, from session_new() to the close */
     int cfd, sfd;
     struct flow up;        /* client -> server */
     struct flow down;      /* server -> client */
@@ -65,6 +66,9 @@ struct session {
     } peer; /* the client's address */
 };
 
+/* Control thread: hand accepted client FD of L (PEER: its address) to the least loaded
+ * worker, which routes it (session_new). */
+void session_hand_over(struct listener *l, int fd, const struct sockaddr *peer, socklen_t len);
 /* Worker W takes over an accepted client socket of L (PEER: its address) and routes it. */
 void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
                  socklen_t len);
@@ -78,10 +82,18 @@ void session_close(struct session *s, const char *reason);
 /* The same for a kill pass, its client already reset: everything goes now except the
  * server socket, which the worker closes in a later batch (worker_close_later). */
 void session_condemn(struct session *s, const char *reason);
-/* Move a session through which no byte has passed yet to another server,
- * avoiding servers set in EXCLUDE. Returns false if impossible: the client was then
- * refused with an ERR packet and the session is closed. */
+/* Move a session through which no byte has passed yet to another server, avoiding servers
+ * set in EXCLUDE unless no other one can take it. It starts afresh: the listener's full
+ * retries, no server counted as tried (a later retry may go back to an excluded server).
+ * Returns false if impossible: the client was then refused with an ERR packet and the
+ * session is closed. */
 bool session_redispatch(struct session *s, uint64_t exclude, const char *reason);
+/* Control thread: kill the sessions whose ids are in IDS (N of them; a session that ended
+ * meanwhile is skipped) as a kill pass does: each worker resets the client of its own and
+ * leaves the server side to its close batches. Every worker gets its ids in one message,
+ * posted now (no barrier); a barrier taken later finds them gone. REASON is logged for each.
+ * 0, or -1 (logged, nothing killed) when out of memory. */
+int sessions_kill_ids(const uint64_t *ids, size_t n, const char *reason);
 /* Has any byte reached the client? Until then the session can move to another server
  * without the client noticing (the client is not even read before the greeting). */
 bool session_has_traffic(const struct session *s);

@@ -241,6 +241,7 @@ struct exec {
     bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
     bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
     bool updating;        /* ... an UPDATE: the OK tells rows matched and changed */
+    uint64_t kill_id;     /* KILL id: the DELETE it runs must find that session */
     uint64_t changed;     /* rows whose value an UPDATE really changed */
     uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
     const char *deny_state;
@@ -480,30 +481,26 @@ static double ms_round(double s)
     return (double)(int64_t)(s * 1000 + 0.5) / 1000;
 }
 
-/* Every live session, over every worker: call FN on each until it returns true (that
- * session is returned). The workers must be parked (workers_isolate). */
-static struct session *each_session(bool (*fn)(struct session *, void *), void *arg)
+/* Every live session, over every worker: call FN on each. The workers must be parked
+ * (workers_isolate). */
+static void each_session(void (*fn)(struct session *, void *), void *arg)
 {
-    struct listener *l;
+    struct worker *w;
 
-    for (int i = 0; (l = listener_at_all(i)); i++) {
-        for (int j = 0; j < l->nservers; j++) {
-            for (int k = 0; k < l->servers[j].ntally; k++) {
-                struct session *se;
-                TAILQ_FOREACH(se, &l->servers[j].tally[k].sessions, srv_link)
-                if (fn(se, arg))
-                    return se;
-            }
-        }
+    for (int i = 0; (w = worker_at(i)); i++) {
+        struct session *se;
+        TAILQ_FOREACH(se, &w->sessions, w_link)
+        fn(se, arg);
     }
-    return NULL;
 }
 
-/* One row of the sessions table. */
-static bool session_row(struct session *se, void *arg)
+/* One row of the sessions table. Its times come from its worker's loop (ev_now there), which
+ * can be ahead of the control thread's: "now" is read from the clock itself, never behind
+ * either loop, so no age is negative. */
+static void session_row(struct session *se, void *arg)
 {
     struct snap *s = arg;
-    double now = ev_now(rb_loop);
+    double now = ev_time();
     double last = se->c_last > se->s_last ? se->c_last : se->s_last;
     char peer[80];
 
@@ -518,7 +515,6 @@ static bool session_row(struct session *se, void *arg)
     snap_real(s, ms_round(now - last));
     snap_int(s, (int64_t)se->up.bytes);
     snap_int(s, (int64_t)se->down.bytes);
-    return false;
 }
 
 /* The sessions live in the workers: they are parked while the rows are copied. */
@@ -529,30 +525,12 @@ static void fill_sessions(struct snap *s)
     workers_release();
 }
 
-static bool has_id(struct session *se, void *arg)
-{
-    return se->id == *(uint64_t *)arg;
-}
-
-/* Is session ID alive (on any worker)? */
-static bool session_exists(uint64_t id)
-{
-    bool found;
-
-    workers_isolate();
-    found = each_session(has_id, &id) != NULL;
-    workers_release();
-    return found;
-}
-
 /* The sessions a DELETE removed from the table, killed when the statement completes
- * (kill_deleted()): all at once under one barrier, after SQLite's budgeted steps, so the time
- * the kills take never counts against the statement and a DELETE that fails kills nothing.
- * One statement writes at a time, and a write never pauses between slices. FOUND has room for
- * as many sessions as IDS, so the kill itself needs no memory. */
+ * (kill_deleted()), so the time the kills take never counts against the statement and a
+ * DELETE that fails kills nothing. One statement writes at a time, and a write never pauses
+ * between slices. */
 static struct {
     uint64_t *ids;
-    struct session **found;
     size_t n, cap;
 } deleted;
 
@@ -562,60 +540,32 @@ static int remove_session(sqlite3_vtab *vt, sqlite3_int64 rowid)
     if (deleted.n == deleted.cap) {
         size_t cap = deleted.cap ? deleted.cap * 2 : 64;
         uint64_t *ids = realloc(deleted.ids, cap * sizeof(*ids));
-        struct session **found;
 
         if (!ids)
             return SQLITE_NOMEM;
         deleted.ids = ids;
-        if (!(found = realloc(deleted.found, cap * sizeof(*found))))
-            return SQLITE_NOMEM;
-        deleted.found = found;
         deleted.cap = cap;
     }
     deleted.ids[deleted.n++] = (uint64_t)rowid;
     return SQLITE_OK;
 }
 
-static int cmp_id(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Note a live session whose id the DELETE removed (the ids are sorted); ARG counts them. */
-static bool collect_deleted(struct session *se, void *arg)
-{
-    size_t *nfound = arg;
-
-    if (*nfound < deleted.n &&
-        bsearch(&se->id, deleted.ids, deleted.n, sizeof(*deleted.ids), cmp_id))
-        deleted.found[(*nfound)++] = se;
-    return false;
-}
-
-/* Kill the sessions the completed DELETE removed that are still alive: one barrier, one walk
- * over every worker's sessions. As in a kill pass, each client is reset and the server side
- * is left to its worker's close batches, so the workers stay parked about 10 us a session. */
-static void kill_deleted(void)
+/* Kill the sessions the completed DELETE removed: one message to each worker concerned, no
+ * barrier (the snapshot the DELETE read took the only one). As in a kill pass, each client
+ * is reset and the server side is left to its worker's close batches. A later statement's
+ * snapshot parks the workers behind those messages, so it finds the sessions gone. */
+static int kill_deleted(void)
 {
     char reason[200], by[160];
-    size_t nfound = 0;
+    int rc;
 
     if (deleted.n == 0)
-        return;
+        return 0;
     who(by, sizeof(by));
     snprintf(reason, sizeof(reason), "killed by %s", by);
-    qsort(deleted.ids, deleted.n, sizeof(*deleted.ids), cmp_id);
-    workers_isolate();
-    each_session(collect_deleted, &nfound);
-    for (size_t i = 0; i < nfound; i++) {
-        struct session *se = deleted.found[i];
-        tally_add(&se->server->tally[se->w->index].sessions_killed, 1);
-        session_abort_client(se);
-        session_condemn(se, reason);
-    }
-    workers_release();
+    rc = sessions_kill_ids(deleted.ids, deleted.n, reason);
     deleted.n = 0;
+    return rc;
 }
 
 /* listeners */
@@ -1799,11 +1749,21 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
     while (rc == SQLITE_ROW)
         rc = step(x, st);
     if (rc != SQLITE_DONE) {
+        deleted.n = 0;
         sql_error(x, rc);
         return;
     }
-    kill_deleted();
+    if (kill_deleted() < 0) {
+        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000",
+                       "Out of resources on the admin port: the sessions were not killed");
+        return;
+    }
     matched = (uint64_t)sqlite3_changes64(db);
+    if (x->kill_id && matched == 0) {
+        snprintf(info, sizeof(info), "Unknown thread id: %" PRIu64, x->kill_id);
+        x->sink->error(x->sink, ER_NO_SUCH_THREAD, "HY000", info);
+        return;
+    }
     if (!x->updating) {
         x->sink->ok(x->sink, matched, NULL);
         return;
@@ -2484,7 +2444,7 @@ static void sc_warnings(struct exec *x, const char *rest)
 static void sc_kill(struct exec *x, const char *rest)
 {
     const char *r;
-    char *end, msg[96];
+    char *end;
     long long id;
 
     if (match_words(rest, "QUERY")) {
@@ -2500,11 +2460,7 @@ static void sc_kill(struct exec *x, const char *rest)
                        "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
         return;
     }
-    if (!session_exists((uint64_t)id)) {
-        snprintf(msg, sizeof(msg), "Unknown thread id: %lld", id);
-        x->sink->error(x->sink, ER_NO_SUCH_THREAD, "HY000", msg);
-        return;
-    }
+    x->kill_id = (uint64_t)id;
     run_built(x, sqlite3_mprintf("DELETE FROM sessions WHERE id = %lld", id));
 }
 
@@ -3091,7 +3047,6 @@ void admin_sql_close(void)
         sqlite3_close(db);
     db = NULL;
     free(deleted.ids);
-    free(deleted.found);
     memset(&deleted, 0, sizeof(deleted));
 }
 

@@ -1,10 +1,10 @@
 /* listener.c - bound sockets, accept and maxconn, and the set of listeners a reload swaps.
  *
  * Threads: everything here runs on the control thread, which accepts every client and hands
- * it to a worker (workers_hand_client). The one exception is listeners_sessions_ended(),
+ * it to a worker (session_hand_over). The one exception is listeners_sessions_ended(),
  * called by the workers as sessions end: sessions_alive is an atomic, and the control thread
- * learns that there is room again through a MSG_ROOM message. Swapping the listener set on
- * reload, and freeing what a reload retired, happen with the workers parked
+ * learns that there is room again through one preallocated message (room_mail). Swapping the
+ * listener set on reload, and freeing what a reload retired, happen with the workers parked
  * (workers_isolate), since their sessions point into both. */
 #include "listener.h"
 
@@ -75,14 +75,32 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     l->sessions_total++;
     if (atomic_fetch_add_explicit(&sessions_alive, 1, memory_order_relaxed) + 1 >= sessions_max)
         listeners_pause(true);
-    workers_hand_client(l, fd, peer, len);
+    session_hand_over(l, fd, peer, len);
     return !paused;
 }
+
+/* "Room under maxconn again", to the control thread: one preallocated message, posted at most
+ * once at a time (room_posted), so accepting never stays paused for want of memory. */
+static _Atomic bool room_posted;
+
+static void room_run(struct mail *m)
+{
+    (void)m;
+    atomic_store_explicit(&room_posted, false, memory_order_relaxed);
+    listeners_room();
+}
+
+static void room_drop(struct mail *m)
+{
+    (void)m;
+    atomic_store_explicit(&room_posted, false, memory_order_relaxed);
+}
+
+static struct mail room_mail = {.run = room_run, .drop = room_drop};
 
 void listeners_sessions_ended(unsigned n)
 {
     unsigned before;
-    struct msg *m;
 
     if (n == 0)
         return;
@@ -90,14 +108,8 @@ void listeners_sessions_ended(unsigned n)
     if (before < sessions_max || before - n >= sessions_max)
         return;
     /* Crossed below maxconn: the control thread may accept again. */
-    if (!worker_self) {
-        listeners_room();
-        return;
-    }
-    if ((m = calloc(1, sizeof(*m)))) {
-        m->mail.kind = MSG_ROOM;
-        control_post(m);
-    }
+    if (!atomic_exchange_explicit(&room_posted, true, memory_order_relaxed))
+        control_post(&room_mail);
 }
 
 void listeners_room(void)

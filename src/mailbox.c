@@ -23,14 +23,12 @@ static void wake_cb(struct ev_loop *loop, ev_async *w, int revents)
     mailbox_drain(mb);
 }
 
-void mailbox_init(struct mailbox *mb, struct ev_loop *loop,
-                  void (*deliver)(struct mailbox *, struct mail *))
+void mailbox_init(struct mailbox *mb, struct ev_loop *loop)
 {
     atomic_init(&mb->stub.next, NULL);
     atomic_init(&mb->head, &mb->stub);
     mb->tail = &mb->stub;
     mb->loop = loop;
-    mb->deliver = deliver;
     ev_async_init(&mb->wake, wake_cb);
     ev_set_priority(&mb->wake, EV_MAXPRI);
 }
@@ -92,5 +90,13 @@ void mailbox_drain(struct mailbox *mb)
     struct mail *m;
 
     while ((m = mailbox_take(mb)))
-        mb->deliver(mb, m);
+        m->run(m);
+}
+
+void mailbox_discard(struct mailbox *mb)
+{
+    struct mail *m;
+
+    while ((m = mailbox_take(mb)))
+        m->drop(m);
 }

@@ -8,8 +8,8 @@
  *
  * Threads: the stream follower works on the calling worker's own session. The run of
  * errors is one atomic counter per server shared by every worker (an error anywhere, or a
- * normal answer anywhere, counts for the server); reaching the limit posts MSG_ON_ERROR
- * to the control thread, which alone changes the server's health.
+ * normal answer anywhere, counts for the server); reaching the limit posts an on-error
+ * message to the control thread, which alone changes the server's health.
  *
  * The one rule: an event counts against a server only when the server alone can have
  * caused it. A client controls what it sends, so anything that follows a client's own
@@ -318,28 +318,62 @@ void observe_ok(struct server *srv)
         atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
 }
 
+/* error-limit reached on a server: on-error, to be applied by the control thread. */
+struct on_error_mail {
+    struct mail mail;
+    struct server *srv;
+    struct check_result r;
+    uint64_t seen_us; /* mono_us() when the worker counted the error */
+};
+
+static void on_error_run(struct mail *m)
+{
+    struct on_error_mail *e = container_of(m, struct on_error_mail, mail);
+
+    server_on_error(e->srv, &e->r);
+    log_debug("%s: on-error applied %llu us after a worker counted the error", e->srv->id,
+              (unsigned long long)(mono_us() - e->seen_us));
+    free(e);
+}
+
+static void on_error_drop(struct mail *m)
+{
+    free(container_of(m, struct on_error_mail, mail));
+}
+
+/* Count one more error in SRV's run; true for exactly one caller each time the run reaches
+ * LIMIT (which starts the next run), however many workers count at once. */
+static bool run_reaches_limit(struct server *srv, unsigned limit)
+{
+    unsigned old = atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed), next;
+
+    do {
+        TEST_HOOK(observe_counting);
+        next = old + 1 >= limit ? 0 : old + 1;
+    } while (!atomic_compare_exchange_weak_explicit(&srv->obs_consecutive, &old, next,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return next == 0;
+}
+
 void observe_error(struct server *srv, enum obs_event ev, const char *detail)
 {
-    struct check_result r = {.status = CHK_HANA};
-
-    struct msg *m;
+    struct on_error_mail *e;
 
     if (!observes(srv, ev))
         return;
     tally_add(&server_tally(srv)->observed_errors, 1);
-    if (atomic_fetch_add_explicit(&srv->obs_consecutive, 1, memory_order_relaxed) + 1 <
-        (unsigned)srv->conf->error_limit)
+    if (!run_reaches_limit(srv, (unsigned)srv->conf->error_limit))
         return;
-    atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
-    snprintf(r.info, sizeof(r.info), "%d consecutive errors in traffic, last: %s (%s)",
-             srv->conf->error_limit, observe_event_str(ev), detail);
-    if (!(m = calloc(1, sizeof(*m)))) {
-        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s)", r.info);
+    if (!(e = calloc(1, sizeof(*e)))) {
+        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)", observe_event_str(ev),
+                detail);
         return;
     }
-    m->mail.kind = MSG_ON_ERROR;
-    m->error.srv = srv;
-    m->error.r = r;
-    m->error.seen_us = mono_us();
-    control_post(m);
+    e->mail = (struct mail){.run = on_error_run, .drop = on_error_drop};
+    e->srv = srv;
+    e->r.status = CHK_HANA;
+    snprintf(e->r.info, sizeof(e->r.info), "%d consecutive errors in traffic, last: %s (%s)",
+             srv->conf->error_limit, observe_event_str(ev), detail);
+    e->seen_us = mono_us();
+    control_post(&e->mail);
 }

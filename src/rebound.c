@@ -6,6 +6,10 @@
 
 struct ev_loop *rb_loop;
 
+#ifdef REBOUND_TEST_HOOKS
+void (*rebound_test_hook)(const char *where);
+#endif
+
 uint64_t mono_us(void)
 {
     struct timespec ts;

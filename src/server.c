@@ -13,9 +13,8 @@
  * workers need to route (is the server usable?) is published in srv->usable with an atomic
  * store after every change (publish()); server_pick() reads only that, the immutable
  * configuration and the per-thread session counts, so it runs on any thread without a lock.
- * The kill passes a transition triggers are posted to every worker (workers_post_pass) and
- * run there in parallel at top priority (server_pass_sweep); each worker reports back and
- * the last report writes the health log line (server_pass_done).
+ * The kill passes a transition triggers are pass.c's: posted to every worker and run there
+ * in parallel at top priority.
  */
 #include "server.h"
 
@@ -26,6 +25,7 @@
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
+#include "pass.h"
 #include "rebound.h"
 #include "session.h"
 #include "worker.h"
@@ -300,7 +300,8 @@ void server_check_done(struct server *srv, const struct check_result *r)
 }
 
 /* The transition line, with the servers left online, as HAProxy writes it. */
-static void log_transition(const struct server *srv, const struct check_result *why)
+static void log_transition(const struct server *srv, const struct check_result *why,
+                           const char *text)
 {
     char res[256];
     const char *lname = srv->listener->conf->name;
@@ -314,9 +315,8 @@ static void log_transition(const struct server *srv, const struct check_result *
 
     if (why)
         healthlog_format_result(res, sizeof(res), why);
-    else /* no check behind it: the operator's maintenance mode */
-        snprintf(res, sizeof(res), "reason: maintenance mode %s by the operator",
-                 srv->state == SRV_DOWN ? "entered" : "left");
+    else /* no check behind it */
+        snprintf(res, sizeof(res), "%s", text);
     server_count_usable(srv->listener, &active, &backup);
     healthlog_emit(&ev, "Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
                    server_state_str(srv->state), res, active, backup);
@@ -324,139 +324,19 @@ static void log_transition(const struct server *srv, const struct check_result *
         healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
 
-/* ---- kill passes ---- */
-
-/* Post a kill pass over the sessions of the servers in VICTIMS of listener L: a failback
- * (FAILBACK, started by WHO coming UP) or on-marked-down (WHO went DOWN). */
-static void start_pass(const struct server *who, bool failback, uint64_t victims, uint64_t exclude,
-                       const char *reason)
-{
-    struct kill_pass *p = calloc(1, sizeof(*p));
-
-    if (!p) {
-        srv_log(LOG_ERR, who, "out of memory: sessions not killed");
-        return;
-    }
-    p->failback = failback;
-    p->l = who->listener;
-    p->victims = victims;
-    p->exclude = exclude;
-    p->reason = reason;
-    snprintf(p->who, sizeof(p->who), "%s", who->id);
-    snprintf(p->lname, sizeof(p->lname), "%s", who->listener->conf->name);
-    p->pending = workers_count();
-    p->t0 = mono_us();
-    if (p->pending == 0) {
-        p->pending = 1;
-        server_pass_done(p, 0, 0, 0, 0);
-        return;
-    }
-    workers_post_pass(p);
-}
-
-void server_pass_sweep(struct worker *w, struct kill_pass *p)
-{
-    struct listener *l = p->l;
-    struct msg *report = calloc(1, sizeof(*report));
-    unsigned killed = 0, moved = 0;
-    struct session *s;
-
-    /* Every client learns first: they are what waits to reconnect. */
-    for (int i = 0; i < l->nservers; i++) {
-        if (!(p->victims & (UINT64_C(1) << i)))
-            continue;
-        TAILQ_FOREACH(s, &l->servers[i].tally[w->index].sessions, srv_link)
-        if (session_has_traffic(s))
-            session_abort_client(s);
-    }
-    uint64_t clients_us = mono_us() - p->t0;
-    /* Then each session goes: untouched ones (no byte reached their client yet) move to
-     * another server (never a victim: EXCLUDE covers them), the rest leave their server side
-     * to be closed in batches. Either way S leaves this list and nothing else does. */
-    for (int i = 0; i < l->nservers; i++) {
-        struct srv_tally *t = &l->servers[i].tally[w->index];
-        struct session *next;
-        if (!(p->victims & (UINT64_C(1) << i)))
-            continue;
-        for (s = TAILQ_FIRST(&t->sessions); s; s = next) {
-            next = TAILQ_NEXT(s, srv_link);
-            if (!session_has_traffic(s)) {
-                if (session_redispatch(s, p->exclude, p->reason))
-                    moved++;
-                else
-                    killed++, tally_add(&t->sessions_killed, 1); /* refused and closed */
-            } else {
-                session_condemn(s, p->reason);
-                killed++, tally_add(&t->sessions_killed, 1);
-            }
-        }
-    }
-    if (!report) {
-        log_err("out of memory: a kill pass goes unreported");
-        return;
-    }
-
-    report->mail.kind = MSG_PASS_DONE;
-    report->done.pass = p;
-    report->done.killed = killed;
-    report->done.moved = moved;
-    report->done.clients_us = clients_us;
-    worker_report_after_closes(w, report);
-}
-
-static void log_moved(const struct kill_pass *p, const char *from)
-{
-    struct hl_event ev = {.kind = HL_KILL, .server = p->who, .listener = p->lname};
-
-    if (p->moved)
-        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from %s.", p->moved,
-                       p->lname, from);
-}
-
-void server_pass_done(struct kill_pass *p, unsigned killed, unsigned moved, uint64_t clients_us,
-                      uint64_t total_us)
-{
-    struct hl_event ev = {.kind = HL_KILL, .server = p->who, .listener = p->lname};
-
-    p->killed += killed;
-    p->moved += moved;
-    if (clients_us > p->clients_us)
-        p->clients_us = clients_us;
-    if (total_us > p->total_us)
-        p->total_us = total_us;
-    if (--p->pending > 0)
-        return;
-    ev.pass_ms = (unsigned)(p->total_us / 1000);
-    if (p->failback) {
-        healthlog_emit(&ev,
-                       "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
-                       "(clients disconnected in %u ms).",
-                       p->killed, p->lname, p->who, ev.pass_ms, (unsigned)(p->clients_us / 1000));
-        log_moved(p, "backup servers");
-    } else {
-        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", p->killed,
-                       p->who, ev.pass_ms);
-        log_moved(p, p->who);
-    }
-    free(p);
-}
-
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
  * every client off the backups of its listener. */
 static void became_usable(struct server *srv)
 {
-    struct listener *l = srv->listener;
-    uint64_t backups = 0;
-
     if (!srv->conf->shutdown_backup_sessions || srv->conf->backup)
         return;
-    for (int i = 0; i < l->nservers; i++)
-        if (l->servers[i].conf->backup)
-            backups |= UINT64_C(1) << i;
-    start_pass(srv, true, backups, backups, "failback: active server came UP");
+    pass_start(srv, true);
 }
 
-void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
+/* server_set_state(), where a change with no check behind it (WHY NULL) has TEXT for its
+ * reason. */
+static void set_state(struct server *srv, enum server_state st, const struct check_result *why,
+                      const char *text)
 {
     bool was_usable = server_usable(srv);
 
@@ -468,13 +348,19 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
     srv->state = st;
     publish(srv);
     srv->last_change = ev_now(rb_loop);
-    log_transition(srv, why);
+    log_transition(srv, why, text);
     check_reschedule(srv);
     if (!was_usable && server_usable(srv))
         became_usable(srv);
     if (st == SRV_DOWN && srv->conf->shutdown_sessions)
-        start_pass(srv, false, UINT64_C(1) << srv->index, UINT64_C(1) << srv->index,
-                   "server marked DOWN");
+        pass_start(srv, false);
+}
+
+void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
+{
+    set_state(srv, st, why,
+              st == SRV_DOWN ? "reason: maintenance mode entered by the operator"
+                             : "reason: maintenance mode left by the operator");
 }
 
 void server_set_admin(struct server *srv, enum admin_state st, const char *who)
@@ -531,6 +417,7 @@ void server_take_over(struct server *to, struct server *from)
      * the sessions can be pointed at their new server. */
     from->tally = fresh.tally;
     from->retired = true;
+    from->successor = to;
     publish(from);
     for (int i = 0; i < to->ntally; i++) {
         TAILQ_FOREACH(s, &to->tally[i].sessions, srv_link)
@@ -540,10 +427,14 @@ void server_take_over(struct server *to, struct server *from)
         }
     }
     /* Keep the health counter within the new rise/fall. */
-    if (!to->conf->check)
-        to->state = SRV_UP;
     to->health = to->state == SRV_DOWN ? 0 : health_max(to);
     publish(to);
+    /* No check any more: nothing can keep it DOWN. It comes UP as any server does, logged
+     * and with its failback (which starts once the reload has released the workers). */
+    if (!to->conf->check && to->state != SRV_UP && to->admin != ADMIN_MAINT) {
+        to->health = health_max(to);
+        set_state(to, SRV_UP, NULL, "reason: not checked, so UP after a reload");
+    }
 }
 
 void server_retire(struct server *srv)

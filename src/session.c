@@ -57,7 +57,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
-static bool dispatch(struct session *s);
+static bool dispatch(struct session *s, uint64_t exclude);
 
 const char *session_where(const struct session *s)
 {
@@ -100,6 +100,54 @@ void session_peer_str(const struct session *s, char *buf, size_t len)
     }
 }
 
+/* An accepted client on its way from the control thread to worker W. */
+struct handoff {
+    struct mail mail;
+    struct worker *w;
+    struct listener *l;
+    int fd;
+    socklen_t len;
+    struct sockaddr_storage peer;
+};
+
+static void handoff_run(struct mail *m)
+{
+    struct handoff *h = container_of(m, struct handoff, mail);
+
+    session_new(h->w, h->l, h->fd, (struct sockaddr *)&h->peer, h->len);
+    free(h);
+}
+
+/* The worker stopped before taking the client: it was never served. */
+static void handoff_drop(struct mail *m)
+{
+    struct handoff *h = container_of(m, struct handoff, mail);
+
+    close(h->fd);
+    worker_sessions_ended(h->w, 1);
+    free(h);
+}
+
+void session_hand_over(struct listener *l, int fd, const struct sockaddr *peer, socklen_t len)
+{
+    struct handoff *h = calloc(1, sizeof(*h));
+
+    if (!h) {
+        log_err("%s: out of memory for a new session", l->conf->name);
+        close(fd);
+        listeners_sessions_ended(1);
+        return;
+    }
+    h->mail = (struct mail){.run = handoff_run, .drop = handoff_drop};
+    h->l = l;
+    h->fd = fd;
+    h->len = peer && len <= sizeof(h->peer) ? len : 0;
+    if (h->len)
+        memcpy(&h->peer, peer, h->len);
+    h->w = workers_least_loaded();
+    worker_post(h->w, &h->mail);
+}
+
 void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
                  socklen_t len)
 {
@@ -120,12 +168,13 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     s->cfd = cfd;
     s->sfd = -1;
     s->started = s->c_last = s->s_last = ev_now(w->loop);
+    TAILQ_INSERT_TAIL(&w->sessions, s, w_link);
     ev_init(&s->up.rd, up_read_cb);
     ev_init(&s->up.wr, connect_cb);
     ev_init(&s->down.rd, greeting_cb);
     ev_init(&s->down.wr, down_write_cb);
     ev_init(&s->timer, timer_cb);
-    dispatch(s);
+    dispatch(s, 0);
 }
 
 /* Stop every watcher and forget the server side; the client socket stays open. Before
@@ -150,6 +199,97 @@ static void drop_server(struct session *s)
                               memory_order_relaxed);
         s->server = NULL;
     }
+}
+
+/* The ids of worker W's sessions to kill (sessions_kill_ids). */
+struct kill_ids {
+    struct mail mail;
+    struct worker *w;
+    size_t n;
+    char reason[200];
+    uint64_t ids[];
+};
+
+static int cmp_id(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Worker: reset every client first, then condemn, as a kill pass does. */
+static void kill_ids_run(struct mail *m)
+{
+    struct kill_ids *k = container_of(m, struct kill_ids, mail);
+    struct session *s, *next;
+
+    qsort(k->ids, k->n, sizeof(k->ids[0]), cmp_id);
+    for (int round = 0; round < 2; round++) {
+        for (s = TAILQ_FIRST(&k->w->sessions); s; s = next) {
+            next = TAILQ_NEXT(s, w_link);
+            if (!bsearch(&s->id, k->ids, k->n, sizeof(k->ids[0]), cmp_id))
+                continue;
+            if (round == 0) {
+                session_abort_client(s);
+                continue;
+            }
+            tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
+            session_condemn(s, k->reason);
+        }
+    }
+    free(k);
+}
+
+static void kill_ids_drop(struct mail *m)
+{
+    free(container_of(m, struct kill_ids, mail));
+}
+
+int sessions_kill_ids(const uint64_t *ids, size_t n, const char *reason)
+{
+    int nw = workers_count();
+    struct kill_ids **per = calloc((size_t)nw, sizeof(*per));
+    size_t *count = calloc((size_t)nw, sizeof(*count));
+    int rc = -1;
+
+    if (n == 0 || nw == 0) { /* no worker, no session: nothing to kill */
+        free(per);
+        free(count);
+        return 0;
+    }
+    if (!per || !count)
+        goto out;
+    /* A session's id says its worker: (id - 1) % threads. */
+    for (size_t i = 0; i < n; i++)
+        count[(ids[i] - 1) % (uint64_t)nw]++;
+    for (int w = 0; w < nw; w++) {
+        if (count[w] && !(per[w] = malloc(sizeof(*per[w]) + count[w] * sizeof(uint64_t))))
+            goto out;
+        if (per[w]) {
+            per[w]->mail = (struct mail){.run = kill_ids_run, .drop = kill_ids_drop};
+            per[w]->w = worker_at(w);
+            per[w]->n = 0;
+            snprintf(per[w]->reason, sizeof(per[w]->reason), "%s", reason);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct kill_ids *k = per[(ids[i] - 1) % (uint64_t)nw];
+        k->ids[k->n++] = ids[i];
+    }
+    for (int w = 0; w < nw; w++) {
+        if (per[w])
+            worker_post(per[w]->w, &per[w]->mail);
+        per[w] = NULL;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        log_err("out of memory: %zu sessions not killed (%s)", n, reason);
+    for (int w = 0; per && w < nw; w++)
+        free(per[w]);
+    free(per);
+    free(count);
+    return rc;
 }
 
 void session_abort_client(struct session *s)
@@ -177,6 +317,7 @@ static void end_session(struct session *s, const char *how, const char *reason, 
     if (later)
         s->sfd = -1; /* drop_server must not close it */
     drop_server(s);
+    TAILQ_REMOVE(&w->sessions, s, w_link);
     if (s->cfd >= 0)
         close(s->cfd);
     free(s->up.pending);
@@ -255,15 +396,20 @@ static int start_connect(struct session *s, struct server *srv)
     return 0;
 }
 
-/* Route S to the best server it has not tried, within its retries. Returns false when
- * the session was refused (and closed). */
-static bool dispatch(struct session *s)
+/* Route S to the best server it has not tried, within its retries. Servers set in EXCLUDE
+ * (a kill pass's) come last: only when every other candidate failed. Returns false when the
+ * session was refused (and closed). */
+static bool dispatch(struct session *s, uint64_t exclude)
 {
     const struct conf_listen *lc = s->listener->conf;
     struct server *srv;
 
     while (s->attempts <= lc->retries) {
-        srv = server_pick(s->listener, s->tried);
+        srv = server_pick(s->listener, s->tried | exclude);
+        if (!srv && exclude) {
+            exclude = 0; /* better the server the pass left than no server */
+            continue;
+        }
         if (!srv)
             break;
         if (start_connect(s, srv) == 0)
@@ -283,8 +429,11 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 {
     sess_debug(s, "redispatch: %s", reason);
     drop_server(s);
-    s->tried |= exclude;
-    return dispatch(s);
+    /* A fresh start: what went before was the old server's doing, not the client's. */
+    s->tried = 0;
+    s->attempts = 0;
+    s->fresh_tried = false;
+    return dispatch(s, exclude);
 }
 
 /* Connecting to the server failed before any byte reached the client: count it against
@@ -299,7 +448,7 @@ static void connect_failed(struct session *s, enum obs_event ev, const char *why
     drop_server(s);
     if (ev < OBS__COUNT)
         observe_error(srv, ev, why);
-    dispatch(s);
+    dispatch(s, 0);
 }
 
 /* Would another attempt be allowed, with a server to try? */
@@ -354,8 +503,8 @@ static bool wait_on_busy_server(struct session *s)
     uint64_t last = server_last_greeting(s->server), now = mono_us(); /* in this order */
     struct server *srv = s->server;
 
-    if (last == 0 || now - last > window)
-        return false;
+    if (last == 0 || now - last > window || !server_usable(srv))
+        return false; /* greets nobody, or meanwhile DOWN, drained, in maint or removed */
     if (now - s->greet_wait_us + window <= GREETING_PATIENCE * period) {
         sess_debug(s, "no greeting after %llu ms, but %s greets other sessions: waiting on",
                    (unsigned long long)((now - s->greet_wait_us) / 1000), srv->id);
@@ -370,7 +519,7 @@ static bool wait_on_busy_server(struct session *s)
     s->fresh_tried = true;
     drop_server(s);
     if (start_connect(s, srv) != 0)
-        dispatch(s); /* counted by start_connect; on to the next candidate */
+        dispatch(s, 0); /* counted by start_connect; on to the next candidate */
     return true;
 }
 

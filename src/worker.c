@@ -1,16 +1,16 @@
-/* worker.c - worker threads and the messages between them and the control thread.
+/* worker.c - worker threads, the mail between them and the control thread, and the barrier.
  *
  * Threads and what they own:
  *   control (main thread, rb_loop): configuration, listeners and accept, checks, every
  *     server's state, the health log, the admin and stats ports, reload. It hands each
- *     accepted client to the worker with the fewest sessions (MSG_CLIENT).
- *   worker i (its own loop): the sessions handed to it, from routing to close, and its slot
- *     of every server's counters (server.h, struct srv_tally).
- * Data crosses threads only as the messages of worker.h (a mailbox each, woken by an
- * ev_async at EV_MAXPRI), as the routing state server.c publishes with atomics, and through
- * the barrier: workers_isolate() parks every worker inside a message callback, so that the
- * control thread alone may touch sessions until workers_release() (reload, reaping, the
- * admin port's session views and KILL). A worker never waits for anything else.
+ *     accepted client to the worker with the fewest sessions (workers_least_loaded).
+ *   worker i (its own loop): the sessions handed to it, from routing to close, its slot of
+ *     every server's counters (server.h, struct srv_tally), and its close batches.
+ * Data crosses threads only as mail (each kind owned by the module that sends it: worker.h),
+ * as the routing state server.c publishes with atomics, and through the barrier:
+ * workers_isolate() parks every worker inside a message, so that the control thread alone
+ * may touch sessions until workers_release() (reload, reaping, the admin port's session
+ * views). A worker never waits for anything else.
  */
 #include "worker.h"
 
@@ -24,8 +24,6 @@
 #include "listener.h"
 #include "log.h"
 #include "rebound.h"
-#include "server.h"
-#include "session.h"
 
 /* Killed sessions' server sides are closed CLOSE_BATCH at a time, one batch every
  * CLOSE_PERIOD_S (8,000 a second per worker). Each close makes the backup tear a connection
@@ -47,6 +45,10 @@ static pthread_cond_t park_cv = PTHREAD_COND_INITIALIZER;
 static int parked;
 static unsigned park_gen;
 static bool isolated;
+
+/* Mail to run once the workers are released (workers_after_release), in order. */
+static struct mail **after_release;
+static size_t nafter, after_cap;
 
 int workers_auto(void)
 {
@@ -85,6 +87,33 @@ void worker_sessions_ended(struct worker *w, unsigned n)
     listeners_sessions_ended(n);
 }
 
+void worker_post(struct worker *w, struct mail *m)
+{
+    mailbox_post(&w->inbox, m);
+}
+
+void control_post(struct mail *m)
+{
+    mailbox_post(&control_inbox, m);
+}
+
+struct worker *workers_least_loaded(void)
+{
+    struct worker *best = NULL;
+    unsigned best_live = 0;
+
+    /* Fewest live sessions (handed over minus ended), ties in turn. */
+    for (int k = 0; k < nworkers; k++) {
+        struct worker *w = workers[(hand_rr + (unsigned)k) % (unsigned)nworkers];
+        unsigned live = w->assigned - atomic_load_explicit(&w->ended, memory_order_relaxed);
+        if (!best || live < best_live)
+            best = w, best_live = live;
+    }
+    hand_rr++;
+    best->assigned++;
+    return best;
+}
+
 /* ---- closing killed sessions' server sides in batches ---- */
 
 static bool grow(void **p, size_t *cap, size_t need, size_t size)
@@ -103,24 +132,29 @@ static bool grow(void **p, size_t *cap, size_t need, size_t size)
     return true;
 }
 
-/* Send the reports whose closes are all done. */
-static void send_reports(struct worker *w)
+static void post_after_closes(struct after_closes *a)
+{
+    if (a->stamp)
+        *a->stamp = mono_us();
+    control_post(a->m);
+}
+
+/* Send what waited for closes that are all done now. */
+static void send_waiting(struct worker *w)
 {
     struct closing *c = &w->closing;
     size_t i = 0;
 
-    while (i < c->nreports && c->reports[i].at <= c->closed) {
-        struct msg *m = c->reports[i++].m;
-        m->done.total_us = mono_us() - m->done.pass->t0;
-        control_post(m);
-    }
+    while (i < c->nwaiting && c->waiting[i].at <= c->closed)
+        post_after_closes(&c->waiting[i++]);
     if (i == 0)
         return;
-    memmove(c->reports, c->reports + i, (c->nreports - i) * sizeof(*c->reports));
-    c->nreports -= i;
+    memmove(c->waiting, c->waiting + i, (c->nwaiting - i) * sizeof(*c->waiting));
+    c->nwaiting -= i;
 }
 
-/* One batch per tick: between batches, accepts and every session's I/O run. */
+/* One batch per tick (a repeating timer, stopped when the queue is empty): between batches,
+ * accepts and every session's I/O run. */
 static void batch_cb(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct worker *w = container_of(t, struct worker, batch);
@@ -134,13 +168,11 @@ static void batch_cb(struct ev_loop *loop, ev_timer *t, int revents)
     }
     c->closed += n;
     worker_sessions_ended(w, n);
-    send_reports(w);
+    send_waiting(w);
     if (c->head == c->tail) {
         c->head = c->tail = 0;
-        return;
+        ev_timer_stop(loop, t);
     }
-    ev_timer_set(t, CLOSE_PERIOD_S, 0);
-    ev_timer_start(loop, t);
 }
 
 void worker_close_later(struct worker *w, int fd)
@@ -154,32 +186,32 @@ void worker_close_later(struct worker *w, int fd)
         return;
     }
     c->fds[c->tail++] = fd;
+    /* The first batch at the next loop iteration, then one a period until the queue is empty. */
     if (!ev_is_active(&w->batch)) {
-        ev_timer_set(&w->batch, 0, 0);
+        ev_timer_set(&w->batch, 0, CLOSE_PERIOD_S);
         ev_timer_start(w->loop, &w->batch);
     }
 }
 
-void worker_report_after_closes(struct worker *w, struct msg *report)
+void worker_after_closes(struct worker *w, struct mail *m, uint64_t *stamp)
 {
     struct closing *c = &w->closing;
+    struct after_closes a = {.m = m, .stamp = stamp, .at = c->closed + (c->tail - c->head)};
 
     if (c->head == c->tail ||
-        !grow((void **)&c->reports, &c->reports_cap, c->nreports + 1, sizeof(*c->reports))) {
-        /* Nothing left to close (or no memory to wait): report now. */
-        report->done.total_us = mono_us() - report->done.pass->t0;
-        control_post(report);
+        !grow((void **)&c->waiting, &c->waiting_cap, c->nwaiting + 1, sizeof(*c->waiting))) {
+        post_after_closes(&a); /* nothing left to close (or no memory to wait): now */
         return;
     }
-    c->reports[c->nreports].m = report;
-    c->reports[c->nreports++].at = c->closed + (c->tail - c->head);
+    c->waiting[c->nwaiting++] = a;
 }
 
-/* ---- messages ---- */
+/* ---- the barrier and shutdown ---- */
 
-/* MSG_PARK: wait at the barrier until the control thread releases this generation. */
-static void park(void)
+/* Park mail: wait at the barrier until the control thread releases this generation. */
+static void park_run(struct mail *m)
 {
+    (void)m;
     pthread_mutex_lock(&park_mu);
     unsigned gen = park_gen;
     parked++;
@@ -191,134 +223,26 @@ static void park(void)
     pthread_mutex_unlock(&park_mu);
 }
 
-static void worker_deliver(struct mailbox *mb, struct mail *mail)
+/* Stop mail: leave the loop, the process is stopping. */
+static void stop_run(struct mail *m)
 {
-    struct worker *w = container_of(mb, struct worker, inbox);
-    struct msg *m = container_of(mail, struct msg, mail);
+    struct worker *w = container_of(m, struct worker, stop);
 
-    switch ((enum msg_kind)mail->kind) {
-    case MSG_CLIENT:
-        session_new(w, m->client.l, m->client.fd, (struct sockaddr *)&m->client.peer,
-                    m->client.len);
-        break;
-    case MSG_PASS:
-        server_pass_sweep(w, m->pass);
-        break;
-    case MSG_PARK:
-        park();
-        break;
-    case MSG_STOP:
-        ev_break(w->loop, EVBREAK_ALL);
-        break;
-    default:
-        log_err("worker %d: unexpected message %d", w->index, mail->kind);
-        break;
-    }
-    free(m);
+    ev_break(w->loop, EVBREAK_ALL);
 }
 
-static void control_deliver(struct mailbox *mb, struct mail *mail)
+/* Park and stop mail are part of the worker: nothing to release. */
+static void embedded_drop(struct mail *m)
 {
-    struct msg *m = container_of(mail, struct msg, mail);
-    (void)mb;
-
-    switch ((enum msg_kind)mail->kind) {
-    case MSG_ON_ERROR:
-        server_on_error(m->error.srv, &m->error.r);
-        log_debug("%s: on-error applied %llu us after a worker counted the error", m->error.srv->id,
-                  (unsigned long long)(mono_us() - m->error.seen_us));
-        break;
-    case MSG_PASS_DONE:
-        server_pass_done(m->done.pass, m->done.killed, m->done.moved, m->done.clients_us,
-                         m->done.total_us);
-        break;
-    case MSG_ROOM:
-        listeners_room();
-        break;
-    default:
-        log_err("control: unexpected message %d", mail->kind);
-        break;
-    }
-    free(m);
-}
-
-void control_post(struct msg *m)
-{
-    if (!worker_self) {
-        control_deliver(&control_inbox, &m->mail);
-        return;
-    }
-    mailbox_post(&control_inbox, &m->mail);
-}
-
-/* A message of KIND, zeroed; NULL (logged) when out of memory. */
-static struct msg *msg_new(enum msg_kind kind)
-{
-    struct msg *m = calloc(1, sizeof(*m));
-
-    if (!m) {
-        log_err("out of memory for a message between threads");
-        return NULL;
-    }
-    m->mail.kind = (int)kind;
-    return m;
-}
-
-/* ---- the control thread's side ---- */
-
-void workers_hand_client(struct listener *l, int fd, const struct sockaddr *peer, socklen_t len)
-{
-    struct worker *best = NULL;
-    unsigned best_live = 0;
-    struct msg *m = msg_new(MSG_CLIENT);
-
-    if (!m || nworkers == 0) {
-        free(m);
-        close(fd);
-        listeners_sessions_ended(1);
-        return;
-    }
-    /* Fewest live sessions (handed over minus ended), ties in turn. */
-    for (int k = 0; k < nworkers; k++) {
-        struct worker *w = workers[(hand_rr + (unsigned)k) % (unsigned)nworkers];
-        unsigned live = w->assigned - atomic_load_explicit(&w->ended, memory_order_relaxed);
-        if (!best || live < best_live)
-            best = w, best_live = live;
-    }
-    hand_rr++;
-    best->assigned++;
-    m->client.l = l;
-    m->client.fd = fd;
-    m->client.len = len <= sizeof(m->client.peer) ? len : 0;
-    if (peer && m->client.len)
-        memcpy(&m->client.peer, peer, m->client.len);
-    mailbox_post(&best->inbox, &m->mail);
-}
-
-void workers_post_pass(struct kill_pass *p)
-{
-    for (int i = 0; i < nworkers; i++) {
-        struct msg *m = msg_new(MSG_PASS);
-        if (!m) {
-            /* Cannot reach this worker: its share is reported as nothing done. */
-            server_pass_done(p, 0, 0, 0, 0);
-            continue;
-        }
-        m->pass = p;
-        mailbox_post(&workers[i]->inbox, &m->mail);
-    }
+    (void)m;
 }
 
 void workers_isolate(void)
 {
-    if (isolated || nworkers == 0 || worker_self)
+    if (isolated || worker_self)
         return;
-    for (int i = 0; i < nworkers; i++) {
-        struct msg *m;
-        while (!(m = msg_new(MSG_PARK)))
-            usleep(1000); /* the barrier cannot do without: wait for memory */
-        mailbox_post(&workers[i]->inbox, &m->mail);
-    }
+    for (int i = 0; i < nworkers; i++)
+        worker_post(workers[i], &workers[i]->park);
     pthread_mutex_lock(&park_mu);
     while (parked < nworkers)
         pthread_cond_wait(&park_cv, &park_mu);
@@ -331,6 +255,8 @@ void workers_isolate(void)
 
 void workers_release(void)
 {
+    size_t i;
+
     if (!isolated)
         return;
     pthread_mutex_lock(&park_mu);
@@ -340,6 +266,25 @@ void workers_release(void)
         pthread_cond_wait(&park_cv, &park_mu);
     pthread_mutex_unlock(&park_mu);
     isolated = false;
+    /* Each may isolate again (and so add to the list): take them one at a time. */
+    for (i = 0; i < nafter; i++)
+        after_release[i]->run(after_release[i]);
+    nafter = 0;
+}
+
+void workers_after_release(struct mail *m)
+{
+    if (!isolated) {
+        m->run(m);
+        return;
+    }
+    if (!grow((void **)&after_release, &after_cap, nafter + 1, sizeof(*after_release))) {
+        /* No memory to wait: run it now, on the sessions as they are before the release. */
+        log_err("out of memory: work meant for after the barrier runs inside it");
+        m->run(m);
+        return;
+    }
+    after_release[nafter++] = m;
 }
 
 /* ---- the threads ---- */
@@ -350,81 +295,104 @@ static void *worker_main(void *arg)
 
     worker_self = w;
     ev_run(w->loop, 0);
+    worker_self = NULL;
     return NULL;
 }
 
+/* Close what W still holds and free it; its mailbox was discarded before. */
 static void worker_free(struct worker *w)
 {
     struct closing *c = &w->closing;
 
     while (c->head < c->tail)
         close(c->fds[c->head++]);
-    /* Passes still waiting for closes: report what was done, so each pass ends. */
-    for (size_t i = 0; i < c->nreports; i++) {
-        struct msg *m = c->reports[i].m;
-        server_pass_done(m->done.pass, m->done.killed, m->done.moved, m->done.clients_us, 0);
-        free(m);
-    }
+    /* Mail still waiting for closes goes now: a kill pass still ends and logs. */
+    for (size_t i = 0; i < c->nwaiting; i++)
+        post_after_closes(&c->waiting[i]);
     free(c->fds);
-    free(c->reports);
+    free(c->waiting);
     if (w->loop)
         ev_loop_destroy(w->loop);
     free(w);
 }
 
+/* A worker with its loop and mailbox, no thread yet. */
+static struct worker *worker_new(int index)
+{
+    struct worker *w = NULL;
+
+    if (posix_memalign((void **)&w, CACHE_LINE, sizeof(*w)) != 0)
+        return NULL;
+    memset(w, 0, sizeof(*w));
+    if (!(w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK))) {
+        free(w);
+        return NULL;
+    }
+    w->index = index;
+    TAILQ_INIT(&w->sessions);
+    w->park = (struct mail){.run = park_run, .drop = embedded_drop};
+    w->stop = (struct mail){.run = stop_run, .drop = embedded_drop};
+    mailbox_init(&w->inbox, w->loop);
+    mailbox_start(&w->inbox);
+    ev_init(&w->batch, batch_cb);
+    ev_set_priority(&w->batch, EV_MINPRI);
+    return w;
+}
+
+int workers_create(int n)
+{
+    mailbox_init(&control_inbox, rb_loop);
+    mailbox_start(&control_inbox);
+    if (!(workers = calloc((size_t)n, sizeof(*workers))))
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (!(workers[i] = worker_new(i))) {
+            log_err("cannot create worker %d: out of memory", i);
+            workers_free();
+            return -1;
+        }
+        nworkers++;
+    }
+    return 0;
+}
+
 int workers_start(int n)
 {
     sigset_t all, old;
+    int err = 0, i;
 
-    mailbox_init(&control_inbox, rb_loop, control_deliver);
-    mailbox_start(&control_inbox);
-    if (!(workers = calloc((size_t)n, sizeof(*workers))))
+    if (workers_create(n) < 0)
         return -1;
     /* Signals are the control thread's: the workers start with every one blocked. */
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
-    for (int i = 0; i < n; i++) {
-        struct worker *w = calloc(1, sizeof(*w));
-        int err;
-        if (!w || !(w->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK))) {
-            log_err("cannot create worker %d: out of memory", i);
-            if (w)
-                free(w);
-            goto bad;
-        }
-        w->index = i;
-        mailbox_init(&w->inbox, w->loop, worker_deliver);
-        mailbox_start(&w->inbox);
-        ev_init(&w->batch, batch_cb);
-        ev_set_priority(&w->batch, EV_MINPRI);
-        if ((err = pthread_create(&w->thread, NULL, worker_main, w))) {
+    for (i = 0; i < n && !err; i++) {
+        struct worker *w = workers[i];
+        if ((err = pthread_create(&w->thread, NULL, worker_main, w)))
             log_err("cannot start worker %d: %s", i, strerror(err));
-            worker_free(w);
-            goto bad;
-        }
-        workers[nworkers++] = w;
+        else
+            w->running = true;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        workers_stop();
+        workers_free();
+        return -1;
+    }
     log_info("%d worker thread%s started", n, n == 1 ? "" : "s");
     return 0;
-bad:
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    workers_stop();
-    workers_free();
-    return -1;
 }
 
 void workers_stop(void)
 {
-    for (int i = 0; i < nworkers; i++) {
-        struct msg *m = msg_new(MSG_STOP);
-        if (m)
-            mailbox_post(&workers[i]->inbox, &m->mail);
-        else
-            ev_async_send(workers[i]->loop, &workers[i]->inbox.wake); /* best effort */
-    }
     for (int i = 0; i < nworkers; i++)
-        pthread_join(workers[i]->thread, NULL);
+        if (workers[i]->running)
+            worker_post(workers[i], &workers[i]->stop);
+    for (int i = 0; i < nworkers; i++) {
+        if (workers[i]->running)
+            pthread_join(workers[i]->thread, NULL);
+        workers[i]->running = false;
+    }
     /* Anything posted to the control thread meanwhile (its loop has stopped). */
     mailbox_drain(&control_inbox);
 }
@@ -432,24 +400,17 @@ void workers_stop(void)
 void workers_free(void)
 {
     for (int i = 0; i < nworkers; i++) {
-        struct worker *w = workers[i];
-        worker_self = NULL;
-        /* Messages never delivered: clients handed over but not taken, passes. */
-        struct mail *mail;
-        while ((mail = mailbox_take(&w->inbox))) {
-            struct msg *m = container_of(mail, struct msg, mail);
-            if (mail->kind == MSG_CLIENT) {
-                close(m->client.fd);
-                worker_sessions_ended(w, 1);
-            } else if (mail->kind == MSG_PASS) {
-                server_pass_done(m->pass, 0, 0, 0, 0);
-            }
-            free(m);
-        }
-        worker_free(w);
+        /* Mail never delivered (clients handed over but not taken, pass shares) is dropped;
+         * what that posts to the control thread is run below. */
+        mailbox_discard(&workers[i]->inbox);
+        worker_free(workers[i]);
     }
+    mailbox_drain(&control_inbox);
+    mailbox_stop(&control_inbox);
     free(workers);
     workers = NULL;
     nworkers = 0;
-    mailbox_stop(&control_inbox);
+    free(after_release);
+    after_release = NULL;
+    nafter = after_cap = 0;
 }

@@ -18,6 +18,7 @@
 #include "conf.h"
 #include "mysql_packet.h"
 #include "rebound.h"
+#include "worker.h"
 
 static struct conf *conf;
 
@@ -27,6 +28,9 @@ static int setup(void **state)
     (void)state;
 
     rb_loop = ev_default_loop(0);
+    /* A real worker thread: the sessions table parks it at the barrier. */
+    if (workers_start(1) < 0)
+        return -1;
     conf = conf_parse("global\n admin 127.0.0.1:1 user admin password unit-test-pw-1\n"
                       "listen rw\n bind 127.0.0.1:2\n server a 127.0.0.1:3 check tcp\n"
                       " server b 127.0.0.1:4 check tcp backup\n",
@@ -41,6 +45,8 @@ static int teardown(void **state)
     (void)state;
     admin_stop();
     conf_free(conf);
+    workers_stop();
+    workers_free();
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "observe.h"
 #include "rebound.h"
 #include "server.h"
+#include "worker.h"
 
 /* A listen "rw" built by hand from a parsed config: servers, no sockets. */
 struct fixture {
@@ -74,10 +75,14 @@ static bool last_line_has(const char *needle)
     return r && strstr(r->line, needle);
 }
 
+/* N errors as a worker counts them, each followed by a turn of the control thread's loop,
+ * which runs the on-error message one of them may have posted. */
 static void errors(struct server *srv, enum obs_event ev, int n)
 {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         observe_error(srv, ev, "Connection refused");
+        ev_run(rb_loop, EVRUN_NOWAIT);
+    }
 }
 
 static void test_error_table(void **state)
@@ -221,5 +226,7 @@ int main(void)
     };
 
     rb_loop = ev_default_loop(0);
+    if (workers_create(1) < 0) /* the control thread's mailbox; no thread runs the worker */
+        return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,245 @@
+/* pass.c - kill passes: one object shared by every worker's share of the work.
+ *
+ * A pass is started by server.c on the control thread (pass_start). Once the workers run
+ * freely (at once, or after the barrier a reload holds) it is posted: each worker gets its
+ * share (a mail embedded in the pass, so posting needs no memory), sweeps its own sessions on
+ * the victim servers and, once the server sides it queued are closed, posts the same share
+ * back to the control thread with what it did. The pass is reference-counted (the starter's
+ * reference, plus one per share out); every path ends in pass_release(), and the last release
+ * writes the health-log line and frees it.
+ *
+ * Threads: a share's sweep runs on its worker; everything else on the control thread. The
+ * fields a sweep reads (victims, exclude, who, l, t0) are set before the shares are posted
+ * and never change after; refs and the totals are the control thread's.
+ */
+#include "pass.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "healthlog.h"
+#include "listener.h"
+#include "log.h"
+#include "rebound.h"
+#include "server.h"
+#include "session.h"
+#include "worker.h"
+
+struct kill_pass;
+
+/* One worker's part of a pass and, on its way back, that worker's report. */
+struct pass_share {
+    struct mail mail;
+    struct kill_pass *p;
+    struct worker *w;
+    unsigned killed, moved;
+    bool skipped;        /* a failback whose server was no longer usable: nothing done */
+    uint64_t clients_us; /* posting to every client reset */
+    uint64_t done_us;    /* mono_us() when the share's closes were all done */
+};
+
+/* A kill pass (see the top of the file). */
+struct kill_pass {
+    struct mail start; /* run after the barrier: posts the shares */
+    int refs;
+    bool failback;      /* failback, else on-marked-down */
+    struct server *who; /* whose transition started it */
+    struct listener *l; /* WHO's listener when posted */
+    uint64_t victims;   /* bit per server index of L whose sessions go */
+    uint64_t exclude;   /* servers moved sessions may not go to */
+    const char *reason; /* for each session's close */
+    uint64_t t0;        /* mono_us() when posted */
+    unsigned killed, moved, skipped;
+    uint64_t clients_us, total_us; /* the slowest worker's */
+    char who_id[2 * CONF_NAME_MAX + 2];
+    char lname[CONF_NAME_MAX + 1];
+    int nshares;
+    struct pass_share shares[];
+};
+
+static void log_moved(const struct kill_pass *p, const char *from)
+{
+    struct hl_event ev = {.kind = HL_KILL, .server = p->who_id, .listener = p->lname};
+
+    if (p->moved)
+        healthlog_emit(&ev, "Redispatched %u connecting sessions of %s away from %s.", p->moved,
+                       p->lname, from);
+}
+
+/* The health-log lines of a finished pass. */
+static void log_pass(const struct kill_pass *p)
+{
+    struct hl_event ev = {.kind = HL_KILL,
+                          .server = p->who_id,
+                          .listener = p->lname,
+                          .pass_ms = (unsigned)(p->total_us / 1000)};
+
+    if (!p->failback) {
+        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", p->killed,
+                       p->who_id, ev.pass_ms);
+        log_moved(p, p->who_id);
+        return;
+    }
+    if (p->nshares > 0 && p->skipped == (unsigned)p->nshares) {
+        healthlog_emit(&ev,
+                       "Failback of %s after %s came UP not applied: %s was no longer usable "
+                       "when the workers reached its backups' sessions.",
+                       p->lname, p->who_id, p->who_id);
+        return;
+    }
+    healthlog_emit(&ev,
+                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
+                   "(clients disconnected in %u ms).",
+                   p->killed, p->lname, p->who_id, ev.pass_ms, (unsigned)(p->clients_us / 1000));
+    if (p->skipped)
+        healthlog_emit(&ev,
+                       "%u of %d workers found %s no longer usable and left their backup "
+                       "sessions alone.",
+                       p->skipped, p->nshares, p->who_id);
+    log_moved(p, "backup servers");
+}
+
+/* The one release path: the last reference writes the log line and frees the pass. */
+static void pass_release(struct kill_pass *p)
+{
+    if (--p->refs > 0)
+        return;
+    log_pass(p);
+    free(p);
+}
+
+/* Control thread: a worker's report is in. */
+static void share_report(struct mail *m)
+{
+    struct pass_share *sh = container_of(m, struct pass_share, mail);
+    struct kill_pass *p = sh->p;
+
+    p->killed += sh->killed;
+    p->moved += sh->moved;
+    p->skipped += sh->skipped;
+    if (sh->clients_us > p->clients_us)
+        p->clients_us = sh->clients_us;
+    if (sh->done_us > p->t0 && sh->done_us - p->t0 > p->total_us)
+        p->total_us = sh->done_us - p->t0;
+    pass_release(p);
+}
+
+/* Control thread: the share never reached its worker (shutdown). */
+static void share_drop(struct mail *m)
+{
+    pass_release(container_of(m, struct pass_share, mail)->p);
+}
+
+/* Worker SH->w's sweep over its sessions on the victims: every client learns first (they
+ * are what waits to reconnect), then each session goes: untouched ones (no byte reached
+ * their client yet) move to another server (never a victim: EXCLUDE covers them), the rest
+ * leave their server side to the close batches. */
+static void sweep(struct pass_share *sh)
+{
+    struct kill_pass *p = sh->p;
+    int wi = sh->w->index;
+    struct session *s, *next;
+
+    for (int i = 0; i < p->l->nservers; i++) {
+        if (!(p->victims & (UINT64_C(1) << i)))
+            continue;
+        TAILQ_FOREACH(s, &p->l->servers[i].tally[wi].sessions, srv_link)
+        if (session_has_traffic(s))
+            session_abort_client(s);
+    }
+    sh->clients_us = mono_us() - p->t0;
+    for (int i = 0; i < p->l->nservers; i++) {
+        struct srv_tally *t = &p->l->servers[i].tally[wi];
+        if (!(p->victims & (UINT64_C(1) << i)))
+            continue;
+        /* Either way S leaves this list and nothing else does. */
+        for (s = TAILQ_FIRST(&t->sessions); s; s = next) {
+            next = TAILQ_NEXT(s, srv_link);
+            if (!session_has_traffic(s)) {
+                if (session_redispatch(s, p->exclude, p->reason)) {
+                    sh->moved++;
+                    continue;
+                }
+                /* refused and closed */
+            } else {
+                session_condemn(s, p->reason);
+            }
+            sh->killed++;
+            tally_add(&t->sessions_killed, 1);
+        }
+    }
+}
+
+/* Worker: SH's share of the pass, at the top priority of its loop (mail is woken at
+ * EV_MAXPRI); reported once its closes are done. */
+static void share_run(struct mail *m)
+{
+    struct pass_share *sh = container_of(m, struct pass_share, mail);
+
+    /* A failback is for a server that takes sessions: one that went DOWN, into maint or
+     * drain meanwhile would only see the clients come back to the backups. */
+    if (sh->p->failback && !server_usable(sh->p->who))
+        sh->skipped = true;
+    else
+        sweep(sh);
+    sh->mail = (struct mail){.run = share_report, .drop = share_report};
+    worker_after_closes(sh->w, &sh->mail, &sh->done_us);
+}
+
+/* The server WHO is now: a reload may have handed its sessions to a successor. */
+static struct server *current(struct server *who)
+{
+    while (who->successor)
+        who = who->successor;
+    return who;
+}
+
+/* After the barrier: resolve the servers, then post every share. */
+static void pass_post(struct mail *m)
+{
+    struct kill_pass *p = container_of(m, struct kill_pass, start);
+    struct server *who = current(p->who);
+    struct listener *l = who->listener;
+
+    p->who = who;
+    p->l = l;
+    if (p->failback) {
+        for (int i = 0; i < l->nservers; i++)
+            if (l->servers[i].conf->backup)
+                p->victims |= UINT64_C(1) << i;
+    } else {
+        p->victims = UINT64_C(1) << who->index;
+    }
+    p->exclude = p->victims;
+    snprintf(p->who_id, sizeof(p->who_id), "%s", who->id);
+    snprintf(p->lname, sizeof(p->lname), "%s", l->conf->name);
+    p->t0 = mono_us();
+    for (int i = 0; i < p->nshares; i++) {
+        struct pass_share *sh = &p->shares[i];
+        sh->p = p;
+        sh->w = worker_at(i);
+        sh->mail = (struct mail){.run = share_run, .drop = share_drop};
+        p->refs++;
+        worker_post(sh->w, &sh->mail);
+    }
+    pass_release(p); /* the starter's reference */
+}
+
+void pass_start(struct server *who, bool failback)
+{
+    int n = workers_count();
+    struct kill_pass *p = calloc(1, sizeof(*p) + (size_t)n * sizeof(p->shares[0]));
+
+    if (!p) {
+        srv_log(LOG_ERR, who, "out of memory: sessions not killed");
+        return;
+    }
+    p->start = (struct mail){.run = pass_post, .drop = NULL};
+    p->refs = 1;
+    p->failback = failback;
+    p->who = who;
+    p->reason = failback ? "failback: active server came UP" : "server marked DOWN";
+    p->nshares = n;
+    workers_after_release(&p->start);
+}

@@ -1,0 +1,422 @@
+/* test_pass.c - kill passes, moved sessions and the close batches, on one real worker loop
+ * that the test steps itself (no worker thread): every interleaving of the control thread and
+ * the worker is the one the test writes. Servers are listening sockets of the test; clients
+ * are socket pairs whose far end the test holds. Also: one run of traffic errors applies
+ * on-error once, with the interleaving forced through a test hook. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "healthlog.h"
+#include "listener.h"
+#include "observe.h"
+#include "rebound.h"
+#include "server.h"
+#include "session.h"
+#include "worker.h"
+
+#define WAIT_MS 10000 /* bound for anything the loops must get done: generous, costs nothing */
+
+/* A fake server: a listening socket and the connections the test accepted from it. */
+struct fake {
+    int lfd, port;
+    int conns[16];
+    int nconns;
+};
+
+/* A listen "rw" built by hand from a parsed config, with fake servers. */
+struct fixture {
+    struct conf *conf;
+    struct listener l;
+    struct fake fakes[2]; /* master, replica */
+};
+
+static struct worker *w;
+
+/* One turn of the worker's loop (as its thread would run it), then one of the control
+ * thread's. */
+static void step(void)
+{
+    worker_self = w;
+    ev_run(w->loop, EVRUN_NOWAIT);
+    worker_self = NULL;
+    ev_run(rb_loop, EVRUN_NOWAIT);
+}
+
+static void fake_listen(struct fake *f)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+
+    memset(f, 0, sizeof(*f));
+    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(f->lfd >= 0);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->lfd, 16), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+}
+
+/* Is FD readable (data, EOF or an error) within MS, the loops turning meanwhile? */
+static bool readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    uint64_t end = mono_ms() + (uint64_t)ms;
+
+    do {
+        step();
+        if (poll(&p, 1, 1) == 1)
+            return true;
+    } while (mono_ms() < end);
+    return false;
+}
+
+/* Accept the router's next connection to fake F (the loops turn until it comes). */
+static int fake_accept(struct fake *f)
+{
+    int fd;
+
+    assert_true(readable(f->lfd, WAIT_MS));
+    fd = accept(f->lfd, NULL, NULL);
+    assert_true(fd >= 0);
+    f->conns[f->nconns++] = fd;
+    return fd;
+}
+
+/* A protocol-10 greeting as MariaDB sends it. */
+static void send_greeting(int fd)
+{
+    static const char version[] = "10.11.6-MariaDB-log";
+    uint8_t buf[128];
+    size_t n = 4;
+
+    buf[n++] = 0x0a;
+    memcpy(buf + n, version, sizeof(version));
+    n += sizeof(version);
+    memset(buf + n, 0x41, 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13);
+    n += 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13;
+    buf[0] = (uint8_t)(n - 4);
+    buf[1] = buf[2] = buf[3] = 0;
+    assert_int_equal(write(fd, buf, n), (ssize_t)n);
+}
+
+/* What the far end of a client sees next: 1 bytes, 0 end of stream, -1 a reset. */
+static int client_sees(int fd)
+{
+    char buf[256];
+    ssize_t n;
+
+    assert_true(readable(fd, WAIT_MS));
+    n = read(fd, buf, sizeof(buf));
+    return n > 0 ? 1 : n == 0 ? 0 : (errno == ECONNRESET ? -1 : -2);
+}
+
+static struct fixture *make(const char *listen_opts)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    char text[1024], err[256];
+
+    fake_listen(&f->fakes[0]);
+    fake_listen(&f->fakes[1]);
+    snprintf(text, sizeof(text),
+             "global\n health-log-ring 100\n"
+             "listen rw\n bind 127.0.0.1:1\n %s\n"
+             " server master 127.0.0.1:%d on-marked-up shutdown-backup-sessions "
+             "on-marked-down shutdown-sessions observe layer4 error-limit 2 on-error fail-check\n"
+             " server replica 127.0.0.1:%d backup\n",
+             listen_opts, f->fakes[0].port, f->fakes[1].port);
+    f->conf = conf_parse(text, "t.conf", err, sizeof(err));
+    if (!f->conf)
+        fail_msg("%s", err);
+    assert_int_equal(healthlog_open(f->conf), 0);
+    f->l.conf = &f->conf->listens[0];
+    f->l.fd = -1;
+    f->l.nservers = f->l.conf->nservers;
+    f->l.servers = calloc((size_t)f->l.nservers, sizeof(struct server));
+    for (int i = 0; i < f->l.nservers; i++)
+        assert_int_equal(server_init(&f->l.servers[i], &f->l, &f->l.conf->servers[i], i), 0);
+    return f;
+}
+
+static void destroy(struct fixture *f)
+{
+    for (int i = 0; i < f->l.nservers; i++)
+        server_fini(&f->l.servers[i]);
+    free(f->l.servers);
+    /* What the passes left for the batches, and their reports. */
+    for (int i = 0; i < 100 && w->closing.head < w->closing.tail; i++)
+        step();
+    for (int i = 0; i < 2; i++) {
+        for (int k = 0; k < f->fakes[i].nconns; k++)
+            close(f->fakes[i].conns[k]);
+        if (f->fakes[i].lfd >= 0)
+            close(f->fakes[i].lfd);
+    }
+    healthlog_close();
+    conf_free(f->conf);
+    free(f);
+}
+
+/* A connected pair of loopback TCP sockets (a reset shows as one, unlike a socket pair's). */
+static void tcp_pair(int sv[2])
+{
+    struct fake l;
+
+    fake_listen(&l);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)l.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    sv[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(sv[1] >= 0);
+    assert_int_equal(connect(sv[1], (struct sockaddr *)&a, sizeof(a)), 0);
+    sv[0] = accept4(l.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    assert_true(sv[0] >= 0);
+    close(l.lfd);
+}
+
+/* A client session of F's listener on the worker; returns the far end of its client socket. */
+static int new_client(struct fixture *f)
+{
+    int sv[2];
+
+    tcp_pair(sv);
+    worker_self = w;
+    session_new(w, &f->l, sv[0], NULL, 0);
+    worker_self = NULL;
+    return sv[1];
+}
+
+/* A client that has its greeting from fake I: bytes reached it, so a pass kills it. */
+static int greeted_client(struct fixture *f, int i)
+{
+    int c = new_client(f);
+
+    send_greeting(fake_accept(&f->fakes[i]));
+    assert_int_equal(client_sees(c), 1);
+    return c;
+}
+
+/* Did any health-log line contain NEEDLE? */
+static bool logged(const char *needle)
+{
+    for (size_t i = 0; i < healthlog_ring_count(); i++)
+        if (strstr(healthlog_ring_get(i)->line, needle))
+            return true;
+    return false;
+}
+
+/* Turn the loops until the log has NEEDLE. */
+static void expect_logged(const char *needle)
+{
+    uint64_t end = mono_ms() + WAIT_MS;
+
+    while (!logged(needle) && mono_ms() < end) {
+        step();
+        poll(NULL, 0, 1);
+    }
+    if (!logged(needle))
+        fail_msg("no health-log line with \"%s\"", needle);
+}
+
+static const struct check_result failed = {.status = CHK_L4CON, .info = "Connection refused"};
+static const struct check_result passed = {.status = CHK_L4OK};
+
+/* Failback: greeted clients on the backup are reset, their server sides closed in batches;
+ * a session still waiting for the backup's greeting moves to the master, even with retries 0
+ * (a pass's move is a fresh start, not a retry). */
+static void test_failback_kills_and_moves(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    int c1, c2, waiting;
+    char byte;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    c1 = greeted_client(f, 1);
+    c2 = greeted_client(f, 1);
+    waiting = new_client(f);
+    fake_accept(&f->fakes[1]); /* connected to the replica, never greeted */
+
+    server_set_state(master, SRV_UP, &passed);
+    assert_true(client_sees(c1) < 0); /* reset, not a clean close */
+    assert_true(client_sees(c2) < 0);
+    /* The waiting one is now the master's, and the master greets it. */
+    send_greeting(fake_accept(&f->fakes[0]));
+    assert_int_equal(client_sees(waiting), 1);
+    expect_logged("Killed 2 sessions on backup servers of rw after rw/master came UP");
+    expect_logged("Redispatched 1 connecting sessions of rw away from backup servers.");
+    /* The replica's three connections were closed: two by the batches, one by the move. */
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(read(f->fakes[1].conns[k], &byte, 1), 0);
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
+    assert_int_equal(server_nsessions(master), 1);
+    close(c1);
+    close(c2);
+    close(waiting);
+    destroy(f);
+}
+
+/* A failback that reaches the worker after its master went into maintenance kills nothing:
+ * the backup's clients would only have come back to it. */
+static void test_failback_rechecks_master(void **state)
+{
+    struct fixture *f = make("retries 1");
+    struct server *master = &f->l.servers[0];
+    int c;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    c = greeted_client(f, 1);
+    server_set_state(master, SRV_UP, &passed); /* posted to the worker, not run yet */
+    server_set_admin(master, ADMIN_MAINT, "test");
+    expect_logged("Failback of rw after rw/master came UP not applied: rw/master was no longer "
+                  "usable");
+    /* The client is still served by the replica. */
+    assert_int_equal(write(c, "x", 1), 1);
+    assert_true(readable(f->fakes[1].conns[0], WAIT_MS));
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 1);
+    close(c);
+    destroy(f);
+}
+
+/* A session the failback moved, whose master then fails to connect, goes back to a backup:
+ * the pass excludes the backups for its own dispatch only, not for the session's retries. */
+static void test_moved_session_may_fall_back(void **state)
+{
+    struct fixture *f = make("retries 1");
+    struct server *master = &f->l.servers[0];
+    int waiting;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    waiting = new_client(f);
+    fake_accept(&f->fakes[1]); /* connected to the replica, never greeted */
+    close(f->fakes[0].lfd);    /* the master refuses connections from now on */
+    f->fakes[0].lfd = -1;
+    server_set_state(master, SRV_UP, &passed);
+    /* Moved to the master, refused there, back to the replica, which greets it. */
+    send_greeting(fake_accept(&f->fakes[1]));
+    assert_int_equal(client_sees(waiting), 1);
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 1);
+    close(waiting);
+    destroy(f);
+}
+
+/* on-marked-down: the server's own greeted sessions go, its waiting ones move to the backup. */
+static void test_marked_down_kills(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    int c, waiting;
+    (void)state;
+
+    c = greeted_client(f, 0);
+    waiting = new_client(f);
+    fake_accept(&f->fakes[0]);
+    server_set_state(master, SRV_DOWN, &failed);
+    assert_true(client_sees(c) < 0);
+    send_greeting(fake_accept(&f->fakes[1]));
+    assert_int_equal(client_sees(waiting), 1);
+    expect_logged("Killed 1 sessions on rw/master after it went DOWN");
+    expect_logged("Redispatched 1 connecting sessions of rw away from rw/master.");
+    close(c);
+    close(waiting);
+    destroy(f);
+}
+
+/* A session waiting for the greeting of a server that greets other sessions all the while
+ * waits on (a busy server): but not once the server was drained meanwhile. It goes to the
+ * next candidate, not back to the drained server for a second connection. */
+static void test_busy_server_wait_checks_usable(void **state)
+{
+    struct fixture *f = make("timeout greeting 300ms\n retries 1");
+    struct server *master = &f->l.servers[0];
+    _Atomic uint64_t *greeted = &master->tally[w->index].greeted_us;
+    struct pollfd p[2] = {{.fd = f->fakes[0].lfd, .events = POLLIN},
+                          {.fd = f->fakes[1].lfd, .events = POLLIN}};
+    uint64_t end = mono_ms() + WAIT_MS;
+    int waiting;
+    (void)state;
+
+    waiting = new_client(f);
+    fake_accept(&f->fakes[0]); /* connected to the master, which never greets it */
+    server_set_admin(master, ADMIN_DRAIN, "test");
+    /* The master greets others all the time; where does the waiting session go? */
+    while (poll(p, 2, 1) == 0 && mono_ms() < end) {
+        atomic_store(greeted, mono_us());
+        step();
+    }
+    assert_true(p[1].revents & POLLIN);  /* to the replica */
+    assert_false(p[0].revents & POLLIN); /* not a second connection to the master */
+    send_greeting(fake_accept(&f->fakes[1]));
+    assert_int_equal(client_sees(waiting), 1);
+    close(waiting);
+    destroy(f);
+}
+
+/* The hook below runs a second worker's whole count inside the first one's, between its read
+ * of the run and its update: the interleaving in which both saw the run reach the limit. */
+static struct server *hooked;
+static int hook_calls;
+
+static void count_inside(const char *where)
+{
+    if (strcmp(where, "observe_counting") || hooked == NULL || hook_calls++ > 0)
+        return;
+    observe_error(hooked, OBS_CONNECT_FAILED, "from the other worker");
+}
+
+/* error-limit 2, one error counted, then two at once: one run reaches the limit, so
+ * fail-check counts one failed check, not two. */
+static void test_on_error_once_per_run(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    (void)state;
+
+    observe_error(master, OBS_CONNECT_FAILED, "first");
+    hooked = master;
+    hook_calls = 0;
+    rebound_test_hook = count_inside;
+    observe_error(master, OBS_CONNECT_FAILED, "second");
+    rebound_test_hook = NULL;
+    hooked = NULL;
+    for (int i = 0; i < 5; i++)
+        step();
+    assert_int_equal(master->check_failures, 1);
+    assert_int_equal(atomic_load(&master->obs_consecutive), 1); /* the third error of three */
+    destroy(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_failback_kills_and_moves),
+        cmocka_unit_test(test_failback_rechecks_master),
+        cmocka_unit_test(test_moved_session_may_fall_back),
+        cmocka_unit_test(test_marked_down_kills),
+        cmocka_unit_test(test_busy_server_wait_checks_usable),
+        cmocka_unit_test(test_on_error_once_per_run),
+    };
+
+    rb_loop = ev_default_loop(0);
+    if (workers_create(1) < 0) /* one worker, whose loop the tests step */
+        return 1;
+    w = worker_at(0);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,238 @@
+/* test_pass_reload.c - a kill pass that starts while a reload holds the workers at the barrier
+ * applies to the sessions as they are after the reload. One real worker thread and the real
+ * listeners: the on-error message that starts the pass is queued before the reload, so the
+ * reload's barrier is what runs it - the interleaving is forced, not hoped for. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "healthlog.h"
+#include "listener.h"
+#include "observe.h"
+#include "rebound.h"
+#include "server.h"
+#include "worker.h"
+
+#define WAIT_MS 10000 /* bound for what the loops must get done: generous, costs nothing */
+
+/* A loopback listening socket on a free port. */
+static int listen_any(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* Is FD readable within WAIT_MS, the control loop turning meanwhile? */
+static bool readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    uint64_t end = mono_ms() + WAIT_MS;
+
+    do {
+        ev_run(rb_loop, EVRUN_NOWAIT);
+        if (poll(&p, 1, 1) == 1)
+            return true;
+    } while (mono_ms() < end);
+    return false;
+}
+
+static bool logged(const char *needle)
+{
+    for (size_t i = 0; i < healthlog_ring_count(); i++)
+        if (strstr(healthlog_ring_get(i)->line, needle))
+            return true;
+    return false;
+}
+
+/* Turn the control loop until a health-log line contains NEEDLE (WAIT_MS at most). */
+static bool wait_logged(const char *needle)
+{
+    uint64_t end = mono_ms() + WAIT_MS;
+
+    while (!logged(needle) && mono_ms() < end) {
+        ev_run(rb_loop, EVRUN_NOWAIT);
+        poll(NULL, 0, 1);
+    }
+    return logged(needle);
+}
+
+static struct conf *config(int router_port, int master_port, int replica_port)
+{
+    char text[1024], err[256];
+    struct conf *c;
+
+    snprintf(text, sizeof(text),
+             "global\n health-log-ring 100\n"
+             "listen rw\n bind 127.0.0.1:%d\n"
+             " server master 127.0.0.1:%d observe layer4 error-limit 1 on-error mark-down "
+             "on-marked-down shutdown-sessions\n"
+             " server replica 127.0.0.1:%d backup\n",
+             router_port, master_port, replica_port);
+    if (!(c = conf_parse(text, "t.conf", err, sizeof(err))))
+        fail_msg("%s", err);
+    return c;
+}
+
+/* A protocol-10 greeting as MariaDB sends it. */
+static void send_greeting(int fd)
+{
+    static const char version[] = "10.11.6-MariaDB-log";
+    uint8_t buf[128];
+    size_t n = 4;
+
+    buf[n++] = 0x0a;
+    memcpy(buf + n, version, sizeof(version));
+    n += sizeof(version);
+    memset(buf + n, 0x41, 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13);
+    n += 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13;
+    buf[0] = (uint8_t)(n - 4);
+    buf[1] = buf[2] = buf[3] = 0;
+    assert_int_equal(write(fd, buf, n), (ssize_t)n);
+}
+
+static void test_pass_during_reload(void **state)
+{
+    int router_port, master_port, replica_port, mfd, rfd, client, server;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct conf *c;
+    char buf[128];
+    (void)state;
+
+    mfd = listen_any(&master_port);
+    rfd = listen_any(&replica_port);
+    close(listen_any(&router_port)); /* a free port for the router */
+    c = config(router_port, master_port, replica_port);
+    assert_int_equal(healthlog_open(c), 0);
+    assert_int_equal(workers_start(1), 0);
+    assert_int_equal(listeners_start(c), 0);
+
+    /* A client in session with the master. */
+    a.sin_port = htons((uint16_t)router_port);
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(client, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(readable(mfd));
+    assert_true((server = accept(mfd, NULL, NULL)) >= 0);
+    send_greeting(server);
+    assert_true(readable(client));
+    assert_true(read(client, buf, sizeof(buf)) > 0);
+
+    /* An error run reaches the limit (the message waits for the control loop), then a
+     * reload that keeps the master: its barrier runs the message, the master goes DOWN, and
+     * on-marked-down must reach the session the reload hands to the new master object. */
+    observe_error(&listener_at(0)->servers[0], OBS_CONNECT_FAILED, "test");
+    assert_int_equal(listeners_reload(config(router_port, master_port, replica_port)), 0);
+    wait_logged("after it went DOWN");
+    if (!logged("Killed 1 sessions on rw/master after it went DOWN"))
+        fail_msg("the pass missed the session: %s",
+                 healthlog_ring_count() ? healthlog_ring_get(healthlog_ring_count() - 1)->line
+                                        : "(no line)");
+    assert_true(readable(client));
+    assert_true(read(client, buf, sizeof(buf)) < 0 && errno == ECONNRESET);
+
+    close(client);
+    close(server);
+    close(mfd);
+    close(rfd);
+    workers_stop();
+    listeners_stop();
+    workers_free();
+    healthlog_close();
+}
+
+/* The listen of the second test: a checked master (DOWN once its check is refused) with
+ * failback, and a backup; MASTER_CHECK says whether the master is checked. */
+static struct conf *config_checked(int router_port, int master_port, int replica_port,
+                                   bool master_check)
+{
+    char text[1024], err[256];
+    struct conf *c;
+
+    snprintf(text, sizeof(text),
+             "global\n health-log-ring 100\n"
+             "listen rw\n bind 127.0.0.1:%d\n inter 100ms downinter 100ms rise 1 fall 1\n"
+             " server master 127.0.0.1:%d %s on-marked-up shutdown-backup-sessions\n"
+             " server replica 127.0.0.1:%d backup\n",
+             router_port, master_port, master_check ? "check tcp" : "", replica_port);
+    if (!(c = conf_parse(text, "t.conf", err, sizeof(err))))
+        fail_msg("%s", err);
+    return c;
+}
+
+/* A reload that drops the check of a DOWN master brings it UP as any transition does: with its
+ * line in the health log and its failback, so the backup's clients come back to it. */
+static void test_reload_drops_check(void **state)
+{
+    int router_port, master_port, replica_port, rfd, client, server;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct conf *c;
+    char buf[128];
+    (void)state;
+
+    close(listen_any(&master_port)); /* nothing listens: the master's check is refused */
+    rfd = listen_any(&replica_port);
+    close(listen_any(&router_port));
+    c = config_checked(router_port, master_port, replica_port, true);
+    assert_int_equal(healthlog_open(c), 0);
+    assert_int_equal(workers_start(1), 0);
+    assert_int_equal(listeners_start(c), 0);
+    assert_true(wait_logged("rw/master is DOWN"));
+
+    /* A client on the backup. */
+    a.sin_port = htons((uint16_t)router_port);
+    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(client, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(readable(rfd));
+    assert_true((server = accept(rfd, NULL, NULL)) >= 0);
+    send_greeting(server);
+    assert_true(readable(client));
+    assert_true(read(client, buf, sizeof(buf)) > 0);
+
+    assert_int_equal(
+        listeners_reload(config_checked(router_port, master_port, replica_port, false)), 0);
+    wait_logged("came UP");
+    assert_true(logged("Server rw/master is UP, reason: not checked, so UP after a reload."));
+    assert_true(logged("Killed 1 sessions on backup servers of rw after rw/master came UP"));
+    assert_true(readable(client));
+    assert_true(read(client, buf, sizeof(buf)) < 0 && errno == ECONNRESET);
+
+    close(client);
+    close(server);
+    close(rfd);
+    workers_stop();
+    listeners_stop();
+    workers_free();
+    healthlog_close();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pass_during_reload),
+        cmocka_unit_test(test_reload_drops_check),
+    };
+
+    rb_loop = ev_default_loop(0);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
