@@ -57,8 +57,9 @@ struct session {
     uint64_t tried;         /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
-    bool logged_in;   /* the client's MySQL login is over (timeout handshake no longer applies) */
-    bool fresh_tried; /* a second connection to a busy server was made (wait_on_busy_server) */
+    bool logged_in;     /* the client's MySQL login is over (timeout handshake no longer applies) */
+    bool fresh_tried;   /* a second connection to a busy server was made (wait_on_busy_server) */
+    bool greeting_late; /* the greeting timeout found bytes waiting and gave them a moment */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

@@ -435,8 +435,8 @@ static const char *field(MYSQL_ROW row, int col)
  *                                                      could get and applies it; it is the
  *                                                      failover target, lag unknown
  */
-static bool channel_verdict(struct check *c, MYSQL_ROW row, const struct replica_cols *k,
-                            long *lag, char *note, size_t notesz)
+static bool channel_verdict(struct check *c, MYSQL_ROW row, const struct replica_cols *k, long *lag,
+                            char *note, size_t notesz)
 {
     const char *io = field(row, k->io), *sql = field(row, k->sql);
     long io_errno = atol(field(row, k->io_errno));
@@ -804,6 +804,9 @@ static void next_cb(struct ev_loop *loop, ev_timer *w, int revents)
     c->running = true;
     c->started_us = mono_us();
     memset(&c->result, 0, sizeof(c->result));
+    /* The timeout counts from now, not from the start of this loop turn (which a slow turn
+     * would take out of the check's time). */
+    ev_now_update(loop);
     ev_timer_set(&c->timeout, srv->listener->conf->timeout_check / 1000.0, 0);
     ev_timer_start(loop, &c->timeout);
     if (srv->conf->method == CHECK_METHOD_TCP)

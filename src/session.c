@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,7 @@ static int start_connect(struct session *s, struct server *srv)
     s->sfd = fd;
     s->server = srv;
     s->state = SESS_CONNECTING;
+    s->greeting_late = false;
     struct srv_tally *t = &srv->tally[s->w->index];
     TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
     atomic_store_explicit(&t->nsessions,
@@ -523,6 +525,14 @@ static bool wait_on_busy_server(struct session *s)
     return true;
 }
 
+/* Is FD ready for EVENTS (POLLIN, POLLOUT) right now? */
+static bool ready_now(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    return poll(&p, 1, 0) == 1;
+}
+
 /* Idle timeouts without touching the timer on every read: activity only stamps
  * c_last/s_last; when the timer fires it either closes or re-arms for what is left. */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -533,10 +543,24 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 
     if (s->state == SESS_CONNECTING) {
+        if (ready_now(s->sfd, POLLOUT)) {          /* done in this loop turn: not a timeout */
+            connect_cb(loop, &s->up.wr, EV_WRITE); /* may end S */
+            return;
+        }
         connect_failed(s, OBS_CONNECT_TIMEOUT, "connect timeout");
         return;
     }
     if (s->state == SESS_GREETING) {
+        if (!s->greeting_late && ready_now(s->sfd, POLLIN)) {
+            /* The greeting came in the loop turn the timeout did (libev runs the timer
+             * first): read it now. Once only, for a short while: a server that trickles its
+             * greeting gets no more time this way. */
+            s->greeting_late = true;
+            ev_timer_set(w, lc->timeout_greeting / 4000.0, 0);
+            ev_timer_start(loop, w);
+            greeting_cb(loop, &s->down.rd, EV_READ); /* may end S */
+            return;
+        }
         if (wait_on_busy_server(s))
             return;
         connect_failed(s, OBS_GREETING_TIMEOUT,

@@ -369,6 +369,31 @@ static void test_busy_server_wait_checks_usable(void **state)
     destroy(f);
 }
 
+/* A greeting that arrives in the loop turn in which its timeout also runs out (the worker was
+ * busy for longer than `timeout greeting`) is read, not taken for a silent server: libev runs
+ * the timer first, so the timeout itself must look. */
+static void test_greeting_in_the_timeouts_turn(void **state)
+{
+    struct fixture *f = make("timeout greeting 200ms\n retries 1");
+    struct pollfd replica = {.fd = f->fakes[1].lfd, .events = POLLIN};
+    int c, server;
+    (void)state;
+
+    c = new_client(f);
+    server = fake_accept(&f->fakes[0]);
+    for (int i = 0; i < 5; i++) /* connected: the greeting timer runs */
+        step();
+    /* The worker is held up past the timeout; meanwhile the master greets. */
+    poll(NULL, 0, 300);
+    send_greeting(server);
+    step();
+    assert_int_equal(client_sees(c), 1);
+    assert_int_equal(poll(&replica, 1, 0), 0); /* not sent on to the replica */
+    assert_int_equal(server_nsessions(&f->l.servers[0]), 1);
+    close(c);
+    destroy(f);
+}
+
 /* The hook below runs a second worker's whole count inside the first one's, between its read
  * of the run and its update: the interleaving in which both saw the run reach the limit. */
 static struct server *hooked;
@@ -411,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_moved_session_may_fall_back),
         cmocka_unit_test(test_marked_down_kills),
         cmocka_unit_test(test_busy_server_wait_checks_usable),
+        cmocka_unit_test(test_greeting_in_the_timeouts_turn),
         cmocka_unit_test(test_on_error_once_per_run),
     };
 
