@@ -3,7 +3,7 @@
 #   make            build build/rebound
 #   make test       install missing packages, build, run unit + integration tests,
 #                   normal build, ASan/UBSan build and ThreadSanitizer build
-#   make demo       install missing packages, build, start master + replica + rebound
+#   make demo       install what the demo needs, build, start master + replica + rebound
 #   make install PREFIX=/usr/local [SYSCONFDIR=/etc] [DESTDIR=...]
 
 PREFIX  ?= /usr/local
@@ -35,7 +35,7 @@ FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard test
 HARNESS  := $(BUILD)/obj/harness.o
 FUZZ_TIME ?= 300
 
-.PHONY: all deps test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-docs fuzz demo bench install clean format
+.PHONY: all deps deps-demo test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-docs fuzz demo bench install clean format
 
 all: $(BUILD)/rebound
 
@@ -68,6 +68,10 @@ $(BUILD)/obj $(BUILD)/obj-test $(BUILD)/tests:
 
 deps:
 	@scripts/deps.sh
+
+# What the demo needs and no more (no test toolchain).
+deps-demo:
+	@scripts/deps.sh demo
 
 # The one command for a new machine: packages, then both builds, then every test.
 test: deps
@@ -119,8 +123,8 @@ check-tsan:
 	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=thread" \
 	    LDFLAGS="-fsanitize=thread" check-unit check-integ
 
-demo: deps all
-	scripts/demo.sh
+demo: deps-demo all
+	@scripts/demo.sh
 
 bench: deps all
 	tests/bench/run.sh

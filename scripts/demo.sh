@@ -3,8 +3,10 @@
 #
 # Starts both servers with scripts/cluster.sh in a temporary directory, writes the router config
 # from conf/demo.conf, runs build/rebound (or $REBOUND_BIN) in the background, prints how to
-# connect and how to fail the master over, then waits. Ctrl-C stops rebound and both servers and
-# removes the directory. With DEMO_SECONDS=N it exits by itself after N seconds (smoke tests).
+# connect and how to fail the master over, then waits. Ctrl-C stops rebound and both servers,
+# removes the directory and exits 0 (make sees no error: the wait holds the terminal's
+# foreground on its own, so Ctrl-C reaches neither make nor rebound). If rebound dies, its log
+# is shown and the demo fails. With DEMO_SECONDS=N it exits by itself after N seconds.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +24,7 @@ die() {
 }
 
 # Stop rebound (SIGTERM, bounded wait, SIGKILL) and the cluster, then remove the directory.
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
     local i
     trap - EXIT INT TERM
@@ -54,6 +57,41 @@ for p in [int(a) for a in sys.argv[1:]] + [0]:
         continue
     print(s.getsockname()[1])
     break
+EOF
+}
+
+# Wait until Ctrl-C (exit 0) or until process $1 is gone (exit 1). In a terminal the wait takes
+# the terminal's foreground process group for itself, so the terminal's SIGINT reaches only it,
+# not make (which would report the demo as interrupted) nor rebound; the group is handed back
+# before it returns.
+wait_for_ctrl_c() {
+    python3 - "$1" <<'EOF'
+import os, signal, sys, time
+pid = int(sys.argv[1])
+try:
+    fd = os.open("/dev/tty", os.O_RDWR)  # this code comes on stdin: the terminal is not there
+except OSError:
+    fd = None  # no terminal (a script, CI): nothing to take over
+old = None
+if fd is not None:
+    old = os.tcgetpgrp(fd)
+    signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    os.setpgid(0, 0)
+    os.tcsetpgrp(fd, os.getpgrp())
+rc = 1
+try:
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.5)
+except KeyboardInterrupt:
+    rc = 0
+finally:
+    if fd is not None:
+        os.tcsetpgrp(fd, old)
+sys.exit(rc)
 EOF
 }
 
@@ -95,7 +133,8 @@ main() {
         conf/demo.conf >"$DEMO_DIR/rebound.conf"
     "$BIN" -c -f "$DEMO_DIR/rebound.conf" || die "config check failed"
 
-    "$BIN" -f "$DEMO_DIR/rebound.conf" 2>"$DEMO_DIR/rebound.log" &
+    # Its own session, as the servers have: a Ctrl-C in this terminal is the demo's to handle.
+    setsid "$BIN" -f "$DEMO_DIR/rebound.conf" 2>"$DEMO_DIR/rebound.log" </dev/null &
     REBOUND_PID=$!
     wait_router_ready
 
@@ -131,7 +170,7 @@ EOF
         while [ $SECONDS -lt $deadline ] && kill -0 "$REBOUND_PID" 2>/dev/null; do sleep 0.2; done
     else
         echo "Press Ctrl-C to stop everything."
-        while kill -0 "$REBOUND_PID" 2>/dev/null; do sleep 1; done
+        wait_for_ctrl_c "$REBOUND_PID" || true
     fi
     if ! kill -0 "$REBOUND_PID" 2>/dev/null; then
         wait "$REBOUND_PID" && rc=0 || rc=$?
@@ -140,6 +179,7 @@ EOF
         cat "$DEMO_DIR/rebound.log" >&2
         exit 1
     fi
+    exit 0 # the EXIT trap stops everything and says goodbye
 }
 
 main "$@"

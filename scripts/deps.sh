@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Install the Debian packages rebound needs to build, test, demo and benchmark, if missing.
+# Install the Debian packages rebound needs, if missing: `scripts/deps.sh demo` only what
+# `make demo` needs (a compiler, the libraries, MariaDB, python3 for the demo's helpers);
+# `scripts/deps.sh` everything to build, test, demo and benchmark.
 set -euo pipefail
-pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
-      libsqlite3-dev libcmocka-dev mariadb-server mariadb-client haproxy sysbench clang
+demo=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev libsqlite3-dev
+      mariadb-server mariadb-client python3)
+pkgs=("${demo[@]}" libcmocka-dev haproxy sysbench clang
       prometheus   # prometheus: promtool, for the /metrics test
       openssl      # openssl: the CLI makes the admin port's test certificates
       # tests/docker and tests/docs: compose validation, name mapping for `rebound -c` of the
@@ -14,8 +17,11 @@ pkgs=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev
       # tests/integ/test_admin_meta: MariaDB Connector/J and a JDK to compile and run
       # tests/drivers/AdminMeta.java against the admin port
       libmariadb-java default-jdk-headless)
+if [ "${1:-}" = demo ]; then
+    pkgs=("${demo[@]}")
+fi
 # NodeSource's nodejs package brings npm along and conflicts with Debian's npm package.
-command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+[ "${1:-}" = demo ] || command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

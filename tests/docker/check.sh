@@ -101,7 +101,7 @@ pass "docker-compose config -q accepts docker/docker-compose.yml"
 promtool check config docker/prometheus.yml >"$tmp/promtool.out" 2>&1 ||
     die "promtool check config docker/prometheus.yml: $(cat "$tmp/promtool.out")"
 pass "promtool check config accepts docker/prometheus.yml"
-shellcheck docker/*.sh docker/initdb/*/*.sh tests/docker/check.sh tests/docs/check.sh ||
+shellcheck docker/*.sh docker/initdb/*/*.sh scripts/*.sh tests/docker/check.sh tests/docs/check.sh ||
     die "shellcheck (above)"
 pass "shellcheck: docker/ scripts and the checks"
 
