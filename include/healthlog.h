@@ -22,6 +22,7 @@ enum hl_kind {
     HL_KILL,       /* sessions killed or moved by a transition (notice) */
     HL_NO_SERVER,  /* a listen has no usable server left (alert) */
     HL_ADMIN,      /* an operator changed a server's admin state (notice) */
+    HL_START,      /* a server enters service: at start, or added by a reload (info) */
     HL__COUNT
 };
 

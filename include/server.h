@@ -77,6 +77,7 @@ struct server {
     enum admin_state admin;
     bool retired;             /* removed by a reload: no checks, no new sessions, drains */
     struct server *successor; /* the server of the next configuration that took it over */
+    bool announce;            /* new in a configuration being committed: log its start */
     int health;               /* 0..rise+fall-1; UP needs >= rise (HAProxy's counter) */
     struct check check;
     struct check_result last;    /* last check verdict */
@@ -127,6 +128,9 @@ void server_set_state(struct server *srv, enum server_state st, const struct che
 /* The one place the admin state changes. WHO names the operator for the log. */
 void server_set_admin(struct server *srv, enum admin_state st, const char *who);
 
+/* Control thread: the health-log line of SRV entering service, at start or ADDED by a reload:
+ * the state it starts in and what decides the rest. */
+void server_announce(const struct server *srv, bool added);
 /* Reload: TO (initialised from the new configuration) takes over FROM's state,
  * counters and sessions; FROM is left empty and unchecked. */
 void server_take_over(struct server *to, struct server *from);

@@ -31,7 +31,7 @@ static const struct {
 } kinds[HL__COUNT] = {
     [HL_CHECK] = {"check", SEV_INFO},   [HL_TRANSITION] = {"transition", SEV_NOTICE},
     [HL_KILL] = {"kill", SEV_NOTICE},   [HL_NO_SERVER] = {"no-server", SEV_ALERT},
-    [HL_ADMIN] = {"admin", SEV_NOTICE},
+    [HL_ADMIN] = {"admin", SEV_NOTICE}, [HL_START] = {"start", SEV_INFO},
 };
 
 /* An open sink: its `health-log` line and what it writes to. */

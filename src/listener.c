@@ -297,6 +297,8 @@ bad:
  * the rest of the old set retires. */
 static void commit(struct listener **set, int n)
 {
+    bool first = nlisteners == 0 && TAILQ_EMPTY(&retired); /* the start, not a reload */
+
     for (int i = 0; i < n; i++) {
         struct listener *l = set[i], *old = find_listener(l->conf->name);
         if (old && l->fd < 0) {
@@ -312,6 +314,8 @@ static void commit(struct listener **set, int n)
             struct server *from = find_server(old, l->servers[j].conf);
             if (from)
                 server_take_over(&l->servers[j], from);
+            else
+                l->servers[j].announce = true;
         }
     }
     for (int i = 0; i < nlisteners; i++) {
@@ -331,8 +335,13 @@ static void commit(struct listener **set, int n)
     nlisteners = n;
     for (int i = 0; i < n; i++) {
         accept_start(set[i]);
-        for (int j = 0; j < set[i]->nservers; j++)
-            check_start(&set[i]->servers[j]);
+        for (int j = 0; j < set[i]->nservers; j++) {
+            struct server *srv = &set[i]->servers[j];
+            if (srv->announce) /* new in this configuration */
+                server_announce(srv, !first);
+            srv->announce = false;
+            check_start(srv);
+        }
     }
     if (!ev_is_active(&reap_timer))
         ev_timer_start(rb_loop, &reap_timer);

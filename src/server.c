@@ -324,6 +324,20 @@ static void log_transition(const struct server *srv, const struct check_result *
         healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
 
+void server_announce(const struct server *srv, bool added)
+{
+    struct hl_event ev = {.kind = HL_START,
+                          .server = srv->id,
+                          .listener = srv->listener->conf->name,
+                          .state = server_state_str(srv->state)};
+
+    healthlog_emit(&ev, "Server %s %sstarts %s as %s server; %s.", srv->id,
+                   added ? "added by a reload " : "", server_state_str(srv->state),
+                   srv->conf->backup ? "a backup" : "an active",
+                   srv->conf->check ? "its first check decides (a failure takes it DOWN)"
+                                    : "it is not checked");
+}
+
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
  * every client off the backups of its listener. */
 static void became_usable(struct server *srv)

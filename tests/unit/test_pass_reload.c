@@ -226,11 +226,48 @@ static void test_reload_drops_check(void **state)
     healthlog_close();
 }
 
+/* Every server says how it enters service: at start, and when a reload adds it (the servers
+ * it keeps say nothing). */
+static void test_start_lines(void **state)
+{
+    int router_port, master_port, replica_port;
+    char text[1024], err[256];
+    struct conf *c, *c2;
+    (void)state;
+
+    close(listen_any(&master_port));
+    close(listen_any(&replica_port));
+    close(listen_any(&router_port));
+    c = config(router_port, master_port, replica_port);
+    assert_int_equal(healthlog_open(c), 0);
+    assert_int_equal(workers_start(1), 0);
+    assert_int_equal(listeners_start(c), 0);
+    assert_true(logged("Server rw/master starts UP as an active server; it is not checked."));
+    assert_true(logged("Server rw/replica starts UP as a backup server; it is not checked."));
+    snprintf(text, sizeof(text),
+             "global\n health-log-ring 100\n"
+             "listen rw\n bind 127.0.0.1:%d\n"
+             " server master 127.0.0.1:%d\n"
+             " server replica 127.0.0.1:%d backup\n"
+             " server replica2 127.0.0.1:%d backup check tcp\n",
+             router_port, master_port, replica_port, replica_port);
+    assert_non_null(c2 = conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_int_equal(listeners_reload(c2), 0);
+    assert_true(logged("Server rw/replica2 added by a reload starts UP as a backup server; its "
+                       "first check decides (a failure takes it DOWN)."));
+    assert_int_equal(healthlog_ring_count(), 3);
+    workers_stop();
+    listeners_stop();
+    workers_free();
+    healthlog_close();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_during_reload),
         cmocka_unit_test(test_reload_drops_check),
+        cmocka_unit_test(test_start_lines),
     };
 
     rb_loop = ev_default_loop(0);
