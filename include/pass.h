@@ -8,13 +8,14 @@
 
 struct server;
 
-/* Control thread: start the kill pass of WHO's transition: FAILBACK (WHO became usable, with
+/* Control thread: start the kill pass of WHO's transition (TRIGGER, a static string for the
+ * log: "came UP", "was set ready", "went DOWN"): FAILBACK (WHO became usable, with
  * on-marked-up shutdown-backup-sessions) or on-marked-down (WHO went DOWN). Each worker resets
  * the clients of its sessions there at once, moves the untouched ones to another server and
  * closes the server sides in batches; the health-log line is written when the last worker
  * has reported. While the workers are parked (a reload) the pass starts once they are
  * released, on the servers and sessions as they are then. A failback a worker reaches after
  * WHO stopped being usable kills nothing there. */
-void pass_start(struct server *who, bool failback);
+void pass_start(struct server *who, bool failback, const char *trigger);
 
 #endif

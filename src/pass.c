@@ -48,7 +48,8 @@ struct kill_pass {
     struct listener *l; /* WHO's listener when posted */
     uint64_t victims;   /* bit per server index of L whose sessions go */
     uint64_t exclude;   /* servers moved sessions may not go to */
-    const char *reason; /* for each session's close */
+    const char *reason;  /* for each session's close */
+    const char *trigger; /* what WHO did, for the log: "came UP", "was set ready", "went DOWN" */
     uint64_t t0;        /* mono_us() when posted */
     unsigned killed, moved, skipped;
     uint64_t clients_us, total_us; /* the slowest worker's */
@@ -76,22 +77,23 @@ static void log_pass(const struct kill_pass *p)
                           .pass_ms = (unsigned)(p->total_us / 1000)};
 
     if (!p->failback) {
-        healthlog_emit(&ev, "Killed %u sessions on %s after it went DOWN, in %u ms.", p->killed,
-                       p->who_id, ev.pass_ms);
+        healthlog_emit(&ev, "Killed %u sessions on %s after it %s, in %u ms.", p->killed,
+                       p->who_id, p->trigger, ev.pass_ms);
         log_moved(p, p->who_id);
         return;
     }
     if (p->nshares > 0 && p->skipped == (unsigned)p->nshares) {
         healthlog_emit(&ev,
-                       "Failback of %s after %s came UP not applied: %s was no longer usable "
+                       "Failback of %s after %s %s not applied: %s was no longer usable "
                        "when the workers reached its backups' sessions.",
-                       p->lname, p->who_id, p->who_id);
+                       p->lname, p->who_id, p->trigger, p->who_id);
         return;
     }
     healthlog_emit(&ev,
-                   "Killed %u sessions on backup servers of %s after %s came UP, in %u ms "
+                   "Killed %u sessions on backup servers of %s after %s %s, in %u ms "
                    "(clients disconnected in %u ms).",
-                   p->killed, p->lname, p->who_id, ev.pass_ms, (unsigned)(p->clients_us / 1000));
+                   p->killed, p->lname, p->who_id, p->trigger, ev.pass_ms,
+                   (unsigned)(p->clients_us / 1000));
     if (p->skipped)
         healthlog_emit(&ev,
                        "%u of %d workers found %s no longer usable and left their backup "
@@ -226,7 +228,7 @@ static void pass_post(struct mail *m)
     pass_release(p); /* the starter's reference */
 }
 
-void pass_start(struct server *who, bool failback)
+void pass_start(struct server *who, bool failback, const char *trigger)
 {
     int n = workers_count();
     struct kill_pass *p = calloc(1, sizeof(*p) + (size_t)n * sizeof(p->shares[0]));
@@ -240,6 +242,7 @@ void pass_start(struct server *who, bool failback)
     p->failback = failback;
     p->who = who;
     p->reason = failback ? "failback: active server came UP" : "server marked DOWN";
+    p->trigger = trigger;
     p->nshares = n;
     workers_after_release(&p->start);
 }

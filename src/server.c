@@ -340,11 +340,11 @@ void server_announce(const struct server *srv, bool added)
 
 /* An active server became usable: with on-marked-up shutdown-backup-sessions, move
  * every client off the backups of its listener. */
-static void became_usable(struct server *srv)
+static void became_usable(struct server *srv, const char *trigger)
 {
     if (!srv->conf->shutdown_backup_sessions || srv->conf->backup)
         return;
-    pass_start(srv, true);
+    pass_start(srv, true, trigger);
 }
 
 /* server_set_state(), where a change with no check behind it (WHY NULL) has TEXT for its
@@ -365,9 +365,9 @@ static void set_state(struct server *srv, enum server_state st, const struct che
     log_transition(srv, why, text);
     check_reschedule(srv);
     if (!was_usable && server_usable(srv))
-        became_usable(srv);
+        became_usable(srv, "came UP");
     if (st == SRV_DOWN && srv->conf->shutdown_sessions)
-        pass_start(srv, false);
+        pass_start(srv, false, "went DOWN");
 }
 
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why)
@@ -389,7 +389,7 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         return;
     srv->admin = st;
     publish(srv);
-    srv->last_change = ev_now(rb_loop);
+    /* last_change is the health state's (downtime counts from it): not touched here. */
     healthlog_emit(&ev, "Server %s admin state changed from %s to %s by %s.", srv->id,
                    admin_state_str(old), admin_state_str(st), who);
     if (st == ADMIN_MAINT) {
@@ -409,7 +409,7 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         return;
     }
     if (server_usable(srv))
-        became_usable(srv);
+        became_usable(srv, "was set ready");
 }
 
 void server_take_over(struct server *to, struct server *from)

@@ -580,9 +580,26 @@ static void test_admin_drain(void **state)
     assert_ptr_equal(server_pick(L("rw"), 0), m);
     expect_log(
         "Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
-        "Killed 0 sessions on backup servers of rw after rw/master came UP, in {N} ms (clients "
-        "disconnected in {N} ms).",
+        "Killed 0 sessions on backup servers of rw after rw/master was set ready, in {N} ms "
+        "(clients disconnected in {N} ms).",
         NULL);
+}
+
+/* An operator's change of admin state while a server is DOWN does not restart its downtime:
+ * the outage counts from when it went DOWN. */
+static void test_admin_change_keeps_downtime(void **state)
+{
+    struct server *m = S("rw", "master");
+    (void)state;
+
+    feed(m, &r_l4con, 3);
+    assert_int_equal(m->state, SRV_DOWN);
+    m->last_change -= 100; /* it went DOWN 100 s ago */
+    server_set_admin(m, ADMIN_DRAIN, "test");
+    server_set_admin(m, ADMIN_READY, "test");
+    feed(m, &r_l7ok, 2);
+    assert_int_equal(m->state, SRV_UP);
+    assert_true(m->downtime >= 100);
 }
 
 /* maint: not routed to, not checked; back to ready restarts the checks. */
@@ -879,6 +896,7 @@ int main(void)
         T(test_set_state_direct),
         T(test_ring_records),
         T(test_admin_drain),
+        T(test_admin_change_keeps_downtime),
         T(test_admin_maint_stops_checks),
         T(test_admin_maint_unchecked),
         T(test_admin_drain_survives_transitions),
