@@ -87,7 +87,8 @@ struct server {
     int ntally;
     double last_change; /* ev_now() of the last state change */
     uint64_t check_failures;
-    double downtime;   /* seconds DOWN, up to the last change (admin view adds the rest) */
+    double downtime;   /* seconds DOWN outside maint, up to down_since (server_downtime()) */
+    double down_since; /* ev_now() of the last change of state or admin state */
     double last_check; /* wall clock (ev_now) of the last check verdict, 0 before any */
     _Atomic unsigned obs_consecutive; /* traffic errors in a row (observe), every worker's */
 };
@@ -142,6 +143,10 @@ void server_retire(struct server *srv);
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 
 const char *server_state_str(enum server_state st);
+/* The state as shown to people: "MAINT" in maintenance, else UP, DOWN or DRAIN. */
+const char *server_shown_state(const struct server *srv);
+/* Seconds SRV spent DOWN since start-up, outside maintenance, the current outage included. */
+double server_downtime(const struct server *srv);
 const char *admin_state_str(enum admin_state st);
 
 #endif

@@ -371,21 +371,17 @@ static const struct vcol server_cols[] = {
 
 static void fill_servers(struct snap *s)
 {
-    double now = ev_now(rb_loop);
-
     struct listener *l;
 
     for (int i = 0; (l = listener_at_all(i)); i++) {
         for (int j = 0; j < l->nservers; j++) {
             struct server *srv = &l->servers[j];
-            double down = srv->downtime;
+            double down = server_downtime(srv);
             struct srv_totals t;
 
             if (!server_shown(srv))
                 continue;
             server_totals(srv, &t);
-            if (srv->state == SRV_DOWN)
-                down += now - srv->last_change;
             snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
             snap_text(s, l->conf->name);
             snap_text(s, srv->conf->name);

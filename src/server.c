@@ -36,6 +36,11 @@ const char *server_state_str(enum server_state st)
     return names[st];
 }
 
+const char *server_shown_state(const struct server *srv)
+{
+    return srv->admin == ADMIN_MAINT ? "MAINT" : server_state_str(srv->state);
+}
+
 const char *admin_state_str(enum admin_state st)
 {
     static const char *const names[] = {"ready", "drain", "maint"};
@@ -181,7 +186,7 @@ int server_init(struct server *srv, struct listener *l, const struct conf_server
     srv->last.status = CHK_INI;
     snprintf(srv->last.info, sizeof(srv->last.info), "%s", conf->check ? "" : "not checked");
     srv->last_class = CHK_NEUTRAL;
-    srv->last_change = ev_now(rb_loop);
+    srv->last_change = srv->down_since = ev_now(rb_loop);
     publish(srv);
     check_init(srv);
     return 0;
@@ -309,7 +314,7 @@ static void log_transition(const struct server *srv, const struct check_result *
                           .server = srv->id,
                           .listener = lname,
                           .result = why,
-                          .state = server_state_str(srv->state)};
+                          .state = server_shown_state(srv)};
     struct hl_event none = {.kind = HL_NO_SERVER, .listener = lname};
     int active, backup;
 
@@ -318,8 +323,9 @@ static void log_transition(const struct server *srv, const struct check_result *
     else /* no check behind it */
         snprintf(res, sizeof(res), "%s", text);
     server_count_usable(srv->listener, &active, &backup);
-    healthlog_emit(&ev, "Server %s is %s, %s. %d active and %d backup servers online.", srv->id,
-                   server_state_str(srv->state), res, active, backup);
+    healthlog_emit(&ev, "Server %s is %s%s, %s. %d active and %d backup servers online.", srv->id,
+                   srv->admin == ADMIN_MAINT ? "in " : "", server_shown_state(srv), res, active,
+                   backup);
     if (active + backup == 0)
         healthlog_emit(&none, "Listener %s has no server available!", lname);
 }
@@ -349,6 +355,32 @@ static void became_usable(struct server *srv, const char *trigger)
 
 /* server_set_state(), where a change with no check behind it (WHY NULL) has TEXT for its
  * reason. */
+/* Does SRV's time now count as downtime? DOWN, and not in maintenance (an operator's choice,
+ * not an outage). */
+static bool counts_down(const struct server *srv)
+{
+    return srv->state == SRV_DOWN && srv->admin != ADMIN_MAINT;
+}
+
+double server_downtime(const struct server *srv)
+{
+    double now = ev_now(rb_loop);
+
+    return srv->downtime + (counts_down(srv) && now > srv->down_since ? now - srv->down_since : 0);
+}
+
+/* Around any change of state or admin state: close the outage counted so far (before), open
+ * a new one if the server now counts as down (after). */
+static void downtime_before(struct server *srv)
+{
+    srv->downtime = server_downtime(srv);
+}
+
+static void downtime_after(struct server *srv)
+{
+    srv->down_since = ev_now(rb_loop);
+}
+
 static void set_state(struct server *srv, enum server_state st, const struct check_result *why,
                       const char *text)
 {
@@ -356,12 +388,12 @@ static void set_state(struct server *srv, enum server_state st, const struct che
 
     if (srv->state == st)
         return;
-    if (srv->state == SRV_DOWN)
-        srv->downtime += ev_now(rb_loop) - srv->last_change;
+    downtime_before(srv);
     /* Routable first: sessions redispatched by the kill below can land here. */
     srv->state = st;
     publish(srv);
     srv->last_change = ev_now(rb_loop);
+    downtime_after(srv);
     log_transition(srv, why, text);
     check_reschedule(srv);
     if (!was_usable && server_usable(srv))
@@ -387,9 +419,11 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
 
     if (old == st)
         return;
+    downtime_before(srv);
     srv->admin = st;
     publish(srv);
-    /* last_change is the health state's (downtime counts from it): not touched here. */
+    downtime_after(srv);
+    /* last_change is the health state's: not touched here. */
     healthlog_emit(&ev, "Server %s admin state changed from %s to %s by %s.", srv->id,
                    admin_state_str(old), admin_state_str(st), who);
     if (st == ADMIN_MAINT) {

@@ -29,6 +29,7 @@ struct srv_row {
     const struct server *srv;
     int64_t up;                /* health state UP or DRAIN: checks pass */
     int64_t usable;            /* takes new sessions */
+    int64_t maint;             /* in maintenance: out of checks and routing on purpose */
     int64_t check_running;     /* a check is in flight */
     int64_t check_code;        /* MySQL errno or 0 */
     int64_t check_duration_ms; /* of the last completed check */
@@ -47,7 +48,7 @@ struct srv_row {
 static void take_row(struct srv_row *r, const struct listener *l, const struct server *srv)
 {
     double ago = ev_now(rb_loop) - srv->last_change;
-    double down = srv->downtime + (srv->state == SRV_DOWN && ago > 0 ? ago : 0);
+    double down = server_downtime(srv);
     struct srv_totals t;
 
     server_totals(srv, &t);
@@ -56,6 +57,7 @@ static void take_row(struct srv_row *r, const struct listener *l, const struct s
     r->srv = srv;
     r->up = srv->state != SRV_DOWN;
     r->usable = server_usable(srv);
+    r->maint = srv->admin == ADMIN_MAINT;
     r->check_running = srv->check.running;
     r->check_code = srv->last.code;
     r->check_duration_ms = srv->last.duration_ms;
@@ -201,6 +203,10 @@ static const struct srv_metric srv_metrics[] = {
      "1 when the server's checks pass (state UP or DRAIN), 0 when DOWN.", ROW(up), 1},
     {"rebound_server_usable", "gauge",
      "1 when new sessions may be routed to the server (UP and admin state ready).", ROW(usable), 1},
+    {"rebound_server_maint", "gauge",
+     "1 while an operator keeps the server in maintenance (not checked, not routed to, its "
+     "time not counted as downtime).",
+     ROW(maint), 1},
     {"rebound_server_check_running", "gauge", "1 while a health check of the server is in flight.",
      ROW(check_running), 1},
     {"rebound_server_check_code", "gauge",
@@ -590,8 +596,10 @@ static void html_row(struct sbuf *b, const struct srv_row *r, const void *arg)
     sbuf_puts(b, "</td>");
     html_cell(b, srv->conf->addr.text);
     sbuf_printf(b, "<td>%s</td><td>%s</td><td>%s</td><td>%s",
-                srv->conf->backup ? "backup" : "active", server_state_str(srv->state),
-                admin_state_str(srv->admin), check_status_name(srv->last.status));
+                srv->conf->backup ? "backup" : "active", server_shown_state(srv),
+                admin_state_str(srv->admin),
+                /* A maint server is not checked: its last result would be stale. */
+                srv->admin == ADMIN_MAINT ? "not checked" : check_status_name(srv->last.status));
     if (srv->check.running)
         sbuf_puts(b,
                   " <span class=\"checking\" title=\"check in progress\">&#8635; checking</span>");

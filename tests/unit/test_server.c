@@ -578,11 +578,10 @@ static void test_admin_drain(void **state)
     server_set_admin(m, ADMIN_READY, "admin@127.0.0.1");
     assert_true(server_usable(m));
     assert_ptr_equal(server_pick(L("rw"), 0), m);
-    expect_log(
-        "Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
-        "Killed 0 sessions on backup servers of rw after rw/master was set ready, in {N} ms "
-        "(clients disconnected in {N} ms).",
-        NULL);
+    expect_log("Server rw/master admin state changed from drain to ready by admin@127.0.0.1.",
+               "Killed 0 sessions on backup servers of rw after rw/master was set ready, in {N} ms "
+               "(clients disconnected in {N} ms).",
+               NULL);
 }
 
 /* An operator's change of admin state while a server is DOWN does not restart its downtime:
@@ -594,12 +593,26 @@ static void test_admin_change_keeps_downtime(void **state)
 
     feed(m, &r_l4con, 3);
     assert_int_equal(m->state, SRV_DOWN);
-    m->last_change -= 100; /* it went DOWN 100 s ago */
+    m->down_since -= 100; /* it went DOWN 100 s ago */
     server_set_admin(m, ADMIN_DRAIN, "test");
     server_set_admin(m, ADMIN_READY, "test");
     feed(m, &r_l7ok, 2);
     assert_int_equal(m->state, SRV_UP);
     assert_true(m->downtime >= 100);
+}
+
+/* Time in maintenance is the operator's choice, not an outage: not counted as downtime. */
+static void test_maint_is_not_downtime(void **state)
+{
+    struct server *m = S("rw", "master");
+    (void)state;
+
+    server_set_admin(m, ADMIN_MAINT, "test");
+    assert_string_equal(server_shown_state(m), "MAINT");
+    m->down_since -= 100; /* in maint for 100 s */
+    assert_true(server_downtime(m) < 1);
+    server_set_admin(m, ADMIN_READY, "test");
+    assert_true(m->downtime < 1);
 }
 
 /* maint: not routed to, not checked; back to ready restarts the checks. */
@@ -621,7 +634,7 @@ static void test_admin_maint_stops_checks(void **state)
     assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica1"));
     assert_int_equal(m->state, SRV_DOWN);
     expect_log("Server rw/master admin state changed from ready to maint by test.",
-               "Server rw/master is DOWN, reason: maintenance mode entered by the operator. 0 "
+               "Server rw/master is in MAINT, reason: maintenance mode entered by the operator. 0 "
                "active and 2 backup servers online.",
                "Killed 0 sessions on rw/master after it went DOWN, in {N} ms.", NULL);
     /* Back only through rise passed checks: nothing is known about it after maint. */
@@ -651,7 +664,7 @@ static void test_admin_maint_unchecked(void **state)
     assert_false(ev_is_active(&a2->check.next));
     assert_true(server_usable(a2));
     expect_log("Server multi/a2 admin state changed from ready to maint by x.",
-               "Server multi/a2 is DOWN, reason: maintenance mode entered by the operator. {N} "
+               "Server multi/a2 is in MAINT, reason: maintenance mode entered by the operator. {N} "
                "active and {N} backup servers online.",
                "Server multi/a2 admin state changed from maint to ready by x.",
                "Server multi/a2 is UP, reason: maintenance mode left by the operator. {N} active "
@@ -897,6 +910,7 @@ int main(void)
         T(test_ring_records),
         T(test_admin_drain),
         T(test_admin_change_keeps_downtime),
+        T(test_maint_is_not_downtime),
         T(test_admin_maint_stops_checks),
         T(test_admin_maint_unchecked),
         T(test_admin_drain_survives_transitions),
