@@ -1939,12 +1939,21 @@ static void show_filtered(struct exec *x, const char *base, const char *col, con
                        "You have an error in your SQL syntax: expected LIKE 'pattern' or WHERE");
 }
 
+/* SHOW SERVERS: what fits a terminal - where each server stands and why. The state shows
+ * MAINT for a server an operator keeps in maintenance. */
 static void sc_servers(struct exec *x, const char *rest)
 {
-    if (*rest)
-        show_filtered(x, "SELECT * FROM servers", "name", rest, "rowid");
-    else
-        run_sql(x, "SELECT * FROM servers");
+    show_filtered(x,
+                  "SELECT listener, name, role, CASE admin_state WHEN 'maint' THEN 'MAINT' ELSE "
+                  "state END AS state, admin_state, check_status, check_info, sessions_current "
+                  "AS sessions, downtime_s FROM servers",
+                  "name", rest, "rowid");
+}
+
+/* SHOW FULL SERVERS: every column of the servers table. */
+static void sc_full_servers(struct exec *x, const char *rest)
+{
+    show_filtered(x, "SELECT * FROM servers", "name", rest, "rowid");
 }
 
 static void sc_sessions(struct exec *x, const char *rest)
@@ -1961,7 +1970,9 @@ static void sc_processlist(struct exec *x, const char *rest)
 }
 
 /* SHOW HEALTH LOG [LIMIT n]: the newest N events (default 50), oldest first. */
-static void sc_health_log(struct exec *x, const char *rest)
+/* SHOW [FULL] HEALTH LOG [LIMIT n]: the newest n events, oldest first; the time and the line
+ * (which says it all) unless FULL asks for every column. */
+static void health_log_rows(struct exec *x, const char *rest, bool full)
 {
     const char *r = match_words(rest, "LIMIT");
     char *end;
@@ -1971,14 +1982,24 @@ static void sc_health_log(struct exec *x, const char *rest)
         n = r ? strtol(r, &end, 10) : -1;
         if (!r || end == r || n < 0 || *skip_space(end)) {
             x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                           "You have an error in your SQL syntax: expected SHOW HEALTH LOG "
-                           "[LIMIT n]");
+                           "You have an error in your SQL syntax: expected SHOW [FULL] HEALTH "
+                           "LOG [LIMIT n]");
             return;
         }
     }
-    run_built(x, sqlite3_mprintf("SELECT * FROM (SELECT * FROM health_log ORDER BY id DESC "
+    run_built(x, sqlite3_mprintf("SELECT %s FROM (SELECT * FROM health_log ORDER BY id DESC "
                                  "LIMIT %ld) ORDER BY id",
-                                 n));
+                                 full ? "*" : "time, line", n));
+}
+
+static void sc_health_log(struct exec *x, const char *rest)
+{
+    health_log_rows(x, rest, false);
+}
+
+static void sc_full_health_log(struct exec *x, const char *rest)
+{
+    health_log_rows(x, rest, true);
 }
 
 static void sc_status(struct exec *x, const char *rest)
@@ -2476,10 +2497,12 @@ static void sc_use(struct exec *x, const char *rest)
 
 /* Longer word lists first where one starts another. */
 static const struct shortcut shortcuts[] = {
+    {"SHOW FULL SERVERS", sc_full_servers, SC_SQL},
     {"SHOW SERVERS", sc_servers, SC_SQL},
     {"SHOW SESSIONS", sc_sessions, SC_SQL},
     {"SHOW FULL PROCESSLIST", sc_processlist, SC_SQL},
     {"SHOW PROCESSLIST", sc_processlist, SC_SQL},
+    {"SHOW FULL HEALTH LOG", sc_full_health_log, SC_SQL},
     {"SHOW HEALTH LOG", sc_health_log, SC_SQL},
     {"SHOW GLOBAL STATUS", sc_status, SC_SQL},
     {"SHOW SESSION STATUS", sc_status, SC_SQL},

@@ -427,7 +427,7 @@ static void test_cursor_long_data_shortcuts(void **state)
 
     /* Shortcuts: SQL ones take parameters and declare their columns at prepare (DESCRIBE reads
      * information_schema.COLUMNS); the others (KILL, SET...) run at each execution. */
-    st = prepare(m, "SHOW SERVERS LIKE ?");
+    st = prepare(m, "SHOW FULL SERVERS LIKE ?");
     MYSQL_BIND like[1] = {bind_str("mast%")};
     execute(st, like);
     assert_int_equal(mysql_stmt_field_count(st), 25);

@@ -498,7 +498,8 @@ static void test_prepare_shortcuts(void **state)
                      11);
     send_cmd(&ap, 0x17, body, n);
     assert_int_equal(count_packets(&ap), 1 + 2 + 1 + 1);
-    id = prepare(&ap, "SHOW SERVERS", 0, 25);
+    id = prepare(&ap, "SHOW SERVERS", 0, 9);
+    id = prepare(&ap, "SHOW FULL SERVERS", 0, 25);
     id = prepare(&ap, "select @@version_comment limit 1", 0, 1);
     id = prepare(&ap, "DESCRIBE servers", 0, 6);
     n = execute_body(body, id, 0, NULL, 0, NULL, 0);
