@@ -63,6 +63,7 @@ struct conf_server {
     bool shutdown_backup_sessions; /* on-marked-up shutdown-backup-sessions */
     bool shutdown_sessions;        /* on-marked-down shutdown-sessions */
     bool check_ssl;                /* TLS in the check (MySQL SSL upgrade, or raw TLS) */
+    int send_proxy;                /* PROXY protocol header to send first: 0 none, 1 or 2 */
     bool check_verify;             /* verify required: the certificate must check out */
     char ca_file[256];
     int expect_read_only; /* EXPECT_ANY, 0 (off) or 1 (on) */

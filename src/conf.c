@@ -327,6 +327,15 @@ static int kw_on_marked_down(struct parser *p, const char *kw, void *obj, size_t
     return 0;
 }
 
+/* send-proxy / send-proxy-v2: the PROXY protocol header's version. */
+static int kw_send_proxy(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    (void)p;
+    (void)off;
+    ((struct conf_server *)obj)->send_proxy = strcmp(kw, "send-proxy-v2") ? 1 : 2;
+    return 0;
+}
+
 /* expect read-only on|off | max-lag SECONDS | rows N | value V */
 static int kw_expect(struct parser *p, const char *kw, void *obj, size_t off)
 {
@@ -453,6 +462,8 @@ static const struct keyword server_keywords[] = {
     {"on-marked-up", kw_on_marked_up, 0},
     {"on-marked-down", kw_on_marked_down, 0},
     {"check-ssl", kw_flag, SRV(check_ssl)},
+    {"send-proxy", kw_send_proxy, 0},
+    {"send-proxy-v2", kw_send_proxy, 0},
     {"ca-file", kw_ca_file, SRV(ca_file)},
     {"verify", kw_verify, 0},
     {"expect", kw_expect, 0},

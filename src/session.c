@@ -37,6 +37,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mysql_packet.h"
+#include "proxy_header.h"
 #include "rebound.h"
 #include "server.h"
 #include "worker.h"
@@ -459,6 +460,22 @@ static bool can_retry(struct session *s)
     return s->attempts <= s->listener->conf->retries && server_pick(s->listener, s->tried) != NULL;
 }
 
+/* send-proxy: the first bytes to the server say where the client came from (its address,
+ * and the one it connected to). Written at once on a fresh connection, whose buffer is empty:
+ * 0, or -1 if the socket took less. */
+static int send_proxy_header(struct session *s)
+{
+    uint8_t buf[PROXY_HEADER_MAX];
+    struct sockaddr_storage local;
+    socklen_t len = sizeof(local);
+    size_t n;
+
+    if (getsockname(s->cfd, (struct sockaddr *)&local, &len) < 0)
+        local.ss_family = AF_UNSPEC;
+    n = proxy_header(buf, s->server->conf->send_proxy, &s->peer.sa, (struct sockaddr *)&local);
+    return write(s->sfd, buf, n) == (ssize_t)n ? 0 : -1;
+}
+
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.wr);
@@ -470,6 +487,10 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
         err = errno;
     if (err) {
         connect_failed(s, OBS_CONNECT_FAILED, strerror(err));
+        return;
+    }
+    if (s->server->conf->send_proxy && send_proxy_header(s) < 0) {
+        connect_failed(s, OBS__COUNT, "cannot send the PROXY header");
         return;
     }
     ev_io_stop(loop, w);
