@@ -112,6 +112,9 @@ uint64_t server_last_greeting(const struct server *srv);
  * or per `balance`), else the first usable backup (or each in turn with allbackups),
  * skipping servers whose bit is set in EXCLUDE. NULL when none. Any thread. */
 struct server *server_pick(struct listener *l, uint64_t exclude);
+/* Would SRV get new sessions now (server_pick's rules, without taking a turn): a usable
+ * active server, or the backup in use while no active one is usable? Any thread. */
+bool server_takes_new(const struct server *srv);
 /* Usable servers of L, as counted in the health log. */
 void server_count_usable(const struct listener *l, int *active, int *backup);
 

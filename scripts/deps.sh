@@ -16,7 +16,9 @@ pkgs=("${demo[@]}" libcmocka-dev haproxy sysbench clang
       php-cli php-mysql nodejs
       # tests/integ/test_admin_meta: MariaDB Connector/J and a JDK to compile and run
       # tests/drivers/AdminMeta.java against the admin port
-      libmariadb-java default-jdk-headless)
+      libmariadb-java default-jdk-headless
+      # tests/integ/test_stats: the HTML page as a real browser parses and draws it
+      chromium)
 if [ "${1:-}" = demo ]; then
     pkgs=("${demo[@]}")
 fi

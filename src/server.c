@@ -149,6 +149,26 @@ struct server *server_pick(struct listener *l, uint64_t exclude)
     return pick_role(l, true, l->conf->allbackups ? BALANCE_ROUNDROBIN : BALANCE_FIRST, exclude);
 }
 
+bool server_takes_new(const struct server *srv)
+{
+    const struct listener *l = srv->listener;
+    int active, backup;
+
+    if (!server_usable(srv))
+        return false;
+    if (!srv->conf->backup)
+        return true; /* every usable active server, per the balance */
+    server_count_usable(l, &active, &backup);
+    if (active > 0)
+        return false;
+    if (l->conf->allbackups)
+        return true;
+    for (int i = 0; i < l->nservers; i++) /* the first usable backup */
+        if (l->servers[i].conf->backup && server_usable(&l->servers[i]))
+            return &l->servers[i] == srv;
+    return false;
+}
+
 void server_count_usable(const struct listener *l, int *active, int *backup)
 {
     *active = *backup = 0;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "healthlog.h"
 #include "listener.h"
 #include "rebound.h"
 #include "server.h"
@@ -554,6 +555,8 @@ void stats_render_csv(struct sbuf *b)
 
 /* --- / (HTML) --- */
 
+#define HTML_EVENTS 15 /* health-log events the page shows */
+
 static const char html_head[] =
     "<!DOCTYPE html>\n"
     "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -567,6 +570,9 @@ static const char html_head[] =
     "tr.up{background:#c6efc6}tr.down{background:#f4b6b6}tr.drain{background:#f7e3a1}\n"
     "tr.maint{background:#c9c9f2}tr.admin-drain{background:#f2d1a8}\n"
     ".checking{font-weight:bold;color:#036}\n"
+    ".banner{background:#c00;color:#fff;font-weight:bold;padding:8px 12px;margin:0 0 1em}\n"
+    ".routes{margin:0 0 .5em}.new{font-weight:bold}\n"
+    ".events td{font-family:monospace;font-size:12px}\n"
     "</style></head><body>\n";
 
 /* The row's CSS class: health state, overridden by an admin state other than ready. */
@@ -591,7 +597,8 @@ static void html_row(struct sbuf *b, const struct srv_row *r, const void *arg)
     const struct server *srv = r->srv;
     (void)arg;
 
-    sbuf_printf(b, "<tr class=\"srv %s\"><td>", row_class(srv));
+    sbuf_printf(b, "<tr class=\"srv %s\"><td class=\"new\">%s</td><td>", row_class(srv),
+                server_takes_new(srv) ? "&#10148;" : "");
     stats_html_text(b, srv->conf->name);
     sbuf_puts(b, "</td>");
     html_cell(b, srv->conf->addr.text);
@@ -609,10 +616,65 @@ static void html_row(struct sbuf *b, const struct srv_row *r, const void *arg)
     sbuf_printf(
         b,
         "<td>%llds ago</td><td>%llds</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td>"
-        "<td>%lld</td></tr>\n",
+        "<td>%lld</td><td>%lld</td></tr>\n",
         (long long)r->last_change_s, (long long)r->downtime_s, (long long)r->sessions,
         (long long)r->sessions_total, (long long)r->sessions_killed, (long long)r->check_failures,
-        (long long)r->connect_failures);
+        (long long)r->connect_failures, (long long)r->observed_errors);
+}
+
+/* The first thing on the page: a red line for each listen no server can take a client of. */
+static void html_banners(struct sbuf *b)
+{
+    for (int i = 0; i < listeners_count(); i++) {
+        const struct listener *l = listener_at(i);
+        int active, backup;
+        server_count_usable(l, &active, &backup);
+        if (active + backup > 0)
+            continue;
+        sbuf_puts(b, "<p class=\"banner\">");
+        stats_html_text(b, l->conf->name);
+        sbuf_puts(b, ": no server available &mdash; new clients get error 1105</p>\n");
+    }
+}
+
+/* Which servers of L take new sessions now, in words. */
+static void html_routes(struct sbuf *b, const struct listener *l)
+{
+    int n = 0;
+
+    sbuf_puts(b, "<p class=\"routes\">New sessions go to: ");
+    for (int j = 0; j < l->nservers; j++) {
+        const struct server *srv = &l->servers[j];
+        if (!server_takes_new(srv))
+            continue;
+        sbuf_puts(b, n++ ? ", <b>" : "<b>");
+        stats_html_text(b, srv->conf->name);
+        sbuf_printf(b, "</b> (%s)", srv->conf->backup ? "backup" : "active");
+    }
+    sbuf_puts(b, n ? "</p>\n" : "<b>no server</b></p>\n");
+}
+
+/* The newest health-log events, newest first: why the servers are where they are. */
+static void html_events(struct sbuf *b)
+{
+    size_t n = healthlog_ring_count(), shown = 0;
+    char when[32];
+
+    sbuf_puts(b, "<h2>Recent events</h2>\n<table class=\"events\">\n"
+                 "<tr><th>time (UTC)</th><th>event</th></tr>\n");
+    for (size_t i = n; i > 0 && shown < HTML_EVENTS; i--, shown++) {
+        const struct hl_record *rec = healthlog_ring_get(i - 1);
+        time_t t = (time_t)(rec->time_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+        sbuf_printf(b, "<tr><td>%s</td>", when);
+        html_cell(b, rec->line);
+        sbuf_puts(b, "</tr>\n");
+    }
+    if (shown == 0)
+        sbuf_puts(b, "<tr><td colspan=\"2\">none kept (health-log-ring 0)</td></tr>\n");
+    sbuf_puts(b, "</table>\n");
 }
 
 void stats_render_html(struct sbuf *b)
@@ -621,7 +683,9 @@ void stats_render_html(struct sbuf *b)
     sbuf_printf(b, "<h1>rebound %s</h1>\n<p>pid %ld &middot; %u of %u sessions open &middot; ",
                 REBOUND_VERSION, (long)getpid(), atomic_load(&sessions_alive),
                 atomic_load(&sessions_max));
-    sbuf_puts(b, "&#8635; marks a check in progress &middot; refreshes every 5 s</p>\n");
+    sbuf_puts(b, "&#10148; takes new sessions &middot; &#8635; marks a check in progress "
+                 "&middot; refreshes every 5 s</p>\n");
+    html_banners(b);
     for (int i = 0; i < listeners_count(); i++) {
         const struct listener *l = listener_at(i);
         sbuf_puts(b, "<h2>listen ");
@@ -630,13 +694,16 @@ void stats_render_html(struct sbuf *b)
         stats_html_text(b, l->conf->bind.text);
         sbuf_printf(b, " &middot; %llu sessions since start</h2>\n",
                     (unsigned long long)l->sessions_total);
+        html_routes(b, l);
         sbuf_puts(
-            b, "<table>\n<tr><th>server</th><th>address</th><th>role</th><th>state</th>"
+            b, "<table>\n<tr><th title=\"takes new "
+               "sessions\"></th><th>server</th><th>address</th><th>role</th><th>state</th>"
                "<th>admin</th><th>check</th><th>code</th><th>duration</th><th>info</th>"
                "<th>last change</th><th>downtime</th><th>sessions</th><th>total</th><th>killed</th>"
-               "<th>check failures</th><th>connect failures</th></tr>\n");
+               "<th>check failures</th><th>connect failures</th><th>errors seen</th></tr>\n");
         listener_servers(l, html_row, b, NULL);
         sbuf_puts(b, "</table>\n");
     }
+    html_events(b);
     sbuf_puts(b, "</body></html>\n");
 }

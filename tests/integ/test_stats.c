@@ -447,6 +447,55 @@ static void test_html(void **state)
     assert_non_null(html_row("<td>master</td>", row, sizeof(row)));
 }
 
+/* Run headless Chromium on the page with ARG (--dump-dom, --screenshot=FILE) into OUT; its
+ * exit status. Its profile lives in the scratch directory. */
+static int chromium(const char *arg, char *out, size_t outsz)
+{
+    char url[64], profile[600], profile_arg[700];
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", fx.stats_port);
+    harness_path(profile, sizeof(profile), "chromium-profile");
+    snprintf(profile_arg, sizeof(profile_arg), "--user-data-dir=%s", profile);
+    char *const argv[] = {"/usr/bin/chromium", "--headless", "--no-sandbox",
+                          "--disable-gpu",     profile_arg,  "--window-size=1400,900",
+                          (char *)arg,         url,          NULL};
+    return run_command(argv, out, outsz, 120000);
+}
+
+/* The page as a real browser makes it: Chromium parses it into what the operator reads first
+ * (a red line for the listen no server can serve, which server takes new sessions, the
+ * recent events with their reasons), keeps a hostile server name as text, and draws it. */
+static void test_html_in_browser(void **state)
+{
+    static char dom[262144];
+    char png[600], *shot;
+    (void)state;
+
+    /* The odd listen's only server is on a closed port: DOWN once its first check failed. */
+    expect_file_line(fx.health_log, 0, "Listener odd has no server available!", STATE_WAIT_MS);
+    if (chromium("--dump-dom", dom, sizeof(dom)) != 0)
+        fail_msg("chromium --dump-dom failed:\n%.2000s", dom);
+    if (!strstr(dom, "<p class=\"banner\">odd: no server available"))
+        fail_msg("no banner for listen odd in the browser's page:\n%.4000s", dom);
+    assert_null(strstr(dom, "<p class=\"banner\">rw:"));
+    assert_non_null(strstr(dom, "New sessions go to: <b>master</b> (active)"));
+    assert_non_null(strstr(dom, "<h2>Recent events</h2>"));
+    assert_non_null(strstr(dom, "Server rw/master starts UP as an active server"));
+    /* The hostile name is text in the browser's document, not markup. */
+    assert_non_null(strstr(dom, "x&lt;i&gt;&amp;\"y\",z"));
+    assert_null(strstr(dom, "<i>&amp;"));
+    harness_path(png, sizeof(png), "stats.png");
+    char arg[700];
+    snprintf(arg, sizeof(arg), "--screenshot=%s", png);
+    if (chromium(arg, dom, sizeof(dom)) != 0)
+        fail_msg("chromium --screenshot failed:\n%.2000s", dom);
+    shot = read_file(png);
+    assert_non_null(shot);
+    assert_memory_equal(shot, "\x89PNG", 4);
+    free(shot);
+    assert_true(file_size(png) > 10000); /* a drawn page, not a blank one */
+}
+
 /* One bad request: its status, a complete answer, a close; and client queries still run. */
 static void expect_rejected(MYSQL *m, const char *req, size_t len, int want)
 {
@@ -678,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_follow_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_html_in_browser, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stalled_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answered_clients_make_room, setup, teardown),
