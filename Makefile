@@ -35,7 +35,7 @@ FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard test
 HARNESS  := $(BUILD)/obj/harness.o
 FUZZ_TIME ?= 300
 
-.PHONY: all deps deps-demo test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-docs fuzz demo bench install clean format
+.PHONY: all deps deps-demo test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-image check-docs fuzz demo bench install clean format
 
 all: $(BUILD)/rebound
 
@@ -45,6 +45,8 @@ $(BUILD)/rebound: $(OBJS)
 $(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(CFLAGS) -MMD -c -o $@ $<
 
+# Kept between runs (make would delete them as intermediate files).
+.PRECIOUS: $(BUILD)/obj-test/%.o
 $(BUILD)/obj-test/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj-test
 	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -c -o $@ $<
 
@@ -104,6 +106,11 @@ check-integ: $(BUILD)/rebound $(INTEG)
 # the logrotate file, proven without a container engine: see the script's header.
 check-docker:
 	tests/docker/check.sh
+
+# docker/Dockerfile built for real with podman (base images made with debootstrap) and run
+# against a real master and replica: routing, failover, failback, health check, SIGTERM.
+check-image:
+	tests/docker/image.sh
 
 # The man pages render without warnings and document exactly the keywords conf.c accepts.
 check-docs: $(BUILD)/rebound
