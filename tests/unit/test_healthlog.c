@@ -362,8 +362,8 @@ static void test_text_line(void **state)
  * its version or error message comes out escaped, and the line stays one line. */
 static void test_text_line_escapes_server_text(void **state)
 {
-    struct check_result r = result(CHK_L7STS, 1045,
-                                   "denied\"\nServer rw/replica1 is UP, reason: x\r\x1b[2J\\", 3);
+    struct check_result r =
+        result(CHK_L7STS, 1045, "denied\"\nServer rw/replica1 is UP, reason: x\r\x1b[2J\\", 3);
     char path[128], cfg[256], *text;
     (void)state;
 
@@ -668,7 +668,7 @@ static void test_syslog_pri(void **state)
         const char *name;
     } want[] = {
         {HL_CHECK, 6, "check"},         {HL_TRANSITION, 5, "transition"}, {HL_KILL, 5, "kill"},
-        {HL_NO_SERVER, 1, "no-server"}, {HL_ADMIN, 5, "admin"},
+        {HL_NO_SERVER, 1, "no-server"}, {HL_ADMIN, 5, "admin"},           {HL_START, 6, "start"},
     };
     static const struct {
         const char *name;
