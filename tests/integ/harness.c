@@ -114,7 +114,8 @@ long file_size(const char *path)
 
 /* Scan the lines of path from offset `from`: the number of lines containing needle, and in
  * *first the index of the first of them (-1 if none). */
-static int scan_file_lines(const char *path, long from, const char *needle, int *first)
+static int scan_file_lines(const char *path, long from, const char *needle, const char *unless,
+                           int *first)
 {
     FILE *f = fopen(path, "r");
     char *line = NULL;
@@ -126,7 +127,7 @@ static int scan_file_lines(const char *path, long from, const char *needle, int 
         return 0;
     if (fseek(f, from, SEEK_SET) == 0) {
         for (; getline(&line, &cap, f) >= 0; i++) {
-            if (!strstr(line, needle))
+            if (!strstr(line, needle) || (unless && strstr(line, unless)))
                 continue;
             if (n++ == 0)
                 *first = i;
@@ -141,14 +142,21 @@ int count_file_lines(const char *path, long from, const char *needle)
 {
     int first;
 
-    return scan_file_lines(path, from, needle, &first);
+    return scan_file_lines(path, from, needle, NULL, &first);
+}
+
+int count_file_lines_unless(const char *path, long from, const char *needle, const char *unless)
+{
+    int first;
+
+    return scan_file_lines(path, from, needle, unless, &first);
 }
 
 int file_line_index(const char *path, long from, const char *needle)
 {
     int first;
 
-    scan_file_lines(path, from, needle, &first);
+    scan_file_lines(path, from, needle, NULL, &first);
     return first;
 }
 

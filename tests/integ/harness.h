@@ -52,6 +52,9 @@ bool wait_for_file_line(const char *path, const char *needle, int timeout_ms);
 /* Number of lines of path at or after offset `from` that contain `needle`. */
 int count_file_lines(const char *path, long from, const char *needle);
 
+/* The same, leaving out the lines that also contain `unless`. */
+int count_file_lines_unless(const char *path, long from, const char *needle, const char *unless);
+
 /* 0-based index of the first line of path at or after offset `from` that contains `needle`,
  * -1 if none: lets a test check the order of two log lines. */
 int file_line_index(const char *path, long from, const char *needle);
