@@ -18,6 +18,7 @@ struct listener;
 struct server;
 struct pending;
 struct worker;
+struct relogin;
 
 /* One direction of the relay. RD watches the source fd, WR the destination fd.
  * PENDING holds bytes the destination would not take yet; NULL while none, so an
@@ -60,6 +61,9 @@ struct session {
     bool logged_in;     /* the client's MySQL login is over (timeout handshake no longer applies) */
     bool fresh_tried;   /* a second connection to a busy server was made (wait_on_busy_server) */
     bool greeting_late; /* the greeting timeout found bytes waiting and gave them a moment */
+    bool login_seen;    /* the client's first packet after the greeting was looked at */
+    size_t greeting_len;     /* bytes of the greeting the client got */
+    struct relogin *relogin; /* while the login may still move to another server: its state */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;
@@ -95,6 +99,13 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
  * posted now (no barrier); a barrier taken later finds them gone. REASON is logged for each.
  * 0, or -1 (logged, nothing killed) when out of memory. */
 int sessions_kill_ids(const uint64_t *ids, size_t n, const char *reason);
+/* Is S in the middle of its MySQL login, in a state that can move to another server without
+ * the client noticing more than a slower login (session.c: move_login)? */
+bool session_login_movable(const struct session *s);
+/* Move S's login to another server (not one set in EXCLUDE, unless no other can take it): the
+ * client is asked to answer the new server's scramble. false if impossible: the client got an
+ * error and the session is closed. */
+bool session_move_login(struct session *s, uint64_t exclude, const char *reason);
 /* Has any byte reached the client? Until then the session can move to another server
  * without the client noticing (the client is not even read before the greeting). */
 bool session_has_traffic(const struct session *s);

@@ -43,14 +43,14 @@ struct pass_share {
 struct kill_pass {
     struct mail start; /* run after the barrier: posts the shares */
     int refs;
-    bool failback;      /* failback, else on-marked-down */
-    struct server *who; /* whose transition started it */
-    struct listener *l; /* WHO's listener when posted */
-    uint64_t victims;   /* bit per server index of L whose sessions go */
-    uint64_t exclude;   /* servers moved sessions may not go to */
+    bool failback;       /* failback, else on-marked-down */
+    struct server *who;  /* whose transition started it */
+    struct listener *l;  /* WHO's listener when posted */
+    uint64_t victims;    /* bit per server index of L whose sessions go */
+    uint64_t exclude;    /* servers moved sessions may not go to */
     const char *reason;  /* for each session's close */
     const char *trigger; /* what WHO did, for the log: "came UP", "was set ready", "went DOWN" */
-    uint64_t t0;        /* mono_us() when posted */
+    uint64_t t0;         /* mono_us() when posted */
     unsigned killed, moved, skipped;
     uint64_t clients_us, total_us; /* the slowest worker's */
     char who_id[2 * CONF_NAME_MAX + 2];
@@ -77,8 +77,8 @@ static void log_pass(const struct kill_pass *p)
                           .pass_ms = (unsigned)(p->total_us / 1000)};
 
     if (!p->failback) {
-        healthlog_emit(&ev, "Killed %u sessions on %s after it %s, in %u ms.", p->killed,
-                       p->who_id, p->trigger, ev.pass_ms);
+        healthlog_emit(&ev, "Killed %u sessions on %s after it %s, in %u ms.", p->killed, p->who_id,
+                       p->trigger, ev.pass_ms);
         log_moved(p, p->who_id);
         return;
     }
@@ -133,41 +133,51 @@ static void share_drop(struct mail *m)
     pass_release(container_of(m, struct pass_share, mail)->p);
 }
 
+/* Can S move to another server without its client noticing more than a slower login? */
+static bool movable(const struct session *s)
+{
+    return !session_has_traffic(s) || session_login_movable(s);
+}
+
 /* Worker SH->w's sweep over its sessions on the victims: every client learns first (they
- * are what waits to reconnect), then each session goes: untouched ones (no byte reached
- * their client yet) move to another server (never a victim: EXCLUDE covers them), the rest
- * leave their server side to the close batches. */
+ * are what waits to reconnect), then each session goes: those that can move (no byte reached
+ * their client yet, or their login can restart on another server) move there (never a victim
+ * while another server can take them: EXCLUDE covers them), the rest leave their server side
+ * to the close batches. */
 static void sweep(struct pass_share *sh)
 {
     struct kill_pass *p = sh->p;
     int wi = sh->w->index;
-    struct session *s, *next;
+    struct session *s;
 
     for (int i = 0; i < p->l->nservers; i++) {
         if (!(p->victims & (UINT64_C(1) << i)))
             continue;
         TAILQ_FOREACH(s, &p->l->servers[i].tally[wi].sessions, srv_link)
-        if (session_has_traffic(s))
+        if (!movable(s))
             session_abort_client(s);
     }
     sh->clients_us = mono_us() - p->t0;
     for (int i = 0; i < p->l->nservers; i++) {
         struct srv_tally *t = &p->l->servers[i].tally[wi];
+        unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed);
         if (!(p->victims & (UINT64_C(1) << i)))
             continue;
-        /* Either way S leaves this list and nothing else does. */
-        for (s = TAILQ_FIRST(&t->sessions); s; s = next) {
-            next = TAILQ_NEXT(s, srv_link);
-            if (!session_has_traffic(s)) {
-                if (session_redispatch(s, p->exclude, p->reason)) {
-                    sh->moved++;
-                    continue;
-                }
-                /* refused and closed */
-            } else {
-                session_condemn(s, p->reason);
+        /* The N sessions there now, each once: each leaves the list, or (moved back here, the
+         * pass's servers being the last resort) goes behind those still to come. */
+        for (unsigned k = 0; k < n && (s = TAILQ_FIRST(&t->sessions)); k++) {
+            bool moved;
+            if (!session_has_traffic(s))
+                moved = session_redispatch(s, p->exclude, p->reason);
+            else if (session_login_movable(s))
+                moved = session_move_login(s, p->exclude, p->reason);
+            else
+                moved = (session_condemn(s, p->reason), false);
+            if (moved) {
+                sh->moved++;
+                continue;
             }
-            sh->killed++;
+            sh->killed++; /* condemned, or refused and closed */
             tally_add(&t->sessions_killed, 1);
         }
     }

@@ -36,6 +36,7 @@
 
 #include "listener.h"
 #include "log.h"
+#include "login.h"
 #include "mysql_packet.h"
 #include "proxy_header.h"
 #include "rebound.h"
@@ -45,6 +46,21 @@
 #define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
 /* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
 #define GREETING_PATIENCE 4
+
+/* A login that may still move to another server: from the client's first response (kept
+ * here) until the login ends. The new server's scramble goes to the client in an
+ * AuthSwitchRequest; its answer replaces the old one in the kept response; after that each
+ * packet's sequence id is off by SHIFT between the two sides until the login is over. */
+struct relogin {
+    struct login_response r;
+    bool moving;     /* connecting to the next server: its greeting is not passed on */
+    bool asked;      /* the AuthSwitchRequest went out: the client's answer is awaited */
+    uint8_t shift;   /* client-side sequence id = server-side one + SHIFT */
+    size_t srv_left; /* bytes of the server packet being relayed that are still to come */
+    size_t cli_left; /* the same for the client's packets */
+    size_t len;      /* the kept response packet, header included */
+    uint8_t response[];
+};
 
 /* Bytes the destination did not accept yet. */
 struct pending {
@@ -76,7 +92,9 @@ bool session_has_traffic(const struct session *s)
 static void refuse(struct session *s, const char *msg)
 {
     uint8_t pkt[512];
-    size_t n = mysql_err_packet(pkt, sizeof(pkt), 0, ERR_NO_SERVER, NULL, msg);
+    /* A client whose login was being moved waits for the answer to its response (seq 2). */
+    uint8_t seq = s->relogin && s->relogin->moving ? 2 : 0;
+    size_t n = mysql_err_packet(pkt, sizeof(pkt), seq, ERR_NO_SERVER, NULL, msg);
 
     if (n && write(s->cfd, pkt, n) < 0)
         sess_debug(s, "cannot send error to client: %s", strerror(errno));
@@ -324,6 +342,7 @@ static void end_session(struct session *s, const char *how, const char *reason, 
         close(s->cfd);
     free(s->up.pending);
     free(s->down.pending);
+    free(s->relogin);
     free(s);
     if (sfd >= 0)
         worker_close_later(w, sfd);
@@ -666,9 +685,9 @@ static bool read_failed(ssize_t n)
     return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
-/* The greeting checked out (or is an ERR packet no other server can spare the client):
- * pass it on and start relaying both ways. */
-static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, uint16_t err)
+/* The server's greeting is in: relay both ways from now on, under the idle timeouts (and
+ * timeout handshake until the login is over). */
+static void start_relay(struct session *s, size_t n, enum mysql_greeting_kind kind)
 {
     struct server *srv = s->server;
     const struct conf_listen *lc = s->listener->conf;
@@ -685,12 +704,51 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     ev_timer_stop(s->w->loop, &s->timer);
     ev_timer_set(&s->timer, login < idle ? (login > 0 ? login : 0) : idle, 0);
     ev_timer_start(s->w->loop, &s->timer);
-    /* Followed even without observe: the end of the login is what timeout handshake needs
-     * (and nothing is counted then). */
-    observe_stream_start(&s->obs, true, !srv->conf->backup);
     tally_add(&srv->tally[s->w->index].bytes_out, n);
     if (kind == MYSQL_GREETING_OK) /* taking logins: wait_on_busy_server() */
         atomic_store_explicit(&srv->tally[s->w->index].greeted_us, mono_us(), memory_order_relaxed);
+}
+
+/* The next server greeted a session whose login moves to it (its greeting, N bytes, is in the
+ * scratch buffer): the client is asked to answer this server's scramble with its own plugin.
+ * The client never sees this greeting; its answer goes on in relay_client_answer(). */
+static void login_moved(struct session *s, size_t n)
+{
+    struct relogin *rl = s->relogin;
+    uint8_t scramble[LOGIN_SCRAMBLE_LEN];
+    size_t len;
+
+    if (login_greeting_scramble((uint8_t *)s->w->scratch, n, scramble) < 0) {
+        session_close(s, "moving the login: the next server's greeting has no scramble");
+        return;
+    }
+    start_relay(s, n, MYSQL_GREETING_OK);
+    rl->moving = false;
+    rl->asked = true;
+    /* Sequence id 2: the answer to the client's response (1). */
+    len = login_auth_switch((uint8_t *)s->w->scratch, SCRATCH_SIZE, 2, rl->r.plugin, scramble);
+    observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, len); /* what the client sees */
+    sess_debug(s, "login moved to %s: the client answers its scramble", s->server->id);
+    if (pass_on(s, &s->down, s->cfd, len, "client write error") < 0)
+        return;
+    observe_ok(s->server);
+}
+
+/* The greeting checked out (or is an ERR packet no other server can spare the client):
+ * pass it on and start relaying both ways. */
+static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, uint16_t err)
+{
+    struct server *srv = s->server;
+
+    if (kind == MYSQL_GREETING_OK && s->relogin && s->relogin->moving) {
+        login_moved(s, n);
+        return;
+    }
+    start_relay(s, n, kind);
+    /* Followed even without observe: the end of the login is what timeout handshake needs
+     * (and nothing is counted then). */
+    observe_stream_start(&s->obs, true, !srv->conf->backup);
+    s->greeting_len = n;
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
@@ -765,6 +823,14 @@ static void server_gone(struct session *s, int err)
     struct server *srv = s->server;
     enum obs_event ev = observe_server_gone(&s->obs, err != 0, s->up.eof);
 
+    if (session_login_movable(s)) {
+        /* Gone between its greeting and its answer to the login: another server answers. */
+        session_move_login(s, UINT64_C(1) << srv->index,
+                           err ? strerror(err) : "the server closed during the login");
+        if (ev < OBS__COUNT) /* S may be gone: only the server from here on */
+            observe_error(srv, ev, err ? strerror(err) : "end of stream");
+        return;
+    }
     if (!err && ev == OBS__COUNT) {
         flow_eof(s, &s->down, s->cfd);
         return;
@@ -803,6 +869,104 @@ static void drain(struct session *s, struct flow *f, int dst, const char *side)
         session_close(s, "both sides closed");
 }
 
+/* Add DELTA to the sequence id of every packet that starts in the N bytes at P; *LEFT carries
+ * the bytes of a packet still to come from one read to the next. -1 if a header is cut between
+ * two reads (not seen in a login's small packets: the session is then closed). */
+static int shift_seqs(size_t *left, uint8_t *p, size_t n, int delta)
+{
+    size_t off = 0, k;
+
+    while (off < n) {
+        if (*left) {
+            k = *left < n - off ? *left : n - off;
+            off += k;
+            *left -= k;
+            continue;
+        }
+        if (n - off < MYSQL_HEADER_LEN)
+            return -1;
+        p[off + 3] = (uint8_t)(p[off + 3] + delta);
+        *left = mysql_payload_len(p + off);
+        off += MYSQL_HEADER_LEN;
+    }
+    return 0;
+}
+
+/* The client's first packet after the greeting (N bytes in scratch): keep it while the login
+ * may have to move, if it is a whole HandshakeResponse41 whose plugin signs a scramble. */
+static void keep_login(struct session *s, size_t n)
+{
+    const uint8_t *p = (const uint8_t *)s->w->scratch;
+    struct login_response r;
+    struct relogin *rl;
+
+    s->login_seen = true;
+    if (!s->obs.followed || n < MYSQL_HEADER_LEN || p[3] != 1 ||
+        n != MYSQL_HEADER_LEN + mysql_payload_len(p) ||
+        login_parse_response(p + MYSQL_HEADER_LEN, n - MYSQL_HEADER_LEN, &r) < 0 ||
+        !(r.caps & MYSQL_CLIENT_PLUGIN_AUTH) || !login_plugin_restartable(r.plugin))
+        return;
+    if (!(rl = calloc(1, sizeof(*rl) + n)))
+        return; /* the login just cannot move */
+    rl->r = r;
+    rl->len = n;
+    memcpy(rl->response, p, n);
+    s->relogin = rl;
+}
+
+/* The client's answer to the new server's scramble (N bytes in scratch): the new server gets the
+ * client's first response with that answer in it. From here the two sides' sequence ids differ
+ * by 2 (the AuthSwitchRequest and the answer) until the login is over. */
+static void relay_client_answer(struct session *s, size_t n)
+{
+    struct relogin *rl = s->relogin;
+    uint8_t *p = (uint8_t *)s->w->scratch, *out;
+    size_t len;
+
+    if (n < MYSQL_HEADER_LEN || p[3] != 3 || n != MYSQL_HEADER_LEN + mysql_payload_len(p)) {
+        session_close(s, "moving the login: the client's answer is not one packet");
+        return;
+    }
+    observe_client_bytes(&s->obs, p, n);
+    if (!(out = malloc(SCRATCH_SIZE))) {
+        session_close(s, "out of memory");
+        return;
+    }
+    len = login_rebuild_response(out, SCRATCH_SIZE, 1, rl->response + MYSQL_HEADER_LEN,
+                                 rl->len - MYSQL_HEADER_LEN, &rl->r, p + MYSQL_HEADER_LEN,
+                                 n - MYSQL_HEADER_LEN);
+    if (len)
+        memcpy(p, out, len);
+    free(out);
+    if (!len) {
+        session_close(s, "moving the login: the response does not fit");
+        return;
+    }
+    rl->asked = false;
+    rl->shift = 2;
+    pass_on(s, &s->up, s->sfd, len, "server write error");
+}
+
+bool session_login_movable(const struct session *s)
+{
+    const struct relogin *rl = s->relogin;
+
+    return rl && !rl->moving && !rl->asked && rl->shift == 0 && !s->logged_in &&
+           s->state == SESS_RELAY && s->down.bytes == s->greeting_len && s->up.bytes == rl->len &&
+           !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
+}
+
+bool session_move_login(struct session *s, uint64_t exclude, const char *reason)
+{
+    sess_debug(s, "moving the login away from %s: %s", s->server->id, reason);
+    drop_server(s);
+    s->relogin->moving = true;
+    s->tried = 0;
+    s->attempts = 0;
+    s->fresh_tried = false;
+    return dispatch(s, exclude);
+}
+
 /* The client sent something: follow it (observe), pass it on. */
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -821,7 +985,18 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     s->c_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_in, (uint64_t)n);
+    if (!s->login_seen && !s->logged_in)
+        keep_login(s, (size_t)n);
+    if (s->relogin && s->relogin->asked) {
+        relay_client_answer(s, (size_t)n);
+        return;
+    }
     observe_client_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
+    if (s->relogin && s->relogin->shift &&
+        shift_seqs(&s->relogin->cli_left, (uint8_t *)s->w->scratch, (size_t)n, -2) < 0) {
+        session_close(s, "moving the login: a packet header cut in two");
+        return;
+    }
     pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
 }
 
@@ -840,11 +1015,20 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     s->s_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_out, (uint64_t)n);
+    if (s->relogin && s->relogin->shift &&
+        shift_seqs(&s->relogin->srv_left, (uint8_t *)s->w->scratch, (size_t)n, 2) < 0) {
+        session_close(s, "moving the login: a packet header cut in two");
+        return;
+    }
     observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
     /* The login is over at the server's OK; in a stream rebound cannot read (TLS,
      * compression), once the server answers what the client sent. */
     if (!s->logged_in)
         s->logged_in = s->obs.authed || (!s->obs.followed && s->up.bytes > 0);
+    if (s->logged_in && s->relogin) { /* nothing left to move: every later packet is as is */
+        free(s->relogin);
+        s->relogin = NULL;
+    }
     if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
         return;
     observe_report(s->server, &s->obs);

@@ -1304,7 +1304,7 @@ const char *fake_peer_kind_name(enum fake_peer_kind kind)
 /* A whole greeting packet (4-byte header, sequence id 0) with protocol byte `protocol`, server
  * version `version`, mysql_native_password and no TLS or compression; its length in bytes. */
 static size_t fake_peer_greeting(unsigned char *buf, size_t size, uint8_t protocol,
-                                 const char *version)
+                                 const char *version, bool mariadb)
 {
     unsigned char *p = buf + 4;
     size_t vlen = strlen(version), len;
@@ -1318,16 +1318,19 @@ static size_t fake_peer_greeting(unsigned char *buf, size_t size, uint8_t protoc
     p += 4;
     memcpy(p, "abcdefgh", 9); /* scramble, first part, and its filler byte */
     p += 9;
-    /* LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB PROTOCOL_41 TRANSACTIONS SECURE_CONNECTION */
-    *p++ = 0x0d;
-    *p++ = 0xa2;
+    /* LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB PROTOCOL_41 TRANSACTIONS SECURE_CONNECTION, or
+     * the flags MariaDB 10.11 announces (what a client then answers with differs) */
+    *p++ = mariadb ? 0xfe : 0x0d;
+    *p++ = mariadb ? 0xf7 : 0xa2;
     *p++ = 0x21; /* utf8_general_ci */
     *p++ = 0x02; /* status: autocommit */
     *p++ = 0x00;
-    *p++ = 0x0b; /* MULTI_STATEMENTS MULTI_RESULTS PLUGIN_AUTH */
-    *p++ = 0x00;
+    *p++ = mariadb ? 0xff : 0x0b; /* MULTI_STATEMENTS MULTI_RESULTS PLUGIN_AUTH (+ more) */
+    *p++ = mariadb ? 0x81 : 0x00;
     *p++ = 21; /* scramble length */
     memset(p, 0, 10);
+    if (mariadb)
+        p[6] = 0x1d; /* MariaDB's own capabilities */
     p += 10;
     memcpy(p, "ijklmnopqrst", 13); /* scramble, second part, NUL-terminated */
     p += 13;
@@ -1403,7 +1406,7 @@ static void fake_peer_greet(struct fake_peer *f, struct fake_peer_conn *c)
     }
     c->nbefore = c->nin;
     n = fake_peer_greeting(g, sizeof(g), f->kind == FAKE_PEER_PROTOCOL9 ? 9 : 10,
-                           f->version ? f->version : "5.7.99-fake");
+                           f->version ? f->version : "5.7.99-fake", f->mariadb);
     switch (f->kind) {
     case FAKE_PEER_GREETING:
     case FAKE_PEER_PROTOCOL9:
@@ -1483,7 +1486,8 @@ static void *fake_peer_run(void *arg)
             if (c->fd < 0)
                 continue;
             if (n > 0 && (p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)) &&
-                !fake_peer_read(f, c)) {
+                (!fake_peer_read(f, c) || (f->close_after > 0 && c->greeted &&
+                                           c->nin - c->nbefore >= (size_t)f->close_after))) {
                 close(c->fd);
                 c->fd = -1;
                 continue;

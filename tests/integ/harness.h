@@ -268,6 +268,9 @@ struct fake_peer {
     int silent_conn;          /* never greet this connection (1: the first accepted), as if the
                                * kernel had lost it in a full accept queue; 0: none */
     const char *version;      /* server version in the greeting, NULL for "5.7.99-fake" */
+    int close_after;          /* close a connection once it sent this many bytes after the
+                               * greeting, as a server that dies during a login; 0: never */
+    bool mariadb;             /* greet with the capability flags of MariaDB 10.11 */
     /* state, owned by fake_peer_start() / fake_peer_stop() */
     int port;         /* port it listens on */
     int lfd;          /* listening socket, -1 if none */

@@ -369,6 +369,78 @@ static void test_busy_server_wait_checks_usable(void **state)
     destroy(f);
 }
 
+/* A HandshakeResponse41 (sequence id 1) for user app with a 20-byte mysql_native_password
+ * answer of byte FILL, into BUF; its length. */
+static size_t login_response(uint8_t *buf, uint8_t fill)
+{
+    static const char plugin[] = "mysql_native_password";
+    uint32_t caps = 0x00000200 | 0x00008000 | 0x00080000; /* PROTOCOL_41 SECURE PLUGIN_AUTH */
+    size_t n = 4;
+
+    memcpy(buf + n, &caps, 4); /* little-endian here */
+    n += 4;
+    memset(buf + n, 0, 4 + 1 + 23);
+    buf[n + 3] = 1; /* max packet 16 MiB */
+    buf[n + 4] = 45;
+    n += 4 + 1 + 23;
+    memcpy(buf + n, "app", 4);
+    n += 4;
+    buf[n++] = 20;
+    memset(buf + n, fill, 20);
+    n += 20;
+    memcpy(buf + n, plugin, sizeof(plugin));
+    n += sizeof(plugin);
+    buf[0] = (uint8_t)(n - 4);
+    buf[1] = buf[2] = 0;
+    buf[3] = 1;
+    return n;
+}
+
+/* A session whose login is under way when its server goes DOWN is not killed: its login
+ * moves to the next server, whose scramble the client is asked to answer (AuthSwitchRequest,
+ * sequence id 2); the client's answer reaches that server inside its first response. */
+static void test_pass_moves_a_login(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    uint8_t resp[128], got[256];
+    size_t n = login_response(resp, 0x11);
+    int c, m, r;
+    ssize_t k;
+    (void)state;
+
+    c = greeted_client(f, 0);
+    m = f->fakes[0].conns[0];
+    assert_int_equal(write(c, resp, n), (ssize_t)n);
+    assert_true(readable(m, WAIT_MS)); /* the master has the response, and says nothing */
+    assert_int_equal(read(m, got, sizeof(got)), (ssize_t)n);
+    server_set_state(master, SRV_DOWN, &failed);
+    r = fake_accept(&f->fakes[1]);
+    send_greeting(r);
+    assert_true(readable(c, WAIT_MS));
+    k = read(c, got, sizeof(got));
+    assert_true(k > 5);
+    assert_int_equal(got[3], 2);    /* the answer to the client's response */
+    assert_int_equal(got[4], 0xfe); /* an AuthSwitchRequest */
+    assert_string_equal((char *)got + 5, "mysql_native_password");
+    /* The client answers the new scramble (sequence id 3)... */
+    uint8_t answer[24] = {20, 0, 0, 3};
+    memset(answer + 4, 0x22, 20);
+    assert_int_equal(write(c, answer, sizeof(answer)), (ssize_t)sizeof(answer));
+    /* ...and the replica gets the first response with that answer in it, as sequence id 1. */
+    assert_true(readable(r, WAIT_MS));
+    k = read(r, got, sizeof(got));
+    assert_int_equal(k, (ssize_t)n);
+    assert_int_equal(got[3], 1);
+    assert_memory_equal(got + 4, resp + 4, 32 + 4 + 1);        /* capabilities ... user, length */
+    assert_memory_equal(got + 4 + 32 + 4 + 1, answer + 4, 20); /* the new answer */
+    assert_memory_equal(got + 4 + 32 + 4 + 1 + 20, "mysql_native_password", 22);
+    expect_logged("Killed 0 sessions on rw/master after it went DOWN");
+    expect_logged("Redispatched 1 connecting sessions of rw away from rw/master.");
+    close(c);
+    destroy(f);
+}
+
 /* A greeting that arrives in the loop turn in which its timeout also runs out (the worker was
  * busy for longer than `timeout greeting`) is read, not taken for a silent server: libev runs
  * the timer first, so the timeout itself must look. */
@@ -436,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_moved_session_may_fall_back),
         cmocka_unit_test(test_marked_down_kills),
         cmocka_unit_test(test_busy_server_wait_checks_usable),
+        cmocka_unit_test(test_pass_moves_a_login),
         cmocka_unit_test(test_greeting_in_the_timeouts_turn),
         cmocka_unit_test(test_on_error_once_per_run),
     };

@@ -1,0 +1,153 @@
+/* login.c - the MySQL login's packets, read and rewritten to move a login in progress to
+ * another server (session.c: a server that went away between its greeting and its answer).
+ *
+ * The client answered server A's scramble. Server B has another, so rebound asks the client,
+ * with an AuthSwitchRequest naming the client's own plugin and B's scramble, to answer again,
+ * then gives B the client's first response with that new answer in place of the old one.
+ * Pure packet work, no I/O; every length is checked against what was received. */
+#include "login.h"
+
+#include <string.h>
+
+#include "mysql_packet.h"
+
+/* A NUL-terminated field at *OFF of P (N bytes): moves *OFF past its NUL. -1 if unterminated. */
+static int skip_str0(const uint8_t *p, size_t n, size_t *off)
+{
+    const uint8_t *nul = *off < n ? memchr(p + *off, 0, n - *off) : NULL;
+
+    if (!nul)
+        return -1;
+    *off = (size_t)(nul - p) + 1;
+    return 0;
+}
+
+int login_parse_response(const uint8_t *p, size_t n, struct login_response *r)
+{
+    size_t off = 32, k;
+    uint64_t len;
+
+    memset(r, 0, sizeof(*r));
+    if (n <= 32)
+        return -1; /* an SSL request is exactly 32 bytes */
+    r->caps = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    if (!(r->caps & MYSQL_CLIENT_PROTOCOL_41) || (r->caps & MYSQL_CLIENT_SSL))
+        return -1;
+    if (skip_str0(p, n, &off) < 0) /* user name */
+        return -1;
+    r->auth_at = off;
+    if (r->caps & MYSQL_CLIENT_PLUGIN_AUTH_LENENC) {
+        if (!(k = mysql_get_lenenc(p + off, n - off, &len)))
+            return -1;
+        off += k;
+    } else if (r->caps & MYSQL_CLIENT_SECURE_CONNECTION) {
+        if (off >= n)
+            return -1;
+        len = p[off++];
+    } else {
+        const uint8_t *nul = memchr(p + off, 0, n - off);
+        if (!nul)
+            return -1;
+        len = (uint64_t)(nul - (p + off)) + 1; /* its NUL with it */
+    }
+    if (len > n - off)
+        return -1;
+    off += (size_t)len;
+    r->auth_end = off;
+    if ((r->caps & MYSQL_CLIENT_CONNECT_WITH_DB) && off < n && skip_str0(p, n, &off) < 0)
+        return -1;
+    if ((r->caps & MYSQL_CLIENT_PLUGIN_AUTH) && off < n) {
+        size_t from = off;
+        if (skip_str0(p, n, &off) < 0 || off - from > sizeof(r->plugin))
+            return -1;
+        memcpy(r->plugin, p + from, off - from);
+    }
+    return 0;
+}
+
+bool login_plugin_restartable(const char *name)
+{
+    static const char *const signers[] = {"mysql_native_password", "caching_sha2_password",
+                                          "client_ed25519"};
+
+    for (size_t i = 0; i < sizeof(signers) / sizeof(signers[0]); i++)
+        if (!strcmp(name, signers[i]))
+            return true;
+    return false;
+}
+
+int login_greeting_scramble(const uint8_t *p, size_t n, uint8_t *out)
+{
+    size_t off = MYSQL_HEADER_LEN + 1; /* past the protocol version */
+
+    if (n < off || skip_str0(p, n, &off) < 0) /* server version */
+        return -1;
+    off += 4; /* thread id */
+    if (n < off + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 12)
+        return -1;
+    memcpy(out, p + off, 8);
+    off += 8 + 1 + 2 + 1 + 2 + 2; /* part 1, filler, capabilities, charset, status, capabilities */
+    if (p[off] < LOGIN_SCRAMBLE_LEN + 1)
+        return -1; /* announces a shorter scramble */
+    off += 1 + 10; /* its length, reserved */
+    memcpy(out + 8, p + off, LOGIN_SCRAMBLE_LEN - 8);
+    return 0;
+}
+
+/* The header of a packet of payload length LEN with sequence id SEQ, at OUT. */
+static void put_header(uint8_t *out, size_t len, uint8_t seq)
+{
+    out[0] = (uint8_t)len;
+    out[1] = (uint8_t)(len >> 8);
+    out[2] = (uint8_t)(len >> 16);
+    out[3] = seq;
+}
+
+size_t login_auth_switch(uint8_t *out, size_t outsz, uint8_t seq, const char *plugin,
+                         const uint8_t *scramble)
+{
+    size_t pl = strlen(plugin) + 1, len = 1 + pl + LOGIN_SCRAMBLE_LEN + 1;
+
+    if (MYSQL_HEADER_LEN + len > outsz)
+        return 0;
+    put_header(out, len, seq);
+    out[4] = 0xfe;
+    memcpy(out + 5, plugin, pl);
+    memcpy(out + 5 + pl, scramble, LOGIN_SCRAMBLE_LEN);
+    out[5 + pl + LOGIN_SCRAMBLE_LEN] = 0;
+    return MYSQL_HEADER_LEN + len;
+}
+
+size_t login_rebuild_response(uint8_t *out, size_t outsz, uint8_t seq, const uint8_t *p, size_t n,
+                              const struct login_response *r, const uint8_t *auth, size_t alen)
+{
+    struct mysql_wbuf w;
+    size_t len;
+
+    mysql_wbuf_init(&w, outsz);
+    mysql_put_bytes(&w, "\0\0\0\0", 4); /* the header, once the length is known */
+    mysql_put_bytes(&w, p, r->auth_at);
+    if (r->caps & MYSQL_CLIENT_PLUGIN_AUTH_LENENC) {
+        mysql_put_lenenc_str(&w, auth, alen);
+    } else if (r->caps & MYSQL_CLIENT_SECURE_CONNECTION) {
+        if (alen > 255) {
+            mysql_wbuf_free(&w);
+            return 0;
+        }
+        mysql_put_u8(&w, (uint8_t)alen);
+        mysql_put_bytes(&w, auth, alen);
+    } else {
+        mysql_put_bytes(&w, auth, alen);
+        mysql_put_u8(&w, 0);
+    }
+    mysql_put_bytes(&w, p + r->auth_end, n - r->auth_end);
+    len = w.len;
+    if (w.failed || len > outsz || len - MYSQL_HEADER_LEN > MYSQL_MAX_PAYLOAD) {
+        mysql_wbuf_free(&w);
+        return 0;
+    }
+    put_header(w.data, len - MYSQL_HEADER_LEN, seq);
+    memcpy(out, w.data, len);
+    mysql_wbuf_free(&w);
+    return len;
+}
