@@ -53,7 +53,7 @@ $(BUILD)/obj-test/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj-test
 $(HARNESS): tests/integ/harness.c tests/integ/harness.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Itests/integ -c -o $@ $<
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTOBJS) | $(BUILD)/tests
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(TESTOBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(TESTOBJS) $(LDLIBS) $(CMOCKA)
 
 $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests

@@ -997,6 +997,21 @@ MYSQL *client_connect(int port, const char *user, const char *pass, const char *
     return m;
 }
 
+void client_query_text(MYSQL *m, const char *sql, char *out, size_t outsz)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+
+    if (mysql_query(m, sql) != 0 || !(res = mysql_store_result(m)))
+        fail_msg("%s: %u %s", sql, mysql_errno(m), mysql_error(m));
+    if (!(row = mysql_fetch_row(res))) {
+        mysql_free_result(res);
+        fail_msg("%s: no row", sql);
+    }
+    snprintf(out, outsz, "%s", row[0] ? row[0] : "NULL");
+    mysql_free_result(res);
+}
+
 MYSQL *client_connect_app(int port)
 {
     return client_connect(port, "app", "app-pass", "appdb", 5);

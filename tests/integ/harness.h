@@ -168,6 +168,10 @@ MYSQL *client_connect_app(int port);
  * client_errno() / client_error()). */
 int client_query(MYSQL *m, const char *sql);
 
+/* Run sql on m and put the first column of its first row in out ("NULL" for a NULL); fails
+ * the test on error. */
+void client_query_text(MYSQL *m, const char *sql, char *out, size_t outsz);
+
 /* SELECT @@port on m: the port of the server the session landed on, -1 on error. */
 int client_server_port(MYSQL *m);
 

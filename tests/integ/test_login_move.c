@@ -76,19 +76,6 @@ static int group_teardown(void **state)
     return harness_group_teardown_router(&fx.router, state);
 }
 
-/* The first column of SQL's first row on M, into OUT. */
-static void query_text(MYSQL *m, const char *sql, char *out, size_t outsz)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-
-    assert_int_equal(mysql_query(m, sql), 0);
-    assert_non_null(res = mysql_store_result(m));
-    assert_non_null(row = mysql_fetch_row(res));
-    snprintf(out, outsz, "%s", row[0] ? row[0] : "NULL");
-    mysql_free_result(res);
-}
-
 /* The logins from connection BEFORE on (N of them) started on the master: their response
  * reached it, and it hung up. */
 static void expect_started_on_master(int before, int n)
@@ -111,7 +98,7 @@ static void test_login_moves(void **state)
     if (!m)
         fail_msg("the login was lost: %u %s", client_errno(), client_error());
     assert_int_equal(client_server_port(m), cluster_port("replica1"));
-    query_text(m, "SELECT CURRENT_USER()", user, sizeof(user));
+    client_query_text(m, "SELECT CURRENT_USER()", user, sizeof(user));
     assert_string_equal(user, "app@127.0.0.1");
     assert_int_equal(client_query(m, "SELECT COUNT(*) FROM information_schema.tables"), 0);
     mysql_close(m);
@@ -146,7 +133,7 @@ static void test_other_plugin_on_the_backup(void **state)
     expect_started_on_master(before, 1);
     if (!m)
         fail_msg("ed25519 login through a moved login: %u %s", client_errno(), client_error());
-    query_text(m, "SELECT CURRENT_USER()", user, sizeof(user));
+    client_query_text(m, "SELECT CURRENT_USER()", user, sizeof(user));
     assert_string_equal(user, "ed@127.0.0.1");
     mysql_close(m);
 }

@@ -45,19 +45,6 @@ static MYSQL *far_connect(int port, unsigned *err)
     return m;
 }
 
-/* The first column of SQL's first row on M, into OUT. */
-static void query_text(MYSQL *m, const char *sql, char *out, size_t outsz)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-
-    assert_int_equal(mysql_query(m, sql), 0);
-    assert_non_null(res = mysql_store_result(m));
-    assert_non_null(row = mysql_fetch_row(res));
-    snprintf(out, outsz, "%s", row[0] ? row[0] : "NULL");
-    mysql_free_result(res);
-}
-
 static int group_setup(void **state)
 {
     if (harness_group_setup(state) != 0)
@@ -114,10 +101,11 @@ static void expect_far_seen(int port)
 
     if (!m)
         fail_msg("far@" FAR_ADDR " cannot log in through a send-proxy listen: %u", err);
-    query_text(m, "SELECT USER()", user, sizeof(user));
+    client_query_text(m, "SELECT USER()", user, sizeof(user));
     assert_string_equal(user, "far@" FAR_ADDR);
-    query_text(m, "SELECT host FROM information_schema.processlist WHERE id = CONNECTION_ID()",
-               host, sizeof(host));
+    client_query_text(m,
+                      "SELECT host FROM information_schema.processlist WHERE id = CONNECTION_ID()",
+                      host, sizeof(host));
     if (strncmp(host, FAR_ADDR ":", strlen(FAR_ADDR) + 1))
         fail_msg("processlist host %s, want " FAR_ADDR ":port", host);
     mysql_close(m);

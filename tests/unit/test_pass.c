@@ -29,6 +29,8 @@
 #include "session.h"
 #include "worker.h"
 
+#include "unit_greeting.h"
+
 #define WAIT_MS 10000 /* bound for anything the loops must get done: generous, costs nothing */
 
 /* A fake server: a listening socket and the connections the test accepted from it. */
@@ -97,20 +99,12 @@ static int fake_accept(struct fake *f)
     return fd;
 }
 
-/* A protocol-10 greeting as MariaDB sends it. */
+/* Greet on FD as a MariaDB server does. */
 static void send_greeting(int fd)
 {
-    static const char version[] = "10.11.6-MariaDB-log";
-    uint8_t buf[128];
-    size_t n = 4;
+    uint8_t buf[UNIT_GREETING_MAX];
+    size_t n = unit_greeting(buf);
 
-    buf[n++] = 0x0a;
-    memcpy(buf + n, version, sizeof(version));
-    n += sizeof(version);
-    memset(buf + n, 0x41, 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13);
-    n += 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10 + 13;
-    buf[0] = (uint8_t)(n - 4);
-    buf[1] = buf[2] = buf[3] = 0;
     assert_int_equal(write(fd, buf, n), (ssize_t)n);
 }
 
