@@ -75,11 +75,11 @@ deps:
 deps-demo:
 	@scripts/deps.sh demo
 
-# The one command for a new machine: packages, then both builds, then every test.
+# The one command for a new machine: packages, then the normal build and every test, then the
+# same under the two sanitizers side by side (scripts/check-sanitized.sh).
 test: deps
 	$(MAKE) check
-	$(MAKE) check-asan
-	$(MAKE) check-tsan
+	scripts/check-sanitized.sh
 
 check: check-unit check-fuzz check-integ check-docker check-docs
 
