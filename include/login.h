@@ -36,10 +36,13 @@ int login_greeting_scramble(const uint8_t *p, size_t n, uint8_t *out);
 size_t login_auth_switch(uint8_t *out, size_t outsz, uint8_t seq, const char *plugin,
                          const uint8_t *scramble);
 
-/* Write into OUT (room for OUTSZ bytes) the packet (sequence id SEQ) of the response payload
- * P (N bytes, parsed into R) with its auth response replaced by AUTH (ALEN bytes), encoded
- * as the client encoded the old one. Returns its length, 0 if it does not fit. */
-size_t login_rebuild_response(uint8_t *out, size_t outsz, uint8_t seq, const uint8_t *p, size_t n,
-                              const struct login_response *r, const uint8_t *auth, size_t alen);
+struct mysql_wbuf;
+
+/* Append to W the packet (sequence id SEQ) of the response payload P (N bytes, parsed into R)
+ * with its auth response replaced by AUTH (ALEN bytes), encoded as the client encoded the old
+ * one. 0, or -1 (W failed: over its limit, out of memory, or an answer the old encoding cannot
+ * carry). */
+int login_rebuild_response(struct mysql_wbuf *w, uint8_t seq, const uint8_t *p, size_t n,
+                           const struct login_response *r, const uint8_t *auth, size_t alen);
 
 #endif

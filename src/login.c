@@ -118,36 +118,27 @@ size_t login_auth_switch(uint8_t *out, size_t outsz, uint8_t seq, const char *pl
     return MYSQL_HEADER_LEN + len;
 }
 
-size_t login_rebuild_response(uint8_t *out, size_t outsz, uint8_t seq, const uint8_t *p, size_t n,
-                              const struct login_response *r, const uint8_t *auth, size_t alen)
+int login_rebuild_response(struct mysql_wbuf *w, uint8_t seq, const uint8_t *p, size_t n,
+                           const struct login_response *r, const uint8_t *auth, size_t alen)
 {
-    struct mysql_wbuf w;
-    size_t len;
+    size_t start = w->len;
 
-    mysql_wbuf_init(&w, outsz);
-    mysql_put_bytes(&w, "\0\0\0\0", 4); /* the header, once the length is known */
-    mysql_put_bytes(&w, p, r->auth_at);
+    mysql_put_bytes(w, "\0\0\0\0", MYSQL_HEADER_LEN); /* the header, once the length is known */
+    mysql_put_bytes(w, p, r->auth_at);
     if (r->caps & MYSQL_CLIENT_PLUGIN_AUTH_LENENC) {
-        mysql_put_lenenc_str(&w, auth, alen);
+        mysql_put_lenenc_str(w, auth, alen);
     } else if (r->caps & MYSQL_CLIENT_SECURE_CONNECTION) {
-        if (alen > 255) {
-            mysql_wbuf_free(&w);
-            return 0;
-        }
-        mysql_put_u8(&w, (uint8_t)alen);
-        mysql_put_bytes(&w, auth, alen);
+        if (alen > 255)
+            return -1;
+        mysql_put_u8(w, (uint8_t)alen);
+        mysql_put_bytes(w, auth, alen);
     } else {
-        mysql_put_bytes(&w, auth, alen);
-        mysql_put_u8(&w, 0);
+        mysql_put_bytes(w, auth, alen);
+        mysql_put_u8(w, 0);
     }
-    mysql_put_bytes(&w, p + r->auth_end, n - r->auth_end);
-    len = w.len;
-    if (w.failed || len > outsz || len - MYSQL_HEADER_LEN > MYSQL_MAX_PAYLOAD) {
-        mysql_wbuf_free(&w);
-        return 0;
-    }
-    put_header(w.data, len - MYSQL_HEADER_LEN, seq);
-    memcpy(out, w.data, len);
-    mysql_wbuf_free(&w);
-    return len;
+    mysql_put_bytes(w, p + r->auth_end, n - r->auth_end);
+    if (w->failed || w->len - start - MYSQL_HEADER_LEN > MYSQL_MAX_PAYLOAD)
+        return -1;
+    put_header(w->data + start, w->len - start - MYSQL_HEADER_LEN, seq);
+    return 0;
 }

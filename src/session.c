@@ -920,7 +920,8 @@ static void keep_login(struct session *s, size_t n)
 static void relay_client_answer(struct session *s, size_t n)
 {
     struct relogin *rl = s->relogin;
-    uint8_t *p = (uint8_t *)s->w->scratch, *out;
+    uint8_t *p = (uint8_t *)s->w->scratch;
+    struct mysql_wbuf w;
     size_t len;
 
     if (n < MYSQL_HEADER_LEN || p[3] != 3 || n != MYSQL_HEADER_LEN + mysql_payload_len(p)) {
@@ -928,20 +929,17 @@ static void relay_client_answer(struct session *s, size_t n)
         return;
     }
     observe_client_bytes(&s->obs, p, n);
-    if (!(out = malloc(SCRATCH_SIZE))) {
-        session_close(s, "out of memory");
-        return;
-    }
-    len = login_rebuild_response(out, SCRATCH_SIZE, 1, rl->response + MYSQL_HEADER_LEN,
-                                 rl->len - MYSQL_HEADER_LEN, &rl->r, p + MYSQL_HEADER_LEN,
-                                 n - MYSQL_HEADER_LEN);
-    if (len)
-        memcpy(p, out, len);
-    free(out);
-    if (!len) {
+    /* Built beside the scratch buffer (which holds the answer), then relayed from it. */
+    mysql_wbuf_init(&w, SCRATCH_SIZE);
+    if (login_rebuild_response(&w, 1, rl->response + MYSQL_HEADER_LEN, rl->len - MYSQL_HEADER_LEN,
+                               &rl->r, p + MYSQL_HEADER_LEN, n - MYSQL_HEADER_LEN) < 0) {
+        mysql_wbuf_free(&w);
         session_close(s, "moving the login: the response does not fit");
         return;
     }
+    len = w.len;
+    memcpy(p, w.data, len);
+    mysql_wbuf_free(&w);
     rl->asked = false;
     rl->shift = 2;
     pass_on(s, &s->up, s->sfd, len, "server write error");

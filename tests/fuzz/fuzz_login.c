@@ -17,11 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t out[70000];
-    static const uint8_t answer[LOGIN_SCRAMBLE_LEN] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+    static const uint8_t answer[LOGIN_SCRAMBLE_LEN] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                                        11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
     uint8_t scramble[LOGIN_SCRAMBLE_LEN];
     struct login_response r, again;
+    struct mysql_wbuf w;
+    const uint8_t *out;
     size_t n;
 
     (void)login_greeting_scramble(data, size, scramble);
@@ -29,9 +30,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (r.auth_at > r.auth_end || r.auth_end > size || r.plugin[sizeof(r.plugin) - 1])
         abort();
-    n = login_rebuild_response(out, sizeof(out), 1, data, size, &r, answer, sizeof(answer));
-    if (n == 0)
+    mysql_wbuf_init(&w, 70000);
+    if (login_rebuild_response(&w, 1, data, size, &r, answer, sizeof(answer)) < 0) {
+        mysql_wbuf_free(&w);
         return 0;
+    }
+    out = w.data;
+    n = w.len;
     if (out[3] != 1 || mysql_payload_len(out) != n - MYSQL_HEADER_LEN)
         abort();
     if (login_parse_response(out + MYSQL_HEADER_LEN, n - MYSQL_HEADER_LEN, &again) < 0)
@@ -43,5 +48,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     !(r.caps & MYSQL_CLIENT_PLUGIN_AUTH_LENENC)),
                answer, sizeof(answer)))
         abort();
+    mysql_wbuf_free(&w);
     return 0;
 }
