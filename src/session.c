@@ -237,7 +237,8 @@ static int cmp_id(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Worker: reset every client first, then condemn, as a kill pass does. */
+/* Worker: reset every client first (each kill counted before its client can see it), then
+ * condemn, as a kill pass does. */
 static void kill_ids_run(struct mail *m)
 {
     struct kill_ids *k = container_of(m, struct kill_ids, mail);
@@ -250,11 +251,11 @@ static void kill_ids_run(struct mail *m)
             if (!bsearch(&s->id, k->ids, k->n, sizeof(k->ids[0]), cmp_id))
                 continue;
             if (round == 0) {
+                tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
                 session_abort_client(s);
-                continue;
+            } else {
+                session_condemn(s, k->reason);
             }
-            tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
-            session_condemn(s, k->reason);
         }
     }
     free(k);
@@ -268,15 +269,14 @@ static void kill_ids_drop(struct mail *m)
 int sessions_kill_ids(const uint64_t *ids, size_t n, const char *reason)
 {
     int nw = workers_count();
-    struct kill_ids **per = calloc((size_t)nw, sizeof(*per));
-    size_t *count = calloc((size_t)nw, sizeof(*count));
+    struct kill_ids **per = NULL;
+    size_t *count = NULL;
     int rc = -1;
 
-    if (n == 0 || nw == 0) { /* no worker, no session: nothing to kill */
-        free(per);
-        free(count);
+    if (n == 0 || nw == 0) /* no worker, no session: nothing to kill */
         return 0;
-    }
+    per = calloc((size_t)nw, sizeof(*per));
+    count = calloc((size_t)nw, sizeof(*count));
     if (!per || !count)
         goto out;
     /* A session's id says its worker: (id - 1) % threads. */
