@@ -53,6 +53,10 @@ $(BUILD)/obj-test/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj-test
 $(HARNESS): tests/integ/harness.c tests/integ/harness.h | $(BUILD)/obj
 	$(CC) $(CFLAGS) -Itests/integ -c -o $@ $<
 
+# These unit tests make the router's allocations fail on demand (tests/unit/unit_alloc.h).
+$(BUILD)/tests/test_pass $(BUILD)/tests/test_pass_reload: \
+    LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(TESTOBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(TESTOBJS) $(LDLIBS) $(CMOCKA)
 

@@ -2,7 +2,8 @@
  * that the test steps itself (no worker thread): every interleaving of the control thread and
  * the worker is the one the test writes. Servers are listening sockets of the test; clients
  * are socket pairs whose far end the test holds. Also: one run of traffic errors applies
- * on-error once, with the interleaving forced through a test hook. */
+ * on-error once, with the interleaving forced through a test hook; and a pass that meets no
+ * memory still kills, moves and reports. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,6 +30,7 @@
 #include "session.h"
 #include "worker.h"
 
+#include "unit_alloc.h"
 #include "unit_greeting.h"
 
 #define WAIT_MS 10000 /* bound for anything the loops must get done: generous, costs nothing */
@@ -498,6 +500,34 @@ static void test_on_error_once_per_run(void **state)
     destroy(f);
 }
 
+/* A failback that finds no memory once started still resets the backup's clients, closes
+ * their server sides and writes its line: the pass's per-worker shares and its report are
+ * part of the pass, and the close queue closes at once when it cannot grow. */
+static void test_failback_needs_no_memory(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    int c1, c2;
+    char byte;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    c1 = greeted_client(f, 1);
+    c2 = greeted_client(f, 1);
+    server_set_state(master, SRV_UP, &passed);
+    atomic_store(&unit_alloc_fail, true);
+    assert_true(client_sees(c1) < 0);
+    assert_true(client_sees(c2) < 0);
+    expect_logged("Killed 2 sessions on backup servers of rw after rw/master came UP");
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(read(f->fakes[1].conns[k], &byte, 1), 0);
+    atomic_store(&unit_alloc_fail, false);
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
+    close(c1);
+    close(c2);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -509,6 +539,7 @@ int main(void)
         cmocka_unit_test(test_pass_moves_a_login),
         cmocka_unit_test(test_greeting_in_the_timeouts_turn),
         cmocka_unit_test(test_on_error_once_per_run),
+        cmocka_unit_test(test_failback_needs_no_memory),
     };
 
     rb_loop = ev_default_loop(0);

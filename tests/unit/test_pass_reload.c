@@ -1,7 +1,8 @@
 /* test_pass_reload.c - a kill pass that starts while a reload holds the workers at the barrier
  * applies to the sessions as they are after the reload. One real worker thread and the real
  * listeners: the on-error message that starts the pass is queued before the reload, so the
- * reload's barrier is what runs it - the interleaving is forced, not hoped for. */
+ * reload's barrier is what runs it - the interleaving is forced, not hoped for. Also: the
+ * messages that keep the process going (room under maxconn, stop) need no memory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include "unit_alloc.h"
 #include "unit_greeting.h"
 
 #define WAIT_MS 10000 /* bound for what the loops must get done: generous, costs nothing */
@@ -256,12 +258,73 @@ static void test_start_lines(void **state)
     healthlog_close();
 }
 
+/* With no memory at all, a client refused under maxconn still makes room again (the room
+ * message is preallocated), so the next client is served once memory is back; and shutdown
+ * still stops the worker (the stop message is part of it). Without that, accept stayed paused
+ * until a reload, and shutdown hung in pthread_join: an alarm fails the test instead. */
+static void test_no_memory_loses_no_message(void **state)
+{
+    int router_port, master_port, replica_port, mfd, a_fd, b_fd, server;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    char text[1024], err[256], buf[128];
+    struct conf *c;
+    (void)state;
+
+    mfd = listen_any(&master_port);
+    close(listen_any(&replica_port));
+    close(listen_any(&router_port));
+    snprintf(text, sizeof(text),
+             "global\n health-log-ring 100\n maxconn 1\n"
+             "listen rw\n bind 127.0.0.1:%d\n"
+             " server master 127.0.0.1:%d\n"
+             " server replica 127.0.0.1:%d backup\n",
+             router_port, master_port, replica_port);
+    assert_non_null(c = conf_parse(text, "t.conf", err, sizeof(err)));
+    assert_int_equal(healthlog_open(c), 0);
+    assert_int_equal(workers_start(1), 0);
+    assert_int_equal(listeners_start(c), 0);
+    alarm(60); /* a lost message hangs: fail instead */
+
+    /* Client A fills maxconn and cannot get a session: refused, room made again. */
+    a.sin_port = htons((uint16_t)router_port);
+    atomic_store(&unit_alloc_fail, true);
+    a_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(a_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(readable(a_fd));
+    assert_true(read(a_fd, buf, sizeof(buf)) <= 0);
+    assert_true(atomic_load(&unit_alloc_failed) > 0);
+    atomic_store(&unit_alloc_fail, false);
+
+    /* Client B is accepted and reaches the master. */
+    b_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(b_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(readable(mfd));
+    assert_true((server = accept(mfd, NULL, NULL)) >= 0);
+    send_greeting(server);
+    assert_true(readable(b_fd));
+    assert_true(read(b_fd, buf, sizeof(buf)) > 0);
+
+    /* Shutdown with no memory. */
+    atomic_store(&unit_alloc_fail, true);
+    workers_stop();
+    atomic_store(&unit_alloc_fail, false);
+    alarm(0);
+    close(a_fd);
+    close(b_fd);
+    close(server);
+    close(mfd);
+    listeners_stop();
+    workers_free();
+    healthlog_close();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pass_during_reload),
         cmocka_unit_test(test_reload_drops_check),
         cmocka_unit_test(test_start_lines),
+        cmocka_unit_test(test_no_memory_loses_no_message),
     };
 
     rb_loop = ev_default_loop(0);
