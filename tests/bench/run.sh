@@ -20,9 +20,9 @@
 #             CPU per 1,000 round trips, and how busy the machine was (client, backend, proxy).
 #   memory    RSS per idle session: a fresh rebound and a fresh HAProxy, VmRSS before and after
 #             opening BENCH_MEM_CONNS idle sessions through each (tests/bench/holdconns.c).
-#   failover  new connections in a loop (tests/bench/connloop.c) through a proxy while the master is
-#             killed (kill -9) or frozen (SIGSTOP): time from the fault to the first answer from a
-#             backup, and how many attempts failed.  rebound with `observe layer4` against HAProxy
+#   failover  new connections (tests/bench/connloop.c, a new one every BENCH_LOOP_INTERVAL ms) through
+#             a proxy while the master is killed (kill -9) or frozen (SIGSTOP): time from the fault to
+#             the first answer from a backup, and how many attempts failed, in connect/login or later.  rebound with `observe layer4` against HAProxy
 #             with the equivalent settings, each in its own process with faster check timing.
 #   failback  N idle sessions opened through a proxy while the master is down (so they sit on
 #             a backup), master started again; time from the proxy's "Server rw/master is UP" log
@@ -52,6 +52,7 @@
 #   BENCH_CONNS="100 1000 5000"   failback session counts
 #   BENCH_RECONNECT_CONNS="1000 5000 9000"   failback-reconnect session counts
 #   BENCH_RELAY_CONNS=64          pingpong connections in the relay section
+#   BENCH_LOOP_INTERVAL=20        ms between two new sessions in the failover section
 #   BENCH_MEM_CONNS=3000          idle sessions for the memory figure
 #   REBOUND_BIN=build/rebound     router binary (rebound columns show n/a if it is missing)
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
@@ -82,6 +83,7 @@ TABLES=4 TABLE_SIZE=10000
 FAULTS="kill9 sigstop"   # failover faults
 LOOP_TIMEOUT=2           # connloop's connect and read timeouts, seconds
 LOOP_AFTER=3             # connloop goes on this many seconds after its first answer from a backup
+LOOP_INTERVAL=${BENCH_LOOP_INTERVAL:-20}   # ms between two new sessions of the failover loop
 # The C helpers build with the router's own warnings, as errors.
 BENCH_WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror"
 
@@ -252,7 +254,7 @@ build_tool() {
     local libs=''
     [ "${2:-}" != mariadb ] || libs=$(pkg-config --cflags --libs libmariadb)
     # shellcheck disable=SC2086 # the warning flags and pkg-config output are meant to be split
-    cc -O2 -std=gnu11 $BENCH_WARN -o "$TMP/$1" "$ROOT/tests/bench/$1.c" $libs || die "cannot build $1"
+    cc -O2 -std=gnu11 -pthread $BENCH_WARN -o "$TMP/$1" "$ROOT/tests/bench/$1.c" $libs || die "cannot build $1"
 }
 
 # Main configs (sysbench, failback, memory; threads and failback-reconnect with a thread count):
@@ -1174,7 +1176,7 @@ failover() {
     FO_ROUND=$((FO_ROUND + 1))
     out=$TMP/loop-$FO_ROUND-$fault-$proxy.out
     "$TMP/connloop" -P "$port" -m "$MASTER_PORT" -a "$LOOP_AFTER" -t 20 -c "$LOOP_TIMEOUT" \
-        -r "$LOOP_TIMEOUT" >"$out" 2>"$TMP/loop.err" &
+        -r "$LOOP_TIMEOUT" -i "$LOOP_INTERVAL" >"$out" 2>"$TMP/loop.err" &
     LOOP_PID=$!
     # The loop must be running against the master before the fault (bounded, 10 s).
     for ((i = 0; i < 100; i++)); do
@@ -1202,21 +1204,24 @@ failover() {
     done
     stop_pid "$LOOP_PID"
     LOOP_PID=
-    # Per attempt: START END ok PORT MS | START END fail ERRNO MS TEXT.
+    # Per attempt: START END ok PORT MS | START END fail ERRNO MS STAGE TEXT.  With paced attempts
+    # the first answer from a backup is the earliest end, not the first line.
     r=$(awk -v t0="$t0" -v m="$MASTER_PORT" -v hang="$LOOP_TIMEOUT" '
-        $3 == "ok" && $4 != m && $2 >= t0 && first == "" { first = sprintf("%.1f", ($2 - t0) * 1000) }
-        $3 == "fail" { fail++; if ($5 >= hang * 1000 - 100) hung++; if ($2 < t0) early++ }
+        $3 == "ok" && $4 != m && $2 >= t0 && (first == "" || $2 < first) { first = $2 }
+        $3 == "fail" { fail++; if ($6 == "connect") fconn++; if ($5 >= hang * 1000 - 100) hung++; if ($2 < t0) early++ }
         $3 == "ok" && $4 == m && $1 > t0 { late++ }
         ($3 == "ok" || $3 == "fail") && $2 >= t0 { after++; if ($5 > slow) slow = $5 }
-        END { printf "%s %d %d %d %d %d %.0f\n", first == "" ? "-" : first, fail, hung, early, late, after, slow }
+        END { printf "%s %d %d %d %d %d %d %.0f\n", first == "" ? "-" : sprintf("%.1f", (first - t0) * 1000),
+                     fail, fconn, hung, early, late, after, slow }
         ' "$out")
-    read -r first fail hung early late after slow <<<"$r"
+    read -r first fail fconn hung early late after slow <<<"$r"
     if [ "$first" = - ]; then
         fo_note "$fault/$proxy" "a round without any answer from a backup in the loop's 20 s"
     else
         fo_add "$fault/$proxy/first" "$first"
     fi
     fo_add "$fault/$proxy/fail" "$fail"
+    fo_add "$fault/$proxy/fconn" "$fconn"
     fo_add "$fault/$proxy/hung" "$hung"
     fo_add "$fault/$proxy/after" "$after"
     fo_add "$fault/$proxy/slow" "$slow"
@@ -1231,7 +1236,7 @@ failover() {
         fo_note "$fault/$proxy" "no DOWN line"
         down=-
     fi
-    say "bench:   $fault $proxy: first answer from a backup ${first} ms after the fault, DOWN line $down ms, $fail of $after attempts failed ($hung hung)"
+    say "bench:   $fault $proxy: first answer from a backup ${first} ms after the fault, DOWN line $down ms, $fail of $after attempts failed ($fconn in connect or login, $hung hung)"
     # Both proxies must have seen the master DOWN before it comes back, so that the next round
     # starts clean (bounded, 10 s each).
     wait_line "$TMP/haproxy-fo.log" "$hoff" "Server fo/master is DOWN" 10 >/dev/null ||
@@ -1439,16 +1444,18 @@ report_memory() {
 report_failover() {
     local fault p v
     echo
-    echo "failover: a loop of new sessions (connect + SELECT @@port + quit, one after another, connect and read"
-    echo "timeout ${LOOP_TIMEOUT} s) through the proxy while the master is killed (kill -9) or frozen (SIGSTOP); time 0"
-    echo "is taken right before the signal.  'backup' = ms to the first answer from a backup; 'failed' = failed"
-    echo "attempts, 'hung' = those cut by the ${LOOP_TIMEOUT} s timeout; 'DOWN' = ms to the proxy's 'Server fo/master is DOWN'"
-    echo "line; 'slowest' = slowest attempt after the fault (ms); 'tries' = attempts after the fault.  Median (every run)."
-    printf '%-7s %-7s | %-26s | %-16s | %-12s | %-26s | %7s | %5s\n' fault proxy "backup ms" failed hung "DOWN ms" slowest tries
+    echo "failover: new sessions (connect + SELECT @@port + quit; a new one every ${LOOP_INTERVAL} ms, each in its own"
+    echo "thread, connect and read timeout ${LOOP_TIMEOUT} s) through the proxy while the master is killed (kill -9) or"
+    echo "frozen (SIGSTOP); time 0 is taken right before the signal.  'backup' = ms to the first answer from a"
+    echo "backup; 'failed' = failed attempts, 'conn' = those that failed to connect or log in, 'hung' = those"
+    echo "cut by the ${LOOP_TIMEOUT} s timeout; 'DOWN' = ms to the proxy's 'Server fo/master is DOWN' line; 'slowest' ="
+    echo "slowest attempt after the fault (ms); 'tries' = attempts after the fault.  Median (every run)."
+    printf '%-7s %-7s | %-26s | %-16s | %-16s | %-12s | %-26s | %7s | %5s\n' fault proxy "backup ms" failed conn hung "DOWN ms" slowest tries
     for fault in $FAULTS; do
         for p in rebound haproxy; do
-            printf '%-7s %-7s | %-26s | %-16s | %-12s | %-26s | %7s | %5s\n' "$fault" "$p" \
-                "$(fo_cell "$fault/$p/first")" "$(fo_cell "$fault/$p/fail")" "$(fo_cell "$fault/$p/hung")" \
+            printf '%-7s %-7s | %-26s | %-16s | %-16s | %-12s | %-26s | %7s | %5s\n' "$fault" "$p" \
+                "$(fo_cell "$fault/$p/first")" "$(fo_cell "$fault/$p/fail")" "$(fo_cell "$fault/$p/fconn")" \
+                "$(fo_cell "$fault/$p/hung")" \
                 "$(fo_cell "$fault/$p/down")" "$(median "${FO["$fault/$p/slow"]:-}")" \
                 "$(median "${FO["$fault/$p/after"]:-}")"
         done
