@@ -35,6 +35,7 @@ struct pass_share {
     struct worker *w;
     unsigned killed, moved;
     bool skipped;        /* a failback whose server was no longer usable: nothing done */
+    uint64_t started_us; /* posting to the worker running the share */
     uint64_t clients_us; /* posting to every client reset */
     uint64_t done_us;    /* mono_us() when the share's closes were all done */
 };
@@ -117,6 +118,11 @@ static void share_report(struct mail *m)
     struct pass_share *sh = container_of(m, struct pass_share, mail);
     struct kill_pass *p = sh->p;
 
+    log_debug("pass of %s after %s %s: worker %d started %.1f ms after posting, reset its "
+              "clients by %.1f ms, its closes done by %.1f ms (%u killed, %u moved)",
+              p->lname, p->who_id, p->trigger, sh->w->index, sh->started_us / 1000.0,
+              sh->clients_us / 1000.0, sh->done_us > p->t0 ? (sh->done_us - p->t0) / 1000.0 : 0.0,
+              sh->killed, sh->moved);
     p->killed += sh->killed;
     p->moved += sh->moved;
     p->skipped += sh->skipped;
@@ -189,6 +195,7 @@ static void share_run(struct mail *m)
 {
     struct pass_share *sh = container_of(m, struct pass_share, mail);
 
+    sh->started_us = mono_us() - sh->p->t0;
     /* A failback is for a server that takes sessions: one that went DOWN, into maint or
      * drain meanwhile would only see the clients come back to the backups. */
     if (sh->p->failback && !server_usable(sh->p->who))
