@@ -55,12 +55,15 @@
 #   BENCH_LOOP_INTERVAL=20        ms between two new sessions in the failover section
 #   BENCH_MEM_CONNS=3000          idle sessions for the memory figure
 #   REBOUND_BIN=build/rebound     router binary (rebound columns show n/a if it is missing)
+#   BENCH_REBOUND_ARGS=-d         extra arguments for every rebound started (-d: the debug log,
+#                       e.g. each kill pass's per-worker timing, in the kept temp dir's *.err)
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CLUSTER="$ROOT/scripts/cluster.sh"
 REBOUND_BIN=${REBOUND_BIN:-$ROOT/build/rebound}
+REBOUND_ARGS=${BENCH_REBOUND_ARGS:-}
 CMDLINE="$0 $*"
 
 # Defaults; BENCH_QUICK=1 shortens them, explicit BENCH_* variables still win.
@@ -450,7 +453,8 @@ spawn_rebound() {
         problem "$name: rebound -c rejected the config: $(head -n 3 "$TMP/$name-check.out" | tr '\n' '|')"
         return 1
     fi
-    "$REBOUND_BIN" -f "$TMP/$name.conf" 2>"$TMP/$name.err" </dev/null &
+    # shellcheck disable=SC2086 # extra arguments, split on purpose
+    "$REBOUND_BIN" $REBOUND_ARGS -f "$TMP/$name.conf" 2>"$TMP/$name.err" </dev/null &
     printf -v "$var" '%s' $!
     if ! p=$(wait_login "$port"); then
         if kill -0 "${!var}" 2>/dev/null; then
