@@ -62,6 +62,8 @@ struct session {
     bool fresh_tried;   /* a second connection to a busy server was made (wait_on_busy_server) */
     bool greeting_late; /* the greeting timeout found bytes waiting and gave them a moment */
     bool login_seen;    /* the client's first packet after the greeting was looked at */
+    bool server_lost;   /* the server went away after the client got its greeting, before the
+                         * client's login response: the login moves once that response is in */
     size_t greeting_len;     /* bytes of the greeting the client got */
     struct relogin *relogin; /* while the login may still move to another server: its state */
     union {

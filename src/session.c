@@ -815,6 +815,16 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
     greeted(s, have, kind, err);
 }
 
+/* Has S's client got its greeting and nothing else, and sent nothing yet (its login response is
+ * still to come), on a stream rebound follows? Its login can then move as soon as that
+ * response is in, should the server go away now. */
+static bool response_awaited(const struct session *s)
+{
+    return s->state == SESS_RELAY && s->obs.followed && !s->login_seen && !s->logged_in &&
+           s->up.bytes == 0 && s->down.bytes == s->greeting_len && !s->up.pending &&
+           !s->down.pending && !s->up.eof && !s->down.eof;
+}
+
 /* The server went away from an established session: with ERR a read error, else end of
  * stream. A clean close is passed on to the client; what the server alone can be blamed
  * for (observe.c decides) is counted against it. */
@@ -828,6 +838,18 @@ static void server_gone(struct session *s, int err)
         session_move_login(s, UINT64_C(1) << srv->index,
                            err ? strerror(err) : "the server closed during the login");
         if (ev < OBS__COUNT) /* S may be gone: only the server from here on */
+            observe_error(srv, ev, err ? strerror(err) : "end of stream");
+        return;
+    }
+    if (response_awaited(s)) {
+        /* Gone before the client's login response: it moves once that is in. */
+        sess_debug(s, "%s went away before the client's login response: %s", srv->id,
+                   err ? strerror(err) : "end of stream");
+        ev_io_stop(s->w->loop, &s->down.rd);
+        close(s->sfd);
+        s->sfd = -1;
+        s->server_lost = true;
+        if (ev < OBS__COUNT)
             observe_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
@@ -965,6 +987,27 @@ bool session_move_login(struct session *s, uint64_t exclude, const char *reason)
     return dispatch(s, exclude);
 }
 
+/* The client's login response (N bytes in scratch, 0: the client closed) came after its server
+ * went away (server_lost): the login moves to the next server, as if the server had gone
+ * after it (server_gone), if the response is one that can move. */
+static void login_after_loss(struct session *s, ssize_t n)
+{
+    uint64_t gone = UINT64_C(1) << s->server->index;
+
+    if (n == 0) {
+        session_close(s, "client closed");
+        return;
+    }
+    keep_login(s, (size_t)n);
+    if (!s->relogin) {
+        session_close(s, "server closed during the login");
+        return;
+    }
+    observe_client_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
+    s->server_lost = false;
+    (void)session_move_login(s, gone, "the server went away before the client's login response");
+}
+
 /* The client sent something: follow it (observe), pass it on. */
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -975,6 +1018,10 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (n < 0) {
         if (read_failed(n))
             session_close(s, "client read error");
+        return;
+    }
+    if (s->server_lost) {
+        login_after_loss(s, n);
         return;
     }
     if (n == 0) {

@@ -437,6 +437,47 @@ static void test_pass_moves_a_login(void **state)
     destroy(f);
 }
 
+/* A server that goes away after the client got its greeting but before the client's login
+ * response reached it: once that response is in, the login moves to the next server as it does
+ * when the server goes away after it (the client is asked to answer the new scramble). */
+static void test_login_moves_when_server_leaves_before_response(void **state)
+{
+    struct fixture *f = make("retries 0");
+    uint8_t resp[128], got[256];
+    size_t n = login_response(resp, 0x11);
+    int c, r;
+    ssize_t k;
+    (void)state;
+
+    c = greeted_client(f, 0);
+    close(f->fakes[0].conns[0]); /* the master goes away */
+    f->fakes[0].nconns = 0;
+    for (int i = 0; i < 5; i++)
+        step();
+    assert_false(readable(c, 50)); /* the client hears nothing of it */
+    assert_int_equal(write(c, resp, n), (ssize_t)n);
+    r = fake_accept(&f->fakes[1]);
+    send_greeting(r);
+    assert_true(readable(c, WAIT_MS));
+    k = read(c, got, sizeof(got));
+    assert_true(k > 5);
+    assert_int_equal(got[3], 2);    /* the answer to the client's response */
+    assert_int_equal(got[4], 0xfe); /* an AuthSwitchRequest */
+    assert_string_equal((char *)got + 5, "mysql_native_password");
+    uint8_t answer[24] = {20, 0, 0, 3};
+    memset(answer + 4, 0x22, 20);
+    assert_int_equal(write(c, answer, sizeof(answer)), (ssize_t)sizeof(answer));
+    assert_true(readable(r, WAIT_MS));
+    k = read(r, got, sizeof(got));
+    assert_int_equal(k, (ssize_t)n);
+    assert_int_equal(got[3], 1);
+    assert_memory_equal(got + 4 + 32 + 4 + 1, answer + 4, 20); /* the new answer */
+    assert_int_equal(server_nsessions(&f->l.servers[0]), 0);
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 1);
+    close(c);
+    destroy(f);
+}
+
 /* A greeting that arrives in the loop turn in which its timeout also runs out (the worker was
  * busy for longer than `timeout greeting`) is read, not taken for a silent server: libev runs
  * the timer first, so the timeout itself must look. */
@@ -537,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_marked_down_kills),
         cmocka_unit_test(test_busy_server_wait_checks_usable),
         cmocka_unit_test(test_pass_moves_a_login),
+        cmocka_unit_test(test_login_moves_when_server_leaves_before_response),
         cmocka_unit_test(test_greeting_in_the_timeouts_turn),
         cmocka_unit_test(test_on_error_once_per_run),
         cmocka_unit_test(test_failback_needs_no_memory),
