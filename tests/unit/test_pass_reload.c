@@ -48,6 +48,21 @@ static int listen_any(int *port)
     return fd;
 }
 
+/* A loopback socket bound to a free port, not listening: connects to it are refused, and while
+ * it is open no other socket (the router's, say) can get its port. */
+static int bound_any(int *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
 /* Is FD readable within WAIT_MS, the control loop turning meanwhile? */
 static bool readable(int fd)
 {
@@ -180,13 +195,15 @@ static struct conf *config_checked(int router_port, int master_port, int replica
  * line in the health log and its failback, so the backup's clients come back to it. */
 static void test_reload_drops_check(void **state)
 {
-    int router_port, master_port, replica_port, rfd, client, server;
+    int router_port, master_port, replica_port, mfd, rfd, client, server;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct conf *c;
     char buf[128];
     (void)state;
 
-    close(listen_any(&master_port)); /* nothing listens: the master's check is refused */
+    /* Nothing listens: the master's check is refused. Held bound, so that the router's port
+     * cannot be the same one (the router would then check and serve itself). */
+    mfd = bound_any(&master_port);
     rfd = listen_any(&replica_port);
     close(listen_any(&router_port));
     c = config_checked(router_port, master_port, replica_port, true);
@@ -216,6 +233,7 @@ static void test_reload_drops_check(void **state)
     close(client);
     close(server);
     close(rfd);
+    close(mfd);
     workers_stop();
     listeners_stop();
     workers_free();
@@ -226,13 +244,13 @@ static void test_reload_drops_check(void **state)
  * it keeps say nothing). */
 static void test_start_lines(void **state)
 {
-    int router_port, master_port, replica_port;
+    int router_port, master_port, replica_port, mfd, rfd;
     char text[1024], err[256];
     struct conf *c, *c2;
     (void)state;
 
-    close(listen_any(&master_port));
-    close(listen_any(&replica_port));
+    mfd = bound_any(&master_port);
+    rfd = bound_any(&replica_port);
     close(listen_any(&router_port));
     c = config(router_port, master_port, replica_port);
     assert_int_equal(healthlog_open(c), 0);
@@ -252,6 +270,8 @@ static void test_start_lines(void **state)
     assert_true(logged("Server rw/replica2 added by a reload starts UP as a backup server; its "
                        "first check decides (a failure takes it DOWN)."));
     assert_int_equal(healthlog_ring_count(), 3);
+    close(mfd);
+    close(rfd);
     workers_stop();
     listeners_stop();
     workers_free();
@@ -264,14 +284,14 @@ static void test_start_lines(void **state)
  * until a reload, and shutdown hung in pthread_join: an alarm fails the test instead. */
 static void test_no_memory_loses_no_message(void **state)
 {
-    int router_port, master_port, replica_port, mfd, a_fd, b_fd, server;
+    int router_port, master_port, replica_port, mfd, rfd, a_fd, b_fd, server;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     char text[1024], err[256], buf[128];
     struct conf *c;
     (void)state;
 
     mfd = listen_any(&master_port);
-    close(listen_any(&replica_port));
+    rfd = bound_any(&replica_port);
     close(listen_any(&router_port));
     snprintf(text, sizeof(text),
              "global\n health-log-ring 100\n maxconn 1\n"
@@ -313,6 +333,7 @@ static void test_no_memory_loses_no_message(void **state)
     close(b_fd);
     close(server);
     close(mfd);
+    close(rfd);
     listeners_stop();
     workers_free();
     healthlog_close();
