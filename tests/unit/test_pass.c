@@ -392,6 +392,33 @@ static size_t login_response(uint8_t *buf, uint8_t fill)
     return n;
 }
 
+/* Client C's login response RESP (N bytes) moves to the replica: the replica greets, the
+ * client is asked to answer its scramble (AuthSwitchRequest, sequence id 2), and the replica
+ * gets the first response with that answer in it, as sequence id 1. */
+static void login_lands_on_replica(struct fixture *f, int c, const uint8_t *resp, size_t n)
+{
+    uint8_t got[256], answer[24] = {20, 0, 0, 3};
+    int r = fake_accept(&f->fakes[1]);
+    ssize_t k;
+
+    send_greeting(r);
+    assert_true(readable(c, WAIT_MS));
+    k = read(c, got, sizeof(got));
+    assert_true(k > 5);
+    assert_int_equal(got[3], 2);    /* the answer to the client's response */
+    assert_int_equal(got[4], 0xfe); /* an AuthSwitchRequest */
+    assert_string_equal((char *)got + 5, "mysql_native_password");
+    memset(answer + 4, 0x22, 20); /* the client's answer (sequence id 3) */
+    assert_int_equal(write(c, answer, sizeof(answer)), (ssize_t)sizeof(answer));
+    assert_true(readable(r, WAIT_MS));
+    k = read(r, got, sizeof(got));
+    assert_int_equal(k, (ssize_t)n);
+    assert_int_equal(got[3], 1);
+    assert_memory_equal(got + 4, resp + 4, 32 + 4 + 1);        /* capabilities ... user, length */
+    assert_memory_equal(got + 4 + 32 + 4 + 1, answer + 4, 20); /* the new answer */
+    assert_memory_equal(got + 4 + 32 + 4 + 1 + 20, "mysql_native_password", 22);
+}
+
 /* A session whose login is under way when its server goes DOWN is not killed: its login
  * moves to the next server, whose scramble the client is asked to answer (AuthSwitchRequest,
  * sequence id 2); the client's answer reaches that server inside its first response. */
@@ -401,8 +428,7 @@ static void test_pass_moves_a_login(void **state)
     struct server *master = &f->l.servers[0];
     uint8_t resp[128], got[256];
     size_t n = login_response(resp, 0x11);
-    int c, m, r;
-    ssize_t k;
+    int c, m;
     (void)state;
 
     c = greeted_client(f, 0);
@@ -411,26 +437,7 @@ static void test_pass_moves_a_login(void **state)
     assert_true(readable(m, WAIT_MS)); /* the master has the response, and says nothing */
     assert_int_equal(read(m, got, sizeof(got)), (ssize_t)n);
     server_set_state(master, SRV_DOWN, &failed);
-    r = fake_accept(&f->fakes[1]);
-    send_greeting(r);
-    assert_true(readable(c, WAIT_MS));
-    k = read(c, got, sizeof(got));
-    assert_true(k > 5);
-    assert_int_equal(got[3], 2);    /* the answer to the client's response */
-    assert_int_equal(got[4], 0xfe); /* an AuthSwitchRequest */
-    assert_string_equal((char *)got + 5, "mysql_native_password");
-    /* The client answers the new scramble (sequence id 3)... */
-    uint8_t answer[24] = {20, 0, 0, 3};
-    memset(answer + 4, 0x22, 20);
-    assert_int_equal(write(c, answer, sizeof(answer)), (ssize_t)sizeof(answer));
-    /* ...and the replica gets the first response with that answer in it, as sequence id 1. */
-    assert_true(readable(r, WAIT_MS));
-    k = read(r, got, sizeof(got));
-    assert_int_equal(k, (ssize_t)n);
-    assert_int_equal(got[3], 1);
-    assert_memory_equal(got + 4, resp + 4, 32 + 4 + 1);        /* capabilities ... user, length */
-    assert_memory_equal(got + 4 + 32 + 4 + 1, answer + 4, 20); /* the new answer */
-    assert_memory_equal(got + 4 + 32 + 4 + 1 + 20, "mysql_native_password", 22);
+    login_lands_on_replica(f, c, resp, n);
     expect_logged("Killed 0 sessions on rw/master after it went DOWN");
     expect_logged("Redispatched 1 connecting sessions of rw away from rw/master.");
     close(c);
@@ -443,10 +450,9 @@ static void test_pass_moves_a_login(void **state)
 static void test_login_moves_when_server_leaves_before_response(void **state)
 {
     struct fixture *f = make("retries 0");
-    uint8_t resp[128], got[256];
+    uint8_t resp[128];
     size_t n = login_response(resp, 0x11);
-    int c, r;
-    ssize_t k;
+    int c;
     (void)state;
 
     c = greeted_client(f, 0);
@@ -456,22 +462,7 @@ static void test_login_moves_when_server_leaves_before_response(void **state)
         step();
     assert_false(readable(c, 50)); /* the client hears nothing of it */
     assert_int_equal(write(c, resp, n), (ssize_t)n);
-    r = fake_accept(&f->fakes[1]);
-    send_greeting(r);
-    assert_true(readable(c, WAIT_MS));
-    k = read(c, got, sizeof(got));
-    assert_true(k > 5);
-    assert_int_equal(got[3], 2);    /* the answer to the client's response */
-    assert_int_equal(got[4], 0xfe); /* an AuthSwitchRequest */
-    assert_string_equal((char *)got + 5, "mysql_native_password");
-    uint8_t answer[24] = {20, 0, 0, 3};
-    memset(answer + 4, 0x22, 20);
-    assert_int_equal(write(c, answer, sizeof(answer)), (ssize_t)sizeof(answer));
-    assert_true(readable(r, WAIT_MS));
-    k = read(r, got, sizeof(got));
-    assert_int_equal(k, (ssize_t)n);
-    assert_int_equal(got[3], 1);
-    assert_memory_equal(got + 4 + 32 + 4 + 1, answer + 4, 20); /* the new answer */
+    login_lands_on_replica(f, c, resp, n);
     assert_int_equal(server_nsessions(&f->l.servers[0]), 0);
     assert_int_equal(server_nsessions(&f->l.servers[1]), 1);
     close(c);

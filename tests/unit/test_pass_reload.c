@@ -33,21 +33,6 @@
 
 #define WAIT_MS 10000 /* bound for what the loops must get done: generous, costs nothing */
 
-/* A loopback listening socket on a free port. */
-static int listen_any(int *port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 /* A loopback socket bound to a free port, not listening: connects to it are refused, and while
  * it is open no other socket (the router's, say) can get its port. */
 static int bound_any(int *port)
@@ -60,6 +45,15 @@ static int bound_any(int *port)
     assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
     *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A loopback listening socket on a free port. */
+static int listen_any(int *port)
+{
+    int fd = bound_any(port);
+
+    assert_int_equal(listen(fd, 16), 0);
     return fd;
 }
 
