@@ -27,6 +27,7 @@
 #include <strings.h>
 
 #include "admin.h"
+#include "admin_lex.h"
 #include "log.h"
 #include "rebound.h"
 
@@ -480,25 +481,6 @@ int admin_dialect_open(sqlite3 *db)
 
 /* ---- syntax ---- */
 
-/* The length of the quoted string, comment or other single character at S, which ends the
- * text at worst. */
-static size_t lexeme(const char *s)
-{
-    const char *e;
-
-    if (*s == '\'' || *s == '"' || *s == '`') {
-        e = strchr(s + 1, *s);
-        return e ? (size_t)(e - s) + 1 : strlen(s);
-    }
-    if (s[0] == '/' && s[1] == '*') {
-        e = strstr(s + 2, "*/");
-        return e ? (size_t)(e - s) + 2 : strlen(s);
-    }
-    if ((s[0] == '-' && s[1] == '-' && (!s[2] || isspace((unsigned char)s[2]))) || s[0] == '#')
-        return strcspn(s, "\n");
-    return 1;
-}
-
 void admin_dialect_open_comments(char *sql)
 {
     char *p = sql, *end;
@@ -506,20 +488,20 @@ void admin_dialect_open_comments(char *sql)
 
     while (*p) {
         if (p[0] != '/' || p[1] != '*' || p[2] != '!') {
-            p += lexeme(p);
+            p += admin_lex_token(p);
             continue;
         }
         end = p + 3;
         version = isdigit((unsigned char)*end) ? strtol(end, &end, 10) : 0;
         if (version > ADMIN_VERSION_ID) { /* newer than us: a comment */
-            p += lexeme(p);
+            p += admin_lex_token(p);
             continue;
         }
         memset(p, ' ', (size_t)(end - p));
         p = end;
         /* The text runs up to the first star-slash outside quotes. */
         while (*p && (p[0] != '*' || p[1] != '/'))
-            p += lexeme(p);
+            p += admin_lex_token(p);
         if (*p)
             memset(p, ' ', 2);
     }
@@ -549,15 +531,13 @@ static bool is_modifier(const char *s, size_t n)
 
 char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
 {
-    static const char word_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789_$";
     sqlite3_str *out = sqlite3_str_new(db);
     int depth = 0, open[CONVERT_MAX_NESTED], nopen = 0; /* depths inside each CONVERT( */
     const char *p = sql;
     bool after_select = false; /* only blanks, comments and modifiers since SELECT */
 
     while (*p) {
-        size_t n = isalpha((unsigned char)*p) || *p == '_' ? strspn(p, word_chars) : 0;
+        size_t n = isalpha((unsigned char)*p) || *p == '_' ? admin_lex_word(p) : 0;
         const char *paren = p + n;
 
         while (n && isspace((unsigned char)*paren))
@@ -566,7 +546,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             p += n;
             continue;
         }
-        if (n || !(isspace((unsigned char)*p) || (strchr("/-#", *p) && lexeme(p) > 1)))
+        if (n || !(isspace((unsigned char)*p) || (strchr("/-#", *p) && admin_lex_token(p) > 1)))
             after_select = n && is_word(p, n, "SELECT");
         if (n && *paren == '(' && is_word(p, n, "CONVERT") && nopen < CONVERT_MAX_NESTED) {
             sqlite3_str_appendall(out, "CAST(");
@@ -577,7 +557,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             p += n;
             while (isspace((unsigned char)*p))
                 p++;
-            p += *p == '\'' || *p == '"' || *p == '`' ? lexeme(p) : strspn(p, word_chars);
+            p += *p == '\'' || *p == '"' || *p == '`' ? admin_lex_token(p) : admin_lex_word(p);
         } else if (n) {
             sqlite3_str_append(out, p, (int)n);
             p += n;
@@ -585,7 +565,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             sqlite3_str_appendall(out, " AS ");
             p++;
         } else {
-            n = lexeme(p);
+            n = admin_lex_token(p);
             if (*p == '(')
                 depth++;
             if (*p == ')' && nopen && depth == open[nopen - 1])

@@ -39,6 +39,7 @@
 
 #include "admin.h"
 #include "admin_dialect.h"
+#include "admin_lex.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
@@ -1871,42 +1872,6 @@ static void run_built(struct exec *x, char *sql)
 
 /* ---- statements SQLite cannot parse: the {words, handler} table ---- */
 
-/* Skip blanks and comments (slash-star, "-- ", "#") at S. */
-static const char *skip_space(const char *s)
-{
-    for (;;) {
-        while (isspace((unsigned char)*s))
-            s++;
-        if (s[0] == '/' && s[1] == '*') {
-            const char *e = strstr(s + 2, "*/");
-            if (!e)
-                return s + strlen(s);
-            s = e + 2;
-        } else if ((s[0] == '-' && s[1] == '-' && (!s[2] || isspace((unsigned char)s[2]))) ||
-                   s[0] == '#') {
-            s += strcspn(s, "\n");
-        } else {
-            return s;
-        }
-    }
-}
-
-/* Does S start with the blank-separated WORDS (any case, any blanks, whole words)?
- * Returns what follows (blanks skipped), or NULL. */
-static const char *match_words(const char *s, const char *words)
-{
-    while (*words) {
-        size_t n = strcspn(words, " ");
-        if (strncasecmp(s, words, n) || isalnum((unsigned char)s[n]) || s[n] == '_')
-            return NULL;
-        s = skip_space(s + n);
-        words += n;
-        while (*words == ' ')
-            words++;
-    }
-    return s;
-}
-
 /* How a shortcut answers, which decides how it is prepared (COM_STMT_PREPARE). */
 enum shortcut_kind {
     SC_RUNS, /* it answers by itself, or looks at live state first: it runs at each execution */
@@ -1930,9 +1895,9 @@ static void show_filtered(struct exec *x, const char *base, const char *col, con
 
     if (!*rest)
         run_built(x, sqlite3_mprintf("%s ORDER BY %s", base, order));
-    else if ((r = match_words(rest, "LIKE")))
+    else if ((r = admin_lex_words(rest, "LIKE")))
         run_built(x, sqlite3_mprintf("%s WHERE %s LIKE %s ORDER BY %s", base, col, r, order));
-    else if ((r = match_words(rest, "WHERE")))
+    else if ((r = admin_lex_words(rest, "WHERE")))
         run_built(x, sqlite3_mprintf("SELECT * FROM (%s) WHERE %s ORDER BY %s", base, r, order));
     else
         x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
@@ -1974,13 +1939,13 @@ static void sc_processlist(struct exec *x, const char *rest)
  * (which says it all) unless FULL asks for every column. */
 static void health_log_rows(struct exec *x, const char *rest, bool full)
 {
-    const char *r = match_words(rest, "LIMIT");
+    const char *r = admin_lex_words(rest, "LIMIT");
     char *end;
     long n = 50;
 
     if (*rest) {
         n = r ? strtol(r, &end, 10) : -1;
-        if (!r || end == r || n < 0 || *skip_space(end)) {
+        if (!r || end == r || n < 0 || *admin_lex_space(end)) {
             x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
                            "You have an error in your SQL syntax: expected SHOW [FULL] HEALTH "
                            "LOG [LIMIT n]");
@@ -2014,28 +1979,6 @@ static void sc_variables(struct exec *x, const char *rest)
                   "rowid");
 }
 
-/* A table name at S ("t", `t`, "db.t", `db`.`t`), the last part copied into BUF.
- * Returns what follows. */
-static const char *table_name(const char *s, char *buf, size_t len)
-{
-    do {
-        size_t n;
-        if (*s == '.')
-            s++;
-        if (*s == '`' || *s == '"') {
-            char q[2] = {*s++, 0};
-            n = strcspn(s, q);
-            snprintf(buf, len, "%.*s", (int)n, s);
-            s += n + (s[n] == q[0]);
-        } else {
-            n = strcspn(s, " \t\r\n;.");
-            snprintf(buf, len, "%.*s", (int)n, s);
-            s += n;
-        }
-    } while (*s == '.');
-    return skip_space(s);
-}
-
 /* ---- SHOW statements about the catalog: queries of information_schema ---- */
 
 /* The database a statement names, else the current one, else ADMIN_DB. */
@@ -2046,25 +1989,6 @@ static const char *default_db(const struct exec *x, const char *named)
     return x->client->db[0] ? x->client->db : ADMIN_DB;
 }
 
-/* One name at S: `quoted`, "quoted", 'quoted' or bare, copied into BUF. Returns what follows,
- * blanks skipped. */
-static const char *ident(const char *s, char *buf, size_t len)
-{
-    size_t n;
-
-    if (*s == '`' || *s == '"' || *s == '\'') {
-        char q[2] = {*s++, 0};
-        n = strcspn(s, q);
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n + (s[n] == q[0]);
-    } else {
-        n = strcspn(s, " \t\r\n;.@()");
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n;
-    }
-    return skip_space(s);
-}
-
 /* "t" or "db.t" at S into T and DB ("" when not given), then an optional FROM|IN db. Returns
  * what follows. */
 static const char *object_name(const char *s, char *dbname, char *t)
@@ -2072,13 +1996,13 @@ static const char *object_name(const char *s, char *dbname, char *t)
     const char *r;
 
     dbname[0] = '\0';
-    s = ident(s, t, CONF_NAME_MAX);
+    s = admin_lex_name(s, t, CONF_NAME_MAX);
     if (*s == '.') {
         snprintf(dbname, CONF_NAME_MAX, "%s", t);
-        s = ident(skip_space(s + 1), t, CONF_NAME_MAX);
+        s = admin_lex_name(admin_lex_space(s + 1), t, CONF_NAME_MAX);
     }
-    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
-        s = ident(r, dbname, CONF_NAME_MAX);
+    if ((r = admin_lex_words(s, "FROM")) || (r = admin_lex_words(s, "IN")))
+        s = admin_lex_name(r, dbname, CONF_NAME_MAX);
     return s;
 }
 
@@ -2088,8 +2012,8 @@ static const char *from_db(const char *s, char *dbname)
     const char *r;
 
     dbname[0] = '\0';
-    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
-        return ident(r, dbname, CONF_NAME_MAX);
+    if ((r = admin_lex_words(s, "FROM")) || (r = admin_lex_words(s, "IN")))
+        return admin_lex_name(r, dbname, CONF_NAME_MAX);
     return s;
 }
 
@@ -2130,10 +2054,10 @@ static void show_meta(struct exec *x, char *sel, char *cond, const char *like_co
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
     else if (!*rest)
         run_built(x, sqlite3_mprintf("%s WHERE %s ORDER BY %s", sel, cond, order));
-    else if (like_col && (r = match_words(rest, "LIKE")))
+    else if (like_col && (r = admin_lex_words(rest, "LIKE")))
         run_built(x, sqlite3_mprintf("%s WHERE (%s) AND %s LIKE %s ORDER BY %s", sel, cond,
                                      like_col, r, order));
-    else if ((r = match_words(rest, "WHERE")))
+    else if ((r = admin_lex_words(rest, "WHERE")))
         run_built(x, sqlite3_mprintf("SELECT * FROM (%s WHERE %s ORDER BY %s) WHERE %s", sel, cond,
                                      order, r));
     else
@@ -2227,7 +2151,7 @@ static void show_columns(struct exec *x, const char *rest, bool full, bool descr
     if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
         return;
     if (describe && *rest) { /* DESCRIBE t col: the columns it matches */
-        ident(rest, col, sizeof(col));
+        admin_lex_name(rest, col, sizeof(col));
         rest = pat = sqlite3_mprintf("LIKE %Q", col);
     }
     w = writable_column(x, dbname, t);
@@ -2318,7 +2242,7 @@ static void sc_show_create_db(struct exec *x, const char *rest)
     char named[CONF_NAME_MAX];
     const char *dbname;
 
-    ident(rest, named, sizeof(named));
+    admin_lex_name(rest, named, sizeof(named));
     if (!db_exists(x, named))
         return;
     dbname = admin_dialect_database(named, strlen(named));
@@ -2397,14 +2321,14 @@ static void sc_grants(struct exec *x, const char *rest)
     bool readonly = x->client->readonly;
 
     snprintf(user, sizeof(user), "%s", x->client->user);
-    if ((r = match_words(rest, "FOR"))) {
-        if ((rest = match_words(r, "CURRENT_USER"))) {
-            if (rest[0] == '(' && skip_space(rest + 1)[0] == ')')
-                rest = skip_space(skip_space(rest + 1) + 1);
+    if ((r = admin_lex_words(rest, "FOR"))) {
+        if ((rest = admin_lex_words(r, "CURRENT_USER"))) {
+            if (rest[0] == '(' && admin_lex_space(rest + 1)[0] == ')')
+                rest = admin_lex_space(admin_lex_space(rest + 1) + 1);
         } else {
-            rest = ident(r, user, sizeof(user));
+            rest = admin_lex_name(r, user, sizeof(user));
             if (*rest == '@')
-                rest = ident(skip_space(rest + 1), host, sizeof(host));
+                rest = admin_lex_name(admin_lex_space(rest + 1), host, sizeof(host));
             if (strcmp(user, x->client->user) && x->client->readonly) {
                 snprintf(msg, sizeof(msg),
                          "Access denied for user '%s'@'%%' to database 'mysql': the read-only "
@@ -2464,15 +2388,15 @@ static void sc_kill(struct exec *x, const char *rest)
     char *end;
     long long id;
 
-    if (match_words(rest, "QUERY")) {
+    if (admin_lex_words(rest, "QUERY")) {
         x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
                        "KILL QUERY is not supported: rebound relays whole sessions, use KILL id");
         return;
     }
-    if ((r = match_words(rest, "CONNECTION")))
+    if ((r = admin_lex_words(rest, "CONNECTION")))
         rest = r;
     id = strtoll(rest, &end, 10);
-    if (end == rest || id <= 0 || *skip_space(end)) {
+    if (end == rest || id <= 0 || *admin_lex_space(end)) {
         x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
                        "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
         return;
@@ -2491,7 +2415,9 @@ static void sc_use(struct exec *x, const char *rest)
 {
     char name[CONF_NAME_MAX];
 
-    table_name(rest, name, sizeof(name));
+    /* "db", or the last part of "x.db" */
+    for (rest = admin_lex_name(rest, name, sizeof(name)); *rest == '.';)
+        rest = admin_lex_name(admin_lex_space(rest + 1), name, sizeof(name));
     admin_sql_use(x->client, name, strlen(name), x->sink);
 }
 
@@ -2630,15 +2556,13 @@ static char *rewrite_sysvars(const char *sql)
 
     while (*p) {
         if (*p == '\'' || *p == '"' || *p == '`') {
-            const char *e = strchr(p + 1, *p);
-            size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
+            size_t n = admin_lex_token(p);
             sqlite3_str_append(out, p, (int)n);
             p += n;
             continue;
         }
         if (isalpha((unsigned char)*p)) {
-            size_t n =
-                strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
+            size_t n = admin_lex_word(p);
             static const char *const ends[] = {"FROM",  "WHERE", "GROUP",
                                                "ORDER", "LIMIT", "HAVING"};
             for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
@@ -2663,7 +2587,7 @@ static char *rewrite_sysvars(const char *sql)
         size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
         sqlite3_str_appendall(out, sysvar(p, n));
         p += n;
-        if (in_list && depth == 0 && !match_words(skip_space(p), "AS"))
+        if (in_list && depth == 0 && !admin_lex_words(admin_lex_space(p), "AS"))
             sqlite3_str_appendf(out, " AS \"%.*w\"", (int)(p - start), start);
     }
     return sqlite3_str_finish(out);
@@ -2698,13 +2622,13 @@ static void dispatch(struct exec *x)
     const char *s, *rest;
 
     admin_dialect_open_comments(x->text);
-    s = skip_space(x->text);
+    s = admin_lex_space(x->text);
     if (!*s) {
         x->sink->error(x->sink, ER_EMPTY_QUERY, "42000", "Query was empty");
         return;
     }
     for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
-        if (!(rest = match_words(s, shortcuts[i].words)))
+        if (!(rest = admin_lex_words(s, shortcuts[i].words)))
             continue;
         if (x->compile_only && shortcuts[i].kind == SC_RUNS) {
             x->deferred = &shortcuts[i];
