@@ -39,7 +39,9 @@
 
 #include "admin.h"
 #include "admin_dialect.h"
+#include "admin_exec.h"
 #include "admin_lex.h"
+#include "admin_vtab.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
@@ -67,139 +69,6 @@
 #define ER_NONEXISTING_GRANT    1141
 #define ER_QUERY_TIMEOUT        3024
 #define ER_WRONG_VALUE_FOR_TYPE 1367
-
-/* ---- snapshots: the rows one scan returns ---- */
-
-/* One value of a snapshot row. */
-struct cell {
-    int type; /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT or SQLITE_NULL */
-    sqlite3_int64 i;
-    double d;
-    char *s;
-};
-
-/* Rows copied at xFilter: NROWS rows of NCOLS cells, and each row's rowid. */
-struct snap {
-    int ncols;
-    size_t nrows, cap;
-    sqlite3_int64 *rowids;
-    struct cell *cells;
-    int col;  /* next column of the row being filled */
-    bool oom; /* a copy failed: the scan reports SQLITE_NOMEM */
-};
-
-static void snap_free(struct snap *s)
-{
-    for (size_t i = 0; i < s->nrows * (size_t)s->ncols; i++)
-        free(s->cells[i].s);
-    free(s->cells);
-    free(s->rowids);
-    memset(s, 0, sizeof(*s));
-}
-
-/* Start a row: its cells start as NULL, filled left to right by snap_*(). */
-static void snap_row(struct snap *s, sqlite3_int64 rowid)
-{
-    if (s->oom)
-        return;
-    if (s->nrows == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        sqlite3_int64 *r = realloc(s->rowids, cap * sizeof(*r));
-        struct cell *c;
-
-        if (r)
-            s->rowids = r;
-        c = r ? realloc(s->cells, cap * (size_t)s->ncols * sizeof(*c)) : NULL;
-        if (!c) {
-            s->oom = true;
-            return;
-        }
-        s->cells = c;
-        s->cap = cap;
-    }
-    memset(&s->cells[s->nrows * (size_t)s->ncols], 0, (size_t)s->ncols * sizeof(struct cell));
-    for (int i = 0; i < s->ncols; i++)
-        s->cells[s->nrows * (size_t)s->ncols + (size_t)i].type = SQLITE_NULL;
-    s->rowids[s->nrows++] = rowid;
-    s->col = 0;
-}
-
-/* The next cell of the current row, NULL if there is none. */
-static struct cell *snap_next(struct snap *s)
-{
-    if (s->oom || s->nrows == 0 || s->col >= s->ncols)
-        return NULL;
-    return &s->cells[(s->nrows - 1) * (size_t)s->ncols + (size_t)s->col++];
-}
-
-static void snap_int(struct snap *s, int64_t v)
-{
-    struct cell *c = snap_next(s);
-
-    if (c) {
-        c->type = SQLITE_INTEGER;
-        c->i = v;
-    }
-}
-
-static void snap_real(struct snap *s, double v)
-{
-    struct cell *c = snap_next(s);
-
-    if (c) {
-        c->type = SQLITE_FLOAT;
-        c->d = v;
-    }
-}
-
-static void snap_null(struct snap *s)
-{
-    snap_next(s);
-}
-
-/* Text; NULL or "" with NULL_IF_EMPTY stores SQL NULL. */
-static void snap_text(struct snap *s, const char *v)
-{
-    struct cell *c = snap_next(s);
-
-    if (!c || !v)
-        return;
-    if (!(c->s = strdup(v))) {
-        s->oom = true;
-        return;
-    }
-    c->type = SQLITE_TEXT;
-}
-
-static void snap_textf(struct snap *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void snap_textf(struct snap *s, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    snap_text(s, buf);
-}
-
-/* Wall-clock seconds as "2024-05-01 12:00:00.123" (UTC), NULL when 0. */
-static void snap_time(struct snap *s, double t)
-{
-    char buf[40];
-    time_t sec = (time_t)t;
-    struct tm tm;
-
-    if (t <= 0) {
-        snap_null(s);
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03d",
-             (int)((t - (double)sec) * 1000) % 1000);
-    snap_text(s, buf);
-}
 
 /* ---- the statement being run ---- */
 
@@ -257,7 +126,6 @@ struct admin_sql_run {
 static sqlite3 *db;
 static const struct conf *aconf;
 static struct exec *cur; /* the statement running now, NULL between slices */
-static double started_at;
 static uint64_t nqueries;
 
 uint64_t admin_sql_queries(void)
@@ -274,12 +142,28 @@ static uint64_t thread_cpu_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+const struct admin_client *admin_sql_client(void)
+{
+    return cur ? cur->client : NULL;
+}
+
+void admin_sql_row_changed(void)
+{
+    if (cur)
+        cur->changed++;
+}
+
+const struct conf *admin_sql_conf(void)
+{
+    return aconf;
+}
+
 /* Has the step running now taken too long? Then the statement is interrupted (3024).
  * The wall clock is looked at first (cheap); once the step's budget has passed on it, the
  * thread's CPU time decides, so that time the process spent preempted does not count
  * against a statement. (CPU used earlier in the slice can only make this more lenient, by
  * what was preempted then.) */
-static bool slice_over(void)
+bool admin_sql_slice_over(void)
 {
     uint64_t now, used, allowed;
 
@@ -295,53 +179,28 @@ static bool slice_over(void)
     return true;
 }
 
+void admin_sql_snapshot_taken(uint64_t t0)
+{
+    if (cur && !cur->snapshot_taken) {
+        cur->snapshot_taken = true;
+        cur->step_budget += mono_us() - t0;
+        cur->step_end += mono_us() - t0;
+    }
+}
+
 /* ---- the tables ---- */
-
-/* A column of a virtual table: its name and SQL type ("INTEGER", "REAL", "TEXT"). */
-struct vcol {
-    const char *name;
-    const char *type;
-};
-
-/* A virtual table: its columns, how to snapshot its rows, and the writes it takes. */
-struct vtable_def {
-    const char *name;
-    const struct vcol *cols;
-    int ncols;
-    void (*fill)(struct snap *s);
-    /* UPDATE of row ROWID with new values ARGV (one per column); NULL: read-only. */
-    int (*update)(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv);
-    /* DELETE of row ROWID; NULL: rows cannot be deleted. */
-    int (*remove)(sqlite3_vtab *vt, sqlite3_int64 rowid);
-    /* The column an UPDATE may set (with update), NULL if none. */
-    const char *writable;
-    /* The columns that name a row, for the declaration ("listener, name"); NULL if none
-     * do. information_schema shows them as the table's primary key. */
-    const char *primary_key;
-};
 
 /* "admin NAME@ADDR", as the health log names the operator. */
 static void who(char *buf, size_t len)
 {
-    snprintf(buf, len, "admin %s@%s", cur ? cur->client->user : "?", cur ? cur->client->peer : "?");
-}
+    const struct admin_client *c = admin_sql_client();
 
-static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    sqlite3_free(vt->zErrMsg);
-    vt->zErrMsg = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    return rc;
+    snprintf(buf, len, "admin %s@%s", c ? c->user : "?", c ? c->peer : "?");
 }
 
 /* servers */
 
-static const struct vcol server_cols[] = {
+static const struct admin_vcol server_cols[] = {
     {"listener", "TEXT"},
     {"name", "TEXT"},
     {"address", "TEXT"},
@@ -370,7 +229,7 @@ static const struct vcol server_cols[] = {
 };
 #define SERVER_COL_ADMIN_STATE 5
 
-static void fill_servers(struct snap *s)
+static void fill_servers(struct admin_snap *s)
 {
     struct listener *l;
 
@@ -383,32 +242,32 @@ static void fill_servers(struct snap *s)
             if (!server_shown(srv))
                 continue;
             server_totals(srv, &t);
-            snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
-            snap_text(s, l->conf->name);
-            snap_text(s, srv->conf->name);
-            snap_text(s, srv->conf->addr.text);
-            snap_text(s, srv->conf->backup ? "backup" : "active");
-            snap_text(s, server_state_str(srv->state));
-            snap_text(s, admin_state_str(srv->admin));
-            snap_int(s, srv->health);
-            snap_int(s, srv->conf->rise);
-            snap_int(s, srv->conf->fall);
-            snap_text(s, check_status_name(srv->last.status));
-            snap_int(s, srv->last.code);
-            snap_int(s, srv->last.duration_ms);
-            snap_text(s, srv->last.info);
-            snap_time(s, srv->last_check);
-            snap_time(s, srv->last_change);
-            snap_int(s, (int64_t)down);
-            snap_int(s, t.sessions);
-            snap_int(s, (int64_t)t.sessions_total);
-            snap_int(s, (int64_t)t.bytes_in);
-            snap_int(s, (int64_t)t.bytes_out);
-            snap_int(s, (int64_t)srv->check_failures);
-            snap_int(s, (int64_t)t.connect_failures);
-            snap_int(s, (int64_t)t.observed_errors);
-            snap_int(s, (int64_t)t.sessions_killed);
-            snap_int(s, srv->retired);
+            admin_snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
+            admin_snap_text(s, l->conf->name);
+            admin_snap_text(s, srv->conf->name);
+            admin_snap_text(s, srv->conf->addr.text);
+            admin_snap_text(s, srv->conf->backup ? "backup" : "active");
+            admin_snap_text(s, server_state_str(srv->state));
+            admin_snap_text(s, admin_state_str(srv->admin));
+            admin_snap_int(s, srv->health);
+            admin_snap_int(s, srv->conf->rise);
+            admin_snap_int(s, srv->conf->fall);
+            admin_snap_text(s, check_status_name(srv->last.status));
+            admin_snap_int(s, srv->last.code);
+            admin_snap_int(s, srv->last.duration_ms);
+            admin_snap_text(s, srv->last.info);
+            admin_snap_time(s, srv->last_check);
+            admin_snap_time(s, srv->last_change);
+            admin_snap_int(s, (int64_t)down);
+            admin_snap_int(s, t.sessions);
+            admin_snap_int(s, (int64_t)t.sessions_total);
+            admin_snap_int(s, (int64_t)t.bytes_in);
+            admin_snap_int(s, (int64_t)t.bytes_out);
+            admin_snap_int(s, (int64_t)srv->check_failures);
+            admin_snap_int(s, (int64_t)t.connect_failures);
+            admin_snap_int(s, (int64_t)t.observed_errors);
+            admin_snap_int(s, (int64_t)t.sessions_killed);
+            admin_snap_int(s, srv->retired);
         }
     }
 }
@@ -434,26 +293,27 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
     char by[160];
 
     if (!srv)
-        return vt_error(vt, SQLITE_CONSTRAINT, "the server is gone");
+        return admin_vtab_error(vt, SQLITE_CONSTRAINT, "the server is gone");
     if (srv->retired)
-        return vt_error(vt, SQLITE_CONSTRAINT,
-                        "the server was removed by a reload: its sessions only drain");
+        return admin_vtab_error(vt, SQLITE_CONSTRAINT,
+                                "the server was removed by a reload: its sessions only drain");
     for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
         if (strcasecmp(v, names[i]))
             continue;
-        if (cur && srv->admin != (enum admin_state)i)
-            cur->changed++;
+        if (srv->admin != (enum admin_state)i)
+            admin_sql_row_changed();
         who(by, sizeof(by));
         server_set_admin(srv, (enum admin_state)i, by);
         return SQLITE_OK;
     }
-    return vt_error(vt, SQLITE_CONSTRAINT,
-                    "admin_state must be 'ready', 'drain' or 'maint', not '%s'", v ? v : "NULL");
+    return admin_vtab_error(vt, SQLITE_CONSTRAINT,
+                            "admin_state must be 'ready', 'drain' or 'maint', not '%s'",
+                            v ? v : "NULL");
 }
 
 /* sessions */
 
-static const struct vcol session_cols[] = {
+static const struct admin_vcol session_cols[] = {
     {"id", "INTEGER"},  {"listener", "TEXT"},    {"server", "TEXT"},
     {"client", "TEXT"}, {"state", "TEXT"},       {"age_s", "REAL"},
     {"idle_s", "REAL"}, {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
@@ -496,26 +356,26 @@ static void each_session(void (*fn)(struct session *, void *), void *arg)
  * either loop, so no age is negative. */
 static void session_row(struct session *se, void *arg)
 {
-    struct snap *s = arg;
+    struct admin_snap *s = arg;
     double now = ev_time();
     double last = se->c_last > se->s_last ? se->c_last : se->s_last;
     char peer[80];
 
     session_peer_str(se, peer, sizeof(peer));
-    snap_row(s, (sqlite3_int64)se->id);
-    snap_int(s, (int64_t)se->id);
-    snap_text(s, se->listener->conf->name);
-    snap_text(s, se->server->id);
-    snap_text(s, peer);
-    snap_text(s, session_state_name(se->state));
-    snap_real(s, ms_round(now - se->started));
-    snap_real(s, ms_round(now - last));
-    snap_int(s, (int64_t)se->up.bytes);
-    snap_int(s, (int64_t)se->down.bytes);
+    admin_snap_row(s, (sqlite3_int64)se->id);
+    admin_snap_int(s, (int64_t)se->id);
+    admin_snap_text(s, se->listener->conf->name);
+    admin_snap_text(s, se->server->id);
+    admin_snap_text(s, peer);
+    admin_snap_text(s, session_state_name(se->state));
+    admin_snap_real(s, ms_round(now - se->started));
+    admin_snap_real(s, ms_round(now - last));
+    admin_snap_int(s, (int64_t)se->up.bytes);
+    admin_snap_int(s, (int64_t)se->down.bytes);
 }
 
 /* The sessions live in the workers: they are parked while the rows are copied. */
-static void fill_sessions(struct snap *s)
+static void fill_sessions(struct admin_snap *s)
 {
     workers_isolate();
     each_session(session_row, s);
@@ -567,7 +427,7 @@ static int kill_deleted(void)
 
 /* listeners */
 
-static const struct vcol listener_cols[] = {
+static const struct admin_vcol listener_cols[] = {
     {"name", "TEXT"},
     {"bind", "TEXT"},
     {"balance", "TEXT"},
@@ -590,7 +450,7 @@ static const char *balance_str(enum balance b)
     return names[b];
 }
 
-static void fill_listeners(struct snap *s)
+static void fill_listeners(struct admin_snap *s)
 {
     for (int i = 0; i < listeners_count(); i++) {
         struct listener *l = listener_at(i);
@@ -601,39 +461,41 @@ static void fill_listeners(struct snap *s)
         server_count_usable(l, &active, &backup);
         for (int j = 0; j < l->nservers; j++)
             cur_sessions += server_nsessions(&l->servers[j]);
-        snap_row(s, i);
-        snap_text(s, c->name);
-        snap_text(s, c->bind.text);
-        snap_text(s, balance_str(c->balance));
-        snap_int(s, c->allbackups);
-        snap_int(s, c->retries);
-        snap_int(s, l->nservers);
-        snap_int(s, active);
-        snap_int(s, backup);
-        snap_int(s, cur_sessions);
-        snap_int(s, (int64_t)l->sessions_total);
-        snap_int(s, c->timeout_connect);
-        snap_int(s, c->timeout_client);
-        snap_int(s, c->timeout_server);
-        snap_int(s, c->timeout_check);
+        admin_snap_row(s, i);
+        admin_snap_text(s, c->name);
+        admin_snap_text(s, c->bind.text);
+        admin_snap_text(s, balance_str(c->balance));
+        admin_snap_int(s, c->allbackups);
+        admin_snap_int(s, c->retries);
+        admin_snap_int(s, l->nservers);
+        admin_snap_int(s, active);
+        admin_snap_int(s, backup);
+        admin_snap_int(s, cur_sessions);
+        admin_snap_int(s, (int64_t)l->sessions_total);
+        admin_snap_int(s, c->timeout_connect);
+        admin_snap_int(s, c->timeout_client);
+        admin_snap_int(s, c->timeout_server);
+        admin_snap_int(s, c->timeout_check);
     }
 }
 
 /* status */
 
-static const struct vcol status_cols[] = {
+static double started_at; /* when the views opened: uptime_s */
+
+static const struct admin_vcol status_cols[] = {
     {"name", "TEXT"},
     {"value", "INTEGER"},
 };
 
-static void status_row(struct snap *s, const char *name, int64_t v)
+static void status_row(struct admin_snap *s, const char *name, int64_t v)
 {
-    snap_row(s, (sqlite3_int64)s->nrows + 1);
-    snap_text(s, name);
-    snap_int(s, v);
+    admin_snap_row(s, (sqlite3_int64)s->nrows + 1);
+    admin_snap_text(s, name);
+    admin_snap_int(s, v);
 }
 
-static void fill_status(struct snap *s)
+static void fill_status(struct admin_snap *s)
 {
     int64_t total = 0, killed = 0, failures = 0, nsrv = 0, by_state[3] = {0}, by_admin[3] = {0};
 
@@ -666,7 +528,7 @@ static void fill_status(struct snap *s)
     status_row(s, "check_failures", failures);
     status_row(s, "admin_connections", admin_connections());
     status_row(s, "admin_connections_total", (int64_t)admin_connections_total());
-    status_row(s, "admin_queries", (int64_t)nqueries);
+    status_row(s, "admin_queries", (int64_t)admin_sql_queries());
     status_row(s, "admin_login_timeouts", (int64_t)admin_login_timeouts());
     status_row(s, "admin_login_evictions", (int64_t)admin_login_evictions());
     status_row(s, "stats_request_timeouts", (int64_t)stats_http_request_timeouts());
@@ -677,14 +539,14 @@ static void fill_status(struct snap *s)
 
 /* variables: the effective configuration, one "scope.keyword" per row */
 
-static const struct vcol variable_cols[] = {
+static const struct admin_vcol variable_cols[] = {
     {"name", "TEXT"},
     {"value", "TEXT"},
 };
 
-static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
+static void var_row(struct admin_snap *s, const char *scope, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
+static void var_row(struct admin_snap *s, const char *scope, const char *name, const char *fmt, ...)
 {
     char val[512];
     va_list ap;
@@ -692,12 +554,12 @@ static void var_row(struct snap *s, const char *scope, const char *name, const c
     va_start(ap, fmt);
     vsnprintf(val, sizeof(val), fmt, ap);
     va_end(ap);
-    snap_row(s, (sqlite3_int64)s->nrows + 1);
-    snap_textf(s, "%s.%s", scope, name);
-    snap_text(s, val);
+    admin_snap_row(s, (sqlite3_int64)s->nrows + 1);
+    admin_snap_textf(s, "%s.%s", scope, name);
+    admin_snap_text(s, val);
 }
 
-static void fill_server_vars(struct snap *s, const struct conf_listen *l,
+static void fill_server_vars(struct admin_snap *s, const struct conf_listen *l,
                              const struct conf_server *c)
 {
     char scope[2 * CONF_NAME_MAX + 2];
@@ -729,7 +591,7 @@ static void fill_server_vars(struct snap *s, const struct conf_listen *l,
         var_row(s, scope, "check-query", "%s", c->check_query);
 }
 
-static void fill_variables(struct snap *s)
+static void fill_variables(struct admin_snap *s)
 {
     const struct conf_admin *a;
 
@@ -771,13 +633,13 @@ static void fill_variables(struct snap *s)
 
 /* health_log: the ring of recent events */
 
-static const struct vcol health_cols[] = {
+static const struct admin_vcol health_cols[] = {
     {"id", "INTEGER"},          {"time", "TEXT"},   {"kind", "TEXT"},    {"listener", "TEXT"},
     {"server", "TEXT"},         {"status", "TEXT"}, {"code", "INTEGER"}, {"info", "TEXT"},
     {"duration_ms", "INTEGER"}, {"state", "TEXT"},  {"line", "TEXT"},
 };
 
-static void fill_health_log(struct snap *s)
+static void fill_health_log(struct admin_snap *s)
 {
     size_t n = healthlog_ring_count();
 
@@ -785,34 +647,34 @@ static void fill_health_log(struct snap *s)
         const struct hl_record *r = healthlog_ring_get(i);
         if (!r)
             break;
-        snap_row(s, (sqlite3_int64)i + 1);
-        snap_int(s, (int64_t)i + 1);
-        snap_time(s, (double)r->time_ms / 1000.0);
-        snap_text(s, healthlog_kind_str(r->kind));
-        snap_text(s, r->listener[0] ? r->listener : NULL);
-        snap_text(s, r->server[0] ? r->server : NULL);
+        admin_snap_row(s, (sqlite3_int64)i + 1);
+        admin_snap_int(s, (int64_t)i + 1);
+        admin_snap_time(s, (double)r->time_ms / 1000.0);
+        admin_snap_text(s, healthlog_kind_str(r->kind));
+        admin_snap_text(s, r->listener[0] ? r->listener : NULL);
+        admin_snap_text(s, r->server[0] ? r->server : NULL);
         if (r->has_result) {
-            snap_text(s, check_status_name(r->result.status));
-            snap_int(s, r->result.code);
-            snap_text(s, r->result.info);
+            admin_snap_text(s, check_status_name(r->result.status));
+            admin_snap_int(s, r->result.code);
+            admin_snap_text(s, r->result.info);
         } else {
-            snap_null(s);
-            snap_null(s);
-            snap_null(s);
+            admin_snap_null(s);
+            admin_snap_null(s);
+            admin_snap_null(s);
         }
         if (r->duration_ms >= 0)
-            snap_int(s, r->duration_ms);
+            admin_snap_int(s, r->duration_ms);
         else
-            snap_null(s);
-        snap_text(s, r->state[0] ? r->state : NULL);
-        snap_text(s, r->line);
+            admin_snap_null(s);
+        admin_snap_text(s, r->state[0] ? r->state : NULL);
+        admin_snap_text(s, r->line);
     }
 }
 
 /* variables has no key: a scope may repeat a keyword (several health-log sinks). The servers
  * of a listener have distinct names, but for a while after a reload a removed server still
  * holding sessions (retired = 1) may share its name with its successor. */
-static const struct vtable_def tables[] = {
+static const struct admin_vtable tables[] = {
     {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL,
      "admin_state", "listener, name"},
     {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session, NULL,
@@ -824,205 +686,35 @@ static const struct vtable_def tables[] = {
     {"variables", variable_cols, ARRAY_SIZE(variable_cols), fill_variables, NULL, NULL, NULL, NULL},
 };
 
-static const struct vtable_def *find_table(const char *name)
+/* The views start: the uptime counts from now. */
+static void views_open(void)
 {
-    for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
-        if (!strcasecmp(tables[i].name, name))
-            return &tables[i];
-    return NULL;
+    started_at = ev_now(rb_loop);
 }
 
-/* ---- the virtual table module (one for all tables; pAux is the vtable_def) ---- */
+/* A statement starts, or failed: its DELETE kills nothing. */
+static void views_discard(void)
+{
+    deleted.n = 0;
+}
 
-/* A table instance. */
-struct vtab {
-    sqlite3_vtab base;
-    const struct vtable_def *def;
+static void views_close(void)
+{
+    free(deleted.ids);
+    memset(&deleted, 0, sizeof(deleted));
+}
+
+static const struct admin_tables router_tables = {
+    tables, ARRAY_SIZE(tables), views_open, views_discard, kill_deleted, views_close,
 };
 
-/* A scan: the snapshot and the position in it. */
-struct vcursor {
-    sqlite3_vtab_cursor base;
-    struct snap snap;
-    size_t pos;
-};
+/* The tables the engine runs over (admin_sql_open()), NULL while it is closed. */
+static const struct admin_tables *tabs;
 
-static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
-                      char **err)
+static const struct admin_vtable *find_table(const char *name)
 {
-    const struct vtable_def *def = aux;
-    struct vtab *vt;
-    sqlite3_str *sql = sqlite3_str_new(h);
-    char *text;
-    int rc;
-    (void)argc;
-    (void)argv;
-
-    sqlite3_str_appendf(sql, "CREATE TABLE x(");
-    for (int i = 0; i < def->ncols; i++)
-        sqlite3_str_appendf(sql, "%s\"%w\" %s", i ? ", " : "", def->cols[i].name,
-                            def->cols[i].type);
-    if (def->primary_key)
-        sqlite3_str_appendf(sql, ", PRIMARY KEY (%s)", def->primary_key);
-    sqlite3_str_appendf(sql, ")");
-    if (!(text = sqlite3_str_finish(sql)))
-        return SQLITE_NOMEM;
-    rc = sqlite3_declare_vtab(h, text);
-    sqlite3_free(text);
-    if (rc != SQLITE_OK) {
-        *err = sqlite3_mprintf("cannot declare table %s", def->name);
-        return rc;
-    }
-    if (!(vt = sqlite3_malloc(sizeof(*vt))))
-        return SQLITE_NOMEM;
-    memset(vt, 0, sizeof(*vt));
-    vt->def = def;
-    *out = &vt->base;
-    return SQLITE_OK;
+    return admin_vtab_find(tabs, name);
 }
-
-static int vt_disconnect(sqlite3_vtab *vt)
-{
-    sqlite3_free(vt);
-    return SQLITE_OK;
-}
-
-static int vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
-{
-    (void)vt;
-    info->estimatedCost = 1000;
-    info->estimatedRows = 1000;
-    return SQLITE_OK;
-}
-
-static int vt_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
-{
-    struct vcursor *c = calloc(1, sizeof(*c));
-    (void)vt;
-
-    if (!c)
-        return SQLITE_NOMEM;
-    *out = &c->base;
-    return SQLITE_OK;
-}
-
-static int vt_close(sqlite3_vtab_cursor *cur_)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-
-    snap_free(&c->snap);
-    free(c);
-    return SQLITE_OK;
-}
-
-static int vt_filter(sqlite3_vtab_cursor *cur_, int idx, const char *idxstr, int argc,
-                     sqlite3_value **argv)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-    const struct vtable_def *def = ((struct vtab *)cur_->pVtab)->def;
-    uint64_t t0 = mono_us();
-    (void)idx;
-    (void)idxstr;
-    (void)argc;
-    (void)argv;
-
-    snap_free(&c->snap);
-    c->snap.ncols = def->ncols;
-    c->pos = 0;
-    if (slice_over()) /* a join scanning this table again and again */
-        return SQLITE_INTERRUPT;
-    def->fill(&c->snap);
-    /* The first snapshot is the price of reading the table at all (it grows with maxconn):
-     * it does not count against the statement's slice; every further one does. */
-    if (cur && !cur->snapshot_taken) {
-        cur->snapshot_taken = true;
-        cur->step_budget += mono_us() - t0;
-        cur->step_end += mono_us() - t0;
-    }
-    return c->snap.oom ? SQLITE_NOMEM : SQLITE_OK;
-}
-
-static int vt_next(sqlite3_vtab_cursor *cur_)
-{
-    ((struct vcursor *)cur_)->pos++;
-    return SQLITE_OK;
-}
-
-static int vt_eof(sqlite3_vtab_cursor *cur_)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-    return c->pos >= c->snap.nrows;
-}
-
-static int vt_column(sqlite3_vtab_cursor *cur_, sqlite3_context *ctx, int i)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-    const struct cell *v;
-
-    if (i < 0 || i >= c->snap.ncols || c->pos >= c->snap.nrows)
-        return SQLITE_OK;
-    v = &c->snap.cells[c->pos * (size_t)c->snap.ncols + (size_t)i];
-    switch (v->type) {
-    case SQLITE_INTEGER:
-        sqlite3_result_int64(ctx, v->i);
-        break;
-    case SQLITE_FLOAT:
-        sqlite3_result_double(ctx, v->d);
-        break;
-    case SQLITE_TEXT:
-        sqlite3_result_text(ctx, v->s, -1, SQLITE_TRANSIENT);
-        break;
-    default:
-        sqlite3_result_null(ctx);
-    }
-    return SQLITE_OK;
-}
-
-static int vt_rowid(sqlite3_vtab_cursor *cur_, sqlite3_int64 *rowid)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-
-    *rowid = c->pos < c->snap.nrows ? c->snap.rowids[c->pos] : 0;
-    return SQLITE_OK;
-}
-
-/* INSERT (argv[0] NULL), DELETE (argc 1) or UPDATE (argv[0] the old rowid). */
-static int vt_update(sqlite3_vtab *vt_, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
-{
-    struct vtab *vt = (struct vtab *)vt_;
-    const struct vtable_def *def = vt->def;
-    (void)rowid;
-
-    if (argc == 1) {
-        if (!def->remove)
-            return vt_error(vt_, SQLITE_READONLY, "rows of %s cannot be deleted", def->name);
-        return def->remove(vt_, sqlite3_value_int64(argv[0]));
-    }
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
-        return vt_error(vt_, SQLITE_READONLY, "rows cannot be inserted into %s", def->name);
-    if (!def->update)
-        return vt_error(vt_, SQLITE_READONLY, "table %s is read-only", def->name);
-    if (sqlite3_value_int64(argv[0]) != sqlite3_value_int64(argv[1]))
-        return vt_error(vt_, SQLITE_READONLY, "the rowid of %s cannot change", def->name);
-    return def->update(vt_, sqlite3_value_int64(argv[0]), argv + 2);
-}
-
-static const sqlite3_module vmodule = {
-    .iVersion = 1,
-    .xCreate = vt_connect,
-    .xConnect = vt_connect,
-    .xBestIndex = vt_best_index,
-    .xDisconnect = vt_disconnect,
-    .xDestroy = vt_disconnect,
-    .xOpen = vt_open,
-    .xClose = vt_close,
-    .xFilter = vt_filter,
-    .xNext = vt_next,
-    .xEof = vt_eof,
-    .xColumn = vt_column,
-    .xRowid = vt_rowid,
-    .xUpdate = vt_update,
-};
 
 /* ---- SQL functions MySQL clients call ---- */
 
@@ -1101,7 +793,7 @@ static void fn_unix_timestamp(sqlite3_context *ctx, int argc, sqlite3_value **ar
 /* End a function call with the interruption, when the slice is over. */
 static bool fn_interrupted(sqlite3_context *ctx)
 {
-    if (!slice_over())
+    if (!admin_sql_slice_over())
         return false;
     sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
     return true;
@@ -1428,7 +1120,7 @@ static void slice_finish(struct exec *x)
 
 /* One sqlite3_step() of ST for X: it may run ADMIN_SQL_SLICE_MS, or what is left of the
  * statement's ADMIN_SQL_WORK_MS if that is less. Both count the CPU the control thread spent,
- * as slice_over() does: time the process was preempted, on a loaded machine, is not the
+ * as admin_sql_slice_over() does: time the process was preempted, on a loaded machine, is not the
  * statement's. */
 static int step(struct exec *x, sqlite3_stmt *st)
 {
@@ -1454,7 +1146,7 @@ static int progress(void *arg)
         cur->timed_out = true;
         return 1;
     }
-    return slice_over();
+    return admin_sql_slice_over();
 }
 
 /* Record why the authorizer refused; returns SQLITE_DENY. */
@@ -1489,7 +1181,7 @@ static bool readable(const char *name)
 static int authorize_write(const struct admin_client *c, int action, const char *table,
                            const char *column)
 {
-    const struct vtable_def *t = find_table(table);
+    const struct admin_vtable *t = find_table(table);
 
     if (!strncmp(table, "sqlite_", 7)) /* DDL writing the schema */
         return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
@@ -1560,6 +1252,19 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 }
 
 /* ---- running a statement ---- */
+
+/* The writes of the statement that starts, or failed, are forgotten. */
+static void writes_discard(void)
+{
+    if (tabs && tabs->discard)
+        tabs->discard();
+}
+
+/* The statement completed: its writes take effect. 0 or -1. */
+static int writes_commit(void)
+{
+    return tabs && tabs->commit ? tabs->commit() : 0;
+}
 
 /* X is done with its statement: a prepared one is reset (and its parameters cleared) for the
  * next execution, any other finalized. */
@@ -1746,11 +1451,11 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
     while (rc == SQLITE_ROW)
         rc = step(x, st);
     if (rc != SQLITE_DONE) {
-        deleted.n = 0;
+        writes_discard();
         sql_error(x, rc);
         return;
     }
-    if (kill_deleted() < 0) {
+    if (writes_commit() < 0) {
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000",
                        "Out of resources on the admin port: the sessions were not killed");
         return;
@@ -1820,7 +1525,7 @@ static void start_sql(struct exec *x)
         x->sink->ok(x->sink, 0, NULL);
         return;
     }
-    deleted.n = 0;
+    writes_discard();
     n = sqlite3_column_count(x->st);
     rc = step(x, x->st);
     if (n == 0) {
@@ -2132,7 +1837,7 @@ static void sc_table_status(struct exec *x, const char *rest)
 /* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
 static const char *writable_column(const struct exec *x, const char *dbname, const char *t)
 {
-    const struct vtable_def *def = find_table(t);
+    const struct admin_vtable *def = find_table(t);
 
     if (!def || strcmp(admin_dialect_schema(dbname), "main") || x->client->readonly)
         return NULL;
@@ -2355,12 +2060,13 @@ static void sc_grants(struct exec *x, const char *rest)
     if (x->sink->columns(x->sink, 1, names, types) < 0 || grant_row(x, user, "USAGE", "*.*") < 0 ||
         grant_row(x, user, "SELECT", "`" ADMIN_DB "`.*") < 0)
         return;
-    for (size_t i = 0; !readonly && i < ARRAY_SIZE(tables); i++) {
+    for (size_t i = 0; !readonly && i < tabs->ntables; i++) {
+        const struct admin_vtable *t = &tabs->tables[i];
         char what[CONF_NAME_MAX + 20];
-        snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", tables[i].name);
-        snprintf(what, sizeof(what), "UPDATE (`%s`)", tables[i].writable ? tables[i].writable : "");
-        if ((tables[i].update && tables[i].writable && grant_row(x, user, what, obj) < 0) ||
-            (tables[i].remove && grant_row(x, user, "DELETE", obj) < 0))
+        snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", t->name);
+        snprintf(what, sizeof(what), "UPDATE (`%s`)", t->writable ? t->writable : "");
+        if ((t->update && t->writable && grant_row(x, user, what, obj) < 0) ||
+            (t->remove && grant_row(x, user, "DELETE", obj) < 0))
             return;
     }
     x->sink->end(x->sink);
@@ -2911,7 +2617,7 @@ int admin_sql_table_columns(const char *table,
                             void (*cb)(void *arg, const char *name, enum admin_type type),
                             void *arg)
 {
-    const struct vtable_def *t = find_table(table);
+    const struct admin_vtable *t = find_table(table);
 
     if (!t)
         return -1;
@@ -2944,10 +2650,10 @@ static void set_limits(void)
 
 int admin_sql_open(const struct conf *conf)
 {
-    char *err = NULL, name[64], sql[160];
-
     aconf = conf;
-    started_at = ev_now(rb_loop);
+    tabs = &router_tables;
+    if (tabs->open)
+        tabs->open();
     if (db)
         return 0;
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, NULL) !=
@@ -2958,17 +2664,8 @@ int admin_sql_open(const struct conf *conf)
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
-        snprintf(name, sizeof(name), "rb_%s", tables[i].name);
-        snprintf(sql, sizeof(sql), "CREATE VIRTUAL TABLE %s USING %s", tables[i].name, name);
-        if (sqlite3_create_module(db, name, &vmodule, (void *)&tables[i]) != SQLITE_OK ||
-            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-            log_err("admin: cannot create table %s: %s", tables[i].name,
-                    err ? err : sqlite3_errmsg(db));
-            sqlite3_free(err);
-            goto bad;
-        }
-    }
+    if (admin_vtab_create(db, tabs) < 0)
+        goto bad;
     for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
         sqlite3_create_function(db, functions[i].name, functions[i].nargs,
                                 SQLITE_UTF8 | SQLITE_DIRECTONLY, (void *)functions[i].data,
@@ -2989,8 +2686,8 @@ void admin_sql_close(void)
     if (db)
         sqlite3_close(db);
     db = NULL;
-    free(deleted.ids);
-    memset(&deleted, 0, sizeof(deleted));
+    if (tabs && tabs->close)
+        tabs->close();
 }
 
 void admin_sql_reconf(const struct conf *conf)
