@@ -20,12 +20,6 @@
 #include "mysql_packet.h"
 #include "rebound.h"
 
-/* The version the greeting announces. The 8.0 prefix makes MySQL 8 clients offer
- * caching_sha2_password; "rebound-admin" tells a human where they are. */
-#define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
-/* The same version as a number, as versioned comments (slash-star-bang 80036) compare it. */
-#define ADMIN_VERSION_ID 80036
-
 #define ADMIN_MAX_PACKET         (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
 #define ADMIN_OUT_CAP            (256 * 1024) /* unsent output at which a connection pauses */
 #define ADMIN_OUT_LIMIT          (ADMIN_RESULT_MAX + ADMIN_OUT_CAP) /* its output buffer, at most */

@@ -13,6 +13,13 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "rebound.h"
+
+/* The version the port announces. The 8.0 prefix makes MySQL 8 clients offer
+ * caching_sha2_password; "rebound-admin" tells a human where they are. */
+#define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
+/* The same version as a number, as versioned comments (slash-star-bang 80036) compare it. */
+#define ADMIN_VERSION_ID 80036
 
 /* Bounds on one statement: a hostile query gets an error, never a stall of the loop. */
 #define ADMIN_SQL_SLICE_MS     5    /* one step (CPU), and a slice before pausing between rows */
@@ -86,8 +93,13 @@ struct admin_sink {
 /* A statement that goes on in later loop iterations. */
 struct admin_sql_run;
 
-/* Open the database and its tables for CONF (kept for the variables table). 0 or -1. */
-int admin_sql_open(const struct conf *conf) __attribute__((warn_unused_result));
+/* The tables a statement may read and write (admin_vtab.h): the router's are admin_views. */
+struct admin_tables;
+
+/* Open the database with TABLES, for CONF (its accounts for SHOW GRANTS; the tables may read
+ * it through admin_sql_conf()). 0 or -1. */
+int admin_sql_open(const struct conf *conf, const struct admin_tables *tables)
+    __attribute__((warn_unused_result));
 void admin_sql_close(void);
 
 /* Start one statement of LEN bytes (not NUL-terminated) for C, answering through K; C and K
@@ -138,7 +150,7 @@ void admin_sql_stmt_free(struct admin_sql_stmt *p);
 /* Statements run, for the status table. */
 uint64_t admin_sql_queries(void);
 
-/* After a reload: the views read CONF from now on. */
+/* After a reload: SHOW GRANTS and the tables read CONF from now on. */
 void admin_sql_reconf(const struct conf *conf);
 
 #endif

@@ -42,6 +42,7 @@
 
 #include "acceptor.h"
 #include "admin_dialect.h"
+#include "admin_views.h"
 #include "admin_wire.h"
 #include "log.h"
 #include "preauth.h"
@@ -1103,7 +1104,7 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
 int admin_init(const struct conf *conf)
 {
     aconf = conf;
-    return admin_sql_open(conf);
+    return admin_sql_open(conf, &admin_views);
 }
 
 int admin_reconf_prepare(const struct conf *conf, char *err, size_t errlen)

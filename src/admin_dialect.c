@@ -26,8 +26,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "admin.h"
 #include "admin_lex.h"
+#include "admin_sql.h"
 #include "log.h"
 #include "rebound.h"
 
