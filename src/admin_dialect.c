@@ -1,12 +1,12 @@
 /* admin_dialect.c - the MySQL dialect the admin port speaks on top of SQLite: the
- * information_schema database, DUAL, MySQL's functions that metadata queries call, and the
- * bits of MySQL syntax SQLite cannot parse.
+ * information_schema database, DUAL, and the bits of MySQL syntax SQLite cannot parse.
+ * MySQL's functions are admin_funcs.c's.
  *
  * information_schema is an attached in-memory database. Its content comes from views that read
  * SQLite's own catalog through the pragma table-valued functions (pragma_database_list,
  * pragma_table_list, pragma_table_info), so what it shows is what the router's virtual tables
- * declare, and a table or column added to admin_sql.c appears there without another list to
- * keep. The views run once, at start, and each is then replaced by a table holding its rows:
+ * declare, and a table or column added to admin_views.c appears there without another list
+ * to keep. The views run once, at start, and each is then replaced by a table holding its rows:
  * no statement can change the schema afterwards, so the copy stays exact, and reading it
  * costs next to nothing, where the views took milliseconds of a step (admin_sql.h bounds a
  * step to ADMIN_SQL_SLICE_MS). The views describe themselves too, so the tables are listed
@@ -205,199 +205,6 @@ const char *admin_dialect_schema(const char *db)
     return !strcmp(name, ADMIN_DB) ? "main" : ADMIN_INFO_DB;
 }
 
-/* ---- MySQL's functions ----
- *
- * Each takes time in proportion to its arguments, which are no longer than SQLite's length
- * limit (ADMIN_SQL_MAX_VALUE), and builds no longer a value. */
-
-/* MySQL's truth: not NULL and not zero (a string counts by its leading number). */
-static bool truth(sqlite3_value *v)
-{
-    return sqlite3_value_type(v) != SQLITE_NULL && sqlite3_value_double(v) != 0.0;
-}
-
-/* IF(cond, then, else) */
-static void fn_if(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    sqlite3_result_value(ctx, truth(argv[0]) ? argv[1] : argv[2]);
-}
-
-/* UCASE(s), LCASE(s): ASCII letters only, as SQLite's upper() and lower(). User data 1:
- * upper. */
-static void fn_case(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool upper = sqlite3_user_data(ctx) != NULL;
-    const unsigned char *s = sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    char *out;
-    (void)argc;
-
-    if (!s)
-        return;
-    if (!(out = sqlite3_malloc(n + 1))) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        out[i] = (char)(s[i] < 0x80 ? (upper ? toupper(s[i]) : tolower(s[i])) : s[i]);
-    out[n] = '\0';
-    sqlite3_result_text(ctx, out, n, sqlite3_free);
-}
-
-/* Answer with the text of S (freed), or its error. */
-static void result_str(sqlite3_context *ctx, sqlite3_str *s)
-{
-    int rc = sqlite3_str_errcode(s), n = sqlite3_str_length(s);
-    char *text = sqlite3_str_finish(s);
-
-    if (rc == SQLITE_TOOBIG)
-        sqlite3_result_error_toobig(ctx);
-    else if (rc != SQLITE_OK)
-        sqlite3_result_error_nomem(ctx);
-    else
-        sqlite3_result_text(ctx, text ? text : "", n, SQLITE_TRANSIENT);
-    sqlite3_free(text);
-}
-
-/* CONCAT(a, ...): NULL if any argument is. CONCAT_WS(sep, a, ...) (user data 1): the
- * arguments that are not NULL, SEP between them; NULL only if SEP is. */
-static void fn_concat(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool ws = sqlite3_user_data(ctx) != NULL;
-    sqlite3_str *s;
-    bool first = true;
-
-    if (argc == 0 || (ws && sqlite3_value_type(argv[0]) == SQLITE_NULL))
-        return;
-    s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    for (int i = ws ? 1 : 0; i < argc; i++) {
-        if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
-            if (ws)
-                continue;
-            sqlite3_free(sqlite3_str_finish(s));
-            return;
-        }
-        if (ws && !first)
-            sqlite3_str_append(s, (const char *)sqlite3_value_text(argv[0]),
-                               sqlite3_value_bytes(argv[0]));
-        sqlite3_str_append(s, (const char *)sqlite3_value_text(argv[i]),
-                           sqlite3_value_bytes(argv[i]));
-        first = false;
-    }
-    result_str(ctx, s);
-}
-
-/* A copy of V's text with ASCII letters in lower case (MySQL's _ci comparison, near enough),
- * its length in *N; NULL when out of memory. */
-static char *folded(sqlite3_value *v, size_t *n)
-{
-    const unsigned char *s = sqlite3_value_text(v);
-    char *out;
-
-    *n = (size_t)sqlite3_value_bytes(v);
-    if (!s || !(out = malloc(*n + 1)))
-        return NULL;
-    for (size_t i = 0; i < *n; i++)
-        out[i] = (char)(s[i] < 0x80 ? tolower(s[i]) : s[i]);
-    out[*n] = '\0';
-    return out;
-}
-
-/* Characters (UTF-8) in the N bytes at S. */
-static long long utf8_chars(const char *s, size_t n)
-{
-    long long c = 0;
-
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
-/* LOCATE(substr, str[, pos]): where SUBSTR first occurs in STR at or after character POS
- * (from 1), in characters; 0 if it does not. Letters match in either case. */
-static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    long long pos = argc == 3 ? sqlite3_value_int64(argv[2]) : 1, len;
-    size_t nn, nh, off = 0;
-    char *needle, *hay;
-    const char *at;
-
-    for (int i = 0; i < argc; i++)
-        if (sqlite3_value_type(argv[i]) == SQLITE_NULL)
-            return;
-    needle = folded(argv[0], &nn);
-    hay = folded(argv[1], &nh);
-    if (!needle || !hay) {
-        free(needle);
-        free(hay);
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    len = utf8_chars(hay, nh);
-    for (long long skip = pos - 1; skip > 0 && off < nh; skip--) /* to character POS */
-        for (off++; off < nh && ((unsigned char)hay[off] & 0xc0) == 0x80; off++)
-            ;
-    if (pos < 1 || pos > len + 1)
-        sqlite3_result_int(ctx, 0);
-    else if (!(at = memmem(hay + off, nh - off, needle, nn)))
-        sqlite3_result_int(ctx, 0);
-    else
-        sqlite3_result_int64(ctx, utf8_chars(hay, (size_t)(at - hay)) + 1);
-    free(needle);
-    free(hay);
-}
-
-/* LEAST(a, b, ...) and GREATEST (user data 1): NULL if any argument is; numbers compare as
- * numbers when all are, else as text without regard to case. */
-static void fn_least(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool greatest = sqlite3_user_data(ctx) != NULL, numeric = true;
-    int best = 0;
-
-    for (int i = 0; i < argc; i++) {
-        int t = sqlite3_value_type(argv[i]);
-        if (t == SQLITE_NULL)
-            return;
-        numeric = numeric && (t == SQLITE_INTEGER || t == SQLITE_FLOAT);
-    }
-    for (int i = 1; i < argc; i++) {
-        int cmp;
-        if (numeric) {
-            double a = sqlite3_value_double(argv[i]), b = sqlite3_value_double(argv[best]);
-            cmp = (a > b) - (a < b);
-        } else {
-            cmp = sqlite3_stricmp((const char *)sqlite3_value_text(argv[i]),
-                                  (const char *)sqlite3_value_text(argv[best]));
-        }
-        if (greatest ? cmp > 0 : cmp < 0)
-            best = i;
-    }
-    sqlite3_result_value(ctx, argv[best]);
-}
-
-/* A function defined here: name, arity (-1: any), implementation, user data. */
-struct dialect_function {
-    const char *name;
-    int nargs;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    uintptr_t data;
-};
-
-static const struct dialect_function dialect_functions[] = {
-    {"if", 3, fn_if, 0},          {"ucase", 1, fn_case, 1},        {"lcase", 1, fn_case, 0},
-    {"concat", -1, fn_concat, 0}, {"concat_ws", -1, fn_concat, 1}, {"locate", 2, fn_locate, 0},
-    {"locate", 3, fn_locate, 0},  {"least", -1, fn_least, 0},      {"greatest", -1, fn_least, 1},
-};
-
-bool admin_dialect_function(const char *name)
-{
-    for (size_t i = 0; name && i < ARRAY_SIZE(dialect_functions); i++)
-        if (!strcasecmp(dialect_functions[i].name, name))
-            return true;
-    return false;
-}
-
 /* Run SQL built with sqlite3_mprintf (NULL: out of memory); the error is logged. */
 static int exec_built(sqlite3 *db, char *sql)
 {
@@ -465,18 +272,7 @@ int admin_dialect_open(sqlite3 *db)
     for (i = 0; rc == 0 && i < ARRAY_SIZE(info_views); i++)
         rc = materialize(db, info_views[i].name);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    if (rc < 0)
-        return -1;
-    for (i = 0; i < ARRAY_SIZE(dialect_functions); i++) {
-        const struct dialect_function *f = &dialect_functions[i];
-        if (sqlite3_create_function(db, f->name, f->nargs,
-                                    SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC,
-                                    (void *)f->data, f->fn, NULL, NULL) != SQLITE_OK) {
-            log_err("admin: cannot create function %s: %s", f->name, sqlite3_errmsg(db));
-            return -1;
-        }
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- syntax ---- */

@@ -35,29 +35,11 @@
 
 #include "admin_dialect.h"
 #include "admin_exec.h"
+#include "admin_funcs.h"
 #include "admin_lex.h"
 #include "admin_vtab.h"
 #include "log.h"
 #include "rebound.h"
-
-/* MySQL error numbers and SQLSTATEs the admin port answers with. */
-#define ER_DBACCESS_DENIED      1044
-#define ER_BAD_DB               1049
-#define ER_EMPTY_QUERY          1065
-#define ER_NO_SUCH_THREAD       1094
-#define ER_TOO_BIG_SELECT       1104
-#define ER_UNKNOWN_ERROR        1105
-#define ER_TABLEACCESS_DENIED   1142
-#define ER_PARSE_ERROR          1064
-#define ER_NO_SUCH_TABLE        1146
-#define ER_BAD_FIELD            1054
-#define ER_SPECIFIC_ACCESS      1227
-#define ER_NOT_SUPPORTED_YET    1235
-#define ER_OUT_OF_RESOURCES     1041
-#define ER_SP_DOES_NOT_EXIST    1305
-#define ER_NONEXISTING_GRANT    1141
-#define ER_QUERY_TIMEOUT        3024
-#define ER_WRONG_VALUE_FOR_TYPE 1367
 
 /* ---- the statement being run ---- */
 
@@ -142,6 +124,15 @@ void admin_sql_row_changed(void)
         cur->changed++;
 }
 
+void admin_sql_refuse(uint16_t code, const char *sqlstate, const char *msg)
+{
+    if (cur && !cur->deny_code) {
+        cur->deny_code = code;
+        cur->deny_state = sqlstate;
+        snprintf(cur->deny_msg, sizeof(cur->deny_msg), "%s", msg);
+    }
+}
+
 const struct conf *admin_sql_conf(void)
 {
     return aconf;
@@ -183,391 +174,6 @@ static const struct admin_tables *tabs;
 static const struct admin_vtable *find_table(const char *name)
 {
     return admin_vtab_find(tabs, name);
-}
-
-/* ---- SQL functions MySQL clients call ---- */
-
-static void fn_database(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    if (cur && cur->client->db[0])
-        sqlite3_result_text(ctx, cur->client->db, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_result_null(ctx);
-}
-
-static void fn_user(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    char host[80] = "", buf[CONF_NAME_MAX + 90];
-    (void)argc;
-    (void)argv;
-    if (cur)
-        snprintf(host, sizeof(host), "%s", cur->client->peer);
-    if (strrchr(host, ':')) /* the host, without the port */
-        *strrchr(host, ':') = '\0';
-    snprintf(buf, sizeof(buf), "%s@%s", cur ? cur->client->user : "", host);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
-}
-
-static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_text(ctx, ADMIN_SERVER_VERSION, -1, SQLITE_STATIC);
-}
-
-static void fn_connection_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int64(ctx, cur ? cur->client->id : 0);
-}
-
-static void fn_zero(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int(ctx, 0);
-}
-
-static void fn_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    char buf[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    (void)argc;
-    (void)argv;
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
-}
-
-static void fn_unix_timestamp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int64(ctx, (sqlite3_int64)time(NULL));
-}
-
-/* ---- SQL functions whose cost is bounded ----
- *
- * SQLite's own LIKE, GLOB, instr(), replace() and trim(X,Y) can take time in the product of
- * their arguments' lengths in a single call, where no progress handler runs. These replace
- * them: the same results (matching is still SQLite's, through sqlite3_strlike() and
- * sqlite3_strglob()), but a call whose cost would exceed ADMIN_SQL_MATCH_COST is refused
- * (1041), substring search is linear (memmem), and a call made after the slice ended stops
- * the statement. */
-
-/* End a function call with the interruption, when the slice is over. */
-static bool fn_interrupted(sqlite3_context *ctx)
-{
-    if (!admin_sql_slice_over())
-        return false;
-    sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
-    return true;
-}
-
-/* Refuse a call of FN on A bytes by B bytes: its cost bound A x B is too high. */
-static void fn_too_costly(sqlite3_context *ctx, const char *fn, size_t a, size_t b)
-{
-    char msg[200];
-
-    snprintf(msg, sizeof(msg),
-             "%s on %zu bytes by %zu bytes is too costly for the admin port (at most %d for the "
-             "product)",
-             fn, a, b, ADMIN_SQL_MATCH_COST);
-    if (cur && !cur->deny_code) {
-        cur->deny_code = ER_OUT_OF_RESOURCES;
-        cur->deny_state = "HY000";
-        snprintf(cur->deny_msg, sizeof(cur->deny_msg), "%s", msg);
-    }
-    sqlite3_result_error(ctx, msg, -1);
-}
-
-/* The code point of S if S is exactly one UTF-8 character (decoded as SQLite does), else -1. */
-static long one_char(const unsigned char *s)
-{
-    long c = *s++;
-
-    if (c == 0)
-        return -1;
-    if (c >= 0xc0) {
-        c &= c >= 0xf0 ? 0x07 : c >= 0xe0 ? 0x0f : 0x1f;
-        while ((*s & 0xc0) == 0x80)
-            c = (c << 6) | (*s++ & 0x3f);
-    }
-    return *s ? -1 : c;
-}
-
-/* like(P, X[, E]) for X LIKE P [ESCAPE E]; glob(P, X) (user data 1) for X GLOB P. */
-static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool glob = sqlite3_user_data(ctx) != NULL;
-    const char *pat = (const char *)sqlite3_value_text(argv[0]);
-    const char *str = (const char *)sqlite3_value_text(argv[1]);
-    size_t np = (size_t)sqlite3_value_bytes(argv[0]), ns = (size_t)sqlite3_value_bytes(argv[1]);
-    long esc = 0;
-
-    if (!pat || !str)
-        return; /* NULL */
-    if (np > ADMIN_SQL_MAX_PATTERN) {
-        sqlite3_result_error(ctx, "LIKE or GLOB pattern too complex", -1);
-        return;
-    }
-    if (argc == 3) {
-        const unsigned char *e = sqlite3_value_text(argv[2]);
-        if (!e)
-            return;
-        if ((esc = one_char(e)) < 0) {
-            sqlite3_result_error(ctx, "ESCAPE expression must be a single character", -1);
-            return;
-        }
-    }
-    if ((uint64_t)np * ns > ADMIN_SQL_MATCH_COST) {
-        fn_too_costly(ctx, glob ? "GLOB" : "LIKE", ns, np);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    if (glob)
-        sqlite3_result_int(ctx, sqlite3_strglob(pat, str) == 0);
-    else
-        sqlite3_result_int(ctx, sqlite3_strlike(pat, str, (unsigned)esc) == 0);
-}
-
-/* instr(X, Y): where Y first occurs in X, in characters (bytes when both are blobs) from 1;
- * 0 if it does not. */
-static void fn_instr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    int th = sqlite3_value_type(argv[0]), tn = sqlite3_value_type(argv[1]);
-    bool text = th != SQLITE_BLOB || tn != SQLITE_BLOB;
-    const unsigned char *h, *n, *at;
-    size_t nh, nn;
-    sqlite3_int64 pos = 1;
-    (void)argc;
-
-    if (th == SQLITE_NULL || tn == SQLITE_NULL)
-        return;
-    h = text ? sqlite3_value_text(argv[0]) : sqlite3_value_blob(argv[0]);
-    nh = (size_t)sqlite3_value_bytes(argv[0]);
-    n = text ? sqlite3_value_text(argv[1]) : sqlite3_value_blob(argv[1]);
-    nn = (size_t)sqlite3_value_bytes(argv[1]);
-    if (nn == 0) {
-        sqlite3_result_int(ctx, 1);
-        return;
-    }
-    if (!n || (nh && !h)) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    if (nn > nh) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    /* SQLite tries text matches only where a character starts: one whose first byte is a
-     * continuation byte can only match at the very start. */
-    if (text && (n[0] & 0xc0) == 0x80) {
-        sqlite3_result_int(ctx, memcmp(h, n, nn) == 0);
-        return;
-    }
-    if (!(at = memmem(h, nh, n, nn))) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    if (!text) {
-        pos += at - h;
-    } else if (at > h) { /* characters before AT: the first, then each byte starting one */
-        pos++;
-        for (const unsigned char *p = h + 1; p < at; p++)
-            pos += (*p & 0xc0) != 0x80;
-    }
-    sqlite3_result_int64(ctx, pos);
-}
-
-/* replace(X, Y, Z): X with every occurrence of Y replaced by Z; X itself when Y is empty. */
-static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    const unsigned char *s = sqlite3_value_text(argv[0]), *y, *z, *at, *from;
-    size_t ns, ny, nz, hits = 0, len;
-    unsigned char *out, *o;
-    (void)argc;
-
-    if (!s)
-        return;
-    ns = (size_t)sqlite3_value_bytes(argv[0]);
-    if (!(y = sqlite3_value_text(argv[1])))
-        return;
-    if (!y[0]) {
-        sqlite3_result_value(ctx, argv[0]);
-        return;
-    }
-    ny = (size_t)sqlite3_value_bytes(argv[1]);
-    if (!(z = sqlite3_value_text(argv[2])))
-        return;
-    nz = (size_t)sqlite3_value_bytes(argv[2]);
-    if (fn_interrupted(ctx))
-        return;
-    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny)
-        hits++;
-    len = ns - hits * ny + hits * nz;
-    if (len > ADMIN_SQL_MAX_VALUE) {
-        sqlite3_result_error_toobig(ctx);
-        return;
-    }
-    if (!(out = sqlite3_malloc64(len + 1))) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    o = out;
-    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny) {
-        memcpy(o, from, (size_t)(at - from));
-        o += at - from;
-        memcpy(o, z, nz);
-        o += nz;
-    }
-    memcpy(o, from, ns - (size_t)(from - s));
-    sqlite3_result_text64(ctx, (const char *)out, len, sqlite3_free, SQLITE_UTF8);
-}
-
-/* The length of the character of SET (a C string, UTF-8) that S (N bytes) starts with, or
- * with AT_END ends with; 0 if none. */
-static size_t set_char(const unsigned char *s, size_t n, const unsigned char *set, bool at_end)
-{
-    while (*set) {
-        size_t len = 1;
-        if (*set >= 0xc0)
-            while ((set[len] & 0xc0) == 0x80)
-                len++;
-        if (len <= n && !memcmp(at_end ? s + n - len : s, set, len))
-            return len;
-        set += len;
-    }
-    return 0;
-}
-
-/* trim(X, Y), ltrim(X, Y), rtrim(X, Y): X without the characters of Y at its start (user
- * data bit 1) and at its end (bit 2). The one-argument forms (blanks) are SQLite's. */
-static void fn_trim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    uintptr_t sides = (uintptr_t)sqlite3_user_data(ctx);
-    const unsigned char *in, *set;
-    size_t nin, nset, len;
-    (void)argc;
-
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || !(in = sqlite3_value_text(argv[0])))
-        return;
-    nin = (size_t)sqlite3_value_bytes(argv[0]);
-    if (!(set = sqlite3_value_text(argv[1])))
-        return;
-    nset = strlen((const char *)set);
-    if ((uint64_t)nin * nset > ADMIN_SQL_MATCH_COST) {
-        fn_too_costly(ctx, "trim()", nin, nset);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    while ((sides & 1) && nin && (len = set_char(in, nin, set, false))) {
-        in += len;
-        nin -= len;
-    }
-    while ((sides & 2) && nin && (len = set_char(in, nin, set, true)))
-        nin -= len;
-    sqlite3_result_text64(ctx, (const char *)in, nin, SQLITE_TRANSIENT, SQLITE_UTF8);
-}
-
-/* A function defined here: name, arity, implementation, user data. */
-struct sql_function {
-    const char *name;
-    int nargs;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    uintptr_t data;
-};
-
-static const struct sql_function functions[] = {
-    /* What MySQL clients call. */
-    {"database", 0, fn_database, 0},
-    {"schema", 0, fn_database, 0},
-    {"user", 0, fn_user, 0},
-    {"current_user", 0, fn_user, 0},
-    {"session_user", 0, fn_user, 0},
-    {"system_user", 0, fn_user, 0},
-    {"version", 0, fn_version, 0},
-    {"connection_id", 0, fn_connection_id, 0},
-    {"last_insert_id", 0, fn_zero, 0},
-    {"found_rows", 0, fn_zero, 0},
-    {"now", 0, fn_now, 0},
-    {"current_timestamp", 0, fn_now, 0},
-    {"unix_timestamp", 0, fn_unix_timestamp, 0},
-    /* SQLite's, with their cost bounded. */
-    {"like", 2, fn_match, 0},
-    {"like", 3, fn_match, 0},
-    {"glob", 2, fn_match, 1},
-    {"instr", 2, fn_instr, 0},
-    {"replace", 3, fn_replace, 0},
-    {"ltrim", 2, fn_trim, 1},
-    {"rtrim", 2, fn_trim, 2},
-    {"trim", 2, fn_trim, 3},
-};
-
-/* The functions a statement may call, besides those above: SQLite's that read and format
- * values and nothing else, each taking time in proportion to values no longer than
- * ADMIN_SQL_MAX_VALUE. So not, for instance, fts3_tokenizer() (it returns an address),
- * load_extension(), zeroblob(), randomblob(), the json and pragma ones, nor printf() and
- * format(): printf('%.*c', N, x) loops N times whatever the length limit. */
-static const char *const allowed_functions[] = {
-    /* aggregate and window */
-    "count",
-    "sum",
-    "total",
-    "avg",
-    "min",
-    "max",
-    "group_concat",
-    "row_number",
-    "rank",
-    "dense_rank",
-    /* scalar */
-    "abs",
-    "round",
-    "length",
-    "lower",
-    "upper",
-    "substr",
-    "substring",
-    "char",
-    "unicode",
-    "hex",
-    "quote",
-    "coalesce",
-    "ifnull",
-    "nullif",
-    "iif",
-    "typeof",
-    /* date and time */
-    "date",
-    "time",
-    "datetime",
-    "julianday",
-    "strftime",
-    "unixepoch",
-    "current_date",
-    "current_time",
-};
-
-static bool function_allowed(const char *name)
-{
-    if (admin_dialect_function(name))
-        return true;
-    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
-        if (!strcasecmp(functions[i].name, name))
-            return true;
-    for (size_t i = 0; i < ARRAY_SIZE(allowed_functions); i++)
-        if (!strcasecmp(allowed_functions[i], name))
-            return true;
-    return false;
 }
 
 /* ---- limits ---- */
@@ -694,7 +300,7 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
         return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
                     c ? c->user : "?", a);
     case SQLITE_FUNCTION:
-        if (function_allowed(b))
+        if (admin_funcs_allowed(b))
             return SQLITE_OK;
         return deny(ER_SP_DOES_NOT_EXIST,
                     "FUNCTION %s does not exist on the admin port (docs/admin.md lists the "
@@ -2135,11 +1741,7 @@ int admin_sql_open(const struct conf *conf, const struct admin_tables *tables)
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     if (admin_vtab_create(db, tabs) < 0)
         goto bad;
-    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
-        sqlite3_create_function(db, functions[i].name, functions[i].nargs,
-                                SQLITE_UTF8 | SQLITE_DIRECTONLY, (void *)functions[i].data,
-                                functions[i].fn, NULL, NULL);
-    if (admin_dialect_open(db) < 0)
+    if (admin_dialect_open(db) < 0 || admin_funcs_open(db) < 0)
         goto bad;
     set_limits();
     sqlite3_progress_handler(db, ADMIN_SQL_PROGRESS_OPS, progress, NULL);
