@@ -37,66 +37,31 @@
 #include "admin_exec.h"
 #include "admin_funcs.h"
 #include "admin_lex.h"
+#include "admin_show.h"
 #include "admin_vtab.h"
 #include "log.h"
 #include "rebound.h"
 
 /* ---- the statement being run ---- */
 
-struct shortcut;
-
 /* A compiled statement (admin_sql.h): SQLite's, or a shortcut that answers by itself at each
  * execution, or neither (only a comment: each execution answers OK). */
 struct admin_sql_stmt {
     sqlite3_stmt *st;
-    const struct shortcut *sc; /* runs with what follows its words: TEXT + REST */
+    const struct admin_shortcut *sc; /* runs with what follows its words: TEXT + REST */
     char *text;
     size_t rest;
     bool busy; /* an execution has st under way */
 };
 
-/* One statement under way: what the authorizer, the progress handler, the functions and the
- * writes need to know, and the rows still to send. */
-struct exec {
-    struct admin_client *client;
-    struct admin_sink *sink;
-    char *text;                  /* our copy of the statement */
-    sqlite3_stmt *st;            /* compiled; once started, its rows are being sent; NULL if none */
-    struct admin_sql_stmt *prep; /* the prepared statement ST belongs to; NULL: ST is ours */
-    bool compile_only;           /* COM_STMT_PREPARE: compile the statement, run nothing */
-    bool compiled;               /* compile_sql() succeeded (ST NULL: only a comment) */
-    const struct shortcut *deferred; /* compile_only: the shortcut to run at each execution */
-    const char *deferred_rest;       /* ... with what follows its words */
-    enum admin_type types[ADMIN_SQL_MAX_COLUMNS]; /* the result columns' types, as declared */
-    int rc;               /* st's last step: SQLITE_ROW holds a row not sent yet */
-    size_t rows;          /* rows sent */
-    uint64_t slice_start; /* mono_us() when the current slice began */
-    uint64_t slice_cpu;   /* thread_cpu_us() then */
-    uint64_t yield_at;    /* when the slice pauses, between two rows */
-    uint64_t step_start;  /* mono_us() when the step running now began */
-    uint64_t step_budget; /* the time it may run, in microseconds */
-    uint64_t step_end;    /* when to look again whether it has run too long */
-    uint64_t work_us;     /* SQLite CPU time of the slices before */
-    uint64_t steps;       /* virtual-machine instructions, roughly */
-    bool timed_out;       /* a slice, the work time or the step budget ran out */
-    bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
-    bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
-    bool updating;        /* ... an UPDATE: the OK tells rows matched and changed */
-    uint64_t kill_id;     /* KILL id: the DELETE it runs must find that session */
-    uint64_t changed;     /* rows whose value an UPDATE really changed */
-    uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
-    const char *deny_state;
-    char deny_msg[256];
-};
-
 /* A statement that goes on in later loop iterations (admin_sql.h). */
 struct admin_sql_run {
-    struct exec x;
+    struct admin_exec x;
 };
 
 static sqlite3 *db;
 static const struct conf *aconf;
-static struct exec *cur; /* the statement running now, NULL between slices */
+static struct admin_exec *cur; /* the statement running now, NULL between slices */
 static uint64_t nqueries;
 
 uint64_t admin_sql_queries(void)
@@ -171,7 +136,12 @@ void admin_sql_snapshot_taken(uint64_t t0)
 /* The tables the engine runs over (admin_sql_open()), NULL while it is closed. */
 static const struct admin_tables *tabs;
 
-static const struct admin_vtable *find_table(const char *name)
+const struct admin_tables *admin_sql_tables(void)
+{
+    return tabs;
+}
+
+const struct admin_vtable *admin_sql_table(const char *name)
 {
     return admin_vtab_find(tabs, name);
 }
@@ -179,7 +149,7 @@ static const struct admin_vtable *find_table(const char *name)
 /* ---- limits ---- */
 
 /* Begin a slice of X's work: it pauses between two rows after ADMIN_SQL_SLICE_MS. */
-static void slice_begin(struct exec *x)
+static void slice_begin(struct admin_exec *x)
 {
     x->slice_start = mono_us();
     x->slice_cpu = thread_cpu_us();
@@ -187,7 +157,7 @@ static void slice_begin(struct exec *x)
     cur = x;
 }
 
-static void slice_finish(struct exec *x)
+static void slice_finish(struct admin_exec *x)
 {
     x->work_us += thread_cpu_us() - x->slice_cpu;
     cur = NULL;
@@ -197,7 +167,7 @@ static void slice_finish(struct exec *x)
  * statement's ADMIN_SQL_WORK_MS if that is less. Both count the CPU the control thread spent,
  * as admin_sql_slice_over() does: time the process was preempted, on a loaded machine, is not the
  * statement's. */
-static int step(struct exec *x, sqlite3_stmt *st)
+static int step(struct admin_exec *x, sqlite3_stmt *st)
 {
     uint64_t now = mono_us(), used = x->work_us + (thread_cpu_us() - x->slice_cpu);
     uint64_t left = (uint64_t)ADMIN_SQL_WORK_MS * 1000;
@@ -248,7 +218,8 @@ static const char writes_are[] = "the only writes are UPDATE servers SET admin_s
 /* May a statement read table NAME of the main database? Ours, and its schema table. */
 static bool readable(const char *name)
 {
-    return find_table(name) || !strcmp(name, "sqlite_master") || !strcmp(name, "sqlite_schema");
+    return admin_sql_table(name) || !strcmp(name, "sqlite_master") ||
+           !strcmp(name, "sqlite_schema");
 }
 
 /* The writes the tables take (UPDATE servers.admin_state and DELETE FROM sessions), for the
@@ -256,7 +227,7 @@ static bool readable(const char *name)
 static int authorize_write(const struct admin_client *c, int action, const char *table,
                            const char *column)
 {
-    const struct admin_vtable *t = find_table(table);
+    const struct admin_vtable *t = admin_sql_table(table);
 
     if (!strncmp(table, "sqlite_", 7)) /* DDL writing the schema */
         return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
@@ -343,7 +314,7 @@ static int writes_commit(void)
 
 /* X is done with its statement: a prepared one is reset (and its parameters cleared) for the
  * next execution, any other finalized. */
-static void release_st(struct exec *x)
+static void release_st(struct admin_exec *x)
 {
     if (x->prep) {
         sqlite3_reset(x->st);
@@ -380,7 +351,7 @@ static enum admin_type column_type(sqlite3_stmt *st, int i, bool have_row)
 }
 
 /* Tell the client why SQLite failed (RC from prepare or step). */
-static void sql_error(struct exec *x, int rc)
+static void sql_error(struct admin_exec *x, int rc)
 {
     const char *msg = sqlite3_errmsg(db);
     char buf[600];
@@ -428,7 +399,7 @@ static void sql_error(struct exec *x, int rc)
 
 /* Value I of the row X's statement holds, in the type declared for its column. -1 if out of
  * memory. */
-static int typed_value(struct exec *x, int i, struct admin_value *v)
+static int typed_value(struct admin_exec *x, int i, struct admin_value *v)
 {
     memset(v, 0, sizeof(*v));
     if (sqlite3_column_type(x->st, i) == SQLITE_NULL) {
@@ -452,7 +423,7 @@ static int typed_value(struct exec *x, int i, struct admin_value *v)
 /* Hand the row X's statement holds (N columns) to the sink: each value in its column's type
  * to a sink that takes them so (the binary protocol), as text to the others. SQLITE_ROW, or
  * the code that ends the statement. */
-static int send_row(struct exec *x, int n)
+static int send_row(struct admin_exec *x, int n)
 {
     const char *vals[n > 0 ? n : 1];
     size_t lens[n > 0 ? n : 1];
@@ -477,7 +448,7 @@ static int send_row(struct exec *x, int n)
  * fails, or the slice is over or the client has enough unsent output. True when the
  * statement is finished (answered, st released); false when it waits for the next slice,
  * holding a row. */
-static bool step_rows(struct exec *x)
+static bool step_rows(struct admin_exec *x)
 {
     int n = sqlite3_column_count(x->st);
     bool too_large = false; /* the result, not a value in it (SQLite's own TOOBIG: 1041) */
@@ -518,7 +489,7 @@ static bool step_rows(struct exec *x)
 /* A statement that only ran: OK with the rows it changed, or its error. An UPDATE counts,
  * as MySQL does, the rows whose value really changed (or, for a client that asked for
  * CLIENT_FOUND_ROWS, those it matched), and tells both in the info text. */
-static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
+static void run_done(struct admin_exec *x, sqlite3_stmt *st, int rc)
 {
     uint64_t matched;
     char info[96];
@@ -552,7 +523,7 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
 
 /* Compile one SQL statement for X into x->st (NULL if it is only a comment); the authorizer
  * and the write check decide here what may run. 0, or -1 once an error is answered. */
-static int compile_sql(struct exec *x, const char *sql)
+static int compile_sql(struct admin_exec *x, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
@@ -592,7 +563,7 @@ bad:
 
 /* Run X's compiled statement and answer through the sink: an OK or an error at once, or the
  * columns, the rows following from step_rows() (x->st). */
-static void start_sql(struct exec *x)
+static void start_sql(struct admin_exec *x)
 {
     int rc, n;
 
@@ -632,7 +603,7 @@ static void start_sql(struct exec *x)
 }
 
 /* Compile one SQL statement and, unless X only compiles (COM_STMT_PREPARE), run it. */
-static void run_sql(struct exec *x, const char *sql)
+void admin_sql_run(struct admin_exec *x, const char *sql)
 {
     if (compile_sql(x, sql) < 0 || x->compile_only)
         return;
@@ -640,629 +611,15 @@ static void run_sql(struct exec *x, const char *sql)
 }
 
 /* Run SQL built with sqlite3_mprintf (NULL means out of memory), then free it. */
-static void run_built(struct exec *x, char *sql)
+void admin_sql_run_built(struct admin_exec *x, char *sql)
 {
     if (!sql) {
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
         return;
     }
-    run_sql(x, sql);
+    admin_sql_run(x, sql);
     sqlite3_free(sql);
 }
-
-/* ---- statements SQLite cannot parse: the {words, handler} table ---- */
-
-/* How a shortcut answers, which decides how it is prepared (COM_STMT_PREPARE). */
-enum shortcut_kind {
-    SC_RUNS, /* it answers by itself, or looks at live state first: it runs at each execution */
-    SC_SQL,  /* it only translates the statement to SQL (run_sql(), run_built()) or answers an
-              * error: the prepared statement is that SQL, with its ? parameters */
-};
-
-/* A statement with a fixed start and what answers it. REST is what follows the words. */
-struct shortcut {
-    const char *words;
-    void (*run)(struct exec *x, const char *rest);
-    enum shortcut_kind kind;
-};
-
-/* "LIKE 'pat'" or "WHERE expr" after SHOW STATUS / VARIABLES / TABLES, as SQL on COL
- * appended to BASE. */
-static void show_filtered(struct exec *x, const char *base, const char *col, const char *rest,
-                          const char *order)
-{
-    const char *r;
-
-    if (!*rest)
-        run_built(x, sqlite3_mprintf("%s ORDER BY %s", base, order));
-    else if ((r = admin_lex_words(rest, "LIKE")))
-        run_built(x, sqlite3_mprintf("%s WHERE %s LIKE %s ORDER BY %s", base, col, r, order));
-    else if ((r = admin_lex_words(rest, "WHERE")))
-        run_built(x, sqlite3_mprintf("SELECT * FROM (%s) WHERE %s ORDER BY %s", base, r, order));
-    else
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected LIKE 'pattern' or WHERE");
-}
-
-/* SHOW SERVERS: what fits a terminal - where each server stands and why. The state shows
- * MAINT for a server an operator keeps in maintenance. */
-static void sc_servers(struct exec *x, const char *rest)
-{
-    show_filtered(x,
-                  "SELECT listener, name, role, CASE admin_state WHEN 'maint' THEN 'MAINT' ELSE "
-                  "state END AS state, admin_state, check_status, check_info, sessions_current "
-                  "AS sessions, downtime_s FROM servers",
-                  "name", rest, "rowid");
-}
-
-/* SHOW FULL SERVERS: every column of the servers table. */
-static void sc_full_servers(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT * FROM servers", "name", rest, "rowid");
-}
-
-static void sc_sessions(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT * FROM sessions", "server", rest, "id");
-}
-
-static void sc_processlist(struct exec *x, const char *rest)
-{
-    (void)rest;
-    run_sql(x, "SELECT id AS Id, 'client' AS User, client AS Host, listener AS db, "
-               "'Relay' AS Command, CAST(idle_s AS INTEGER) AS Time, state AS State, "
-               "server AS Info FROM sessions ORDER BY id");
-}
-
-/* SHOW HEALTH LOG [LIMIT n]: the newest N events (default 50), oldest first. */
-/* SHOW [FULL] HEALTH LOG [LIMIT n]: the newest n events, oldest first; the time and the line
- * (which says it all) unless FULL asks for every column. */
-static void health_log_rows(struct exec *x, const char *rest, bool full)
-{
-    const char *r = admin_lex_words(rest, "LIMIT");
-    char *end;
-    long n = 50;
-
-    if (*rest) {
-        n = r ? strtol(r, &end, 10) : -1;
-        if (!r || end == r || n < 0 || *admin_lex_space(end)) {
-            x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                           "You have an error in your SQL syntax: expected SHOW [FULL] HEALTH "
-                           "LOG [LIMIT n]");
-            return;
-        }
-    }
-    run_built(x, sqlite3_mprintf("SELECT %s FROM (SELECT * FROM health_log ORDER BY id DESC "
-                                 "LIMIT %ld) ORDER BY id",
-                                 full ? "*" : "time, line", n));
-}
-
-static void sc_health_log(struct exec *x, const char *rest)
-{
-    health_log_rows(x, rest, false);
-}
-
-static void sc_full_health_log(struct exec *x, const char *rest)
-{
-    health_log_rows(x, rest, true);
-}
-
-static void sc_status(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM status", "name", rest,
-                  "rowid");
-}
-
-static void sc_variables(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM variables", "name", rest,
-                  "rowid");
-}
-
-/* ---- SHOW statements about the catalog: queries of information_schema ---- */
-
-/* The database a statement names, else the current one, else ADMIN_DB. */
-static const char *default_db(const struct exec *x, const char *named)
-{
-    if (named && named[0])
-        return named;
-    return x->client->db[0] ? x->client->db : ADMIN_DB;
-}
-
-/* "t" or "db.t" at S into T and DB ("" when not given), then an optional FROM|IN db. Returns
- * what follows. */
-static const char *object_name(const char *s, char *dbname, char *t)
-{
-    const char *r;
-
-    dbname[0] = '\0';
-    s = admin_lex_name(s, t, CONF_NAME_MAX);
-    if (*s == '.') {
-        snprintf(dbname, CONF_NAME_MAX, "%s", t);
-        s = admin_lex_name(admin_lex_space(s + 1), t, CONF_NAME_MAX);
-    }
-    if ((r = admin_lex_words(s, "FROM")) || (r = admin_lex_words(s, "IN")))
-        s = admin_lex_name(r, dbname, CONF_NAME_MAX);
-    return s;
-}
-
-/* An optional FROM|IN db at S into DB ("" if none). Returns what follows. */
-static const char *from_db(const char *s, char *dbname)
-{
-    const char *r;
-
-    dbname[0] = '\0';
-    if ((r = admin_lex_words(s, "FROM")) || (r = admin_lex_words(s, "IN")))
-        return admin_lex_name(r, dbname, CONF_NAME_MAX);
-    return s;
-}
-
-/* Is DB a database? If not, answer 1049 and return false. */
-static bool db_exists(struct exec *x, const char *dbname)
-{
-    char msg[CONF_NAME_MAX + 40];
-
-    if (admin_dialect_database(dbname, strlen(dbname)))
-        return true;
-    snprintf(msg, sizeof(msg), "Unknown database '%s'", dbname);
-    x->sink->error(x->sink, ER_BAD_DB, "42000", msg);
-    return false;
-}
-
-/* Is T a table (or view) of database DB? If not, answer 1146 and return false. */
-static bool table_exists(struct exec *x, const char *dbname, const char *t)
-{
-    const char *schema = admin_dialect_schema(dbname);
-    char msg[2 * CONF_NAME_MAX + 40];
-
-    if (schema && !strcmp(schema, "main") ? find_table(t) != NULL : admin_dialect_table(t))
-        return true;
-    snprintf(msg, sizeof(msg), "Table '%s.%s' doesn't exist", dbname, t);
-    x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
-    return false;
-}
-
-/* Answer SELECT-list SEL (with FROM) restricted to COND, then by REST: "LIKE 'pat'" on
- * LIKE_COL (NULL: LIKE is not allowed) or "WHERE expr" on the answer's own columns, ordered
- * by ORDER. SEL and COND are freed. */
-static void show_meta(struct exec *x, char *sel, char *cond, const char *like_col, const char *rest,
-                      const char *order)
-{
-    const char *r;
-
-    if (!sel || !cond)
-        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
-    else if (!*rest)
-        run_built(x, sqlite3_mprintf("%s WHERE %s ORDER BY %s", sel, cond, order));
-    else if (like_col && (r = admin_lex_words(rest, "LIKE")))
-        run_built(x, sqlite3_mprintf("%s WHERE (%s) AND %s LIKE %s ORDER BY %s", sel, cond,
-                                     like_col, r, order));
-    else if ((r = admin_lex_words(rest, "WHERE")))
-        run_built(x, sqlite3_mprintf("SELECT * FROM (%s WHERE %s ORDER BY %s) WHERE %s", sel, cond,
-                                     order, r));
-    else
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       like_col ? "You have an error in your SQL syntax: expected LIKE "
-                                  "'pattern' or WHERE"
-                                : "You have an error in your SQL syntax: expected WHERE");
-    sqlite3_free(sel);
-    sqlite3_free(cond);
-}
-
-/* SHOW DATABASES | SCHEMAS [LIKE | WHERE] */
-static void sc_databases(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT SCHEMA_NAME AS `Database` FROM " ADMIN_INFO_DB ".SCHEMATA"),
-              sqlite3_mprintf("1"), "SCHEMA_NAME", rest, "SCHEMA_NAME");
-}
-
-/* SHOW [FULL] TABLES [FROM db] [LIKE | WHERE] */
-static void show_tables(struct exec *x, const char *rest, bool full)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = from_db(rest, named);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname))
-        return;
-    dbname = admin_dialect_database(dbname, strlen(dbname));
-    show_meta(x,
-              sqlite3_mprintf("SELECT TABLE_NAME AS \"Tables_in_%w\"%s FROM " ADMIN_INFO_DB
-                              ".TABLES",
-                              dbname, full ? ", TABLE_TYPE AS Table_type" : ""),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q", dbname), "TABLE_NAME", rest, "TABLE_NAME");
-}
-
-static void sc_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, false);
-}
-
-static void sc_full_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, true);
-}
-
-/* SHOW TABLE STATUS [FROM db] [LIKE | WHERE] */
-static void sc_table_status(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = from_db(rest, named);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname))
-        return;
-    show_meta(x,
-              sqlite3_mprintf(
-                  "SELECT TABLE_NAME AS Name, ENGINE AS Engine, VERSION AS Version, ROW_FORMAT "
-                  "AS Row_format, TABLE_ROWS AS \"Rows\", AVG_ROW_LENGTH AS Avg_row_length, "
-                  "DATA_LENGTH AS Data_length, MAX_DATA_LENGTH AS Max_data_length, "
-                  "INDEX_LENGTH AS Index_length, DATA_FREE AS Data_free, AUTO_INCREMENT AS "
-                  "Auto_increment, CREATE_TIME AS Create_time, UPDATE_TIME AS Update_time, "
-                  "CHECK_TIME AS Check_time, TABLE_COLLATION AS Collation, CHECKSUM AS "
-                  "Checksum, CREATE_OPTIONS AS Create_options, TABLE_COMMENT AS Comment "
-                  "FROM " ADMIN_INFO_DB ".TABLES"),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q", admin_dialect_database(dbname, strlen(dbname))),
-              "TABLE_NAME", rest, "TABLE_NAME");
-}
-
-/* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
-static const char *writable_column(const struct exec *x, const char *dbname, const char *t)
-{
-    const struct admin_vtable *def = find_table(t);
-
-    if (!def || strcmp(admin_dialect_schema(dbname), "main") || x->client->readonly)
-        return NULL;
-    return def->writable;
-}
-
-/* DESCRIBE t [col] and SHOW [FULL] COLUMNS|FIELDS FROM t [FROM db] [LIKE | WHERE]: one row per
- * column; Extra says `writable` for the column an UPDATE may set. */
-static void show_columns(struct exec *x, const char *rest, bool full, bool describe)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX], col[CONF_NAME_MAX], *pat = NULL, *privs;
-    const char *dbname, *w;
-
-    rest = object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    if (describe && *rest) { /* DESCRIBE t col: the columns it matches */
-        admin_lex_name(rest, col, sizeof(col));
-        rest = pat = sqlite3_mprintf("LIKE %Q", col);
-    }
-    w = writable_column(x, dbname, t);
-    privs = sqlite3_mprintf("(CASE COLUMN_NAME WHEN %Q THEN 'select,update' ELSE PRIVILEGES END)",
-                            w ? w : "");
-    show_meta(x,
-              sqlite3_mprintf("SELECT COLUMN_NAME AS Field, COLUMN_TYPE AS Type, %s IS_NULLABLE "
-                              "AS \"Null\", COLUMN_KEY AS \"Key\", COLUMN_DEFAULT AS \"Default\", "
-                              "(CASE COLUMN_NAME WHEN %Q THEN 'writable' ELSE EXTRA END) AS "
-                              "Extra%s%s%s FROM " ADMIN_INFO_DB ".COLUMNS",
-                              full ? "COLLATION_NAME AS Collation," : "", w ? w : "",
-                              full ? ", " : "", full && privs ? privs : "",
-                              full ? " AS Privileges, COLUMN_COMMENT AS Comment" : ""),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
-                              admin_dialect_database(dbname, strlen(dbname)), t),
-              "COLUMN_NAME", rest ? rest : "", "ORDINAL_POSITION");
-    sqlite3_free(privs);
-    sqlite3_free(pat);
-}
-
-static void sc_describe(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, false, true);
-}
-
-static void sc_columns(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, false, false);
-}
-
-static void sc_full_columns(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, true, false);
-}
-
-/* SHOW INDEX|INDEXES|KEYS FROM t [FROM db] [WHERE]: the primary key. */
-static void sc_index(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    show_meta(x,
-              sqlite3_mprintf("SELECT TABLE_NAME AS \"Table\", NON_UNIQUE AS Non_unique, "
-                              "INDEX_NAME AS Key_name, SEQ_IN_INDEX AS Seq_in_index, COLUMN_NAME "
-                              "AS Column_name, COLLATION AS Collation, CARDINALITY AS "
-                              "Cardinality, SUB_PART AS Sub_part, PACKED AS Packed, NULLABLE AS "
-                              "\"Null\", INDEX_TYPE AS Index_type, COMMENT AS Comment, "
-                              "INDEX_COMMENT AS Index_comment, IS_VISIBLE AS Visible, EXPRESSION "
-                              "AS Expression FROM " ADMIN_INFO_DB ".STATISTICS"),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
-                              admin_dialect_database(dbname, strlen(dbname)), t),
-              NULL, rest, "SEQ_IN_INDEX");
-}
-
-/* SHOW CREATE TABLE t: MySQL's CREATE TABLE for it, from information_schema. */
-static void sc_show_create(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
-    const char *dbname;
-
-    object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    dbname = admin_dialect_database(dbname, strlen(dbname));
-    run_built(
-        x, sqlite3_mprintf(
-               "SELECT TABLE_NAME AS `Table`, 'CREATE TABLE `' || TABLE_NAME || '` (' || char(10) "
-               "|| group_concat(def, ',' || char(10)) || coalesce((SELECT ',' || char(10) || '  "
-               "PRIMARY KEY (' || group_concat('`' || COLUMN_NAME || '`', ',') || ')' FROM (SELECT "
-               "COLUMN_NAME FROM " ADMIN_INFO_DB ".KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %Q AND "
-               "TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)), '') || char(10) || ') ENGINE=' || "
-               "coalesce((SELECT ENGINE FROM " ADMIN_INFO_DB ".TABLES WHERE TABLE_SCHEMA = %Q AND "
-               "TABLE_NAME = %Q), 'MEMORY') || ' DEFAULT CHARSET=utf8mb4' AS `Create Table` FROM "
-               "(SELECT TABLE_NAME, '  `' || COLUMN_NAME || '` ' || COLUMN_TYPE || (CASE "
-               "IS_NULLABLE WHEN 'NO' THEN ' NOT NULL' ELSE '' END) AS def FROM " ADMIN_INFO_DB
-               ".COLUMNS WHERE TABLE_SCHEMA = %Q AND TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)",
-               dbname, t, dbname, t, dbname, t));
-}
-
-/* SHOW CREATE DATABASE | SCHEMA db */
-static void sc_show_create_db(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    admin_lex_name(rest, named, sizeof(named));
-    if (!db_exists(x, named))
-        return;
-    dbname = admin_dialect_database(named, strlen(named));
-    run_built(x, sqlite3_mprintf("SELECT %Q AS `Database`, 'CREATE DATABASE `%q` /*!40100 "
-                                 "DEFAULT CHARACTER SET utf8mb4 */' AS `Create Database`",
-                                 dbname, dbname));
-}
-
-/* SHOW [STORAGE] ENGINES */
-static void sc_engines(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT ENGINE AS Engine, SUPPORT AS Support, COMMENT AS Comment, "
-                              "TRANSACTIONS AS Transactions, XA, SAVEPOINTS AS Savepoints FROM "
-                              "" ADMIN_INFO_DB ".ENGINES"),
-              sqlite3_mprintf("1"), NULL, rest, "ENGINE");
-}
-
-/* SHOW COLLATION [LIKE | WHERE] */
-static void sc_collation(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT COLLATION_NAME AS Collation, CHARACTER_SET_NAME AS "
-                              "Charset, ID AS Id, IS_DEFAULT AS \"Default\", IS_COMPILED AS "
-                              "Compiled, SORTLEN AS Sortlen, PAD_ATTRIBUTE AS Pad_attribute FROM "
-                              "" ADMIN_INFO_DB ".COLLATIONS"),
-              sqlite3_mprintf("1"), "COLLATION_NAME", rest, "COLLATION_NAME");
-}
-
-/* SHOW CHARACTER SET | CHARSET [LIKE | WHERE] */
-static void sc_charset(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT CHARACTER_SET_NAME AS Charset, DESCRIPTION AS "
-                              "Description, DEFAULT_COLLATE_NAME AS \"Default collation\", "
-                              "MAXLEN AS Maxlen FROM " ADMIN_INFO_DB ".CHARACTER_SETS"),
-              sqlite3_mprintf("1"), "CHARACTER_SET_NAME", rest, "CHARACTER_SET_NAME");
-}
-
-/* The account called USER: whether it is read-only. False if there is none. */
-static bool account_readonly(const char *user, bool *readonly)
-{
-    const struct conf_admin *a = aconf ? &aconf->admin : NULL;
-
-    if (a && !strcmp(user, a->user.name)) {
-        *readonly = false;
-        return true;
-    }
-    if (a && a->has_ro && !strcmp(user, a->ro.name)) {
-        *readonly = true;
-        return true;
-    }
-    return false;
-}
-
-/* Send one GRANT line: "GRANT WHAT ON OBJ TO `user`@`%`". */
-static int grant_row(struct exec *x, const char *user, const char *what, const char *obj)
-{
-    char line[3 * CONF_NAME_MAX + 80];
-    const char *vals[1] = {line};
-    size_t lens[1];
-
-    snprintf(line, sizeof(line), "GRANT %s ON %s TO `%s`@`%%`", what, obj, user);
-    lens[0] = strlen(line);
-    return x->sink->row(x->sink, 1, vals, lens);
-}
-
-/* SHOW GRANTS [FOR CURRENT_USER[()] | FOR user[@host]]: what the account may do, in MySQL's
- * form: reading every table (and information_schema, which MySQL does not list), and for the
- * admin user the writes the tables take. Accounts are not tied to a host: `%`. */
-static void sc_grants(struct exec *x, const char *rest)
-{
-    static const enum admin_type types[] = {ADMIN_T_TEXT};
-    char user[CONF_NAME_MAX], host[CONF_NAME_MAX], title[CONF_NAME_MAX + 20], msg[200], obj[80];
-    const char *names[1] = {title}, *r;
-    bool readonly = x->client->readonly;
-
-    snprintf(user, sizeof(user), "%s", x->client->user);
-    if ((r = admin_lex_words(rest, "FOR"))) {
-        if ((rest = admin_lex_words(r, "CURRENT_USER"))) {
-            if (rest[0] == '(' && admin_lex_space(rest + 1)[0] == ')')
-                rest = admin_lex_space(admin_lex_space(rest + 1) + 1);
-        } else {
-            rest = admin_lex_name(r, user, sizeof(user));
-            if (*rest == '@')
-                rest = admin_lex_name(admin_lex_space(rest + 1), host, sizeof(host));
-            if (strcmp(user, x->client->user) && x->client->readonly) {
-                snprintf(msg, sizeof(msg),
-                         "Access denied for user '%s'@'%%' to database 'mysql': the read-only "
-                         "user sees only its own grants",
-                         x->client->user);
-                x->sink->error(x->sink, ER_DBACCESS_DENIED, "42000", msg);
-                return;
-            }
-            if (strcmp(user, x->client->user) && !account_readonly(user, &readonly)) {
-                snprintf(msg, sizeof(msg),
-                         "There is no such grant defined for user '%.64s' on host '%%'", user);
-                x->sink->error(x->sink, ER_NONEXISTING_GRANT, "42000", msg);
-                return;
-            }
-        }
-    }
-    if (*rest) {
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected SHOW GRANTS [FOR "
-                       "CURRENT_USER | FOR user]");
-        return;
-    }
-    snprintf(title, sizeof(title), "Grants for %s@%%", user);
-    if (x->sink->columns(x->sink, 1, names, types) < 0 || grant_row(x, user, "USAGE", "*.*") < 0 ||
-        grant_row(x, user, "SELECT", "`" ADMIN_DB "`.*") < 0)
-        return;
-    for (size_t i = 0; !readonly && i < tabs->ntables; i++) {
-        const struct admin_vtable *t = &tabs->tables[i];
-        char what[CONF_NAME_MAX + 20];
-        snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", t->name);
-        snprintf(what, sizeof(what), "UPDATE (`%s`)", t->writable ? t->writable : "");
-        if ((t->update && t->writable && grant_row(x, user, what, obj) < 0) ||
-            (t->remove && grant_row(x, user, "DELETE", obj) < 0))
-            return;
-    }
-    x->sink->end(x->sink);
-}
-
-/* PREPARE, EXECUTE, DEALLOCATE PREPARE: refused with what to do instead. */
-static void sc_prepare(struct exec *x, const char *rest)
-{
-    (void)rest;
-    x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
-                   "SQL prepared statements (PREPARE, EXECUTE, DEALLOCATE PREPARE) are not "
-                   "supported on the admin port: send the statement itself");
-}
-
-static void sc_warnings(struct exec *x, const char *rest)
-{
-    (void)rest;
-    run_sql(x, "SELECT 'Note' AS Level, 0 AS Code, '' AS Message WHERE 0");
-}
-
-/* KILL [CONNECTION | QUERY] id: close a client session. */
-static void sc_kill(struct exec *x, const char *rest)
-{
-    const char *r;
-    char *end;
-    long long id;
-
-    if (admin_lex_words(rest, "QUERY")) {
-        x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
-                       "KILL QUERY is not supported: rebound relays whole sessions, use KILL id");
-        return;
-    }
-    if ((r = admin_lex_words(rest, "CONNECTION")))
-        rest = r;
-    id = strtoll(rest, &end, 10);
-    if (end == rest || id <= 0 || *admin_lex_space(end)) {
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
-        return;
-    }
-    x->kill_id = (uint64_t)id;
-    run_built(x, sqlite3_mprintf("DELETE FROM sessions WHERE id = %lld", id));
-}
-
-static void sc_ok(struct exec *x, const char *rest)
-{
-    (void)rest;
-    x->sink->ok(x->sink, 0, NULL);
-}
-
-static void sc_use(struct exec *x, const char *rest)
-{
-    char name[CONF_NAME_MAX];
-
-    /* "db", or the last part of "x.db" */
-    for (rest = admin_lex_name(rest, name, sizeof(name)); *rest == '.';)
-        rest = admin_lex_name(admin_lex_space(rest + 1), name, sizeof(name));
-    admin_sql_use(x->client, name, strlen(name), x->sink);
-}
-
-/* Longer word lists first where one starts another. */
-static const struct shortcut shortcuts[] = {
-    {"SHOW FULL SERVERS", sc_full_servers, SC_SQL},
-    {"SHOW SERVERS", sc_servers, SC_SQL},
-    {"SHOW SESSIONS", sc_sessions, SC_SQL},
-    {"SHOW FULL PROCESSLIST", sc_processlist, SC_SQL},
-    {"SHOW PROCESSLIST", sc_processlist, SC_SQL},
-    {"SHOW FULL HEALTH LOG", sc_full_health_log, SC_SQL},
-    {"SHOW HEALTH LOG", sc_health_log, SC_SQL},
-    {"SHOW GLOBAL STATUS", sc_status, SC_SQL},
-    {"SHOW SESSION STATUS", sc_status, SC_SQL},
-    {"SHOW STATUS", sc_status, SC_SQL},
-    {"SHOW GLOBAL VARIABLES", sc_variables, SC_SQL},
-    {"SHOW SESSION VARIABLES", sc_variables, SC_SQL},
-    {"SHOW VARIABLES", sc_variables, SC_SQL},
-    {"SHOW DATABASES", sc_databases, SC_SQL},
-    {"SHOW SCHEMAS", sc_databases, SC_SQL},
-    {"SHOW FULL TABLES", sc_full_tables, SC_SQL},
-    {"SHOW TABLES", sc_tables, SC_SQL},
-    {"SHOW TABLE STATUS", sc_table_status, SC_SQL},
-    {"SHOW FULL COLUMNS FROM", sc_full_columns, SC_SQL},
-    {"SHOW FULL COLUMNS IN", sc_full_columns, SC_SQL},
-    {"SHOW FULL FIELDS FROM", sc_full_columns, SC_SQL},
-    {"SHOW FULL FIELDS IN", sc_full_columns, SC_SQL},
-    {"SHOW COLUMNS FROM", sc_columns, SC_SQL},
-    {"SHOW COLUMNS IN", sc_columns, SC_SQL},
-    {"SHOW FIELDS FROM", sc_columns, SC_SQL},
-    {"SHOW FIELDS IN", sc_columns, SC_SQL},
-    {"SHOW INDEX FROM", sc_index, SC_SQL},
-    {"SHOW INDEX IN", sc_index, SC_SQL},
-    {"SHOW INDEXES FROM", sc_index, SC_SQL},
-    {"SHOW INDEXES IN", sc_index, SC_SQL},
-    {"SHOW KEYS FROM", sc_index, SC_SQL},
-    {"SHOW KEYS IN", sc_index, SC_SQL},
-    {"SHOW CREATE TABLE", sc_show_create, SC_SQL},
-    {"SHOW CREATE DATABASE", sc_show_create_db, SC_SQL},
-    {"SHOW CREATE SCHEMA", sc_show_create_db, SC_SQL},
-    {"SHOW STORAGE ENGINES", sc_engines, SC_SQL},
-    {"SHOW ENGINES", sc_engines, SC_SQL},
-    {"SHOW COLLATION", sc_collation, SC_SQL},
-    {"SHOW CHARACTER SET", sc_charset, SC_SQL},
-    {"SHOW CHARSET", sc_charset, SC_SQL},
-    {"SHOW GRANTS", sc_grants, SC_RUNS},
-    {"SHOW WARNINGS", sc_warnings, SC_SQL},
-    {"SHOW ERRORS", sc_warnings, SC_SQL},
-    {"DESCRIBE", sc_describe, SC_SQL},
-    {"DESC", sc_describe, SC_SQL},
-    {"KILL", sc_kill, SC_RUNS},
-    {"SET", sc_ok, SC_RUNS},
-    {"USE", sc_use, SC_RUNS},
-    {"BEGIN", sc_ok, SC_RUNS},
-    {"START TRANSACTION", sc_ok, SC_RUNS},
-    {"COMMIT", sc_ok, SC_RUNS},
-    {"ROLLBACK", sc_ok, SC_RUNS},
-    {"LOCK TABLES", sc_ok, SC_RUNS},
-    {"UNLOCK TABLES", sc_ok, SC_RUNS},
-    {"PREPARE", sc_prepare, SC_SQL},
-    {"EXECUTE", sc_prepare, SC_SQL},
-    {"DEALLOCATE PREPARE", sc_prepare, SC_SQL},
-    {"DROP PREPARE", sc_prepare, SC_SQL},
-};
 
 /* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
 
@@ -1398,8 +755,9 @@ static char *to_sqlite(const char *sql)
 }
 
 /* Answer the statement in X's text: a shortcut, or SQL in MySQL's dialect. */
-static void dispatch(struct exec *x)
+static void dispatch(struct admin_exec *x)
 {
+    const struct admin_shortcut *sc;
     const char *s, *rest;
 
     admin_dialect_open_comments(x->text);
@@ -1408,18 +766,16 @@ static void dispatch(struct exec *x)
         x->sink->error(x->sink, ER_EMPTY_QUERY, "42000", "Query was empty");
         return;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
-        if (!(rest = admin_lex_words(s, shortcuts[i].words)))
-            continue;
-        if (x->compile_only && shortcuts[i].kind == SC_RUNS) {
-            x->deferred = &shortcuts[i];
+    if ((sc = admin_show_find(s, &rest))) {
+        if (x->compile_only && sc->kind == ADMIN_SC_RUNS) {
+            x->deferred = sc;
             x->deferred_rest = rest;
             return;
         }
-        shortcuts[i].run(x, rest);
+        sc->run(x, rest);
         return;
     }
-    run_built(x, to_sqlite(s));
+    admin_sql_run_built(x, to_sqlite(s));
 }
 
 static void run_free(struct admin_sql_run *r)
@@ -1524,7 +880,7 @@ void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct 
 /* MySQL clients bind parameters by position, and `?` is the only placeholder they know:
  * SQLite's named ones (:x, @x, $x, ?NNN) are refused rather than left unbound. 0 or -1 once
  * the error is answered. */
-static int check_params(struct exec *x)
+static int check_params(struct admin_exec *x)
 {
     int n = x->st ? sqlite3_bind_parameter_count(x->st) : 0;
     char msg[200];
@@ -1547,7 +903,7 @@ struct admin_sql_stmt *admin_sql_prepare(struct admin_client *c, const char *sql
                                          struct admin_sink *k)
 {
     struct admin_sql_stmt *p;
-    struct exec x;
+    struct admin_exec x;
 
     if (!(p = calloc(1, sizeof(*p)))) {
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
@@ -1692,7 +1048,7 @@ int admin_sql_table_columns(const char *table,
                             void (*cb)(void *arg, const char *name, enum admin_type type),
                             void *arg)
 {
-    const struct admin_vtable *t = find_table(table);
+    const struct admin_vtable *t = admin_sql_table(table);
 
     if (!t)
         return -1;
