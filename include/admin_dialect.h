@@ -1,7 +1,7 @@
 /* admin_dialect.h - what the admin port adds to SQLite so that MySQL drivers and tools find
  * what they look for: an information_schema database filled from SQLite's own catalog,
  * DUAL, and the pieces of MySQL syntax they send that SQLite cannot parse (CONVERT(expr,
- * type), SELECT modifiers, versioned comments). The MySQL functions they call are
+ * type), SELECT modifiers, versioned comments, @@variables). The MySQL functions they call are
  * admin_funcs.h's. */
 #ifndef ADMIN_DIALECT_H
 #define ADMIN_DIALECT_H
@@ -42,5 +42,10 @@ void admin_dialect_open_comments(char *sql);
  * (SQL_NO_CACHE, SQL_CALC_FOUND_ROWS, HIGH_PRIORITY, ...), outside quotes and comments.
  * sqlite3_malloc'd (NULL: out of memory). */
 char *admin_dialect_rewrite(sqlite3 *db, const char *sql);
+
+/* SQL in MySQL's dialect as SQLite takes it: admin_dialect_rewrite(), then each
+ * @@[session.|global.|local.]name outside quotes replaced by its value (NULL if there is no
+ * such variable). sqlite3_malloc'd (NULL: out of memory). */
+char *admin_dialect_to_sqlite(sqlite3 *db, const char *sql);
 
 #endif

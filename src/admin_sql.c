@@ -621,116 +621,6 @@ void admin_sql_run_built(struct admin_exec *x, char *sql)
     sqlite3_free(sql);
 }
 
-/* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
-
-/* A server variable clients read on connect, and its value. */
-struct sysvar {
-    const char *name;
-    const char *value; /* SQL literal */
-};
-
-static const struct sysvar sysvars[] = {
-    {"version", "'" ADMIN_SERVER_VERSION "'"},
-    {"version_comment", "'rebound admin port'"},
-    {"version_compile_os", "'Linux'"},
-    {"version_compile_machine", "'x86_64'"},
-    {"max_allowed_packet", "65536"},
-    {"net_buffer_length", "16384"},
-    {"character_set_client", "'utf8mb4'"},
-    {"character_set_connection", "'utf8mb4'"},
-    {"character_set_results", "'utf8mb4'"},
-    {"character_set_server", "'utf8mb4'"},
-    {"character_set_database", "'utf8mb4'"},
-    {"character_set_system", "'utf8mb3'"},
-    {"collation_connection", "'utf8mb4_general_ci'"},
-    {"collation_server", "'utf8mb4_general_ci'"},
-    {"collation_database", "'utf8mb4_general_ci'"},
-    {"autocommit", "1"},
-    {"sql_mode", "''"},
-    {"time_zone", "'SYSTEM'"},
-    {"system_time_zone", "'UTC'"},
-    {"tx_isolation", "'REPEATABLE-READ'"},
-    {"transaction_isolation", "'REPEATABLE-READ'"},
-    {"tx_read_only", "0"},
-    {"transaction_read_only", "0"},
-    {"read_only", "0"},
-    {"auto_increment_increment", "1"},
-    {"interactive_timeout", "28800"},
-    {"wait_timeout", "28800"},
-    {"net_write_timeout", "60"},
-    {"lower_case_table_names", "0"},
-    {"license", "'GPL'"},
-    {"init_connect", "''"},
-    {"performance_schema", "0"},
-    {"query_cache_size", "0"},
-    {"query_cache_type", "'OFF'"},
-    {"have_ssl", "'YES'"},
-    {"hostname", "'rebound'"},
-    {"server_id", "0"},
-    {"max_execution_time", "0"},
-    {"sql_select_limit", "18446744073709551615"},
-    {"session_track_gtids", "'OFF'"},
-    {"default_storage_engine", "'rebound'"},
-    {"storage_engine", "'rebound'"},
-};
-
-static const char *sysvar(const char *name, size_t n)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(sysvars); i++)
-        if (strlen(sysvars[i].name) == n && !strncasecmp(sysvars[i].name, name, n))
-            return sysvars[i].value;
-    return "NULL";
-}
-
-/* Copy SQL, replacing each @@[session.|global.|local.]name outside quotes by its value;
- * in the select list (outside parentheses, before FROM/WHERE/...) also name the column
- * "@@name" unless an AS follows, as MySQL does. */
-static char *rewrite_sysvars(const char *sql)
-{
-    sqlite3_str *out = sqlite3_str_new(db);
-    const char *p = sql;
-    int depth = 0;
-    bool in_list = true;
-
-    while (*p) {
-        if (*p == '\'' || *p == '"' || *p == '`') {
-            size_t n = admin_lex_token(p);
-            sqlite3_str_append(out, p, (int)n);
-            p += n;
-            continue;
-        }
-        if (isalpha((unsigned char)*p)) {
-            size_t n = admin_lex_word(p);
-            static const char *const ends[] = {"FROM",  "WHERE", "GROUP",
-                                               "ORDER", "LIMIT", "HAVING"};
-            for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
-                if (strlen(ends[i]) == n && !strncasecmp(p, ends[i], n))
-                    in_list = false;
-            sqlite3_str_append(out, p, (int)n);
-            p += n;
-            continue;
-        }
-        if (p[0] != '@' || p[1] != '@') {
-            depth += (*p == '(') - (*p == ')');
-            sqlite3_str_appendchar(out, 1, *p++);
-            continue;
-        }
-        const char *start = p;
-        p += 2;
-        for (size_t i = 0; i < 3; i++) {
-            static const char *const scopes[] = {"session.", "global.", "local."};
-            if (!strncasecmp(p, scopes[i], strlen(scopes[i])))
-                p += strlen(scopes[i]);
-        }
-        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-        sqlite3_str_appendall(out, sysvar(p, n));
-        p += n;
-        if (in_list && depth == 0 && !admin_lex_words(admin_lex_space(p), "AS"))
-            sqlite3_str_appendf(out, " AS \"%.*w\"", (int)(p - start), start);
-    }
-    return sqlite3_str_finish(out);
-}
-
 /* ---- entry points ---- */
 
 /* Strip trailing blanks and semicolons in place. */
@@ -740,18 +630,6 @@ static void trim_end(char *s)
 
     while (n && (isspace((unsigned char)s[n - 1]) || s[n - 1] == ';'))
         s[--n] = '\0';
-}
-
-/* SQL in MySQL's dialect as SQLite takes it: CONVERT() as CAST(), @@variables replaced. */
-static char *to_sqlite(const char *sql)
-{
-    char *converted = admin_dialect_rewrite(db, sql), *out;
-
-    if (!converted || !strstr(converted, "@@"))
-        return converted;
-    out = rewrite_sysvars(converted);
-    sqlite3_free(converted);
-    return out;
 }
 
 /* Answer the statement in X's text: a shortcut, or SQL in MySQL's dialect. */
@@ -775,7 +653,7 @@ static void dispatch(struct admin_exec *x)
         sc->run(x, rest);
         return;
     }
-    admin_sql_run_built(x, to_sqlite(s));
+    admin_sql_run_built(x, admin_dialect_to_sqlite(db, s));
 }
 
 static void run_free(struct admin_sql_run *r)
