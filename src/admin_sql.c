@@ -78,6 +78,8 @@ static uint64_t thread_cpu_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* ---- asked by the engine's other files and by the tables (admin_exec.h, admin_vtab.h) ---- */
+
 const struct admin_client *admin_sql_client(void)
 {
     return cur ? cur->client : NULL;
@@ -198,15 +200,13 @@ static int progress(void *arg)
 static int deny(uint16_t code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int deny(uint16_t code, const char *fmt, ...)
 {
+    char msg[sizeof(cur->deny_msg)];
     va_list ap;
 
-    if (cur && !cur->deny_code) {
-        cur->deny_code = code;
-        cur->deny_state = "42000";
-        va_start(ap, fmt);
-        vsnprintf(cur->deny_msg, sizeof(cur->deny_msg), fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    admin_sql_refuse(code, "42000", msg);
     return SQLITE_DENY;
 }
 
