@@ -213,17 +213,27 @@ static void sc_databases(struct admin_exec *x, const char *rest)
               sqlite3_mprintf("1"), "SCHEMA_NAME", rest, "SCHEMA_NAME");
 }
 
-/* SHOW [FULL] TABLES [FROM db] [LIKE | WHERE] */
-static void show_tables(struct admin_exec *x, const char *rest, bool full)
+/* The database an optional FROM|IN db at *REST names (*REST moves past it), else the current
+ * one, by the name MySQL clients know it by; NULL once 1049 is answered. */
+static const char *shown_db(struct admin_exec *x, const char **rest)
 {
     char named[CONF_NAME_MAX];
     const char *dbname;
 
-    rest = from_db(rest, named);
+    *rest = from_db(*rest, named);
     dbname = default_db(x, named);
     if (!db_exists(x, dbname))
+        return NULL;
+    return admin_dialect_database(dbname, strlen(dbname));
+}
+
+/* SHOW [FULL] TABLES [FROM db] [LIKE | WHERE] */
+static void show_tables(struct admin_exec *x, const char *rest, bool full)
+{
+    const char *dbname = shown_db(x, &rest);
+
+    if (!dbname)
         return;
-    dbname = admin_dialect_database(dbname, strlen(dbname));
     show_meta(x,
               sqlite3_mprintf("SELECT TABLE_NAME AS \"Tables_in_%w\"%s FROM " ADMIN_INFO_DB
                               ".TABLES",
@@ -244,12 +254,9 @@ static void sc_full_tables(struct admin_exec *x, const char *rest)
 /* SHOW TABLE STATUS [FROM db] [LIKE | WHERE] */
 static void sc_table_status(struct admin_exec *x, const char *rest)
 {
-    char named[CONF_NAME_MAX];
-    const char *dbname;
+    const char *dbname = shown_db(x, &rest);
 
-    rest = from_db(rest, named);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname))
+    if (!dbname)
         return;
     show_meta(x,
               sqlite3_mprintf(
@@ -261,8 +268,7 @@ static void sc_table_status(struct admin_exec *x, const char *rest)
                   "CHECK_TIME AS Check_time, TABLE_COLLATION AS Collation, CHECKSUM AS "
                   "Checksum, CREATE_OPTIONS AS Create_options, TABLE_COMMENT AS Comment "
                   "FROM " ADMIN_INFO_DB ".TABLES"),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q", admin_dialect_database(dbname, strlen(dbname))),
-              "TABLE_NAME", rest, "TABLE_NAME");
+              sqlite3_mprintf("TABLE_SCHEMA = %Q", dbname), "TABLE_NAME", rest, "TABLE_NAME");
 }
 
 /* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
