@@ -2,9 +2,15 @@
  * virtual tables show the router's live state, the writes it allows, and the few
  * MySQL statements SQLite cannot parse (SHOW ..., KILL, SET, USE, @@variables).
  *
- * admin.c speaks the wire protocol; this file never sees a packet. A statement's outcome
+ * admin.c speaks the wire protocol; the engine never sees a packet. A statement's outcome
  * goes to a struct admin_sink, so the same code answers the socket, the unit tests and
- * the fuzzer. */
+ * the fuzzer. Nor does the engine know the router: its tables come in at admin_sql_open()
+ * (admin_vtab.h; the router's are admin_views.h's).
+ *
+ * The engine's files: admin_sql.c (the authorizer, the limits, the run loop, prepared
+ * statements), admin_vtab.c (the virtual-table module), admin_funcs.c (the SQL functions),
+ * admin_show.c (SHOW and the other statements SQLite cannot parse), admin_dialect.c
+ * (information_schema and MySQL's syntax), admin_lex.c (the lexer they share). */
 #ifndef ADMIN_SQL_H
 #define ADMIN_SQL_H
 
