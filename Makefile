@@ -67,6 +67,16 @@ $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
 $(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBOBJS) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(LIBOBJS) $(LDLIBS)
 
+# The admin SQL engine alone, over tables of its own: these link without the router.
+ADMIN_SQL_OBJS := $(addprefix $(BUILD)/obj/,admin_sql.o admin_vtab.o admin_funcs.o admin_show.o \
+                    admin_dialect.o admin_lex.o log.o rebound.o)
+$(BUILD)/tests/fuzz_admin_sql: tests/fuzz/fuzz_admin_sql.c tests/fuzz/driver.c $(ADMIN_SQL_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(ADMIN_SQL_OBJS) $(LDLIBS)
+
+ADMIN_SQL_TESTOBJS := $(ADMIN_SQL_OBJS:$(BUILD)/obj/%=$(BUILD)/obj-test/%)
+$(BUILD)/tests/test_admin_engine: tests/unit/test_admin_engine.c $(ADMIN_SQL_TESTOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(ADMIN_SQL_TESTOBJS) $(LDLIBS) $(CMOCKA)
+
 $(BUILD)/obj $(BUILD)/obj-test $(BUILD)/tests:
 	mkdir -p $@
 

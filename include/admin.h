@@ -15,18 +15,12 @@
 
 #include "admin_sql.h"
 #include "admin_stmt.h"
+#include "admin_wire.h"
 #include "conf.h"
 #include "mysql_packet.h"
 #include "rebound.h"
 
-/* The version the greeting announces. The 8.0 prefix makes MySQL 8 clients offer
- * caching_sha2_password; "rebound-admin" tells a human where they are. */
-#define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
-/* The same version as a number, as versioned comments (slash-star-bang 80036) compare it. */
-#define ADMIN_VERSION_ID 80036
-
 #define ADMIN_MAX_PACKET         (ADMIN_SQL_MAX_TEXT + 1024) /* larger client packets: ERR, close */
-#define ADMIN_RESULT_MAX         (4 * 1024 * 1024)           /* one result set on the wire */
 #define ADMIN_OUT_CAP            (256 * 1024) /* unsent output at which a connection pauses */
 #define ADMIN_OUT_LIMIT          (ADMIN_RESULT_MAX + ADMIN_OUT_CAP) /* its output buffer, at most */
 #define ADMIN_MAX_LOGGED_IN      32 /* logged-in connections; the next login gets 1040 */
@@ -67,12 +61,6 @@ struct admin_proto {
     size_t result_sent;  /* bytes of the current answer already sent (0: an error undoes it) */
     uint8_t result_seq;
 };
-
-/* For admin_stmt.c, which answers through the same output: one column definition of a
- * result (with ap->seq++), as text result sets declare it; and whether the answer written
- * since the command began has grown too large for one answer. */
-void admin_column_def(struct admin_proto *ap, const char *name, enum admin_type type);
-bool admin_answer_too_large(const struct admin_proto *ap);
 
 /* Start a connection: ID is its connection id, PEER its address text. Writes the
  * greeting into ap->out. 0 or -1 (out of memory). */

@@ -1,8 +1,8 @@
 /* admin_dialect.h - what the admin port adds to SQLite so that MySQL drivers and tools find
  * what they look for: an information_schema database filled from SQLite's own catalog,
- * DUAL, the MySQL functions their metadata queries call, and the pieces of MySQL syntax
- * they send that SQLite cannot parse (CONVERT(expr, type), SELECT modifiers, versioned
- * comments). */
+ * DUAL, and the pieces of MySQL syntax they send that SQLite cannot parse (CONVERT(expr,
+ * type), SELECT modifiers, versioned comments, @@variables). The MySQL functions they call are
+ * admin_funcs.h's. */
 #ifndef ADMIN_DIALECT_H
 #define ADMIN_DIALECT_H
 
@@ -16,13 +16,10 @@
 /* The other one: tables describing both. */
 #define ADMIN_INFO_DB "information_schema"
 
-/* Attach information_schema to DB and fill its tables from SQLite's catalog; create DUAL and
- * the functions. Run once the router's tables exist and before the authorizer and the limits
+/* Attach information_schema to DB and fill its tables from SQLite's catalog; create DUAL.
+ * Run once the router's tables exist and before the authorizer and the limits
  * are set (they forbid ATTACH). 0, or -1 (logged). */
 int admin_dialect_open(sqlite3 *db) __attribute__((warn_unused_result));
-
-/* Is NAME one of the functions admin_dialect_open() defines? */
-bool admin_dialect_function(const char *name);
 
 /* Is NAME (any case) a table of information_schema? */
 bool admin_dialect_table(const char *name);
@@ -45,5 +42,10 @@ void admin_dialect_open_comments(char *sql);
  * (SQL_NO_CACHE, SQL_CALC_FOUND_ROWS, HIGH_PRIORITY, ...), outside quotes and comments.
  * sqlite3_malloc'd (NULL: out of memory). */
 char *admin_dialect_rewrite(sqlite3 *db, const char *sql);
+
+/* SQL in MySQL's dialect as SQLite takes it: admin_dialect_rewrite(), then each
+ * @@[session.|global.|local.]name outside quotes replaced by its value (NULL if there is no
+ * such variable). sqlite3_malloc'd (NULL: out of memory). */
+char *admin_dialect_to_sqlite(sqlite3 *db, const char *sql);
 
 #endif

@@ -2,9 +2,15 @@
  * virtual tables show the router's live state, the writes it allows, and the few
  * MySQL statements SQLite cannot parse (SHOW ..., KILL, SET, USE, @@variables).
  *
- * admin.c speaks the wire protocol; this file never sees a packet. A statement's outcome
+ * admin.c speaks the wire protocol; the engine never sees a packet. A statement's outcome
  * goes to a struct admin_sink, so the same code answers the socket, the unit tests and
- * the fuzzer. */
+ * the fuzzer. Nor does the engine know the router: its tables come in at admin_sql_open()
+ * (admin_vtab.h; the router's are admin_views.h's).
+ *
+ * The engine's files: admin_sql.c (the authorizer, the limits, the run loop, prepared
+ * statements), admin_vtab.c (the virtual-table module), admin_funcs.c (the SQL functions),
+ * admin_show.c (SHOW and the other statements SQLite cannot parse), admin_dialect.c
+ * (information_schema and MySQL's syntax), admin_lex.c (the lexer they share). */
 #ifndef ADMIN_SQL_H
 #define ADMIN_SQL_H
 
@@ -13,6 +19,13 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "rebound.h"
+
+/* The version the port announces. The 8.0 prefix makes MySQL 8 clients offer
+ * caching_sha2_password; "rebound-admin" tells a human where they are. */
+#define ADMIN_SERVER_VERSION "8.0.36-rebound-admin-" REBOUND_VERSION
+/* The same version as a number, as versioned comments (slash-star-bang 80036) compare it. */
+#define ADMIN_VERSION_ID 80036
 
 /* Bounds on one statement: a hostile query gets an error, never a stall of the loop. */
 #define ADMIN_SQL_SLICE_MS     5    /* one step (CPU), and a slice before pausing between rows */
@@ -86,8 +99,13 @@ struct admin_sink {
 /* A statement that goes on in later loop iterations. */
 struct admin_sql_run;
 
-/* Open the database and its tables for CONF (kept for the variables table). 0 or -1. */
-int admin_sql_open(const struct conf *conf) __attribute__((warn_unused_result));
+/* The tables a statement may read and write (admin_vtab.h): the router's are admin_views. */
+struct admin_tables;
+
+/* Open the database with TABLES, for CONF (its accounts for SHOW GRANTS; the tables may read
+ * it through admin_sql_conf()). 0 or -1. */
+int admin_sql_open(const struct conf *conf, const struct admin_tables *tables)
+    __attribute__((warn_unused_result));
 void admin_sql_close(void);
 
 /* Start one statement of LEN bytes (not NUL-terminated) for C, answering through K; C and K
@@ -138,7 +156,7 @@ void admin_sql_stmt_free(struct admin_sql_stmt *p);
 /* Statements run, for the status table. */
 uint64_t admin_sql_queries(void);
 
-/* After a reload: the views read CONF from now on. */
+/* After a reload: SHOW GRANTS and the tables read CONF from now on. */
 void admin_sql_reconf(const struct conf *conf);
 
 #endif

@@ -42,6 +42,8 @@
 
 #include "acceptor.h"
 #include "admin_dialect.h"
+#include "admin_views.h"
+#include "admin_wire.h"
 #include "log.h"
 #include "preauth.h"
 #include "tls.h"
@@ -395,22 +397,10 @@ static struct admin_proto *sink_proto(struct admin_sink *k)
     return container_of(k, struct admin_proto, sink);
 }
 
-bool admin_answer_too_large(const struct admin_proto *ap)
+/* Has the answer written since the command began grown too large for one answer? */
+static bool answer_too_large(const struct admin_proto *ap)
 {
-    return ap->out.failed || ap->result_sent + (ap->out.len - ap->result_start) > ADMIN_RESULT_MAX;
-}
-
-void admin_column_def(struct admin_proto *ap, const char *name, enum admin_type type)
-{
-    if (type == ADMIN_T_INT)
-        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_LONGLONG,
-                         MYSQL_CHARSET_BINARY, 21, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 0);
-    else if (type == ADMIN_T_REAL)
-        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_DOUBLE,
-                         MYSQL_CHARSET_BINARY, 22, MYSQL_NUM_FLAG | MYSQL_BINARY_FLAG, 31);
-    else
-        mysql_column_def(&ap->out, ap->seq++, "rebound", "", name, MYSQL_TYPE_VAR_STRING,
-                         MYSQL_CHARSET_UTF8MB4, 1024, 0, 0);
+    return admin_wire_too_large(&ap->out, ap->result_start, ap->result_sent);
 }
 
 static int sink_columns(struct admin_sink *k, int n, const char *const *names,
@@ -422,10 +412,10 @@ static int sink_columns(struct admin_sink *k, int n, const char *const *names,
     mysql_put_lenenc(&ap->out, (uint64_t)n);
     mysql_pkt_end(&ap->out);
     for (int i = 0; i < n; i++)
-        admin_column_def(ap, names[i], types[i]);
+        admin_wire_column_def(&ap->out, ap->seq++, names[i], types[i]);
     if (!deprecate_eof(ap))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
-    return admin_answer_too_large(ap) ? -1 : 0;
+    return answer_too_large(ap) ? -1 : 0;
 }
 
 static int sink_row(struct admin_sink *k, int n, const char *const *vals, const size_t *lens)
@@ -440,7 +430,7 @@ static int sink_row(struct admin_sink *k, int n, const char *const *vals, const 
             mysql_put_u8(&ap->out, 0xfb);
     }
     mysql_pkt_end(&ap->out);
-    return admin_answer_too_large(ap) ? -1 : 0;
+    return answer_too_large(ap) ? -1 : 0;
 }
 
 static void sink_end(struct admin_sink *k)
@@ -1114,7 +1104,7 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
 int admin_init(const struct conf *conf)
 {
     aconf = conf;
-    return admin_sql_open(conf);
+    return admin_sql_open(conf, &admin_views);
 }
 
 int admin_reconf_prepare(const struct conf *conf, char *err, size_t errlen)

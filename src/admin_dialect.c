@@ -1,18 +1,21 @@
 /* admin_dialect.c - the MySQL dialect the admin port speaks on top of SQLite: the
- * information_schema database, DUAL, MySQL's functions that metadata queries call, and the
- * bits of MySQL syntax SQLite cannot parse.
+ * information_schema database, DUAL, and the bits of MySQL syntax SQLite cannot parse.
+ * MySQL's functions are admin_funcs.c's.
  *
  * information_schema is an attached in-memory database. Its content comes from views that read
  * SQLite's own catalog through the pragma table-valued functions (pragma_database_list,
  * pragma_table_list, pragma_table_info), so what it shows is what the router's virtual tables
- * declare, and a table or column added to admin_sql.c appears there without another list to
- * keep. The views run once, at start, and each is then replaced by a table holding its rows:
+ * declare, and a table or column added to admin_views.c appears there without another list
+ * to keep. The views run once, at start, and each is then replaced by a table holding its rows:
  * no statement can change the schema afterwards, so the copy stays exact, and reading it
  * costs next to nothing, where the views took milliseconds of a step (admin_sql.h bounds a
  * step to ADMIN_SQL_SLICE_MS). The views describe themselves too, so the tables are listed
  * (as MySQL's are) as SYSTEM VIEWs. Every column compares without regard to case (COLLATE
  * NOCASE), as MySQL's information_schema does, so `IS_NULLABLE = 'yes'` and
  * `TABLE_NAME = 'SERVERS'` match.
+ *
+ * A server variable (@@version, @@session.autocommit, ...) is replaced by its value before
+ * SQLite sees the statement, and named as MySQL names the column.
  *
  * DUAL is a TEMP view of one row: SQLite searches TEMP first, and TEMP objects never appear
  * in information_schema.
@@ -26,7 +29,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "admin.h"
+#include "admin_lex.h"
+#include "admin_sql.h"
 #include "log.h"
 #include "rebound.h"
 
@@ -204,199 +208,6 @@ const char *admin_dialect_schema(const char *db)
     return !strcmp(name, ADMIN_DB) ? "main" : ADMIN_INFO_DB;
 }
 
-/* ---- MySQL's functions ----
- *
- * Each takes time in proportion to its arguments, which are no longer than SQLite's length
- * limit (ADMIN_SQL_MAX_VALUE), and builds no longer a value. */
-
-/* MySQL's truth: not NULL and not zero (a string counts by its leading number). */
-static bool truth(sqlite3_value *v)
-{
-    return sqlite3_value_type(v) != SQLITE_NULL && sqlite3_value_double(v) != 0.0;
-}
-
-/* IF(cond, then, else) */
-static void fn_if(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    sqlite3_result_value(ctx, truth(argv[0]) ? argv[1] : argv[2]);
-}
-
-/* UCASE(s), LCASE(s): ASCII letters only, as SQLite's upper() and lower(). User data 1:
- * upper. */
-static void fn_case(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool upper = sqlite3_user_data(ctx) != NULL;
-    const unsigned char *s = sqlite3_value_text(argv[0]);
-    int n = sqlite3_value_bytes(argv[0]);
-    char *out;
-    (void)argc;
-
-    if (!s)
-        return;
-    if (!(out = sqlite3_malloc(n + 1))) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    for (int i = 0; i < n; i++)
-        out[i] = (char)(s[i] < 0x80 ? (upper ? toupper(s[i]) : tolower(s[i])) : s[i]);
-    out[n] = '\0';
-    sqlite3_result_text(ctx, out, n, sqlite3_free);
-}
-
-/* Answer with the text of S (freed), or its error. */
-static void result_str(sqlite3_context *ctx, sqlite3_str *s)
-{
-    int rc = sqlite3_str_errcode(s), n = sqlite3_str_length(s);
-    char *text = sqlite3_str_finish(s);
-
-    if (rc == SQLITE_TOOBIG)
-        sqlite3_result_error_toobig(ctx);
-    else if (rc != SQLITE_OK)
-        sqlite3_result_error_nomem(ctx);
-    else
-        sqlite3_result_text(ctx, text ? text : "", n, SQLITE_TRANSIENT);
-    sqlite3_free(text);
-}
-
-/* CONCAT(a, ...): NULL if any argument is. CONCAT_WS(sep, a, ...) (user data 1): the
- * arguments that are not NULL, SEP between them; NULL only if SEP is. */
-static void fn_concat(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool ws = sqlite3_user_data(ctx) != NULL;
-    sqlite3_str *s;
-    bool first = true;
-
-    if (argc == 0 || (ws && sqlite3_value_type(argv[0]) == SQLITE_NULL))
-        return;
-    s = sqlite3_str_new(sqlite3_context_db_handle(ctx));
-    for (int i = ws ? 1 : 0; i < argc; i++) {
-        if (sqlite3_value_type(argv[i]) == SQLITE_NULL) {
-            if (ws)
-                continue;
-            sqlite3_free(sqlite3_str_finish(s));
-            return;
-        }
-        if (ws && !first)
-            sqlite3_str_append(s, (const char *)sqlite3_value_text(argv[0]),
-                               sqlite3_value_bytes(argv[0]));
-        sqlite3_str_append(s, (const char *)sqlite3_value_text(argv[i]),
-                           sqlite3_value_bytes(argv[i]));
-        first = false;
-    }
-    result_str(ctx, s);
-}
-
-/* A copy of V's text with ASCII letters in lower case (MySQL's _ci comparison, near enough),
- * its length in *N; NULL when out of memory. */
-static char *folded(sqlite3_value *v, size_t *n)
-{
-    const unsigned char *s = sqlite3_value_text(v);
-    char *out;
-
-    *n = (size_t)sqlite3_value_bytes(v);
-    if (!s || !(out = malloc(*n + 1)))
-        return NULL;
-    for (size_t i = 0; i < *n; i++)
-        out[i] = (char)(s[i] < 0x80 ? tolower(s[i]) : s[i]);
-    out[*n] = '\0';
-    return out;
-}
-
-/* Characters (UTF-8) in the N bytes at S. */
-static long long utf8_chars(const char *s, size_t n)
-{
-    long long c = 0;
-
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
-/* LOCATE(substr, str[, pos]): where SUBSTR first occurs in STR at or after character POS
- * (from 1), in characters; 0 if it does not. Letters match in either case. */
-static void fn_locate(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    long long pos = argc == 3 ? sqlite3_value_int64(argv[2]) : 1, len;
-    size_t nn, nh, off = 0;
-    char *needle, *hay;
-    const char *at;
-
-    for (int i = 0; i < argc; i++)
-        if (sqlite3_value_type(argv[i]) == SQLITE_NULL)
-            return;
-    needle = folded(argv[0], &nn);
-    hay = folded(argv[1], &nh);
-    if (!needle || !hay) {
-        free(needle);
-        free(hay);
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    len = utf8_chars(hay, nh);
-    for (long long skip = pos - 1; skip > 0 && off < nh; skip--) /* to character POS */
-        for (off++; off < nh && ((unsigned char)hay[off] & 0xc0) == 0x80; off++)
-            ;
-    if (pos < 1 || pos > len + 1)
-        sqlite3_result_int(ctx, 0);
-    else if (!(at = memmem(hay + off, nh - off, needle, nn)))
-        sqlite3_result_int(ctx, 0);
-    else
-        sqlite3_result_int64(ctx, utf8_chars(hay, (size_t)(at - hay)) + 1);
-    free(needle);
-    free(hay);
-}
-
-/* LEAST(a, b, ...) and GREATEST (user data 1): NULL if any argument is; numbers compare as
- * numbers when all are, else as text without regard to case. */
-static void fn_least(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool greatest = sqlite3_user_data(ctx) != NULL, numeric = true;
-    int best = 0;
-
-    for (int i = 0; i < argc; i++) {
-        int t = sqlite3_value_type(argv[i]);
-        if (t == SQLITE_NULL)
-            return;
-        numeric = numeric && (t == SQLITE_INTEGER || t == SQLITE_FLOAT);
-    }
-    for (int i = 1; i < argc; i++) {
-        int cmp;
-        if (numeric) {
-            double a = sqlite3_value_double(argv[i]), b = sqlite3_value_double(argv[best]);
-            cmp = (a > b) - (a < b);
-        } else {
-            cmp = sqlite3_stricmp((const char *)sqlite3_value_text(argv[i]),
-                                  (const char *)sqlite3_value_text(argv[best]));
-        }
-        if (greatest ? cmp > 0 : cmp < 0)
-            best = i;
-    }
-    sqlite3_result_value(ctx, argv[best]);
-}
-
-/* A function defined here: name, arity (-1: any), implementation, user data. */
-struct dialect_function {
-    const char *name;
-    int nargs;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    uintptr_t data;
-};
-
-static const struct dialect_function dialect_functions[] = {
-    {"if", 3, fn_if, 0},          {"ucase", 1, fn_case, 1},        {"lcase", 1, fn_case, 0},
-    {"concat", -1, fn_concat, 0}, {"concat_ws", -1, fn_concat, 1}, {"locate", 2, fn_locate, 0},
-    {"locate", 3, fn_locate, 0},  {"least", -1, fn_least, 0},      {"greatest", -1, fn_least, 1},
-};
-
-bool admin_dialect_function(const char *name)
-{
-    for (size_t i = 0; name && i < ARRAY_SIZE(dialect_functions); i++)
-        if (!strcasecmp(dialect_functions[i].name, name))
-            return true;
-    return false;
-}
-
 /* Run SQL built with sqlite3_mprintf (NULL: out of memory); the error is logged. */
 static int exec_built(sqlite3 *db, char *sql)
 {
@@ -464,40 +275,10 @@ int admin_dialect_open(sqlite3 *db)
     for (i = 0; rc == 0 && i < ARRAY_SIZE(info_views); i++)
         rc = materialize(db, info_views[i].name);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    if (rc < 0)
-        return -1;
-    for (i = 0; i < ARRAY_SIZE(dialect_functions); i++) {
-        const struct dialect_function *f = &dialect_functions[i];
-        if (sqlite3_create_function(db, f->name, f->nargs,
-                                    SQLITE_UTF8 | SQLITE_DIRECTONLY | SQLITE_DETERMINISTIC,
-                                    (void *)f->data, f->fn, NULL, NULL) != SQLITE_OK) {
-            log_err("admin: cannot create function %s: %s", f->name, sqlite3_errmsg(db));
-            return -1;
-        }
-    }
-    return 0;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- syntax ---- */
-
-/* The length of the quoted string, comment or other single character at S, which ends the
- * text at worst. */
-static size_t lexeme(const char *s)
-{
-    const char *e;
-
-    if (*s == '\'' || *s == '"' || *s == '`') {
-        e = strchr(s + 1, *s);
-        return e ? (size_t)(e - s) + 1 : strlen(s);
-    }
-    if (s[0] == '/' && s[1] == '*') {
-        e = strstr(s + 2, "*/");
-        return e ? (size_t)(e - s) + 2 : strlen(s);
-    }
-    if ((s[0] == '-' && s[1] == '-' && (!s[2] || isspace((unsigned char)s[2]))) || s[0] == '#')
-        return strcspn(s, "\n");
-    return 1;
-}
 
 void admin_dialect_open_comments(char *sql)
 {
@@ -506,20 +287,20 @@ void admin_dialect_open_comments(char *sql)
 
     while (*p) {
         if (p[0] != '/' || p[1] != '*' || p[2] != '!') {
-            p += lexeme(p);
+            p += admin_lex_token(p);
             continue;
         }
         end = p + 3;
         version = isdigit((unsigned char)*end) ? strtol(end, &end, 10) : 0;
         if (version > ADMIN_VERSION_ID) { /* newer than us: a comment */
-            p += lexeme(p);
+            p += admin_lex_token(p);
             continue;
         }
         memset(p, ' ', (size_t)(end - p));
         p = end;
         /* The text runs up to the first star-slash outside quotes. */
         while (*p && (p[0] != '*' || p[1] != '/'))
-            p += lexeme(p);
+            p += admin_lex_token(p);
         if (*p)
             memset(p, ' ', 2);
     }
@@ -549,15 +330,13 @@ static bool is_modifier(const char *s, size_t n)
 
 char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
 {
-    static const char word_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789_$";
     sqlite3_str *out = sqlite3_str_new(db);
     int depth = 0, open[CONVERT_MAX_NESTED], nopen = 0; /* depths inside each CONVERT( */
     const char *p = sql;
     bool after_select = false; /* only blanks, comments and modifiers since SELECT */
 
     while (*p) {
-        size_t n = isalpha((unsigned char)*p) || *p == '_' ? strspn(p, word_chars) : 0;
+        size_t n = isalpha((unsigned char)*p) || *p == '_' ? admin_lex_word(p) : 0;
         const char *paren = p + n;
 
         while (n && isspace((unsigned char)*paren))
@@ -566,7 +345,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             p += n;
             continue;
         }
-        if (n || !(isspace((unsigned char)*p) || (strchr("/-#", *p) && lexeme(p) > 1)))
+        if (n || !(isspace((unsigned char)*p) || (strchr("/-#", *p) && admin_lex_token(p) > 1)))
             after_select = n && is_word(p, n, "SELECT");
         if (n && *paren == '(' && is_word(p, n, "CONVERT") && nopen < CONVERT_MAX_NESTED) {
             sqlite3_str_appendall(out, "CAST(");
@@ -577,7 +356,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             p += n;
             while (isspace((unsigned char)*p))
                 p++;
-            p += *p == '\'' || *p == '"' || *p == '`' ? lexeme(p) : strspn(p, word_chars);
+            p += *p == '\'' || *p == '"' || *p == '`' ? admin_lex_token(p) : admin_lex_word(p);
         } else if (n) {
             sqlite3_str_append(out, p, (int)n);
             p += n;
@@ -585,7 +364,7 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
             sqlite3_str_appendall(out, " AS ");
             p++;
         } else {
-            n = lexeme(p);
+            n = admin_lex_token(p);
             if (*p == '(')
                 depth++;
             if (*p == ')' && nopen && depth == open[nopen - 1])
@@ -597,4 +376,126 @@ char *admin_dialect_rewrite(sqlite3 *db, const char *sql)
         }
     }
     return sqlite3_str_finish(out);
+}
+
+/* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
+
+/* A server variable clients read on connect, and its value. */
+struct sysvar {
+    const char *name;
+    const char *value; /* SQL literal */
+};
+
+static const struct sysvar sysvars[] = {
+    {"version", "'" ADMIN_SERVER_VERSION "'"},
+    {"version_comment", "'rebound admin port'"},
+    {"version_compile_os", "'Linux'"},
+    {"version_compile_machine", "'x86_64'"},
+    {"max_allowed_packet", "65536"},
+    {"net_buffer_length", "16384"},
+    {"character_set_client", "'utf8mb4'"},
+    {"character_set_connection", "'utf8mb4'"},
+    {"character_set_results", "'utf8mb4'"},
+    {"character_set_server", "'utf8mb4'"},
+    {"character_set_database", "'utf8mb4'"},
+    {"character_set_system", "'utf8mb3'"},
+    {"collation_connection", "'utf8mb4_general_ci'"},
+    {"collation_server", "'utf8mb4_general_ci'"},
+    {"collation_database", "'utf8mb4_general_ci'"},
+    {"autocommit", "1"},
+    {"sql_mode", "''"},
+    {"time_zone", "'SYSTEM'"},
+    {"system_time_zone", "'UTC'"},
+    {"tx_isolation", "'REPEATABLE-READ'"},
+    {"transaction_isolation", "'REPEATABLE-READ'"},
+    {"tx_read_only", "0"},
+    {"transaction_read_only", "0"},
+    {"read_only", "0"},
+    {"auto_increment_increment", "1"},
+    {"interactive_timeout", "28800"},
+    {"wait_timeout", "28800"},
+    {"net_write_timeout", "60"},
+    {"lower_case_table_names", "0"},
+    {"license", "'GPL'"},
+    {"init_connect", "''"},
+    {"performance_schema", "0"},
+    {"query_cache_size", "0"},
+    {"query_cache_type", "'OFF'"},
+    {"have_ssl", "'YES'"},
+    {"hostname", "'rebound'"},
+    {"server_id", "0"},
+    {"max_execution_time", "0"},
+    {"sql_select_limit", "18446744073709551615"},
+    {"session_track_gtids", "'OFF'"},
+    {"default_storage_engine", "'rebound'"},
+    {"storage_engine", "'rebound'"},
+};
+
+/* The value of the variable NAME (N bytes, any case), as an SQL literal: NULL if none. */
+static const char *sysvar(const char *name, size_t n)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(sysvars); i++)
+        if (strlen(sysvars[i].name) == n && !strncasecmp(sysvars[i].name, name, n))
+            return sysvars[i].value;
+    return "NULL";
+}
+
+/* Copy SQL, replacing each @@[session.|global.|local.]name outside quotes by its value;
+ * in the select list (outside parentheses, before FROM/WHERE/...) also name the column
+ * "@@name" unless an AS follows, as MySQL does. */
+static char *rewrite_sysvars(sqlite3 *db, const char *sql)
+{
+    sqlite3_str *out = sqlite3_str_new(db);
+    const char *p = sql;
+    int depth = 0;
+    bool in_list = true;
+
+    while (*p) {
+        if (*p == '\'' || *p == '"' || *p == '`') {
+            size_t n = admin_lex_token(p);
+            sqlite3_str_append(out, p, (int)n);
+            p += n;
+            continue;
+        }
+        if (isalpha((unsigned char)*p)) {
+            size_t n = admin_lex_word(p);
+            static const char *const ends[] = {"FROM",  "WHERE", "GROUP",
+                                               "ORDER", "LIMIT", "HAVING"};
+            for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
+                if (strlen(ends[i]) == n && !strncasecmp(p, ends[i], n))
+                    in_list = false;
+            sqlite3_str_append(out, p, (int)n);
+            p += n;
+            continue;
+        }
+        if (p[0] != '@' || p[1] != '@') {
+            depth += (*p == '(') - (*p == ')');
+            sqlite3_str_appendchar(out, 1, *p++);
+            continue;
+        }
+        const char *start = p;
+        p += 2;
+        for (size_t i = 0; i < 3; i++) {
+            static const char *const scopes[] = {"session.", "global.", "local."};
+            if (!strncasecmp(p, scopes[i], strlen(scopes[i])))
+                p += strlen(scopes[i]);
+        }
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        sqlite3_str_appendall(out, sysvar(p, n));
+        p += n;
+        if (in_list && depth == 0 && !admin_lex_words(admin_lex_space(p), "AS"))
+            sqlite3_str_appendf(out, " AS \"%.*w\"", (int)(p - start), start);
+    }
+    return sqlite3_str_finish(out);
+}
+
+char *admin_dialect_to_sqlite(sqlite3 *db, const char *sql)
+{
+    char *converted = admin_dialect_rewrite(db, sql), *out;
+
+    if (!converted || !strstr(converted, "@@"))
+        return converted;
+    out = rewrite_sysvars(db, converted);
+    sqlite3_free(converted);
+    return out;
 }

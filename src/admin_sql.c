@@ -1,11 +1,7 @@
-/* admin_sql.c - the SQL side of the admin port: SQLite in memory, one virtual table per
- * view of the router's live state, the writes an operator may make, and a small
- * {words, handler} table for the MySQL statements SQLite cannot parse.
- *
- * Every table is a snapshot: xFilter copies the rows it will return, so a DELETE that
- * closes sessions while the scan runs never touches freed memory, and a statement sees
- * one consistent picture. Writes go through the owners' own functions:
- * server_set_admin() for admin_state, session_close() for sessions.
+/* admin_sql.c - the SQL engine of the admin port: SQLite in memory over the tables it is
+ * opened with (the router's views: admin_views.c), the authorizer and the limits that bound
+ * every statement, the run loop that answers a statement a slice at a time, and prepared
+ * statements. It knows no router object: the tables come in through admin_vtab.h.
  *
  * What may run is decided by SQLite's authorizer (reads of these tables; an allow-list of
  * SQL functions; UPDATE of servers.admin_state and DELETE FROM sessions for the admin user;
@@ -37,226 +33,35 @@
 
 #include <sqlite3.h>
 
-#include "admin.h"
 #include "admin_dialect.h"
-#include "healthlog.h"
-#include "listener.h"
+#include "admin_exec.h"
+#include "admin_funcs.h"
+#include "admin_lex.h"
+#include "admin_show.h"
+#include "admin_vtab.h"
 #include "log.h"
 #include "rebound.h"
-#include "server.h"
-#include "session.h"
-#include "stats_http.h"
-#include "worker.h"
-
-/* MySQL error numbers and SQLSTATEs the admin port answers with. */
-#define ER_DBACCESS_DENIED      1044
-#define ER_BAD_DB               1049
-#define ER_EMPTY_QUERY          1065
-#define ER_NO_SUCH_THREAD       1094
-#define ER_TOO_BIG_SELECT       1104
-#define ER_UNKNOWN_ERROR        1105
-#define ER_TABLEACCESS_DENIED   1142
-#define ER_PARSE_ERROR          1064
-#define ER_NO_SUCH_TABLE        1146
-#define ER_BAD_FIELD            1054
-#define ER_SPECIFIC_ACCESS      1227
-#define ER_NOT_SUPPORTED_YET    1235
-#define ER_OUT_OF_RESOURCES     1041
-#define ER_SP_DOES_NOT_EXIST    1305
-#define ER_NONEXISTING_GRANT    1141
-#define ER_QUERY_TIMEOUT        3024
-#define ER_WRONG_VALUE_FOR_TYPE 1367
-
-/* ---- snapshots: the rows one scan returns ---- */
-
-/* One value of a snapshot row. */
-struct cell {
-    int type; /* SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT or SQLITE_NULL */
-    sqlite3_int64 i;
-    double d;
-    char *s;
-};
-
-/* Rows copied at xFilter: NROWS rows of NCOLS cells, and each row's rowid. */
-struct snap {
-    int ncols;
-    size_t nrows, cap;
-    sqlite3_int64 *rowids;
-    struct cell *cells;
-    int col;  /* next column of the row being filled */
-    bool oom; /* a copy failed: the scan reports SQLITE_NOMEM */
-};
-
-static void snap_free(struct snap *s)
-{
-    for (size_t i = 0; i < s->nrows * (size_t)s->ncols; i++)
-        free(s->cells[i].s);
-    free(s->cells);
-    free(s->rowids);
-    memset(s, 0, sizeof(*s));
-}
-
-/* Start a row: its cells start as NULL, filled left to right by snap_*(). */
-static void snap_row(struct snap *s, sqlite3_int64 rowid)
-{
-    if (s->oom)
-        return;
-    if (s->nrows == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        sqlite3_int64 *r = realloc(s->rowids, cap * sizeof(*r));
-        struct cell *c;
-
-        if (r)
-            s->rowids = r;
-        c = r ? realloc(s->cells, cap * (size_t)s->ncols * sizeof(*c)) : NULL;
-        if (!c) {
-            s->oom = true;
-            return;
-        }
-        s->cells = c;
-        s->cap = cap;
-    }
-    memset(&s->cells[s->nrows * (size_t)s->ncols], 0, (size_t)s->ncols * sizeof(struct cell));
-    for (int i = 0; i < s->ncols; i++)
-        s->cells[s->nrows * (size_t)s->ncols + (size_t)i].type = SQLITE_NULL;
-    s->rowids[s->nrows++] = rowid;
-    s->col = 0;
-}
-
-/* The next cell of the current row, NULL if there is none. */
-static struct cell *snap_next(struct snap *s)
-{
-    if (s->oom || s->nrows == 0 || s->col >= s->ncols)
-        return NULL;
-    return &s->cells[(s->nrows - 1) * (size_t)s->ncols + (size_t)s->col++];
-}
-
-static void snap_int(struct snap *s, int64_t v)
-{
-    struct cell *c = snap_next(s);
-
-    if (c) {
-        c->type = SQLITE_INTEGER;
-        c->i = v;
-    }
-}
-
-static void snap_real(struct snap *s, double v)
-{
-    struct cell *c = snap_next(s);
-
-    if (c) {
-        c->type = SQLITE_FLOAT;
-        c->d = v;
-    }
-}
-
-static void snap_null(struct snap *s)
-{
-    snap_next(s);
-}
-
-/* Text; NULL or "" with NULL_IF_EMPTY stores SQL NULL. */
-static void snap_text(struct snap *s, const char *v)
-{
-    struct cell *c = snap_next(s);
-
-    if (!c || !v)
-        return;
-    if (!(c->s = strdup(v))) {
-        s->oom = true;
-        return;
-    }
-    c->type = SQLITE_TEXT;
-}
-
-static void snap_textf(struct snap *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void snap_textf(struct snap *s, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    snap_text(s, buf);
-}
-
-/* Wall-clock seconds as "2024-05-01 12:00:00.123" (UTC), NULL when 0. */
-static void snap_time(struct snap *s, double t)
-{
-    char buf[40];
-    time_t sec = (time_t)t;
-    struct tm tm;
-
-    if (t <= 0) {
-        snap_null(s);
-        return;
-    }
-    gmtime_r(&sec, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), ".%03d",
-             (int)((t - (double)sec) * 1000) % 1000);
-    snap_text(s, buf);
-}
 
 /* ---- the statement being run ---- */
-
-struct shortcut;
 
 /* A compiled statement (admin_sql.h): SQLite's, or a shortcut that answers by itself at each
  * execution, or neither (only a comment: each execution answers OK). */
 struct admin_sql_stmt {
     sqlite3_stmt *st;
-    const struct shortcut *sc; /* runs with what follows its words: TEXT + REST */
+    const struct admin_shortcut *sc; /* runs with what follows its words: TEXT + REST */
     char *text;
     size_t rest;
     bool busy; /* an execution has st under way */
 };
 
-/* One statement under way: what the authorizer, the progress handler, the functions and the
- * writes need to know, and the rows still to send. */
-struct exec {
-    struct admin_client *client;
-    struct admin_sink *sink;
-    char *text;                  /* our copy of the statement */
-    sqlite3_stmt *st;            /* compiled; once started, its rows are being sent; NULL if none */
-    struct admin_sql_stmt *prep; /* the prepared statement ST belongs to; NULL: ST is ours */
-    bool compile_only;           /* COM_STMT_PREPARE: compile the statement, run nothing */
-    bool compiled;               /* compile_sql() succeeded (ST NULL: only a comment) */
-    const struct shortcut *deferred; /* compile_only: the shortcut to run at each execution */
-    const char *deferred_rest;       /* ... with what follows its words */
-    enum admin_type types[ADMIN_SQL_MAX_COLUMNS]; /* the result columns' types, as declared */
-    int rc;               /* st's last step: SQLITE_ROW holds a row not sent yet */
-    size_t rows;          /* rows sent */
-    uint64_t slice_start; /* mono_us() when the current slice began */
-    uint64_t slice_cpu;   /* thread_cpu_us() then */
-    uint64_t yield_at;    /* when the slice pauses, between two rows */
-    uint64_t step_start;  /* mono_us() when the step running now began */
-    uint64_t step_budget; /* the time it may run, in microseconds */
-    uint64_t step_end;    /* when to look again whether it has run too long */
-    uint64_t work_us;     /* SQLite CPU time of the slices before */
-    uint64_t steps;       /* virtual-machine instructions, roughly */
-    bool timed_out;       /* a slice, the work time or the step budget ran out */
-    bool snapshot_taken;  /* the first table snapshot (free of the slice) is taken */
-    bool write_ok;        /* the authorizer let an UPDATE or DELETE through */
-    bool updating;        /* ... an UPDATE: the OK tells rows matched and changed */
-    uint64_t kill_id;     /* KILL id: the DELETE it runs must find that session */
-    uint64_t changed;     /* rows whose value an UPDATE really changed */
-    uint16_t deny_code;   /* refused (authorizer, a function): our code, SQLSTATE, message */
-    const char *deny_state;
-    char deny_msg[256];
-};
-
 /* A statement that goes on in later loop iterations (admin_sql.h). */
 struct admin_sql_run {
-    struct exec x;
+    struct admin_exec x;
 };
 
 static sqlite3 *db;
 static const struct conf *aconf;
-static struct exec *cur; /* the statement running now, NULL between slices */
-static double started_at;
+static struct admin_exec *cur; /* the statement running now, NULL between slices */
 static uint64_t nqueries;
 
 uint64_t admin_sql_queries(void)
@@ -273,12 +78,39 @@ static uint64_t thread_cpu_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* ---- asked by the engine's other files and by the tables (admin_exec.h, admin_vtab.h) ---- */
+
+const struct admin_client *admin_sql_client(void)
+{
+    return cur ? cur->client : NULL;
+}
+
+void admin_sql_row_changed(void)
+{
+    if (cur)
+        cur->changed++;
+}
+
+void admin_sql_refuse(uint16_t code, const char *sqlstate, const char *msg)
+{
+    if (cur && !cur->deny_code) {
+        cur->deny_code = code;
+        cur->deny_state = sqlstate;
+        snprintf(cur->deny_msg, sizeof(cur->deny_msg), "%s", msg);
+    }
+}
+
+const struct conf *admin_sql_conf(void)
+{
+    return aconf;
+}
+
 /* Has the step running now taken too long? Then the statement is interrupted (3024).
  * The wall clock is looked at first (cheap); once the step's budget has passed on it, the
  * thread's CPU time decides, so that time the process spent preempted does not count
  * against a statement. (CPU used earlier in the slice can only make this more lenient, by
  * what was preempted then.) */
-static bool slice_over(void)
+bool admin_sql_slice_over(void)
 {
     uint64_t now, used, allowed;
 
@@ -294,1124 +126,32 @@ static bool slice_over(void)
     return true;
 }
 
-/* ---- the tables ---- */
-
-/* A column of a virtual table: its name and SQL type ("INTEGER", "REAL", "TEXT"). */
-struct vcol {
-    const char *name;
-    const char *type;
-};
-
-/* A virtual table: its columns, how to snapshot its rows, and the writes it takes. */
-struct vtable_def {
-    const char *name;
-    const struct vcol *cols;
-    int ncols;
-    void (*fill)(struct snap *s);
-    /* UPDATE of row ROWID with new values ARGV (one per column); NULL: read-only. */
-    int (*update)(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv);
-    /* DELETE of row ROWID; NULL: rows cannot be deleted. */
-    int (*remove)(sqlite3_vtab *vt, sqlite3_int64 rowid);
-    /* The column an UPDATE may set (with update), NULL if none. */
-    const char *writable;
-    /* The columns that name a row, for the declaration ("listener, name"); NULL if none
-     * do. information_schema shows them as the table's primary key. */
-    const char *primary_key;
-};
-
-/* "admin NAME@ADDR", as the health log names the operator. */
-static void who(char *buf, size_t len)
+void admin_sql_snapshot_taken(uint64_t t0)
 {
-    snprintf(buf, len, "admin %s@%s", cur ? cur->client->user : "?", cur ? cur->client->peer : "?");
-}
-
-static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int vt_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    sqlite3_free(vt->zErrMsg);
-    vt->zErrMsg = sqlite3_vmprintf(fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* servers */
-
-static const struct vcol server_cols[] = {
-    {"listener", "TEXT"},
-    {"name", "TEXT"},
-    {"address", "TEXT"},
-    {"role", "TEXT"},
-    {"state", "TEXT"},
-    {"admin_state", "TEXT"},
-    {"health", "INTEGER"},
-    {"rise", "INTEGER"},
-    {"fall", "INTEGER"},
-    {"check_status", "TEXT"},
-    {"check_code", "INTEGER"},
-    {"check_duration_ms", "INTEGER"},
-    {"check_info", "TEXT"},
-    {"last_check", "TEXT"},
-    {"last_change", "TEXT"},
-    {"downtime_s", "INTEGER"},
-    {"sessions_current", "INTEGER"},
-    {"sessions_total", "INTEGER"},
-    {"bytes_in", "INTEGER"},
-    {"bytes_out", "INTEGER"},
-    {"check_failures", "INTEGER"},
-    {"connect_failures", "INTEGER"},
-    {"observed_errors", "INTEGER"},
-    {"sessions_killed", "INTEGER"},
-    {"retired", "INTEGER"},
-};
-#define SERVER_COL_ADMIN_STATE 5
-
-static void fill_servers(struct snap *s)
-{
-    struct listener *l;
-
-    for (int i = 0; (l = listener_at_all(i)); i++) {
-        for (int j = 0; j < l->nservers; j++) {
-            struct server *srv = &l->servers[j];
-            double down = server_downtime(srv);
-            struct srv_totals t;
-
-            if (!server_shown(srv))
-                continue;
-            server_totals(srv, &t);
-            snap_row(s, (sqlite3_int64)i * CONF_MAX_SERVERS + j);
-            snap_text(s, l->conf->name);
-            snap_text(s, srv->conf->name);
-            snap_text(s, srv->conf->addr.text);
-            snap_text(s, srv->conf->backup ? "backup" : "active");
-            snap_text(s, server_state_str(srv->state));
-            snap_text(s, admin_state_str(srv->admin));
-            snap_int(s, srv->health);
-            snap_int(s, srv->conf->rise);
-            snap_int(s, srv->conf->fall);
-            snap_text(s, check_status_name(srv->last.status));
-            snap_int(s, srv->last.code);
-            snap_int(s, srv->last.duration_ms);
-            snap_text(s, srv->last.info);
-            snap_time(s, srv->last_check);
-            snap_time(s, srv->last_change);
-            snap_int(s, (int64_t)down);
-            snap_int(s, t.sessions);
-            snap_int(s, (int64_t)t.sessions_total);
-            snap_int(s, (int64_t)t.bytes_in);
-            snap_int(s, (int64_t)t.bytes_out);
-            snap_int(s, (int64_t)srv->check_failures);
-            snap_int(s, (int64_t)t.connect_failures);
-            snap_int(s, (int64_t)t.observed_errors);
-            snap_int(s, (int64_t)t.sessions_killed);
-            snap_int(s, srv->retired);
-        }
-    }
-}
-
-/* The server a servers rowid names, NULL if gone. */
-static struct server *server_by_rowid(sqlite3_int64 rowid)
-{
-    struct listener *l;
-
-    if (rowid < 0)
-        return NULL;
-    l = listener_at_all((int)(rowid / CONF_MAX_SERVERS));
-    if (!l || rowid % CONF_MAX_SERVERS >= l->nservers)
-        return NULL;
-    return &l->servers[rowid % CONF_MAX_SERVERS];
-}
-
-static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv)
-{
-    static const char *const names[] = {"ready", "drain", "maint"};
-    const char *v = (const char *)sqlite3_value_text(argv[SERVER_COL_ADMIN_STATE]);
-    struct server *srv = server_by_rowid(rowid);
-    char by[160];
-
-    if (!srv)
-        return vt_error(vt, SQLITE_CONSTRAINT, "the server is gone");
-    if (srv->retired)
-        return vt_error(vt, SQLITE_CONSTRAINT,
-                        "the server was removed by a reload: its sessions only drain");
-    for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
-        if (strcasecmp(v, names[i]))
-            continue;
-        if (cur && srv->admin != (enum admin_state)i)
-            cur->changed++;
-        who(by, sizeof(by));
-        server_set_admin(srv, (enum admin_state)i, by);
-        return SQLITE_OK;
-    }
-    return vt_error(vt, SQLITE_CONSTRAINT,
-                    "admin_state must be 'ready', 'drain' or 'maint', not '%s'", v ? v : "NULL");
-}
-
-/* sessions */
-
-static const struct vcol session_cols[] = {
-    {"id", "INTEGER"},  {"listener", "TEXT"},    {"server", "TEXT"},
-    {"client", "TEXT"}, {"state", "TEXT"},       {"age_s", "REAL"},
-    {"idle_s", "REAL"}, {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
-};
-
-static const char *session_state_name(enum session_state st)
-{
-    switch (st) {
-    case SESS_CONNECTING:
-        return "connecting";
-    case SESS_GREETING:
-        return "greeting";
-    case SESS_RELAY:
-        return "relay";
-    }
-    return "?";
-}
-
-/* Seconds rounded to the millisecond. */
-static double ms_round(double s)
-{
-    return (double)(int64_t)(s * 1000 + 0.5) / 1000;
-}
-
-/* Every live session, over every worker: call FN on each. The workers must be parked
- * (workers_isolate). */
-static void each_session(void (*fn)(struct session *, void *), void *arg)
-{
-    struct worker *w;
-
-    for (int i = 0; (w = worker_at(i)); i++) {
-        struct session *se;
-        TAILQ_FOREACH(se, &w->sessions, w_link)
-        fn(se, arg);
-    }
-}
-
-/* One row of the sessions table. Its times come from its worker's loop (ev_now there), which
- * can be ahead of the control thread's: "now" is read from the clock itself, never behind
- * either loop, so no age is negative. */
-static void session_row(struct session *se, void *arg)
-{
-    struct snap *s = arg;
-    double now = ev_time();
-    double last = se->c_last > se->s_last ? se->c_last : se->s_last;
-    char peer[80];
-
-    session_peer_str(se, peer, sizeof(peer));
-    snap_row(s, (sqlite3_int64)se->id);
-    snap_int(s, (int64_t)se->id);
-    snap_text(s, se->listener->conf->name);
-    snap_text(s, se->server->id);
-    snap_text(s, peer);
-    snap_text(s, session_state_name(se->state));
-    snap_real(s, ms_round(now - se->started));
-    snap_real(s, ms_round(now - last));
-    snap_int(s, (int64_t)se->up.bytes);
-    snap_int(s, (int64_t)se->down.bytes);
-}
-
-/* The sessions live in the workers: they are parked while the rows are copied. */
-static void fill_sessions(struct snap *s)
-{
-    workers_isolate();
-    each_session(session_row, s);
-    workers_release();
-}
-
-/* The sessions a DELETE removed from the table, killed when the statement completes
- * (kill_deleted()), so the time the kills take never counts against the statement and a
- * DELETE that fails kills nothing. One statement writes at a time, and a write never pauses
- * between slices. */
-static struct {
-    uint64_t *ids;
-    size_t n, cap;
-} deleted;
-
-static int remove_session(sqlite3_vtab *vt, sqlite3_int64 rowid)
-{
-    (void)vt;
-    if (deleted.n == deleted.cap) {
-        size_t cap = deleted.cap ? deleted.cap * 2 : 64;
-        uint64_t *ids = realloc(deleted.ids, cap * sizeof(*ids));
-
-        if (!ids)
-            return SQLITE_NOMEM;
-        deleted.ids = ids;
-        deleted.cap = cap;
-    }
-    deleted.ids[deleted.n++] = (uint64_t)rowid;
-    return SQLITE_OK;
-}
-
-/* Kill the sessions the completed DELETE removed: one message to each worker concerned, no
- * barrier (the snapshot the DELETE read took the only one). As in a kill pass, each client
- * is reset and the server side is left to its worker's close batches. A later statement's
- * snapshot parks the workers behind those messages, so it finds the sessions gone. */
-static int kill_deleted(void)
-{
-    char reason[200], by[160];
-    int rc;
-
-    if (deleted.n == 0)
-        return 0;
-    who(by, sizeof(by));
-    snprintf(reason, sizeof(reason), "killed by %s", by);
-    rc = sessions_kill_ids(deleted.ids, deleted.n, reason);
-    deleted.n = 0;
-    return rc;
-}
-
-/* listeners */
-
-static const struct vcol listener_cols[] = {
-    {"name", "TEXT"},
-    {"bind", "TEXT"},
-    {"balance", "TEXT"},
-    {"allbackups", "INTEGER"},
-    {"retries", "INTEGER"},
-    {"servers", "INTEGER"},
-    {"active_usable", "INTEGER"},
-    {"backup_usable", "INTEGER"},
-    {"sessions_current", "INTEGER"},
-    {"sessions_total", "INTEGER"},
-    {"timeout_connect_ms", "INTEGER"},
-    {"timeout_client_ms", "INTEGER"},
-    {"timeout_server_ms", "INTEGER"},
-    {"timeout_check_ms", "INTEGER"},
-};
-
-static const char *balance_str(enum balance b)
-{
-    static const char *const names[] = {"first", "roundrobin", "leastconn"};
-    return names[b];
-}
-
-static void fill_listeners(struct snap *s)
-{
-    for (int i = 0; i < listeners_count(); i++) {
-        struct listener *l = listener_at(i);
-        const struct conf_listen *c = l->conf;
-        int active, backup;
-        unsigned cur_sessions = 0;
-
-        server_count_usable(l, &active, &backup);
-        for (int j = 0; j < l->nservers; j++)
-            cur_sessions += server_nsessions(&l->servers[j]);
-        snap_row(s, i);
-        snap_text(s, c->name);
-        snap_text(s, c->bind.text);
-        snap_text(s, balance_str(c->balance));
-        snap_int(s, c->allbackups);
-        snap_int(s, c->retries);
-        snap_int(s, l->nservers);
-        snap_int(s, active);
-        snap_int(s, backup);
-        snap_int(s, cur_sessions);
-        snap_int(s, (int64_t)l->sessions_total);
-        snap_int(s, c->timeout_connect);
-        snap_int(s, c->timeout_client);
-        snap_int(s, c->timeout_server);
-        snap_int(s, c->timeout_check);
-    }
-}
-
-/* status */
-
-static const struct vcol status_cols[] = {
-    {"name", "TEXT"},
-    {"value", "INTEGER"},
-};
-
-static void status_row(struct snap *s, const char *name, int64_t v)
-{
-    snap_row(s, (sqlite3_int64)s->nrows + 1);
-    snap_text(s, name);
-    snap_int(s, v);
-}
-
-static void fill_status(struct snap *s)
-{
-    int64_t total = 0, killed = 0, failures = 0, nsrv = 0, by_state[3] = {0}, by_admin[3] = {0};
-
-    for (int i = 0; i < listeners_count(); i++) {
-        struct listener *l = listener_at(i);
-        total += (int64_t)l->sessions_total;
-        for (int j = 0; j < l->nservers; j++) {
-            const struct server *srv = &l->servers[j];
-            struct srv_totals t;
-            server_totals(srv, &t);
-            nsrv++;
-            killed += (int64_t)t.sessions_killed;
-            failures += (int64_t)srv->check_failures;
-            by_state[srv->state]++;
-            by_admin[srv->admin]++;
-        }
-    }
-    status_row(s, "uptime_s", (int64_t)(ev_now(rb_loop) - started_at));
-    status_row(s, "sessions_alive", atomic_load(&sessions_alive));
-    status_row(s, "maxconn", atomic_load(&sessions_max));
-    status_row(s, "sessions_total", total);
-    status_row(s, "sessions_killed", killed);
-    status_row(s, "listeners", listeners_count());
-    status_row(s, "servers", nsrv);
-    status_row(s, "servers_up", by_state[SRV_UP]);
-    status_row(s, "servers_down", by_state[SRV_DOWN]);
-    status_row(s, "servers_drain", by_state[SRV_DRAIN]);
-    status_row(s, "servers_admin_drain", by_admin[ADMIN_DRAIN]);
-    status_row(s, "servers_admin_maint", by_admin[ADMIN_MAINT]);
-    status_row(s, "check_failures", failures);
-    status_row(s, "admin_connections", admin_connections());
-    status_row(s, "admin_connections_total", (int64_t)admin_connections_total());
-    status_row(s, "admin_queries", (int64_t)nqueries);
-    status_row(s, "admin_login_timeouts", (int64_t)admin_login_timeouts());
-    status_row(s, "admin_login_evictions", (int64_t)admin_login_evictions());
-    status_row(s, "stats_request_timeouts", (int64_t)stats_http_request_timeouts());
-    status_row(s, "stats_evictions", (int64_t)stats_http_evictions());
-    status_row(s, "health_log_events", (int64_t)healthlog_ring_count());
-    status_row(s, "health_log_drops", (int64_t)healthlog_drops());
-}
-
-/* variables: the effective configuration, one "scope.keyword" per row */
-
-static const struct vcol variable_cols[] = {
-    {"name", "TEXT"},
-    {"value", "TEXT"},
-};
-
-static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void var_row(struct snap *s, const char *scope, const char *name, const char *fmt, ...)
-{
-    char val[512];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(val, sizeof(val), fmt, ap);
-    va_end(ap);
-    snap_row(s, (sqlite3_int64)s->nrows + 1);
-    snap_textf(s, "%s.%s", scope, name);
-    snap_text(s, val);
-}
-
-static void fill_server_vars(struct snap *s, const struct conf_listen *l,
-                             const struct conf_server *c)
-{
-    char scope[2 * CONF_NAME_MAX + 2];
-
-    snprintf(scope, sizeof(scope), "%s/%s", l->name, c->name);
-    var_row(s, scope, "address", "%s", c->addr.text);
-    var_row(s, scope, "role", "%s", c->backup ? "backup" : "active");
-    if (!c->check)
-        var_row(s, scope, "check", "off");
-    else if (c->method == CHECK_METHOD_TCP)
-        var_row(s, scope, "check", "tcp");
-    else
-        var_row(s, scope, "check", "mysql user %s%s", c->check_user,
-                c->check_has_password ? " password ***" : "");
-    var_row(s, scope, "inter", "%ums", c->inter);
-    var_row(s, scope, "fastinter", "%ums", conf_fastinter(c));
-    var_row(s, scope, "downinter", "%ums", conf_downinter(c));
-    var_row(s, scope, "rise", "%d", c->rise);
-    var_row(s, scope, "fall", "%d", c->fall);
-    var_row(s, scope, "on-marked-up", "%s",
-            c->shutdown_backup_sessions ? "shutdown-backup-sessions" : "");
-    var_row(s, scope, "on-marked-down", "%s", c->shutdown_sessions ? "shutdown-sessions" : "");
-    var_row(s, scope, "check-ssl", "%s", c->check_ssl ? "on" : "off");
-    if (c->expect_read_only != EXPECT_ANY)
-        var_row(s, scope, "expect read-only", "%s", c->expect_read_only ? "on" : "off");
-    if (c->max_lag != EXPECT_ANY)
-        var_row(s, scope, "expect max-lag", "%d", c->max_lag);
-    if (c->check_query[0])
-        var_row(s, scope, "check-query", "%s", c->check_query);
-}
-
-static void fill_variables(struct snap *s)
-{
-    const struct conf_admin *a;
-
-    var_row(s, "global", "version", "%s", REBOUND_VERSION);
-    if (!aconf)
-        return;
-    a = &aconf->admin;
-    var_row(s, "global", "config-file", "%s", aconf->file);
-    var_row(s, "global", "maxconn", "%d", aconf->maxconn);
-    var_row(s, "global", "health-log-ring", "%d", aconf->health_log_ring);
-    var_row(s, "global", "health-log-format", "%s", aconf->health_log_json ? "json" : "text");
-    for (int i = 0; i < aconf->nhealth_sinks; i++) {
-        const struct conf_health_sink *h = &aconf->health_sinks[i];
-        if (h->type == HEALTH_SINK_STDERR)
-            var_row(s, "global", "health-log", "stderr");
-        else
-            var_row(s, "global", "health-log", "%s %s",
-                    h->type == HEALTH_SINK_FILE ? "file" : "syslog",
-                    h->type == HEALTH_SINK_SYSLOG && !h->path[0] ? h->addr.text : h->path);
-    }
-    var_row(s, "global", "admin", "%s user %s", a->addr.text, a->user.name);
-    if (a->has_ro)
-        var_row(s, "global", "admin-ro", "user %s", a->ro.name);
-    var_row(s, "global", "admin-ssl", "%s", a->ssl_crt[0] ? a->ssl_crt : "off");
-    for (int i = 0; i < aconf->nlistens; i++) {
-        const struct conf_listen *l = &aconf->listens[i];
-        var_row(s, l->name, "bind", "%s", l->bind.text);
-        var_row(s, l->name, "balance", "%s", balance_str(l->balance));
-        var_row(s, l->name, "option allbackups", "%s", l->allbackups ? "on" : "off");
-        var_row(s, l->name, "retries", "%d", l->retries);
-        var_row(s, l->name, "timeout connect", "%ums", l->timeout_connect);
-        var_row(s, l->name, "timeout client", "%ums", l->timeout_client);
-        var_row(s, l->name, "timeout server", "%ums", l->timeout_server);
-        var_row(s, l->name, "timeout check", "%ums", l->timeout_check);
-        for (int j = 0; j < l->nservers; j++)
-            fill_server_vars(s, l, &l->servers[j]);
-    }
-}
-
-/* health_log: the ring of recent events */
-
-static const struct vcol health_cols[] = {
-    {"id", "INTEGER"},          {"time", "TEXT"},   {"kind", "TEXT"},    {"listener", "TEXT"},
-    {"server", "TEXT"},         {"status", "TEXT"}, {"code", "INTEGER"}, {"info", "TEXT"},
-    {"duration_ms", "INTEGER"}, {"state", "TEXT"},  {"line", "TEXT"},
-};
-
-static void fill_health_log(struct snap *s)
-{
-    size_t n = healthlog_ring_count();
-
-    for (size_t i = 0; i < n; i++) {
-        const struct hl_record *r = healthlog_ring_get(i);
-        if (!r)
-            break;
-        snap_row(s, (sqlite3_int64)i + 1);
-        snap_int(s, (int64_t)i + 1);
-        snap_time(s, (double)r->time_ms / 1000.0);
-        snap_text(s, healthlog_kind_str(r->kind));
-        snap_text(s, r->listener[0] ? r->listener : NULL);
-        snap_text(s, r->server[0] ? r->server : NULL);
-        if (r->has_result) {
-            snap_text(s, check_status_name(r->result.status));
-            snap_int(s, r->result.code);
-            snap_text(s, r->result.info);
-        } else {
-            snap_null(s);
-            snap_null(s);
-            snap_null(s);
-        }
-        if (r->duration_ms >= 0)
-            snap_int(s, r->duration_ms);
-        else
-            snap_null(s);
-        snap_text(s, r->state[0] ? r->state : NULL);
-        snap_text(s, r->line);
-    }
-}
-
-/* variables has no key: a scope may repeat a keyword (several health-log sinks). The servers
- * of a listener have distinct names, but for a while after a reload a removed server still
- * holding sessions (retired = 1) may share its name with its successor. */
-static const struct vtable_def tables[] = {
-    {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL,
-     "admin_state", "listener, name"},
-    {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session, NULL,
-     "id"},
-    {"health_log", health_cols, ARRAY_SIZE(health_cols), fill_health_log, NULL, NULL, NULL, "id"},
-    {"listeners", listener_cols, ARRAY_SIZE(listener_cols), fill_listeners, NULL, NULL, NULL,
-     "name"},
-    {"status", status_cols, ARRAY_SIZE(status_cols), fill_status, NULL, NULL, NULL, "name"},
-    {"variables", variable_cols, ARRAY_SIZE(variable_cols), fill_variables, NULL, NULL, NULL, NULL},
-};
-
-static const struct vtable_def *find_table(const char *name)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(tables); i++)
-        if (!strcasecmp(tables[i].name, name))
-            return &tables[i];
-    return NULL;
-}
-
-/* ---- the virtual table module (one for all tables; pAux is the vtable_def) ---- */
-
-/* A table instance. */
-struct vtab {
-    sqlite3_vtab base;
-    const struct vtable_def *def;
-};
-
-/* A scan: the snapshot and the position in it. */
-struct vcursor {
-    sqlite3_vtab_cursor base;
-    struct snap snap;
-    size_t pos;
-};
-
-static int vt_connect(sqlite3 *h, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
-                      char **err)
-{
-    const struct vtable_def *def = aux;
-    struct vtab *vt;
-    sqlite3_str *sql = sqlite3_str_new(h);
-    char *text;
-    int rc;
-    (void)argc;
-    (void)argv;
-
-    sqlite3_str_appendf(sql, "CREATE TABLE x(");
-    for (int i = 0; i < def->ncols; i++)
-        sqlite3_str_appendf(sql, "%s\"%w\" %s", i ? ", " : "", def->cols[i].name,
-                            def->cols[i].type);
-    if (def->primary_key)
-        sqlite3_str_appendf(sql, ", PRIMARY KEY (%s)", def->primary_key);
-    sqlite3_str_appendf(sql, ")");
-    if (!(text = sqlite3_str_finish(sql)))
-        return SQLITE_NOMEM;
-    rc = sqlite3_declare_vtab(h, text);
-    sqlite3_free(text);
-    if (rc != SQLITE_OK) {
-        *err = sqlite3_mprintf("cannot declare table %s", def->name);
-        return rc;
-    }
-    if (!(vt = sqlite3_malloc(sizeof(*vt))))
-        return SQLITE_NOMEM;
-    memset(vt, 0, sizeof(*vt));
-    vt->def = def;
-    *out = &vt->base;
-    return SQLITE_OK;
-}
-
-static int vt_disconnect(sqlite3_vtab *vt)
-{
-    sqlite3_free(vt);
-    return SQLITE_OK;
-}
-
-static int vt_best_index(sqlite3_vtab *vt, sqlite3_index_info *info)
-{
-    (void)vt;
-    info->estimatedCost = 1000;
-    info->estimatedRows = 1000;
-    return SQLITE_OK;
-}
-
-static int vt_open(sqlite3_vtab *vt, sqlite3_vtab_cursor **out)
-{
-    struct vcursor *c = calloc(1, sizeof(*c));
-    (void)vt;
-
-    if (!c)
-        return SQLITE_NOMEM;
-    *out = &c->base;
-    return SQLITE_OK;
-}
-
-static int vt_close(sqlite3_vtab_cursor *cur_)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-
-    snap_free(&c->snap);
-    free(c);
-    return SQLITE_OK;
-}
-
-static int vt_filter(sqlite3_vtab_cursor *cur_, int idx, const char *idxstr, int argc,
-                     sqlite3_value **argv)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-    const struct vtable_def *def = ((struct vtab *)cur_->pVtab)->def;
-    uint64_t t0 = mono_us();
-    (void)idx;
-    (void)idxstr;
-    (void)argc;
-    (void)argv;
-
-    snap_free(&c->snap);
-    c->snap.ncols = def->ncols;
-    c->pos = 0;
-    if (slice_over()) /* a join scanning this table again and again */
-        return SQLITE_INTERRUPT;
-    def->fill(&c->snap);
-    /* The first snapshot is the price of reading the table at all (it grows with maxconn):
-     * it does not count against the statement's slice; every further one does. */
     if (cur && !cur->snapshot_taken) {
         cur->snapshot_taken = true;
         cur->step_budget += mono_us() - t0;
         cur->step_end += mono_us() - t0;
     }
-    return c->snap.oom ? SQLITE_NOMEM : SQLITE_OK;
 }
 
-static int vt_next(sqlite3_vtab_cursor *cur_)
+/* The tables the engine runs over (admin_sql_open()), NULL while it is closed. */
+static const struct admin_tables *tabs;
+
+const struct admin_tables *admin_sql_tables(void)
 {
-    ((struct vcursor *)cur_)->pos++;
-    return SQLITE_OK;
+    return tabs;
 }
 
-static int vt_eof(sqlite3_vtab_cursor *cur_)
+const struct admin_vtable *admin_sql_table(const char *name)
 {
-    struct vcursor *c = (struct vcursor *)cur_;
-    return c->pos >= c->snap.nrows;
-}
-
-static int vt_column(sqlite3_vtab_cursor *cur_, sqlite3_context *ctx, int i)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-    const struct cell *v;
-
-    if (i < 0 || i >= c->snap.ncols || c->pos >= c->snap.nrows)
-        return SQLITE_OK;
-    v = &c->snap.cells[c->pos * (size_t)c->snap.ncols + (size_t)i];
-    switch (v->type) {
-    case SQLITE_INTEGER:
-        sqlite3_result_int64(ctx, v->i);
-        break;
-    case SQLITE_FLOAT:
-        sqlite3_result_double(ctx, v->d);
-        break;
-    case SQLITE_TEXT:
-        sqlite3_result_text(ctx, v->s, -1, SQLITE_TRANSIENT);
-        break;
-    default:
-        sqlite3_result_null(ctx);
-    }
-    return SQLITE_OK;
-}
-
-static int vt_rowid(sqlite3_vtab_cursor *cur_, sqlite3_int64 *rowid)
-{
-    struct vcursor *c = (struct vcursor *)cur_;
-
-    *rowid = c->pos < c->snap.nrows ? c->snap.rowids[c->pos] : 0;
-    return SQLITE_OK;
-}
-
-/* INSERT (argv[0] NULL), DELETE (argc 1) or UPDATE (argv[0] the old rowid). */
-static int vt_update(sqlite3_vtab *vt_, int argc, sqlite3_value **argv, sqlite3_int64 *rowid)
-{
-    struct vtab *vt = (struct vtab *)vt_;
-    const struct vtable_def *def = vt->def;
-    (void)rowid;
-
-    if (argc == 1) {
-        if (!def->remove)
-            return vt_error(vt_, SQLITE_READONLY, "rows of %s cannot be deleted", def->name);
-        return def->remove(vt_, sqlite3_value_int64(argv[0]));
-    }
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL)
-        return vt_error(vt_, SQLITE_READONLY, "rows cannot be inserted into %s", def->name);
-    if (!def->update)
-        return vt_error(vt_, SQLITE_READONLY, "table %s is read-only", def->name);
-    if (sqlite3_value_int64(argv[0]) != sqlite3_value_int64(argv[1]))
-        return vt_error(vt_, SQLITE_READONLY, "the rowid of %s cannot change", def->name);
-    return def->update(vt_, sqlite3_value_int64(argv[0]), argv + 2);
-}
-
-static const sqlite3_module vmodule = {
-    .iVersion = 1,
-    .xCreate = vt_connect,
-    .xConnect = vt_connect,
-    .xBestIndex = vt_best_index,
-    .xDisconnect = vt_disconnect,
-    .xDestroy = vt_disconnect,
-    .xOpen = vt_open,
-    .xClose = vt_close,
-    .xFilter = vt_filter,
-    .xNext = vt_next,
-    .xEof = vt_eof,
-    .xColumn = vt_column,
-    .xRowid = vt_rowid,
-    .xUpdate = vt_update,
-};
-
-/* ---- SQL functions MySQL clients call ---- */
-
-static void fn_database(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    if (cur && cur->client->db[0])
-        sqlite3_result_text(ctx, cur->client->db, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_result_null(ctx);
-}
-
-static void fn_user(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    char host[80] = "", buf[CONF_NAME_MAX + 90];
-    (void)argc;
-    (void)argv;
-    if (cur)
-        snprintf(host, sizeof(host), "%s", cur->client->peer);
-    if (strrchr(host, ':')) /* the host, without the port */
-        *strrchr(host, ':') = '\0';
-    snprintf(buf, sizeof(buf), "%s@%s", cur ? cur->client->user : "", host);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
-}
-
-static void fn_version(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_text(ctx, ADMIN_SERVER_VERSION, -1, SQLITE_STATIC);
-}
-
-static void fn_connection_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int64(ctx, cur ? cur->client->id : 0);
-}
-
-static void fn_zero(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int(ctx, 0);
-}
-
-static void fn_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    char buf[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    (void)argc;
-    (void)argv;
-    gmtime_r(&t, &tm);
-    strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
-    sqlite3_result_text(ctx, buf, -1, SQLITE_TRANSIENT);
-}
-
-static void fn_unix_timestamp(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    (void)argc;
-    (void)argv;
-    sqlite3_result_int64(ctx, (sqlite3_int64)time(NULL));
-}
-
-/* ---- SQL functions whose cost is bounded ----
- *
- * SQLite's own LIKE, GLOB, instr(), replace() and trim(X,Y) can take time in the product of
- * their arguments' lengths in a single call, where no progress handler runs. These replace
- * them: the same results (matching is still SQLite's, through sqlite3_strlike() and
- * sqlite3_strglob()), but a call whose cost would exceed ADMIN_SQL_MATCH_COST is refused
- * (1041), substring search is linear (memmem), and a call made after the slice ended stops
- * the statement. */
-
-/* End a function call with the interruption, when the slice is over. */
-static bool fn_interrupted(sqlite3_context *ctx)
-{
-    if (!slice_over())
-        return false;
-    sqlite3_result_error_code(ctx, SQLITE_INTERRUPT);
-    return true;
-}
-
-/* Refuse a call of FN on A bytes by B bytes: its cost bound A x B is too high. */
-static void fn_too_costly(sqlite3_context *ctx, const char *fn, size_t a, size_t b)
-{
-    char msg[200];
-
-    snprintf(msg, sizeof(msg),
-             "%s on %zu bytes by %zu bytes is too costly for the admin port (at most %d for the "
-             "product)",
-             fn, a, b, ADMIN_SQL_MATCH_COST);
-    if (cur && !cur->deny_code) {
-        cur->deny_code = ER_OUT_OF_RESOURCES;
-        cur->deny_state = "HY000";
-        snprintf(cur->deny_msg, sizeof(cur->deny_msg), "%s", msg);
-    }
-    sqlite3_result_error(ctx, msg, -1);
-}
-
-/* The code point of S if S is exactly one UTF-8 character (decoded as SQLite does), else -1. */
-static long one_char(const unsigned char *s)
-{
-    long c = *s++;
-
-    if (c == 0)
-        return -1;
-    if (c >= 0xc0) {
-        c &= c >= 0xf0 ? 0x07 : c >= 0xe0 ? 0x0f : 0x1f;
-        while ((*s & 0xc0) == 0x80)
-            c = (c << 6) | (*s++ & 0x3f);
-    }
-    return *s ? -1 : c;
-}
-
-/* like(P, X[, E]) for X LIKE P [ESCAPE E]; glob(P, X) (user data 1) for X GLOB P. */
-static void fn_match(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    bool glob = sqlite3_user_data(ctx) != NULL;
-    const char *pat = (const char *)sqlite3_value_text(argv[0]);
-    const char *str = (const char *)sqlite3_value_text(argv[1]);
-    size_t np = (size_t)sqlite3_value_bytes(argv[0]), ns = (size_t)sqlite3_value_bytes(argv[1]);
-    long esc = 0;
-
-    if (!pat || !str)
-        return; /* NULL */
-    if (np > ADMIN_SQL_MAX_PATTERN) {
-        sqlite3_result_error(ctx, "LIKE or GLOB pattern too complex", -1);
-        return;
-    }
-    if (argc == 3) {
-        const unsigned char *e = sqlite3_value_text(argv[2]);
-        if (!e)
-            return;
-        if ((esc = one_char(e)) < 0) {
-            sqlite3_result_error(ctx, "ESCAPE expression must be a single character", -1);
-            return;
-        }
-    }
-    if ((uint64_t)np * ns > ADMIN_SQL_MATCH_COST) {
-        fn_too_costly(ctx, glob ? "GLOB" : "LIKE", ns, np);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    if (glob)
-        sqlite3_result_int(ctx, sqlite3_strglob(pat, str) == 0);
-    else
-        sqlite3_result_int(ctx, sqlite3_strlike(pat, str, (unsigned)esc) == 0);
-}
-
-/* instr(X, Y): where Y first occurs in X, in characters (bytes when both are blobs) from 1;
- * 0 if it does not. */
-static void fn_instr(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    int th = sqlite3_value_type(argv[0]), tn = sqlite3_value_type(argv[1]);
-    bool text = th != SQLITE_BLOB || tn != SQLITE_BLOB;
-    const unsigned char *h, *n, *at;
-    size_t nh, nn;
-    sqlite3_int64 pos = 1;
-    (void)argc;
-
-    if (th == SQLITE_NULL || tn == SQLITE_NULL)
-        return;
-    h = text ? sqlite3_value_text(argv[0]) : sqlite3_value_blob(argv[0]);
-    nh = (size_t)sqlite3_value_bytes(argv[0]);
-    n = text ? sqlite3_value_text(argv[1]) : sqlite3_value_blob(argv[1]);
-    nn = (size_t)sqlite3_value_bytes(argv[1]);
-    if (nn == 0) {
-        sqlite3_result_int(ctx, 1);
-        return;
-    }
-    if (!n || (nh && !h)) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    if (nn > nh) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    /* SQLite tries text matches only where a character starts: one whose first byte is a
-     * continuation byte can only match at the very start. */
-    if (text && (n[0] & 0xc0) == 0x80) {
-        sqlite3_result_int(ctx, memcmp(h, n, nn) == 0);
-        return;
-    }
-    if (!(at = memmem(h, nh, n, nn))) {
-        sqlite3_result_int(ctx, 0);
-        return;
-    }
-    if (!text) {
-        pos += at - h;
-    } else if (at > h) { /* characters before AT: the first, then each byte starting one */
-        pos++;
-        for (const unsigned char *p = h + 1; p < at; p++)
-            pos += (*p & 0xc0) != 0x80;
-    }
-    sqlite3_result_int64(ctx, pos);
-}
-
-/* replace(X, Y, Z): X with every occurrence of Y replaced by Z; X itself when Y is empty. */
-static void fn_replace(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    const unsigned char *s = sqlite3_value_text(argv[0]), *y, *z, *at, *from;
-    size_t ns, ny, nz, hits = 0, len;
-    unsigned char *out, *o;
-    (void)argc;
-
-    if (!s)
-        return;
-    ns = (size_t)sqlite3_value_bytes(argv[0]);
-    if (!(y = sqlite3_value_text(argv[1])))
-        return;
-    if (!y[0]) {
-        sqlite3_result_value(ctx, argv[0]);
-        return;
-    }
-    ny = (size_t)sqlite3_value_bytes(argv[1]);
-    if (!(z = sqlite3_value_text(argv[2])))
-        return;
-    nz = (size_t)sqlite3_value_bytes(argv[2]);
-    if (fn_interrupted(ctx))
-        return;
-    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny)
-        hits++;
-    len = ns - hits * ny + hits * nz;
-    if (len > ADMIN_SQL_MAX_VALUE) {
-        sqlite3_result_error_toobig(ctx);
-        return;
-    }
-    if (!(out = sqlite3_malloc64(len + 1))) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    o = out;
-    for (from = s; (at = memmem(from, ns - (size_t)(from - s), y, ny)); from = at + ny) {
-        memcpy(o, from, (size_t)(at - from));
-        o += at - from;
-        memcpy(o, z, nz);
-        o += nz;
-    }
-    memcpy(o, from, ns - (size_t)(from - s));
-    sqlite3_result_text64(ctx, (const char *)out, len, sqlite3_free, SQLITE_UTF8);
-}
-
-/* The length of the character of SET (a C string, UTF-8) that S (N bytes) starts with, or
- * with AT_END ends with; 0 if none. */
-static size_t set_char(const unsigned char *s, size_t n, const unsigned char *set, bool at_end)
-{
-    while (*set) {
-        size_t len = 1;
-        if (*set >= 0xc0)
-            while ((set[len] & 0xc0) == 0x80)
-                len++;
-        if (len <= n && !memcmp(at_end ? s + n - len : s, set, len))
-            return len;
-        set += len;
-    }
-    return 0;
-}
-
-/* trim(X, Y), ltrim(X, Y), rtrim(X, Y): X without the characters of Y at its start (user
- * data bit 1) and at its end (bit 2). The one-argument forms (blanks) are SQLite's. */
-static void fn_trim(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    uintptr_t sides = (uintptr_t)sqlite3_user_data(ctx);
-    const unsigned char *in, *set;
-    size_t nin, nset, len;
-    (void)argc;
-
-    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || !(in = sqlite3_value_text(argv[0])))
-        return;
-    nin = (size_t)sqlite3_value_bytes(argv[0]);
-    if (!(set = sqlite3_value_text(argv[1])))
-        return;
-    nset = strlen((const char *)set);
-    if ((uint64_t)nin * nset > ADMIN_SQL_MATCH_COST) {
-        fn_too_costly(ctx, "trim()", nin, nset);
-        return;
-    }
-    if (fn_interrupted(ctx))
-        return;
-    while ((sides & 1) && nin && (len = set_char(in, nin, set, false))) {
-        in += len;
-        nin -= len;
-    }
-    while ((sides & 2) && nin && (len = set_char(in, nin, set, true)))
-        nin -= len;
-    sqlite3_result_text64(ctx, (const char *)in, nin, SQLITE_TRANSIENT, SQLITE_UTF8);
-}
-
-/* A function defined here: name, arity, implementation, user data. */
-struct sql_function {
-    const char *name;
-    int nargs;
-    void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    uintptr_t data;
-};
-
-static const struct sql_function functions[] = {
-    /* What MySQL clients call. */
-    {"database", 0, fn_database, 0},
-    {"schema", 0, fn_database, 0},
-    {"user", 0, fn_user, 0},
-    {"current_user", 0, fn_user, 0},
-    {"session_user", 0, fn_user, 0},
-    {"system_user", 0, fn_user, 0},
-    {"version", 0, fn_version, 0},
-    {"connection_id", 0, fn_connection_id, 0},
-    {"last_insert_id", 0, fn_zero, 0},
-    {"found_rows", 0, fn_zero, 0},
-    {"now", 0, fn_now, 0},
-    {"current_timestamp", 0, fn_now, 0},
-    {"unix_timestamp", 0, fn_unix_timestamp, 0},
-    /* SQLite's, with their cost bounded. */
-    {"like", 2, fn_match, 0},
-    {"like", 3, fn_match, 0},
-    {"glob", 2, fn_match, 1},
-    {"instr", 2, fn_instr, 0},
-    {"replace", 3, fn_replace, 0},
-    {"ltrim", 2, fn_trim, 1},
-    {"rtrim", 2, fn_trim, 2},
-    {"trim", 2, fn_trim, 3},
-};
-
-/* The functions a statement may call, besides those above: SQLite's that read and format
- * values and nothing else, each taking time in proportion to values no longer than
- * ADMIN_SQL_MAX_VALUE. So not, for instance, fts3_tokenizer() (it returns an address),
- * load_extension(), zeroblob(), randomblob(), the json and pragma ones, nor printf() and
- * format(): printf('%.*c', N, x) loops N times whatever the length limit. */
-static const char *const allowed_functions[] = {
-    /* aggregate and window */
-    "count",
-    "sum",
-    "total",
-    "avg",
-    "min",
-    "max",
-    "group_concat",
-    "row_number",
-    "rank",
-    "dense_rank",
-    /* scalar */
-    "abs",
-    "round",
-    "length",
-    "lower",
-    "upper",
-    "substr",
-    "substring",
-    "char",
-    "unicode",
-    "hex",
-    "quote",
-    "coalesce",
-    "ifnull",
-    "nullif",
-    "iif",
-    "typeof",
-    /* date and time */
-    "date",
-    "time",
-    "datetime",
-    "julianday",
-    "strftime",
-    "unixepoch",
-    "current_date",
-    "current_time",
-};
-
-static bool function_allowed(const char *name)
-{
-    if (admin_dialect_function(name))
-        return true;
-    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
-        if (!strcasecmp(functions[i].name, name))
-            return true;
-    for (size_t i = 0; i < ARRAY_SIZE(allowed_functions); i++)
-        if (!strcasecmp(allowed_functions[i], name))
-            return true;
-    return false;
+    return admin_vtab_find(tabs, name);
 }
 
 /* ---- limits ---- */
 
 /* Begin a slice of X's work: it pauses between two rows after ADMIN_SQL_SLICE_MS. */
-static void slice_begin(struct exec *x)
+static void slice_begin(struct admin_exec *x)
 {
     x->slice_start = mono_us();
     x->slice_cpu = thread_cpu_us();
@@ -1419,7 +159,7 @@ static void slice_begin(struct exec *x)
     cur = x;
 }
 
-static void slice_finish(struct exec *x)
+static void slice_finish(struct admin_exec *x)
 {
     x->work_us += thread_cpu_us() - x->slice_cpu;
     cur = NULL;
@@ -1427,9 +167,9 @@ static void slice_finish(struct exec *x)
 
 /* One sqlite3_step() of ST for X: it may run ADMIN_SQL_SLICE_MS, or what is left of the
  * statement's ADMIN_SQL_WORK_MS if that is less. Both count the CPU the control thread spent,
- * as slice_over() does: time the process was preempted, on a loaded machine, is not the
+ * as admin_sql_slice_over() does: time the process was preempted, on a loaded machine, is not the
  * statement's. */
-static int step(struct exec *x, sqlite3_stmt *st)
+static int step(struct admin_exec *x, sqlite3_stmt *st)
 {
     uint64_t now = mono_us(), used = x->work_us + (thread_cpu_us() - x->slice_cpu);
     uint64_t left = (uint64_t)ADMIN_SQL_WORK_MS * 1000;
@@ -1453,22 +193,20 @@ static int progress(void *arg)
         cur->timed_out = true;
         return 1;
     }
-    return slice_over();
+    return admin_sql_slice_over();
 }
 
 /* Record why the authorizer refused; returns SQLITE_DENY. */
 static int deny(uint16_t code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int deny(uint16_t code, const char *fmt, ...)
 {
+    char msg[sizeof(cur->deny_msg)];
     va_list ap;
 
-    if (cur && !cur->deny_code) {
-        cur->deny_code = code;
-        cur->deny_state = "42000";
-        va_start(ap, fmt);
-        vsnprintf(cur->deny_msg, sizeof(cur->deny_msg), fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    admin_sql_refuse(code, "42000", msg);
     return SQLITE_DENY;
 }
 
@@ -1480,7 +218,8 @@ static const char writes_are[] = "the only writes are UPDATE servers SET admin_s
 /* May a statement read table NAME of the main database? Ours, and its schema table. */
 static bool readable(const char *name)
 {
-    return find_table(name) || !strcmp(name, "sqlite_master") || !strcmp(name, "sqlite_schema");
+    return admin_sql_table(name) || !strcmp(name, "sqlite_master") ||
+           !strcmp(name, "sqlite_schema");
 }
 
 /* The writes the tables take (UPDATE servers.admin_state and DELETE FROM sessions), for the
@@ -1488,7 +227,7 @@ static bool readable(const char *name)
 static int authorize_write(const struct admin_client *c, int action, const char *table,
                            const char *column)
 {
-    const struct vtable_def *t = find_table(table);
+    const struct admin_vtable *t = admin_sql_table(table);
 
     if (!strncmp(table, "sqlite_", 7)) /* DDL writing the schema */
         return deny(ER_SPECIFIC_ACCESS, "%s", ddl_refused);
@@ -1532,7 +271,7 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
         return deny(ER_TABLEACCESS_DENIED, "SELECT command denied to user '%s' for table '%s'",
                     c ? c->user : "?", a);
     case SQLITE_FUNCTION:
-        if (function_allowed(b))
+        if (admin_funcs_allowed(b))
             return SQLITE_OK;
         return deny(ER_SP_DOES_NOT_EXIST,
                     "FUNCTION %s does not exist on the admin port (docs/admin.md lists the "
@@ -1560,9 +299,22 @@ static int authorize(void *arg, int action, const char *a, const char *b, const 
 
 /* ---- running a statement ---- */
 
+/* The writes of the statement that starts, or failed, are forgotten. */
+static void writes_discard(void)
+{
+    if (tabs && tabs->discard)
+        tabs->discard();
+}
+
+/* The statement completed: its writes take effect. 0 or -1. */
+static int writes_commit(void)
+{
+    return tabs && tabs->commit ? tabs->commit() : 0;
+}
+
 /* X is done with its statement: a prepared one is reset (and its parameters cleared) for the
  * next execution, any other finalized. */
-static void release_st(struct exec *x)
+static void release_st(struct admin_exec *x)
 {
     if (x->prep) {
         sqlite3_reset(x->st);
@@ -1599,7 +351,7 @@ static enum admin_type column_type(sqlite3_stmt *st, int i, bool have_row)
 }
 
 /* Tell the client why SQLite failed (RC from prepare or step). */
-static void sql_error(struct exec *x, int rc)
+static void sql_error(struct admin_exec *x, int rc)
 {
     const char *msg = sqlite3_errmsg(db);
     char buf[600];
@@ -1647,7 +399,7 @@ static void sql_error(struct exec *x, int rc)
 
 /* Value I of the row X's statement holds, in the type declared for its column. -1 if out of
  * memory. */
-static int typed_value(struct exec *x, int i, struct admin_value *v)
+static int typed_value(struct admin_exec *x, int i, struct admin_value *v)
 {
     memset(v, 0, sizeof(*v));
     if (sqlite3_column_type(x->st, i) == SQLITE_NULL) {
@@ -1671,7 +423,7 @@ static int typed_value(struct exec *x, int i, struct admin_value *v)
 /* Hand the row X's statement holds (N columns) to the sink: each value in its column's type
  * to a sink that takes them so (the binary protocol), as text to the others. SQLITE_ROW, or
  * the code that ends the statement. */
-static int send_row(struct exec *x, int n)
+static int send_row(struct admin_exec *x, int n)
 {
     const char *vals[n > 0 ? n : 1];
     size_t lens[n > 0 ? n : 1];
@@ -1696,7 +448,7 @@ static int send_row(struct exec *x, int n)
  * fails, or the slice is over or the client has enough unsent output. True when the
  * statement is finished (answered, st released); false when it waits for the next slice,
  * holding a row. */
-static bool step_rows(struct exec *x)
+static bool step_rows(struct admin_exec *x)
 {
     int n = sqlite3_column_count(x->st);
     bool too_large = false; /* the result, not a value in it (SQLite's own TOOBIG: 1041) */
@@ -1737,7 +489,7 @@ static bool step_rows(struct exec *x)
 /* A statement that only ran: OK with the rows it changed, or its error. An UPDATE counts,
  * as MySQL does, the rows whose value really changed (or, for a client that asked for
  * CLIENT_FOUND_ROWS, those it matched), and tells both in the info text. */
-static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
+static void run_done(struct admin_exec *x, sqlite3_stmt *st, int rc)
 {
     uint64_t matched;
     char info[96];
@@ -1745,11 +497,11 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
     while (rc == SQLITE_ROW)
         rc = step(x, st);
     if (rc != SQLITE_DONE) {
-        deleted.n = 0;
+        writes_discard();
         sql_error(x, rc);
         return;
     }
-    if (kill_deleted() < 0) {
+    if (writes_commit() < 0) {
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000",
                        "Out of resources on the admin port: the sessions were not killed");
         return;
@@ -1771,7 +523,7 @@ static void run_done(struct exec *x, sqlite3_stmt *st, int rc)
 
 /* Compile one SQL statement for X into x->st (NULL if it is only a comment); the authorizer
  * and the write check decide here what may run. 0, or -1 once an error is answered. */
-static int compile_sql(struct exec *x, const char *sql)
+static int compile_sql(struct admin_exec *x, const char *sql)
 {
     sqlite3_stmt *st = NULL;
     const char *tail = NULL;
@@ -1811,7 +563,7 @@ bad:
 
 /* Run X's compiled statement and answer through the sink: an OK or an error at once, or the
  * columns, the rows following from step_rows() (x->st). */
-static void start_sql(struct exec *x)
+static void start_sql(struct admin_exec *x)
 {
     int rc, n;
 
@@ -1819,7 +571,7 @@ static void start_sql(struct exec *x)
         x->sink->ok(x->sink, 0, NULL);
         return;
     }
-    deleted.n = 0;
+    writes_discard();
     n = sqlite3_column_count(x->st);
     rc = step(x, x->st);
     if (n == 0) {
@@ -1851,7 +603,7 @@ static void start_sql(struct exec *x)
 }
 
 /* Compile one SQL statement and, unless X only compiles (COM_STMT_PREPARE), run it. */
-static void run_sql(struct exec *x, const char *sql)
+void admin_sql_run(struct admin_exec *x, const char *sql)
 {
     if (compile_sql(x, sql) < 0 || x->compile_only)
         return;
@@ -1859,814 +611,14 @@ static void run_sql(struct exec *x, const char *sql)
 }
 
 /* Run SQL built with sqlite3_mprintf (NULL means out of memory), then free it. */
-static void run_built(struct exec *x, char *sql)
+void admin_sql_run_built(struct admin_exec *x, char *sql)
 {
     if (!sql) {
         x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
         return;
     }
-    run_sql(x, sql);
+    admin_sql_run(x, sql);
     sqlite3_free(sql);
-}
-
-/* ---- statements SQLite cannot parse: the {words, handler} table ---- */
-
-/* Skip blanks and comments (slash-star, "-- ", "#") at S. */
-static const char *skip_space(const char *s)
-{
-    for (;;) {
-        while (isspace((unsigned char)*s))
-            s++;
-        if (s[0] == '/' && s[1] == '*') {
-            const char *e = strstr(s + 2, "*/");
-            if (!e)
-                return s + strlen(s);
-            s = e + 2;
-        } else if ((s[0] == '-' && s[1] == '-' && (!s[2] || isspace((unsigned char)s[2]))) ||
-                   s[0] == '#') {
-            s += strcspn(s, "\n");
-        } else {
-            return s;
-        }
-    }
-}
-
-/* Does S start with the blank-separated WORDS (any case, any blanks, whole words)?
- * Returns what follows (blanks skipped), or NULL. */
-static const char *match_words(const char *s, const char *words)
-{
-    while (*words) {
-        size_t n = strcspn(words, " ");
-        if (strncasecmp(s, words, n) || isalnum((unsigned char)s[n]) || s[n] == '_')
-            return NULL;
-        s = skip_space(s + n);
-        words += n;
-        while (*words == ' ')
-            words++;
-    }
-    return s;
-}
-
-/* How a shortcut answers, which decides how it is prepared (COM_STMT_PREPARE). */
-enum shortcut_kind {
-    SC_RUNS, /* it answers by itself, or looks at live state first: it runs at each execution */
-    SC_SQL,  /* it only translates the statement to SQL (run_sql(), run_built()) or answers an
-              * error: the prepared statement is that SQL, with its ? parameters */
-};
-
-/* A statement with a fixed start and what answers it. REST is what follows the words. */
-struct shortcut {
-    const char *words;
-    void (*run)(struct exec *x, const char *rest);
-    enum shortcut_kind kind;
-};
-
-/* "LIKE 'pat'" or "WHERE expr" after SHOW STATUS / VARIABLES / TABLES, as SQL on COL
- * appended to BASE. */
-static void show_filtered(struct exec *x, const char *base, const char *col, const char *rest,
-                          const char *order)
-{
-    const char *r;
-
-    if (!*rest)
-        run_built(x, sqlite3_mprintf("%s ORDER BY %s", base, order));
-    else if ((r = match_words(rest, "LIKE")))
-        run_built(x, sqlite3_mprintf("%s WHERE %s LIKE %s ORDER BY %s", base, col, r, order));
-    else if ((r = match_words(rest, "WHERE")))
-        run_built(x, sqlite3_mprintf("SELECT * FROM (%s) WHERE %s ORDER BY %s", base, r, order));
-    else
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected LIKE 'pattern' or WHERE");
-}
-
-/* SHOW SERVERS: what fits a terminal - where each server stands and why. The state shows
- * MAINT for a server an operator keeps in maintenance. */
-static void sc_servers(struct exec *x, const char *rest)
-{
-    show_filtered(x,
-                  "SELECT listener, name, role, CASE admin_state WHEN 'maint' THEN 'MAINT' ELSE "
-                  "state END AS state, admin_state, check_status, check_info, sessions_current "
-                  "AS sessions, downtime_s FROM servers",
-                  "name", rest, "rowid");
-}
-
-/* SHOW FULL SERVERS: every column of the servers table. */
-static void sc_full_servers(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT * FROM servers", "name", rest, "rowid");
-}
-
-static void sc_sessions(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT * FROM sessions", "server", rest, "id");
-}
-
-static void sc_processlist(struct exec *x, const char *rest)
-{
-    (void)rest;
-    run_sql(x, "SELECT id AS Id, 'client' AS User, client AS Host, listener AS db, "
-               "'Relay' AS Command, CAST(idle_s AS INTEGER) AS Time, state AS State, "
-               "server AS Info FROM sessions ORDER BY id");
-}
-
-/* SHOW HEALTH LOG [LIMIT n]: the newest N events (default 50), oldest first. */
-/* SHOW [FULL] HEALTH LOG [LIMIT n]: the newest n events, oldest first; the time and the line
- * (which says it all) unless FULL asks for every column. */
-static void health_log_rows(struct exec *x, const char *rest, bool full)
-{
-    const char *r = match_words(rest, "LIMIT");
-    char *end;
-    long n = 50;
-
-    if (*rest) {
-        n = r ? strtol(r, &end, 10) : -1;
-        if (!r || end == r || n < 0 || *skip_space(end)) {
-            x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                           "You have an error in your SQL syntax: expected SHOW [FULL] HEALTH "
-                           "LOG [LIMIT n]");
-            return;
-        }
-    }
-    run_built(x, sqlite3_mprintf("SELECT %s FROM (SELECT * FROM health_log ORDER BY id DESC "
-                                 "LIMIT %ld) ORDER BY id",
-                                 full ? "*" : "time, line", n));
-}
-
-static void sc_health_log(struct exec *x, const char *rest)
-{
-    health_log_rows(x, rest, false);
-}
-
-static void sc_full_health_log(struct exec *x, const char *rest)
-{
-    health_log_rows(x, rest, true);
-}
-
-static void sc_status(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM status", "name", rest,
-                  "rowid");
-}
-
-static void sc_variables(struct exec *x, const char *rest)
-{
-    show_filtered(x, "SELECT name AS Variable_name, value AS Value FROM variables", "name", rest,
-                  "rowid");
-}
-
-/* A table name at S ("t", `t`, "db.t", `db`.`t`), the last part copied into BUF.
- * Returns what follows. */
-static const char *table_name(const char *s, char *buf, size_t len)
-{
-    do {
-        size_t n;
-        if (*s == '.')
-            s++;
-        if (*s == '`' || *s == '"') {
-            char q[2] = {*s++, 0};
-            n = strcspn(s, q);
-            snprintf(buf, len, "%.*s", (int)n, s);
-            s += n + (s[n] == q[0]);
-        } else {
-            n = strcspn(s, " \t\r\n;.");
-            snprintf(buf, len, "%.*s", (int)n, s);
-            s += n;
-        }
-    } while (*s == '.');
-    return skip_space(s);
-}
-
-/* ---- SHOW statements about the catalog: queries of information_schema ---- */
-
-/* The database a statement names, else the current one, else ADMIN_DB. */
-static const char *default_db(const struct exec *x, const char *named)
-{
-    if (named && named[0])
-        return named;
-    return x->client->db[0] ? x->client->db : ADMIN_DB;
-}
-
-/* One name at S: `quoted`, "quoted", 'quoted' or bare, copied into BUF. Returns what follows,
- * blanks skipped. */
-static const char *ident(const char *s, char *buf, size_t len)
-{
-    size_t n;
-
-    if (*s == '`' || *s == '"' || *s == '\'') {
-        char q[2] = {*s++, 0};
-        n = strcspn(s, q);
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n + (s[n] == q[0]);
-    } else {
-        n = strcspn(s, " \t\r\n;.@()");
-        snprintf(buf, len, "%.*s", (int)n, s);
-        s += n;
-    }
-    return skip_space(s);
-}
-
-/* "t" or "db.t" at S into T and DB ("" when not given), then an optional FROM|IN db. Returns
- * what follows. */
-static const char *object_name(const char *s, char *dbname, char *t)
-{
-    const char *r;
-
-    dbname[0] = '\0';
-    s = ident(s, t, CONF_NAME_MAX);
-    if (*s == '.') {
-        snprintf(dbname, CONF_NAME_MAX, "%s", t);
-        s = ident(skip_space(s + 1), t, CONF_NAME_MAX);
-    }
-    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
-        s = ident(r, dbname, CONF_NAME_MAX);
-    return s;
-}
-
-/* An optional FROM|IN db at S into DB ("" if none). Returns what follows. */
-static const char *from_db(const char *s, char *dbname)
-{
-    const char *r;
-
-    dbname[0] = '\0';
-    if ((r = match_words(s, "FROM")) || (r = match_words(s, "IN")))
-        return ident(r, dbname, CONF_NAME_MAX);
-    return s;
-}
-
-/* Is DB a database? If not, answer 1049 and return false. */
-static bool db_exists(struct exec *x, const char *dbname)
-{
-    char msg[CONF_NAME_MAX + 40];
-
-    if (admin_dialect_database(dbname, strlen(dbname)))
-        return true;
-    snprintf(msg, sizeof(msg), "Unknown database '%s'", dbname);
-    x->sink->error(x->sink, ER_BAD_DB, "42000", msg);
-    return false;
-}
-
-/* Is T a table (or view) of database DB? If not, answer 1146 and return false. */
-static bool table_exists(struct exec *x, const char *dbname, const char *t)
-{
-    const char *schema = admin_dialect_schema(dbname);
-    char msg[2 * CONF_NAME_MAX + 40];
-
-    if (schema && !strcmp(schema, "main") ? find_table(t) != NULL : admin_dialect_table(t))
-        return true;
-    snprintf(msg, sizeof(msg), "Table '%s.%s' doesn't exist", dbname, t);
-    x->sink->error(x->sink, ER_NO_SUCH_TABLE, "42S02", msg);
-    return false;
-}
-
-/* Answer SELECT-list SEL (with FROM) restricted to COND, then by REST: "LIKE 'pat'" on
- * LIKE_COL (NULL: LIKE is not allowed) or "WHERE expr" on the answer's own columns, ordered
- * by ORDER. SEL and COND are freed. */
-static void show_meta(struct exec *x, char *sel, char *cond, const char *like_col, const char *rest,
-                      const char *order)
-{
-    const char *r;
-
-    if (!sel || !cond)
-        x->sink->error(x->sink, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
-    else if (!*rest)
-        run_built(x, sqlite3_mprintf("%s WHERE %s ORDER BY %s", sel, cond, order));
-    else if (like_col && (r = match_words(rest, "LIKE")))
-        run_built(x, sqlite3_mprintf("%s WHERE (%s) AND %s LIKE %s ORDER BY %s", sel, cond,
-                                     like_col, r, order));
-    else if ((r = match_words(rest, "WHERE")))
-        run_built(x, sqlite3_mprintf("SELECT * FROM (%s WHERE %s ORDER BY %s) WHERE %s", sel, cond,
-                                     order, r));
-    else
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       like_col ? "You have an error in your SQL syntax: expected LIKE "
-                                  "'pattern' or WHERE"
-                                : "You have an error in your SQL syntax: expected WHERE");
-    sqlite3_free(sel);
-    sqlite3_free(cond);
-}
-
-/* SHOW DATABASES | SCHEMAS [LIKE | WHERE] */
-static void sc_databases(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT SCHEMA_NAME AS `Database` FROM " ADMIN_INFO_DB ".SCHEMATA"),
-              sqlite3_mprintf("1"), "SCHEMA_NAME", rest, "SCHEMA_NAME");
-}
-
-/* SHOW [FULL] TABLES [FROM db] [LIKE | WHERE] */
-static void show_tables(struct exec *x, const char *rest, bool full)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = from_db(rest, named);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname))
-        return;
-    dbname = admin_dialect_database(dbname, strlen(dbname));
-    show_meta(x,
-              sqlite3_mprintf("SELECT TABLE_NAME AS \"Tables_in_%w\"%s FROM " ADMIN_INFO_DB
-                              ".TABLES",
-                              dbname, full ? ", TABLE_TYPE AS Table_type" : ""),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q", dbname), "TABLE_NAME", rest, "TABLE_NAME");
-}
-
-static void sc_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, false);
-}
-
-static void sc_full_tables(struct exec *x, const char *rest)
-{
-    show_tables(x, rest, true);
-}
-
-/* SHOW TABLE STATUS [FROM db] [LIKE | WHERE] */
-static void sc_table_status(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = from_db(rest, named);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname))
-        return;
-    show_meta(x,
-              sqlite3_mprintf(
-                  "SELECT TABLE_NAME AS Name, ENGINE AS Engine, VERSION AS Version, ROW_FORMAT "
-                  "AS Row_format, TABLE_ROWS AS \"Rows\", AVG_ROW_LENGTH AS Avg_row_length, "
-                  "DATA_LENGTH AS Data_length, MAX_DATA_LENGTH AS Max_data_length, "
-                  "INDEX_LENGTH AS Index_length, DATA_FREE AS Data_free, AUTO_INCREMENT AS "
-                  "Auto_increment, CREATE_TIME AS Create_time, UPDATE_TIME AS Update_time, "
-                  "CHECK_TIME AS Check_time, TABLE_COLLATION AS Collation, CHECKSUM AS "
-                  "Checksum, CREATE_OPTIONS AS Create_options, TABLE_COMMENT AS Comment "
-                  "FROM " ADMIN_INFO_DB ".TABLES"),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q", admin_dialect_database(dbname, strlen(dbname))),
-              "TABLE_NAME", rest, "TABLE_NAME");
-}
-
-/* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
-static const char *writable_column(const struct exec *x, const char *dbname, const char *t)
-{
-    const struct vtable_def *def = find_table(t);
-
-    if (!def || strcmp(admin_dialect_schema(dbname), "main") || x->client->readonly)
-        return NULL;
-    return def->writable;
-}
-
-/* DESCRIBE t [col] and SHOW [FULL] COLUMNS|FIELDS FROM t [FROM db] [LIKE | WHERE]: one row per
- * column; Extra says `writable` for the column an UPDATE may set. */
-static void show_columns(struct exec *x, const char *rest, bool full, bool describe)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX], col[CONF_NAME_MAX], *pat = NULL, *privs;
-    const char *dbname, *w;
-
-    rest = object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    if (describe && *rest) { /* DESCRIBE t col: the columns it matches */
-        ident(rest, col, sizeof(col));
-        rest = pat = sqlite3_mprintf("LIKE %Q", col);
-    }
-    w = writable_column(x, dbname, t);
-    privs = sqlite3_mprintf("(CASE COLUMN_NAME WHEN %Q THEN 'select,update' ELSE PRIVILEGES END)",
-                            w ? w : "");
-    show_meta(x,
-              sqlite3_mprintf("SELECT COLUMN_NAME AS Field, COLUMN_TYPE AS Type, %s IS_NULLABLE "
-                              "AS \"Null\", COLUMN_KEY AS \"Key\", COLUMN_DEFAULT AS \"Default\", "
-                              "(CASE COLUMN_NAME WHEN %Q THEN 'writable' ELSE EXTRA END) AS "
-                              "Extra%s%s%s FROM " ADMIN_INFO_DB ".COLUMNS",
-                              full ? "COLLATION_NAME AS Collation," : "", w ? w : "",
-                              full ? ", " : "", full && privs ? privs : "",
-                              full ? " AS Privileges, COLUMN_COMMENT AS Comment" : ""),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
-                              admin_dialect_database(dbname, strlen(dbname)), t),
-              "COLUMN_NAME", rest ? rest : "", "ORDINAL_POSITION");
-    sqlite3_free(privs);
-    sqlite3_free(pat);
-}
-
-static void sc_describe(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, false, true);
-}
-
-static void sc_columns(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, false, false);
-}
-
-static void sc_full_columns(struct exec *x, const char *rest)
-{
-    show_columns(x, rest, true, false);
-}
-
-/* SHOW INDEX|INDEXES|KEYS FROM t [FROM db] [WHERE]: the primary key. */
-static void sc_index(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
-    const char *dbname;
-
-    rest = object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    show_meta(x,
-              sqlite3_mprintf("SELECT TABLE_NAME AS \"Table\", NON_UNIQUE AS Non_unique, "
-                              "INDEX_NAME AS Key_name, SEQ_IN_INDEX AS Seq_in_index, COLUMN_NAME "
-                              "AS Column_name, COLLATION AS Collation, CARDINALITY AS "
-                              "Cardinality, SUB_PART AS Sub_part, PACKED AS Packed, NULLABLE AS "
-                              "\"Null\", INDEX_TYPE AS Index_type, COMMENT AS Comment, "
-                              "INDEX_COMMENT AS Index_comment, IS_VISIBLE AS Visible, EXPRESSION "
-                              "AS Expression FROM " ADMIN_INFO_DB ".STATISTICS"),
-              sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
-                              admin_dialect_database(dbname, strlen(dbname)), t),
-              NULL, rest, "SEQ_IN_INDEX");
-}
-
-/* SHOW CREATE TABLE t: MySQL's CREATE TABLE for it, from information_schema. */
-static void sc_show_create(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX];
-    const char *dbname;
-
-    object_name(rest, named, t);
-    dbname = default_db(x, named);
-    if (!db_exists(x, dbname) || !table_exists(x, dbname, t))
-        return;
-    dbname = admin_dialect_database(dbname, strlen(dbname));
-    run_built(
-        x, sqlite3_mprintf(
-               "SELECT TABLE_NAME AS `Table`, 'CREATE TABLE `' || TABLE_NAME || '` (' || char(10) "
-               "|| group_concat(def, ',' || char(10)) || coalesce((SELECT ',' || char(10) || '  "
-               "PRIMARY KEY (' || group_concat('`' || COLUMN_NAME || '`', ',') || ')' FROM (SELECT "
-               "COLUMN_NAME FROM " ADMIN_INFO_DB ".KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %Q AND "
-               "TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)), '') || char(10) || ') ENGINE=' || "
-               "coalesce((SELECT ENGINE FROM " ADMIN_INFO_DB ".TABLES WHERE TABLE_SCHEMA = %Q AND "
-               "TABLE_NAME = %Q), 'MEMORY') || ' DEFAULT CHARSET=utf8mb4' AS `Create Table` FROM "
-               "(SELECT TABLE_NAME, '  `' || COLUMN_NAME || '` ' || COLUMN_TYPE || (CASE "
-               "IS_NULLABLE WHEN 'NO' THEN ' NOT NULL' ELSE '' END) AS def FROM " ADMIN_INFO_DB
-               ".COLUMNS WHERE TABLE_SCHEMA = %Q AND TABLE_NAME = %Q ORDER BY ORDINAL_POSITION)",
-               dbname, t, dbname, t, dbname, t));
-}
-
-/* SHOW CREATE DATABASE | SCHEMA db */
-static void sc_show_create_db(struct exec *x, const char *rest)
-{
-    char named[CONF_NAME_MAX];
-    const char *dbname;
-
-    ident(rest, named, sizeof(named));
-    if (!db_exists(x, named))
-        return;
-    dbname = admin_dialect_database(named, strlen(named));
-    run_built(x, sqlite3_mprintf("SELECT %Q AS `Database`, 'CREATE DATABASE `%q` /*!40100 "
-                                 "DEFAULT CHARACTER SET utf8mb4 */' AS `Create Database`",
-                                 dbname, dbname));
-}
-
-/* SHOW [STORAGE] ENGINES */
-static void sc_engines(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT ENGINE AS Engine, SUPPORT AS Support, COMMENT AS Comment, "
-                              "TRANSACTIONS AS Transactions, XA, SAVEPOINTS AS Savepoints FROM "
-                              "" ADMIN_INFO_DB ".ENGINES"),
-              sqlite3_mprintf("1"), NULL, rest, "ENGINE");
-}
-
-/* SHOW COLLATION [LIKE | WHERE] */
-static void sc_collation(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT COLLATION_NAME AS Collation, CHARACTER_SET_NAME AS "
-                              "Charset, ID AS Id, IS_DEFAULT AS \"Default\", IS_COMPILED AS "
-                              "Compiled, SORTLEN AS Sortlen, PAD_ATTRIBUTE AS Pad_attribute FROM "
-                              "" ADMIN_INFO_DB ".COLLATIONS"),
-              sqlite3_mprintf("1"), "COLLATION_NAME", rest, "COLLATION_NAME");
-}
-
-/* SHOW CHARACTER SET | CHARSET [LIKE | WHERE] */
-static void sc_charset(struct exec *x, const char *rest)
-{
-    show_meta(x,
-              sqlite3_mprintf("SELECT CHARACTER_SET_NAME AS Charset, DESCRIPTION AS "
-                              "Description, DEFAULT_COLLATE_NAME AS \"Default collation\", "
-                              "MAXLEN AS Maxlen FROM " ADMIN_INFO_DB ".CHARACTER_SETS"),
-              sqlite3_mprintf("1"), "CHARACTER_SET_NAME", rest, "CHARACTER_SET_NAME");
-}
-
-/* The account called USER: whether it is read-only. False if there is none. */
-static bool account_readonly(const char *user, bool *readonly)
-{
-    const struct conf_admin *a = aconf ? &aconf->admin : NULL;
-
-    if (a && !strcmp(user, a->user.name)) {
-        *readonly = false;
-        return true;
-    }
-    if (a && a->has_ro && !strcmp(user, a->ro.name)) {
-        *readonly = true;
-        return true;
-    }
-    return false;
-}
-
-/* Send one GRANT line: "GRANT WHAT ON OBJ TO `user`@`%`". */
-static int grant_row(struct exec *x, const char *user, const char *what, const char *obj)
-{
-    char line[3 * CONF_NAME_MAX + 80];
-    const char *vals[1] = {line};
-    size_t lens[1];
-
-    snprintf(line, sizeof(line), "GRANT %s ON %s TO `%s`@`%%`", what, obj, user);
-    lens[0] = strlen(line);
-    return x->sink->row(x->sink, 1, vals, lens);
-}
-
-/* SHOW GRANTS [FOR CURRENT_USER[()] | FOR user[@host]]: what the account may do, in MySQL's
- * form: reading every table (and information_schema, which MySQL does not list), and for the
- * admin user the writes the tables take. Accounts are not tied to a host: `%`. */
-static void sc_grants(struct exec *x, const char *rest)
-{
-    static const enum admin_type types[] = {ADMIN_T_TEXT};
-    char user[CONF_NAME_MAX], host[CONF_NAME_MAX], title[CONF_NAME_MAX + 20], msg[200], obj[80];
-    const char *names[1] = {title}, *r;
-    bool readonly = x->client->readonly;
-
-    snprintf(user, sizeof(user), "%s", x->client->user);
-    if ((r = match_words(rest, "FOR"))) {
-        if ((rest = match_words(r, "CURRENT_USER"))) {
-            if (rest[0] == '(' && skip_space(rest + 1)[0] == ')')
-                rest = skip_space(skip_space(rest + 1) + 1);
-        } else {
-            rest = ident(r, user, sizeof(user));
-            if (*rest == '@')
-                rest = ident(skip_space(rest + 1), host, sizeof(host));
-            if (strcmp(user, x->client->user) && x->client->readonly) {
-                snprintf(msg, sizeof(msg),
-                         "Access denied for user '%s'@'%%' to database 'mysql': the read-only "
-                         "user sees only its own grants",
-                         x->client->user);
-                x->sink->error(x->sink, ER_DBACCESS_DENIED, "42000", msg);
-                return;
-            }
-            if (strcmp(user, x->client->user) && !account_readonly(user, &readonly)) {
-                snprintf(msg, sizeof(msg),
-                         "There is no such grant defined for user '%.64s' on host '%%'", user);
-                x->sink->error(x->sink, ER_NONEXISTING_GRANT, "42000", msg);
-                return;
-            }
-        }
-    }
-    if (*rest) {
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected SHOW GRANTS [FOR "
-                       "CURRENT_USER | FOR user]");
-        return;
-    }
-    snprintf(title, sizeof(title), "Grants for %s@%%", user);
-    if (x->sink->columns(x->sink, 1, names, types) < 0 || grant_row(x, user, "USAGE", "*.*") < 0 ||
-        grant_row(x, user, "SELECT", "`" ADMIN_DB "`.*") < 0)
-        return;
-    for (size_t i = 0; !readonly && i < ARRAY_SIZE(tables); i++) {
-        char what[CONF_NAME_MAX + 20];
-        snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", tables[i].name);
-        snprintf(what, sizeof(what), "UPDATE (`%s`)", tables[i].writable ? tables[i].writable : "");
-        if ((tables[i].update && tables[i].writable && grant_row(x, user, what, obj) < 0) ||
-            (tables[i].remove && grant_row(x, user, "DELETE", obj) < 0))
-            return;
-    }
-    x->sink->end(x->sink);
-}
-
-/* PREPARE, EXECUTE, DEALLOCATE PREPARE: refused with what to do instead. */
-static void sc_prepare(struct exec *x, const char *rest)
-{
-    (void)rest;
-    x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
-                   "SQL prepared statements (PREPARE, EXECUTE, DEALLOCATE PREPARE) are not "
-                   "supported on the admin port: send the statement itself");
-}
-
-static void sc_warnings(struct exec *x, const char *rest)
-{
-    (void)rest;
-    run_sql(x, "SELECT 'Note' AS Level, 0 AS Code, '' AS Message WHERE 0");
-}
-
-/* KILL [CONNECTION | QUERY] id: close a client session. */
-static void sc_kill(struct exec *x, const char *rest)
-{
-    const char *r;
-    char *end;
-    long long id;
-
-    if (match_words(rest, "QUERY")) {
-        x->sink->error(x->sink, ER_NOT_SUPPORTED_YET, "42000",
-                       "KILL QUERY is not supported: rebound relays whole sessions, use KILL id");
-        return;
-    }
-    if ((r = match_words(rest, "CONNECTION")))
-        rest = r;
-    id = strtoll(rest, &end, 10);
-    if (end == rest || id <= 0 || *skip_space(end)) {
-        x->sink->error(x->sink, ER_PARSE_ERROR, "42000",
-                       "You have an error in your SQL syntax: expected KILL [CONNECTION] id");
-        return;
-    }
-    x->kill_id = (uint64_t)id;
-    run_built(x, sqlite3_mprintf("DELETE FROM sessions WHERE id = %lld", id));
-}
-
-static void sc_ok(struct exec *x, const char *rest)
-{
-    (void)rest;
-    x->sink->ok(x->sink, 0, NULL);
-}
-
-static void sc_use(struct exec *x, const char *rest)
-{
-    char name[CONF_NAME_MAX];
-
-    table_name(rest, name, sizeof(name));
-    admin_sql_use(x->client, name, strlen(name), x->sink);
-}
-
-/* Longer word lists first where one starts another. */
-static const struct shortcut shortcuts[] = {
-    {"SHOW FULL SERVERS", sc_full_servers, SC_SQL},
-    {"SHOW SERVERS", sc_servers, SC_SQL},
-    {"SHOW SESSIONS", sc_sessions, SC_SQL},
-    {"SHOW FULL PROCESSLIST", sc_processlist, SC_SQL},
-    {"SHOW PROCESSLIST", sc_processlist, SC_SQL},
-    {"SHOW FULL HEALTH LOG", sc_full_health_log, SC_SQL},
-    {"SHOW HEALTH LOG", sc_health_log, SC_SQL},
-    {"SHOW GLOBAL STATUS", sc_status, SC_SQL},
-    {"SHOW SESSION STATUS", sc_status, SC_SQL},
-    {"SHOW STATUS", sc_status, SC_SQL},
-    {"SHOW GLOBAL VARIABLES", sc_variables, SC_SQL},
-    {"SHOW SESSION VARIABLES", sc_variables, SC_SQL},
-    {"SHOW VARIABLES", sc_variables, SC_SQL},
-    {"SHOW DATABASES", sc_databases, SC_SQL},
-    {"SHOW SCHEMAS", sc_databases, SC_SQL},
-    {"SHOW FULL TABLES", sc_full_tables, SC_SQL},
-    {"SHOW TABLES", sc_tables, SC_SQL},
-    {"SHOW TABLE STATUS", sc_table_status, SC_SQL},
-    {"SHOW FULL COLUMNS FROM", sc_full_columns, SC_SQL},
-    {"SHOW FULL COLUMNS IN", sc_full_columns, SC_SQL},
-    {"SHOW FULL FIELDS FROM", sc_full_columns, SC_SQL},
-    {"SHOW FULL FIELDS IN", sc_full_columns, SC_SQL},
-    {"SHOW COLUMNS FROM", sc_columns, SC_SQL},
-    {"SHOW COLUMNS IN", sc_columns, SC_SQL},
-    {"SHOW FIELDS FROM", sc_columns, SC_SQL},
-    {"SHOW FIELDS IN", sc_columns, SC_SQL},
-    {"SHOW INDEX FROM", sc_index, SC_SQL},
-    {"SHOW INDEX IN", sc_index, SC_SQL},
-    {"SHOW INDEXES FROM", sc_index, SC_SQL},
-    {"SHOW INDEXES IN", sc_index, SC_SQL},
-    {"SHOW KEYS FROM", sc_index, SC_SQL},
-    {"SHOW KEYS IN", sc_index, SC_SQL},
-    {"SHOW CREATE TABLE", sc_show_create, SC_SQL},
-    {"SHOW CREATE DATABASE", sc_show_create_db, SC_SQL},
-    {"SHOW CREATE SCHEMA", sc_show_create_db, SC_SQL},
-    {"SHOW STORAGE ENGINES", sc_engines, SC_SQL},
-    {"SHOW ENGINES", sc_engines, SC_SQL},
-    {"SHOW COLLATION", sc_collation, SC_SQL},
-    {"SHOW CHARACTER SET", sc_charset, SC_SQL},
-    {"SHOW CHARSET", sc_charset, SC_SQL},
-    {"SHOW GRANTS", sc_grants, SC_RUNS},
-    {"SHOW WARNINGS", sc_warnings, SC_SQL},
-    {"SHOW ERRORS", sc_warnings, SC_SQL},
-    {"DESCRIBE", sc_describe, SC_SQL},
-    {"DESC", sc_describe, SC_SQL},
-    {"KILL", sc_kill, SC_RUNS},
-    {"SET", sc_ok, SC_RUNS},
-    {"USE", sc_use, SC_RUNS},
-    {"BEGIN", sc_ok, SC_RUNS},
-    {"START TRANSACTION", sc_ok, SC_RUNS},
-    {"COMMIT", sc_ok, SC_RUNS},
-    {"ROLLBACK", sc_ok, SC_RUNS},
-    {"LOCK TABLES", sc_ok, SC_RUNS},
-    {"UNLOCK TABLES", sc_ok, SC_RUNS},
-    {"PREPARE", sc_prepare, SC_SQL},
-    {"EXECUTE", sc_prepare, SC_SQL},
-    {"DEALLOCATE PREPARE", sc_prepare, SC_SQL},
-    {"DROP PREPARE", sc_prepare, SC_SQL},
-};
-
-/* ---- @@variables: replaced by their values before SQLite sees the statement ---- */
-
-/* A server variable clients read on connect, and its value. */
-struct sysvar {
-    const char *name;
-    const char *value; /* SQL literal */
-};
-
-static const struct sysvar sysvars[] = {
-    {"version", "'" ADMIN_SERVER_VERSION "'"},
-    {"version_comment", "'rebound admin port'"},
-    {"version_compile_os", "'Linux'"},
-    {"version_compile_machine", "'x86_64'"},
-    {"max_allowed_packet", "65536"},
-    {"net_buffer_length", "16384"},
-    {"character_set_client", "'utf8mb4'"},
-    {"character_set_connection", "'utf8mb4'"},
-    {"character_set_results", "'utf8mb4'"},
-    {"character_set_server", "'utf8mb4'"},
-    {"character_set_database", "'utf8mb4'"},
-    {"character_set_system", "'utf8mb3'"},
-    {"collation_connection", "'utf8mb4_general_ci'"},
-    {"collation_server", "'utf8mb4_general_ci'"},
-    {"collation_database", "'utf8mb4_general_ci'"},
-    {"autocommit", "1"},
-    {"sql_mode", "''"},
-    {"time_zone", "'SYSTEM'"},
-    {"system_time_zone", "'UTC'"},
-    {"tx_isolation", "'REPEATABLE-READ'"},
-    {"transaction_isolation", "'REPEATABLE-READ'"},
-    {"tx_read_only", "0"},
-    {"transaction_read_only", "0"},
-    {"read_only", "0"},
-    {"auto_increment_increment", "1"},
-    {"interactive_timeout", "28800"},
-    {"wait_timeout", "28800"},
-    {"net_write_timeout", "60"},
-    {"lower_case_table_names", "0"},
-    {"license", "'GPL'"},
-    {"init_connect", "''"},
-    {"performance_schema", "0"},
-    {"query_cache_size", "0"},
-    {"query_cache_type", "'OFF'"},
-    {"have_ssl", "'YES'"},
-    {"hostname", "'rebound'"},
-    {"server_id", "0"},
-    {"max_execution_time", "0"},
-    {"sql_select_limit", "18446744073709551615"},
-    {"session_track_gtids", "'OFF'"},
-    {"default_storage_engine", "'rebound'"},
-    {"storage_engine", "'rebound'"},
-};
-
-static const char *sysvar(const char *name, size_t n)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(sysvars); i++)
-        if (strlen(sysvars[i].name) == n && !strncasecmp(sysvars[i].name, name, n))
-            return sysvars[i].value;
-    return "NULL";
-}
-
-/* Copy SQL, replacing each @@[session.|global.|local.]name outside quotes by its value;
- * in the select list (outside parentheses, before FROM/WHERE/...) also name the column
- * "@@name" unless an AS follows, as MySQL does. */
-static char *rewrite_sysvars(const char *sql)
-{
-    sqlite3_str *out = sqlite3_str_new(db);
-    const char *p = sql;
-    int depth = 0;
-    bool in_list = true;
-
-    while (*p) {
-        if (*p == '\'' || *p == '"' || *p == '`') {
-            const char *e = strchr(p + 1, *p);
-            size_t n = e ? (size_t)(e - p) + 1 : strlen(p);
-            sqlite3_str_append(out, p, (int)n);
-            p += n;
-            continue;
-        }
-        if (isalpha((unsigned char)*p)) {
-            size_t n =
-                strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$");
-            static const char *const ends[] = {"FROM",  "WHERE", "GROUP",
-                                               "ORDER", "LIMIT", "HAVING"};
-            for (size_t i = 0; depth == 0 && i < ARRAY_SIZE(ends); i++)
-                if (strlen(ends[i]) == n && !strncasecmp(p, ends[i], n))
-                    in_list = false;
-            sqlite3_str_append(out, p, (int)n);
-            p += n;
-            continue;
-        }
-        if (p[0] != '@' || p[1] != '@') {
-            depth += (*p == '(') - (*p == ')');
-            sqlite3_str_appendchar(out, 1, *p++);
-            continue;
-        }
-        const char *start = p;
-        p += 2;
-        for (size_t i = 0; i < 3; i++) {
-            static const char *const scopes[] = {"session.", "global.", "local."};
-            if (!strncasecmp(p, scopes[i], strlen(scopes[i])))
-                p += strlen(scopes[i]);
-        }
-        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-        sqlite3_str_appendall(out, sysvar(p, n));
-        p += n;
-        if (in_list && depth == 0 && !match_words(skip_space(p), "AS"))
-            sqlite3_str_appendf(out, " AS \"%.*w\"", (int)(p - start), start);
-    }
-    return sqlite3_str_finish(out);
 }
 
 /* ---- entry points ---- */
@@ -2680,41 +632,28 @@ static void trim_end(char *s)
         s[--n] = '\0';
 }
 
-/* SQL in MySQL's dialect as SQLite takes it: CONVERT() as CAST(), @@variables replaced. */
-static char *to_sqlite(const char *sql)
-{
-    char *converted = admin_dialect_rewrite(db, sql), *out;
-
-    if (!converted || !strstr(converted, "@@"))
-        return converted;
-    out = rewrite_sysvars(converted);
-    sqlite3_free(converted);
-    return out;
-}
-
 /* Answer the statement in X's text: a shortcut, or SQL in MySQL's dialect. */
-static void dispatch(struct exec *x)
+static void dispatch(struct admin_exec *x)
 {
+    const struct admin_shortcut *sc;
     const char *s, *rest;
 
     admin_dialect_open_comments(x->text);
-    s = skip_space(x->text);
+    s = admin_lex_space(x->text);
     if (!*s) {
         x->sink->error(x->sink, ER_EMPTY_QUERY, "42000", "Query was empty");
         return;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(shortcuts); i++) {
-        if (!(rest = match_words(s, shortcuts[i].words)))
-            continue;
-        if (x->compile_only && shortcuts[i].kind == SC_RUNS) {
-            x->deferred = &shortcuts[i];
+    if ((sc = admin_show_find(s, &rest))) {
+        if (x->compile_only && sc->kind == ADMIN_SC_RUNS) {
+            x->deferred = sc;
             x->deferred_rest = rest;
             return;
         }
-        shortcuts[i].run(x, rest);
+        sc->run(x, rest);
         return;
     }
-    run_built(x, to_sqlite(s));
+    admin_sql_run_built(x, admin_dialect_to_sqlite(db, s));
 }
 
 static void run_free(struct admin_sql_run *r)
@@ -2819,7 +758,7 @@ void admin_sql_exec(struct admin_client *c, const char *sql, size_t len, struct 
 /* MySQL clients bind parameters by position, and `?` is the only placeholder they know:
  * SQLite's named ones (:x, @x, $x, ?NNN) are refused rather than left unbound. 0 or -1 once
  * the error is answered. */
-static int check_params(struct exec *x)
+static int check_params(struct admin_exec *x)
 {
     int n = x->st ? sqlite3_bind_parameter_count(x->st) : 0;
     char msg[200];
@@ -2842,7 +781,7 @@ struct admin_sql_stmt *admin_sql_prepare(struct admin_client *c, const char *sql
                                          struct admin_sink *k)
 {
     struct admin_sql_stmt *p;
-    struct exec x;
+    struct admin_exec x;
 
     if (!(p = calloc(1, sizeof(*p)))) {
         k->error(k, ER_OUT_OF_RESOURCES, "HY000", "out of memory");
@@ -2987,7 +926,7 @@ int admin_sql_table_columns(const char *table,
                             void (*cb)(void *arg, const char *name, enum admin_type type),
                             void *arg)
 {
-    const struct vtable_def *t = find_table(table);
+    const struct admin_vtable *t = admin_sql_table(table);
 
     if (!t)
         return -1;
@@ -3018,12 +957,12 @@ static void set_limits(void)
     sqlite3_hard_heap_limit64(ADMIN_SQL_HEAP_LIMIT);
 }
 
-int admin_sql_open(const struct conf *conf)
+int admin_sql_open(const struct conf *conf, const struct admin_tables *tables)
 {
-    char *err = NULL, name[64], sql[160];
-
     aconf = conf;
-    started_at = ev_now(rb_loop);
+    tabs = tables;
+    if (tabs && tabs->open)
+        tabs->open();
     if (db)
         return 0;
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY, NULL) !=
@@ -3034,22 +973,9 @@ int admin_sql_open(const struct conf *conf)
     sqlite3_db_config(db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
-    for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
-        snprintf(name, sizeof(name), "rb_%s", tables[i].name);
-        snprintf(sql, sizeof(sql), "CREATE VIRTUAL TABLE %s USING %s", tables[i].name, name);
-        if (sqlite3_create_module(db, name, &vmodule, (void *)&tables[i]) != SQLITE_OK ||
-            sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
-            log_err("admin: cannot create table %s: %s", tables[i].name,
-                    err ? err : sqlite3_errmsg(db));
-            sqlite3_free(err);
-            goto bad;
-        }
-    }
-    for (size_t i = 0; i < ARRAY_SIZE(functions); i++)
-        sqlite3_create_function(db, functions[i].name, functions[i].nargs,
-                                SQLITE_UTF8 | SQLITE_DIRECTONLY, (void *)functions[i].data,
-                                functions[i].fn, NULL, NULL);
-    if (admin_dialect_open(db) < 0)
+    if (admin_vtab_create(db, tabs) < 0)
+        goto bad;
+    if (admin_dialect_open(db) < 0 || admin_funcs_open(db) < 0)
         goto bad;
     set_limits();
     sqlite3_progress_handler(db, ADMIN_SQL_PROGRESS_OPS, progress, NULL);
@@ -3065,8 +991,8 @@ void admin_sql_close(void)
     if (db)
         sqlite3_close(db);
     db = NULL;
-    free(deleted.ids);
-    memset(&deleted, 0, sizeof(deleted));
+    if (tabs && tabs->close)
+        tabs->close();
 }
 
 void admin_sql_reconf(const struct conf *conf)

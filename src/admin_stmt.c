@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "admin_wire.h"
 #include "mysql_packet.h"
 #include "rebound.h"
 
@@ -211,7 +212,7 @@ static void prepare_ok(struct admin_stmts *s, const struct admin_stmt *st)
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
     for (int i = 0; i < ncols; i++) {
         const char *name = admin_sql_stmt_column(st->sql, i, &type);
-        admin_column_def(ap, name, type);
+        admin_wire_column_def(&ap->out, ap->seq++, name, type);
     }
     if (ncols && !deprecate_eof(ap))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
@@ -610,11 +611,11 @@ static int bin_columns(struct admin_sink *k, int n, const char *const *names,
     mysql_put_lenenc(&ap->out, (uint64_t)n);
     mysql_pkt_end(&ap->out);
     for (int i = 0; i < n; i++)
-        admin_column_def(ap, names[i], types[i]);
+        admin_wire_column_def(&ap->out, ap->seq++, names[i], types[i]);
     mysql_eof_packet(&ap->out, ap->seq++,
                      MYSQL_SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_CURSOR_EXISTS, false);
     s->filling->cursor->columns_sent = true;
-    return admin_answer_too_large(ap) ? -1 : 0;
+    return admin_wire_too_large(&ap->out, ap->result_start, ap->result_sent) ? -1 : 0;
 }
 
 /* A binary row into W with sequence id SEQ: 0x00, the NULL bitmap (offset 2), then each value
@@ -654,7 +655,7 @@ static int bin_typed_row(struct admin_sink *k, int n, const struct admin_value *
         return -1;
     if (!c) {
         binary_row(s, &ap->out, ap->seq++, n, vals);
-        return admin_answer_too_large(ap) ? -1 : 0;
+        return admin_wire_too_large(&ap->out, ap->result_start, ap->result_sent) ? -1 : 0;
     }
     binary_row(s, &c->rows, 0, n, vals);
     if (c->rows.failed)

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "admin_sql.h"
+#include "admin_views.h"
 #include "conf.h"
 #include "listener.h"
 #include "rebound.h"
@@ -116,7 +117,7 @@ static int setup(void **state)
     /* A real worker thread: the sessions table parks it at the barrier. */
     if (workers_start(1) < 0)
         return -1;
-    return admin_sql_open(NULL);
+    return admin_sql_open(NULL, &admin_views);
 }
 
 static int teardown(void **state)
