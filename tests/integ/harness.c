@@ -1,4 +1,5 @@
-/* harness.c - integration-test helpers: cluster via scripts/cluster.sh, router process, clients.
+/* harness.c - integration-test helpers: cluster via scripts/cluster.sh, router process, the
+ * router fixture around it, clients, fake peers.
  *
  * Ownership: one scratch directory per test process (harness_dir()) holds the cluster, configs
  * and logs. Three things make sure no mariadbd or rebound outlives the test process, however it
@@ -215,20 +216,32 @@ char *read_file(const char *path)
     return buf;
 }
 
-int write_file(const char *path, const char *fmt, ...)
+/* write_file() with a va_list. */
+static int vwrite_file(const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static int vwrite_file(const char *path, const char *fmt, va_list ap)
 {
     FILE *f = fopen(path, "w");
-    va_list ap;
     int rc;
 
     if (!f)
         return -1;
-    va_start(ap, fmt);
     rc = vfprintf(f, fmt, ap);
-    va_end(ap);
     if (fclose(f) != 0 || rc < 0)
         return -1;
     return 0;
+}
+
+int write_file(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vwrite_file(path, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* True if port is taken by the cluster or was already handed out. */
@@ -1184,6 +1197,185 @@ void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
     if (rc != 0)
         fail_msg("root on %s: \"%s\" failed with %d", inst, sql, rc);
 }
+
+/* ---- the router fixture ---- */
+
+int fixture_init(struct router_fixture *f, const char *name, const char *admin_pw)
+{
+    static int seq;
+    char file[128];
+
+    memset(f, 0, sizeof(*f));
+    seq++;
+    snprintf(file, sizeof(file), "%s-%d.conf", name, seq);
+    harness_path(f->conf, sizeof(f->conf), file);
+    snprintf(file, sizeof(file), "%s-health-%d.log", name, seq);
+    harness_path(f->health_log, sizeof(f->health_log), file);
+    f->admin_pw = admin_pw;
+    f->rw_port = free_port();
+    f->admin_port = free_port();
+    return f->rw_port < 0 || f->admin_port < 0 ? -1 : 0;
+}
+
+int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vwrite_file(f->conf, fmt, ap);
+    va_end(ap);
+    return rc != 0 ? -1 : router_start(&f->router, f->conf, login_port);
+}
+
+int fixture_stop(struct router_fixture *f)
+{
+    fixture_close_held(f);
+    if (f->router.pid > 0 && router_stop(&f->router) != 0)
+        return -1;
+    return 0;
+}
+
+int fixture_restore(struct router_fixture *f)
+{
+    int rc = 0;
+
+    while (f->nfds > 0)
+        close(f->fds[--f->nfds]);
+    if (cluster_restore() != 0)
+        rc = -1;
+    if (fixture_run_undo(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int fixture_teardown(struct router_fixture *f)
+{
+    int rc = fixture_stop(f);
+
+    if (f->stop_peers)
+        f->stop_peers();
+    return fixture_restore(f) != 0 ? -1 : rc;
+}
+
+void fixture_dump_log(const struct router_fixture *f)
+{
+    char *log = read_file(f->health_log);
+
+    fprintf(stderr, "---- %s ----\n%s---- end ----\n", f->health_log, log ? log : "(missing)\n");
+    free(log);
+}
+
+void fixture_expect_line(const struct router_fixture *f, long from, const char *needle,
+                         int timeout_ms)
+{
+    if (wait_for_file_line_from(f->health_log, from, needle, timeout_ms))
+        return;
+    fixture_dump_log(f);
+    fail_msg("no health-log line \"%s\" within %d ms", needle, timeout_ms);
+}
+
+int fixture_hold(struct router_fixture *f, int port)
+{
+    int i;
+
+    for (i = 0; i < FIXTURE_MAX_HELD && f->held[i]; i++)
+        ;
+    assert_true(i < FIXTURE_MAX_HELD);
+    f->held[i] = client_connect_app(port);
+    if (!f->held[i])
+        fail_msg("session through port %d: %u %s", port, client_errno(), client_error());
+    return i;
+}
+
+void fixture_close_held(struct router_fixture *f)
+{
+    int i;
+
+    for (i = 0; i < FIXTURE_MAX_HELD; i++) {
+        if (f->held[i])
+            mysql_close(f->held[i]);
+        f->held[i] = NULL;
+    }
+}
+
+int fixture_keep_fd(struct router_fixture *f, int fd)
+{
+    assert_true(fd >= 0);
+    assert_true(f->nfds < FIXTURE_MAX_FDS);
+    f->fds[f->nfds++] = fd;
+    return fd;
+}
+
+void fixture_close_fd(struct router_fixture *f, int fd)
+{
+    int i;
+
+    for (i = 0; i < f->nfds; i++) {
+        if (f->fds[i] == fd) {
+            f->fds[i] = f->fds[--f->nfds];
+            break;
+        }
+    }
+    close(fd);
+}
+
+void fixture_push_undo(struct router_fixture *f, const char *inst, const char *fmt, ...)
+{
+    struct fixture_undo *u;
+    va_list ap;
+
+    assert_true(f->nundo < FIXTURE_MAX_UNDO);
+    u = &f->undo[f->nundo++];
+    snprintf(u->inst, sizeof(u->inst), "%s", inst);
+    va_start(ap, fmt);
+    vsnprintf(u->sql, sizeof(u->sql), fmt, ap);
+    va_end(ap);
+}
+
+void fixture_set_global(struct router_fixture *f, const char *inst, const char *var,
+                        const char *value)
+{
+    char old[128];
+
+    root_sql(inst, old, sizeof(old), "SELECT @@GLOBAL.%s", var);
+    fixture_push_undo(f, inst, "SET GLOBAL %s = %s", var, old);
+    root_sql(inst, NULL, 0, "SET GLOBAL %s = %s", var, value);
+}
+
+int fixture_run_undo(struct router_fixture *f)
+{
+    int rc = 0;
+    MYSQL *m;
+
+    while (f->nundo > 0) {
+        struct fixture_undo *u = &f->undo[--f->nundo];
+        m = root_connect(u->inst);
+        if (!m || root_run(m, u->sql, NULL, 0) != 0)
+            rc = -1;
+        if (m)
+            mysql_close(m);
+    }
+    return rc;
+}
+
+long long fixture_admin_int(const struct router_fixture *f, const char *fmt, ...)
+{
+    char sql[512], err[768];
+    long long v = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (admin_number(f->admin_port, "admin", f->admin_pw, sql, &v, err, sizeof(err)) < 0) {
+        fixture_dump_log(f);
+        fail_msg("%s", err);
+    }
+    return v;
+}
+
+/* ---- sockets for fake peers ---- */
 
 struct sockaddr_in loopback_addr(int port)
 {

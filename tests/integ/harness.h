@@ -153,6 +153,103 @@ int router_stop(struct router *r);
 /* Run `rebound -c -f conf`; returns its exit status and its output in out. */
 int router_check_config(const char *conf, char *out, size_t outsz);
 
+/* ---- the router fixture ----
+ *
+ * What a test (or a group of tests) runs around one router: its config file and health log,
+ * the ports it listens on, the sessions and sockets the test holds, and the changes the test
+ * made as root on the cluster, each with the statement that undoes it. A test file declares one
+ * `static struct router_fixture fx`, calls fixture_init() in its setup, starts the router with its
+ * own config through fixture_start(), and ends with fixture_teardown(). */
+
+#define FIXTURE_MAX_HELD 256 /* client sessions a test may hold at once */
+#define FIXTURE_MAX_FDS  16  /* raw sockets a test may keep for teardown */
+#define FIXTURE_MAX_UNDO 16  /* changes on the cluster a test may make */
+
+/* SQL to run as root on an instance at teardown, to undo what a test changed. */
+struct fixture_undo {
+    char inst[16];
+    char sql[256];
+};
+
+/* One router and what a test holds and changed around it; zeroed by fixture_init(). */
+struct router_fixture {
+    struct router router;
+    char conf[512];                /* its config file, NAME-N.conf in harness_dir() */
+    char health_log[512];          /* its health log, NAME-health-N.log: name it in the config */
+    int rw_port;                   /* a free port for the listen the test routes through */
+    int admin_port;                /* a free port for the admin port */
+    const char *admin_pw;          /* password of the admin port's user "admin" */
+    MYSQL *held[FIXTURE_MAX_HELD]; /* sessions closed at teardown (NULL: free slot) */
+    int fds[FIXTURE_MAX_FDS];      /* sockets closed at teardown */
+    int nfds;
+    struct fixture_undo undo[FIXTURE_MAX_UNDO]; /* run last first at teardown */
+    int nundo;
+    void (*stop_peers)(void); /* stops the test's own fake peers: fixture_teardown() calls it
+                               * once the router is stopped, before the sockets close (NULL: no
+                               * peers) */
+};
+
+/* Zero f and give it fresh paths (NAME-N.conf, NAME-health-N.log, N counting the fixtures of
+ * this process), a free rw_port and admin_port, and the admin password ADMIN_PW (may be NULL
+ * where the config has no admin port). 0, or -1 if no port is free. */
+int fixture_init(struct router_fixture *f, const char *name, const char *admin_pw);
+
+/* Write f->conf from a printf format and start the router on it (router_start(), readiness
+ * login through login_port). 0 or -1. */
+int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Close the held sessions, then stop the router if it runs (router_stop(): a clean exit with no
+ * sanitizer report). 0 or -1. */
+int fixture_stop(struct router_fixture *f);
+
+/* Close the kept sockets, thaw or restart every instance of the cluster (cluster_restore()) and
+ * run the undo list. 0 or -1 (every step is done even after one failed). */
+int fixture_restore(struct router_fixture *f);
+
+/* fixture_stop(), f->stop_peers(), then fixture_restore(): all a test leaves behind. 0 or
+ * -1. */
+int fixture_teardown(struct router_fixture *f);
+
+/* Print the health log to stderr: cmocka truncates long messages, so a failing test prints it
+ * before fail_msg(). */
+void fixture_dump_log(const struct router_fixture *f);
+
+/* Fail the test (health log printed) unless a line of the health log at or after offset `from`
+ * holds needle within timeout_ms. */
+void fixture_expect_line(const struct router_fixture *f, long from, const char *needle,
+                         int timeout_ms);
+
+/* Open a session as app through port into a free f->held slot and return the slot; fails the
+ * test if the login fails. */
+int fixture_hold(struct router_fixture *f, int port);
+
+/* Close every held session. */
+void fixture_close_held(struct router_fixture *f);
+
+/* Keep socket fd for teardown to close and return it; fails the test if fd is -1. */
+int fixture_keep_fd(struct router_fixture *f, int fd);
+
+/* Close a socket fixture_keep_fd() kept, and forget it. */
+void fixture_close_fd(struct router_fixture *f, int fd);
+
+/* Remember SQL (a printf format) to be run as root on INST at teardown, last pushed first run. */
+void fixture_push_undo(struct router_fixture *f, const char *inst, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* SET GLOBAL VAR = VALUE as root on INST; the current value is restored at teardown (written
+ * back as it reads, unquoted: for numeric variables). */
+void fixture_set_global(struct router_fixture *f, const char *inst, const char *var,
+                        const char *value);
+
+/* Run the undo list now, last first, and empty it. 0, or -1 if a statement failed. */
+int fixture_run_undo(struct router_fixture *f);
+
+/* Run SQL (a printf format) on the admin port as admin and return the first column of its first
+ * row as a number; fails the test (health log printed) on error. */
+long long fixture_admin_int(const struct router_fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ---- MySQL clients ---- */
 
 /* Connect as user/pass (pass may be NULL) to db (may be NULL) on 127.0.0.1:port over TCP, with
