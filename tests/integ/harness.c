@@ -978,11 +978,21 @@ static void set_client_error(unsigned no, const char *msg)
     snprintf(H.err_msg, sizeof(H.err_msg), "%s", msg ? msg : "");
 }
 
-MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
-                      unsigned timeout_s)
+void client_options(MYSQL *m, unsigned timeout_s)
 {
     unsigned proto = MYSQL_PROTOCOL_TCP;
     my_bool off = 0;
+
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+}
+
+MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
+                      unsigned timeout_s)
+{
     MYSQL *m;
 
     if (!H.mysql_inited) {
@@ -997,11 +1007,7 @@ MYSQL *client_connect(int port, const char *user, const char *pass, const char *
         set_client_error(0, "mysql_init failed");
         return NULL;
     }
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    client_options(m, timeout_s);
     if (!mysql_real_connect(m, "127.0.0.1", user, pass, db, (unsigned)port, NULL, 0)) {
         set_client_error(mysql_errno(m), mysql_error(m));
         mysql_close(m);
@@ -1046,6 +1052,20 @@ int client_query(MYSQL *m, const char *sql)
         return (int)H.err_no;
     }
     return 0;
+}
+
+long long client_query_int(MYSQL *m, const char *sql)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    long long v = -1;
+
+    if (mysql_query(m, sql) || !(res = mysql_store_result(m)))
+        return -1;
+    if ((row = mysql_fetch_row(res)) && row[0])
+        v = atoll(row[0]);
+    mysql_free_result(res);
+    return v;
 }
 
 int client_server_port(MYSQL *m)
@@ -1808,4 +1828,57 @@ bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_
             return false;
         sleep_ms(10);
     }
+}
+
+/* ---- a query loop ---- */
+
+/* The thread of a query loop. */
+static void *query_loop_run(void *arg)
+{
+    struct query_loop *q = arg;
+    MYSQL *m = client_connect_app(q->port);
+
+    if (!m) {
+        q->failed++;
+        return NULL;
+    }
+    do {
+        int64_t t0 = now_ms(), dt;
+        bool stressed = atomic_load(&q->stressed);
+
+        if (client_query(m, "SELECT 1") == 0)
+            q->ok++;
+        else
+            q->failed++;
+        dt = now_ms() - t0;
+        if (!stressed) {
+            if (dt > q->quiet_ms)
+                q->quiet_ms = dt;
+            atomic_fetch_add(&q->nquiet, 1);
+        } else if (dt > q->max_ms) {
+            q->max_ms = dt;
+        }
+        sleep_ms(q->pause_ms);
+    } while (!atomic_load(&q->stop));
+    mysql_close(m);
+    return NULL;
+}
+
+void query_loop_start(struct query_loop *q, int port, int pause_ms)
+{
+    query_loop_stop(q);
+    memset(q, 0, sizeof(*q));
+    q->port = port;
+    q->pause_ms = pause_ms;
+    assert_int_equal(pthread_create(&q->th, NULL, query_loop_run, q), 0);
+    q->running = true;
+}
+
+void query_loop_stop(struct query_loop *q)
+{
+    if (!q->running)
+        return;
+    atomic_store(&q->stop, true);
+    pthread_join(q->th, NULL);
+    q->running = false;
 }

@@ -258,6 +258,10 @@ long long fixture_admin_int(const struct router_fixture *f, const char *fmt, ...
 MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
                       unsigned timeout_s);
 
+/* The options of every client of the tests on a fresh MYSQL handle: TCP, connect, read and write
+ * timeouts of timeout_s seconds, no auto-reconnect. */
+void client_options(MYSQL *m, unsigned timeout_s);
+
 /* client_connect() as app/app-pass to appdb with a 5 s timeout. */
 MYSQL *client_connect_app(int port);
 
@@ -268,6 +272,10 @@ int client_query(MYSQL *m, const char *sql);
 /* Run sql on m and put the first column of its first row in out ("NULL" for a NULL); fails
  * the test on error. */
 void client_query_text(MYSQL *m, const char *sql, char *out, size_t outsz);
+
+/* Run sql on m and return the first column of its first row as a number; -1 on error or when
+ * there is no row. */
+long long client_query_int(MYSQL *m, const char *sql);
 
 /* SELECT @@port on m: the port of the server the session landed on, -1 on error. */
 int client_server_port(MYSQL *m);
@@ -406,6 +414,32 @@ long fake_peer_received(struct fake_peer *f, int conn, char *buf, size_t size, l
 /* Wait until connection conn has received at least n bytes after its greeting; true if it did
  * within timeout_ms. */
 bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_ms);
+
+/* A client on a thread of its own that runs SELECT 1 through a port, over one session, until it
+ * is stopped: traffic that must keep flowing while a test does something else. It counts the
+ * answers and keeps the slowest, apart for the queries before and after `stressed` is set (a
+ * quiet window that measures the machine, then the test's stress). There is at least one query,
+ * even when the loop is stopped before its login was through. */
+struct query_loop {
+    int port;             /* configuration: where the session goes, as app */
+    int pause_ms;         /* configuration: the pause after each query */
+    pthread_t th;         /* state, owned by query_loop_start() / query_loop_stop() */
+    bool running;         /* the thread runs, or ended and was not joined yet */
+    atomic_bool stop;     /* asks the thread to end */
+    atomic_bool stressed; /* set by the test: the stress has begun */
+    atomic_int nquiet;    /* queries done before `stressed` */
+    int64_t quiet_ms;     /* the slowest query before `stressed` */
+    int64_t max_ms;       /* the slowest query after it */
+    int ok, failed;       /* queries answered and failed (a failed login counts) */
+};
+
+/* Stop q if it still runs (a test that failed left it), then start it afresh on port, pausing
+ * pause_ms after each query; fails the test if the thread cannot be created. The counters and
+ * times are the thread's own until query_loop_stop() joined it. */
+void query_loop_start(struct query_loop *q, int port, int pause_ms);
+
+/* Ask q to end and join its thread; does nothing if it does not run. */
+void query_loop_stop(struct query_loop *q);
 
 /* router_start() with RLIMIT_NOFILE soft and hard limits set to nofile in the router process
  * (before exec), so that rebound runs out of descriptors early. */
