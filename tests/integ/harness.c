@@ -418,6 +418,20 @@ int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms)
 
 /* ---- repository and binaries ---- */
 
+bool find_program(const char *name, char *buf, size_t size)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096], *dir, *save = NULL;
+
+    snprintf(dirs, sizeof(dirs), "%s", path && path[0] ? path : "/usr/bin:/bin");
+    for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, size, "%s/%s", dir[0] ? dir : ".", name);
+        if (access(buf, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* If the directory `levels` components above path (after realpath) holds scripts/cluster.sh,
  * store it in H.root and return true. */
 static bool root_above(const char *path, int levels)
@@ -610,6 +624,41 @@ static int load_cluster_env(void)
     }
     fclose(f);
     return found == H.nreplicas + 1 ? 0 : -1;
+}
+
+int cluster_master_tls(void)
+{
+    char openssl[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], opts[PATH_MAX], out[4096];
+
+    if (!find_program("openssl", openssl, sizeof(openssl))) {
+        fprintf(stderr, "openssl not found in PATH\n");
+        return -1;
+    }
+    harness_path(cert, sizeof(cert), "master-tls.pem");
+    harness_path(key, sizeof(key), "master-tls.key");
+    char *argv[] = {openssl,
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-out",
+                    cert,
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    NULL};
+    if (run_command(argv, out, sizeof(out), 30000) != 0) {
+        fprintf(stderr, "openssl req failed: %s\n", out);
+        return -1;
+    }
+    harness_path(opts, sizeof(opts), "master.opts");
+    return write_file(opts, "--ssl-cert=%s\n--ssl-key=%s\n", cert, key);
 }
 
 int cluster_start(int nreplicas)
@@ -871,11 +920,47 @@ static void dump_router_output(const struct router *r)
 /* Resource limits of a router child before exec; defined with router_start_nofile() below. */
 static void router_child_limits(void);
 
+/* Fork and exec argv in the background with output to out_fd (see child_prepare()), killed
+ * with this process; before_exec (if not NULL) runs in the child just before the exec. The
+ * child's pid, or -1. */
+static pid_t spawn_child(char *const argv[], int out_fd, void (*before_exec)(void))
+{
+    pid_t parent = getpid(), pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        /* Die with the test process, whatever kills it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        child_prepare(out_fd);
+        if (before_exec)
+            before_exec();
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t spawn_program(char *const argv[], const char *out_path)
+{
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pid_t pid;
+
+    if (fd < 0)
+        return -1;
+    pid = spawn_child(argv, fd, NULL);
+    close(fd);
+    return pid;
+}
+
 int router_start(struct router *r, const char *conf, int login_port)
 {
     static int seq;
     int64_t deadline = now_ms() + ROUTER_READY_MS;
-    pid_t parent = getpid(), pid;
+    char *argv[] = {(char *)router_bin(), (char *)"-f", (char *)conf, NULL};
+    pid_t pid;
     MYSQL *m;
     int fd, st;
     char name[64];
@@ -888,18 +973,7 @@ int router_start(struct router *r, const char *conf, int login_port)
     fd = open(r->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid == 0) {
-        /* Die with the test process, whatever kills it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        child_prepare(fd);
-        router_child_limits();
-        execl(router_bin(), router_bin(), "-f", conf, (char *)NULL);
-        _exit(127);
-    }
+    pid = spawn_child(argv, fd, router_child_limits);
     close(fd);
     if (pid < 0)
         return -1;
@@ -1571,8 +1645,7 @@ static size_t fake_peer_greeting(unsigned char *buf, size_t size, uint8_t protoc
     return len + 4;
 }
 
-/* Write all of buf to a blocking socket; errors are ignored (the other side may be gone). */
-static void fake_peer_write(int fd, const void *buf, size_t len)
+void send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     ssize_t n;
@@ -1637,13 +1710,13 @@ static void fake_peer_greet(struct fake_peer *f, struct fake_peer_conn *c)
     switch (f->kind) {
     case FAKE_PEER_GREETING:
     case FAKE_PEER_PROTOCOL9:
-        fake_peer_write(c->fd, g, n);
+        send_all(c->fd, g, n);
         break;
     case FAKE_PEER_GARBAGE:
-        fake_peer_write(c->fd, http, sizeof(http) - 1);
+        send_all(c->fd, http, sizeof(http) - 1);
         break;
     case FAKE_PEER_TRUNCATED:
-        fake_peer_write(c->fd, g, n / 2);
+        send_all(c->fd, g, n / 2);
         break;
     case FAKE_PEER_SILENT:
         break;

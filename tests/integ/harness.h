@@ -78,7 +78,20 @@ int free_port(void);
  * longer than timeout_ms, -1 if it could not be run. */
 int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms);
 
+/* Path of program NAME found in $PATH into buf; false if there is none. */
+bool find_program(const char *name, char *buf, size_t size);
+
+/* Start argv (argv[0] a path) in the background with stdin on /dev/null, stdout and stderr
+ * appended to out_path and fds >= 3 closed; it is killed if this process dies. Its pid (stop it
+ * and reap it by that pid), or -1. */
+pid_t spawn_program(char *const argv[], const char *out_path);
+
 /* ---- the MariaDB cluster (scripts/cluster.sh) ---- */
+
+/* Make a self-signed certificate for 127.0.0.1 (master-tls.pem and master-tls.key in
+ * harness_dir(), with the openssl CLI) and write master.opts, so that the master starts with TLS:
+ * call before cluster_start(). 0 or -1 after printing why. */
+int cluster_master_tls(void);
 
 /* Start a master and nreplicas replicas with replication in harness_dir(). A guardian process
  * stops them if this process dies without calling cluster_stop(). 0 or -1. */
@@ -322,6 +335,10 @@ int loopback_listen(int port, int backlog);
 
 /* A non-blocking connect to 127.0.0.1:port, under way or done; -1 (errno set) on error. */
 int loopback_connect(int port);
+
+/* Send all of buf on socket fd, stopping quietly at the first error (the other side may have
+ * closed: EPIPE, ECONNRESET). */
+void send_all(int fd, const void *buf, size_t len);
 
 /* Read from fd until EOF or error, at most timeout_ms; bytes read, -1 on timeout. */
 long read_until_eof(int fd, int timeout_ms);
