@@ -1319,7 +1319,7 @@ int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...
     va_start(ap, fmt);
     rc = vwrite_file(f->conf, fmt, ap);
     va_end(ap);
-    return rc != 0 ? -1 : router_start(&f->router, f->conf, login_port);
+    return rc != 0 ? -1 : router_start_nofile(&f->router, f->conf, login_port, f->nofile);
 }
 
 int fixture_stop(struct router_fixture *f)

@@ -192,6 +192,7 @@ struct router_fixture {
     int rw_port;                   /* a free port for the listen the test routes through */
     int admin_port;                /* a free port for the admin port */
     const char *admin_pw;          /* password of the admin port's user "admin" */
+    int nofile;                    /* RLIMIT_NOFILE fixture_start() gives rebound, 0: unchanged */
     MYSQL *held[FIXTURE_MAX_HELD]; /* sessions closed at teardown (NULL: free slot) */
     int fds[FIXTURE_MAX_FDS];      /* sockets closed at teardown */
     int nfds;
@@ -207,8 +208,8 @@ struct router_fixture {
  * where the config has no admin port). 0, or -1 if no port is free. */
 int fixture_init(struct router_fixture *f, const char *name, const char *admin_pw);
 
-/* Write f->conf from a printf format and start the router on it (router_start(), readiness
- * login through login_port). 0 or -1. */
+/* Write f->conf from a printf format and start the router on it (router_start_nofile() with
+ * f->nofile, readiness login through login_port). 0 or -1. */
 int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -84,9 +84,10 @@ static void start_router(int nofile, const char *tuning, const char *listens, ..
     va_start(ap, listens);
     vsnprintf(body, sizeof(body), listens, ap);
     va_end(ap);
+    fx.nofile = nofile;
     assert_int_equal(
-        write_file(
-            fx.conf,
+        fixture_start(
+            &fx, ready_port,
             "# written by test_peers.c\n"
             "global\n"
             "    maxconn 10000\n"
@@ -105,7 +106,6 @@ static void start_router(int nofile, const char *tuning, const char *listens, ..
             fx.health_log, fx.admin_port, ADMIN_PW, tuning, ready_port, cluster_port("master"),
             body),
         0);
-    assert_int_equal(router_start_nofile(&fx.router, fx.conf, ready_port, nofile), 0);
 }
 
 /* Start fake peer f on port with the given behaviour; fails the test if it cannot listen. */
