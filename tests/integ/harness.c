@@ -773,34 +773,45 @@ pid_t cluster_pid(const char *name)
     return pid > 0 && instance_alive(pid, name) ? pid : -1;
 }
 
-int cluster_kill9(const char *name)
+/* True once instance name (pid) is gone: the wait of cluster_kill9(). */
+static bool instance_gone(pid_t pid, const char *name)
+{
+    return !instance_alive(pid, name);
+}
+
+/* True once pid is stopped: the wait of cluster_freeze(). */
+static bool instance_stopped(pid_t pid, const char *name)
+{
+    (void)name;
+    return proc_state(pid) == 'T';
+}
+
+/* Send sig to instance name and wait, polling every poll_ms, until done() says the kernel did
+ * it. 30 s is a bound, not an expectation: it returns as soon as done() holds. 0 or -1. */
+static int signal_instance(const char *name, int sig, bool (*done)(pid_t, const char *),
+                           int poll_ms)
 {
     pid_t pid = cluster_pid(name);
-    int64_t deadline = now_ms() + 30000; /* a bound, not an expectation: returns when gone */
+    int64_t deadline = now_ms() + 30000;
 
-    if (pid < 0 || kill(pid, SIGKILL) < 0)
+    if (pid < 0 || kill(pid, sig) < 0)
         return -1;
-    while (instance_alive(pid, name)) {
+    while (!done(pid, name)) {
         if (now_ms() >= deadline)
             return -1;
-        sleep_ms(10);
+        sleep_ms(poll_ms);
     }
     return 0;
 }
 
+int cluster_kill9(const char *name)
+{
+    return signal_instance(name, SIGKILL, instance_gone, 10);
+}
+
 int cluster_freeze(const char *name)
 {
-    pid_t pid = cluster_pid(name);
-    int64_t deadline = now_ms() + 30000; /* a bound, not an expectation: returns when stopped */
-
-    if (pid < 0 || kill(pid, SIGSTOP) < 0)
-        return -1;
-    while (proc_state(pid) != 'T') {
-        if (now_ms() >= deadline)
-            return -1;
-        sleep_ms(5);
-    }
-    return 0;
+    return signal_instance(name, SIGSTOP, instance_stopped, 5);
 }
 
 int cluster_thaw(const char *name)
