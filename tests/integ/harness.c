@@ -1,4 +1,5 @@
-/* harness.c - integration-test helpers: cluster via scripts/cluster.sh, router process, clients.
+/* harness.c - integration-test helpers: cluster via scripts/cluster.sh, router process, the
+ * router fixture around it, clients, fake peers.
  *
  * Ownership: one scratch directory per test process (harness_dir()) holds the cluster, configs
  * and logs. Three things make sure no mariadbd or rebound outlives the test process, however it
@@ -215,20 +216,32 @@ char *read_file(const char *path)
     return buf;
 }
 
-int write_file(const char *path, const char *fmt, ...)
+/* write_file() with a va_list. */
+static int vwrite_file(const char *path, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static int vwrite_file(const char *path, const char *fmt, va_list ap)
 {
     FILE *f = fopen(path, "w");
-    va_list ap;
     int rc;
 
     if (!f)
         return -1;
-    va_start(ap, fmt);
     rc = vfprintf(f, fmt, ap);
-    va_end(ap);
     if (fclose(f) != 0 || rc < 0)
         return -1;
     return 0;
+}
+
+int write_file(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vwrite_file(path, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* True if port is taken by the cluster or was already handed out. */
@@ -404,6 +417,20 @@ int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms)
 }
 
 /* ---- repository and binaries ---- */
+
+bool find_program(const char *name, char *buf, size_t size)
+{
+    const char *path = getenv("PATH");
+    char dirs[4096], *dir, *save = NULL;
+
+    snprintf(dirs, sizeof(dirs), "%s", path && path[0] ? path : "/usr/bin:/bin");
+    for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        snprintf(buf, size, "%s/%s", dir[0] ? dir : ".", name);
+        if (access(buf, X_OK) == 0)
+            return true;
+    }
+    return false;
+}
 
 /* If the directory `levels` components above path (after realpath) holds scripts/cluster.sh,
  * store it in H.root and return true. */
@@ -599,6 +626,41 @@ static int load_cluster_env(void)
     return found == H.nreplicas + 1 ? 0 : -1;
 }
 
+int cluster_master_tls(void)
+{
+    char openssl[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], opts[PATH_MAX], out[4096];
+
+    if (!find_program("openssl", openssl, sizeof(openssl))) {
+        fprintf(stderr, "openssl not found in PATH\n");
+        return -1;
+    }
+    harness_path(cert, sizeof(cert), "master-tls.pem");
+    harness_path(key, sizeof(key), "master-tls.key");
+    char *argv[] = {openssl,
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                    "-nodes",
+                    "-keyout",
+                    key,
+                    "-out",
+                    cert,
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    NULL};
+    if (run_command(argv, out, sizeof(out), 30000) != 0) {
+        fprintf(stderr, "openssl req failed: %s\n", out);
+        return -1;
+    }
+    harness_path(opts, sizeof(opts), "master.opts");
+    return write_file(opts, "--ssl-cert=%s\n--ssl-key=%s\n", cert, key);
+}
+
 int cluster_start(int nreplicas)
 {
     char n[16];
@@ -711,34 +773,45 @@ pid_t cluster_pid(const char *name)
     return pid > 0 && instance_alive(pid, name) ? pid : -1;
 }
 
-int cluster_kill9(const char *name)
+/* True once instance name (pid) is gone: the wait of cluster_kill9(). */
+static bool instance_gone(pid_t pid, const char *name)
+{
+    return !instance_alive(pid, name);
+}
+
+/* True once pid is stopped: the wait of cluster_freeze(). */
+static bool instance_stopped(pid_t pid, const char *name)
+{
+    (void)name;
+    return proc_state(pid) == 'T';
+}
+
+/* Send sig to instance name and wait, polling every poll_ms, until done() says the kernel did
+ * it. 30 s is a bound, not an expectation: it returns as soon as done() holds. 0 or -1. */
+static int signal_instance(const char *name, int sig, bool (*done)(pid_t, const char *),
+                           int poll_ms)
 {
     pid_t pid = cluster_pid(name);
-    int64_t deadline = now_ms() + 30000; /* a bound, not an expectation: returns when gone */
+    int64_t deadline = now_ms() + 30000;
 
-    if (pid < 0 || kill(pid, SIGKILL) < 0)
+    if (pid < 0 || kill(pid, sig) < 0)
         return -1;
-    while (instance_alive(pid, name)) {
+    while (!done(pid, name)) {
         if (now_ms() >= deadline)
             return -1;
-        sleep_ms(10);
+        sleep_ms(poll_ms);
     }
     return 0;
 }
 
+int cluster_kill9(const char *name)
+{
+    return signal_instance(name, SIGKILL, instance_gone, 10);
+}
+
 int cluster_freeze(const char *name)
 {
-    pid_t pid = cluster_pid(name);
-    int64_t deadline = now_ms() + 30000; /* a bound, not an expectation: returns when stopped */
-
-    if (pid < 0 || kill(pid, SIGSTOP) < 0)
-        return -1;
-    while (proc_state(pid) != 'T') {
-        if (now_ms() >= deadline)
-            return -1;
-        sleep_ms(5);
-    }
-    return 0;
+    return signal_instance(name, SIGSTOP, instance_stopped, 5);
 }
 
 int cluster_thaw(const char *name)
@@ -858,11 +931,47 @@ static void dump_router_output(const struct router *r)
 /* Resource limits of a router child before exec; defined with router_start_nofile() below. */
 static void router_child_limits(void);
 
+/* Fork and exec argv in the background with output to out_fd (see child_prepare()), killed
+ * with this process; before_exec (if not NULL) runs in the child just before the exec. The
+ * child's pid, or -1. */
+static pid_t spawn_child(char *const argv[], int out_fd, void (*before_exec)(void))
+{
+    pid_t parent = getpid(), pid;
+
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        /* Die with the test process, whatever kills it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        child_prepare(out_fd);
+        if (before_exec)
+            before_exec();
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+pid_t spawn_program(char *const argv[], const char *out_path)
+{
+    int fd = open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    pid_t pid;
+
+    if (fd < 0)
+        return -1;
+    pid = spawn_child(argv, fd, NULL);
+    close(fd);
+    return pid;
+}
+
 int router_start(struct router *r, const char *conf, int login_port)
 {
     static int seq;
     int64_t deadline = now_ms() + ROUTER_READY_MS;
-    pid_t parent = getpid(), pid;
+    char *argv[] = {(char *)router_bin(), (char *)"-f", (char *)conf, NULL};
+    pid_t pid;
     MYSQL *m;
     int fd, st;
     char name[64];
@@ -875,18 +984,7 @@ int router_start(struct router *r, const char *conf, int login_port)
     fd = open(r->err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    fflush(NULL);
-    pid = fork();
-    if (pid == 0) {
-        /* Die with the test process, whatever kills it. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        child_prepare(fd);
-        router_child_limits();
-        execl(router_bin(), router_bin(), "-f", conf, (char *)NULL);
-        _exit(127);
-    }
+    pid = spawn_child(argv, fd, router_child_limits);
     close(fd);
     if (pid < 0)
         return -1;
@@ -965,11 +1063,21 @@ static void set_client_error(unsigned no, const char *msg)
     snprintf(H.err_msg, sizeof(H.err_msg), "%s", msg ? msg : "");
 }
 
-MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
-                      unsigned timeout_s)
+void client_options(MYSQL *m, unsigned timeout_s)
 {
     unsigned proto = MYSQL_PROTOCOL_TCP;
     my_bool off = 0;
+
+    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
+    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+}
+
+MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
+                      unsigned timeout_s)
+{
     MYSQL *m;
 
     if (!H.mysql_inited) {
@@ -984,11 +1092,7 @@ MYSQL *client_connect(int port, const char *user, const char *pass, const char *
         set_client_error(0, "mysql_init failed");
         return NULL;
     }
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout_s);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    client_options(m, timeout_s);
     if (!mysql_real_connect(m, "127.0.0.1", user, pass, db, (unsigned)port, NULL, 0)) {
         set_client_error(mysql_errno(m), mysql_error(m));
         mysql_close(m);
@@ -1033,6 +1137,20 @@ int client_query(MYSQL *m, const char *sql)
         return (int)H.err_no;
     }
     return 0;
+}
+
+long long client_query_int(MYSQL *m, const char *sql)
+{
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    long long v = -1;
+
+    if (mysql_query(m, sql) || !(res = mysql_store_result(m)))
+        return -1;
+    if ((row = mysql_fetch_row(res)) && row[0])
+        v = atoll(row[0]);
+    mysql_free_result(res);
+    return v;
 }
 
 int client_server_port(MYSQL *m)
@@ -1184,6 +1302,185 @@ void root_sql(const char *inst, char *out, size_t outsz, const char *fmt, ...)
     if (rc != 0)
         fail_msg("root on %s: \"%s\" failed with %d", inst, sql, rc);
 }
+
+/* ---- the router fixture ---- */
+
+int fixture_init(struct router_fixture *f, const char *name, const char *admin_pw)
+{
+    static int seq;
+    char file[128];
+
+    memset(f, 0, sizeof(*f));
+    seq++;
+    snprintf(file, sizeof(file), "%s-%d.conf", name, seq);
+    harness_path(f->conf, sizeof(f->conf), file);
+    snprintf(file, sizeof(file), "%s-health-%d.log", name, seq);
+    harness_path(f->health_log, sizeof(f->health_log), file);
+    f->admin_pw = admin_pw;
+    f->rw_port = free_port();
+    f->admin_port = free_port();
+    return f->rw_port < 0 || f->admin_port < 0 ? -1 : 0;
+}
+
+int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vwrite_file(f->conf, fmt, ap);
+    va_end(ap);
+    return rc != 0 ? -1 : router_start_nofile(&f->router, f->conf, login_port, f->nofile);
+}
+
+int fixture_stop(struct router_fixture *f)
+{
+    fixture_close_held(f);
+    if (f->router.pid > 0 && router_stop(&f->router) != 0)
+        return -1;
+    return 0;
+}
+
+int fixture_restore(struct router_fixture *f)
+{
+    int rc = 0;
+
+    while (f->nfds > 0)
+        close(f->fds[--f->nfds]);
+    if (cluster_restore() != 0)
+        rc = -1;
+    if (fixture_run_undo(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int fixture_teardown(struct router_fixture *f)
+{
+    int rc = fixture_stop(f);
+
+    if (f->stop_peers)
+        f->stop_peers();
+    return fixture_restore(f) != 0 ? -1 : rc;
+}
+
+void fixture_dump_log(const struct router_fixture *f)
+{
+    char *log = read_file(f->health_log);
+
+    fprintf(stderr, "---- %s ----\n%s---- end ----\n", f->health_log, log ? log : "(missing)\n");
+    free(log);
+}
+
+void fixture_expect_line(const struct router_fixture *f, long from, const char *needle,
+                         int timeout_ms)
+{
+    if (wait_for_file_line_from(f->health_log, from, needle, timeout_ms))
+        return;
+    fixture_dump_log(f);
+    fail_msg("no health-log line \"%s\" within %d ms", needle, timeout_ms);
+}
+
+int fixture_hold(struct router_fixture *f, int port)
+{
+    int i;
+
+    for (i = 0; i < FIXTURE_MAX_HELD && f->held[i]; i++)
+        ;
+    assert_true(i < FIXTURE_MAX_HELD);
+    f->held[i] = client_connect_app(port);
+    if (!f->held[i])
+        fail_msg("session through port %d: %u %s", port, client_errno(), client_error());
+    return i;
+}
+
+void fixture_close_held(struct router_fixture *f)
+{
+    int i;
+
+    for (i = 0; i < FIXTURE_MAX_HELD; i++) {
+        if (f->held[i])
+            mysql_close(f->held[i]);
+        f->held[i] = NULL;
+    }
+}
+
+int fixture_keep_fd(struct router_fixture *f, int fd)
+{
+    assert_true(fd >= 0);
+    assert_true(f->nfds < FIXTURE_MAX_FDS);
+    f->fds[f->nfds++] = fd;
+    return fd;
+}
+
+void fixture_close_fd(struct router_fixture *f, int fd)
+{
+    int i;
+
+    for (i = 0; i < f->nfds; i++) {
+        if (f->fds[i] == fd) {
+            f->fds[i] = f->fds[--f->nfds];
+            break;
+        }
+    }
+    close(fd);
+}
+
+void fixture_push_undo(struct router_fixture *f, const char *inst, const char *fmt, ...)
+{
+    struct fixture_undo *u;
+    va_list ap;
+
+    assert_true(f->nundo < FIXTURE_MAX_UNDO);
+    u = &f->undo[f->nundo++];
+    snprintf(u->inst, sizeof(u->inst), "%s", inst);
+    va_start(ap, fmt);
+    vsnprintf(u->sql, sizeof(u->sql), fmt, ap);
+    va_end(ap);
+}
+
+void fixture_set_global(struct router_fixture *f, const char *inst, const char *var,
+                        const char *value)
+{
+    char old[128];
+
+    root_sql(inst, old, sizeof(old), "SELECT @@GLOBAL.%s", var);
+    fixture_push_undo(f, inst, "SET GLOBAL %s = %s", var, old);
+    root_sql(inst, NULL, 0, "SET GLOBAL %s = %s", var, value);
+}
+
+int fixture_run_undo(struct router_fixture *f)
+{
+    int rc = 0;
+    MYSQL *m;
+
+    while (f->nundo > 0) {
+        struct fixture_undo *u = &f->undo[--f->nundo];
+        m = root_connect(u->inst);
+        if (!m || root_run(m, u->sql, NULL, 0) != 0)
+            rc = -1;
+        if (m)
+            mysql_close(m);
+    }
+    return rc;
+}
+
+long long fixture_admin_int(const struct router_fixture *f, const char *fmt, ...)
+{
+    char sql[512], err[768];
+    long long v = -1;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    if (admin_number(f->admin_port, "admin", f->admin_pw, sql, &v, err, sizeof(err)) < 0) {
+        fixture_dump_log(f);
+        fail_msg("%s", err);
+    }
+    return v;
+}
+
+/* ---- sockets for fake peers ---- */
 
 struct sockaddr_in loopback_addr(int port)
 {
@@ -1359,8 +1656,7 @@ static size_t fake_peer_greeting(unsigned char *buf, size_t size, uint8_t protoc
     return len + 4;
 }
 
-/* Write all of buf to a blocking socket; errors are ignored (the other side may be gone). */
-static void fake_peer_write(int fd, const void *buf, size_t len)
+void send_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     ssize_t n;
@@ -1425,13 +1721,13 @@ static void fake_peer_greet(struct fake_peer *f, struct fake_peer_conn *c)
     switch (f->kind) {
     case FAKE_PEER_GREETING:
     case FAKE_PEER_PROTOCOL9:
-        fake_peer_write(c->fd, g, n);
+        send_all(c->fd, g, n);
         break;
     case FAKE_PEER_GARBAGE:
-        fake_peer_write(c->fd, http, sizeof(http) - 1);
+        send_all(c->fd, http, sizeof(http) - 1);
         break;
     case FAKE_PEER_TRUNCATED:
-        fake_peer_write(c->fd, g, n / 2);
+        send_all(c->fd, g, n / 2);
         break;
     case FAKE_PEER_SILENT:
         break;
@@ -1616,4 +1912,57 @@ bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_
             return false;
         sleep_ms(10);
     }
+}
+
+/* ---- a query loop ---- */
+
+/* The thread of a query loop. */
+static void *query_loop_run(void *arg)
+{
+    struct query_loop *q = arg;
+    MYSQL *m = client_connect_app(q->port);
+
+    if (!m) {
+        q->failed++;
+        return NULL;
+    }
+    do {
+        int64_t t0 = now_ms(), dt;
+        bool stressed = atomic_load(&q->stressed);
+
+        if (client_query(m, "SELECT 1") == 0)
+            q->ok++;
+        else
+            q->failed++;
+        dt = now_ms() - t0;
+        if (!stressed) {
+            if (dt > q->quiet_ms)
+                q->quiet_ms = dt;
+            atomic_fetch_add(&q->nquiet, 1);
+        } else if (dt > q->max_ms) {
+            q->max_ms = dt;
+        }
+        sleep_ms(q->pause_ms);
+    } while (!atomic_load(&q->stop));
+    mysql_close(m);
+    return NULL;
+}
+
+void query_loop_start(struct query_loop *q, int port, int pause_ms)
+{
+    query_loop_stop(q);
+    memset(q, 0, sizeof(*q));
+    q->port = port;
+    q->pause_ms = pause_ms;
+    assert_int_equal(pthread_create(&q->th, NULL, query_loop_run, q), 0);
+    q->running = true;
+}
+
+void query_loop_stop(struct query_loop *q)
+{
+    if (!q->running)
+        return;
+    atomic_store(&q->stop, true);
+    pthread_join(q->th, NULL);
+    q->running = false;
 }

@@ -78,7 +78,20 @@ int free_port(void);
  * longer than timeout_ms, -1 if it could not be run. */
 int run_command(char *const argv[], char *out, size_t outsz, int timeout_ms);
 
+/* Path of program NAME found in $PATH into buf; false if there is none. */
+bool find_program(const char *name, char *buf, size_t size);
+
+/* Start argv (argv[0] a path) in the background with stdin on /dev/null, stdout and stderr
+ * appended to out_path and fds >= 3 closed; it is killed if this process dies. Its pid (stop it
+ * and reap it by that pid), or -1. */
+pid_t spawn_program(char *const argv[], const char *out_path);
+
 /* ---- the MariaDB cluster (scripts/cluster.sh) ---- */
+
+/* Make a self-signed certificate for 127.0.0.1 (master-tls.pem and master-tls.key in
+ * harness_dir(), with the openssl CLI) and write master.opts, so that the master starts with TLS:
+ * call before cluster_start(). 0 or -1 after printing why. */
+int cluster_master_tls(void);
 
 /* Start a master and nreplicas replicas with replication in harness_dir(). A guardian process
  * stops them if this process dies without calling cluster_stop(). 0 or -1. */
@@ -153,6 +166,104 @@ int router_stop(struct router *r);
 /* Run `rebound -c -f conf`; returns its exit status and its output in out. */
 int router_check_config(const char *conf, char *out, size_t outsz);
 
+/* ---- the router fixture ----
+ *
+ * What a test (or a group of tests) runs around one router: its config file and health log,
+ * the ports it listens on, the sessions and sockets the test holds, and the changes the test
+ * made as root on the cluster, each with the statement that undoes it. A test file declares one
+ * `static struct router_fixture fx`, calls fixture_init() in its setup, starts the router with its
+ * own config through fixture_start(), and ends with fixture_teardown(). */
+
+#define FIXTURE_MAX_HELD 256 /* client sessions a test may hold at once */
+#define FIXTURE_MAX_FDS  16  /* raw sockets a test may keep for teardown */
+#define FIXTURE_MAX_UNDO 16  /* changes on the cluster a test may make */
+
+/* SQL to run as root on an instance at teardown, to undo what a test changed. */
+struct fixture_undo {
+    char inst[16];
+    char sql[256];
+};
+
+/* One router and what a test holds and changed around it; zeroed by fixture_init(). */
+struct router_fixture {
+    struct router router;
+    char conf[512];                /* its config file, NAME-N.conf in harness_dir() */
+    char health_log[512];          /* its health log, NAME-health-N.log: name it in the config */
+    int rw_port;                   /* a free port for the listen the test routes through */
+    int admin_port;                /* a free port for the admin port */
+    const char *admin_pw;          /* password of the admin port's user "admin" */
+    int nofile;                    /* RLIMIT_NOFILE fixture_start() gives rebound, 0: unchanged */
+    MYSQL *held[FIXTURE_MAX_HELD]; /* sessions closed at teardown (NULL: free slot) */
+    int fds[FIXTURE_MAX_FDS];      /* sockets closed at teardown */
+    int nfds;
+    struct fixture_undo undo[FIXTURE_MAX_UNDO]; /* run last first at teardown */
+    int nundo;
+    void (*stop_peers)(void); /* stops the test's own fake peers: fixture_teardown() calls it
+                               * once the router is stopped, before the sockets close (NULL: no
+                               * peers) */
+};
+
+/* Zero f and give it fresh paths (NAME-N.conf, NAME-health-N.log, N counting the fixtures of
+ * this process), a free rw_port and admin_port, and the admin password ADMIN_PW (may be NULL
+ * where the config has no admin port). 0, or -1 if no port is free. */
+int fixture_init(struct router_fixture *f, const char *name, const char *admin_pw);
+
+/* Write f->conf from a printf format and start the router on it (router_start_nofile() with
+ * f->nofile, readiness login through login_port). 0 or -1. */
+int fixture_start(struct router_fixture *f, int login_port, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Close the held sessions, then stop the router if it runs (router_stop(): a clean exit with no
+ * sanitizer report). 0 or -1. */
+int fixture_stop(struct router_fixture *f);
+
+/* Close the kept sockets, thaw or restart every instance of the cluster (cluster_restore()) and
+ * run the undo list. 0 or -1 (every step is done even after one failed). */
+int fixture_restore(struct router_fixture *f);
+
+/* fixture_stop(), f->stop_peers(), then fixture_restore(): all a test leaves behind. 0 or
+ * -1. */
+int fixture_teardown(struct router_fixture *f);
+
+/* Print the health log to stderr: cmocka truncates long messages, so a failing test prints it
+ * before fail_msg(). */
+void fixture_dump_log(const struct router_fixture *f);
+
+/* Fail the test (health log printed) unless a line of the health log at or after offset `from`
+ * holds needle within timeout_ms. */
+void fixture_expect_line(const struct router_fixture *f, long from, const char *needle,
+                         int timeout_ms);
+
+/* Open a session as app through port into a free f->held slot and return the slot; fails the
+ * test if the login fails. */
+int fixture_hold(struct router_fixture *f, int port);
+
+/* Close every held session. */
+void fixture_close_held(struct router_fixture *f);
+
+/* Keep socket fd for teardown to close and return it; fails the test if fd is -1. */
+int fixture_keep_fd(struct router_fixture *f, int fd);
+
+/* Close a socket fixture_keep_fd() kept, and forget it. */
+void fixture_close_fd(struct router_fixture *f, int fd);
+
+/* Remember SQL (a printf format) to be run as root on INST at teardown, last pushed first run. */
+void fixture_push_undo(struct router_fixture *f, const char *inst, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* SET GLOBAL VAR = VALUE as root on INST; the current value is restored at teardown (written
+ * back as it reads, unquoted: for numeric variables). */
+void fixture_set_global(struct router_fixture *f, const char *inst, const char *var,
+                        const char *value);
+
+/* Run the undo list now, last first, and empty it. 0, or -1 if a statement failed. */
+int fixture_run_undo(struct router_fixture *f);
+
+/* Run SQL (a printf format) on the admin port as admin and return the first column of its first
+ * row as a number; fails the test (health log printed) on error. */
+long long fixture_admin_int(const struct router_fixture *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* ---- MySQL clients ---- */
 
 /* Connect as user/pass (pass may be NULL) to db (may be NULL) on 127.0.0.1:port over TCP, with
@@ -160,6 +271,10 @@ int router_check_config(const char *conf, char *out, size_t outsz);
  * client_errno() and client_error() then tell why. */
 MYSQL *client_connect(int port, const char *user, const char *pass, const char *db,
                       unsigned timeout_s);
+
+/* The options of every client of the tests on a fresh MYSQL handle: TCP, connect, read and write
+ * timeouts of timeout_s seconds, no auto-reconnect. */
+void client_options(MYSQL *m, unsigned timeout_s);
 
 /* client_connect() as app/app-pass to appdb with a 5 s timeout. */
 MYSQL *client_connect_app(int port);
@@ -171,6 +286,10 @@ int client_query(MYSQL *m, const char *sql);
 /* Run sql on m and put the first column of its first row in out ("NULL" for a NULL); fails
  * the test on error. */
 void client_query_text(MYSQL *m, const char *sql, char *out, size_t outsz);
+
+/* Run sql on m and return the first column of its first row as a number; -1 on error or when
+ * there is no row. */
+long long client_query_int(MYSQL *m, const char *sql);
 
 /* SELECT @@port on m: the port of the server the session landed on, -1 on error. */
 int client_server_port(MYSQL *m);
@@ -217,6 +336,10 @@ int loopback_listen(int port, int backlog);
 
 /* A non-blocking connect to 127.0.0.1:port, under way or done; -1 (errno set) on error. */
 int loopback_connect(int port);
+
+/* Send all of buf on socket fd, stopping quietly at the first error (the other side may have
+ * closed: EPIPE, ECONNRESET). */
+void send_all(int fd, const void *buf, size_t len);
 
 /* Read from fd until EOF or error, at most timeout_ms; bytes read, -1 on timeout. */
 long read_until_eof(int fd, int timeout_ms);
@@ -309,6 +432,32 @@ long fake_peer_received(struct fake_peer *f, int conn, char *buf, size_t size, l
 /* Wait until connection conn has received at least n bytes after its greeting; true if it did
  * within timeout_ms. */
 bool fake_peer_wait_received(struct fake_peer *f, int conn, long n, int timeout_ms);
+
+/* A client on a thread of its own that runs SELECT 1 through a port, over one session, until it
+ * is stopped: traffic that must keep flowing while a test does something else. It counts the
+ * answers and keeps the slowest, apart for the queries before and after `stressed` is set (a
+ * quiet window that measures the machine, then the test's stress). There is at least one query,
+ * even when the loop is stopped before its login was through. */
+struct query_loop {
+    int port;             /* configuration: where the session goes, as app */
+    int pause_ms;         /* configuration: the pause after each query */
+    pthread_t th;         /* state, owned by query_loop_start() / query_loop_stop() */
+    bool running;         /* the thread runs, or ended and was not joined yet */
+    atomic_bool stop;     /* asks the thread to end */
+    atomic_bool stressed; /* set by the test: the stress has begun */
+    atomic_int nquiet;    /* queries done before `stressed` */
+    int64_t quiet_ms;     /* the slowest query before `stressed` */
+    int64_t max_ms;       /* the slowest query after it */
+    int ok, failed;       /* queries answered and failed (a failed login counts) */
+};
+
+/* Stop q if it still runs (a test that failed left it), then start it afresh on port, pausing
+ * pause_ms after each query; fails the test if the thread cannot be created. The counters and
+ * times are the thread's own until query_loop_stop() joined it. */
+void query_loop_start(struct query_loop *q, int port, int pause_ms);
+
+/* Ask q to end and join its thread; does nothing if it does not run. */
+void query_loop_stop(struct query_loop *q);
 
 /* router_start() with RLIMIT_NOFILE soft and hard limits set to nofile in the router process
  * (before exec), so that rebound runs out of descriptors early. */

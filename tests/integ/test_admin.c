@@ -30,13 +30,8 @@
 #define LOG_WAIT_MS 10000
 
 /* The router of the whole group: one rw listen (master, replica1 backup) and the admin port. */
-struct fixture {
-    struct router router;
-    char conf[512], health_log[512], crt[512], key[512];
-    int rw_port, admin_port;
-};
-
-static struct fixture fx;
+static struct router_fixture fx;
+static char admin_crt[512], admin_key[512]; /* the admin port's TLS certificate and key */
 
 /* ---- helpers ---- */
 
@@ -67,21 +62,6 @@ static MYSQL *admin_connect(void)
     return m;
 }
 
-/* First column of the first row of SQL as a number, -1 on error or no row. */
-static long long query_int(MYSQL *m, const char *sql)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    long long v = -1;
-
-    if (mysql_query(m, sql) || !(res = mysql_store_result(m)))
-        return -1;
-    if ((row = mysql_fetch_row(res)) && row[0])
-        v = atoll(row[0]);
-    mysql_free_result(res);
-    return v;
-}
-
 /* Run SQL on the admin port and return its error number (0 on success). */
 static unsigned admin_err(MYSQL *m, const char *sql)
 {
@@ -102,7 +82,7 @@ static long long query_int_settled(MYSQL *m, const char *sql, long long want)
     int64_t deadline = now_ms() + LOG_WAIT_MS;
     long long v;
 
-    while ((v = query_int(m, sql)) != want && now_ms() < deadline)
+    while ((v = client_query_int(m, sql)) != want && now_ms() < deadline)
         sleep_ms(50);
     return v;
 }
@@ -115,62 +95,19 @@ static void expect_log_line(long from, const char *needle)
 
 /* ---- a client relaying queries in parallel ---- */
 
-/* A thread that keeps querying through the router until told to stop. There is one, static:
- * a test that fails while it runs leaves it to group_teardown(), not to a dead stack frame. */
-struct traffic {
-    pthread_t th;
-    bool running;
-    atomic_bool stop;
-    int ok, failed; /* the thread's own until it is joined */
-};
-
-static struct traffic traffic;
-
-static void *traffic_main(void *arg)
-{
-    struct traffic *t = arg;
-    MYSQL *m = client_connect_app(fx.rw_port);
-
-    if (!m) {
-        t->failed++;
-        return NULL;
-    }
-    /* At least one query, even when told to stop before the login was through. */
-    do {
-        if (client_query(m, "SELECT 1") == 0)
-            t->ok++;
-        else
-            t->failed++;
-        sleep_ms(5);
-    } while (!atomic_load(&t->stop));
-    mysql_close(m);
-    return NULL;
-}
-
-static void traffic_stop(void);
+/* A client that keeps querying through the router while a test runs. There is one, static: a
+ * test that fails while it runs leaves it to group_teardown(), not to a dead stack frame. */
+static struct query_loop traffic;
 
 static void traffic_start(void)
 {
-    traffic_stop(); /* left running by a test that failed */
-    memset(&traffic, 0, sizeof(traffic));
-    assert_int_equal(pthread_create(&traffic.th, NULL, traffic_main, &traffic), 0);
-    traffic.running = true;
-}
-
-/* Stop the thread if it runs. */
-static void traffic_stop(void)
-{
-    if (!traffic.running)
-        return;
-    atomic_store(&traffic.stop, true);
-    pthread_join(traffic.th, NULL);
-    traffic.running = false;
+    query_loop_start(&traffic, fx.rw_port, 5);
 }
 
 /* Stop the thread: every query it ran must have succeeded. */
 static void traffic_check(void)
 {
-    traffic_stop();
+    query_loop_stop(&traffic);
     assert_int_equal(traffic.failed, 0);
     assert_true(traffic.ok > 0);
 }
@@ -180,53 +117,46 @@ static void traffic_check(void)
 static int group_setup(void **state)
 {
     char out[4096], cmd[2048];
-    int r = 0;
 
     if (harness_group_setup(state) != 0)
         return -1;
-    memset(&fx, 0, sizeof(fx));
-    harness_path(fx.conf, sizeof(fx.conf), "admin.conf");
-    harness_path(fx.health_log, sizeof(fx.health_log), "admin-health.log");
-    harness_path(fx.crt, sizeof(fx.crt), "admin-crt.pem");
-    harness_path(fx.key, sizeof(fx.key), "admin-key.pem");
+    if (fixture_init(&fx, "admin", ADMIN_PW) != 0)
+        return -1;
+    harness_path(admin_crt, sizeof(admin_crt), "admin-crt.pem");
+    harness_path(admin_key, sizeof(admin_key), "admin-key.pem");
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost "
              "-keyout %s -out %s",
-             fx.key, fx.crt);
+             admin_key, admin_crt);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     if (run_command(argv, out, sizeof(out), 30000) != 0) {
         fprintf(stderr, "openssl: %s\n", out);
         return -1;
     }
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    r |= write_file(fx.conf,
-                    "global\n"
-                    "    maxconn 1000\n"
-                    "    health-log file %s\n"
-                    "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                    "    admin-ro user viewer password \"%s\"\n"
-                    "    admin-ssl crt %s key %s\n"
-                    "defaults\n"
-                    "    check mysql user rebound_check password \"check-pass\"\n"
-                    /* A check of a healthy server must pass on a slow machine too: a failed one
-                     * would take the master out under the tests' feet. */
-                    "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
-                    "    timeout connect 1s\n"
-                    "listen rw\n"
-                    "    bind 127.0.0.1:%d\n"
-                    "    server master   127.0.0.1:%d check\n"
-                    "    server replica1 127.0.0.1:%d check backup\n",
-                    fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, fx.crt, fx.key, fx.rw_port,
-                    cluster_port("master"), cluster_port("replica1"));
-    if (r)
-        return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    return fixture_start(&fx, fx.rw_port,
+                         "global\n"
+                         "    maxconn 1000\n"
+                         "    health-log file %s\n"
+                         "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                         "    admin-ro user viewer password \"%s\"\n"
+                         "    admin-ssl crt %s key %s\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         /* A check of a healthy server must pass on a slow machine too: a failed
+                          * one would take the master out under the tests' feet. */
+                         "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
+                         "    timeout connect 1s\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check\n"
+                         "    server replica1 127.0.0.1:%d check backup\n",
+                         fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, admin_crt, admin_key,
+                         fx.rw_port, cluster_port("master"), cluster_port("replica1"));
 }
 
 static int group_teardown(void **state)
 {
-    traffic_stop();
+    query_loop_stop(&traffic);
     return harness_group_teardown_router(&fx.router, state);
 }
 
@@ -309,12 +239,12 @@ static void test_tables(void **state)
             assert_true(mysql_num_rows(res) > 0);
         mysql_free_result(res);
     }
-    assert_int_equal(query_int(m, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(m, "SELECT COUNT(*) FROM servers"), 2);
     assert_int_equal(
         query_int_settled(m, "SELECT COUNT(*) FROM sessions WHERE server = 'rw/master'", 1), 1);
     assert_int_equal(
         query_int_settled(m, "SELECT value FROM status WHERE name = 'sessions_alive'", 1), 1);
-    assert_true(query_int(m, "SELECT COUNT(*) FROM health_log") >= 0);
+    assert_true(client_query_int(m, "SELECT COUNT(*) FROM health_log") >= 0);
     /* Column types. */
     assert_int_equal(mysql_query(m, "SELECT name, sessions_current, 1.5 AS r, NULL AS n FROM "
                                     "servers ORDER BY name"),
@@ -330,7 +260,7 @@ static void test_tables(void **state)
     assert_null(row[3]);
     mysql_free_result(res);
     /* Byte counters follow the session. */
-    assert_true(query_int(m, "SELECT bytes_out FROM servers WHERE name = 'master'") > 0);
+    assert_true(client_query_int(m, "SELECT bytes_out FROM servers WHERE name = 'master'") > 0);
     mysql_close(app);
     mysql_close(m);
 }
@@ -413,7 +343,8 @@ static void test_drain_maint_ready(void **state)
     assert_int_equal(client_server_port(held), master); /* still relayed */
     set_admin_state(m, "master", "maint");
     assert_int_equal(client_port_via(fx.rw_port), replica);
-    assert_int_equal(query_int(m, "SELECT COUNT(*) FROM servers WHERE admin_state = 'maint'"), 1);
+    assert_int_equal(
+        client_query_int(m, "SELECT COUNT(*) FROM servers WHERE admin_state = 'maint'"), 1);
     set_admin_state(m, "master", "ready");
     expect_log_line(from, "admin state changed from maint to ready");
     /* Out of maint its checks start again; it is routable once UP. */
@@ -430,7 +361,7 @@ static void test_drain_maint_ready(void **state)
 /* The session id of the newest session, from the admin port. */
 static long long newest_session(MYSQL *m)
 {
-    return query_int(m, "SELECT MAX(id) FROM sessions");
+    return client_query_int(m, "SELECT MAX(id) FROM sessions");
 }
 
 static void test_kill_and_delete(void **state)
@@ -459,9 +390,10 @@ static void test_kill_and_delete(void **state)
     /* A kill is a message to the session's worker, which counts it right after resetting the
      * client: the count may come a moment after the client saw the reset. */
     int64_t deadline = now_ms() + LOG_WAIT_MS;
-    while (query_int(m, "SELECT SUM(sessions_killed) FROM servers") < 2 && now_ms() < deadline)
+    while (client_query_int(m, "SELECT SUM(sessions_killed) FROM servers") < 2 &&
+           now_ms() < deadline)
         sleep_ms(20);
-    assert_true(query_int(m, "SELECT SUM(sessions_killed) FROM servers") >= 2);
+    assert_true(client_query_int(m, "SELECT SUM(sessions_killed) FROM servers") >= 2);
     assert_int_equal(admin_err(m, "KILL QUERY 1"), 1235);
     mysql_close(m);
 }
@@ -476,7 +408,7 @@ static void test_vacuum(void **state)
     assert_non_null(v);
     assert_int_equal(admin_err(v, "VACUUM"), 1227);
     assert_int_equal(admin_err(v, "SHOW SERVERS"), 0);
-    assert_int_equal(query_int(v, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(v, "SELECT COUNT(*) FROM servers"), 2);
     assert_int_equal(admin_err(m, "VACUUM"), 1227);
     assert_int_equal(admin_err(m, "VACUUM INTO '/tmp/rebound-admin-vacuum.db'"), 1227);
     assert_int_equal(admin_err(m, "SHOW SERVERS"), 0);
@@ -486,7 +418,7 @@ static void test_vacuum(void **state)
     mysql_close(m);
     /* A new connection too. */
     m = admin_connect();
-    assert_int_equal(query_int(m, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(m, "SELECT COUNT(*) FROM servers"), 2);
     mysql_close(m);
 }
 
@@ -497,7 +429,7 @@ static void test_readonly_user(void **state)
     (void)state;
 
     assert_non_null(m);
-    assert_int_equal(query_int(m, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(m, "SELECT COUNT(*) FROM servers"), 2);
     assert_int_equal(admin_err(m, "UPDATE servers SET admin_state = 'drain'"), 1142);
     assert_int_equal(admin_err(m, "DELETE FROM sessions"), 1142);
     assert_int_equal(admin_err(m, "SHOW SERVERS"), 0);
@@ -654,7 +586,7 @@ static void test_malformed_packets(void **state)
     close(fd);
     /* The port still works. */
     MYSQL *m = admin_connect();
-    assert_int_equal(query_int(m, "SELECT 1"), 1);
+    assert_int_equal(client_query_int(m, "SELECT 1"), 1);
     mysql_close(m);
     traffic_check();
 }
@@ -716,7 +648,7 @@ static void test_hostile_sql(void **state)
     strcpy(sql + sizeof(head) - 1 + 33000, "' AS x)");
     assert_int_equal(admin_err(m, sql), 1041);
     free(sql);
-    assert_int_equal(query_int(m, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(m, "SELECT COUNT(*) FROM servers"), 2);
     traffic_check();
     mysql_close(m);
 }

@@ -23,38 +23,28 @@
 #define JAVA_MS       120000 /* javac or one JVM run, on a busy 2-core machine */
 
 /* The router of the whole group: one rw listen (master, replica1 backup) and the admin port. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    int rw_port, admin_port;
-};
-
-static struct fixture fx;
+static struct router_fixture fx;
 
 static int group_setup(void **state)
 {
     if (harness_group_setup(state) != 0)
         return -1;
-    memset(&fx, 0, sizeof(fx));
-    harness_path(fx.conf, sizeof(fx.conf), "admin-meta.conf");
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    if (write_file(fx.conf,
-                   "global\n"
-                   "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                   "    admin-ro user viewer password \"%s\"\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   /* generous: a healthy server's check must pass on a slow machine */
-                   "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check\n"
-                   "    server replica1 127.0.0.1:%d check backup\n",
-                   fx.admin_port, ADMIN_PW, VIEWER_PW, fx.rw_port, cluster_port("master"),
-                   cluster_port("replica1")) != 0)
+    if (fixture_init(&fx, "admin-meta", ADMIN_PW) != 0)
         return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    return fixture_start(&fx, fx.rw_port,
+                         "global\n"
+                         "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                         "    admin-ro user viewer password \"%s\"\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         /* generous: a healthy server's check must pass on a slow machine */
+                         "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check\n"
+                         "    server replica1 127.0.0.1:%d check backup\n",
+                         fx.admin_port, ADMIN_PW, VIEWER_PW, fx.rw_port, cluster_port("master"),
+                         cluster_port("replica1"));
 }
 
 static int group_teardown(void **state)

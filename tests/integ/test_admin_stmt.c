@@ -26,13 +26,7 @@
 #define SKIPPED     77 /* exit status of mysql2_install.sh: the npm registry is unreachable */
 
 /* The router of the whole group: one rw listen (master, replica1 backup) and the admin port. */
-struct fixture {
-    struct router router;
-    char conf[512], health_log[512];
-    int rw_port, admin_port;
-};
-
-static struct fixture fx;
+static struct router_fixture fx;
 
 /* ---- helpers ---- */
 
@@ -157,21 +151,6 @@ static bool fetch(MYSQL_STMT *st, int n, struct col *cols)
     return true;
 }
 
-/* First column of the first row of a text query, as a number; -1 on error or no row. */
-static long long text_int(MYSQL *m, const char *sql)
-{
-    MYSQL_RES *res;
-    MYSQL_ROW row;
-    long long v = -1;
-
-    if (mysql_query(m, sql) || !(res = mysql_store_result(m)))
-        return -1;
-    if ((row = mysql_fetch_row(res)) && row[0])
-        v = atoll(row[0]);
-    mysql_free_result(res);
-    return v;
-}
-
 /* Run ARGV (a driver script); its output goes to OUT. Its exit status. */
 static int run_driver(char *const argv[], char *out, size_t outsz)
 {
@@ -187,29 +166,24 @@ static int group_setup(void **state)
 {
     if (harness_group_setup(state) != 0)
         return -1;
-    memset(&fx, 0, sizeof(fx));
-    harness_path(fx.conf, sizeof(fx.conf), "admin-stmt.conf");
-    harness_path(fx.health_log, sizeof(fx.health_log), "admin-stmt-health.log");
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    if (write_file(fx.conf,
-                   "global\n"
-                   "    health-log file %s\n"
-                   "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                   "    admin-ro user viewer password \"%s\"\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   /* generous: a healthy server's check must pass on a slow machine */
-                   "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
-                   "    timeout connect 1s\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check\n"
-                   "    server replica1 127.0.0.1:%d check backup\n",
-                   fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, fx.rw_port,
-                   cluster_port("master"), cluster_port("replica1")) != 0)
+    if (fixture_init(&fx, "admin-stmt", ADMIN_PW) != 0)
         return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    return fixture_start(&fx, fx.rw_port,
+                         "global\n"
+                         "    health-log file %s\n"
+                         "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                         "    admin-ro user viewer password \"%s\"\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         /* generous: a healthy server's check must pass on a slow machine */
+                         "    inter 300ms  rise 2  fall 2  timeout check 3s\n"
+                         "    timeout connect 1s\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check\n"
+                         "    server replica1 127.0.0.1:%d check backup\n",
+                         fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, fx.rw_port,
+                         cluster_port("master"), cluster_port("replica1"));
 }
 
 static int group_teardown(void **state)
@@ -294,7 +268,8 @@ static void test_sessions_and_kill(void **state)
     assert_string_equal(c[1].s, "rw/master");
     assert_true(c[2].d >= 0);
     id = c[0].i;
-    assert_int_equal(id, text_int(m, "SELECT MAX(id) FROM sessions WHERE server = 'rw/master'"));
+    assert_int_equal(
+        id, client_query_int(m, "SELECT MAX(id) FROM sessions WHERE server = 'rw/master'"));
     execute(del, q);
     assert_int_equal(mysql_stmt_affected_rows(del), 1);
     assert_int_not_equal(client_query(app, "SELECT 1"), 0); /* killed */
@@ -328,7 +303,7 @@ static void test_health_log(void **state)
                                      "'replica1'"),
                      0);
     mysql_close(a);
-    all = text_int(m, "SELECT COUNT(*) FROM health_log");
+    all = client_query_int(m, "SELECT COUNT(*) FROM health_log");
     assert_true(all >= 2);
     execute(st, p);
     assert_int_equal(bind_result(st, 1, "i", c), 1);
@@ -536,8 +511,8 @@ static void test_errors(void **state)
     for (int i = 1; i <= 256; i++)
         mysql_stmt_close(many[i]);
     /* Both connections still work. */
-    assert_int_equal(text_int(m, "SELECT COUNT(*) FROM servers"), 2);
-    assert_int_equal(text_int(v, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(m, "SELECT COUNT(*) FROM servers"), 2);
+    assert_int_equal(client_query_int(v, "SELECT COUNT(*) FROM servers"), 2);
     mysql_close(v);
     mysql_close(m);
 }

@@ -46,16 +46,8 @@
 #define THAW_TIMEOUT_MS  3000  /* timeout check for a frozen server that must pass once thawed */
 #define PEER_WAIT_MS     10000 /* bound for a spawned peer to listen, or to exit */
 #define QUIET_MS         1500  /* how long a server must be seen staying DOWN */
-#define MAX_HELD         16
-#define MAX_FDS          16
-#define MAX_UNDO         16
+#define MAX_HELD         16    /* sessions of fx.held the too-many-connections test uses */
 #define MAX_GREETER_CONN 256
-
-/* SQL to run as root on an instance at teardown, to undo what a test changed. */
-struct undo {
-    char inst[16];
-    char sql[256];
-};
 
 /* A fake server on its own thread: sends `data` to every client it accepts, then closes the
  * connection or keeps it open (and says nothing more). */
@@ -81,18 +73,8 @@ struct certs {
     char openssl[PATH_MAX];  /* the openssl binary, from PATH */
 };
 
-/* Per-test state; teardown releases whatever a test left. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int app_port; /* listen app: replica1 unchecked, for router_start's readiness login */
-    int chk_port; /* listen chk: the servers under test */
-    MYSQL *held[MAX_HELD];
-    int fds[MAX_FDS]; /* sockets of fake peers and queue fillers */
-    int nfds;
-    struct undo undo[MAX_UNDO];
-    int nundo;
+/* What a test started or changed besides the router fixture; teardown undoes it. */
+struct checks_state {
     struct greeter greeter;
     pid_t tls_peer;    /* openssl s_server, 0 if none */
     bool replica2_tls; /* replica2.opts written: restart replica2 without it */
@@ -100,19 +82,14 @@ struct fixture {
     struct rlimit nofile;
 };
 
-static struct fixture fx;
+/* The router of a test, with the sessions and sockets it holds and its undo list. */
+static struct router_fixture fx;
+static int app_port; /* listen app: replica1 unchecked, for router_start's readiness login */
+static int chk_port; /* listen chk: the servers under test */
+static struct checks_state ts;
 static struct certs certs;
 
 /* ---- the health log ---- */
-
-static void dump_health_log(void)
-{
-    char *log = read_file(fx.health_log);
-
-    /* cmocka truncates long messages: print the log first. */
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-}
 
 /* The first line of the health log at or after offset `from` holding needle (malloc'd, without
  * its newline), NULL if none. */
@@ -136,10 +113,7 @@ static char *find_line(long from, const char *needle)
  * the log attached if none comes within LOG_WAIT_MS. */
 static char *wait_line(long from, const char *needle)
 {
-    if (!wait_for_file_line_from(fx.health_log, from, needle, LOG_WAIT_MS)) {
-        dump_health_log();
-        fail_msg("no health-log line \"%s\" within %d ms", needle, LOG_WAIT_MS);
-    }
+    fixture_expect_line(&fx, from, needle, LOG_WAIT_MS);
     return find_line(from, needle);
 }
 
@@ -157,7 +131,7 @@ static void expect_in_line(char *line, const char *what)
         return;
     snprintf(copy, sizeof(copy), "%s", line ? line : "(none)");
     free(line);
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("line \"%s\" lacks \"%s\"", copy, what);
 }
 
@@ -200,49 +174,6 @@ static long status_counter(MYSQL *m, const char *name)
     return atol(val);
 }
 
-/* Remember sql, to be run as root on inst at teardown (last pushed, first run). */
-static void push_undo(const char *inst, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void push_undo(const char *inst, const char *fmt, ...)
-{
-    struct undo *u;
-    va_list ap;
-
-    assert_true(fx.nundo < MAX_UNDO);
-    u = &fx.undo[fx.nundo++];
-    snprintf(u->inst, sizeof(u->inst), "%s", inst);
-    va_start(ap, fmt);
-    vsnprintf(u->sql, sizeof(u->sql), fmt, ap);
-    va_end(ap);
-}
-
-/* Change global variable var of inst to value, restoring its current value at teardown. */
-static void set_global(const char *inst, const char *var, const char *value)
-{
-    char old[128];
-
-    root_sql(inst, old, sizeof(old), "SELECT @@GLOBAL.%s", var);
-    push_undo(inst, "SET GLOBAL %s = %s", var, old);
-    root_sql(inst, NULL, 0, "SET GLOBAL %s = %s", var, value);
-}
-
-/* Run the undo list; 0 or -1 if a statement failed. */
-static int run_undo(void)
-{
-    int rc = 0;
-    MYSQL *m;
-
-    while (fx.nundo > 0) {
-        struct undo *u = &fx.undo[--fx.nundo];
-        m = root_connect(u->inst);
-        if (!m || root_run(m, u->sql, NULL, 0) != 0)
-            rc = -1;
-        if (m)
-            mysql_close(m);
-    }
-    return rc;
-}
-
 /* SELECT VERSION() of inst, into buf. */
 static void server_version(const char *inst, char *buf, size_t size)
 {
@@ -266,8 +197,8 @@ static void start_router(const char *fmt, ...)
     vsnprintf(body, sizeof(body), fmt, ap);
     va_end(ap);
     assert_int_equal(
-        write_file(
-            fx.conf,
+        fixture_start(
+            &fx, app_port,
             "# written by test_checks.c\n"
             "global\n"
             "    maxconn 1000\n"
@@ -282,43 +213,16 @@ static void start_router(const char *fmt, ...)
             "listen chk\n"
             "    bind 127.0.0.1:%d\n"
             "%s",
-            fx.health_log, CHECK_TIMEOUT_MS, fx.app_port, cluster_port("replica1"), fx.chk_port,
-            body),
+            fx.health_log, CHECK_TIMEOUT_MS, app_port, cluster_port("replica1"), chk_port, body),
         0);
-    assert_int_equal(router_start(&fx.router, fx.conf, fx.app_port), 0);
 }
 
 /* ---- sessions ---- */
 
-/* Open a session as app through listen chk into a free fx.held slot; returns the slot. */
-static int hold_session(void)
-{
-    int i;
-
-    for (i = 0; i < MAX_HELD && fx.held[i]; i++)
-        ;
-    assert_true(i < MAX_HELD);
-    fx.held[i] = client_connect_app(fx.chk_port);
-    if (!fx.held[i])
-        fail_msg("session through chk: %u %s", client_errno(), client_error());
-    return i;
-}
-
-static void close_held(void)
-{
-    int i;
-
-    for (i = 0; i < MAX_HELD; i++) {
-        if (fx.held[i])
-            mysql_close(fx.held[i]);
-        fx.held[i] = NULL;
-    }
-}
-
 /* Assert a new client through listen chk lands on the server listening on want_port. */
 static void expect_new_client_on(int want_port, const char *what)
 {
-    int port = client_port_via(fx.chk_port);
+    int port = client_port_via(chk_port);
 
     if (port != want_port)
         fail_msg("new client landed on port %d, want %d (%s); client error %u: %s", port, want_port,
@@ -327,20 +231,11 @@ static void expect_new_client_on(int want_port, const char *what)
 
 /* ---- fake peers ---- */
 
-/* Keep fd for teardown to close. */
-static int keep_fd(int fd)
-{
-    assert_true(fd >= 0);
-    assert_true(fx.nfds < MAX_FDS);
-    fx.fds[fx.nfds++] = fd;
-    return fd;
-}
-
 /* A socket listening on 127.0.0.1:port with the given backlog, never accepted from by itself:
  * the kernel completes handshakes into its queue and nothing is ever said. */
 static int silent_listener(int port, int backlog)
 {
-    return keep_fd(loopback_listen(port, backlog));
+    return fixture_keep_fd(&fx, loopback_listen(port, backlog));
 }
 
 /* Start a non-blocking connect to 127.0.0.1:port; the socket is kept for teardown. */
@@ -350,7 +245,7 @@ static int start_connect(int port)
 
     if (fd < 0)
         fail_msg("connect to %d: %s", port, strerror(errno));
-    return keep_fd(fd);
+    return fixture_keep_fd(&fx, fd);
 }
 
 /* Connect to 127.0.0.1:port and close at once, saying nothing (what a TCP check does). */
@@ -403,7 +298,7 @@ static void *greeter_run(void *arg)
 /* Serve `len` bytes of data to every client of 127.0.0.1:port from a thread. */
 static void greeter_start(int port, const char *data, size_t len, bool close_after)
 {
-    struct greeter *g = &fx.greeter;
+    struct greeter *g = &ts.greeter;
 
     g->lfd = silent_listener(port, 16);
     g->data = data;
@@ -416,7 +311,7 @@ static void greeter_start(int port, const char *data, size_t len, bool close_aft
 
 static void greeter_stop(void)
 {
-    struct greeter *g = &fx.greeter;
+    struct greeter *g = &ts.greeter;
 
     if (!g->running)
         return;
@@ -428,21 +323,6 @@ static void greeter_stop(void)
 }
 
 /* ---- TLS: certificates and openssl s_server ---- */
-
-/* Path of program `name` from $PATH into buf; false if not found. */
-static bool find_in_path(const char *name, char *buf, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096], *dir, *save = NULL;
-
-    snprintf(dirs, sizeof(dirs), "%s", path && path[0] ? path : "/usr/bin:/bin");
-    for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        snprintf(buf, size, "%s/%s", dir[0] ? dir : ".", name);
-        if (access(buf, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
 
 /* Run the openssl CLI with args (NULL-terminated); fails the test on error. */
 static void openssl_run(const char *first, ...)
@@ -470,7 +350,7 @@ static void make_certs(void)
 
     if (certs.made)
         return;
-    if (!find_in_path("openssl", certs.openssl, sizeof(certs.openssl)))
+    if (!find_program("openssl", certs.openssl, sizeof(certs.openssl)))
         fail_msg("openssl not found in PATH");
     harness_path(certs.ca, sizeof(certs.ca), "tls-ca.pem");
     harness_path(ca_key, sizeof(ca_key), "tls-ca.key");
@@ -504,33 +384,15 @@ static void tls_peer_start(int port)
         certs.openssl, (char *)"s_server", (char *)"-quiet", (char *)"-www", (char *)"-accept",
         accept_arg,    (char *)"-cert",    certs.cert,       (char *)"-key", certs.key,
         NULL};
-    pid_t parent = getpid(), pid;
     int64_t deadline = now_ms() + PEER_WAIT_MS;
+    pid_t pid;
     int fd;
 
     snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", port);
     harness_path(out, sizeof(out), "s_server.out");
-    fflush(NULL);
-    pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        fd = open(out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        fd = open("/dev/null", O_RDONLY);
-        if (fd >= 0)
-            dup2(fd, STDIN_FILENO);
-        close_range(3, ~0U, 0);
-        signal(SIGPIPE, SIG_DFL);
-        execv(argv[0], argv);
-        _exit(127);
-    }
+    pid = spawn_program(argv, out);
     assert_true(pid > 0);
-    fx.tls_peer = pid;
+    ts.tls_peer = pid;
     for (;;) {
         struct sockaddr_in sa = loopback_addr(port);
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -551,18 +413,18 @@ static void tls_peer_stop(void)
 {
     int64_t deadline = now_ms() + PEER_WAIT_MS;
 
-    if (fx.tls_peer <= 0)
+    if (ts.tls_peer <= 0)
         return;
-    kill(fx.tls_peer, SIGTERM);
-    while (waitpid(fx.tls_peer, NULL, WNOHANG) == 0) {
+    kill(ts.tls_peer, SIGTERM);
+    while (waitpid(ts.tls_peer, NULL, WNOHANG) == 0) {
         if (now_ms() >= deadline) {
-            kill(fx.tls_peer, SIGKILL);
-            waitpid(fx.tls_peer, NULL, 0);
+            kill(ts.tls_peer, SIGKILL);
+            waitpid(ts.tls_peer, NULL, 0);
             break;
         }
         sleep_ms(10);
     }
-    fx.tls_peer = 0;
+    ts.tls_peer = 0;
 }
 
 /* Stop replica2, have cluster.sh start it with (tls) or without the test certificates from now
@@ -575,13 +437,13 @@ static int replica2_set_tls(bool tls, bool leave_stopped)
     if (cluster_stop_one("replica2") != 0)
         return -1;
     if (tls) {
-        fx.replica2_tls = true;
+        ts.replica2_tls = true;
         if (write_file(opts, "--ssl-ca=%s\n--ssl-cert=%s\n--ssl-key=%s\n", certs.ca, certs.cert,
                        certs.key) != 0)
             return -1;
     } else {
         unlink(opts);
-        fx.replica2_tls = false;
+        ts.replica2_tls = false;
     }
     return leave_stopped ? 0 : cluster_start_one("replica2");
 }
@@ -644,21 +506,23 @@ static int nofile_leaving(pid_t pid, int slots)
 
 /* ---- fixture ---- */
 
+/* Stop the greeter and the TLS peer (those not running are left alone). */
+static void stop_peers(void)
+{
+    greeter_stop();
+    tls_peer_stop();
+}
+
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "checks-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "checks-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.app_port = free_port();
-    fx.chk_port = free_port();
-    return fx.app_port < 0 || fx.chk_port < 0 ? -1 : 0;
+    memset(&ts, 0, sizeof(ts));
+    if (fixture_init(&fx, "checks", NULL) != 0)
+        return -1;
+    fx.stop_peers = stop_peers;
+    app_port = free_port();
+    chk_port = free_port();
+    return app_port < 0 || chk_port < 0 ? -1 : 0;
 }
 
 /* Undo everything a test may have changed, whatever point it failed at. */
@@ -667,21 +531,12 @@ static int teardown(void **state)
     int rc = 0;
 
     (void)state;
-    close_held();
-    if (fx.nofile_set && fx.router.pid > 0 &&
-        prlimit(fx.router.pid, RLIMIT_NOFILE, &fx.nofile, NULL) != 0)
+    if (ts.nofile_set && fx.router.pid > 0 &&
+        prlimit(fx.router.pid, RLIMIT_NOFILE, &ts.nofile, NULL) != 0)
         rc = -1;
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
+    if (fixture_teardown(&fx) != 0)
         rc = -1;
-    greeter_stop();
-    tls_peer_stop();
-    while (fx.nfds > 0)
-        close(fx.fds[--fx.nfds]);
-    if (cluster_restore() != 0)
-        rc = -1;
-    if (fx.replica2_tls && replica2_set_tls(false, false) != 0)
-        rc = -1;
-    if (run_undo() != 0)
+    if (ts.replica2_tls && replica2_set_tls(false, false) != 0)
         rc = -1;
     return rc;
 }
@@ -880,23 +735,24 @@ static void test_l7okc_lagging_replica(void **state)
 
     (void)state;
     root_sql("replica1", NULL, 0, "GRANT SLAVE MONITOR ON *.* TO 'rebound_check'@'127.0.0.1'");
-    push_undo("replica1", "REVOKE SLAVE MONITOR ON *.* FROM 'rebound_check'@'127.0.0.1'");
+    fixture_push_undo(&fx, "replica1",
+                      "REVOKE SLAVE MONITOR ON *.* FROM 'rebound_check'@'127.0.0.1'");
     /* STOP SLAVE below fails checks ("replication is not running") until START SLAVE, however
      * long a loaded box takes for it: fall 100 (10 s at fastinter) keeps replica1 from DOWN. */
     start_router("    server replica1 127.0.0.1:%d check expect max-lag 1 fall 100\n"
                  "    server replica2 127.0.0.1:%d no-check\n",
                  r1, r2);
-    s = hold_session();
+    s = fixture_hold(&fx, chk_port);
     assert_int_equal(client_server_port(fx.held[s]), r1);
 
     from = file_size(fx.health_log);
-    push_undo("replica1", "START SLAVE");
-    push_undo("replica1", "CHANGE MASTER TO MASTER_DELAY = 0");
-    push_undo("replica1", "STOP SLAVE");
+    fixture_push_undo(&fx, "replica1", "START SLAVE");
+    fixture_push_undo(&fx, "replica1", "CHANGE MASTER TO MASTER_DELAY = 0");
+    fixture_push_undo(&fx, "replica1", "STOP SLAVE");
     root_sql("replica1", NULL, 0, "STOP SLAVE");
     root_sql("replica1", NULL, 0, "CHANGE MASTER TO MASTER_DELAY = 120");
     root_sql("replica1", NULL, 0, "START SLAVE");
-    push_undo("master", "DROP TABLE IF EXISTS appdb.rebound_lag");
+    fixture_push_undo(&fx, "master", "DROP TABLE IF EXISTS appdb.rebound_lag");
     root_sql("master", NULL, 0, "CREATE TABLE appdb.rebound_lag (id INT PRIMARY KEY)");
     root_sql("master", NULL, 0, "INSERT INTO appdb.rebound_lag VALUES (1)");
 
@@ -1042,7 +898,7 @@ static void test_l7sts_too_many_connections(void **state)
     root = fx.held[ROOT] = root_connect("master");
     assert_non_null(root);
     assert_int_equal(root_run(root, "SELECT @@GLOBAL.max_connections", old, sizeof(old)), 0);
-    push_undo("master", "SET GLOBAL max_connections = %s", old);
+    fixture_push_undo(&fx, "master", "SET GLOBAL max_connections = %s", old);
     assert_int_equal(root_run(root, "SET GLOBAL max_connections = 8", NULL, 0), 0);
     assert_int_equal(root_run(root, "SELECT @@GLOBAL.max_connections", val, sizeof(val)), 0);
     max_conn = atol(val);
@@ -1077,7 +933,7 @@ static void test_l7sts_too_many_connections(void **state)
     expect_line(0, "Server chk/master is DOWN, reason: Layer7 wrong status, code: 1040, info: "
                    "\"Too many connections\", check duration: ");
     from = file_size(fx.health_log);
-    close_held();
+    fixture_close_held(&fx);
     expect_line(from, "Server chk/master is UP, reason: Layer7 check passed, code: 0");
 }
 
@@ -1100,7 +956,7 @@ static void expect_no_kills(long from)
     for (p = log + from; (p = strstr(p, "Killed ")); p++) {
         if (strncmp(p, "Killed 0 ", 9) != 0) {
             free(log);
-            dump_health_log();
+            fixture_dump_log(&fx);
             fail_msg("sessions were killed while the master stayed read-only");
         }
     }
@@ -1123,16 +979,16 @@ static void test_l7sts_read_only_master_kills_nothing(void **state)
                  "    server replica2 127.0.0.1:%d check backup\n",
                  m, r2);
     from = file_size(fx.health_log);
-    set_global("master", "read_only", "1");
+    fixture_set_global(&fx, "master", "read_only", "1");
     expect_line(from, "Server chk/master is DOWN, reason: Layer7 wrong status, code: 0, info: "
                       "\"read_only is ON, expected OFF\", check duration: ");
     for (i = 0; i < N; i++)
-        assert_int_equal(client_server_port(fx.held[hold_session()]), r2);
+        assert_int_equal(client_server_port(fx.held[fixture_hold(&fx, chk_port)]), r2);
 
     /* Several checks fail on the read-only master meanwhile: still DOWN, nobody killed. */
     sleep_ms(QUIET_MS);
     if (count_file_lines(fx.health_log, from, "Server chk/master is UP") != 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("the read-only master came UP");
     }
     expect_no_kills(from);
@@ -1169,17 +1025,17 @@ static void test_sockerr_out_of_descriptors(void **state)
 
     (void)state;
     start_router("    server master 127.0.0.1:%d check\n", m);
-    assert_int_equal(prlimit(fx.router.pid, RLIMIT_NOFILE, NULL, &fx.nofile), 0);
-    lim = fx.nofile;
+    assert_int_equal(prlimit(fx.router.pid, RLIMIT_NOFILE, NULL, &ts.nofile), 0);
+    lim = ts.nofile;
     lim.rlim_cur = (rlim_t)nofile_leaving(fx.router.pid, 2 * N); /* a session takes two */
     from = file_size(fx.health_log);
     err_from = file_size(fx.router.err);
     assert_int_equal(prlimit(fx.router.pid, RLIMIT_NOFILE, &lim, NULL), 0);
-    fx.nofile_set = true;
+    ts.nofile_set = true;
     for (i = 0; i < N; i++) {
         /* A check in flight holds a descriptor for a moment: retry such a refusal. */
         deadline = now_ms() + LOG_WAIT_MS;
-        while (!(fx.held[i] = client_connect_app(fx.chk_port)) && now_ms() < deadline)
+        while (!(fx.held[i] = client_connect_app(chk_port)) && now_ms() < deadline)
             sleep_ms(50);
         if (!fx.held[i])
             fail_msg("session %d: %u %s", i, client_errno(), client_error());
@@ -1192,15 +1048,15 @@ static void test_sockerr_out_of_descriptors(void **state)
     /* Several more checks at fastinter, none of them a verdict. */
     sleep_ms(1500);
     if (count_file_lines(fx.health_log, from, "chk/master is DOWN") != 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("the master was marked DOWN for rebound's own shortage");
     }
     for (i = 0; i < N; i++)
         assert_int_equal(client_server_port(fx.held[i]), m);
     /* rebound releases the sessions' descriptors a moment after they close. */
-    close_held();
+    fixture_close_held(&fx);
     deadline = now_ms() + LOG_WAIT_MS;
-    while ((i = client_port_via(fx.chk_port)) != m && now_ms() < deadline)
+    while ((i = client_port_via(chk_port)) != m && now_ms() < deadline)
         sleep_ms(100);
     if (i != m)
         fail_msg("after the sessions closed a new client landed on %d, want the master (%d): "
@@ -1248,7 +1104,7 @@ static void test_checks_end_with_com_quit(void **state)
     MYSQL *root, *check;
 
     (void)state;
-    set_global("master", "max_connect_errors", "10");
+    fixture_set_global(&fx, "master", "max_connect_errors", "10");
     root_sql("master", NULL, 0, "FLUSH HOSTS");
     root = root_connect("master");
     assert_non_null(root);
@@ -1294,7 +1150,7 @@ static void test_checks_end_with_com_quit(void **state)
     /* Nothing about the master but the line of its start. */
     if (count_file_lines(fx.health_log, 0, "chk/master") !=
         count_file_lines(fx.health_log, 0, "Server chk/master starts UP")) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("a check of the master failed");
     }
 }

@@ -41,7 +41,6 @@
 #define UP_WAIT_MS         20000 /* master back UP after a restart or a thaw */
 #define REPL_WAIT_MS       30000 /* replication running again after a test (as cluster.sh) */
 #define ADMIN_PW           "Fail0ver-Admin-pw"
-#define MAX_UNDO           8
 #define README_STREAM_MS   6000 /* the README stream: several replica check intervals */
 #define README_PACE_MS     10   /* between its connects, so the connect bound is not hit first */
 #define BURST_EVERY_MS     20   /* a new client thread this often */
@@ -51,22 +50,6 @@
 #define BURST_TIMEOUT_S    5 /* connect, read and write timeouts of a burst client */
 #define BURST_STACK        (512 * 1024)
 #define BURST_JOIN_MS      30000 /* bound for joining every burst client */
-
-/* SQL to run as root on an instance at teardown, to undo what a test changed. */
-struct undo {
-    char inst[16];
-    char sql[128];
-};
-
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;
-    int admin_port;
-    struct undo undo[MAX_UNDO];
-    int nundo;
-};
 
 /* What a stream of connects saw after a fault. */
 struct stream {
@@ -105,24 +88,9 @@ struct burst {
     int64_t first_replica_ms, down_ms, slowest_ms;
 };
 
-static struct fixture fx;
+/* The router of a test and its undo list. */
+static struct router_fixture fx;
 static struct burst burst;
-
-static void dump_health_log(void)
-{
-    char *log = read_file(fx.health_log);
-
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-}
-
-static void expect_line(long from, const char *needle, int timeout_ms)
-{
-    if (wait_for_file_line_from(fx.health_log, from, needle, timeout_ms))
-        return;
-    dump_health_log();
-    fail_msg("no health-log line \"%s\" within %d ms", needle, timeout_ms);
-}
 
 /* Wall-clock milliseconds since the epoch (the health log's timestamps are UTC wall time). */
 static int64_t wall_ms(void)
@@ -164,38 +132,16 @@ static int64_t line_time_ms(long from, const char *needle)
  * half-happened is undone too); 0 or -1. */
 static int root_change(const char *inst, const char *sql, const char *undo_sql)
 {
-    struct undo *u;
     MYSQL *m;
     int rc;
 
-    if (fx.nundo >= MAX_UNDO)
-        return -1;
-    u = &fx.undo[fx.nundo++];
-    snprintf(u->inst, sizeof(u->inst), "%s", inst);
-    snprintf(u->sql, sizeof(u->sql), "%s", undo_sql);
+    fixture_push_undo(&fx, inst, "%s", undo_sql);
     m = root_connect(inst);
     if (!m)
         return -1;
     rc = root_run(m, sql, NULL, 0);
     mysql_close(m);
     return rc == 0 ? 0 : -1;
-}
-
-/* Run the undo list, last first; 0 or -1. */
-static int run_undo(void)
-{
-    int rc = 0;
-    MYSQL *m;
-
-    while (fx.nundo > 0) {
-        struct undo *u = &fx.undo[--fx.nundo];
-        m = root_connect(u->inst);
-        if (!m || root_run(m, u->sql, NULL, 0) != 0)
-            rc = -1;
-        if (m)
-            mysql_close(m);
-    }
-    return rc;
 }
 
 /* The check user may read the replica status (`expect max-lag`): scripts/cluster.sh gives it
@@ -266,23 +212,6 @@ static int wait_replicating(void)
 
 /* ---- the router ---- */
 
-/* Paths and ports of a test; 0 or -1. */
-static int prepare(void)
-{
-    static int seq;
-    char name[64];
-
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "failover-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "failover-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    return fx.rw_port < 0 || fx.admin_port < 0 ? -1 : 0;
-}
-
 /* Write the config and start rebound: checks every 2s (500ms in transition and while DOWN),
  * rise 2, fall 3, timeout check 2s, retries 2. `observe` is the observe line, greeting_ms the
  * greeting timeout (1s everywhere: a frozen master misses it, while a greeting that a stalled
@@ -292,29 +221,27 @@ static int prepare(void)
 static int start_router(const char *observe, int greeting_ms, const char *master_opts,
                         const char *replica_opts)
 {
-    if (write_file(fx.conf,
-                   "# written by test_failover.c\n"
-                   "global\n"
-                   "    maxconn 1000\n"
-                   "    health-log file %s\n"
-                   "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 2s  fastinter 500ms  downinter 500ms  rise 2  fall 3\n"
-                   "    timeout check 2s  timeout connect 1s  timeout greeting %dms\n"
-                   "    timeout client 1m  timeout server 1m\n"
-                   "    %s\n"
-                   "    retries 2\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check %s\n"
-                   "    server replica1 127.0.0.1:%d check backup %s\n"
-                   "    server replica2 127.0.0.1:%d check backup %s\n",
-                   fx.health_log, fx.admin_port, ADMIN_PW, greeting_ms, observe, fx.rw_port,
-                   cluster_port("master"), master_opts, cluster_port("replica1"), replica_opts,
-                   cluster_port("replica2"), replica_opts) != 0)
-        return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    return fixture_start(&fx, fx.rw_port,
+                         "# written by test_failover.c\n"
+                         "global\n"
+                         "    maxconn 1000\n"
+                         "    health-log file %s\n"
+                         "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         "    inter 2s  fastinter 500ms  downinter 500ms  rise 2  fall 3\n"
+                         "    timeout check 2s  timeout connect 1s  timeout greeting %dms\n"
+                         "    timeout client 1m  timeout server 1m\n"
+                         "    %s\n"
+                         "    retries 2\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check %s\n"
+                         "    server replica1 127.0.0.1:%d check backup %s\n"
+                         "    server replica2 127.0.0.1:%d check backup %s\n",
+                         fx.health_log, fx.admin_port, ADMIN_PW, greeting_ms, observe, fx.rw_port,
+                         cluster_port("master"), master_opts, cluster_port("replica1"),
+                         replica_opts, cluster_port("replica2"), replica_opts);
 }
 
 /* The layer-4 setup of the first tests. The master's `fall 50` keeps its own checks out of the
@@ -323,7 +250,7 @@ static int start_router(const char *observe, int greeting_ms, const char *master
 static int setup(void **state)
 {
     (void)state;
-    if (prepare() != 0)
+    if (fixture_init(&fx, "failover", ADMIN_PW) != 0)
         return -1;
     return start_router("observe layer4  error-limit 3  on-error mark-down", 1000,
                         "fall 50 on-marked-up shutdown-backup-sessions", "");
@@ -333,14 +260,14 @@ static int setup(void **state)
 static int setup_readme(void **state)
 {
     (void)state;
-    if (prepare() != 0)
+    if (fixture_init(&fx, "failover", ADMIN_PW) != 0)
         return -1;
     if (grant_slave_monitor() != 0 ||
         start_router("observe layer7  error-limit 10  on-error mark-down", 1000,
                      "expect read-only off on-marked-up shutdown-backup-sessions "
                      "on-marked-down shutdown-sessions",
                      "expect max-lag 30") != 0) {
-        run_undo(); /* cmocka may skip the teardown of a failed setup */
+        fixture_run_undo(&fx); /* cmocka may skip the teardown of a failed setup */
         return -1;
     }
     return 0;
@@ -350,7 +277,7 @@ static int setup_readme(void **state)
 static int setup_redispatch(void **state)
 {
     (void)state;
-    if (prepare() != 0)
+    if (fixture_init(&fx, "failover", ADMIN_PW) != 0)
         return -1;
     return start_router("observe layer7  error-limit 1  on-error mark-down", 1000,
                         "on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions",
@@ -362,11 +289,7 @@ static int teardown(void **state)
     int rc = 0;
 
     (void)state;
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (cluster_restore() != 0)
-        rc = -1;
-    if (run_undo() != 0)
+    if (fixture_teardown(&fx) != 0)
         rc = -1;
     if (wait_replicating() != 0)
         rc = -1;
@@ -416,7 +339,7 @@ static void expect_last_check(const char *name, const char *want_status, const c
             break;
         sleep_ms(200);
     }
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("rw/%s: check_status %s, check_info \"%s\"; want %s with \"%s\"", name, status, info,
              want_status, want_info);
 }
@@ -431,7 +354,7 @@ static void expect_clients_on(int n, int want_port, const char *what)
     for (i = 0; i < n; i++) {
         got = client_port_via(fx.rw_port);
         if (got != want_port) {
-            dump_health_log();
+            fixture_dump_log(&fx);
             fail_msg("%s: client %d landed on %d, want %d (client error %u: %s)", what, i, got,
                      want_port, client_errno(), client_error());
         }
@@ -497,7 +420,7 @@ static void report(const char *fault, const struct stream *st)
 static void expect_stream_ok(const struct stream *st)
 {
     if (st->failed != 0 || st->on_master != 0 || st->first_replica_ms < 0 || st->down_ms < 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("%d of %d connects failed, %d landed on the dead master, first on a replica "
                  "after %lld ms, DOWN after %lld ms",
                  st->failed, st->connects, st->on_master, (long long)st->first_replica_ms,
@@ -509,8 +432,10 @@ static void expect_stream_ok(const struct stream *st)
  * so 0), and new clients land on it again. */
 static void expect_master_back(long from)
 {
-    expect_line(from, "Server rw/master is UP, reason: Layer7 check passed", UP_WAIT_MS);
-    expect_line(from, "sessions on backup servers of rw after rw/master came UP", LOG_WAIT_MS);
+    fixture_expect_line(&fx, from, "Server rw/master is UP, reason: Layer7 check passed",
+                        UP_WAIT_MS);
+    fixture_expect_line(&fx, from, "sessions on backup servers of rw after rw/master came UP",
+                        LOG_WAIT_MS);
     expect_clients_on(3, cluster_port("master"), "master back UP");
 }
 
@@ -572,7 +497,7 @@ static void expect_no_line(long from, const char *needle)
 
     if (n == 0)
         return;
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("%d health-log lines hold \"%s\", want none", n, needle);
 }
 
@@ -582,7 +507,7 @@ static char *wait_line(long from, const char *needle)
 {
     char *log, *hit, *start, *end, *line;
 
-    expect_line(from, needle, LOG_WAIT_MS);
+    fixture_expect_line(&fx, from, needle, LOG_WAIT_MS);
     log = read_file(fx.health_log);
     if (!log || (long)strlen(log) < from || !(hit = strstr(log + from, needle)))
         fail_msg("health-log line \"%s\" vanished", needle);
@@ -600,7 +525,7 @@ static void expect_in_line(const char *line, const char *needle)
 {
     if (strstr(line, needle))
         return;
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("health-log line \"%s\" does not hold \"%s\"", line, needle);
 }
 
@@ -662,15 +587,15 @@ static void test_replica_sql_thread_stopped_fails(void **state)
     expect_no_line(from, "Server rw/replica2 is DOWN");
     from = file_size(fx.health_log);
     root_sql("replica1", NULL, 0, "START SLAVE SQL_THREAD");
-    expect_line(from, "Server rw/replica1 is UP, reason: Layer7 check passed", UP_WAIT_MS);
+    fixture_expect_line(&fx, from, "Server rw/replica1 is UP, reason: Layer7 check passed",
+                        UP_WAIT_MS);
 }
 
 /* A burst client: connect as app, SELECT @@port, close; records the outcome in c. */
 static void *burst_client_run(void *arg)
 {
     struct burst_client *c = arg;
-    unsigned timeout = BURST_TIMEOUT_S, proto = MYSQL_PROTOCOL_TCP;
-    my_bool off = 0;
+    unsigned timeout = BURST_TIMEOUT_S;
     MYSQL_RES *res;
     MYSQL_ROW row;
     MYSQL *m;
@@ -682,11 +607,7 @@ static void *burst_client_run(void *arg)
         snprintf(c->error, sizeof(c->error), "mysql_init failed");
         goto out;
     }
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    client_options(m, timeout);
     if (!mysql_real_connect(m, "127.0.0.1", "app", "app-pass", "appdb", (unsigned)fx.rw_port, NULL,
                             0)) {
         c->err = mysql_errno(m);
@@ -845,11 +766,11 @@ static void burst_failover(const char *fault, int (*inject)(const char *),
     assert_int_equal(b->spawn_failed, 0);
     assert_true(b->fault >= 0);
     assert_int_equal(b->fault_rc, 0);
-    expect_line(from, "Server rw/master is DOWN", LOG_WAIT_MS);
+    fixture_expect_line(&fx, from, "Server rw/master is DOWN", LOG_WAIT_MS);
     tally_burst(b, from);
     report_burst(fault, b);
     if (b->failed != 0 || b->misplaced != 0 || b->first_replica_ms < 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("%s: %d of %d clients failed, %d started after the fault landed on the master, "
                  "first on a replica after %lld ms",
                  fault, b->failed, b->n, b->misplaced, (long long)b->first_replica_ms);

@@ -60,8 +60,7 @@
 #define HOSTILE_RUNS    12 /* runs of each attack: more than HOSTILE_LIMIT */
 #define LEGIT_RUNS      20 /* runs of each kind of legitimate traffic (part B) */
 #define BIG_RUNS        5  /* runs of the 16 MiB scenarios: each moves 100+ MB (about 0.8 s) */
-#define MAX_UNDO        8
-#define MAX_OPEN        48         /* libmariadb sessions a test may hold at once */
+#define MAX_OPEN        48 /* libmariadb sessions a test may hold at once */
 #define BIG_PACKET      "67108864" /* max_allowed_packet for the 16 MiB scenarios (64 MiB) */
 #define MAX_PAYLOAD     0xffffffu  /* a packet this long is continued by the next one */
 #define SHORT_TIMEOUT_S 15 /* client timeouts: generous, what they bound takes milliseconds */
@@ -88,12 +87,6 @@
 /* A string literal and its length, for the calls that take both. */
 #define LIT(s) s, (unsigned long)(sizeof(s) - 1)
 
-/* SQL to run as root on an instance at teardown, to undo what a test changed. */
-struct undo {
-    char inst[16];
-    char sql[256];
-};
-
 /* One session an attack is fired on: a raw socket (maybe with TLS on it) or a libmariadb
  * session. */
 struct victim {
@@ -102,33 +95,14 @@ struct victim {
     MYSQL *m;
 };
 
-/* Per-test state; teardown releases whatever a test left. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;
-    int admin_port;
-    struct undo undo[MAX_UNDO];
-    int nundo;
-    MYSQL *open[MAX_OPEN];  /* sessions not yet released */
-    struct victim *victims; /* part A: the sessions under attack */
-    char anomaly[300];      /* part A: the first attack that went otherwise than written */
-};
+/* The router of a test; fx.held holds the libmariadb sessions not yet released. */
+static struct router_fixture fx;
+static struct victim *victims;  /* part A: the sessions under attack */
+static char first_anomaly[300]; /* part A: the first attack that went otherwise than written */
 
-static struct fixture fx;
-static char tls_cert[PATH_MAX], tls_key[PATH_MAX];
+_Static_assert(MAX_OPEN <= FIXTURE_MAX_HELD, "fx.held holds the open sessions");
 
 /* ---- failing with the health log attached ---- */
-
-static void dump_health_log(void)
-{
-    char *log = read_file(fx.health_log);
-
-    /* cmocka truncates long messages: print the log first. */
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-}
 
 static void find_log_line(const char *needle, char *buf, size_t size);
 
@@ -144,63 +118,12 @@ static void die(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    dump_health_log();
+    fixture_dump_log(&fx);
     find_log_line("is DOWN", down, sizeof(down));
     if (down[0] && !strstr(msg, "DOWN line"))
         fail_msg("%s; health log: %s", msg, down);
     fail_msg("%s", msg);
     abort(); /* not reached: fail_msg() jumps back to cmocka */
-}
-
-/* ---- root on an instance ---- */
-
-/* Change global variable var of inst to value; its current value is restored at teardown. */
-static void set_global(const char *inst, const char *var, const char *value)
-{
-    char old[128];
-    struct undo *u;
-
-    root_sql(inst, old, sizeof(old), "SELECT @@GLOBAL.%s", var);
-    assert_true(fx.nundo < MAX_UNDO);
-    u = &fx.undo[fx.nundo++];
-    snprintf(u->inst, sizeof(u->inst), "%s", inst);
-    snprintf(u->sql, sizeof(u->sql), "SET GLOBAL %s = %s", var, old);
-    root_sql(inst, NULL, 0, "SET GLOBAL %s = %s", var, value);
-}
-
-static int run_undo(void)
-{
-    int rc = 0;
-    MYSQL *m;
-
-    while (fx.nundo > 0) {
-        struct undo *u = &fx.undo[--fx.nundo];
-        m = root_connect(u->inst);
-        if (!m || root_run(m, u->sql, NULL, 0) != 0)
-            rc = -1;
-        if (m)
-            mysql_close(m);
-    }
-    return rc;
-}
-
-/* ---- the admin port ---- */
-
-/* First column of the first row of an admin query as a number; fails the test on error. */
-static long long admin_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long admin_int(const char *fmt, ...)
-{
-    char sql[512], err[768];
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (admin_number(fx.admin_port, "admin", ADMIN_PW, sql, &v, err, sizeof(err)) < 0)
-        die("%s", err);
-    return v;
 }
 
 /* ---- the verdict after every scenario ---- */
@@ -227,7 +150,8 @@ static void wait_sessions_gone(void)
     int64_t deadline = now_ms() + GONE_WAIT_MS;
     long long n;
 
-    while ((n = admin_int("SELECT SUM(sessions_current) FROM servers WHERE listener = 'rw'")) > 0 &&
+    while ((n = fixture_admin_int(
+                &fx, "SELECT SUM(sessions_current) FROM servers WHERE listener = 'rw'")) > 0 &&
            now_ms() < deadline)
         sleep_ms(20);
     if (n > 0)
@@ -243,8 +167,9 @@ static void expect_master_untouched(const char *what, int runs)
 
     wait_sessions_gone();
     find_log_line("Server rw/master is DOWN", down, sizeof(down));
-    observed = admin_int("SELECT observed_errors FROM servers WHERE listener = 'rw' AND name = "
-                         "'master'");
+    observed = fixture_admin_int(
+        &fx, "SELECT observed_errors FROM servers WHERE listener = 'rw' AND name = "
+             "'master'");
     port = client_port_via(fx.rw_port);
     if (down[0] || observed != 0 || port != cluster_port("master"))
         die("after %d x %s: observed_errors of rw/master %lld (want 0); a new client landed on "
@@ -264,28 +189,28 @@ static void expect_master_untouched(const char *what, int runs)
 static void start_router(int error_limit)
 {
     assert_int_equal(
-        write_file(fx.conf,
-                   "# written by test_hostile.c\n"
-                   "global\n"
-                   "    maxconn 1000\n"
-                   "    health-log file %s\n"
-                   "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 60s  fastinter 60s  downinter 60s  rise 1  fall 3  timeout check 2s\n"
-                   "    timeout connect 10s  timeout greeting 10s  timeout handshake 2m\n"
-                   "    timeout client 2m  timeout server 2m\n"
-                   "    retries 2\n"
-                   "    observe layer7  error-limit %d  on-error mark-down\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check on-marked-down shutdown-sessions\n"
-                   "    server replica1 127.0.0.1:%d check backup\n"
-                   "    server replica2 127.0.0.1:%d check backup\n",
-                   fx.health_log, fx.admin_port, ADMIN_PW, error_limit, fx.rw_port,
-                   cluster_port("master"), cluster_port("replica1"), cluster_port("replica2")),
+        fixture_start(
+            &fx, fx.rw_port,
+            "# written by test_hostile.c\n"
+            "global\n"
+            "    maxconn 1000\n"
+            "    health-log file %s\n"
+            "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+            "defaults\n"
+            "    check mysql user rebound_check password \"check-pass\"\n"
+            "    inter 60s  fastinter 60s  downinter 60s  rise 1  fall 3  timeout check 2s\n"
+            "    timeout connect 10s  timeout greeting 10s  timeout handshake 2m\n"
+            "    timeout client 2m  timeout server 2m\n"
+            "    retries 2\n"
+            "    observe layer7  error-limit %d  on-error mark-down\n"
+            "listen rw\n"
+            "    bind 127.0.0.1:%d\n"
+            "    server master   127.0.0.1:%d check on-marked-down shutdown-sessions\n"
+            "    server replica1 127.0.0.1:%d check backup\n"
+            "    server replica2 127.0.0.1:%d check backup\n",
+            fx.health_log, fx.admin_port, ADMIN_PW, error_limit, fx.rw_port, cluster_port("master"),
+            cluster_port("replica1"), cluster_port("replica2")),
         0);
-    assert_int_equal(router_start(&fx.router, fx.conf, fx.rw_port), 0);
 }
 
 /* ---- clients ---- */
@@ -307,7 +232,7 @@ struct copts {
 /* A session through rebound as o says; fails the test if the login fails. */
 static MYSQL *connect_with(const struct copts *o)
 {
-    unsigned proto = MYSQL_PROTOCOL_TCP, timeout = o->timeout_s ? o->timeout_s : SHORT_TIMEOUT_S;
+    unsigned timeout = o->timeout_s ? o->timeout_s : SHORT_TIMEOUT_S;
     unsigned long big = 64ul << 20;
     my_bool on = 1, off = 0;
     unsigned infile = o->local_infile > 0;
@@ -316,11 +241,7 @@ static MYSQL *connect_with(const struct copts *o)
     int i;
 
     assert_non_null(m);
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    client_options(m, timeout);
     if (o->big)
         mysql_options(m, MYSQL_OPT_MAX_ALLOWED_PACKET, &big);
     if (o->local_infile != 0)
@@ -342,13 +263,13 @@ static MYSQL *connect_with(const struct copts *o)
         mysql_close(m);
         die("login through rebound failed: %s", err);
     }
-    for (i = 0; i < MAX_OPEN && fx.open[i]; i++)
+    for (i = 0; i < MAX_OPEN && fx.held[i]; i++)
         ;
     if (i == MAX_OPEN) {
         mysql_close(m);
         die("more than %d sessions held", MAX_OPEN);
     }
-    fx.open[i] = m;
+    fx.held[i] = m;
     return m;
 }
 
@@ -356,8 +277,8 @@ static MYSQL *connect_with(const struct copts *o)
 static void release(MYSQL *m)
 {
     for (int i = 0; i < MAX_OPEN; i++)
-        if (fx.open[i] == m)
-            fx.open[i] = NULL;
+        if (fx.held[i] == m)
+            fx.held[i] = NULL;
     mysql_close(m);
 }
 
@@ -446,23 +367,6 @@ static int raw_connect(void)
         die("connect to rebound: %s", strerror(err));
     }
     return fd;
-}
-
-/* Write all of buf, ignoring errors: the server may well have closed (EPIPE, ECONNRESET). */
-static void write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    ssize_t n;
-
-    while (len > 0) {
-        n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
 }
 
 /* Packet header for a payload of len bytes with sequence id seq. */
@@ -598,10 +502,10 @@ static void anomaly(const char *fmt, ...)
 {
     va_list ap;
 
-    if (fx.anomaly[0])
+    if (first_anomaly[0])
         return;
     va_start(ap, fmt);
-    vsnprintf(fx.anomaly, sizeof(fx.anomaly), fmt, ap);
+    vsnprintf(first_anomaly, sizeof(first_anomaly), fmt, ap);
     va_end(ap);
 }
 
@@ -614,10 +518,10 @@ static void run_attack(const struct attack *a)
     memset(v, 0, sizeof(v));
     for (i = 0; i < HOSTILE_RUNS; i++)
         v[i].fd = -1;
-    fx.victims = v;
+    victims = v;
     /* A victim not logged in is closed by the master after connect_timeout (10 s) whatever the
      * attack did: keep that well past EOF_WAIT_MS, so that only the attack can close it. */
-    set_global("master", "connect_timeout", "60");
+    fixture_set_global(&fx, "master", "connect_timeout", "60");
     start_router(HOSTILE_LIMIT);
     for (i = 0; i < HOSTILE_RUNS; i++)
         a->prepare(&v[i]);
@@ -626,8 +530,8 @@ static void run_attack(const struct attack *a)
     for (i = 0; a->deferred && i < HOSTILE_RUNS; i++)
         victim_finish(&v[i]);
     expect_master_untouched(a->what, HOSTILE_RUNS);
-    if (fx.anomaly[0])
-        die("%s", fx.anomaly);
+    if (first_anomaly[0])
+        die("%s", first_anomaly);
 }
 
 /* Done with a victim: the socket goes (with an orderly close unless a reset is asked for). */
@@ -684,7 +588,7 @@ static void victim_write(struct victim *v, const void *buf, size_t len)
     if (v->ssl)
         SSL_write(v->ssl, buf, (int)len);
     else
-        write_all(v->fd, buf, len);
+        send_all(v->fd, buf, len);
 }
 
 /* Read one packet from the victim (through TLS: one record's worth); its first payload byte,
@@ -721,7 +625,7 @@ static void prepare_tls_greeted(struct victim *v)
     /* SSL request: the first 32 bytes of a handshake response. */
     make_handshake(buf, sizeof(buf), CAP_BASE | CAP_SSL, 1, "app", "no_such_plugin");
     put_header(buf, 32, 1);
-    write_all(v->fd, buf, 36);
+    send_all(v->fd, buf, 36);
     v->ssl = SSL_new(tls_ctx());
     assert_non_null(v->ssl);
     SSL_set_fd(v->ssl, v->fd);
@@ -809,9 +713,9 @@ static void fire_compress_junk_same_write(struct victim *v, int run)
         make_handshake(buf, sizeof(buf), CAP_BASE | CAP_COMPRESS, 1, "app", "no_such_plugin");
 
     make_garbage(buf + n, 1024, (unsigned)run);
-    write_all(v->fd, buf, n + 1024);
+    send_all(v->fd, buf, n + 1024);
     make_garbage(buf, 4096, (unsigned)run + 100);
-    write_all(v->fd, buf, 4096);
+    send_all(v->fd, buf, 4096);
     victim_finish(v);
 }
 
@@ -867,9 +771,9 @@ static void fire_ssl_request_then_junk(struct victim *v, int run)
 
     make_handshake(buf, sizeof(buf), CAP_BASE | CAP_SSL, 1, "app", "no_such_plugin");
     put_header(buf, 32, 1);
-    write_all(v->fd, buf, 36);
+    send_all(v->fd, buf, 36);
     make_garbage(buf, sizeof(buf), (unsigned)run);
-    write_all(v->fd, buf, sizeof(buf));
+    send_all(v->fd, buf, sizeof(buf));
     victim_finish(v);
 }
 
@@ -892,7 +796,7 @@ static void fire_half_query_shut_wr(struct victim *v, int run)
     static const unsigned char half[] = "\x64\x00\x00\x00\x03SELECT 1 FROM dual "; /* 20 */
 
     (void)run;
-    write_all(v->fd, half, sizeof(half) - 1);
+    send_all(v->fd, half, sizeof(half) - 1);
     shutdown(v->fd, SHUT_WR);
     victim_finish(v);
 }
@@ -915,7 +819,7 @@ static void fire_query_then_junk(struct victim *v, int run)
     size_t n = make_packet(buf, 0, LIT("\x03SELECT 1"));
 
     make_garbage(buf + n, 2048, (unsigned)run);
-    write_all(v->fd, buf, n + 2048);
+    send_all(v->fd, buf, n + 2048);
     shutdown(v->fd, SHUT_WR);
     victim_finish(v);
 }
@@ -938,7 +842,7 @@ static void fire_wrong_seq(struct victim *v, int run)
     size_t n = make_packet(buf, 5, LIT("\x03SELECT 1"));
 
     (void)run;
-    write_all(v->fd, buf, n);
+    send_all(v->fd, buf, n);
     victim_finish(v);
 }
 
@@ -959,7 +863,7 @@ static void fire_bytes_after_quit(struct victim *v, int run)
     size_t n = make_packet(buf, 0, LIT("\x01"));
 
     make_garbage(buf + n, 4096, (unsigned)run);
-    write_all(v->fd, buf, n + 4096);
+    send_all(v->fd, buf, n + 4096);
     victim_finish(v);
 }
 
@@ -978,7 +882,7 @@ static void fire_huge_header_close(struct victim *v, int run)
     static const unsigned char huge[] = "\xff\xff\xff\x00\x03SELECT ";
 
     (void)run;
-    write_all(v->fd, huge, sizeof(huge) - 1);
+    send_all(v->fd, huge, sizeof(huge) - 1);
     victim_close(v);
 }
 
@@ -1024,7 +928,7 @@ static void fire_junk(struct victim *v, int run)
     unsigned char buf[4096];
 
     make_garbage(buf, sizeof(buf), (unsigned)run);
-    write_all(v->fd, buf, sizeof(buf));
+    send_all(v->fd, buf, sizeof(buf));
     victim_finish(v);
 }
 
@@ -1125,7 +1029,7 @@ static void fire_query_shut_wr(struct victim *v, int run)
     size_t n = make_packet(buf, 0, LIT("\x03SELECT SLEEP(0.05)"));
 
     (void)run;
-    write_all(v->fd, buf, n);
+    send_all(v->fd, buf, n);
     shutdown(v->fd, SHUT_WR);
     victim_finish(v);
 }
@@ -1156,7 +1060,7 @@ static void fire_change_user_junk(struct victim *v, int run)
     unsigned char buf[4096];
     long len;
 
-    write_all(v->fd, buf, make_packet(buf, 0, cu, sizeof(cu)));
+    send_all(v->fd, buf, make_packet(buf, 0, cu, sizeof(cu)));
     len = read_packet(v->fd, buf, sizeof(buf), EOF_WAIT_MS);
     if (len < 1 || buf[4] != 0xfe) {
         anomaly("run %d: COM_CHANGE_USER with an unknown plugin answered with %d (%ld bytes), not "
@@ -1166,7 +1070,7 @@ static void fire_change_user_junk(struct victim *v, int run)
         return;
     }
     make_garbage(buf, sizeof(buf), (unsigned)run);
-    write_all(v->fd, buf, sizeof(buf));
+    send_all(v->fd, buf, sizeof(buf));
 }
 
 static void test_a3_change_user_junk_after_switch(void **state)
@@ -1199,7 +1103,7 @@ static void fire_infile_unfinished(struct victim *v, int run)
     unsigned char buf[256];
     long len;
 
-    write_all(v->fd, buf, make_packet(buf, 0, q, sizeof(q) - 1));
+    send_all(v->fd, buf, make_packet(buf, 0, q, sizeof(q) - 1));
     len = read_packet(v->fd, buf, sizeof(buf), EOF_WAIT_MS);
     if (len < 1 || buf[4] != 0xfb) {
         anomaly("run %d: LOAD DATA LOCAL answered with %d, not a file request (251)", run,
@@ -1207,7 +1111,7 @@ static void fire_infile_unfinished(struct victim *v, int run)
         victim_close(v);
         return;
     }
-    write_all(v->fd, buf, make_packet(buf, 2, LIT("row\n")));
+    send_all(v->fd, buf, make_packet(buf, 2, LIT("row\n")));
     shutdown(v->fd, SHUT_WR);
     victim_finish(v);
 }
@@ -1337,7 +1241,7 @@ static void legit_big_packets(int run)
 static void test_b1_16mib_packets(void **state)
 {
     (void)state;
-    set_global("master", "max_allowed_packet", BIG_PACKET);
+    fixture_set_global(&fx, "master", "max_allowed_packet", BIG_PACKET);
     run_legit("16 MiB packets both ways", BIG_RUNS, legit_big_packets);
 }
 
@@ -1428,7 +1332,7 @@ static void test_b2_load_data_local(void **state)
     (void)state;
     root_sql("master", on, sizeof(on), "SELECT @@GLOBAL.local_infile");
     if (atoi(on) != 1)
-        set_global("master", "local_infile", "1");
+        fixture_set_global(&fx, "master", "local_infile", "1");
     infile("infile-small.txt", 3, small_file, sizeof(small_file));
     infile("infile-wrap.txt", WRAP_CHUNKS, wrap_file, sizeof(wrap_file));
     infile("infile-wrap-big.txt", WRAP_BIG_CHUNKS, wrap_big_file, sizeof(wrap_big_file));
@@ -1687,7 +1591,7 @@ static void test_b6_auth_switch(void **state)
     len = read_packet(fd, buf, sizeof(buf), EOF_WAIT_MS);
     assert_true(len > 0 && buf[4] == 0x0a);
     n = make_handshake(buf, sizeof(buf), CAP_BASE, 1, "app", "caching_sha2_password");
-    write_all(fd, buf, n);
+    send_all(fd, buf, n);
     len = read_packet(fd, buf, sizeof(buf), EOF_WAIT_MS);
     if (len < 1 || buf[4] != 0xfe)
         die("the master answered a caching_sha2_password login with 0x%02x, not an auth switch",
@@ -1737,7 +1641,7 @@ static void legit_pipelined(int run)
     n += make_packet(buf + n, 0, LIT("\x19\xe7\x03\x00\x00")); /* COM_STMT_CLOSE 999 */
     n += make_packet(buf + n, 0, LIT("\x0e"));                 /* COM_PING */
     n += make_packet(buf + n, 0, LIT("\x03SELECT 2"));
-    write_all(fd, buf, n);
+    send_all(fd, buf, n);
     /* SELECT: count, column, EOF, row, EOF; PING: OK; SELECT: 5 again. */
     for (i = 0; i < 11; i++) {
         len = read_packet(fd, pkt, sizeof(pkt), EOF_WAIT_MS);
@@ -1813,7 +1717,7 @@ static void test_b10_idle_sessions_reach_wait_timeout(void **state)
 
     (void)state;
     start_router(1);
-    set_global("master", "wait_timeout", "1");
+    fixture_set_global(&fx, "master", "wait_timeout", "1");
     for (i = 0; i < LEGIT_RUNS; i++) {
         m[i] = connect_plain();
         must_sql(m[i], "SELECT 1");
@@ -1826,7 +1730,7 @@ static void test_b10_idle_sessions_reach_wait_timeout(void **state)
         close_under(m[i]);
         release(m[i]);
     }
-    assert_int_equal(run_undo(), 0);
+    assert_int_equal(fixture_run_undo(&fx), 0);
     expect_master_untouched("idle sessions past the server's wait_timeout", LEGIT_RUNS);
 }
 
@@ -1970,89 +1874,23 @@ static void test_b12_progress_reports(void **state)
 
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "hostile-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "hostile-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    return fx.rw_port < 0 || fx.admin_port < 0 ? -1 : 0;
+    victims = NULL;
+    first_anomaly[0] = '\0';
+    return fixture_init(&fx, "hostile", ADMIN_PW);
 }
 
-/* Stop the router (clean exit, no sanitizer report) and undo every setting. */
+/* Close the sessions, stop the router (clean exit, no sanitizer report) and undo every
+ * setting. */
 static int teardown(void **state)
 {
-    int rc = 0, i;
+    int i;
 
     (void)state;
-    for (i = 0; fx.victims && i < HOSTILE_RUNS; i++)
-        if (!fx.victims[i].m)
-            victim_close(&fx.victims[i]);
-    for (i = 0; i < MAX_OPEN; i++)
-        if (fx.open[i])
-            release(fx.open[i]);
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (run_undo() != 0)
-        rc = -1;
-    return rc;
-}
-
-/* Path of program name from $PATH into buf; false if not found. */
-static bool find_in_path(const char *name, char *buf, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096], *dir, *save = NULL;
-
-    snprintf(dirs, sizeof(dirs), "%s", path && path[0] ? path : "/usr/bin:/bin");
-    for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        snprintf(buf, size, "%s/%s", dir[0] ? dir : ".", name);
-        if (access(buf, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A self-signed certificate for the master, and master.opts pointing at it. 0 or -1. */
-static int make_master_tls(void)
-{
-    char openssl[PATH_MAX], opts[PATH_MAX], out[4096];
-
-    if (!find_in_path("openssl", openssl, sizeof(openssl))) {
-        fprintf(stderr, "openssl not found in PATH\n");
-        return -1;
-    }
-    harness_path(tls_cert, sizeof(tls_cert), "master-tls.pem");
-    harness_path(tls_key, sizeof(tls_key), "master-tls.key");
-    char *argv[] = {openssl,
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-keyout",
-                    tls_key,
-                    "-out",
-                    tls_cert,
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    NULL};
-    if (run_command(argv, out, sizeof(out), 30000) != 0) {
-        fprintf(stderr, "openssl req failed: %s\n", out);
-        return -1;
-    }
-    harness_path(opts, sizeof(opts), "master.opts");
-    return write_file(opts, "--ssl-cert=%s\n--ssl-key=%s\n", tls_cert, tls_key);
+    for (i = 0; victims && i < HOSTILE_RUNS; i++)
+        if (!victims[i].m)
+            victim_close(&victims[i]);
+    return fixture_teardown(&fx);
 }
 
 /* The cluster (master with TLS) and the tables and procedure of part B, on the master (and
@@ -2074,7 +1912,7 @@ static int group_setup(void **state)
     size_t i;
     int rc = 0;
 
-    if (make_master_tls() != 0 || harness_group_setup(state) != 0)
+    if (cluster_master_tls() != 0 || harness_group_setup(state) != 0)
         return -1;
     m = root_connect("master");
     if (!m)

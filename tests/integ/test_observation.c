@@ -41,19 +41,11 @@
 #define LOG_WAIT_MS   30000 /* bound for a wait: TSan on a loaded 2-core box is slow */
 #define ADMIN_PW      "0bserve-Admin-pw"
 #define MAX_HELD      48
-#define MAX_FDS       16
-#define MAX_UNDO      8
 #define ERROR_LIMIT   3
 #define FAKE_MAX_CONN 32
 #define BLOB_LEN      65536 /* bytes of the binary value sent and read back */
 #define BIG_ROWS      1000  /* rows of a result set that wraps the sequence id several times */
 #define ANY_REPLICA   0     /* expect_clients_on(): replica1 or replica2 */
-
-/* SQL to run as root on an instance at teardown, to undo what a test changed. */
-struct undo {
-    char inst[16];
-    char sql[256];
-};
 
 /* A fake MySQL server on its own thread: greets, accepts any login, quits on COM_QUIT, and
  * answers every other command with an OK packet whose sequence id is 0 where 1 is due (the
@@ -66,51 +58,21 @@ struct fake {
     bool running;
 };
 
-/* Per-test state; teardown releases whatever a test left. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;    /* listen rw: master, replica1 + replica2 as backups */
-    int admin_port; /* the admin port, for observed_errors */
-    int extra_port; /* a second listen some tests add (bk, ra, fk, full) */
-    int extra_port2;
-    MYSQL *held[MAX_HELD];
-    int fds[MAX_FDS];
-    int nfds;
-    struct undo undo[MAX_UNDO];
-    int nundo;
-    struct fake fake;
-};
+/* The router of a test: listen rw (master, replica1 + replica2 as backups) on fx.rw_port, the
+ * admin port for observed_errors; the sessions, sockets and undo list of the test. */
+static struct router_fixture fx;
+static int extra_port;  /* a second listen some tests add (bk, ra, fk, full) */
+static int extra_port2; /* and a third */
+static struct fake fake_server;
 
-/* TLS material for the master, made once in the group setup. */
-struct tls_files {
-    char cert[PATH_MAX];
-    char key[PATH_MAX];
-    char openssl[PATH_MAX];
-};
-
-static struct fixture fx;
-static struct tls_files tls;
+_Static_assert(MAX_HELD <= FIXTURE_MAX_HELD, "fx.held holds the held sessions");
 
 /* ---- the health log ---- */
-
-static void dump_health_log(void)
-{
-    char *log = read_file(fx.health_log);
-
-    /* cmocka truncates long messages: print the log first. */
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-}
 
 /* Fail the test (log attached) unless a line holding needle appears after `from` in time. */
 static void expect_line(long from, const char *needle)
 {
-    if (wait_for_file_line_from(fx.health_log, from, needle, LOG_WAIT_MS))
-        return;
-    dump_health_log();
-    fail_msg("no health-log line \"%s\" within %d ms", needle, LOG_WAIT_MS);
+    fixture_expect_line(&fx, from, needle, LOG_WAIT_MS);
 }
 
 /* Fail the test unless exactly n lines after `from` hold needle (the lines saying how each
@@ -121,7 +83,7 @@ static void expect_count(long from, const char *needle, int n)
 
     if (got == n)
         return;
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("%d health-log lines hold \"%s\", want %d", got, needle, n);
 }
 
@@ -134,63 +96,14 @@ static void down_line(char *buf, size_t size, const char *id, const char *last)
              id, ERROR_LIMIT, last);
 }
 
-/* ---- root on an instance, over its unix socket ---- */
-
-/* Change global variable var of inst to value; its current value is restored at teardown. */
-static void set_global(const char *inst, const char *var, const char *value)
-{
-    char old[128];
-    struct undo *u;
-
-    root_sql(inst, old, sizeof(old), "SELECT @@GLOBAL.%s", var);
-    assert_true(fx.nundo < MAX_UNDO);
-    u = &fx.undo[fx.nundo++];
-    snprintf(u->inst, sizeof(u->inst), "%s", inst);
-    snprintf(u->sql, sizeof(u->sql), "SET GLOBAL %s = %s", var, old);
-    root_sql(inst, NULL, 0, "SET GLOBAL %s = %s", var, value);
-}
-
-/* Run the undo list, last first; 0 or -1. */
-static int run_undo(void)
-{
-    int rc = 0;
-    MYSQL *m;
-
-    while (fx.nundo > 0) {
-        struct undo *u = &fx.undo[--fx.nundo];
-        m = root_connect(u->inst);
-        if (!m || root_run(m, u->sql, NULL, 0) != 0)
-            rc = -1;
-        if (m)
-            mysql_close(m);
-    }
-    return rc;
-}
-
 /* ---- the admin port ---- */
-
-/* First column of the first row of an admin query, as a number; fails the test on error. */
-static long long admin_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long admin_int(const char *fmt, ...)
-{
-    char sql[512], err[768];
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (admin_number(fx.admin_port, "admin", ADMIN_PW, sql, &v, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    return v;
-}
 
 /* observed_errors of server listen/name. */
 static long long observed_errors(const char *listen, const char *name)
 {
-    return admin_int("SELECT observed_errors FROM servers WHERE listener = '%s' AND name = '%s'",
-                     listen, name);
+    return fixture_admin_int(
+        &fx, "SELECT observed_errors FROM servers WHERE listener = '%s' AND name = '%s'", listen,
+        name);
 }
 
 static void expect_observed(const char *listen, const char *name, long long want)
@@ -198,7 +111,7 @@ static void expect_observed(const char *listen, const char *name, long long want
     long long got = observed_errors(listen, name);
 
     if (got != want) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("observed_errors of %s/%s is %lld, want %lld", listen, name, got, want);
     }
 }
@@ -214,15 +127,16 @@ static void wait_checked(void)
     long long left;
 
     for (;;) {
-        left = admin_int("SELECT COUNT(*) FROM servers WHERE health < rise + fall - 1 AND "
-                         "check_info <> 'not checked'");
+        left = fixture_admin_int(&fx,
+                                 "SELECT COUNT(*) FROM servers WHERE health < rise + fall - 1 AND "
+                                 "check_info <> 'not checked'");
         if (left == 0)
             return;
         if (now_ms() >= deadline)
             break;
         sleep_ms(50);
     }
-    dump_health_log();
+    fixture_dump_log(&fx);
     fail_msg("%lld servers have not passed their first check after %d ms", left, LOG_WAIT_MS);
 }
 
@@ -242,8 +156,8 @@ static void start_router(const char *tuning, const char *extra, ...)
     vsnprintf(body, sizeof(body), extra, ap);
     va_end(ap);
     assert_int_equal(
-        write_file(
-            fx.conf,
+        fixture_start(
+            &fx, fx.rw_port,
             "# written by test_observation.c\n"
             "global\n"
             "    maxconn 1000\n"
@@ -264,36 +178,10 @@ static void start_router(const char *tuning, const char *extra, ...)
             fx.health_log, fx.admin_port, ADMIN_PW, tuning, fx.rw_port, cluster_port("master"),
             cluster_port("replica1"), cluster_port("replica2"), body),
         0);
-    assert_int_equal(router_start(&fx.router, fx.conf, fx.rw_port), 0);
     wait_checked();
 }
 
 /* ---- clients ---- */
-
-/* Open a session as app through port into a free fx.held slot; returns the slot. */
-static int hold_session(int port)
-{
-    int i;
-
-    for (i = 0; i < MAX_HELD && fx.held[i]; i++)
-        ;
-    assert_true(i < MAX_HELD);
-    fx.held[i] = client_connect_app(port);
-    if (!fx.held[i])
-        fail_msg("session through port %d: %u %s", port, client_errno(), client_error());
-    return i;
-}
-
-static void close_held(void)
-{
-    int i;
-
-    for (i = 0; i < MAX_HELD; i++) {
-        if (fx.held[i])
-            mysql_close(fx.held[i]);
-        fx.held[i] = NULL;
-    }
-}
 
 /* n new clients through port; each must succeed and land on want_port, or with ANY_REPLICA on
  * either replica (which one is not the point where a loaded replica may miss timeout greeting). */
@@ -308,7 +196,7 @@ static void expect_clients_on(int port, int n, int want_port, const char *what)
                  ? got == cluster_port("replica1") || got == cluster_port("replica2")
                  : got == want_port;
         if (!ok) {
-            dump_health_log();
+            fixture_dump_log(&fx);
             fail_msg("%s: client %d landed on %d, want %d (0: a replica; client error %u: %s)",
                      what, i, got, want_port, client_errno(), client_error());
         }
@@ -331,17 +219,13 @@ static void expect_errors(MYSQL *m, const char *sql, int n, int want_err)
 /* A session as app through port with TLS and/or the compressed protocol; NULL on failure. */
 static MYSQL *connect_special(int port, bool use_tls, bool compress)
 {
-    unsigned proto = MYSQL_PROTOCOL_TCP, timeout = 5;
+    unsigned timeout = 5;
     my_bool on = 1, off = 0;
     MYSQL *m = mysql_init(NULL);
 
     if (!m)
         return NULL;
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
-    mysql_options(m, MYSQL_OPT_RECONNECT, &off);
+    client_options(m, timeout);
     if (use_tls) {
         mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
         mysql_options(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
@@ -411,17 +295,9 @@ static void expect_byte_for_byte(MYSQL *m)
 
 /* ---- sockets ---- */
 
-static int keep_fd(int fd)
-{
-    assert_true(fd >= 0);
-    assert_true(fx.nfds < MAX_FDS);
-    fx.fds[fx.nfds++] = fd;
-    return fd;
-}
-
 static int listen_on(int port, int backlog)
 {
-    return keep_fd(loopback_listen(port, backlog));
+    return fixture_keep_fd(&fx, loopback_listen(port, backlog));
 }
 
 /* Start a non-blocking connect to 127.0.0.1:port; the socket is kept for teardown. */
@@ -431,7 +307,7 @@ static int start_connect(int port)
 
     if (fd < 0)
         fail_msg("connect to %d: %s", port, strerror(errno));
-    return keep_fd(fd);
+    return fixture_keep_fd(&fx, fd);
 }
 
 static bool connect_completes(int fd, int ms)
@@ -576,7 +452,7 @@ static void *fake_run(void *arg)
 
 static void fake_start(int port)
 {
-    struct fake *f = &fx.fake;
+    struct fake *f = &fake_server;
 
     f->lfd = listen_on(port, 64);
     atomic_store(&f->stop, false);
@@ -587,7 +463,7 @@ static void fake_start(int port)
 
 static void fake_stop(void)
 {
-    struct fake *f = &fx.fake;
+    struct fake *f = &fake_server;
 
     if (!f->running)
         return;
@@ -600,91 +476,21 @@ static void fake_stop(void)
 
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "observe-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "observe-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    fx.extra_port = free_port();
-    fx.extra_port2 = free_port();
-    return fx.rw_port < 0 || fx.admin_port < 0 || fx.extra_port < 0 || fx.extra_port2 < 0 ? -1 : 0;
+    memset(&fake_server, 0, sizeof(fake_server));
+    if (fixture_init(&fx, "observe", ADMIN_PW) != 0)
+        return -1;
+    fx.stop_peers = fake_stop;
+    extra_port = free_port();
+    extra_port2 = free_port();
+    return extra_port < 0 || extra_port2 < 0 ? -1 : 0;
 }
 
 /* Stop the router (clean exit, no sanitizer report) and undo every fault and setting. */
 static int teardown(void **state)
 {
-    int rc = 0;
-
     (void)state;
-    close_held();
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    fake_stop();
-    while (fx.nfds > 0)
-        close(fx.fds[--fx.nfds]);
-    if (cluster_restore() != 0)
-        rc = -1;
-    if (run_undo() != 0)
-        rc = -1;
-    return rc;
-}
-
-/* Path of program name from $PATH into buf; false if not found. */
-static bool find_in_path(const char *name, char *buf, size_t size)
-{
-    const char *path = getenv("PATH");
-    char dirs[4096], *dir, *save = NULL;
-
-    snprintf(dirs, sizeof(dirs), "%s", path && path[0] ? path : "/usr/bin:/bin");
-    for (dir = strtok_r(dirs, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-        snprintf(buf, size, "%s/%s", dir[0] ? dir : ".", name);
-        if (access(buf, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* A self-signed certificate for the master, and master.opts pointing at it. 0 or -1. */
-static int make_master_tls(void)
-{
-    char opts[PATH_MAX], out[4096];
-
-    if (!find_in_path("openssl", tls.openssl, sizeof(tls.openssl))) {
-        fprintf(stderr, "openssl not found in PATH\n");
-        return -1;
-    }
-    harness_path(tls.cert, sizeof(tls.cert), "master-tls.pem");
-    harness_path(tls.key, sizeof(tls.key), "master-tls.key");
-    char *argv[] = {tls.openssl,
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                    "-keyout",
-                    tls.key,
-                    "-out",
-                    tls.cert,
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    NULL};
-    if (run_command(argv, out, sizeof(out), 30000) != 0) {
-        fprintf(stderr, "openssl req failed: %s\n", out);
-        return -1;
-    }
-    harness_path(opts, sizeof(opts), "master.opts");
-    return write_file(opts, "--ssl-cert=%s\n--ssl-key=%s\n", tls.cert, tls.key);
+    return fixture_teardown(&fx);
 }
 
 /* The cluster (master with TLS), and appdb.obs (rows 1 and 2) on every instance. */
@@ -696,7 +502,7 @@ static int group_setup(void **state)
     MYSQL *m;
     int i, rc;
 
-    if (make_master_tls() != 0 || harness_group_setup(state) != 0)
+    if (cluster_master_tls() != 0 || harness_group_setup(state) != 0)
         return -1;
     m = root_connect("master");
     if (!m)
@@ -774,8 +580,8 @@ static void test_l4_connect_timeout(void **state)
                  "    timeout connect 1s\n"
                  "    server full     127.0.0.1:%d no-check\n"
                  "    server replica1 127.0.0.1:%d check backup\n",
-                 fx.extra_port, port, cluster_port("replica1"));
-    expect_clients_on(fx.extra_port, ERROR_LIMIT + 2, cluster_port("replica1"), "full queue");
+                 extra_port, port, cluster_port("replica1"));
+    expect_clients_on(extra_port, ERROR_LIMIT + 2, cluster_port("replica1"), "full queue");
     down_line(want, sizeof(want), "full/full", "connect timeout (connect timeout)");
     expect_line(0, want);
     expect_observed("full", "full", ERROR_LIMIT);
@@ -818,17 +624,20 @@ static void test_l4_connection_reset(void **state)
     (void)state;
     start_router("    observe layer4  error-limit 3  on-error mark-down\n", "%s", "");
     for (i = 0; i < N; i++) {
-        slot[i] = hold_session(fx.rw_port);
+        slot[i] = fixture_hold(&fx, fx.rw_port);
         assert_int_equal(client_server_port(fx.held[slot[i]]), cluster_port("master"));
     }
-    before = admin_int("SELECT SUM(bytes_in) FROM sessions WHERE server = 'rw/master'");
+    before =
+        fixture_admin_int(&fx, "SELECT SUM(bytes_in) FROM sessions WHERE server = 'rw/master'");
     assert_int_equal(cluster_freeze("master"), 0);
     for (i = 0; i < N; i++)
         assert_int_equal(mysql_send_query(fx.held[slot[i]], "SELECT 1", strlen("SELECT 1")), 0);
     /* Wait until rebound has passed the queries on (they sit unread in the frozen master). */
     deadline = now_ms() + LOG_WAIT_MS;
     do {
-        sent = admin_int("SELECT SUM(bytes_in) FROM sessions WHERE server = 'rw/master'") - before;
+        sent = fixture_admin_int(&fx,
+                                 "SELECT SUM(bytes_in) FROM sessions WHERE server = 'rw/master'") -
+               before;
         if (sent >= N * 13)
             break;
         sleep_ms(20);
@@ -867,7 +676,7 @@ static void test_l7_too_many_connections(void **state)
 
     (void)state;
     start_router("    observe layer7  error-limit 3  on-error mark-down\n", "%s", "");
-    set_global("master", "max_connections", "10");
+    fixture_set_global(&fx, "master", "max_connections", "10");
     /* Fill the ordinary slots as app, directly (not through rebound). */
     for (i = 0; i < MAX_HELD - 1; i++) {
         MYSQL *m = client_connect(cluster_port("master"), "app", "app-pass", "appdb", 5);
@@ -887,7 +696,7 @@ static void test_l7_too_many_connections(void **state)
     assert_non_null(root);
     fx.held[MAX_HELD - 1] = root;
     /* A bare connect now gets the ERR packet instead of a greeting. */
-    fd = keep_fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    fd = fixture_keep_fd(&fx, socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     len = read_packet(fd, pkt, sizeof(pkt), 5000);
     if (len < 3 || pkt[4] != 0xff || (pkt[5] | pkt[6] << 8) != 1040)
@@ -896,9 +705,9 @@ static void test_l7_too_many_connections(void **state)
     down_line(want, sizeof(want), "rw/master", "server error (error 1040 in the greeting)");
     expect_line(0, want);
     expect_observed("rw", "master", ERROR_LIMIT);
-    close_held();
+    fixture_close_held(&fx);
     from = file_size(fx.health_log);
-    assert_int_equal(run_undo(), 0);
+    assert_int_equal(fixture_run_undo(&fx), 0);
     expect_line(from, "Server rw/master is UP, reason: Layer7 check passed");
 }
 
@@ -911,9 +720,9 @@ static void test_l7_read_only_master_counts(void **state)
 
     (void)state;
     start_router("    observe layer7  error-limit 3\n", "%s", "");
-    s = hold_session(fx.rw_port);
+    s = fixture_hold(&fx, fx.rw_port);
     assert_int_equal(client_server_port(fx.held[s]), cluster_port("master"));
-    set_global("master", "read_only", "1");
+    fixture_set_global(&fx, "master", "read_only", "1");
     expect_errors(fx.held[s], "INSERT INTO obs VALUES (100, 0)", ERROR_LIMIT, 1290);
     expect_line(0, "Health check for server rw/master failed, reason: Health analyze, info: \"3 "
                    "consecutive errors in traffic, last: server error (error 1290, server is "
@@ -937,15 +746,15 @@ static void test_l7_read_only_backup_not_counted(void **state)
                  "listen ra\n"
                  "    bind 127.0.0.1:%d\n"
                  "    server replica2 127.0.0.1:%d check\n",
-                 fx.extra_port, cluster_port("replica1"), fx.extra_port2, cluster_port("replica2"));
-    s = hold_session(fx.extra_port);
+                 extra_port, cluster_port("replica1"), extra_port2, cluster_port("replica2"));
+    s = fixture_hold(&fx, extra_port);
     assert_int_equal(client_server_port(fx.held[s]), cluster_port("replica1"));
     expect_errors(fx.held[s], "INSERT INTO obs VALUES (100, 0)", 5, 1290);
     expect_errors(fx.held[s], "UPDATE obs SET v = v + 1", 5, 1290);
     expect_observed("bk", "replica1", 0);
     expect_count(0, "bk/replica1", 0);
     /* Control: the same statement on an active server counts. */
-    s = hold_session(fx.extra_port2);
+    s = fixture_hold(&fx, extra_port2);
     expect_errors(fx.held[s], "INSERT INTO obs VALUES (100, 0)", 1, 1290);
     snprintf(
         want, sizeof(want),
@@ -969,7 +778,7 @@ static void test_l7_closed_during_response(void **state)
     (void)state;
     start_router("    observe layer7  error-limit 3  on-error mark-down\n", "%s", "");
     for (i = 0; i < N; i++) {
-        slot[i] = hold_session(fx.rw_port);
+        slot[i] = fixture_hold(&fx, fx.rw_port);
         MYSQL *m = fx.held[slot[i]];
         assert_int_equal(mysql_query(m, "SELECT CONNECTION_ID(), @@port"), 0);
         res = mysql_store_result(m);
@@ -1024,15 +833,15 @@ static void test_l7_malformed_stream(void **state)
                  "    error-limit 1\n"
                  "    server fake     127.0.0.1:%d check\n"
                  "    server replica1 127.0.0.1:%d check backup\n",
-                 fx.extra_port, port, cluster_port("replica1"));
-    s = hold_session(fx.extra_port);
+                 extra_port, port, cluster_port("replica1"));
+    s = fixture_hold(&fx, extra_port);
     /* What the client makes of it does not matter (Connector/C takes the packet). */
     client_query(fx.held[s], "SELECT 1");
     /* The fake counts after it sent the answer: give it a moment to get there. */
     for (int64_t end = now_ms() + LOG_WAIT_MS;
-         atomic_load(&fx.fake.answered) < 1 && now_ms() < end;)
+         atomic_load(&fake_server.answered) < 1 && now_ms() < end;)
         sleep_ms(10);
-    assert_true(atomic_load(&fx.fake.answered) >= 1);
+    assert_true(atomic_load(&fake_server.answered) >= 1);
     expect_line(0, "Server fk/fake is DOWN, reason: Health analyze, info: \"1 consecutive errors "
                    "in traffic, last: malformed stream (unexpected packet in the server's "
                    "stream)\", check duration: 0ms. 0 active and 1 backup servers online.");
@@ -1069,8 +878,8 @@ static void test_l7_application_errors_not_counted(void **state)
 
     (void)state;
     start_router("    observe layer7  error-limit 3  on-error mark-down\n", "%s", "");
-    a = hold_session(fx.rw_port);
-    b = hold_session(fx.rw_port);
+    a = fixture_hold(&fx, fx.rw_port);
+    b = fixture_hold(&fx, fx.rw_port);
     ma = fx.held[a];
     mb = fx.held[b];
     assert_int_equal(client_server_port(ma), cluster_port("master"));
@@ -1120,7 +929,7 @@ static void test_l7_large_result_not_counted(void **state)
 
     (void)state;
     start_router("    observe layer7  error-limit 1  on-error mark-down\n", "%s", "");
-    s = hold_session(fx.rw_port);
+    s = fixture_hold(&fx, fx.rw_port);
     assert_int_equal(client_server_port(fx.held[s]), cluster_port("master"));
     for (i = 0; i < ERROR_LIMIT + 1; i++)
         expect_byte_for_byte(fx.held[s]);
@@ -1133,10 +942,10 @@ static void test_l7_large_result_not_counted(void **state)
 /* Make the master read-only and hold a session on it that writes; returns the slot. */
 static int read_only_writer(void)
 {
-    int s = hold_session(fx.rw_port);
+    int s = fixture_hold(&fx, fx.rw_port);
 
     assert_int_equal(client_server_port(fx.held[s]), cluster_port("master"));
-    set_global("master", "read_only", "1");
+    fixture_set_global(&fx, "master", "read_only", "1");
     return s;
 }
 
@@ -1276,9 +1085,9 @@ static void test_unanswered_commands_not_counted(void **state)
     /* A count would come as the master closes a session after COM_QUIT, before rebound lets the
      * session go: once no session is left, every count that was to come is in. */
     for (int64_t end = now_ms() + LOG_WAIT_MS;
-         admin_int("SELECT COUNT(*) FROM sessions") != 0 && now_ms() < end;)
+         fixture_admin_int(&fx, "SELECT COUNT(*) FROM sessions") != 0 && now_ms() < end;)
         sleep_ms(20);
-    assert_int_equal(admin_int("SELECT COUNT(*) FROM sessions"), 0);
+    assert_int_equal(fixture_admin_int(&fx, "SELECT COUNT(*) FROM sessions"), 0);
     expect_observed("rw", "master", 0);
     assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
 }
@@ -1313,7 +1122,7 @@ static void test_client_garbage_not_counted(void **state)
             n = read_packet(fd, greeting, sizeof(greeting), LOG_WAIT_MS);
             if (n < 1 || greeting[4] != 0x0a) {
                 close(fd);
-                dump_health_log();
+                fixture_dump_log(&fx);
                 fail_msg("no greeting through rebound (%s, round %d): %ld bytes, %.60s",
                          kinds[kind], round, n, n > 3 ? (char *)greeting + 7 : "");
             }
@@ -1349,7 +1158,8 @@ static void test_client_garbage_not_counted(void **state)
             if (n < 0)
                 fail_msg("%s: the session was not closed within %d ms", kinds[kind], LOG_WAIT_MS);
             /* Which kinds were counted, for the failure message. */
-            now = admin_int("SELECT SUM(observed_errors) FROM servers WHERE listener = 'rw'");
+            now = fixture_admin_int(
+                &fx, "SELECT SUM(observed_errors) FROM servers WHERE listener = 'rw'");
             if (now != seen && strlen(counted) < sizeof(counted) - 80)
                 snprintf(counted + strlen(counted), sizeof(counted) - strlen(counted),
                          "%s\"%s\" (round %d)", counted[0] ? ", " : "", kinds[kind], round);
@@ -1357,7 +1167,7 @@ static void test_client_garbage_not_counted(void **state)
         }
     }
     if (seen != 0 || count_file_lines(fx.health_log, 0, "Health analyze") != 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("%lld errors counted for clients sending garbage: %s", seen, counted);
     }
     expect_clients_on(fx.rw_port, 1, cluster_port("master"), "after garbage");
@@ -1402,12 +1212,12 @@ static void expect_layer4_only(bool use_tls)
     assert_int_equal(client_server_port(m), cluster_port("master"));
     for (i = 0; i < 3; i++)
         expect_byte_for_byte(m);
-    set_global("master", "read_only", "1");
+    fixture_set_global(&fx, "master", "read_only", "1");
     expect_errors(m, "INSERT INTO obs VALUES (100, 0)", 5, 1290);
     expect_byte_for_byte(m);
     expect_observed("rw", "master", 0);
     expect_count(0, "rw/master", 0);
-    s = hold_session(fx.rw_port);
+    s = fixture_hold(&fx, fx.rw_port);
     expect_errors(fx.held[s], "INSERT INTO obs VALUES (100, 0)", 1, 1290);
     snprintf(want, sizeof(want),
              "Server rw/master is DOWN, reason: Health analyze, info: \"1 consecutive errors in "

@@ -51,59 +51,21 @@
 #define MAX_HELD     200  /* sessions (attempts) at most in the descriptor test */
 #define HOLD_MS      3000 /* how long the descriptor shortage is held: 10 check intervals */
 
-/* Per-test state; teardown releases whatever a test left. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;    /* the listen under test */
-    int ready_port; /* listen `ready` (master only): the readiness login */
-    int admin_port; /* the admin port, for observed_errors */
-    int fake_port;  /* fake peer a */
-    int fake2_port; /* fake peer b */
-    struct fake_peer a, b;
-    MYSQL *held[MAX_HELD];
-    int fds[8]; /* raw sockets to close at teardown */
-    int nfds;
-};
+/* The router of a test: the listen under test on fx.rw_port, the admin port for
+ * observed_errors; the sessions and raw sockets a test holds. */
+static struct router_fixture fx;
+static int ready_port;            /* listen `ready` (master only): the readiness login */
+static int fake_port, fake2_port; /* fake peers a and b */
+static struct fake_peer fake_a, fake_b;
 
-static struct fixture fx;
+_Static_assert(MAX_HELD <= FIXTURE_MAX_HELD, "fx.held holds the sessions of a test");
 
 /* ---- the health log and the admin port ---- */
-
-static void dump_health_log(void)
-{
-    char *log = read_file(fx.health_log);
-
-    /* cmocka truncates long messages: print the log first. */
-    fprintf(stderr, "---- %s ----\n%s---- end ----\n", fx.health_log, log ? log : "(missing)\n");
-    free(log);
-}
 
 /* Fail the test (log attached) unless a line holding needle appears after `from` in time. */
 static void expect_line(long from, const char *needle)
 {
-    if (wait_for_file_line_from(fx.health_log, from, needle, LOG_WAIT_MS))
-        return;
-    dump_health_log();
-    fail_msg("no health-log line \"%s\" within %d ms", needle, LOG_WAIT_MS);
-}
-
-/* First column of the first row of an admin query, as a number; fails the test on error. */
-static long long admin_int(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static long long admin_int(const char *fmt, ...)
-{
-    char sql[512], err[768];
-    long long v = -1;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (admin_number(fx.admin_port, "admin", ADMIN_PW, sql, &v, err, sizeof(err)) < 0)
-        fail_msg("%s", err);
-    return v;
+    fixture_expect_line(&fx, from, needle, LOG_WAIT_MS);
 }
 
 /* ---- the router ---- */
@@ -122,9 +84,10 @@ static void start_router(int nofile, const char *tuning, const char *listens, ..
     va_start(ap, listens);
     vsnprintf(body, sizeof(body), listens, ap);
     va_end(ap);
+    fx.nofile = nofile;
     assert_int_equal(
-        write_file(
-            fx.conf,
+        fixture_start(
+            &fx, ready_port,
             "# written by test_peers.c\n"
             "global\n"
             "    maxconn 10000\n"
@@ -140,10 +103,9 @@ static void start_router(int nofile, const char *tuning, const char *listens, ..
             "    bind 127.0.0.1:%d\n"
             "    server master 127.0.0.1:%d check\n"
             "%s",
-            fx.health_log, fx.admin_port, ADMIN_PW, tuning, fx.ready_port, cluster_port("master"),
+            fx.health_log, fx.admin_port, ADMIN_PW, tuning, ready_port, cluster_port("master"),
             body),
         0);
-    assert_int_equal(router_start_nofile(&fx.router, fx.conf, fx.ready_port, nofile), 0);
 }
 
 /* Start fake peer f on port with the given behaviour; fails the test if it cannot listen. */
@@ -172,78 +134,37 @@ static int raw_connect(int port)
         close(fd);
         fail_msg("connect to %d: %s", port, strerror(err));
     }
-    assert_true(fx.nfds < (int)(sizeof(fx.fds) / sizeof(fx.fds[0])));
-    fx.fds[fx.nfds++] = fd;
-    return fd;
-}
-
-/* Close a socket raw_connect() returned and forget it. */
-static void raw_close(int fd)
-{
-    int i;
-
-    for (i = 0; i < fx.nfds; i++) {
-        if (fx.fds[i] == fd) {
-            fx.fds[i] = fx.fds[--fx.nfds];
-            break;
-        }
-    }
-    close(fd);
+    return fixture_keep_fd(&fx, fd);
 }
 
 /* ---- fixture ---- */
 
+/* Stop both fake peers (those not running are left alone). */
+static void stop_fakes(void)
+{
+    fake_peer_stop(&fake_a);
+    fake_peer_stop(&fake_b);
+}
+
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "peers-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "peers-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.ready_port = free_port();
-    fx.admin_port = free_port();
-    fx.fake_port = free_port();
-    fx.fake2_port = free_port();
-    return fx.rw_port < 0 || fx.ready_port < 0 || fx.admin_port < 0 || fx.fake_port < 0 ||
-                   fx.fake2_port < 0
-               ? -1
-               : 0;
+    memset(&fake_a, 0, sizeof(fake_a));
+    memset(&fake_b, 0, sizeof(fake_b));
+    if (fixture_init(&fx, "peers", ADMIN_PW) != 0)
+        return -1;
+    fx.stop_peers = stop_fakes;
+    ready_port = free_port();
+    fake_port = free_port();
+    fake2_port = free_port();
+    return ready_port < 0 || fake_port < 0 || fake2_port < 0 ? -1 : 0;
 }
 
-/* Close held sessions and raw sockets. */
-static void close_held(void)
-{
-    int i;
-
-    for (i = 0; i < MAX_HELD; i++) {
-        if (fx.held[i])
-            mysql_close(fx.held[i]);
-        fx.held[i] = NULL;
-    }
-    while (fx.nfds > 0)
-        close(fx.fds[--fx.nfds]);
-}
-
-/* Stop the router (clean exit, no sanitizer report) and the fakes. */
+/* Close the sessions, stop the router (clean exit, no sanitizer report) and the fakes. */
 static int teardown(void **state)
 {
-    int rc = 0;
-
     (void)state;
-    close_held();
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    fake_peer_stop(&fx.a);
-    fake_peer_stop(&fx.b);
-    if (cluster_restore() != 0)
-        rc = -1;
-    return rc;
+    return fixture_teardown(&fx);
 }
 
 /* ---- 1. a malformed greeting is the server's error, and the client moves on ---- */
@@ -258,7 +179,7 @@ static int64_t login_calibration(void)
 
     for (i = 0; i < 3; i++) {
         t0 = now_ms();
-        m = client_connect(fx.ready_port, "app", "app-pass", "appdb", HANG_S);
+        m = client_connect(ready_port, "app", "app-pass", "appdb", HANG_S);
         took = now_ms() - t0;
         if (!m)
             fail_msg("calibration login through listen ready: %u %s", client_errno(),
@@ -281,7 +202,7 @@ static void expect_greeting_redispatched(enum fake_peer_kind kind, const char *l
     int port, seen;
     MYSQL *m;
 
-    start_fake(&fx.a, fx.fake_port, kind, false, 0, NULL);
+    start_fake(&fake_a, fake_port, kind, false, 0, NULL);
     snprintf(tuning, sizeof(tuning),
              "    observe %s  error-limit 1  on-error mark-down  timeout greeting %dms\n", layer,
              GREETING_MS);
@@ -290,7 +211,7 @@ static void expect_greeting_redispatched(enum fake_peer_kind kind, const char *l
                  "    bind 127.0.0.1:%d\n"
                  "    server fake     127.0.0.1:%d no-check\n"
                  "    server replica1 127.0.0.1:%d check backup\n",
-                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
+                 fx.rw_port, fake_port, cluster_port("replica1"));
     /* A client kept waiting on the fake waits GREETING_PATIENCE (4) times timeout greeting, or
      * until its own timeout (HANG_S): the bound, timeout greeting plus a login measured now with
      * wide room, stays below both unless a plain login takes over a second. */
@@ -302,7 +223,7 @@ static void expect_greeting_redispatched(enum fake_peer_kind kind, const char *l
     fprintf(stderr, "note: %s (observe %s): login %s after %lld ms (a plain login: %lld ms)\n",
             what, layer, m ? "done" : "failed", (long long)took, (long long)calib);
     if (!m) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("%s (observe %s): the client failed after %lld ms: %u %s", what, layer,
                  (long long)took, client_errno(), client_error());
     }
@@ -311,23 +232,24 @@ static void expect_greeting_redispatched(enum fake_peer_kind kind, const char *l
     if (port != cluster_port("replica1"))
         fail_msg("%s (observe %s): the client landed on %d, want replica1 (%d)", what, layer, port,
                  cluster_port("replica1"));
-    if (fake_peer_accepted(&fx.a) < 1)
+    if (fake_peer_accepted(&fake_a) < 1)
         fail_msg("%s (observe %s): the fake was never tried", what, layer);
     if (took > limit)
         fail_msg("%s (observe %s): the login took %lld ms, want at most %lld", what, layer,
                  (long long)took, (long long)limit);
     expect_line(0, "Server rw/fake is DOWN, reason: Health analyze");
-    if (admin_int("SELECT observed_errors FROM servers WHERE listener = 'rw' AND name = 'fake'") <
+    if (fixture_admin_int(
+            &fx, "SELECT observed_errors FROM servers WHERE listener = 'rw' AND name = 'fake'") <
         1) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("%s (observe %s): observed_errors of rw/fake is 0", what, layer);
     }
     /* DOWN: the next client goes straight to replica1. */
-    seen = fake_peer_accepted(&fx.a);
+    seen = fake_peer_accepted(&fake_a);
     if (client_port_via(fx.rw_port) != cluster_port("replica1"))
         fail_msg("%s (observe %s): the second client did not land on replica1: %u %s", what, layer,
                  client_errno(), client_error());
-    assert_int_equal(fake_peer_accepted(&fx.a), seen);
+    assert_int_equal(fake_peer_accepted(&fake_a), seen);
 }
 
 static void test_protocol9_layer7(void **state)
@@ -375,15 +297,15 @@ static void start_early_router(void)
 {
     char tuning[128];
 
-    start_fake(&fx.a, fx.fake_port, FAKE_PEER_SILENT, true, 0, NULL);
-    start_fake(&fx.b, fx.fake2_port, FAKE_PEER_GREETING, true, 100, "5.7.99-fake-b");
+    start_fake(&fake_a, fake_port, FAKE_PEER_SILENT, true, 0, NULL);
+    start_fake(&fake_b, fake2_port, FAKE_PEER_GREETING, true, 100, "5.7.99-fake-b");
     snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", GREETING_MS);
     start_router(0, tuning,
                  "listen rw\n"
                  "    bind 127.0.0.1:%d\n"
                  "    server a 127.0.0.1:%d no-check\n"
                  "    server b 127.0.0.1:%d no-check backup\n",
-                 fx.rw_port, fx.fake_port, fx.fake2_port);
+                 fx.rw_port, fake_port, fake2_port);
 }
 
 /* Wait until fake f has accepted every connection the kernel queued for it; false if some
@@ -412,12 +334,13 @@ static void wait_early_sessions_gone(void)
     int64_t deadline = now_ms() + LOG_WAIT_MS;
     long long n;
 
-    while ((n = admin_int("SELECT COUNT(*) FROM sessions WHERE listener = 'rw'")) != 0 &&
+    while ((n = fixture_admin_int(&fx, "SELECT COUNT(*) FROM sessions WHERE listener = 'rw'")) !=
+               0 &&
            now_ms() < deadline)
         sleep_ms(20);
     if (n != 0)
         fail_msg("rebound still holds %lld sessions of rw after %d ms", n, LOG_WAIT_MS);
-    if (!fake_queue_drained(&fx.a, LOG_WAIT_MS) || !fake_queue_drained(&fx.b, LOG_WAIT_MS))
+    if (!fake_queue_drained(&fake_a, LOG_WAIT_MS) || !fake_queue_drained(&fake_b, LOG_WAIT_MS))
         fail_msg("a fake peer left connections in its accept queue for %d ms", LOG_WAIT_MS);
 }
 
@@ -431,41 +354,41 @@ static void early_round(int round, const char *early, size_t len)
     long n, before, a_got;
 
     wait_early_sessions_gone();
-    conn = fake_peer_accepted(&fx.b);
-    tried_a = fake_peer_accepted(&fx.a);
+    conn = fake_peer_accepted(&fake_b);
+    tried_a = fake_peer_accepted(&fake_a);
     fd = raw_connect(fx.rw_port);
     if (write(fd, early, len) != (ssize_t)len)
         fail_msg("round %d: write to rebound: %s", round, strerror(errno));
     n = read_packet(fd, g, sizeof(g) - 1, LOG_WAIT_MS);
     if (n < 1 || g[4] != 0x0a) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("round %d: no protocol-10 greeting through rebound (%ld bytes)", round, n);
     }
     g[4 + n] = '\0';
     if (strcmp((char *)g + 5, "5.7.99-fake-b") != 0)
         fail_msg("round %d: greeted by \"%.40s\", want fake b", round, (char *)g + 5);
     /* rebound is done with a; its thread may not have accepted yet. */
-    if (!fake_queue_drained(&fx.a, LOG_WAIT_MS))
+    if (!fake_queue_drained(&fake_a, LOG_WAIT_MS))
         fail_msg("round %d: fake a left connections in its accept queue", round);
-    if (fake_peer_accepted(&fx.a) != tried_a + 1)
+    if (fake_peer_accepted(&fake_a) != tried_a + 1)
         fail_msg("round %d: fake a was tried %d times, want once", round,
-                 fake_peer_accepted(&fx.a) - tried_a);
-    a_got = fake_peer_received(&fx.a, tried_a, NULL, 0, NULL); /* silent: all of it */
+                 fake_peer_accepted(&fake_a) - tried_a);
+    a_got = fake_peer_received(&fake_a, tried_a, NULL, 0, NULL); /* silent: all of it */
     snprintf(at_a, sizeof(at_a), "%ld bytes had been sent to fake a", a_got);
-    if (!fake_peer_wait_received(&fx.b, conn, (long)len, LOG_WAIT_MS)) {
-        n = fake_peer_received(&fx.b, conn, got, sizeof(got), &before);
+    if (!fake_peer_wait_received(&fake_b, conn, (long)len, LOG_WAIT_MS)) {
+        n = fake_peer_received(&fake_b, conn, got, sizeof(got), &before);
         fail_msg("round %d: fake b received %ld bytes after its greeting (%ld before), want %zu; "
                  "%s",
                  round, n, before, len, at_a);
     }
     sleep_ms(100); /* nothing more may follow */
-    n = fake_peer_received(&fx.b, conn, got, sizeof(got), &before);
+    n = fake_peer_received(&fake_b, conn, got, sizeof(got), &before);
     if (before != 0)
         fail_msg("round %d: %ld bytes reached fake b before its greeting", round, before);
     if (n != (long)len || memcmp(got, early, len) != 0)
         fail_msg("round %d: fake b received %ld bytes \"%.40s\", want %zu bytes \"%.40s\"", round,
                  n, got, len, early);
-    raw_close(fd);
+    fixture_close_fd(&fx, fd);
 }
 
 /* The same short early bytes, several clients in a row. */
@@ -498,7 +421,7 @@ static void test_early_bytes_large_and_abandoned(void **state)
         fd = raw_connect(fx.rw_port);
         assert_int_equal(write(fd, EARLY, strlen(EARLY)), (ssize_t)strlen(EARLY));
         sleep_ms(round == 0 ? 50 : GREETING_MS + 50);
-        raw_close(fd);
+        fixture_close_fd(&fx, fd);
     }
     early_round(1, EARLY, strlen(EARLY)); /* waits until rebound is done with both */
     assert_int_equal(router_stop(&fx.router), 0);
@@ -624,7 +547,7 @@ static void expect_survived(int nheld)
     int i, port;
 
     if (count_file_lines(fx.health_log, 0, "is DOWN") != 0) {
-        dump_health_log();
+        fixture_dump_log(&fx);
         fail_msg("a server went DOWN while rebound itself was short of descriptors");
     }
     for (i = 0; i < nheld; i++) {
@@ -632,7 +555,7 @@ static void expect_survived(int nheld)
             fail_msg("held session %d of %d: SELECT 1 failed: %u %s", i, nheld, client_errno(),
                      client_error());
     }
-    close_held();
+    fixture_close_held(&fx);
     deadline = now_ms() + 3 * LOG_WAIT_MS;
     do {
         port = client_port_via(fx.rw_port);
@@ -744,7 +667,7 @@ static void test_fd_exhausted_at_run_time(void **state)
             "(%ld with descriptors to spare, bound %ld) and wrote %d accept lines\n",
             nheld, HOLD_MS, cpu1 - cpu0, idle, limit, lines);
     for (i = 0; i < 4; i++)
-        raw_close(waiting[i]);
+        fixture_close_fd(&fx, waiting[i]);
     if (cpu0 < 0 || cpu1 < 0 || cpu1 - cpu0 > limit)
         fail_msg("rebound used %ld clock ticks in %d ms while out of descriptors (%ld with "
                  "descriptors to spare)",
@@ -777,20 +700,20 @@ static void expect_fake_greeting(int fd, const char *who)
         fail_msg("%s was greeted by '%s', not by the busy server", who, buf + 5);
 }
 
-/* Start the busy fake (as configured in fx.a) and a router whose listen rw has it as the
+/* Start the busy fake (as configured in fake_a) and a router whose listen rw has it as the
  * active server, unchecked, and replica1 as the backup, with `timeout greeting` GREETING_MS. */
 static void start_busy_router(int greeting_ms)
 {
     char tuning[128];
 
-    start_fake(&fx.a, fx.fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
+    start_fake(&fake_a, fake_port, FAKE_PEER_GREETING, false, 0, "busy-fake");
     snprintf(tuning, sizeof(tuning), "    timeout greeting %dms\n", greeting_ms);
     start_router(0, tuning,
                  "listen rw\n"
                  "    bind 127.0.0.1:%d\n"
                  "    server fake     127.0.0.1:%d no-check\n"
                  "    server replica1 127.0.0.1:%d check backup\n",
-                 fx.rw_port, fx.fake_port, cluster_port("replica1"));
+                 fx.rw_port, fake_port, cluster_port("replica1"));
 }
 
 /* A server that greets its queue of connections one at a time, as a master does when
@@ -805,7 +728,7 @@ static void test_busy_server_waited_for(void **state)
     int fds[BUSY_CLIENTS];
     (void)state;
 
-    fx.a.greet_interval_ms = BUSY_INTERVAL_MS;
+    fake_a.greet_interval_ms = BUSY_INTERVAL_MS;
     start_busy_router(BUSY_GREETING_MS);
     for (int i = 0; i < BUSY_CLIENTS; i++) {
         fds[i] = loopback_connect(fx.rw_port);
@@ -815,9 +738,10 @@ static void test_busy_server_waited_for(void **state)
         snprintf(who, sizeof(who), "client %d", i);
         expect_fake_greeting(fds[i], who);
     }
-    assert_int_equal(fake_peer_accepted(&fx.a), BUSY_CLIENTS); /* none given up and retried */
+    assert_int_equal(fake_peer_accepted(&fake_a), BUSY_CLIENTS); /* none given up and retried */
     assert_int_equal(
-        admin_int("SELECT connect_failures FROM servers WHERE listener = 'rw' AND name = 'fake'"),
+        fixture_admin_int(
+            &fx, "SELECT connect_failures FROM servers WHERE listener = 'rw' AND name = 'fake'"),
         0);
     for (int i = 0; i < BUSY_CLIENTS; i++)
         close(fds[i]);
@@ -841,14 +765,14 @@ static void test_lost_connection_to_busy_server(void **state)
     struct pollfd p;
     (void)state;
 
-    fx.a.silent_conn = 1;
+    fake_a.silent_conn = 1;
     start_busy_router(LOST_GREETING_MS);
     lost = loopback_connect(fx.rw_port);
     assert_true(lost >= 0);
     deadline = now_ms() + LOG_WAIT_MS;
-    while (fake_peer_accepted(&fx.a) < 1 && now_ms() < deadline)
+    while (fake_peer_accepted(&fake_a) < 1 && now_ms() < deadline)
         sleep_ms(5);
-    if (fake_peer_accepted(&fx.a) < 1)
+    if (fake_peer_accepted(&fake_a) < 1)
         fail_msg("rebound did not connect the first client to the fake");
     /* Other clients keep the server greeting while the first one waits, until it is greeted. */
     p = (struct pollfd){.fd = lost, .events = POLLIN};
@@ -862,7 +786,7 @@ static void test_lost_connection_to_busy_server(void **state)
     }
     expect_fake_greeting(lost, "the client whose connection was lost");
     close(lost);
-    assert_int_equal(fake_peer_accepted(&fx.a), k + 2); /* its second connection */
+    assert_int_equal(fake_peer_accepted(&fake_a), k + 2); /* its second connection */
 }
 
 /* A client that connects, reads the greeting and says nothing more (or stops halfway through
@@ -894,7 +818,7 @@ static void test_handshake_timeout(void **state)
         took = now_ms() - t0;
         if (read(fd, &c, 1) > 0)
             fail_msg("round %d: the server sent more instead of a close", round);
-        raw_close(fd);
+        fixture_close_fd(&fx, fd);
         fprintf(stderr, "note: silent client (round %d) closed after %lld ms\n", round,
                 (long long)took);
         /* From before the connect: at least the 1 s since accept; at most, room for a slow
@@ -905,7 +829,8 @@ static void test_handshake_timeout(void **state)
     /* The logged-in session idled through both rounds (> 1 s) and still answers. */
     assert_int_equal(client_query(m, "SELECT 1"), 0);
     mysql_close(m);
-    if (admin_int("SELECT SUM(observed_errors) FROM servers WHERE listener = 'rw'") != 0)
+    if (fixture_admin_int(&fx, "SELECT SUM(observed_errors) FROM servers WHERE listener = 'rw'") !=
+        0)
         fail_msg("a client's handshake timeout was counted against a server");
 }
 

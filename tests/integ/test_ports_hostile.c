@@ -54,13 +54,8 @@
 #define RSS_GROWTH_ASAN_KB (100 * 1024) /* AddressSanitizer keeps freed memory in quarantine */
 
 /* The group's router: listen rw (master, replica1 backup), the admin and the stats port. */
-struct fixture {
-    struct router router;
-    char conf[512], health_log[512];
-    int rw_port, admin_port, stats_port;
-};
-
-static struct fixture fx;
+static struct router_fixture fx;
+static int stats_port; /* the HTTP stats port */
 
 /* ---- a thread measuring the router's latency ---- */
 
@@ -68,59 +63,7 @@ static struct fixture fx;
  * quiet window that measures what the machine takes, then while a test stresses the admin
  * port. There is one, static: a test that fails while it runs leaves it to group_teardown(),
  * not to a dead stack frame. */
-struct prober {
-    pthread_t th;
-    bool running;
-    atomic_bool stop;
-    atomic_bool stressed; /* the test's stress has begun */
-    atomic_int nquiet;    /* queries done in the quiet window */
-    int64_t quiet_ms;     /* the slowest SELECT 1 in it */
-    int64_t max_ms;       /* the slowest SELECT 1 under stress */
-    int ok, failed;
-};
-
-static struct prober prober;
-
-static void *prober_main(void *arg)
-{
-    struct prober *p = arg;
-    MYSQL *m = client_connect_app(fx.rw_port);
-
-    if (!m) {
-        p->failed++;
-        return NULL;
-    }
-    while (!atomic_load(&p->stop)) {
-        int64_t t0 = now_ms(), dt;
-        bool stressed = atomic_load(&p->stressed);
-
-        if (client_query(m, "SELECT 1") == 0)
-            p->ok++;
-        else
-            p->failed++;
-        dt = now_ms() - t0;
-        if (!stressed) {
-            if (dt > p->quiet_ms)
-                p->quiet_ms = dt;
-            atomic_fetch_add(&p->nquiet, 1);
-        } else if (dt > p->max_ms) {
-            p->max_ms = dt;
-        }
-        sleep_ms(1);
-    }
-    mysql_close(m);
-    return NULL;
-}
-
-/* Stop the prober if it runs. */
-static void prober_stop(void)
-{
-    if (!prober.running)
-        return;
-    atomic_store(&prober.stop, true);
-    pthread_join(prober.th, NULL);
-    prober.running = false;
-}
+static struct query_loop prober;
 
 /* Start it and let it measure a quiet window (QUIET_MS, and at least 20 queries); then the
  * test's stress may begin. */
@@ -128,10 +71,7 @@ static void prober_start(void)
 {
     int64_t t0 = now_ms();
 
-    prober_stop(); /* left running by a test that failed */
-    memset(&prober, 0, sizeof(prober));
-    assert_int_equal(pthread_create(&prober.th, NULL, prober_main, &prober), 0);
-    prober.running = true;
+    query_loop_start(&prober, fx.rw_port, 1);
     while ((now_ms() - t0 < QUIET_MS || atomic_load(&prober.nquiet) < 20) && now_ms() - t0 < 30000)
         sleep_ms(10);
     assert_true(atomic_load(&prober.nquiet) >= 20);
@@ -147,7 +87,7 @@ static void prober_check(const char *what)
 {
     int64_t bound;
 
-    prober_stop();
+    query_loop_stop(&prober);
     bound = prober.quiet_ms * LATENCY_FACTOR;
     if (bound < LATENCY_FLOOR_MS)
         bound = LATENCY_FLOOR_MS;
@@ -347,7 +287,7 @@ static int http_get(const char *path, int timeout_ms)
 {
     char req[256], resp[4096];
     int64_t deadline = now_ms() + timeout_ms;
-    int fd = tcp_connect(NULL, fx.stats_port, timeout_ms), status = -1, n;
+    int fd = tcp_connect(NULL, stats_port, timeout_ms), status = -1, n;
     size_t len = 0;
 
     if (fd < 0)
@@ -476,38 +416,35 @@ static int group_setup(void **state)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    memset(&fx, 0, sizeof(fx));
-    harness_path(fx.conf, sizeof(fx.conf), "ports-hostile.conf");
-    harness_path(fx.health_log, sizeof(fx.health_log), "ports-hostile-health.log");
-    fx.rw_port = free_port();
-    fx.admin_port = free_port();
-    fx.stats_port = free_port();
-    if (write_file(fx.conf,
-                   "global\n"
-                   "    maxconn 1000\n"
-                   "    health-log file %s\n"
-                   "    admin 127.0.0.1:%d user admin password \"%s\"\n"
-                   "    admin-ro user viewer password \"%s\"\n"
-                   "    stats 127.0.0.1:%d\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   /* generous: the checks of healthy servers must pass while floods and
-                    * hostile statements keep the control thread busy */
-                   "    inter 500ms  rise 2  fall 2  timeout check 3s\n"
-                   "    timeout connect 1s\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check\n"
-                   "    server replica1 127.0.0.1:%d check backup\n",
-                   fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, fx.stats_port, fx.rw_port,
-                   cluster_port("master"), cluster_port("replica1")) != 0)
+    if (fixture_init(&fx, "ports-hostile", ADMIN_PW) != 0)
         return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    stats_port = free_port();
+    if (stats_port < 0)
+        return -1;
+    return fixture_start(&fx, fx.rw_port,
+                         "global\n"
+                         "    maxconn 1000\n"
+                         "    health-log file %s\n"
+                         "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                         "    admin-ro user viewer password \"%s\"\n"
+                         "    stats 127.0.0.1:%d\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         /* generous: the checks of healthy servers must pass while floods and
+                          * hostile statements keep the control thread busy */
+                         "    inter 500ms  rise 2  fall 2  timeout check 3s\n"
+                         "    timeout connect 1s\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check\n"
+                         "    server replica1 127.0.0.1:%d check backup\n",
+                         fx.health_log, fx.admin_port, ADMIN_PW, VIEWER_PW, stats_port, fx.rw_port,
+                         cluster_port("master"), cluster_port("replica1"));
 }
 
 static int group_teardown(void **state)
 {
-    prober_stop();
+    query_loop_stop(&prober);
     return harness_group_teardown_router(&fx.router, state);
 }
 
@@ -747,7 +684,7 @@ static void flood_both_ports(const char *src, bool trickle)
         quiet_scrape = s > quiet_scrape ? s : quiet_scrape;
     }
     flood_open(&admin, src, fx.admin_port, FLOOD_N);
-    flood_open(&stats, src, fx.stats_port, FLOOD_N);
+    flood_open(&stats, src, stats_port, FLOOD_N);
     up_a = flood_wait(&admin, 15000);
     up_s = flood_wait(&stats, 15000);
     if (trickle) {
@@ -818,7 +755,7 @@ static void test_trickle_does_not_extend_deadline(void **state)
     (void)state;
 
     ts = now_ms();
-    s = tcp_connect("127.0.0.3", fx.stats_port, 100);
+    s = tcp_connect("127.0.0.3", stats_port, 100);
     assert_true(a >= 0 && s >= 0);
     while ((a_ms < 0 || s_ms < 0) && now_ms() - ta < 15000) {
         char b[512];

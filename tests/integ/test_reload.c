@@ -23,18 +23,11 @@
 #define LOAD_MSEC  60000 /* and for at most this long: the test stops it well before */
 #define LOAD_AFTER 20    /* sessions the load makes after the reload before it stops */
 
-/* The router, its config and ports before (rw, ro) and after (ro2) the reload. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port, ro_port, ro2_port;
-    int admin_port;
-};
-
 #define ADMIN_PW "Reload-admin-pw"
 
-static struct fixture fx;
+/* The router, its config and ports before (rw, ro) and after (ro2) the reload. */
+static struct router_fixture fx;
+static int ro_port, ro2_port;
 
 /* A steady stream of new sessions through rw while the reload happens. */
 struct load {
@@ -89,21 +82,18 @@ static int write_conf(bool after)
         "    bind 127.0.0.1:%d\n"
         "    server %s 127.0.0.1:%d check\n",
         fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"), cluster_port("replica1"),
-        extra, after ? fx.ro2_port : fx.ro_port, after ? "replica2" : "replica1",
+        extra, after ? ro2_port : ro_port, after ? "replica2" : "replica1",
         cluster_port(after ? "replica2" : "replica1"));
 }
 
 static int setup(void **state)
 {
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    harness_path(fx.conf, sizeof(fx.conf), "reload.conf");
-    harness_path(fx.health_log, sizeof(fx.health_log), "reload-health.log");
-    fx.rw_port = free_port();
-    fx.ro_port = free_port();
-    fx.ro2_port = free_port();
-    fx.admin_port = free_port();
-    if (write_conf(false) < 0)
+    if (fixture_init(&fx, "reload", ADMIN_PW) != 0)
+        return -1;
+    ro_port = free_port();
+    ro2_port = free_port();
+    if (ro_port < 0 || ro2_port < 0 || write_conf(false) < 0)
         return -1;
     return router_start(&fx.router, fx.conf, fx.rw_port);
 }
@@ -111,7 +101,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    return router_stop(&fx.router);
+    return fixture_stop(&fx);
 }
 
 /* Stop the load and wait for its thread. */
@@ -170,7 +160,7 @@ static void test_reload_keeps_sessions_under_load(void **state)
     /* Both servers have settled UP before the reload. */
     assert_true(wait_for_file_line(fx.router.err, "accepting on", WAIT_MS));
     hold(rw, fx.rw_port, cluster_port("master"));
-    hold(ro, fx.ro_port, cluster_port("replica1"));
+    hold(ro, ro_port, cluster_port("replica1"));
     health_from = file_size(fx.health_log);
 
     assert_int_equal(pthread_create(&ld.thread, NULL, load_run, &ld), 0);
@@ -193,8 +183,8 @@ static void test_reload_keeps_sessions_under_load(void **state)
     assert_true(wait_for_file_line_from(fx.router.err, log_from,
                                         "ro/replica1: removed from the configuration", WAIT_MS));
     /* The new address takes clients, the old one no longer accepts. */
-    assert_int_equal(client_port_via(fx.ro2_port), cluster_port("replica2"));
-    assert_int_equal(client_port_via(fx.ro_port), -1);
+    assert_int_equal(client_port_via(ro2_port), cluster_port("replica2"));
+    assert_int_equal(client_port_via(ro_port), -1);
     /* The unchanged master kept its health: no transition was logged for it. */
     assert_int_equal(count_file_lines(fx.health_log, health_from, "Server rw/master is"), 0);
 }
@@ -227,7 +217,7 @@ static void test_removed_server_sessions_visible(void **state)
     long log_from = file_size(fx.router.err);
     (void)state;
 
-    hold(ro, fx.ro_port, cluster_port("replica1"));
+    hold(ro, ro_port, cluster_port("replica1"));
     assert_int_equal(admin_value("SELECT COUNT(*) FROM sessions WHERE server = 'ro/replica1'"),
                      HELD);
     assert_int_equal(write_conf(true), 0);
@@ -273,7 +263,7 @@ static void test_bad_config_keeps_running_one(void **state)
     assert_true(reload(from, want));
     /* Still routing with the configuration it had, both listens. */
     assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
-    assert_int_equal(client_port_via(fx.ro_port), cluster_port("replica1"));
+    assert_int_equal(client_port_via(ro_port), cluster_port("replica1"));
 }
 
 static void test_unbindable_address_keeps_running_one(void **state)
@@ -282,10 +272,10 @@ static void test_unbindable_address_keeps_running_one(void **state)
     (void)state;
 
     /* ro moves onto rw's address, which is taken: the reload must not half-apply. */
-    fx.ro2_port = fx.rw_port;
+    ro2_port = fx.rw_port;
     assert_int_equal(write_conf(true), 0);
     assert_true(reload(from, "reload failed, keeping the running configuration"));
-    assert_int_equal(client_port_via(fx.ro_port), cluster_port("replica1"));
+    assert_int_equal(client_port_via(ro_port), cluster_port("replica1"));
     assert_int_equal(client_port_via(fx.rw_port), cluster_port("master"));
 }
 

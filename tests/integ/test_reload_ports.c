@@ -37,18 +37,12 @@ struct ports {
     int stats;             /* stats port, 0 for none */
 };
 
-/* The router of one test, its file, and on which line the file wrote each port keyword. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    int rw_port;
-    int admin_line, ssl_line, stats_line;
-};
+/* The router of one test and its file, and on which line the file wrote each port keyword. */
+static struct router_fixture fx;
+static int admin_line, ssl_line, stats_line;
 
 /* Two self-signed certificates for 127.0.0.1, and the files admin-ssl names. */
 static char crt1[512], key1[512], crt2[512], key2[512], crt[512], key[512];
-
-static struct fixture fx;
 
 /* ---- configuration and reloads ---- */
 
@@ -58,12 +52,12 @@ static int write_conf(const struct ports *p)
     int line = 1;
     size_t n = strlen(global);
 
-    fx.admin_line = fx.ssl_line = fx.stats_line = 0;
+    admin_line = ssl_line = stats_line = 0;
     if (p->admin) {
         n += (size_t)snprintf(global + n, sizeof(global) - n,
                               "    admin 127.0.0.1:%d user admin password \"%s\"\n", p->admin,
                               p->pw ? p->pw : ADMIN_PW);
-        fx.admin_line = ++line;
+        admin_line = ++line;
     }
     if (p->viewer) {
         n += (size_t)snprintf(global + n, sizeof(global) - n,
@@ -73,11 +67,11 @@ static int write_conf(const struct ports *p)
     if (p->crt) {
         n += (size_t)snprintf(global + n, sizeof(global) - n, "    admin-ssl crt %s key %s\n",
                               p->crt, p->key);
-        fx.ssl_line = ++line;
+        ssl_line = ++line;
     }
     if (p->stats) {
         n += (size_t)snprintf(global + n, sizeof(global) - n, "    stats 127.0.0.1:%d\n", p->stats);
-        fx.stats_line = ++line;
+        stats_line = ++line;
     }
     return write_file(fx.conf,
                       "%s"
@@ -150,15 +144,12 @@ static bool admin_works(int port, const char *user, const char *pw)
  * does not run over TLS (this Connector/C goes on without TLS when it verifies nothing). */
 static MYSQL *admin_tls(int port, const char *ca)
 {
-    unsigned timeout = 5, proto = MYSQL_PROTOCOL_TCP;
+    unsigned timeout = 5;
     my_bool on = 1, off = 0;
     MYSQL *m = mysql_init(NULL);
 
     assert_non_null(m);
-    mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
-    mysql_options(m, MYSQL_OPT_PROTOCOL, &proto);
+    client_options(m, timeout);
     mysql_options(m, MYSQL_OPT_SSL_ENFORCE, &on);
     if (ca) {
         mysql_options(m, MYSQL_OPT_SSL_CA, ca);
@@ -331,16 +322,15 @@ static int group_setup(void **state)
 static int setup(void **state)
 {
     (void)state;
-    memset(&fx.router, 0, sizeof(fx.router));
-    harness_path(fx.conf, sizeof(fx.conf), "ports.conf");
-    fx.rw_port = free_port();
+    if (fixture_init(&fx, "ports", NULL) != 0)
+        return -1;
     return copy_file(crt1, crt) < 0 || copy_file(key1, key) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    return fx.router.pid > 0 ? router_stop(&fx.router) : 0;
+    return fixture_stop(&fx);
 }
 
 /* ---- scenarios ---- */
@@ -494,14 +484,14 @@ static void test_taken_port_rejects_reload(void **state)
     q = p;
     q.admin = taken;
     snprintf(what, sizeof(what), "admin: cannot bind 127.0.0.1:%d: Address already in use", taken);
-    reload_refused(&q, fx.admin_line, what);
+    reload_refused(&q, admin_line, what);
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
 
     q = p;
     q.admin = other;
     q.stats = taken;
     snprintf(what, sizeof(what), "stats: cannot bind 127.0.0.1:%d: Address already in use", taken);
-    reload_refused(&q, fx.stats_line, what);
+    reload_refused(&q, stats_line, what);
     assert_true(refused(other));
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
     assert_int_equal(stats_get(p.stats), 200);
@@ -521,13 +511,13 @@ static void test_bad_certificate_rejects_reload(void **state)
     q = p;
     q.admin = free_port();
     q.crt = missing;
-    reload_refused(&q, fx.ssl_line, "admin-ssl: cannot load certificate");
+    reload_refused(&q, ssl_line, "admin-ssl: cannot load certificate");
     assert_true(refused(q.admin));
     assert_true(admin_tls_works(p.admin, crt1));
 
     q = p;
     q.key = crt2; /* a certificate, not the key of crt */
-    reload_refused(&q, fx.ssl_line, "admin-ssl: cannot load key");
+    reload_refused(&q, ssl_line, "admin-ssl: cannot load key");
     assert_true(admin_tls_works(p.admin, crt1));
 }
 

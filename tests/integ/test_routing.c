@@ -22,18 +22,12 @@
  * the two apart on however slow a machine. */
 #define CLOSED_FAST_MS (HELD_TIMEOUT_S * 1000 / 2)
 
-/* Per-test state: the router and the ports of its three listen sections. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;                /* listen rw: master, replica1 + replica2 as backups */
-    int dead_port;              /* listen dead: two checked servers on closed ports */
-    int unchecked_port;         /* listen unchecked: one unchecked server on a closed port */
-    MYSQL *held[HELD_SESSIONS]; /* sessions a test holds open; teardown closes leftovers */
-};
+/* The router of a test; fx.held holds the sessions a test keeps open. */
+static struct router_fixture fx;
+static int dead_port;      /* listen dead: two checked servers on closed ports */
+static int unchecked_port; /* listen unchecked: one unchecked server on a closed port */
 
-static struct fixture fx;
+_Static_assert(HELD_SESSIONS <= FIXTURE_MAX_HELD, "fx.held holds the held sessions");
 
 /* Fail the test with the health log attached unless a line containing needle appears after
  * offset `from` within LOG_WAIT_MS. */
@@ -47,22 +41,15 @@ static void expect_log_line(long from, const char *needle)
  * spurious DOWN would move clients to another server); only a frozen master must trip them. */
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-    int r = 0;
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "routing-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.dead_port = free_port();
-    fx.unchecked_port = free_port();
-    r |= write_file(
-        fx.conf,
+    if (fixture_init(&fx, "routing", NULL) != 0)
+        return -1;
+    dead_port = free_port();
+    unchecked_port = free_port();
+    if (dead_port < 0 || unchecked_port < 0)
+        return -1;
+    return fixture_start(
+        &fx, fx.rw_port,
         "# written by test_routing.c\n"
         "global\n"
         "    maxconn 1000\n"
@@ -86,37 +73,15 @@ static int setup(void **state)
         "    bind 127.0.0.1:%d\n"
         "    server gone3 127.0.0.1:%d no-check\n",
         fx.health_log, fx.rw_port, cluster_port("master"), cluster_port("replica1"),
-        cluster_port("replica2"), fx.dead_port, free_port(), free_port(), fx.unchecked_port,
-        free_port());
-    if (r != 0 || fx.rw_port < 0 || fx.dead_port < 0 || fx.unchecked_port < 0)
-        return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+        cluster_port("replica2"), dead_port, free_port(), free_port(), unchecked_port, free_port());
 }
 
-/* Close every session the test still holds. */
-static void close_held(void)
-{
-    int i;
-
-    for (i = 0; i < HELD_SESSIONS; i++) {
-        if (fx.held[i])
-            mysql_close(fx.held[i]);
-        fx.held[i] = NULL;
-    }
-}
-
-/* Stop the router (clean exit, no sanitizer report) and undo any fault a test injected. */
+/* Close the sessions, stop the router (clean exit, no sanitizer report) and undo any fault a
+ * test injected. */
 static int teardown(void **state)
 {
-    int rc = 0;
-
     (void)state;
-    close_held();
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (cluster_restore() != 0)
-        rc = -1;
-    return rc;
+    return fixture_teardown(&fx);
 }
 
 /* Stop the master and wait until rebound has marked it DOWN. */
@@ -219,7 +184,7 @@ static void test_master_kill9_redispatches(void **state)
     assert_int_equal(client_server_port(fx.held[0]), cluster_port("master"));
     assert_int_equal(cluster_kill9("master"), 0);
     expect_session_closed(fx.held[0], 0);
-    close_held();
+    fixture_close_held(&fx);
     expect_burst_lands_on_replica1();
     expect_log_line(from, "Server rw/master is DOWN");
     bring_master_up();
@@ -254,7 +219,7 @@ static void test_master_up_kills_backup_sessions(void **state)
     for (i = 0; i < HELD_SESSIONS; i++) {
         expect_session_closed(held[i], i);
     }
-    close_held();
+    fixture_close_held(&fx);
     expect_new_client_on(cluster_port("master"), "after killing backup sessions");
 }
 
@@ -283,7 +248,7 @@ static void test_master_down_kills_its_sessions(void **state)
     for (i = 0; i < N; i++) {
         expect_session_closed(held[i], i);
     }
-    close_held();
+    fixture_close_held(&fx);
     /* Which backup is not this test's point (and a loaded machine may fail a replica check). */
     port = client_port_via(fx.rw_port);
     if (port != cluster_port("replica1") && port != cluster_port("replica2"))
@@ -320,7 +285,7 @@ static void expect_no_server_available(int port, const char *listen)
 static void test_no_server_before_checks(void **state)
 {
     (void)state;
-    expect_no_server_available(fx.unchecked_port, "unchecked");
+    expect_no_server_available(unchecked_port, "unchecked");
 }
 
 /* Once checks took every server of a listen DOWN, clients get the same MySQL error at once. */
@@ -330,7 +295,7 @@ static void test_no_server_after_checks(void **state)
     expect_log_line(0, "Server dead/gone1 is DOWN");
     expect_log_line(0, "Server dead/gone2 is DOWN");
     expect_log_line(0, "Listener dead has no server available!");
-    expect_no_server_available(fx.dead_port, "dead");
+    expect_no_server_available(dead_port, "dead");
 }
 
 int main(void)

@@ -17,12 +17,10 @@
 #define LOG_WAIT_MS 30000       /* bound for a health-log line */
 #define FAR_ADDR    "127.0.0.2" /* where the test's client connects from */
 
-/* The router, its config and health log, and one listen section per way of sending. */
-static struct {
-    struct router router;
-    char conf[512], health_log[512];
-    int v1_port, v2_port, plain_port;
-} fx;
+/* The router of the group, and one listen section per way of sending; its undo list takes back
+ * what the group setup changed on the master. */
+static struct router_fixture fx;
+static int v1_port, v2_port, plain_port;
 
 /* A login as far@127.0.0.2 through PORT, from FAR_ADDR; NULL on failure, with the error
  * number in *ERR. */
@@ -47,47 +45,39 @@ static MYSQL *far_connect(int port, unsigned *err)
 
 static int group_setup(void **state)
 {
-    if (harness_group_setup(state) != 0)
+    if (harness_group_setup(state) != 0 || fixture_init(&fx, "send-proxy", NULL) != 0)
         return -1;
     /* The master takes PROXY headers from loopback; a user exists for the far address only. */
+    fixture_push_undo(&fx, "master", "SET GLOBAL proxy_protocol_networks = ''");
     root_sql("master", NULL, 0, "SET GLOBAL proxy_protocol_networks = '127.0.0.0/8'");
+    fixture_push_undo(&fx, "master", "DROP USER IF EXISTS 'far'@'" FAR_ADDR "'");
     root_sql("master", NULL, 0, "CREATE USER 'far'@'" FAR_ADDR "' IDENTIFIED BY 'far-pass'");
     root_sql("master", NULL, 0, "GRANT ALL ON appdb.* TO 'far'@'" FAR_ADDR "'");
-    harness_path(fx.conf, sizeof(fx.conf), "send-proxy.conf");
-    harness_path(fx.health_log, sizeof(fx.health_log), "send-proxy-health.log");
-    fx.v1_port = free_port();
-    fx.v2_port = free_port();
-    fx.plain_port = free_port();
-    if (write_file(fx.conf,
-                   "global\n"
-                   "    health-log file %s\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 200ms  rise 1  fall 1  timeout check 5s  timeout greeting 5s\n"
-                   "listen v1\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master 127.0.0.1:%d check send-proxy\n"
-                   "listen v2\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master 127.0.0.1:%d check send-proxy-v2\n"
-                   "listen plain\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master 127.0.0.1:%d check\n",
-                   fx.health_log, fx.v1_port, cluster_port("master"), fx.v2_port,
-                   cluster_port("master"), fx.plain_port, cluster_port("master")) != 0)
-        return -1;
-    return router_start(&fx.router, fx.conf, fx.plain_port);
+    v1_port = free_port();
+    v2_port = free_port();
+    plain_port = free_port();
+    return fixture_start(&fx, plain_port,
+                         "global\n"
+                         "    health-log file %s\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         "    inter 200ms  rise 1  fall 1  timeout check 5s  timeout greeting 5s\n"
+                         "listen v1\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master 127.0.0.1:%d check send-proxy\n"
+                         "listen v2\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master 127.0.0.1:%d check send-proxy-v2\n"
+                         "listen plain\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master 127.0.0.1:%d check\n",
+                         fx.health_log, v1_port, cluster_port("master"), v2_port,
+                         cluster_port("master"), plain_port, cluster_port("master"));
 }
 
 static int group_teardown(void **state)
 {
-    MYSQL *root = root_connect("master");
-
-    if (root) {
-        root_run(root, "DROP USER IF EXISTS 'far'@'" FAR_ADDR "'", NULL, 0);
-        root_run(root, "SET GLOBAL proxy_protocol_networks = ''", NULL, 0);
-        mysql_close(root);
-    }
+    fixture_run_undo(&fx); /* as before: what is left behind does not fail the group */
     return harness_group_teardown_router(&fx.router, state);
 }
 
@@ -114,13 +104,13 @@ static void expect_far_seen(int port)
 static void test_send_proxy_v1(void **state)
 {
     (void)state;
-    expect_far_seen(fx.v1_port);
+    expect_far_seen(v1_port);
 }
 
 static void test_send_proxy_v2(void **state)
 {
     (void)state;
-    expect_far_seen(fx.v2_port);
+    expect_far_seen(v2_port);
 }
 
 /* Without the header the master sees rebound's address, for which 'far' has no grant: the
@@ -128,7 +118,7 @@ static void test_send_proxy_v2(void **state)
 static void test_without_header_denied(void **state)
 {
     unsigned err = 0;
-    MYSQL *m = far_connect(fx.plain_port, &err);
+    MYSQL *m = far_connect(plain_port, &err);
     (void)state;
 
     if (m) {
@@ -151,7 +141,7 @@ static void test_checks_unaffected(void **state)
         if (count_file_lines(fx.health_log, 0, line) != 0)
             fail_msg("%s went DOWN", line);
     }
-    assert_int_equal(client_port_via(fx.plain_port), cluster_port("master"));
+    assert_int_equal(client_port_via(plain_port), cluster_port("master"));
 }
 
 int main(void)

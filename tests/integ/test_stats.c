@@ -37,72 +37,50 @@
     "sessions_total,check_failures,connect_failures,sessions_killed,observed_errors,bytes_in,"     \
     "bytes_out"
 
-/* Per-test state: the router, its ports, and a response buffer. */
-struct fixture {
-    struct router router;
-    char conf[512];
-    char health_log[512];
-    int rw_port;    /* listen rw: master, replica1 + replica2 as backups */
-    int odd_port;   /* listen odd: one server with a hostile name on a closed port */
-    int stats_port; /* the HTTP stats port */
-    char resp[RESP_MAX];
-};
-
-static struct fixture fx;
+/* The router of a test, the ports of its stats page and of listen odd, and a response buffer. */
+static struct router_fixture fx;
+static int odd_port;   /* listen odd: one server with a hostile name on a closed port */
+static int stats_port; /* the HTTP stats port */
+static char http_resp[RESP_MAX];
 
 static int setup(void **state)
 {
-    static int seq;
-    char name[64];
-
     (void)state;
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "stats-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "stats-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.odd_port = free_port();
-    fx.stats_port = free_port();
-    if (fx.rw_port < 0 || fx.odd_port < 0 || fx.stats_port < 0 ||
-        write_file(fx.conf,
-                   "# written by test_stats.c\n"
-                   "global\n"
-                   "    maxconn 1000\n"
-                   "    health-log file %s\n"
-                   "    stats 127.0.0.1:%d\n"
-                   "defaults\n"
-                   "    check mysql user rebound_check password \"check-pass\"\n"
-                   "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2\n"
-                   /* Generous: a healthy server's check must pass on a slow machine (one failed
-                    * check shows in the counters the tests read). */
-                   "    timeout check 2s  timeout connect 500ms\n"
-                   "listen rw\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server master   127.0.0.1:%d check\n"
-                   "    server replica1 127.0.0.1:%d check backup\n"
-                   "    server replica2 127.0.0.1:%d check backup\n"
-                   "listen odd\n"
-                   "    bind 127.0.0.1:%d\n"
-                   "    server \"x<i>&\\\"y\\\",z\" 127.0.0.1:%d check tcp\n",
-                   fx.health_log, fx.stats_port, fx.rw_port, cluster_port("master"),
-                   cluster_port("replica1"), cluster_port("replica2"), fx.odd_port,
-                   free_port()) != 0)
+    if (fixture_init(&fx, "stats", NULL) != 0)
         return -1;
-    return router_start(&fx.router, fx.conf, fx.rw_port);
+    memset(http_resp, 0, sizeof(http_resp));
+    odd_port = free_port();
+    stats_port = free_port();
+    if (odd_port < 0 || stats_port < 0)
+        return -1;
+    return fixture_start(&fx, fx.rw_port,
+                         "# written by test_stats.c\n"
+                         "global\n"
+                         "    maxconn 1000\n"
+                         "    health-log file %s\n"
+                         "    stats 127.0.0.1:%d\n"
+                         "defaults\n"
+                         "    check mysql user rebound_check password \"check-pass\"\n"
+                         "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2\n"
+                         /* Generous: a healthy server's check must pass on a slow machine (one
+                          * failed check shows in the counters the tests read). */
+                         "    timeout check 2s  timeout connect 500ms\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d check\n"
+                         "    server replica1 127.0.0.1:%d check backup\n"
+                         "    server replica2 127.0.0.1:%d check backup\n"
+                         "listen odd\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server \"x<i>&\\\"y\\\",z\" 127.0.0.1:%d check tcp\n",
+                         fx.health_log, stats_port, fx.rw_port, cluster_port("master"),
+                         cluster_port("replica1"), cluster_port("replica2"), odd_port, free_port());
 }
 
 static int teardown(void **state)
 {
-    int rc = 0;
-
     (void)state;
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (cluster_restore() != 0)
-        rc = -1;
-    return rc;
+    return fixture_teardown(&fx);
 }
 
 /* ---- a tiny HTTP client ---- */
@@ -110,7 +88,7 @@ static int teardown(void **state)
 /* A non-blocking TCP connection to the stats port; -1 on failure. */
 static int stats_connect(void)
 {
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx.stats_port)};
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)stats_port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -123,7 +101,7 @@ static int stats_connect(void)
     return fd;
 }
 
-/* Read from FD into fx.resp until the peer closes; the length, or -1 if it did not
+/* Read from FD into http_resp until the peer closes; the length, or -1 if it did not
  * close within TIMEOUT_MS. A reset after some bytes counts as a close. */
 static int read_to_eof(int fd, int timeout_ms)
 {
@@ -137,13 +115,13 @@ static int read_to_eof(int fd, int timeout_ms)
 
         if (left <= 0 || poll(&p, 1, (int)left) <= 0)
             return -1;
-        n = recv(fd, fx.resp + len, sizeof(fx.resp) - 1 - len, 0);
+        n = recv(fd, http_resp + len, sizeof(http_resp) - 1 - len, 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0 || len + (size_t)n == sizeof(fx.resp) - 1) {
+        if (n <= 0 || len + (size_t)n == sizeof(http_resp) - 1) {
             if (n > 0)
                 len += (size_t)n;
-            fx.resp[len] = '\0';
+            http_resp[len] = '\0';
             return (int)len;
         }
         len += (size_t)n;
@@ -151,7 +129,7 @@ static int read_to_eof(int fd, int timeout_ms)
 }
 
 /* Send REQ (LEN bytes; the server may stop reading early), half-close, and read the
- * answer into fx.resp until the server closes. Returns the HTTP status, or -1. */
+ * answer into http_resp until the server closes. Returns the HTTP status, or -1. */
 static int http_raw(const char *req, size_t len, int timeout_ms)
 {
     int fd = stats_connect(), status = -1;
@@ -167,7 +145,7 @@ static int http_raw(const char *req, size_t len, int timeout_ms)
     }
     shutdown(fd, SHUT_WR);
     if (read_to_eof(fd, timeout_ms) > 0)
-        sscanf(fx.resp, "HTTP/1.1 %d ", &status);
+        sscanf(http_resp, "HTTP/1.1 %d ", &status);
     close(fd);
     return status;
 }
@@ -181,19 +159,19 @@ static int http_req(const char *method, const char *path)
     return http_raw(req, (size_t)n, HTTP_WAIT_MS);
 }
 
-/* The body of the response in fx.resp ("" if none). */
+/* The body of the response in http_resp ("" if none). */
 static const char *body(void)
 {
-    const char *b = strstr(fx.resp, "\r\n\r\n");
+    const char *b = strstr(http_resp, "\r\n\r\n");
 
     return b ? b + 4 : "";
 }
 
-/* Does the head of fx.resp hold the header line LINE ("Name: value")? */
+/* Does the head of http_resp hold the header line LINE ("Name: value")? */
 static bool has_header(const char *line)
 {
-    const char *end = strstr(fx.resp, "\r\n\r\n");
-    const char *at = strstr(fx.resp, line);
+    const char *end = strstr(http_resp, "\r\n\r\n");
+    const char *at = strstr(http_resp, line);
 
     return at && end && at < end && at[-1] == '\n' && at[strlen(line)] == '\r';
 }
@@ -202,7 +180,7 @@ static bool has_header(const char *line)
  * the body (WITH_BODY) or any length and no body (HEAD). */
 static void expect_framed(bool with_body)
 {
-    const char *cl = strstr(fx.resp, "\r\nContent-Length: ");
+    const char *cl = strstr(http_resp, "\r\nContent-Length: ");
     size_t want;
 
     assert_true(has_header("Connection: close"));
@@ -220,7 +198,7 @@ static void get_ok(const char *path)
     int status = http_req("GET", path);
 
     if (status != 200)
-        fail_msg("GET %s: status %d, response:\n%.400s", path, status, fx.resp);
+        fail_msg("GET %s: status %d, response:\n%.400s", path, status, http_resp);
     expect_framed(true);
 }
 
@@ -453,7 +431,7 @@ static int chromium(const char *arg, char *out, size_t outsz)
 {
     char url[64], profile[600], profile_arg[700];
 
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", fx.stats_port);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", stats_port);
     harness_path(profile, sizeof(profile), "chromium-profile");
     snprintf(profile_arg, sizeof(profile_arg), "--user-data-dir=%s", profile);
     char *const argv[] = {"/usr/bin/chromium", "--headless", "--no-sandbox",
@@ -502,7 +480,7 @@ static void expect_rejected(MYSQL *m, const char *req, size_t len, int want)
     int status = http_raw(req, len, HTTP_WAIT_MS);
 
     if (status != want)
-        fail_msg("want %d, got %d for %.60s...; response:\n%.300s", want, status, req, fx.resp);
+        fail_msg("want %d, got %d for %.60s...; response:\n%.300s", want, status, req, http_resp);
     expect_framed(true);
     assert_int_equal(client_query(m, "SELECT 1"), 0);
 }

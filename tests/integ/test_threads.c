@@ -24,16 +24,12 @@
 #define NMANY       900   /* sessions one DELETE kills */
 
 /* The router of one test: listen rw (master, replicas as backups), listen lc (the two replicas
- * as actives, balance leastconn), the admin port. */
-struct fixture {
-    struct router router;
-    char conf[512], health_log[512];
-    int rw_port, lc_port, admin_port;
-    int threads, maxconn;
-    MYSQL *held[NSESS];
-};
+ * as actives, balance leastconn), the admin port; fx.held holds the test's sessions. */
+static struct router_fixture fx;
+static int lc_port;           /* listen lc */
+static int nthreads, maxconn; /* the router's threads and maxconn */
 
-static struct fixture fx;
+_Static_assert(NSESS <= FIXTURE_MAX_HELD, "fx.held holds a test's sessions");
 
 /* No test expects `timeout check` or `timeout connect` to run out: they are long enough that a
  * check or connect slowed down by a loaded box never takes a server DOWN (fall 2). */
@@ -61,8 +57,8 @@ static int write_conf(int threads)
         "    balance leastconn\n"
         "    server replica1 127.0.0.1:%d check\n"
         "    server replica2 127.0.0.1:%d check\n",
-        threads, fx.maxconn, fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"),
-        cluster_port("replica1"), cluster_port("replica2"), fx.lc_port, cluster_port("replica1"),
+        threads, maxconn, fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"),
+        cluster_port("replica1"), cluster_port("replica2"), lc_port, cluster_port("replica1"),
         cluster_port("replica2"));
 }
 
@@ -89,23 +85,14 @@ static int wait_all_checked(void)
 }
 
 /* A router with THREADS workers and MAXCONN on fresh ports. */
-static int start(int threads, int maxconn)
+static int start(int threads, int max)
 {
-    static int seq;
-    char name[64];
-
-    memset(&fx, 0, sizeof(fx));
-    seq++;
-    snprintf(name, sizeof(name), "threads-%d.conf", seq);
-    harness_path(fx.conf, sizeof(fx.conf), name);
-    snprintf(name, sizeof(name), "threads-health-%d.log", seq);
-    harness_path(fx.health_log, sizeof(fx.health_log), name);
-    fx.rw_port = free_port();
-    fx.lc_port = free_port();
-    fx.admin_port = free_port();
-    fx.threads = threads;
-    fx.maxconn = maxconn;
-    if (write_conf(threads) != 0)
+    if (fixture_init(&fx, "threads", ADMIN_PW) != 0)
+        return -1;
+    lc_port = free_port();
+    nthreads = threads;
+    maxconn = max;
+    if (lc_port < 0 || write_conf(threads) != 0)
         return -1;
     if (router_start(&fx.router, fx.conf, fx.rw_port) != 0)
         return -1;
@@ -130,26 +117,10 @@ static int setup_maxconn(void **state)
     return start(2, 6);
 }
 
-static void close_held(void)
-{
-    for (int i = 0; i < NSESS; i++) {
-        if (fx.held[i])
-            mysql_close(fx.held[i]);
-        fx.held[i] = NULL;
-    }
-}
-
 static int teardown(void **state)
 {
-    int rc = 0;
-
     (void)state;
-    close_held();
-    if (fx.router.pid > 0 && router_stop(&fx.router) != 0)
-        rc = -1;
-    if (cluster_restore() != 0)
-        rc = -1;
-    return rc;
+    return fixture_teardown(&fx);
 }
 
 /* Fail unless a health-log line after FROM holds NEEDLE within LOG_WAIT_MS. */
@@ -161,12 +132,7 @@ static void expect_log_line(long from, const char *needle)
 /* First column of the first row of an admin statement. */
 static long long admin(const char *sql)
 {
-    char err[256];
-    long long v = -1;
-
-    if (admin_number(fx.admin_port, "admin", ADMIN_PW, sql, &v, err, sizeof(err)) != 0)
-        fail_msg("admin: %s: %s", sql, err);
-    return v;
+    return fixture_admin_int(&fx, "%s", sql);
 }
 
 /* Run an admin statement that returns no rows. */
@@ -187,7 +153,7 @@ static long long workers_seen(const char *where)
 {
     char sql[200];
 
-    snprintf(sql, sizeof(sql), "SELECT COUNT(DISTINCT (id - 1) %% %d) FROM sessions %s", fx.threads,
+    snprintf(sql, sizeof(sql), "SELECT COUNT(DISTINCT (id - 1) %% %d) FROM sessions %s", nthreads,
              where);
     return admin(sql);
 }
@@ -216,7 +182,7 @@ static void test_sessions_of_every_worker(void **state)
     killed_before = admin("SELECT value FROM status WHERE name = 'sessions_killed'");
     hold(fx.rw_port, NSESS);
     assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NSESS);
-    assert_int_equal(workers_seen(""), fx.threads);
+    assert_int_equal(workers_seen(""), nthreads);
     assert_int_equal(admin("SELECT sessions_current FROM servers WHERE listener = 'rw' AND "
                            "name = 'master'"),
                      NSESS);
@@ -227,10 +193,10 @@ static void test_sessions_of_every_worker(void **state)
     assert_int_equal(bytes_after - bytes_before, admin("SELECT SUM(bytes_in) FROM sessions"));
 
     /* KILL the newest session of each worker: its client loses the connection. */
-    for (int w = 0; w < fx.threads; w++) {
+    for (int w = 0; w < nthreads; w++) {
         long long id;
         snprintf(sql, sizeof(sql), "SELECT MAX(id) FROM sessions WHERE (id - 1) %% %d = %d",
-                 fx.threads, w);
+                 nthreads, w);
         id = admin(sql);
         assert_true(id > 0);
         snprintf(sql, sizeof(sql), "KILL %lld", id);
@@ -238,7 +204,7 @@ static void test_sessions_of_every_worker(void **state)
         snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM sessions WHERE id = %lld", id);
         assert_int_equal(admin(sql), 0);
     }
-    assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NSESS - fx.threads);
+    assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NSESS - nthreads);
     admin_exec("DELETE FROM sessions");
     assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), 0);
     assert_int_equal(
@@ -278,7 +244,7 @@ static void test_delete_many_sessions(void **state)
     for (int i = 0; i < NMANY; i++)
         assert_true(read_packet(fds[i], buf, sizeof(buf), LOG_WAIT_MS) > 0);
     assert_int_equal(admin("SELECT COUNT(*) FROM sessions"), NMANY);
-    assert_int_equal(workers_seen(""), fx.threads);
+    assert_int_equal(workers_seen(""), nthreads);
 
     /* A generous read timeout: the statement waits for every kill (a DELETE that hangs still
      * fails). */
@@ -306,7 +272,7 @@ static void test_maxconn_across_workers(void **state)
     int fd;
     (void)state;
 
-    hold(fx.rw_port, fx.maxconn);
+    hold(fx.rw_port, maxconn);
     assert_int_equal(workers_seen(""), 2);
     fd = loopback_connect(fx.rw_port);
     assert_true(fd >= 0);
@@ -333,7 +299,7 @@ static void test_failback_in_every_worker(void **state)
     hold(fx.rw_port, NSESS);
     for (int i = 0; i < NSESS; i++)
         assert_int_equal(client_server_port(fx.held[i]), cluster_port("replica1"));
-    assert_int_equal(workers_seen("WHERE server = 'rw/replica1'"), fx.threads);
+    assert_int_equal(workers_seen("WHERE server = 'rw/replica1'"), nthreads);
     from = file_size(fx.health_log);
     assert_int_equal(cluster_start_one("master"), 0);
     expect_log_line(from, "Server rw/master is UP");
@@ -354,7 +320,7 @@ static void test_leastconn_across_workers(void **state)
     int on1 = 0, on2 = 0;
     (void)state;
 
-    hold(fx.lc_port, 10);
+    hold(lc_port, 10);
     for (int i = 0; i < 10; i++) {
         int port = client_server_port(fx.held[i]);
         on1 += port == cluster_port("replica1");
