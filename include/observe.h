@@ -58,7 +58,8 @@ void observe_stream_start(struct obs_stream *st, bool follow, bool active);
 void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
 void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
 /* Report to SRV what the latest bytes showed: an error, or a normal answer that breaks a
- * run of errors. Last thing a relay step does: on-error may close the session. */
+ * run of errors. Nothing is closed here: reaching error-limit posts on-error to the control
+ * thread. */
 void observe_report(struct server *srv, struct obs_stream *st);
 /* The server went away from an established session (RESET: with a read error, else end of
  * stream; CLIENT_EOF: the client had half-closed). The event to count against it, or

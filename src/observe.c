@@ -308,7 +308,6 @@ void observe_report(struct server *srv, struct obs_stream *st)
                  observe_unhealthy_errno(st->err, true));
     else
         snprintf(detail, sizeof(detail), "%s", "unexpected packet in the server's stream");
-    /* Last: on-error may close the session ST belongs to. */
     observe_error(srv, (enum obs_event)ev, detail);
 }
 

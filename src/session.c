@@ -1,10 +1,10 @@
 /* session.c - a client<->server pair: connect (with redispatch), relay, timeouts, and
  * the one close path.
  *
- * Ownership: a session belongs to exactly one server list (server->sessions) from the
- * moment it is routed until session_close(). Bytes are read into the worker's scratch
- * buffer and written on at once; only what the destination refuses is copied into a
- * per-direction pending buffer, and reading that direction stops until it drains.
+ * Ownership: a session sits on exactly one server's list for its worker
+ * (server->tally[w->index].sessions) from the moment it is routed until session_close(). Bytes are
+ * read into the worker's scratch buffer and written on at once; only what the destination refuses
+ * is copied into a per-direction pending buffer, and reading that direction stops until it drains.
  * So an idle session owns no buffer, and a slow reader holds at most one read's worth
  * of bytes in rebound (back-pressure).
  *
@@ -396,7 +396,6 @@ static int start_connect(struct session *s, struct server *srv)
         }
         sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
         tally_add(&srv->tally[s->w->index].connect_failures, 1);
-        /* S is not on the server's list yet: on-error cannot close it. */
         observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
     }
@@ -459,8 +458,7 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 }
 
 /* Connecting to the server failed before any byte reached the client: count it against
- * the server as EV (after unlinking, since on-error may kill the server's sessions; not at
- * all with OBS__COUNT), then try the next candidate. */
+ * the server as EV (not at all with OBS__COUNT), then try the next candidate. */
 static void connect_failed(struct session *s, enum obs_event ev, const char *why)
 {
     struct server *srv = s->server;
@@ -754,7 +752,7 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     if (kind == MYSQL_GREETING_OK)
         observe_ok(srv);
     else if (observe_unhealthy_errno(err, true))
-        observe_error(srv, OBS_SERVER_ERROR, "error in the greeting"); /* may close S: last */
+        observe_error(srv, OBS_SERVER_ERROR, "error in the greeting");
 }
 
 /* The server's first bytes. Nothing reaches the client until they make a whole, valid
@@ -827,7 +825,7 @@ static void server_gone(struct session *s, int err)
         /* Gone between its greeting and its answer to the login: another server answers. */
         session_move_login(s, UINT64_C(1) << srv->index,
                            err ? strerror(err) : "the server closed during the login");
-        if (ev < OBS__COUNT) /* S may be gone: only the server from here on */
+        if (ev < OBS__COUNT) /* S may be gone (refused): only the server from here on */
             observe_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
@@ -836,14 +834,11 @@ static void server_gone(struct session *s, int err)
         return;
     }
     session_close(s, err ? "server read error" : "server closed during a response");
-    /* After the close: on-error may kill every session of the server. */
     if (ev < OBS__COUNT)
         observe_error(srv, ev, err ? strerror(err) : "end of stream");
 }
 
-/* DST became writable: drain the pending bytes, then resume reading. */ /* DST became writable:
-                                                                            drain the pending bytes,
-                                                                            then resume reading. */
+/* DST became writable: drain the pending bytes, then resume reading. */
 static void drain(struct session *s, struct flow *f, int dst, const char *side)
 {
     struct pending *p = f->pending;
@@ -999,7 +994,8 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* The server sent something after its greeting: follow it, pass it on, then report what
- * it showed (last: on-error may close the session). */
+ * it showed (only once the client has the bytes: a session that failed to pass them on is
+ * closed, and nothing is reported for it). */
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
