@@ -23,7 +23,6 @@
  */
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "listener.h"
 #include "log.h"
 #include "login.h"
@@ -104,20 +104,7 @@ static void refuse(struct session *s, const char *msg)
 
 void session_peer_str(const struct session *s, char *buf, size_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-
-    if (s->peer.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &s->peer.in.sin_addr, host, sizeof(host));
-        port = ntohs(s->peer.in.sin_port);
-        snprintf(buf, len, "%s:%u", host, port);
-    } else if (s->peer.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, host, sizeof(host));
-        port = ntohs(s->peer.in6.sin6_port);
-        snprintf(buf, len, "[%s]:%u", host, port);
-    } else {
-        snprintf(buf, len, "?");
-    }
+    acceptor_peer_str(&s->peer.sa, true, buf, len);
 }
 
 /* An accepted client on its way from the control thread to worker W. */
