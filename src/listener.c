@@ -8,7 +8,6 @@
  * (workers_isolate), since their sessions point into both. */
 #include "listener.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -22,7 +21,8 @@
 #include "session.h"
 #include "worker.h"
 
-#define ACCEPT_BURST 64
+#define ACCEPT_BURST   64
+#define LISTEN_BACKLOG 1024
 
 static struct listener **listeners; /* the live set, in config order */
 static int nlisteners;
@@ -129,22 +129,17 @@ void listeners_pause(bool pause)
     }
 }
 
-/* Open, bind and listen on L's address; the accept watcher is started later. */
+/* Open, bind and listen on L's address (acceptor_listen, as every port does); the accept
+ * watcher is started later. */
 static int bind_listener(struct listener *l)
 {
     const struct conf_addr *a = &l->conf->bind;
-    int one = 1;
+    char err[128];
 
-    l->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    l->fd =
+        acceptor_listen((const struct sockaddr *)&a->sa, a->len, LISTEN_BACKLOG, err, sizeof(err));
     if (l->fd < 0) {
-        log_err("listen %s: socket: %s", l->conf->name, strerror(errno));
-        return -1;
-    }
-    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(l->fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(l->fd, 1024) < 0) {
-        log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, strerror(errno));
-        close(l->fd);
-        l->fd = -1;
+        log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, err);
         return -1;
     }
     log_info("listen %s: accepting on %s", l->conf->name, a->text);
