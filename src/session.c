@@ -184,6 +184,34 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     dispatch(s, 0);
 }
 
+/* Add DELTA to the count of a server list's sessions: the one writer of nsessions, which
+ * moves with the list itself (seat). */
+static void count_sessions(struct srv_tally *t, int delta)
+{
+    unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed);
+
+    atomic_store_explicit(&t->nsessions, n + (unsigned)delta, memory_order_relaxed);
+}
+
+/* The one place a session joins or leaves a server's list for its worker: S leaves the
+ * server it is on (if any) for SRV (if not NULL). */
+static void seat(struct session *s, struct server *srv)
+{
+    struct srv_tally *t;
+
+    if (s->server) {
+        t = &s->server->tally[s->w->index];
+        TAILQ_REMOVE(&t->sessions, s, srv_link);
+        count_sessions(t, -1);
+    }
+    s->server = srv;
+    if (srv) {
+        t = &srv->tally[s->w->index];
+        TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
+        count_sessions(t, 1);
+    }
+}
+
 /* Stop every watcher and forget the server side; the client socket stays open. Before
  * the greeting passed, down.pending holds only a partial greeting: it goes too. */
 static void drop_server(struct session *s)
@@ -198,14 +226,7 @@ static void drop_server(struct session *s)
     if (s->sfd >= 0)
         close(s->sfd);
     s->sfd = -1;
-    if (s->server) {
-        struct srv_tally *t = &s->server->tally[s->w->index];
-        TAILQ_REMOVE(&t->sessions, s, srv_link);
-        atomic_store_explicit(&t->nsessions,
-                              atomic_load_explicit(&t->nsessions, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-        s->server = NULL;
-    }
+    seat(s, NULL);
 }
 
 /* The ids of worker W's sessions to kill (sessions_kill_ids). */
@@ -387,15 +408,10 @@ static int start_connect(struct session *s, struct server *srv)
         return -1;
     }
     s->sfd = fd;
-    s->server = srv;
+    seat(s, srv);
     s->state = SESS_CONNECTING;
     s->greeting_late = false;
-    struct srv_tally *t = &srv->tally[s->w->index];
-    TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
-    atomic_store_explicit(&t->nsessions,
-                          atomic_load_explicit(&t->nsessions, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    tally_add(&t->sessions_total, 1);
+    tally_add(&srv->tally[s->w->index].sessions_total, 1);
     ev_set_cb(&s->up.wr, connect_cb);
     ev_io_set(&s->up.wr, fd, EV_WRITE);
     ev_io_start(s->w->loop, &s->up.wr);
