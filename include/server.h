@@ -142,6 +142,18 @@ void server_take_over(struct server *to, struct server *from);
  * its sessions go on until they end. */
 void server_retire(struct server *srv);
 
+/* What a walk over sessions does with each one, T being the counter slot whose list it is on:
+ * it may close S, or move it to another server or even back onto the list being walked. */
+typedef void server_session_fn(struct session *s, struct srv_tally *t, void *arg);
+/* The one walk over a server's sessions: FN on each session on SRV's list for counter slot
+ * SLOT (a worker's index; -1: every slot), each one there when its list's walk starts exactly
+ * once. Returns how many. Run by the slot's own worker, or by the control thread with the
+ * workers parked or stopped. */
+unsigned server_each_session(struct server *srv, int slot, server_session_fn *fn, void *arg);
+/* The same over the servers of L whose bit (1 << index) is set in SERVERS, in their order. */
+unsigned servers_each_session(struct listener *l, uint64_t servers, int slot, server_session_fn *fn,
+                              void *arg);
+
 /* Control thread, workers stopped or parked: close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 

@@ -235,11 +235,8 @@ static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
      * about these servers be handled first (workers_isolate drains it). */
     workers_isolate();
     for (l = TAILQ_FIRST(&retired); l; l = next) {
-        bool busy = false;
         next = TAILQ_NEXT(l, retired_link);
-        for (int j = 0; j < l->nservers && !busy; j++)
-            busy = server_nsessions(&l->servers[j]) > 0;
-        if (busy)
+        if (!listener_empty(l))
             continue;
         TAILQ_REMOVE(&retired, l, retired_link);
         listener_free(l);

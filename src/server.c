@@ -466,10 +466,17 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         became_usable(srv, "was set ready");
 }
 
+/* A session of a server taken over by TO (a reload) now belongs to TO. */
+static void follow(struct session *s, struct srv_tally *t, void *to)
+{
+    (void)t;
+    s->server = to;
+    s->listener = s->server->listener;
+}
+
 void server_take_over(struct server *to, struct server *from)
 {
     struct server fresh = *to;
-    struct session *s;
 
     check_fini(from);
     /* Everything that describes its life so far (state, last check, counters, sessions)... */
@@ -487,13 +494,7 @@ void server_take_over(struct server *to, struct server *from)
     from->retired = true;
     from->successor = to;
     publish(from);
-    for (int i = 0; i < to->ntally; i++) {
-        TAILQ_FOREACH(s, &to->tally[i].sessions, srv_link)
-        {
-            s->server = to;
-            s->listener = to->listener;
-        }
-    }
+    server_each_session(to, -1, follow, to);
     /* Keep the health counter within the new rise/fall. */
     to->health = to->state == SRV_DOWN ? 0 : health_max(to);
     publish(to);
@@ -518,19 +519,51 @@ void server_retire(struct server *srv)
         srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", n);
 }
 
-unsigned server_kill_sessions(struct server *srv, const char *reason)
+/* One session of a list being walked (see server_each_session), and the rest of the list. */
+static unsigned walk(struct srv_tally *t, server_session_fn *fn, void *arg)
 {
-    struct session *s;
+    unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed), k = 0;
+    struct session *s, *next;
+
+    /* NEXT is taken before FN runs: FN may take S off the list or put it back at its end,
+     * behind those still to come, where the count N stops the walk. */
+    for (s = TAILQ_FIRST(&t->sessions); s && k < n; s = next, k++) {
+        next = TAILQ_NEXT(s, srv_link);
+        fn(s, t, arg);
+    }
+    return k;
+}
+
+unsigned server_each_session(struct server *srv, int slot, server_session_fn *fn, void *arg)
+{
     unsigned n = 0;
 
-    for (int i = 0; i < srv->ntally; i++) {
-        struct srv_tally *t = &srv->tally[i];
-        /* session_close() unlinks, so the head moves on each turn. */
-        while ((s = TAILQ_FIRST(&t->sessions))) {
-            session_close(s, reason);
-            tally_add(&t->sessions_killed, 1);
-            n++;
-        }
-    }
+    if (slot >= 0)
+        return slot < srv->ntally ? walk(&srv->tally[slot], fn, arg) : 0;
+    for (int i = 0; i < srv->ntally; i++)
+        n += walk(&srv->tally[i], fn, arg);
     return n;
+}
+
+unsigned servers_each_session(struct listener *l, uint64_t servers, int slot, server_session_fn *fn,
+                              void *arg)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < l->nservers; i++)
+        if (servers & (UINT64_C(1) << i))
+            n += server_each_session(&l->servers[i], slot, fn, arg);
+    return n;
+}
+
+/* A session of a server whose sessions all go: closed, and counted as killed there. */
+static void kill_one(struct session *s, struct srv_tally *t, void *reason)
+{
+    session_close(s, reason);
+    tally_add(&t->sessions_killed, 1);
+}
+
+unsigned server_kill_sessions(struct server *srv, const char *reason)
+{
+    return server_each_session(srv, -1, kill_one, (void *)reason);
 }
