@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "conf.h"
+#include "observe.h"
 
 struct listener;
 struct session;
@@ -90,7 +91,7 @@ struct server {
     double downtime;   /* seconds DOWN outside maint, up to down_since (server_downtime()) */
     double down_since; /* ev_now() of the last change of state or admin state */
     double last_check; /* wall clock (ev_now) of the last check verdict, 0 before any */
-    _Atomic unsigned obs_consecutive; /* traffic errors in a row (observe), every worker's */
+    _Atomic unsigned obs_consecutive; /* traffic errors in a row, every worker's (server.c) */
 };
 
 /* May a new session be sent here? Any thread. */
@@ -121,6 +122,14 @@ void server_count_usable(const struct listener *l, int *active, int *backup);
 int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index);
 void server_fini(struct server *srv);
 
+/* Any thread (a worker, as its session's traffic shows it): one error seen in SRV's traffic,
+ * EV, DETAIL saying what ("Connection refused", "error 1040, too many connections"). Counted
+ * when SRV observes that layer; the error that brings the run to error-limit posts on-error
+ * to the control thread, once per run however many workers count at once. */
+void server_traffic_error(struct server *srv, enum obs_event ev, const char *detail);
+/* Any thread: SRV answered normally, which breaks a run of errors. Reads first, so that the
+ * relay path of a healthy server never writes to the shared line. */
+void server_traffic_ok(struct server *srv);
 /* Control thread: error-limit was reached in traffic (R says what was seen, status HANA):
  * apply the server's on-error action. */
 void server_on_error(struct server *srv, const struct check_result *r);

@@ -222,6 +222,82 @@ void server_fini(struct server *srv)
     srv->tally = NULL;
 }
 
+/* ---- the run of errors seen in traffic, and on-error ---- */
+
+/* Does SRV observe the layer EV belongs to? */
+static bool observes(const struct server *srv, enum obs_event ev)
+{
+    enum observe_layer need = ev <= OBS_SERVER_RESET ? OBSERVE_LAYER4 : OBSERVE_LAYER7;
+
+    return srv->conf->observe >= need;
+}
+
+void server_traffic_ok(struct server *srv)
+{
+    if (atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed))
+        atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
+}
+
+/* error-limit reached on a server: on-error, to be applied by the control thread. */
+struct on_error_mail {
+    struct mail mail;
+    struct server *srv;
+    struct check_result r;
+    uint64_t seen_us; /* mono_us() when the worker counted the error */
+};
+
+static void on_error_run(struct mail *m)
+{
+    struct on_error_mail *e = container_of(m, struct on_error_mail, mail);
+
+    server_on_error(e->srv, &e->r);
+    log_debug("%s: on-error applied %llu us after a worker counted the error", e->srv->id,
+              (unsigned long long)(mono_us() - e->seen_us));
+    free(e);
+}
+
+static void on_error_drop(struct mail *m)
+{
+    free(container_of(m, struct on_error_mail, mail));
+}
+
+/* Count one more error in SRV's run; true for exactly one caller each time the run reaches
+ * LIMIT (which starts the next run), however many workers count at once. */
+static bool run_reaches_limit(struct server *srv, unsigned limit)
+{
+    unsigned old = atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed), next;
+
+    do {
+        TEST_HOOK(observe_counting);
+        next = old + 1 >= limit ? 0 : old + 1;
+    } while (!atomic_compare_exchange_weak_explicit(&srv->obs_consecutive, &old, next,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return next == 0;
+}
+
+void server_traffic_error(struct server *srv, enum obs_event ev, const char *detail)
+{
+    struct on_error_mail *e;
+
+    if (!observes(srv, ev))
+        return;
+    tally_add(&server_tally(srv)->observed_errors, 1);
+    if (!run_reaches_limit(srv, (unsigned)srv->conf->error_limit))
+        return;
+    if (!(e = calloc(1, sizeof(*e)))) {
+        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)", observe_event_str(ev),
+                detail);
+        return;
+    }
+    e->mail = (struct mail){.run = on_error_run, .drop = on_error_drop};
+    e->srv = srv;
+    e->r.status = CHK_HANA;
+    snprintf(e->r.info, sizeof(e->r.info), "%d consecutive errors in traffic, last: %s (%s)",
+             srv->conf->error_limit, observe_event_str(ev), detail);
+    e->seen_us = mono_us();
+    control_post(&e->mail);
+}
+
 /* error-limit reached: act as on-error says, through the check result path so the log
  * and the server's last status show HANA and why. */
 void server_on_error(struct server *srv, const struct check_result *r)

@@ -404,7 +404,7 @@ static int start_connect(struct session *s, struct server *srv)
         }
         sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
         tally_add(&srv->tally[s->w->index].connect_failures, 1);
-        observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
+        server_traffic_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
     }
     s->sfd = fd;
@@ -470,7 +470,7 @@ static void connect_failed(struct session *s, enum obs_event ev, const char *why
     tally_add(&srv->tally[s->w->index].connect_failures, 1);
     drop_server(s);
     if (ev < OBS__COUNT)
-        observe_error(srv, ev, why);
+        server_traffic_error(srv, ev, why);
     dispatch(s, 0);
 }
 
@@ -732,7 +732,7 @@ static void login_moved(struct session *s, size_t n)
     sess_debug(s, "login moved to %s: the client answers its scramble", s->server->id);
     if (pass_on(s, &s->down, s->cfd, len, "client write error") < 0)
         return;
-    observe_ok(s->server);
+    server_traffic_ok(s->server);
 }
 
 /* The greeting checked out (or is an ERR packet no other server can spare the client):
@@ -753,9 +753,9 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
-        observe_ok(srv);
+        server_traffic_ok(srv);
     else if (observe_unhealthy_errno(err, true))
-        observe_error(srv, OBS_SERVER_ERROR, "error in the greeting");
+        server_traffic_error(srv, OBS_SERVER_ERROR, "error in the greeting");
 }
 
 /* The server's first bytes. Nothing reaches the client until they make a whole, valid
@@ -829,7 +829,7 @@ static void server_gone(struct session *s, int err)
         session_move_login(s, UINT64_C(1) << srv->index,
                            err ? strerror(err) : "the server closed during the login");
         if (ev < OBS__COUNT) /* S may be gone (refused): only the server from here on */
-            observe_error(srv, ev, err ? strerror(err) : "end of stream");
+            server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
     if (!err && ev == OBS__COUNT) {
@@ -838,7 +838,7 @@ static void server_gone(struct session *s, int err)
     }
     session_close(s, err ? "server read error" : "server closed during a response");
     if (ev < OBS__COUNT)
-        observe_error(srv, ev, err ? strerror(err) : "end of stream");
+        server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
 }
 
 /* DST became writable: drain the pending bytes, then resume reading. */
@@ -996,6 +996,21 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
 }
 
+/* Tell S's server what the stream follower saw in the bytes just passed on: an error to
+ * count, or a normal answer that breaks a run of errors. */
+static void report(struct session *s)
+{
+    enum obs_event ev;
+    char detail[96];
+
+    if (!observe_take(&s->obs, &ev, detail, sizeof(detail)))
+        return;
+    if (ev == OBS__COUNT)
+        server_traffic_ok(s->server);
+    else
+        server_traffic_error(s->server, ev, detail);
+}
+
 /* The server sent something after its greeting: follow it, pass it on, then report what
  * it showed (only once the client has the bytes: a session that failed to pass them on is
  * closed, and nothing is reported for it). */
@@ -1028,7 +1043,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
         return;
-    observe_report(s->server, &s->obs);
+    report(s);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
