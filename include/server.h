@@ -134,6 +134,13 @@ void server_traffic_ok(struct server *srv);
  * apply the server's on-error action. */
 void server_on_error(struct server *srv, const struct check_result *r);
 
+/* Control thread: start checking SRV, the first check at once, unless it is not checked or in
+ * maintenance. */
+void server_check_start(struct server *srv);
+/* Control thread, from check.c: a check of SRV ended with R. Its verdict goes to the health
+ * counter (server_check_done), then the next check is scheduled at the interval the counter
+ * now calls for. */
+void server_check_report(struct server *srv, const struct check_result *r);
 /* Feed one check verdict into the health counter; logs and changes state as needed. */
 void server_check_done(struct server *srv, const struct check_result *r);
 /* The one place the health state changes, with every side effect (log, kills). */

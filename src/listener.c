@@ -332,7 +332,7 @@ static void commit(struct listener **set, int n)
             if (srv->announce) /* new in this configuration */
                 server_announce(srv, !first);
             srv->announce = false;
-            check_start(srv);
+            server_check_start(srv);
         }
     }
     if (!ev_is_active(&reap_timer))

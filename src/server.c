@@ -1,4 +1,6 @@
-/* server.c - the server state machine: health counter, transitions and their actions.
+/* server.c - the server state machine and the whole health policy: health counter,
+ * transitions and their actions, when checks run, and the run of errors seen in traffic
+ * with its on-error.
  *
  * The health counter follows HAProxy: it runs from 0 to rise+fall-1; a DOWN server
  * comes UP when it reaches rise (and jumps to the top), an UP server goes DOWN when it
@@ -6,15 +8,21 @@
  * failed check at start-up marks it DOWN at once.
  *
  * server_set_state() is the only writer of srv->state, and this file the only writer of a
- * server's health: checks, on-error (observe.c reports, server_on_error acts), the operator
- * and reload all come through here.
+ * server's health: checks (check.c reports, server_check_report acts and schedules the next
+ * one), traffic errors (a session reports what observe.c saw, server_traffic_error counts,
+ * server_on_error acts), the operator and reload all come through here.
  *
- * Threads: the state machine, transitions and the log run on the control thread. What the
- * workers need to route (is the server usable?) is published in srv->usable with an atomic
- * store after every change (publish()); server_pick() reads only that, the immutable
- * configuration and the per-thread session counts, so it runs on any thread without a lock.
- * The kill passes a transition triggers are pass.c's: posted to every worker and run there
- * in parallel at top priority.
+ * Threads: the state machine, transitions, check scheduling and the log run on the control
+ * thread. What the workers need to route (is the server usable?) is published in
+ * srv->usable with an atomic store after every change (publish()); server_pick() reads only
+ * that, the immutable configuration and the per-thread session counts, so it runs on any
+ * thread without a lock. The run of traffic errors (srv->obs_consecutive) is the one field
+ * every worker writes: an atomic, counted with compare-and-swap so that one run posts
+ * on-error once (server_traffic_error, on the worker that saw the error); the control thread
+ * applies it. The kill passes a transition triggers are pass.c's: posted to every worker and
+ * run there in parallel at top priority. A server's session lists are walked
+ * (server_each_session) by the list's own worker, or by the control thread with the workers
+ * parked.
  */
 #include "server.h"
 
@@ -187,6 +195,43 @@ static int health_max(const struct server *srv)
     return srv->conf->rise + srv->conf->fall - 1;
 }
 
+/* ---- when checks run ---- */
+
+static double fastinter_s(const struct server *srv)
+{
+    return conf_fastinter(srv->conf) / 1000.0;
+}
+
+/* The interval before the next check: fastinter while the health counter is between its
+ * ends (a transition in progress), downinter at the bottom, inter at the top. */
+static double check_interval(const struct server *srv)
+{
+    const struct conf_server *c = srv->conf;
+    unsigned ms = conf_fastinter(c);
+
+    if (srv->state != SRV_DOWN && srv->health == health_max(srv))
+        ms = c->inter;
+    else if (srv->state == SRV_DOWN && srv->health == 0)
+        ms = conf_downinter(c);
+    return ms / 1000.0;
+}
+
+void server_check_start(struct server *srv)
+{
+    if (srv->conf->check && srv->admin != ADMIN_MAINT)
+        check_schedule(srv, 0);
+}
+
+void server_check_report(struct server *srv, const struct check_result *r)
+{
+    /* The verdict first: the next interval depends on where it leaves the counter. */
+    server_check_done(srv, r);
+    if (srv->admin == ADMIN_MAINT || srv->retired)
+        return;
+    /* A check that could not run (SOCKERR: rebound's own shortage) is tried again soon. */
+    check_schedule(srv, r->status == CHK_SOCKERR ? fastinter_s(srv) : check_interval(srv));
+}
+
 int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index)
 {
     srv->ntally = workers_slots();
@@ -308,7 +353,7 @@ void server_on_error(struct server *srv, const struct check_result *r)
         return; /* a reload removed it meanwhile: nothing to act on */
     switch (c->on_error) {
     case ON_ERROR_FASTINTER:
-        check_hurry(srv);
+        check_hurry(srv, fastinter_s(srv));
         return;
     case ON_ERROR_SUDDEN_DEATH:
         /* After this failure one more takes it DOWN. */
@@ -324,7 +369,7 @@ void server_on_error(struct server *srv, const struct check_result *r)
         break;
     }
     server_check_done(srv, r);
-    check_hurry(srv);
+    check_hurry(srv, fastinter_s(srv));
 }
 
 /* "status: 2/3 UP" as HAProxy counts it: UP shows how far from falling, DOWN how far
@@ -491,7 +536,7 @@ static void set_state(struct server *srv, enum server_state st, const struct che
     srv->last_change = ev_now(rb_loop);
     downtime_after(srv);
     log_transition(srv, why, text);
-    check_reschedule(srv);
+    check_reschedule(srv, check_interval(srv));
     if (!was_usable && server_usable(srv))
         became_usable(srv, "came UP");
     if (st == SRV_DOWN && srv->conf->shutdown_sessions)
@@ -533,7 +578,7 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         /* Back from maintenance only through rise passed checks (nothing is known
          * about it), or at once when it is not checked. */
         if (srv->conf->check)
-            check_start(srv);
+            server_check_start(srv);
         else
             server_set_state(srv, SRV_UP, NULL);
         return;
