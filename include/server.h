@@ -174,6 +174,9 @@ unsigned servers_each_session(struct listener *l, uint64_t servers, int slot, se
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 
 const char *server_state_str(enum server_state st);
+/* Does the admin and stats side show SRV? Every server of the configuration, and a server a
+ * reload removed (retired) until its last session ends. */
+bool server_shown(const struct server *srv);
 /* The state as shown to people: "MAINT" in maintenance, else UP, DOWN or DRAIN. */
 const char *server_shown_state(const struct server *srv);
 /* Seconds SRV spent DOWN since start-up, outside maintenance, the current outage included. */

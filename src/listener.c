@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "healthlog.h"
 #include "log.h"
 #include "rebound.h"
 #include "session.h"
@@ -57,11 +56,6 @@ struct listener *listener_at_all(int i)
     if (i-- == 0)
         return l;
     return NULL;
-}
-
-bool server_shown(const struct server *srv)
-{
-    return !srv->retired || server_nsessions(srv) > 0;
 }
 
 /* A client connected: count it against maxconn (holding every acceptor once full) and hand

@@ -44,6 +44,11 @@ const char *server_state_str(enum server_state st)
     return names[st];
 }
 
+bool server_shown(const struct server *srv)
+{
+    return !srv->retired || server_nsessions(srv) > 0;
+}
+
 const char *server_shown_state(const struct server *srv)
 {
     return srv->admin == ADMIN_MAINT ? "MAINT" : server_state_str(srv->state);
