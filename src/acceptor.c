@@ -1,6 +1,9 @@
 /* acceptor.c - the one accept path of every port: bursts, the owner's hold (maxconn, caps),
  * and a real backoff when rebound runs out of descriptors, so that a full fd table never
- * makes a port spin or flood the log. */
+ * makes a port spin or flood the log; and the one way a peer's address is written.
+ *
+ * Threads: an acceptor and its watchers belong to the control thread (rb_loop), which runs
+ * every port's accept. acceptor_peer_str() keeps no state: any thread may call it. */
 #include "acceptor.h"
 
 #include <arpa/inet.h>
