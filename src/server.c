@@ -645,7 +645,7 @@ void server_retire(struct server *srv)
         srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", n);
 }
 
-/* One session of a list being walked (see server_each_session), and the rest of the list. */
+/* Walk one list, T's: FN on each of the N sessions on it when the walk starts. */
 static unsigned walk(struct srv_tally *t, server_session_fn *fn, void *arg)
 {
     unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed), k = 0;

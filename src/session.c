@@ -2,11 +2,11 @@
  * the one close path.
  *
  * Ownership: a session sits on exactly one server's list for its worker
- * (server->tally[w->index].sessions) from the moment it is routed until session_close(). Bytes are
- * read into the worker's scratch buffer and written on at once; only what the destination refuses
- * is copied into a per-direction pending buffer, and reading that direction stops until it drains.
- * So an idle session owns no buffer, and a slow reader holds at most one read's worth
- * of bytes in rebound (back-pressure).
+ * (server->tally[w->index].sessions) from the moment it is routed until session_close().
+ * Bytes are read into the worker's scratch buffer and written on at once; only what the
+ * destination refuses is copied into a per-direction pending buffer, and reading that
+ * direction stops until it drains. So an idle session owns no buffer, and a slow reader holds at
+ * most one read's worth of bytes in rebound (back-pressure).
  *
  * The client is not read until the server's whole greeting has been checked and passed
  * on: until then nothing has passed either way, and a server that fails (refuses, stays
