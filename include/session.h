@@ -77,7 +77,7 @@ void session_hand_over(struct listener *l, int fd, const struct sockaddr *peer, 
 /* Worker W takes over an accepted client socket of L (PEER: its address) and routes it. */
 void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
                  socklen_t len);
-/* "10.0.0.5:51234" */
+/* "10.0.0.5:51234", "[::1]:51234": acceptor_peer_str(), as every port writes a peer. */
 void session_peer_str(const struct session *s, char *buf, size_t len);
 /* Reset the client's connection now, ahead of session_close(): when thousands of sessions
  * are killed at once, every client learns it before the server sides are closed. */
