@@ -33,6 +33,11 @@ UNIT     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/tes
 INTEG    := $(patsubst tests/integ/%.c,$(BUILD)/tests/%,$(wildcard tests/integ/test_*.c))
 FUZZ     := $(patsubst tests/fuzz/fuzz_%.c,$(BUILD)/tests/fuzz_%,$(wildcard tests/fuzz/fuzz_*.c))
 HARNESS  := $(BUILD)/obj/harness.o
+FUZZDRV  := $(BUILD)/obj/fuzz_driver.o
+# Every compile writes what it read (-MMD, into a .d file beside its output), and those files
+# are included below: editing a header rebuilds exactly what includes it. -MP keeps a deleted
+# header from breaking the build.
+DEPFLAGS := -MMD -MP
 FUZZ_TIME ?= 300
 
 .PHONY: all deps deps-demo test check check-unit check-fuzz check-integ check-asan check-tsan check-docker check-image check-docs fuzz demo bench install clean format
@@ -42,45 +47,52 @@ all: $(BUILD)/rebound
 $(BUILD)/rebound: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/obj/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj
-	$(CC) $(CFLAGS) -MMD -c -o $@ $<
+$(BUILD)/obj/%.o: src/%.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # Kept between runs (make would delete them as intermediate files).
 .PRECIOUS: $(BUILD)/obj-test/%.o
-$(BUILD)/obj-test/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)/obj-test
-	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -c -o $@ $<
+$(BUILD)/obj-test/%.o: src/%.c | $(BUILD)/obj-test
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DREBOUND_TEST_HOOKS -c -o $@ $<
 
-$(HARNESS): tests/integ/harness.c tests/integ/harness.h | $(BUILD)/obj
-	$(CC) $(CFLAGS) -Itests/integ -c -o $@ $<
+$(HARNESS): tests/integ/harness.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/integ -c -o $@ $<
 
 # These unit tests make the router's allocations fail on demand (tests/unit/unit_alloc.h).
 $(BUILD)/tests/test_pass $(BUILD)/tests/test_pass_reload: \
     LDLIBS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(TESTOBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(TESTOBJS) $(LDLIBS) $(CMOCKA)
+# A test compiled and linked in one step: its .d file is $@.d.
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(TESTOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(TESTOBJS) $(LDLIBS) $(CMOCKA)
 
 $(BUILD)/tests/test_%: tests/integ/test_%.c $(HARNESS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -Itests/integ -o $@ $< $(HARNESS) $(LDLIBS) $(CMOCKA)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -Itests/integ -o $@ $< $(HARNESS) $(LDLIBS) $(CMOCKA)
+
+# The fuzz driver is an object of its own, so that each fuzz target compiles one source and
+# its .d file lists that source's headers.
+$(FUZZDRV): tests/fuzz/driver.c | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # Fuzz targets with the plain driver (brief runs in `make test`).
-$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/driver.c $(LIBOBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(LIBOBJS) $(LDLIBS)
+$(BUILD)/tests/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZDRV) $(LIBOBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(FUZZDRV) $(LIBOBJS) $(LDLIBS)
 
 # The admin SQL engine alone, over tables of its own: these link without the router.
 ADMIN_SQL_OBJS := $(addprefix $(BUILD)/obj/,admin_sql.o admin_vtab.o admin_funcs.o admin_show.o \
                     admin_dialect.o admin_lex.o log.o rebound.o)
-$(BUILD)/tests/fuzz_admin_sql: tests/fuzz/fuzz_admin_sql.c tests/fuzz/driver.c $(ADMIN_SQL_OBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< tests/fuzz/driver.c $(ADMIN_SQL_OBJS) $(LDLIBS)
+$(BUILD)/tests/fuzz_admin_sql: tests/fuzz/fuzz_admin_sql.c $(FUZZDRV) $(ADMIN_SQL_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(DEPFLAGS) -o $@ $< $(FUZZDRV) $(ADMIN_SQL_OBJS) $(LDLIBS)
 
 ADMIN_SQL_TESTOBJS := $(ADMIN_SQL_OBJS:$(BUILD)/obj/%=$(BUILD)/obj-test/%)
 $(BUILD)/tests/test_admin_engine: tests/unit/test_admin_engine.c $(ADMIN_SQL_TESTOBJS) | $(BUILD)/tests
-	$(CC) $(CFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(ADMIN_SQL_TESTOBJS) $(LDLIBS) $(CMOCKA)
+	$(CC) $(CFLAGS) $(DEPFLAGS) -DREBOUND_TEST_HOOKS -o $@ $< $(ADMIN_SQL_TESTOBJS) $(LDLIBS) $(CMOCKA)
 
 $(BUILD)/obj $(BUILD)/obj-test $(BUILD)/tests:
 	mkdir -p $@
 
--include $(OBJS:.o=.d)
+-include $(OBJS:.o=.d) $(TESTOBJS:.o=.d) $(HARNESS:.o=.d) $(FUZZDRV:.o=.d) \
+    $(UNIT:=.d) $(INTEG:=.d) $(FUZZ:=.d)
 
 deps:
 	@scripts/deps.sh

@@ -93,15 +93,20 @@ enum check_class check_status_class(enum check_status st);
  * connection was established, and the library's message (for the OS error). */
 void check_classify_mysql_error(unsigned err, const char *msg, struct check_result *r);
 
+/* When checks run is server.c's to decide (rise, fall and the intervals); these carry it out
+ * on SRV's check. */
 void check_init(struct server *srv);
-/* Start checking (first check right away), and stop, closing any check in flight. */
-void check_start(struct server *srv);
+/* The next check in AFTER seconds (0: at once). Nothing while a check runs: its end reports
+ * to server.c, which schedules the one after it. */
+void check_schedule(struct server *srv, double after);
+/* Stop, closing any check in flight; nothing runs until check_schedule(). */
 void check_stop(struct server *srv);
 /* Stop and free what the check keeps between runs (TLS context). */
 void check_fini(struct server *srv);
-/* Check again at fastinter rather than waiting for the interval in progress. */
-void check_hurry(struct server *srv);
-/* Re-arm the next check after a change of interval (state change). */
-void check_reschedule(struct server *srv);
+/* Bring the next check forward to AFTER seconds from now, if it was due later (on-error). */
+void check_hurry(struct server *srv, double after);
+/* Move the next check to AFTER seconds from now, after a change of interval (a change of
+ * state). Nothing while a check runs or when none is scheduled. */
+void check_reschedule(struct server *srv, double after);
 
 #endif

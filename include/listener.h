@@ -42,9 +42,6 @@ struct listener *listener_at(int i);
 /* The running listeners, then those a reload replaced that still hold sessions, for the
  * views that must see every live session; NULL past the end. */
 struct listener *listener_at_all(int i);
-/* Does the admin and stats side show SRV? Every server of the configuration, and a server a
- * reload removed (retired) until its last session ends. */
-bool server_shown(const struct server *srv);
 
 /* Build listeners and servers from CONF, bind, start checks. 0 or -1 (logged). The
  * listeners own CONF from then on (freed by listeners_stop). */

@@ -1,4 +1,5 @@
-/* observe.h - passive observation: errors seen in real traffic, and on-error actions. */
+/* observe.h - passive observation's stream follower: what real traffic shows about a server,
+ * read from a session's bytes. Counting the errors and on-error are server.c's. */
 #ifndef OBSERVE_H
 #define OBSERVE_H
 
@@ -6,8 +7,6 @@
 #include <stdint.h>
 
 #include "mysql_packet.h"
-
-struct server;
 
 /* What real traffic can tell about a server. The first four are layer-4 events,
  * the rest come from reading the MySQL stream (layer 7). */
@@ -57,9 +56,10 @@ void observe_stream_start(struct obs_stream *st, bool follow, bool active);
 /* Bytes that passed from the client / from the server. */
 void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
 void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
-/* Report to SRV what the latest bytes showed: an error, or a normal answer that breaks a
- * run of errors. Last thing a relay step does: on-error may close the session. */
-void observe_report(struct server *srv, struct obs_stream *st);
+/* What the latest bytes showed, each thing once, taken after they passed on: false when
+ * nothing new; else *EV is an error (DETAIL, LEN bytes, says what) or OBS__COUNT for a normal
+ * answer, which breaks a run of errors. The session reports it to its server. */
+bool observe_take(struct obs_stream *st, enum obs_event *ev, char *detail, size_t len);
 /* The server went away from an established session (RESET: with a read error, else end of
  * stream; CLIENT_EOF: the client had half-closed). The event to count against it, or
  * OBS__COUNT when the server need not be to blame. */
@@ -69,14 +69,6 @@ enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool
  * Returns a short description, or NULL for errors that are the application's business
  * (lock waits, deadlocks, syntax errors, duplicate keys...). */
 const char *observe_unhealthy_errno(uint16_t err, bool active);
-
-/* Count one event seen on SRV; after error-limit in a row, apply on-error. DETAIL says
- * what happened ("Connection refused", "1040 Too many connections"). No-op when the
- * server does not observe that layer. */
-void observe_error(struct server *srv, enum obs_event ev, const char *detail);
-/* A server answered normally: the run of consecutive errors is broken. Read first, so that
- * the relay path of a healthy server never writes to the shared line. */
-void observe_ok(struct server *srv);
 
 const char *observe_event_str(enum obs_event ev);
 

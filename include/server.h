@@ -10,6 +10,7 @@
 
 #include "check.h"
 #include "conf.h"
+#include "observe.h"
 
 struct listener;
 struct session;
@@ -90,7 +91,7 @@ struct server {
     double downtime;   /* seconds DOWN outside maint, up to down_since (server_downtime()) */
     double down_since; /* ev_now() of the last change of state or admin state */
     double last_check; /* wall clock (ev_now) of the last check verdict, 0 before any */
-    _Atomic unsigned obs_consecutive; /* traffic errors in a row (observe), every worker's */
+    _Atomic unsigned obs_consecutive; /* traffic errors in a row, every worker's (server.c) */
 };
 
 /* May a new session be sent here? Any thread. */
@@ -121,10 +122,25 @@ void server_count_usable(const struct listener *l, int *active, int *backup);
 int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index);
 void server_fini(struct server *srv);
 
+/* Any thread (a worker, as its session's traffic shows it): one error seen in SRV's traffic,
+ * EV, DETAIL saying what ("Connection refused", "error 1040, too many connections"). Counted
+ * when SRV observes that layer; the error that brings the run to error-limit posts on-error
+ * to the control thread, once per run however many workers count at once. */
+void server_traffic_error(struct server *srv, enum obs_event ev, const char *detail);
+/* Any thread: SRV answered normally, which breaks a run of errors. Reads first, so that the
+ * relay path of a healthy server never writes to the shared line. */
+void server_traffic_ok(struct server *srv);
 /* Control thread: error-limit was reached in traffic (R says what was seen, status HANA):
  * apply the server's on-error action. */
 void server_on_error(struct server *srv, const struct check_result *r);
 
+/* Control thread: start checking SRV, the first check at once, unless it is not checked or in
+ * maintenance. */
+void server_check_start(struct server *srv);
+/* Control thread, from check.c: a check of SRV ended with R. Its verdict goes to the health
+ * counter (server_check_done), then the next check is scheduled at the interval the counter
+ * now calls for. */
+void server_check_report(struct server *srv, const struct check_result *r);
 /* Feed one check verdict into the health counter; logs and changes state as needed. */
 void server_check_done(struct server *srv, const struct check_result *r);
 /* The one place the health state changes, with every side effect (log, kills). */
@@ -142,10 +158,25 @@ void server_take_over(struct server *to, struct server *from);
  * its sessions go on until they end. */
 void server_retire(struct server *srv);
 
+/* What a walk over sessions does with each one, T being the counter slot whose list it is on:
+ * it may close S, or move it to another server or even back onto the list being walked. */
+typedef void server_session_fn(struct session *s, struct srv_tally *t, void *arg);
+/* The one walk over a server's sessions: FN on each session on SRV's list for counter slot
+ * SLOT (a worker's index; -1: every slot), each one there when its list's walk starts exactly
+ * once. Returns how many. Run by the slot's own worker, or by the control thread with the
+ * workers parked or stopped. */
+unsigned server_each_session(struct server *srv, int slot, server_session_fn *fn, void *arg);
+/* The same over the servers of L whose bit (1 << index) is set in SERVERS, in their order. */
+unsigned servers_each_session(struct listener *l, uint64_t servers, int slot, server_session_fn *fn,
+                              void *arg);
+
 /* Control thread, workers stopped or parked: close every session on SRV; returns how many. */
 unsigned server_kill_sessions(struct server *srv, const char *reason);
 
 const char *server_state_str(enum server_state st);
+/* Does the admin and stats side show SRV? Every server of the configuration, and a server a
+ * reload removed (retired) until its last session ends. */
+bool server_shown(const struct server *srv);
 /* The state as shown to people: "MAINT" in maintenance, else UP, DOWN or DRAIN. */
 const char *server_shown_state(const struct server *srv);
 /* Seconds SRV spent DOWN since start-up, outside maintenance, the current outage included. */

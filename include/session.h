@@ -33,10 +33,10 @@ struct flow {
 
 /* Session states. */
 enum session_state {
-    SESS_CONNECTING, /* waiting for the server's TCP connect; on server->sessions */
+    SESS_CONNECTING, /* waiting for the server's TCP connect; on its server's list */
     SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
                         the client is not read yet, down.pending holds a partial greeting */
-    SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on server->sessions */
+    SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on its server's list */
 };
 
 /* A client connection and the server connection made for it. Belongs to worker W. */
@@ -79,7 +79,7 @@ void session_hand_over(struct listener *l, int fd, const struct sockaddr *peer, 
 /* Worker W takes over an accepted client socket of L (PEER: its address) and routes it. */
 void session_new(struct worker *w, struct listener *l, int cfd, const struct sockaddr *peer,
                  socklen_t len);
-/* "10.0.0.5:51234" */
+/* "10.0.0.5:51234", "[::1]:51234": acceptor_peer_str(), as every port writes a peer. */
 void session_peer_str(const struct session *s, char *buf, size_t len);
 /* Reset the client's connection now, ahead of session_close(): when thousands of sessions
  * are killed at once, every client learns it before the server sides are closed. */

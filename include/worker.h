@@ -4,7 +4,7 @@
  * module that sends it and carries its own handler; this file only delivers:
  *   session.c  an accepted client, handed to a worker
  *   pass.c     a kill pass's share, to each worker, and its report back
- *   observe.c  a run of traffic errors reaching error-limit, to the control thread
+ *   server.c   a run of traffic errors reaching error-limit, to the control thread
  *   listener.c room under maxconn again, to the control thread
  *   worker.c   the barrier (park) and the shutdown (stop), preallocated in each worker */
 #ifndef WORKER_H

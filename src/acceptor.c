@@ -1,9 +1,15 @@
 /* acceptor.c - the one accept path of every port: bursts, the owner's hold (maxconn, caps),
  * and a real backoff when rebound runs out of descriptors, so that a full fd table never
- * makes a port spin or flood the log. */
+ * makes a port spin or flood the log; and the one way a peer's address is written.
+ *
+ * Threads: an acceptor and its watchers belong to the control thread (rb_loop), which runs
+ * every port's accept. acceptor_peer_str() keeps no state: any thread may call it. */
 #include "acceptor.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,6 +37,37 @@ int acceptor_listen(const struct sockaddr *sa, socklen_t len, int backlog, char 
         return -1;
     }
     return fd;
+}
+
+void acceptor_peer_str(const struct sockaddr *sa, bool port, char *buf, size_t len)
+{
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    const uint8_t *a6 = in6->sin6_addr.s6_addr;
+    char host[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        if (port) {
+            snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+            return;
+        }
+    } else if (sa->sa_family == AF_INET6) {
+        /* Without its port, an IPv4 client of an IPv6 socket is shown as the IPv4 address. */
+        if (!port && !memcmp(a6, mapped, sizeof(mapped)))
+            inet_ntop(AF_INET, a6 + sizeof(mapped), host, sizeof(host));
+        else
+            inet_ntop(AF_INET6, a6, host, sizeof(host));
+        if (port) {
+            snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+            return;
+        }
+    } else {
+        snprintf(buf, len, "?");
+        return;
+    }
+    snprintf(buf, len, "%s", host);
 }
 
 void acceptor_init(struct acceptor *a, int fd, int priority, int burst, const char *name,

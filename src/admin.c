@@ -25,7 +25,6 @@
  */
 #include "admin.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -1045,21 +1044,6 @@ static void conn_preauth_close(struct preauth *p, enum preauth_reason why)
     conn_close(c, why == PREAUTH_TIMEOUT ? "login timeout" : "evicted before logging in");
 }
 
-static void peer_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-    char host[INET6_ADDRSTRLEN] = "?";
-
-    if (ss->ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-    } else {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-    }
-}
-
 /* An operator (or anyone) connected: greet; pre-auth until logged in. Never refused here:
  * room is made among the connections not logged in yet (preauth.c), and the logged-in cap
  * is applied at login. */
@@ -1071,7 +1055,7 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     (void)a;
 
     memcpy(&ss, peer, len < sizeof(ss) ? len : sizeof(ss));
-    peer_str(&ss, name, sizeof(name));
+    acceptor_peer_str((const struct sockaddr *)&ss, true, name, sizeof(name));
     if (!(c = calloc(1, sizeof(*c)))) {
         close(fd);
         return true;

@@ -1,9 +1,13 @@
 /* check.c - active health checks and their status codes.
  *
  * A check is a chain of one-step callbacks on the check's own watchers (all at the
- * highest priority), bounded by `timeout check`, and every path ends in check_done().
- * The next check is scheduled only when the previous one is done, so a slow check is
- * never started twice.
+ * highest priority), bounded by `timeout check`, and every path ends in check_done(), which
+ * reports the result to server.c (server_check_report). When checks run is server.c's
+ * policy (rise, fall, inter, fastinter, downinter): it schedules the next check only when the
+ * previous one is done, so a slow check is never started twice. This file reads a server's
+ * configuration, never its state.
+ *
+ * Threads: the control thread only (rb_loop).
  *
  *   check tcp:              PH_TCP -> L4OK | L4CON | L4TOUT | SOCKERR
  *   check tcp + check-ssl:  PH_TCP -> PH_TLS -> L6OK | L6RSP | L6TOUT
@@ -119,20 +123,6 @@ static struct server *srv_of(struct check *c)
     return container_of(c, struct server, check);
 }
 
-/* The interval before the next check: fastinter while the health counter is between
- * its ends (a transition in progress), downinter at the bottom, inter at the top. */
-static double interval_s(const struct server *srv)
-{
-    const struct conf_server *c = srv->conf;
-    unsigned ms = conf_fastinter(c);
-
-    if (srv->state != SRV_DOWN && srv->health == c->rise + c->fall - 1)
-        ms = c->inter;
-    else if (srv->state == SRV_DOWN && srv->health == 0)
-        ms = conf_downinter(c);
-    return ms / 1000.0;
-}
-
 static void schedule(struct server *srv, double after)
 {
     ev_timer_stop(rb_loop, &srv->check.next);
@@ -152,26 +142,20 @@ static void check_not_run(struct server *srv, const struct check_result *r)
                 r->info, quiet);
 }
 
-/* Every check ends here, exactly once, with its sockets already released. */
+/* Every check ends here, exactly once, with its sockets already released: the result goes
+ * to server.c, which also schedules the next check. */
 static void check_done(struct check *c, struct check_result *r)
 {
     struct server *srv = srv_of(c);
-    double next;
 
     r->duration_ms = (unsigned)((mono_us() - c->started_us) / 1000);
     c->running = false;
     c->phase = PH_IDLE;
     ev_timer_stop(rb_loop, &c->timeout);
     ev_io_stop(rb_loop, &c->io);
-    /* The verdict first: the next interval depends on where it leaves the counter. */
-    server_check_done(srv, r);
-    next = interval_s(srv);
-    if (r->status == CHK_SOCKERR) {
+    if (r->status == CHK_SOCKERR)
         check_not_run(srv, r);
-        next = conf_fastinter(srv->conf) / 1000.0;
-    }
-    if (srv->admin != ADMIN_MAINT && !srv->retired)
-        schedule(srv, next);
+    server_check_report(srv, r);
 }
 
 /* Did the TCP connection get established? Tells L4TOUT from L7TOUT. */
@@ -829,11 +813,10 @@ void check_init(struct server *srv)
     ev_set_priority(&c->io, PRI_CHECK);
 }
 
-void check_start(struct server *srv)
+void check_schedule(struct server *srv, double after)
 {
-    if (!srv->conf->check || srv->admin == ADMIN_MAINT || srv->check.running)
-        return;
-    schedule(srv, 0);
+    if (!srv->check.running)
+        schedule(srv, after);
 }
 
 void check_stop(struct server *srv)
@@ -857,19 +840,17 @@ void check_fini(struct server *srv)
     srv->check.ssl_ctx = NULL;
 }
 
-void check_hurry(struct server *srv)
+void check_hurry(struct server *srv, double after)
 {
-    double fast = conf_fastinter(srv->conf) / 1000.0;
-
     if (srv->check.running || !ev_is_active(&srv->check.next) ||
-        ev_timer_remaining(rb_loop, &srv->check.next) <= fast)
+        ev_timer_remaining(rb_loop, &srv->check.next) <= after)
         return;
-    schedule(srv, fast);
+    schedule(srv, after);
 }
 
-void check_reschedule(struct server *srv)
+void check_reschedule(struct server *srv, double after)
 {
     if (srv->check.running || !ev_is_active(&srv->check.next))
         return;
-    schedule(srv, interval_s(srv));
+    schedule(srv, after);
 }

@@ -8,7 +8,6 @@
  * (workers_isolate), since their sessions point into both. */
 #include "listener.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -16,13 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "healthlog.h"
 #include "log.h"
 #include "rebound.h"
 #include "session.h"
 #include "worker.h"
 
-#define ACCEPT_BURST 64
+#define ACCEPT_BURST   64
+#define LISTEN_BACKLOG 1024
 
 static struct listener **listeners; /* the live set, in config order */
 static int nlisteners;
@@ -57,11 +56,6 @@ struct listener *listener_at_all(int i)
     if (i-- == 0)
         return l;
     return NULL;
-}
-
-bool server_shown(const struct server *srv)
-{
-    return !srv->retired || server_nsessions(srv) > 0;
 }
 
 /* A client connected: count it against maxconn (holding every acceptor once full) and hand
@@ -129,22 +123,17 @@ void listeners_pause(bool pause)
     }
 }
 
-/* Open, bind and listen on L's address; the accept watcher is started later. */
+/* Open, bind and listen on L's address (acceptor_listen, as every port does); the accept
+ * watcher is started later. */
 static int bind_listener(struct listener *l)
 {
     const struct conf_addr *a = &l->conf->bind;
-    int one = 1;
+    char err[128];
 
-    l->fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    l->fd =
+        acceptor_listen((const struct sockaddr *)&a->sa, a->len, LISTEN_BACKLOG, err, sizeof(err));
     if (l->fd < 0) {
-        log_err("listen %s: socket: %s", l->conf->name, strerror(errno));
-        return -1;
-    }
-    setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(l->fd, (const struct sockaddr *)&a->sa, a->len) < 0 || listen(l->fd, 1024) < 0) {
-        log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, strerror(errno));
-        close(l->fd);
-        l->fd = -1;
+        log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, err);
         return -1;
     }
     log_info("listen %s: accepting on %s", l->conf->name, a->text);
@@ -240,11 +229,8 @@ static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
      * about these servers be handled first (workers_isolate drains it). */
     workers_isolate();
     for (l = TAILQ_FIRST(&retired); l; l = next) {
-        bool busy = false;
         next = TAILQ_NEXT(l, retired_link);
-        for (int j = 0; j < l->nservers && !busy; j++)
-            busy = server_nsessions(&l->servers[j]) > 0;
-        if (busy)
+        if (!listener_empty(l))
             continue;
         TAILQ_REMOVE(&retired, l, retired_link);
         listener_free(l);
@@ -340,7 +326,7 @@ static void commit(struct listener **set, int n)
             if (srv->announce) /* new in this configuration */
                 server_announce(srv, !first);
             srv->announce = false;
-            check_start(srv);
+            server_check_start(srv);
         }
     }
     if (!ev_is_active(&reap_timer))

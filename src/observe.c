@@ -1,15 +1,14 @@
-/* observe.c - passive observation: following each session's MySQL stream, counting the
- * errors real traffic shows, and the on-error actions, with HAProxy's semantics.
+/* observe.c - passive observation's stream follower: each session's MySQL conversation
+ * followed both ways, bytes in and events out, with HAProxy's semantics for what counts.
  *
- * Sessions report events (observe_error); after `error-limit` of them in a row the
- * server's `on-error` action runs (server_on_error, on the control thread), as a failed
- * check with status HANA whose info says what was seen. Any normal answer from the server
- * breaks the run (observe_ok).
+ * It reads bytes and says what they showed (observe_take, observe_server_gone): an error the
+ * server alone is to blame for, or a normal answer. It never touches a server: the session
+ * hands each event to server.c (server_traffic_error, server_traffic_ok), which counts the
+ * run of errors against `error-limit` and applies `on-error`, with the rest of the health
+ * policy.
  *
- * Threads: the stream follower works on the calling worker's own session. The run of
- * errors is one atomic counter per server shared by every worker (an error anywhere, or a
- * normal answer anywhere, counts for the server); reaching the limit posts an on-error
- * message to the control thread, which alone changes the server's health.
+ * Threads: everything here works on one session's struct obs_stream, on the worker that owns
+ * the session; there is no shared state.
  *
  * The one rule: an event counts against a server only when the server alone can have
  * caused it. A client controls what it sends, so anything that follows a client's own
@@ -41,14 +40,9 @@
 #include "observe.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "log.h"
 #include "rebound.h"
-#include "server.h"
-#include "worker.h"
 
 /* Errors that say the server itself is in trouble. Anything else an application can
  * cause (1205 lock wait, 1213 deadlock, 1064 syntax, 1062 duplicate key, 1045 access
@@ -96,13 +90,6 @@ const char *observe_unhealthy_errno(uint16_t err, bool active)
         if (unhealthy[i].err == err && (active || !unhealthy[i].active_only))
             return unhealthy[i].what;
     return NULL;
-}
-
-static bool observes(const struct server *srv, enum obs_event ev)
-{
-    enum observe_layer need = ev <= OBS_SERVER_RESET ? OBSERVE_LAYER4 : OBSERVE_LAYER7;
-
-    return srv->conf->observe >= need;
 }
 
 /* ---- following the stream ---- */
@@ -290,90 +277,20 @@ enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool
     return reset ? OBS_SERVER_RESET : OBS_MID_RESPONSE;
 }
 
-void observe_report(struct server *srv, struct obs_stream *st)
+bool observe_take(struct obs_stream *st, enum obs_event *ev, char *detail, size_t len)
 {
-    int ev = st->event;
-    char detail[96];
+    int seen = st->event;
 
     st->event = -1;
-    if (!st->answered && ev < 0)
-        return;
+    if (!st->answered && seen < 0)
+        return false;
     st->answered = false;
-    if (ev < 0) {
-        observe_ok(srv);
-        return;
-    }
-    if (ev == OBS_SERVER_ERROR)
-        snprintf(detail, sizeof(detail), "error %u, %s", st->err,
-                 observe_unhealthy_errno(st->err, true));
+    *ev = seen < 0 ? OBS__COUNT : (enum obs_event)seen;
+    if (seen < 0)
+        return true;
+    if (seen == OBS_SERVER_ERROR)
+        snprintf(detail, len, "error %u, %s", st->err, observe_unhealthy_errno(st->err, true));
     else
-        snprintf(detail, sizeof(detail), "%s", "unexpected packet in the server's stream");
-    /* Last: on-error may close the session ST belongs to. */
-    observe_error(srv, (enum obs_event)ev, detail);
-}
-
-void observe_ok(struct server *srv)
-{
-    if (atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed))
-        atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
-}
-
-/* error-limit reached on a server: on-error, to be applied by the control thread. */
-struct on_error_mail {
-    struct mail mail;
-    struct server *srv;
-    struct check_result r;
-    uint64_t seen_us; /* mono_us() when the worker counted the error */
-};
-
-static void on_error_run(struct mail *m)
-{
-    struct on_error_mail *e = container_of(m, struct on_error_mail, mail);
-
-    server_on_error(e->srv, &e->r);
-    log_debug("%s: on-error applied %llu us after a worker counted the error", e->srv->id,
-              (unsigned long long)(mono_us() - e->seen_us));
-    free(e);
-}
-
-static void on_error_drop(struct mail *m)
-{
-    free(container_of(m, struct on_error_mail, mail));
-}
-
-/* Count one more error in SRV's run; true for exactly one caller each time the run reaches
- * LIMIT (which starts the next run), however many workers count at once. */
-static bool run_reaches_limit(struct server *srv, unsigned limit)
-{
-    unsigned old = atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed), next;
-
-    do {
-        TEST_HOOK(observe_counting);
-        next = old + 1 >= limit ? 0 : old + 1;
-    } while (!atomic_compare_exchange_weak_explicit(&srv->obs_consecutive, &old, next,
-                                                    memory_order_relaxed, memory_order_relaxed));
-    return next == 0;
-}
-
-void observe_error(struct server *srv, enum obs_event ev, const char *detail)
-{
-    struct on_error_mail *e;
-
-    if (!observes(srv, ev))
-        return;
-    tally_add(&server_tally(srv)->observed_errors, 1);
-    if (!run_reaches_limit(srv, (unsigned)srv->conf->error_limit))
-        return;
-    if (!(e = calloc(1, sizeof(*e)))) {
-        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)", observe_event_str(ev),
-                detail);
-        return;
-    }
-    e->mail = (struct mail){.run = on_error_run, .drop = on_error_drop};
-    e->srv = srv;
-    e->r.status = CHK_HANA;
-    snprintf(e->r.info, sizeof(e->r.info), "%d consecutive errors in traffic, last: %s (%s)",
-             srv->conf->error_limit, observe_event_str(ev), detail);
-    e->seen_us = mono_us();
-    control_post(&e->mail);
+        snprintf(detail, len, "%s", "unexpected packet in the server's stream");
+    return true;
 }

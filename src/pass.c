@@ -145,48 +145,50 @@ static bool movable(const struct session *s)
     return !session_has_traffic(s) || session_login_movable(s);
 }
 
+/* The sweep's first step, for one session: its client learns now, unless the session can
+ * move. */
+static void reset_client(struct session *s, struct srv_tally *t, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (!movable(s))
+        session_abort_client(s);
+}
+
+/* The sweep's second step, for one session of share SH: it moves (never to a victim while
+ * another server can take it: EXCLUDE covers them; moved back onto a victim's list, the
+ * pass's servers being the last resort, it is not met again) or is condemned. */
+static void send_away(struct session *s, struct srv_tally *t, void *arg)
+{
+    struct pass_share *sh = arg;
+    struct kill_pass *p = sh->p;
+    bool moved;
+
+    if (!session_has_traffic(s))
+        moved = session_redispatch(s, p->exclude, p->reason);
+    else if (session_login_movable(s))
+        moved = session_move_login(s, p->exclude, p->reason);
+    else
+        moved = (session_condemn(s, p->reason), false);
+    if (moved) {
+        sh->moved++;
+        return;
+    }
+    sh->killed++; /* condemned, or refused and closed */
+    tally_add(&t->sessions_killed, 1);
+}
+
 /* Worker SH->w's sweep over its sessions on the victims: every client learns first (they
  * are what waits to reconnect), then each session goes: those that can move (no byte reached
- * their client yet, or their login can restart on another server) move there (never a victim
- * while another server can take them: EXCLUDE covers them), the rest leave their server side
- * to the close batches. */
+ * their client yet, or their login can restart on another server) move there, the rest leave
+ * their server side to the close batches. */
 static void sweep(struct pass_share *sh)
 {
     struct kill_pass *p = sh->p;
-    int wi = sh->w->index;
-    struct session *s;
 
-    for (int i = 0; i < p->l->nservers; i++) {
-        if (!(p->victims & (UINT64_C(1) << i)))
-            continue;
-        TAILQ_FOREACH(s, &p->l->servers[i].tally[wi].sessions, srv_link)
-        if (!movable(s))
-            session_abort_client(s);
-    }
+    servers_each_session(p->l, p->victims, sh->w->index, reset_client, NULL);
     sh->clients_us = mono_us() - p->t0;
-    for (int i = 0; i < p->l->nservers; i++) {
-        struct srv_tally *t = &p->l->servers[i].tally[wi];
-        unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed);
-        if (!(p->victims & (UINT64_C(1) << i)))
-            continue;
-        /* The N sessions there now, each once: each leaves the list, or (moved back here, the
-         * pass's servers being the last resort) goes behind those still to come. */
-        for (unsigned k = 0; k < n && (s = TAILQ_FIRST(&t->sessions)); k++) {
-            bool moved;
-            if (!session_has_traffic(s))
-                moved = session_redispatch(s, p->exclude, p->reason);
-            else if (session_login_movable(s))
-                moved = session_move_login(s, p->exclude, p->reason);
-            else
-                moved = (session_condemn(s, p->reason), false);
-            if (moved) {
-                sh->moved++;
-                continue;
-            }
-            sh->killed++; /* condemned, or refused and closed */
-            tally_add(&t->sessions_killed, 1);
-        }
-    }
+    servers_each_session(p->l, p->victims, sh->w->index, send_away, sh);
 }
 
 /* Worker: SH's share of the pass, at the top priority of its loop (mail is woken at

@@ -8,10 +8,10 @@
  * a walk of the list. Runs on rb_loop only. */
 #include "preauth.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 
+#include "acceptor.h"
 #include "rebound.h"
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
@@ -58,15 +58,13 @@ static void addr_key(const struct sockaddr *peer, uint8_t key[16])
     }
 }
 
-/* KEY as text, for the log. */
+/* KEY as text, for the log: the address without its port. */
 static const char *addr_str(const uint8_t key[16], char *buf, size_t len)
 {
-    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
 
-    if (!memcmp(key, mapped, sizeof(mapped)))
-        inet_ntop(AF_INET, key + 12, buf, (socklen_t)len);
-    else
-        inet_ntop(AF_INET6, key, buf, (socklen_t)len);
+    memcpy(&in6.sin6_addr, key, 16);
+    acceptor_peer_str((const struct sockaddr *)&in6, false, buf, len);
     return buf;
 }
 

@@ -1,4 +1,6 @@
-/* server.c - the server state machine: health counter, transitions and their actions.
+/* server.c - the server state machine and the whole health policy: health counter,
+ * transitions and their actions, when checks run, and the run of errors seen in traffic
+ * with its on-error.
  *
  * The health counter follows HAProxy: it runs from 0 to rise+fall-1; a DOWN server
  * comes UP when it reaches rise (and jumps to the top), an UP server goes DOWN when it
@@ -6,15 +8,21 @@
  * failed check at start-up marks it DOWN at once.
  *
  * server_set_state() is the only writer of srv->state, and this file the only writer of a
- * server's health: checks, on-error (observe.c reports, server_on_error acts), the operator
- * and reload all come through here.
+ * server's health: checks (check.c reports, server_check_report acts and schedules the next
+ * one), traffic errors (a session reports what observe.c saw, server_traffic_error counts,
+ * server_on_error acts), the operator and reload all come through here.
  *
- * Threads: the state machine, transitions and the log run on the control thread. What the
- * workers need to route (is the server usable?) is published in srv->usable with an atomic
- * store after every change (publish()); server_pick() reads only that, the immutable
- * configuration and the per-thread session counts, so it runs on any thread without a lock.
- * The kill passes a transition triggers are pass.c's: posted to every worker and run there
- * in parallel at top priority.
+ * Threads: the state machine, transitions, check scheduling and the log run on the control
+ * thread. What the workers need to route (is the server usable?) is published in
+ * srv->usable with an atomic store after every change (publish()); server_pick() reads only
+ * that, the immutable configuration and the per-thread session counts, so it runs on any
+ * thread without a lock. The run of traffic errors (srv->obs_consecutive) is the one field
+ * every worker writes: an atomic, counted with compare-and-swap so that one run posts
+ * on-error once (server_traffic_error, on the worker that saw the error); the control thread
+ * applies it. The kill passes a transition triggers are pass.c's: posted to every worker and
+ * run there in parallel at top priority. A server's session lists are walked
+ * (server_each_session) by the list's own worker, or by the control thread with the workers
+ * parked.
  */
 #include "server.h"
 
@@ -34,6 +42,11 @@ const char *server_state_str(enum server_state st)
 {
     static const char *const names[] = {"DOWN", "UP", "DRAIN"};
     return names[st];
+}
+
+bool server_shown(const struct server *srv)
+{
+    return !srv->retired || server_nsessions(srv) > 0;
 }
 
 const char *server_shown_state(const struct server *srv)
@@ -187,6 +200,43 @@ static int health_max(const struct server *srv)
     return srv->conf->rise + srv->conf->fall - 1;
 }
 
+/* ---- when checks run ---- */
+
+static double fastinter_s(const struct server *srv)
+{
+    return conf_fastinter(srv->conf) / 1000.0;
+}
+
+/* The interval before the next check: fastinter while the health counter is between its
+ * ends (a transition in progress), downinter at the bottom, inter at the top. */
+static double check_interval(const struct server *srv)
+{
+    const struct conf_server *c = srv->conf;
+    unsigned ms = conf_fastinter(c);
+
+    if (srv->state != SRV_DOWN && srv->health == health_max(srv))
+        ms = c->inter;
+    else if (srv->state == SRV_DOWN && srv->health == 0)
+        ms = conf_downinter(c);
+    return ms / 1000.0;
+}
+
+void server_check_start(struct server *srv)
+{
+    if (srv->conf->check && srv->admin != ADMIN_MAINT)
+        check_schedule(srv, 0);
+}
+
+void server_check_report(struct server *srv, const struct check_result *r)
+{
+    /* The verdict first: the next interval depends on where it leaves the counter. */
+    server_check_done(srv, r);
+    if (srv->admin == ADMIN_MAINT || srv->retired)
+        return;
+    /* A check that could not run (SOCKERR: rebound's own shortage) is tried again soon. */
+    check_schedule(srv, r->status == CHK_SOCKERR ? fastinter_s(srv) : check_interval(srv));
+}
+
 int server_init(struct server *srv, struct listener *l, const struct conf_server *conf, int index)
 {
     srv->ntally = workers_slots();
@@ -222,6 +272,82 @@ void server_fini(struct server *srv)
     srv->tally = NULL;
 }
 
+/* ---- the run of errors seen in traffic, and on-error ---- */
+
+/* Does SRV observe the layer EV belongs to? */
+static bool observes(const struct server *srv, enum obs_event ev)
+{
+    enum observe_layer need = ev <= OBS_SERVER_RESET ? OBSERVE_LAYER4 : OBSERVE_LAYER7;
+
+    return srv->conf->observe >= need;
+}
+
+void server_traffic_ok(struct server *srv)
+{
+    if (atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed))
+        atomic_store_explicit(&srv->obs_consecutive, 0, memory_order_relaxed);
+}
+
+/* error-limit reached on a server: on-error, to be applied by the control thread. */
+struct on_error_mail {
+    struct mail mail;
+    struct server *srv;
+    struct check_result r;
+    uint64_t seen_us; /* mono_us() when the worker counted the error */
+};
+
+static void on_error_run(struct mail *m)
+{
+    struct on_error_mail *e = container_of(m, struct on_error_mail, mail);
+
+    server_on_error(e->srv, &e->r);
+    log_debug("%s: on-error applied %llu us after a worker counted the error", e->srv->id,
+              (unsigned long long)(mono_us() - e->seen_us));
+    free(e);
+}
+
+static void on_error_drop(struct mail *m)
+{
+    free(container_of(m, struct on_error_mail, mail));
+}
+
+/* Count one more error in SRV's run; true for exactly one caller each time the run reaches
+ * LIMIT (which starts the next run), however many workers count at once. */
+static bool run_reaches_limit(struct server *srv, unsigned limit)
+{
+    unsigned old = atomic_load_explicit(&srv->obs_consecutive, memory_order_relaxed), next;
+
+    do {
+        TEST_HOOK(observe_counting);
+        next = old + 1 >= limit ? 0 : old + 1;
+    } while (!atomic_compare_exchange_weak_explicit(&srv->obs_consecutive, &old, next,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return next == 0;
+}
+
+void server_traffic_error(struct server *srv, enum obs_event ev, const char *detail)
+{
+    struct on_error_mail *e;
+
+    if (!observes(srv, ev))
+        return;
+    tally_add(&server_tally(srv)->observed_errors, 1);
+    if (!run_reaches_limit(srv, (unsigned)srv->conf->error_limit))
+        return;
+    if (!(e = calloc(1, sizeof(*e)))) {
+        srv_log(LOG_ERR, srv, "out of memory: on-error not applied (%s, %s)", observe_event_str(ev),
+                detail);
+        return;
+    }
+    e->mail = (struct mail){.run = on_error_run, .drop = on_error_drop};
+    e->srv = srv;
+    e->r.status = CHK_HANA;
+    snprintf(e->r.info, sizeof(e->r.info), "%d consecutive errors in traffic, last: %s (%s)",
+             srv->conf->error_limit, observe_event_str(ev), detail);
+    e->seen_us = mono_us();
+    control_post(&e->mail);
+}
+
 /* error-limit reached: act as on-error says, through the check result path so the log
  * and the server's last status show HANA and why. */
 void server_on_error(struct server *srv, const struct check_result *r)
@@ -232,7 +358,7 @@ void server_on_error(struct server *srv, const struct check_result *r)
         return; /* a reload removed it meanwhile: nothing to act on */
     switch (c->on_error) {
     case ON_ERROR_FASTINTER:
-        check_hurry(srv);
+        check_hurry(srv, fastinter_s(srv));
         return;
     case ON_ERROR_SUDDEN_DEATH:
         /* After this failure one more takes it DOWN. */
@@ -248,7 +374,7 @@ void server_on_error(struct server *srv, const struct check_result *r)
         break;
     }
     server_check_done(srv, r);
-    check_hurry(srv);
+    check_hurry(srv, fastinter_s(srv));
 }
 
 /* "status: 2/3 UP" as HAProxy counts it: UP shows how far from falling, DOWN how far
@@ -415,7 +541,7 @@ static void set_state(struct server *srv, enum server_state st, const struct che
     srv->last_change = ev_now(rb_loop);
     downtime_after(srv);
     log_transition(srv, why, text);
-    check_reschedule(srv);
+    check_reschedule(srv, check_interval(srv));
     if (!was_usable && server_usable(srv))
         became_usable(srv, "came UP");
     if (st == SRV_DOWN && srv->conf->shutdown_sessions)
@@ -457,7 +583,7 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         /* Back from maintenance only through rise passed checks (nothing is known
          * about it), or at once when it is not checked. */
         if (srv->conf->check)
-            check_start(srv);
+            server_check_start(srv);
         else
             server_set_state(srv, SRV_UP, NULL);
         return;
@@ -466,10 +592,17 @@ void server_set_admin(struct server *srv, enum admin_state st, const char *who)
         became_usable(srv, "was set ready");
 }
 
+/* A session of a server taken over by TO (a reload) now belongs to TO. */
+static void follow(struct session *s, struct srv_tally *t, void *to)
+{
+    (void)t;
+    s->server = to;
+    s->listener = s->server->listener;
+}
+
 void server_take_over(struct server *to, struct server *from)
 {
     struct server fresh = *to;
-    struct session *s;
 
     check_fini(from);
     /* Everything that describes its life so far (state, last check, counters, sessions)... */
@@ -487,13 +620,7 @@ void server_take_over(struct server *to, struct server *from)
     from->retired = true;
     from->successor = to;
     publish(from);
-    for (int i = 0; i < to->ntally; i++) {
-        TAILQ_FOREACH(s, &to->tally[i].sessions, srv_link)
-        {
-            s->server = to;
-            s->listener = to->listener;
-        }
-    }
+    server_each_session(to, -1, follow, to);
     /* Keep the health counter within the new rise/fall. */
     to->health = to->state == SRV_DOWN ? 0 : health_max(to);
     publish(to);
@@ -518,19 +645,51 @@ void server_retire(struct server *srv)
         srv_log(LOG_INFO, srv, "removed from the configuration; %u sessions drain", n);
 }
 
-unsigned server_kill_sessions(struct server *srv, const char *reason)
+/* Walk one list, T's: FN on each of the N sessions on it when the walk starts. */
+static unsigned walk(struct srv_tally *t, server_session_fn *fn, void *arg)
 {
-    struct session *s;
+    unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed), k = 0;
+    struct session *s, *next;
+
+    /* NEXT is taken before FN runs: FN may take S off the list or put it back at its end,
+     * behind those still to come, where the count N stops the walk. */
+    for (s = TAILQ_FIRST(&t->sessions); s && k < n; s = next, k++) {
+        next = TAILQ_NEXT(s, srv_link);
+        fn(s, t, arg);
+    }
+    return k;
+}
+
+unsigned server_each_session(struct server *srv, int slot, server_session_fn *fn, void *arg)
+{
     unsigned n = 0;
 
-    for (int i = 0; i < srv->ntally; i++) {
-        struct srv_tally *t = &srv->tally[i];
-        /* session_close() unlinks, so the head moves on each turn. */
-        while ((s = TAILQ_FIRST(&t->sessions))) {
-            session_close(s, reason);
-            tally_add(&t->sessions_killed, 1);
-            n++;
-        }
-    }
+    if (slot >= 0)
+        return slot < srv->ntally ? walk(&srv->tally[slot], fn, arg) : 0;
+    for (int i = 0; i < srv->ntally; i++)
+        n += walk(&srv->tally[i], fn, arg);
     return n;
+}
+
+unsigned servers_each_session(struct listener *l, uint64_t servers, int slot, server_session_fn *fn,
+                              void *arg)
+{
+    unsigned n = 0;
+
+    for (int i = 0; i < l->nservers; i++)
+        if (servers & (UINT64_C(1) << i))
+            n += server_each_session(&l->servers[i], slot, fn, arg);
+    return n;
+}
+
+/* A session of a server whose sessions all go: closed, and counted as killed there. */
+static void kill_one(struct session *s, struct srv_tally *t, void *reason)
+{
+    session_close(s, reason);
+    tally_add(&t->sessions_killed, 1);
+}
+
+unsigned server_kill_sessions(struct server *srv, const char *reason)
+{
+    return server_each_session(srv, -1, kill_one, (void *)reason);
 }

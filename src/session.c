@@ -1,12 +1,12 @@
 /* session.c - a client<->server pair: connect (with redispatch), relay, timeouts, and
  * the one close path.
  *
- * Ownership: a session belongs to exactly one server list (server->sessions) from the
- * moment it is routed until session_close(). Bytes are read into the worker's scratch
- * buffer and written on at once; only what the destination refuses is copied into a
- * per-direction pending buffer, and reading that direction stops until it drains.
- * So an idle session owns no buffer, and a slow reader holds at most one read's worth
- * of bytes in rebound (back-pressure).
+ * Ownership: a session sits on exactly one server's list for its worker
+ * (server->tally[w->index].sessions) from the moment it is routed until session_close().
+ * Bytes are read into the worker's scratch buffer and written on at once; only what the
+ * destination refuses is copied into a per-direction pending buffer, and reading that
+ * direction stops until it drains. So an idle session owns no buffer, and a slow reader holds at
+ * most one read's worth of bytes in rebound (back-pressure).
  *
  * The client is not read until the server's whole greeting has been checked and passed
  * on: until then nothing has passed either way, and a server that fails (refuses, stays
@@ -23,7 +23,6 @@
  */
 #include "session.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "listener.h"
 #include "log.h"
 #include "login.h"
@@ -104,20 +104,7 @@ static void refuse(struct session *s, const char *msg)
 
 void session_peer_str(const struct session *s, char *buf, size_t len)
 {
-    char host[INET6_ADDRSTRLEN] = "?";
-    unsigned port = 0;
-
-    if (s->peer.sa.sa_family == AF_INET) {
-        inet_ntop(AF_INET, &s->peer.in.sin_addr, host, sizeof(host));
-        port = ntohs(s->peer.in.sin_port);
-        snprintf(buf, len, "%s:%u", host, port);
-    } else if (s->peer.sa.sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &s->peer.in6.sin6_addr, host, sizeof(host));
-        port = ntohs(s->peer.in6.sin6_port);
-        snprintf(buf, len, "[%s]:%u", host, port);
-    } else {
-        snprintf(buf, len, "?");
-    }
+    acceptor_peer_str(&s->peer.sa, true, buf, len);
 }
 
 /* An accepted client on its way from the control thread to worker W. */
@@ -197,6 +184,34 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     dispatch(s, 0);
 }
 
+/* Add DELTA to the count of a server list's sessions: the one writer of nsessions, which
+ * moves with the list itself (seat). */
+static void count_sessions(struct srv_tally *t, int delta)
+{
+    unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed);
+
+    atomic_store_explicit(&t->nsessions, n + (unsigned)delta, memory_order_relaxed);
+}
+
+/* The one place a session joins or leaves a server's list for its worker: S leaves the
+ * server it is on (if any) for SRV (if not NULL). */
+static void seat(struct session *s, struct server *srv)
+{
+    struct srv_tally *t;
+
+    if (s->server) {
+        t = &s->server->tally[s->w->index];
+        TAILQ_REMOVE(&t->sessions, s, srv_link);
+        count_sessions(t, -1);
+    }
+    s->server = srv;
+    if (srv) {
+        t = &srv->tally[s->w->index];
+        TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
+        count_sessions(t, 1);
+    }
+}
+
 /* Stop every watcher and forget the server side; the client socket stays open. Before
  * the greeting passed, down.pending holds only a partial greeting: it goes too. */
 static void drop_server(struct session *s)
@@ -211,14 +226,7 @@ static void drop_server(struct session *s)
     if (s->sfd >= 0)
         close(s->sfd);
     s->sfd = -1;
-    if (s->server) {
-        struct srv_tally *t = &s->server->tally[s->w->index];
-        TAILQ_REMOVE(&t->sessions, s, srv_link);
-        atomic_store_explicit(&t->nsessions,
-                              atomic_load_explicit(&t->nsessions, memory_order_relaxed) - 1,
-                              memory_order_relaxed);
-        s->server = NULL;
-    }
+    seat(s, NULL);
 }
 
 /* The ids of worker W's sessions to kill (sessions_kill_ids). */
@@ -396,20 +404,14 @@ static int start_connect(struct session *s, struct server *srv)
         }
         sess_debug(s, "connect to %s: %s", srv->id, strerror(err));
         tally_add(&srv->tally[s->w->index].connect_failures, 1);
-        /* S is not on the server's list yet: on-error cannot close it. */
-        observe_error(srv, OBS_CONNECT_FAILED, strerror(err));
+        server_traffic_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
     }
     s->sfd = fd;
-    s->server = srv;
+    seat(s, srv);
     s->state = SESS_CONNECTING;
     s->greeting_late = false;
-    struct srv_tally *t = &srv->tally[s->w->index];
-    TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
-    atomic_store_explicit(&t->nsessions,
-                          atomic_load_explicit(&t->nsessions, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
-    tally_add(&t->sessions_total, 1);
+    tally_add(&srv->tally[s->w->index].sessions_total, 1);
     ev_set_cb(&s->up.wr, connect_cb);
     ev_io_set(&s->up.wr, fd, EV_WRITE);
     ev_io_start(s->w->loop, &s->up.wr);
@@ -459,8 +461,7 @@ bool session_redispatch(struct session *s, uint64_t exclude, const char *reason)
 }
 
 /* Connecting to the server failed before any byte reached the client: count it against
- * the server as EV (after unlinking, since on-error may kill the server's sessions; not at
- * all with OBS__COUNT), then try the next candidate. */
+ * the server as EV (not at all with OBS__COUNT), then try the next candidate. */
 static void connect_failed(struct session *s, enum obs_event ev, const char *why)
 {
     struct server *srv = s->server;
@@ -469,7 +470,7 @@ static void connect_failed(struct session *s, enum obs_event ev, const char *why
     tally_add(&srv->tally[s->w->index].connect_failures, 1);
     drop_server(s);
     if (ev < OBS__COUNT)
-        observe_error(srv, ev, why);
+        server_traffic_error(srv, ev, why);
     dispatch(s, 0);
 }
 
@@ -731,7 +732,7 @@ static void login_moved(struct session *s, size_t n)
     sess_debug(s, "login moved to %s: the client answers its scramble", s->server->id);
     if (pass_on(s, &s->down, s->cfd, len, "client write error") < 0)
         return;
-    observe_ok(s->server);
+    server_traffic_ok(s->server);
 }
 
 /* The greeting checked out (or is an ERR packet no other server can spare the client):
@@ -752,9 +753,9 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
-        observe_ok(srv);
+        server_traffic_ok(srv);
     else if (observe_unhealthy_errno(err, true))
-        observe_error(srv, OBS_SERVER_ERROR, "error in the greeting"); /* may close S: last */
+        server_traffic_error(srv, OBS_SERVER_ERROR, "error in the greeting");
 }
 
 /* The server's first bytes. Nothing reaches the client until they make a whole, valid
@@ -837,8 +838,8 @@ static void server_gone(struct session *s, int err)
         /* Gone between its greeting and its answer to the login: another server answers. */
         session_move_login(s, UINT64_C(1) << srv->index,
                            err ? strerror(err) : "the server closed during the login");
-        if (ev < OBS__COUNT) /* S may be gone: only the server from here on */
-            observe_error(srv, ev, err ? strerror(err) : "end of stream");
+        if (ev < OBS__COUNT) /* S may be gone (refused): only the server from here on */
+            server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
     if (response_awaited(s)) {
@@ -858,14 +859,11 @@ static void server_gone(struct session *s, int err)
         return;
     }
     session_close(s, err ? "server read error" : "server closed during a response");
-    /* After the close: on-error may kill every session of the server. */
     if (ev < OBS__COUNT)
-        observe_error(srv, ev, err ? strerror(err) : "end of stream");
+        server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
 }
 
-/* DST became writable: drain the pending bytes, then resume reading. */ /* DST became writable:
-                                                                            drain the pending bytes,
-                                                                            then resume reading. */
+/* DST became writable: drain the pending bytes, then resume reading. */
 static void drain(struct session *s, struct flow *f, int dst, const char *side)
 {
     struct pending *p = f->pending;
@@ -1045,8 +1043,24 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
 }
 
+/* Tell S's server what the stream follower saw in the bytes just passed on: an error to
+ * count, or a normal answer that breaks a run of errors. */
+static void report(struct session *s)
+{
+    enum obs_event ev;
+    char detail[96];
+
+    if (!observe_take(&s->obs, &ev, detail, sizeof(detail)))
+        return;
+    if (ev == OBS__COUNT)
+        server_traffic_ok(s->server);
+    else
+        server_traffic_error(s->server, ev, detail);
+}
+
 /* The server sent something after its greeting: follow it, pass it on, then report what
- * it showed (last: on-error may close the session). */
+ * it showed (only once the client has the bytes: a session that failed to pass them on is
+ * closed, and nothing is reported for it). */
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
@@ -1076,7 +1090,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
         return;
-    observe_report(s->server, &s->obs);
+    report(s);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)

@@ -80,7 +80,7 @@ static bool last_line_has(const char *needle)
 static void errors(struct server *srv, enum obs_event ev, int n)
 {
     for (int i = 0; i < n; i++) {
-        observe_error(srv, ev, "Connection refused");
+        server_traffic_error(srv, ev, "Connection refused");
         ev_run(rb_loop, EVRUN_NOWAIT);
     }
 }
@@ -133,7 +133,7 @@ static void test_consecutive_run_broken_by_success(void **state)
     (void)state;
 
     errors(m, OBS_SERVER_ERROR, 2);
-    observe_ok(m);
+    server_traffic_ok(m);
     errors(m, OBS_SERVER_ERROR, 2);
     assert_int_equal(m->state, SRV_UP);
     assert_int_equal(observed(m), 4);

@@ -507,7 +507,7 @@ static void count_inside(const char *where)
 {
     if (strcmp(where, "observe_counting") || hooked == NULL || hook_calls++ > 0)
         return;
-    observe_error(hooked, OBS_CONNECT_FAILED, "from the other worker");
+    server_traffic_error(hooked, OBS_CONNECT_FAILED, "from the other worker");
 }
 
 /* error-limit 2, one error counted, then two at once: one run reaches the limit, so
@@ -518,11 +518,11 @@ static void test_on_error_once_per_run(void **state)
     struct server *master = &f->l.servers[0];
     (void)state;
 
-    observe_error(master, OBS_CONNECT_FAILED, "first");
+    server_traffic_error(master, OBS_CONNECT_FAILED, "first");
     hooked = master;
     hook_calls = 0;
     rebound_test_hook = count_inside;
-    observe_error(master, OBS_CONNECT_FAILED, "second");
+    server_traffic_error(master, OBS_CONNECT_FAILED, "second");
     rebound_test_hook = NULL;
     hooked = NULL;
     for (int i = 0; i < 5; i++)

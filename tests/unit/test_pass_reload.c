@@ -146,7 +146,7 @@ static void test_pass_during_reload(void **state)
     /* An error run reaches the limit (the message waits for the control loop), then a
      * reload that keeps the master: its barrier runs the message, the master goes DOWN, and
      * on-marked-down must reach the session the reload hands to the new master object. */
-    observe_error(&listener_at(0)->servers[0], OBS_CONNECT_FAILED, "test");
+    server_traffic_error(&listener_at(0)->servers[0], OBS_CONNECT_FAILED, "test");
     assert_int_equal(listeners_reload(config(router_port, master_port, replica_port)), 0);
     wait_logged("after it went DOWN");
     if (!logged("Killed 1 sessions on rw/master after it went DOWN"))

@@ -8,26 +8,8 @@
 
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-
 #include "proxy_header.h"
-
-static struct sockaddr_in v4(const char *ip, uint16_t port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-
-    inet_pton(AF_INET, ip, &a.sin_addr);
-    return a;
-}
-
-static struct sockaddr_in6 v6(const char *ip, uint16_t port)
-{
-    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
-
-    inet_pton(AF_INET6, ip, &a.sin6_addr);
-    return a;
-}
+#include "unit_addr.h"
 
 static void test_v1(void **state)
 {

@@ -621,15 +621,15 @@ static void test_admin_maint_stops_checks(void **state)
     struct server *m = S("rw", "master");
     (void)state;
 
-    check_start(m);
+    server_check_start(m);
     assert_true(ev_is_active(&m->check.next));
     server_set_admin(m, ADMIN_MAINT, "test");
     assert_int_equal(m->admin, ADMIN_MAINT);
     assert_false(server_usable(m));
     assert_false(ev_is_active(&m->check.next));
     assert_false(m->check.running);
-    /* check_start is refused while in maint */
-    check_start(m);
+    /* server_check_start is refused while in maint */
+    server_check_start(m);
     assert_false(ev_is_active(&m->check.next));
     assert_ptr_equal(server_pick(L("rw"), 0), S("rw", "replica1"));
     assert_int_equal(m->state, SRV_DOWN);
