@@ -851,7 +851,7 @@ static void server_gone(struct session *s, int err)
         s->sfd = -1;
         s->server_lost = true;
         if (ev < OBS__COUNT)
-            observe_error(srv, ev, err ? strerror(err) : "end of stream");
+            server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
     if (!err && ev == OBS__COUNT) {
