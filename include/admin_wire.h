@@ -22,4 +22,10 @@ void admin_wire_column_def(struct mysql_wbuf *out, uint8_t seq, const char *name
  * larger than one answer may be (ADMIN_RESULT_MAX), or has a write into OUT failed? */
 bool admin_wire_too_large(const struct mysql_wbuf *out, size_t start, size_t sent);
 
+/* Did a client with capabilities CAPS deprecate the EOF packets (an OK in their place)? */
+static inline bool admin_wire_deprecate_eof(uint32_t caps)
+{
+    return caps & MYSQL_CLIENT_DEPRECATE_EOF;
+}
+
 #endif

@@ -111,11 +111,6 @@ bool admin_sha2_ok(const char *password, const uint8_t *scramble, const uint8_t 
 
 /* ---- the protocol ---- */
 
-static bool deprecate_eof(const struct admin_proto *ap)
-{
-    return ap->caps & MYSQL_CLIENT_DEPRECATE_EOF;
-}
-
 static void send_err(struct admin_proto *ap, uint16_t code, const char *state, const char *msg)
 {
     mysql_err_append(&ap->out, ap->seq++, code, state, msg);
@@ -412,7 +407,7 @@ static int sink_columns(struct admin_sink *k, int n, const char *const *names,
     mysql_pkt_end(&ap->out);
     for (int i = 0; i < n; i++)
         admin_wire_column_def(&ap->out, ap->seq++, names[i], types[i]);
-    if (!deprecate_eof(ap))
+    if (!admin_wire_deprecate_eof(ap->caps))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
     return answer_too_large(ap) ? -1 : 0;
 }
@@ -436,7 +431,8 @@ static void sink_end(struct admin_sink *k)
 {
     struct admin_proto *ap = sink_proto(k);
 
-    mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, deprecate_eof(ap));
+    mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT,
+                     admin_wire_deprecate_eof(ap->caps));
 }
 
 static void sink_ok(struct admin_sink *k, uint64_t affected, const char *info)
@@ -506,7 +502,8 @@ static void field_list(struct admin_proto *ap, const uint8_t *p, size_t len)
         send_err(ap, 1146, "42S02", msg);
         return;
     }
-    mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, deprecate_eof(ap));
+    mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT,
+                     admin_wire_deprecate_eof(ap->caps));
 }
 
 /* COM_STATISTICS: one line of text, as mysqladmin status shows it. */

@@ -191,11 +191,6 @@ void admin_stmts_close_all(struct admin_stmts *s)
 
 /* ---- COM_STMT_PREPARE ---- */
 
-static bool deprecate_eof(const struct admin_proto *ap)
-{
-    return ap->caps & MYSQL_CLIENT_DEPRECATE_EOF;
-}
-
 /* COM_STMT_PREPARE_OK for ST: then its parameters' definitions (all "?") and its columns',
  * each list ended by an EOF unless the client deprecated it. */
 static void prepare_ok(struct admin_stmts *s, const struct admin_stmt *st)
@@ -208,13 +203,13 @@ static void prepare_ok(struct admin_stmts *s, const struct admin_stmt *st)
     for (int i = 0; i < st->nparams; i++)
         mysql_column_def(&ap->out, ap->seq++, "", "", "?", MYSQL_TYPE_VAR_STRING,
                          MYSQL_CHARSET_BINARY, 0, MYSQL_BINARY_FLAG, 0);
-    if (st->nparams && !deprecate_eof(ap))
+    if (st->nparams && !admin_wire_deprecate_eof(ap->caps))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
     for (int i = 0; i < ncols; i++) {
         const char *name = admin_sql_stmt_column(st->sql, i, &type);
         admin_wire_column_def(&ap->out, ap->seq++, name, type);
     }
-    if (ncols && !deprecate_eof(ap))
+    if (ncols && !admin_wire_deprecate_eof(ap->caps))
         mysql_eof_packet(&ap->out, ap->seq++, MYSQL_SERVER_STATUS_AUTOCOMMIT, false);
 }
 
@@ -427,7 +422,8 @@ static struct admin_sql_run *execute(struct admin_stmts *s, const uint8_t *p, si
     if (params(s, st, p + 9, n - 9, vals, b) < 0)
         goto out;
     cursor_close(s, st); /* a new execution ends the last one's cursor */
-    if ((p[4] & CURSOR_TYPE_READ_ONLY) && !deprecate_eof(ap) && !cursor_open(s, st)) {
+    if ((p[4] & CURSOR_TYPE_READ_ONLY) && !admin_wire_deprecate_eof(ap->caps) &&
+        !cursor_open(s, st)) {
         stmt_error(s, ER_OUT_OF_RESOURCES, "HY000", "Out of memory on the admin port");
         goto out;
     }
