@@ -245,6 +245,11 @@ static void test_metrics_promtool(void **state)
 
     (void)state;
     assert_true(wait_metric("rebound_server_up{listener=\"rw\",server=\"master\"}", 1));
+    /* A server starts UP before its first check: wait for that check, however slow the
+     * machine, before reading its status. */
+    assert_true(wait_metric("rebound_server_check_status{listener=\"rw\",server=\"master\","
+                            "status=\"L7OK\"}",
+                            1));
     get_ok("/metrics");
     assert_true(has_header("Content-Type: text/plain; version=0.0.4; charset=utf-8"));
     save_body("metrics.txt", path, sizeof(path));
