@@ -117,10 +117,44 @@ static void send_greeting(int fd)
     assert_int_equal(write(fd, buf, n), (ssize_t)n);
 }
 
+/* A client of the router on ROUTER_PORT that got its greeting from the server listening on
+ * LFD (its end of that connection in *SERVER). */
+static int greeted_client(int router_port, int lfd, int *server)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)router_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    char buf[128];
+
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_true(readable(lfd));
+    assert_true((*server = accept(lfd, NULL, NULL)) >= 0);
+    send_greeting(*server);
+    assert_true(readable(c));
+    assert_true(read(c, buf, sizeof(buf)) > 0);
+    return c;
+}
+
+/* The router of a test: C's health log, one real worker thread, C's listeners. */
+static void router_start(struct conf *c)
+{
+    assert_int_equal(healthlog_open(c), 0);
+    assert_int_equal(workers_start(1), 0);
+    assert_int_equal(listeners_start(c), 0);
+}
+
+/* What router_start() set up, once workers_stop() has stopped the worker. */
+static void router_free(void)
+{
+    listeners_stop();
+    workers_free();
+    healthlog_close();
+}
+
 static void test_pass_during_reload(void **state)
 {
     int router_port, master_port, replica_port, mfd, rfd, client, server;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct conf *c;
     char buf[128];
     (void)state;
@@ -129,19 +163,10 @@ static void test_pass_during_reload(void **state)
     rfd = listen_any(&replica_port);
     close(listen_any(&router_port)); /* a free port for the router */
     c = config(router_port, master_port, replica_port);
-    assert_int_equal(healthlog_open(c), 0);
-    assert_int_equal(workers_start(1), 0);
-    assert_int_equal(listeners_start(c), 0);
+    router_start(c);
 
     /* A client in session with the master. */
-    a.sin_port = htons((uint16_t)router_port);
-    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(client, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_true(readable(mfd));
-    assert_true((server = accept(mfd, NULL, NULL)) >= 0);
-    send_greeting(server);
-    assert_true(readable(client));
-    assert_true(read(client, buf, sizeof(buf)) > 0);
+    client = greeted_client(router_port, mfd, &server);
 
     /* An error run reaches the limit (the message waits for the control loop), then a
      * reload that keeps the master: its barrier runs the message, the master goes DOWN, and
@@ -161,9 +186,7 @@ static void test_pass_during_reload(void **state)
     close(mfd);
     close(rfd);
     workers_stop();
-    listeners_stop();
-    workers_free();
-    healthlog_close();
+    router_free();
 }
 
 /* The listen of the second test: a checked master (DOWN once its check is refused) with
@@ -190,7 +213,6 @@ static struct conf *config_checked(int router_port, int master_port, int replica
 static void test_reload_drops_check(void **state)
 {
     int router_port, master_port, replica_port, mfd, rfd, client, server;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     struct conf *c;
     char buf[128];
     (void)state;
@@ -201,20 +223,11 @@ static void test_reload_drops_check(void **state)
     rfd = listen_any(&replica_port);
     close(listen_any(&router_port));
     c = config_checked(router_port, master_port, replica_port, true);
-    assert_int_equal(healthlog_open(c), 0);
-    assert_int_equal(workers_start(1), 0);
-    assert_int_equal(listeners_start(c), 0);
+    router_start(c);
     assert_true(wait_logged("rw/master is DOWN"));
 
     /* A client on the backup. */
-    a.sin_port = htons((uint16_t)router_port);
-    client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(client, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_true(readable(rfd));
-    assert_true((server = accept(rfd, NULL, NULL)) >= 0);
-    send_greeting(server);
-    assert_true(readable(client));
-    assert_true(read(client, buf, sizeof(buf)) > 0);
+    client = greeted_client(router_port, rfd, &server);
 
     assert_int_equal(
         listeners_reload(config_checked(router_port, master_port, replica_port, false)), 0);
@@ -229,9 +242,7 @@ static void test_reload_drops_check(void **state)
     close(rfd);
     close(mfd);
     workers_stop();
-    listeners_stop();
-    workers_free();
-    healthlog_close();
+    router_free();
 }
 
 /* Every server says how it enters service: at start, and when a reload adds it (the servers
@@ -247,9 +258,7 @@ static void test_start_lines(void **state)
     rfd = bound_any(&replica_port);
     close(listen_any(&router_port));
     c = config(router_port, master_port, replica_port);
-    assert_int_equal(healthlog_open(c), 0);
-    assert_int_equal(workers_start(1), 0);
-    assert_int_equal(listeners_start(c), 0);
+    router_start(c);
     assert_true(logged("Server rw/master starts UP as an active server; it is not checked."));
     assert_true(logged("Server rw/replica starts UP as a backup server; it is not checked."));
     snprintf(text, sizeof(text),
@@ -267,9 +276,7 @@ static void test_start_lines(void **state)
     close(mfd);
     close(rfd);
     workers_stop();
-    listeners_stop();
-    workers_free();
-    healthlog_close();
+    router_free();
 }
 
 /* With no memory at all, a client refused under maxconn still makes room again (the room
@@ -294,9 +301,7 @@ static void test_no_memory_loses_no_message(void **state)
              " server replica 127.0.0.1:%d backup\n",
              router_port, master_port, replica_port);
     assert_non_null(c = conf_parse(text, "t.conf", err, sizeof(err)));
-    assert_int_equal(healthlog_open(c), 0);
-    assert_int_equal(workers_start(1), 0);
-    assert_int_equal(listeners_start(c), 0);
+    router_start(c);
     alarm(60); /* a lost message hangs: fail instead */
 
     /* Client A fills maxconn and cannot get a session: refused, room made again. */
@@ -310,13 +315,7 @@ static void test_no_memory_loses_no_message(void **state)
     atomic_store(&unit_alloc_fail, false);
 
     /* Client B is accepted and reaches the master. */
-    b_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(connect(b_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_true(readable(mfd));
-    assert_true((server = accept(mfd, NULL, NULL)) >= 0);
-    send_greeting(server);
-    assert_true(readable(b_fd));
-    assert_true(read(b_fd, buf, sizeof(buf)) > 0);
+    b_fd = greeted_client(router_port, mfd, &server);
 
     /* Shutdown with no memory. */
     atomic_store(&unit_alloc_fail, true);
@@ -328,9 +327,7 @@ static void test_no_memory_loses_no_message(void **state)
     close(server);
     close(mfd);
     close(rfd);
-    listeners_stop();
-    workers_free();
-    healthlog_close();
+    router_free();
 }
 
 int main(void)
