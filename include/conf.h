@@ -75,6 +75,7 @@ struct conf_server {
     enum observe_layer observe;
     int error_limit;
     enum on_error on_error;
+    int max_connecting; /* connects in flight at once from client sessions, 0: no bound */
     int line;
 };
 
@@ -89,6 +90,7 @@ struct conf_listen {
     unsigned timeout_connect, timeout_client, timeout_server, timeout_check;
     unsigned timeout_greeting;  /* connected, but no greeting: try the next server */
     unsigned timeout_handshake; /* from accept to the end of the client's MySQL login */
+    unsigned timeout_queue; /* waiting for a connect slot (max-connecting); 0: timeout connect */
     bool allbackups;
     enum balance balance;
     struct conf_server defsrv; /* server defaults for the lines that follow */
@@ -148,6 +150,8 @@ struct conf_admin {
 struct conf {
     char file[256];
     int maxconn;
+    unsigned fd_room; /* not parsed: the descriptors sessions may use, set at start and reload
+                         from the descriptor limit (0: unknown, no limit) */
     int threads;      /* worker threads; 0 = auto (the CPUs the process may run on) */
     int threads_line; /* where `threads` was given, 0 if not */
     struct conf_health_sink health_sinks[CONF_MAX_HEALTH_SINKS]; /* none given = stderr */

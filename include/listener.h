@@ -26,13 +26,21 @@ struct listener {
     TAILQ_ENTRY(listener) retired_link; /* on the retired list after a reload */
 };
 
-/* Sessions alive (accepted, not yet ended) and the limit (global maxconn). */
+/* Sessions alive (accepted, not yet ended) and the limit (global maxconn). A killed session
+ * ends when its client is reset; its server side then waits for its worker's close batches,
+ * counted in server_sides_closing: one descriptor each, no session. */
 extern _Atomic unsigned sessions_alive;
 extern _Atomic unsigned sessions_max;
+extern _Atomic unsigned server_sides_closing;
 
-/* Any thread: N sessions ended (their sockets closed); below maxconn again, the control
- * thread resumes accepting. */
+/* Any thread: N sessions ended; with room again, the control thread resumes accepting. */
 void listeners_sessions_ended(unsigned n);
+/* Any thread: N killed sessions' server sides were queued for closing (N > 0) or closed
+ * (N < 0); they count against the descriptor room, not against maxconn. */
+void listeners_closing(int n);
+/* The descriptors sessions may use (two each, one per server side being closed): the
+ * descriptor limit minus what the ports, checks and logs keep. Unlimited until set. */
+void listeners_fd_room(unsigned room);
 /* Control thread: accept again if there is room under maxconn. */
 void listeners_room(void);
 

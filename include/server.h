@@ -31,6 +31,11 @@ struct srv_tally {
     _Atomic uint64_t bytes_in;   /* client->server */
     _Atomic uint64_t bytes_out;  /* server->client */
     _Atomic uint64_t greeted_us; /* mono_us() of the latest greeting from the server, 0: none */
+    struct session_list queue;   /* this worker's sessions waiting for a connect slot, oldest
+                                    first (also on SESSIONS) */
+    _Atomic unsigned connecting; /* this worker's connects in flight (connect to greeting) */
+    _Atomic unsigned nqueued;
+    _Atomic uint64_t queue_timeouts;
 } __attribute__((aligned(64)));
 
 /* Add N to a counter that only the calling thread writes: a plain load and store, no
@@ -48,8 +53,8 @@ static inline uint64_t tally_get(const _Atomic uint64_t *c)
 
 /* A server's counters summed over every thread. */
 struct srv_totals {
-    unsigned sessions;
-    uint64_t sessions_total, sessions_killed, connect_failures, observed_errors;
+    unsigned sessions, connecting, queued;
+    uint64_t sessions_total, sessions_killed, connect_failures, observed_errors, queue_timeouts;
     uint64_t bytes_in, bytes_out;
 };
 

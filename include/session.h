@@ -33,6 +33,8 @@ struct flow {
 
 /* Session states. */
 enum session_state {
+    SESS_QUEUED,     /* waiting for a connect slot of its server (max-connecting), at most
+                        `timeout queue`; on its server's list and queue, no server socket */
     SESS_CONNECTING, /* waiting for the server's TCP connect; on its server's list */
     SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
                         the client is not read yet, down.pending holds a partial greeting */
@@ -48,17 +50,20 @@ struct session {
     struct server *server;         /* never NULL while the session lives */
     TAILQ_ENTRY(session) srv_link; /* on server->tally[w->index].sessions */
     TAILQ_ENTRY(session) w_link;   /* on w->sessions, from session_new() to the close */
+    TAILQ_ENTRY(session) q_link;   /* on server->tally[w->index].queue while SESS_QUEUED */
     int cfd, sfd;
     struct flow up;        /* client -> server */
     struct flow down;      /* server -> client */
     ev_timer timer;        /* connect timeout, then idle timeouts */
     double c_last, s_last; /* last byte read from client / server (ev_now) */
     double started;
+    double queued_at;       /* ev_now() when it last joined a server's queue */
     uint64_t greet_wait_us; /* mono_us() when the server connection was made */
     uint64_t tried;         /* bit per server index already tried */
     int attempts;
     struct obs_stream obs; /* the MySQL conversation, followed for observe */
     bool logged_in;     /* the client's MySQL login is over (timeout handshake no longer applies) */
+    bool connect_slot;  /* holds one of its server's connect slots (connect until greeting) */
     bool fresh_tried;   /* a second connection to a busy server was made (wait_on_busy_server) */
     bool greeting_late; /* the greeting timeout found bytes waiting and gave them a moment */
     bool login_seen;    /* the client's first packet after the greeting was looked at */
@@ -95,6 +100,12 @@ void session_condemn(struct session *s, const char *reason);
  * Returns false if impossible: the client was then refused with an ERR packet and the
  * session is closed. */
 bool session_redispatch(struct session *s, uint64_t exclude, const char *reason);
+/* Walks of a server's session list (server.c) bracket themselves with session_walk(1) and
+ * session_walk(-1), then call session_serve_queue(): connect slots freed during a walk are
+ * handed to the server's queue only after it, since serving the queue moves sessions
+ * between lists. SLOT is the worker's index. */
+void session_walk(int delta);
+void session_serve_queue(struct server *srv, int slot);
 /* Control thread: kill the sessions whose ids are in IDS (N of them; a session that ended
  * meanwhile is skipped) as a kill pass does: each worker resets the client of its own and
  * leaves the server side to its close batches. Every worker gets its ids in one message,

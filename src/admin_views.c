@@ -65,6 +65,9 @@ static const struct admin_vcol server_cols[] = {
     {"observed_errors", "INTEGER"},
     {"sessions_killed", "INTEGER"},
     {"retired", "INTEGER"},
+    {"connecting", "INTEGER"},
+    {"queued", "INTEGER"},
+    {"queue_timeouts", "INTEGER"},
 };
 #define SERVER_COL_ADMIN_STATE 5
 
@@ -107,6 +110,9 @@ static void fill_servers(struct admin_snap *s)
             admin_snap_int(s, (int64_t)t.observed_errors);
             admin_snap_int(s, (int64_t)t.sessions_killed);
             admin_snap_int(s, srv->retired);
+            admin_snap_int(s, t.connecting);
+            admin_snap_int(s, t.queued);
+            admin_snap_int(s, (int64_t)t.queue_timeouts);
         }
     }
 }
@@ -161,6 +167,8 @@ static const struct admin_vcol session_cols[] = {
 static const char *session_state_name(enum session_state st)
 {
     switch (st) {
+    case SESS_QUEUED:
+        return "queued";
     case SESS_CONNECTING:
         return "connecting";
     case SESS_GREETING:
@@ -355,6 +363,7 @@ static void fill_status(struct admin_snap *s)
     status_row(s, "uptime_s", (int64_t)(ev_now(rb_loop) - started_at));
     status_row(s, "sessions_alive", atomic_load(&sessions_alive));
     status_row(s, "maxconn", atomic_load(&sessions_max));
+    status_row(s, "server_sides_closing", atomic_load(&server_sides_closing));
     status_row(s, "sessions_total", total);
     status_row(s, "sessions_killed", killed);
     status_row(s, "listeners", listeners_count());

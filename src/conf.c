@@ -471,6 +471,7 @@ static const struct keyword server_keywords[] = {
     {"observe", kw_observe, SRV(observe)},
     {"error-limit", kw_count, SRV(error_limit)},
     {"on-error", kw_on_error, SRV(on_error)},
+    {"max-connecting", kw_count0, SRV(max_connecting)},
 };
 
 /* --- listen / defaults keywords --- */
@@ -504,8 +505,9 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         {"check", kw_duration, offsetof(struct conf_listen, timeout_check)},
         {"greeting", kw_duration, offsetof(struct conf_listen, timeout_greeting)},
         {"handshake", kw_duration, offsetof(struct conf_listen, timeout_handshake)},
+        {"queue", kw_duration, offsetof(struct conf_listen, timeout_queue)},
     };
-    const char *v = arg(p, kw, "connect, client, server, check, greeting or handshake");
+    const char *v = arg(p, kw, "connect, client, server, check, greeting, handshake or queue");
     char name[32];
     (void)off;
 
@@ -518,8 +520,8 @@ static int kw_timeout(struct parser *p, const char *kw, void *obj, size_t off)
         return kinds[i].parse(p, name, obj, kinds[i].off);
     }
     return fail(p,
-                "unknown timeout '%s' (expected connect, client, server, check, greeting or "
-                "handshake)",
+                "unknown timeout '%s' (expected connect, client, server, check, greeting, "
+                "handshake or queue)",
                 v);
 }
 
@@ -946,6 +948,7 @@ static void set_listen_defaults(struct conf_listen *l)
     l->defsrv.expect_rows = EXPECT_ANY;
     l->defsrv.error_limit = 10;
     l->defsrv.on_error = ON_ERROR_FAIL_CHECK;
+    l->defsrv.max_connecting = 100;
 }
 
 /* A run of keywords; in defaults/listen both listen and server keywords. */

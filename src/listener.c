@@ -10,6 +10,7 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,10 +31,24 @@ static struct conf **confs;            /* the live configuration and any still r
 static int nconfs;
 static const struct conf *live_conf;
 static ev_timer reap_timer; /* frees retired listeners and configurations */
-static bool paused;         /* maxconn reached */
+static _Atomic bool paused; /* maxconn or the descriptor room reached (read by workers) */
 
 _Atomic unsigned sessions_alive;
 _Atomic unsigned sessions_max = 10000;
+_Atomic unsigned server_sides_closing;
+static _Atomic unsigned fd_room = UINT_MAX;
+
+/* No room for one more session: maxconn sessions alive, or their descriptors plus the killed
+ * sessions' server sides still waiting for the close batches fill the descriptor room. (Every
+ * access sequentially consistent: a worker that frees room and the control thread that pauses
+ * cannot both miss the other; see room_if_paused.) */
+static bool full(void)
+{
+    unsigned alive = atomic_load(&sessions_alive);
+
+    return alive >= atomic_load(&sessions_max) ||
+           2ull * alive + atomic_load(&server_sides_closing) + 2 > atomic_load(&fd_room);
+}
 
 int listeners_count(void)
 {
@@ -67,10 +82,11 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     l->sessions_total++;
-    if (atomic_fetch_add_explicit(&sessions_alive, 1, memory_order_relaxed) + 1 >= sessions_max)
+    atomic_fetch_add(&sessions_alive, 1);
+    if (full())
         listeners_pause(true);
     session_hand_over(l, fd, peer, len);
-    return !paused;
+    return !atomic_load(&paused);
 }
 
 /* "Room under maxconn again", to the control thread: one preallocated message, posted at most
@@ -92,35 +108,53 @@ static void room_drop(struct mail *m)
 
 static struct mail room_mail = {.run = room_run, .drop = room_drop};
 
+/* Room was freed: if accepting is paused and there is room now, tell the control thread. */
+static void room_if_paused(void)
+{
+    if (atomic_load(&paused) && !full() && !atomic_exchange(&room_posted, true))
+        control_post(&room_mail);
+}
+
 void listeners_sessions_ended(unsigned n)
 {
-    unsigned before;
-
     if (n == 0)
         return;
-    before = atomic_fetch_sub_explicit(&sessions_alive, n, memory_order_relaxed);
-    if (before < sessions_max || before - n >= sessions_max)
+    atomic_fetch_sub(&sessions_alive, n);
+    room_if_paused();
+}
+
+void listeners_closing(int n)
+{
+    if (n == 0)
         return;
-    /* Crossed below maxconn: the control thread may accept again. */
-    if (!atomic_exchange_explicit(&room_posted, true, memory_order_relaxed))
-        control_post(&room_mail);
+    atomic_fetch_add(&server_sides_closing, (unsigned)n); /* wraps back for n < 0 */
+    if (n < 0)
+        room_if_paused();
+}
+
+void listeners_fd_room(unsigned room)
+{
+    atomic_store(&fd_room, room);
 }
 
 void listeners_room(void)
 {
-    if (atomic_load_explicit(&sessions_alive, memory_order_relaxed) < sessions_max)
+    if (!full())
         listeners_pause(false);
 }
 
 void listeners_pause(bool pause)
 {
-    if (pause == paused)
+    if (pause == atomic_load(&paused))
         return;
-    paused = pause;
+    atomic_store(&paused, pause);
     for (int i = 0; i < nlisteners; i++) {
         if (listeners[i]->fd >= 0)
             acceptor_hold(&listeners[i]->acc, pause);
     }
+    /* Room freed by a worker between full() and the store above: it saw no pause. */
+    if (pause)
+        room_if_paused();
 }
 
 /* Open, bind and listen on L's address (acceptor_listen, as every port does); the accept
@@ -349,6 +383,7 @@ int listeners_start(struct conf *conf)
     struct listener **set;
 
     sessions_max = (unsigned)conf->maxconn;
+    listeners_fd_room(conf->fd_room ? conf->fd_room : UINT_MAX);
     ev_init(&reap_timer, reap_cb);
     ev_timer_set(&reap_timer, 1.0, 1.0);
     TAILQ_INIT(&retired);
@@ -370,6 +405,7 @@ int listeners_reload(struct conf *conf)
         return -1;
     }
     sessions_max = (unsigned)conf->maxconn;
+    listeners_fd_room(conf->fd_room ? conf->fd_room : UINT_MAX);
     live_conf = conf;
     /* Sessions move to the new servers: the workers wait meanwhile. */
     workers_isolate();
@@ -410,5 +446,5 @@ void listeners_stop(void)
     free(confs);
     confs = NULL;
     live_conf = NULL;
-    paused = false;
+    atomic_store(&paused, false);
 }

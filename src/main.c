@@ -5,6 +5,7 @@
 #include <openssl/opensslv.h>
 #include <signal.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -54,6 +55,8 @@ static int fit_descriptors(struct conf *c)
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
             getrlimit(RLIMIT_NOFILE, &rl);
     }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > reserved)
+        c->fd_room = rl.rlim_cur - reserved < UINT_MAX ? (unsigned)(rl.rlim_cur - reserved) : 0;
     if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)reserved + 2 * (rlim_t)c->maxconn)
         return 0;
     if (rl.rlim_cur < (rlim_t)reserved + 2) {

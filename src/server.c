@@ -95,6 +95,9 @@ void server_totals(const struct server *srv, struct srv_totals *t)
         t->sessions_killed += tally_get(&y->sessions_killed);
         t->connect_failures += tally_get(&y->connect_failures);
         t->observed_errors += tally_get(&y->observed_errors);
+        t->connecting += atomic_load_explicit(&y->connecting, memory_order_relaxed);
+        t->queued += atomic_load_explicit(&y->nqueued, memory_order_relaxed);
+        t->queue_timeouts += tally_get(&y->queue_timeouts);
         t->bytes_in += tally_get(&y->bytes_in);
         t->bytes_out += tally_get(&y->bytes_out);
     }
@@ -244,8 +247,10 @@ int server_init(struct server *srv, struct listener *l, const struct conf_server
     if (!srv->tally)
         return -1;
     memset(srv->tally, 0, (size_t)srv->ntally * sizeof(*srv->tally));
-    for (int i = 0; i < srv->ntally; i++)
+    for (int i = 0; i < srv->ntally; i++) {
         TAILQ_INIT(&srv->tally[i].sessions);
+        TAILQ_INIT(&srv->tally[i].queue);
+    }
     srv->conf = conf;
     srv->listener = l;
     srv->index = index;
@@ -660,14 +665,26 @@ static unsigned walk(struct srv_tally *t, server_session_fn *fn, void *arg)
     return k;
 }
 
+/* Walk SRV's list of worker slot I, then hand the connect slots the walk freed to the queue. */
+static unsigned walk_slot(struct server *srv, int i, server_session_fn *fn, void *arg)
+{
+    unsigned n;
+
+    session_walk(1);
+    n = walk(&srv->tally[i], fn, arg);
+    session_walk(-1);
+    session_serve_queue(srv, i);
+    return n;
+}
+
 unsigned server_each_session(struct server *srv, int slot, server_session_fn *fn, void *arg)
 {
     unsigned n = 0;
 
     if (slot >= 0)
-        return slot < srv->ntally ? walk(&srv->tally[slot], fn, arg) : 0;
+        return slot < srv->ntally ? walk_slot(srv, slot, fn, arg) : 0;
     for (int i = 0; i < srv->ntally; i++)
-        n += walk(&srv->tally[i], fn, arg);
+        n += walk_slot(srv, i, fn, arg);
     return n;
 }
 

@@ -24,6 +24,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -184,13 +185,13 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     dispatch(s, 0);
 }
 
-/* Add DELTA to the count of a server list's sessions: the one writer of nsessions, which
- * moves with the list itself (seat). */
-static void count_sessions(struct srv_tally *t, int delta)
+/* Add DELTA to a count of a server's tally that only its worker writes (sessions on the list,
+ * connects in flight, sessions queued): a plain load and store, read by the views. */
+static void bump(_Atomic unsigned *c, int delta)
 {
-    unsigned n = atomic_load_explicit(&t->nsessions, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(c, memory_order_relaxed);
 
-    atomic_store_explicit(&t->nsessions, n + (unsigned)delta, memory_order_relaxed);
+    atomic_store_explicit(c, n + (unsigned)delta, memory_order_relaxed);
 }
 
 /* The one place a session joins or leaves a server's list for its worker: S leaves the
@@ -202,19 +203,206 @@ static void seat(struct session *s, struct server *srv)
     if (s->server) {
         t = &s->server->tally[s->w->index];
         TAILQ_REMOVE(&t->sessions, s, srv_link);
-        count_sessions(t, -1);
+        bump(&t->nsessions, -1);
     }
     s->server = srv;
     if (srv) {
         t = &srv->tally[s->w->index];
         TAILQ_INSERT_TAIL(&t->sessions, s, srv_link);
-        count_sessions(t, 1);
+        bump(&t->nsessions, 1);
     }
 }
 
-/* Stop every watcher and forget the server side; the client socket stays open. Before
- * the greeting passed, down.pending holds only a partial greeting: it goes too. */
+/* ---- connect slots: a bound on connects in flight to one server, and its queue ----
+ *
+ * A connect holds one of its server's slots from connect() until the greeting is in (or the
+ * attempt ends): that is the part of a login a server pays for most (accept, a thread), and
+ * what overflows its accept queue when thousands of clients come back at once. Each worker
+ * has its share of the server's max-connecting; a session that finds them all taken waits on
+ * the server's queue of its worker, oldest first, at most `timeout queue`. */
+
+/* How many connects to SRV one worker may have in flight: its share of max-connecting. */
+static unsigned connect_share(const struct server *srv)
+{
+    unsigned max = (unsigned)srv->conf->max_connecting, n = (unsigned)workers_count();
+
+    if (max == 0)
+        return UINT_MAX;
+    n = n ? n : 1;
+    return (max + n - 1) / n;
+}
+
+/* The servers of S's listener whose slots on S's worker are all taken. */
+static uint64_t busy_servers(const struct session *s)
+{
+    const struct listener *l = s->listener;
+    uint64_t mask = 0;
+
+    for (int i = 0; i < l->nservers; i++) {
+        const struct server *srv = &l->servers[i];
+        unsigned n =
+            atomic_load_explicit(&srv->tally[s->w->index].connecting, memory_order_relaxed);
+        if (n >= connect_share(srv))
+            mask |= UINT64_C(1) << i;
+    }
+    return mask;
+}
+
+/* The client of a queued session S is readable: a MySQL client says nothing before the
+ * greeting, so it most likely left (gave up waiting). Then S leaves the queue and costs the
+ * server no login. Bytes sent early stay where they are, for the server. */
+static void queued_client_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.rd);
+    char c;
+    ssize_t n = recv(s->cfd, &c, 1, MSG_PEEK);
+    (void)revents;
+
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        session_close(s, "the client left while queued");
+        return;
+    }
+    if (n > 0)
+        ev_io_stop(loop, w);
+}
+
+/* S waits for a slot of SRV. It is on SRV's list meanwhile: passes move it and the views
+ * show it, as any session still connecting. Its client is watched for leaving. */
+static void enqueue(struct session *s, struct server *srv)
+{
+    const struct conf_listen *lc = s->listener->conf;
+    struct srv_tally *t = &srv->tally[s->w->index];
+    unsigned ms = lc->timeout_queue ? lc->timeout_queue : lc->timeout_connect;
+
+    seat(s, srv);
+    s->state = SESS_QUEUED;
+    s->queued_at = ev_now(s->w->loop);
+    TAILQ_INSERT_TAIL(&t->queue, s, q_link);
+    bump(&t->nqueued, 1);
+    ev_timer_set(&s->timer, ms / 1000.0, 0);
+    ev_timer_start(s->w->loop, &s->timer);
+    ev_set_cb(&s->up.rd, queued_client_cb);
+    ev_io_set(&s->up.rd, s->cfd, EV_READ);
+    ev_io_start(s->w->loop, &s->up.rd);
+    sess_debug(s, "queued for %s: %u connects in flight", srv->id,
+               atomic_load_explicit(&t->connecting, memory_order_relaxed));
+}
+
+/* S leaves its server's queue (its slot came, or it goes elsewhere or ends). */
+static void unqueue(struct session *s)
+{
+    struct srv_tally *t = &s->server->tally[s->w->index];
+
+    TAILQ_REMOVE(&t->queue, s, q_link);
+    bump(&t->nqueued, -1);
+    ev_timer_stop(s->w->loop, &s->timer);
+    ev_io_stop(s->w->loop, &s->up.rd);
+    ev_set_cb(&s->up.rd, up_read_cb);
+    s->state = SESS_CONNECTING;
+}
+
+static int start_connect(struct session *s, struct server *srv);
+
+/* The queued session to serve next: the oldest, unless the oldest has waited a quarter of
+ * `timeout queue` or more. The server is then overloaded, and its clients' own timeouts are
+ * running out: served in arrival order, each would get its slot just when its client gives
+ * up, and the server's logins would all be wasted. The newest is served first then, its
+ * client still waiting for it; the oldest still get theirs as soon as the queue shortens,
+ * or an error at `timeout queue`. */
+static struct session *next_queued(struct srv_tally *t, const struct server *srv)
+{
+    const struct conf_listen *lc = srv->listener->conf;
+    struct session *oldest = TAILQ_FIRST(&t->queue);
+    unsigned ms = lc->timeout_queue ? lc->timeout_queue : lc->timeout_connect;
+
+    if (!oldest || (ev_now(oldest->w->loop) - oldest->queued_at) * 4000.0 < ms)
+        return oldest;
+    return TAILQ_LAST(&t->queue, session_list);
+}
+
+/* Walks of a server's list under way on this thread (session_walk). */
+static _Thread_local int walks;
+
+void session_walk(int delta)
+{
+    walks += delta;
+}
+
+/* A slot of SRV on worker W was freed: the oldest queued sessions get the free slots. One
+ * that SRV no longer takes (DOWN, drained, a backup once an active server is back) is routed
+ * afresh instead. Not during a walk of a server's list: that would move sessions under the
+ * walker's feet; the walker serves the queue once it is done (session_serve_queue). */
+static void serve_queue(struct worker *w, struct server *srv)
+{
+    struct srv_tally *t = &srv->tally[w->index];
+    struct session *q;
+
+    while (walks == 0 && (q = next_queued(t, srv)) &&
+           atomic_load_explicit(&t->connecting, memory_order_relaxed) < connect_share(srv)) {
+        unqueue(q);
+        if (server_takes_new(srv) && start_connect(q, srv) == 0)
+            continue;
+        seat(q, NULL);
+        dispatch(q, 0); /* may queue it again, on another server */
+    }
+}
+
+/* A slot of SRV on worker W is free again: it goes to the queue. */
+static void free_slot(struct worker *w, struct server *srv)
+{
+    bump(&srv->tally[w->index].connecting, -1);
+    serve_queue(w, srv);
+}
+
+void session_serve_queue(struct server *srv, int slot)
+{
+    struct worker *w = worker_at(slot);
+
+    if (w)
+        serve_queue(w, srv);
+}
+
+/* S's client sent its login response: its server works on S's login again until it answers,
+ * and that counts as one of its slots. Taken whether or not one is free (the session is past
+ * the queue): it holds back new connects, not this login. */
+static void take_slot(struct session *s)
+{
+    if (s->connect_slot)
+        return;
+    s->connect_slot = true;
+    bump(&s->server->tally[s->w->index].connecting, 1);
+}
+
+/* The server is done with S's login for now (greeting sent, login response answered): the
+ * slot goes to the queue. */
+static void release_slot(struct session *s)
+{
+    if (!s->connect_slot)
+        return;
+    s->connect_slot = false;
+    free_slot(s->w, s->server);
+}
+
+static void unseat_server(struct session *s);
+
+/* Stop every watcher and forget the server side; the client socket stays open. A slot S
+ * held goes to the queue once S is off the server. */
 static void drop_server(struct session *s)
+{
+    struct server *srv = s->server;
+    bool slot = s->connect_slot;
+
+    if (s->state == SESS_QUEUED)
+        unqueue(s);
+    s->connect_slot = false;
+    unseat_server(s);
+    if (slot)
+        free_slot(s->w, srv);
+}
+
+/* drop_server() but the slot. Before the greeting passed, down.pending holds only a
+ * partial greeting: it goes too. */
+static void unseat_server(struct session *s)
 {
     free(s->down.pending);
     s->down.pending = NULL;
@@ -332,8 +520,7 @@ void session_abort_client(struct session *s)
 }
 
 /* The one teardown. With LATER, the server socket is left to the worker's close batches (a
- * kill pass: the client was reset already, nobody waits for the server side); the session
- * ends, for maxconn and the worker's load, once that socket is closed. */
+ * kill pass: the client was reset already, nobody waits for the server side). */
 static void end_session(struct session *s, const char *how, const char *reason, bool later)
 {
     struct worker *w = s->w;
@@ -352,10 +539,11 @@ static void end_session(struct session *s, const char *how, const char *reason, 
     free(s->down.pending);
     free(s->relogin);
     free(s);
+    /* The session is over for its client and for maxconn: a reconnecting client need not wait
+     * for the batches (its server side counts against the descriptor room only). */
     if (sfd >= 0)
         worker_close_later(w, sfd);
-    else
-        worker_sessions_ended(w, 1);
+    worker_sessions_ended(w, 1);
 }
 
 void session_close(struct session *s, const char *reason)
@@ -410,6 +598,8 @@ static int start_connect(struct session *s, struct server *srv)
     s->sfd = fd;
     seat(s, srv);
     s->state = SESS_CONNECTING;
+    s->connect_slot = true;
+    bump(&srv->tally[s->w->index].connecting, 1);
     s->greeting_late = false;
     tally_add(&srv->tally[s->w->index].sessions_total, 1);
     ev_set_cb(&s->up.wr, connect_cb);
@@ -429,7 +619,20 @@ static bool dispatch(struct session *s, uint64_t exclude)
     struct server *srv;
 
     while (s->attempts <= lc->retries) {
-        srv = server_pick(s->listener, s->tried | exclude);
+        uint64_t skip = s->tried | exclude, busy = busy_servers(s);
+        struct server *free_srv;
+
+        srv = server_pick(s->listener, skip);
+        if (srv && (busy & (UINT64_C(1) << srv->index))) {
+            /* Its slots are taken: another server of the same role with a free one, else
+             * wait for a slot (a busy master is no reason to go to a backup). */
+            free_srv = server_pick(s->listener, skip | busy);
+            if (!free_srv || free_srv->conf->backup != srv->conf->backup) {
+                enqueue(s, srv);
+                return true;
+            }
+            srv = free_srv;
+        }
         if (!srv && exclude) {
             exclude = 0; /* better the server the pass left than no server */
             continue;
@@ -561,7 +764,9 @@ static bool wait_on_busy_server(struct session *s)
                (unsigned long long)((now - s->greet_wait_us) / 1000), srv->id);
     s->fresh_tried = true;
     drop_server(s);
-    if (start_connect(s, srv) != 0)
+    if (busy_servers(s) & (UINT64_C(1) << srv->index))
+        enqueue(s, srv); /* its slot went to the queue: behind those waiting there */
+    else if (start_connect(s, srv) != 0)
         dispatch(s, 0); /* counted by start_connect; on to the next candidate */
     return true;
 }
@@ -574,6 +779,23 @@ static bool ready_now(int fd, short events)
     return poll(&p, 1, 0) == 1;
 }
 
+/* `timeout queue` ran out for S, still waiting for a slot: the client gets an error that says
+ * so (not the server's fault: nothing is counted against it). */
+static void queue_timeout(struct session *s)
+{
+    const struct conf_listen *lc = s->listener->conf;
+    struct srv_tally *t = &s->server->tally[s->w->index];
+    char msg[320];
+
+    tally_add(&t->queue_timeouts, 1);
+    snprintf(msg, sizeof(msg),
+             "rebound: no connection to %s within timeout queue (%u ms): its %d connect slots "
+             "stayed busy",
+             s->server->id, lc->timeout_queue ? lc->timeout_queue : lc->timeout_connect,
+             s->server->conf->max_connecting);
+    refuse(s, msg);
+}
+
 /* Idle timeouts without touching the timer on every read: activity only stamps
  * c_last/s_last; when the timer fires it either closes or re-arms for what is left. */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -583,6 +805,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     double now = ev_now(loop), left_c, left_s;
     (void)revents;
 
+    if (s->state == SESS_QUEUED) {
+        queue_timeout(s);
+        return;
+    }
     if (s->state == SESS_CONNECTING) {
         if (ready_now(s->sfd, POLLOUT)) {          /* done in this loop turn: not a timeout */
             connect_cb(loop, &s->up.wr, EV_WRITE); /* may end S */
@@ -700,6 +926,7 @@ static void start_relay(struct session *s, size_t n, enum mysql_greeting_kind ki
     free(s->down.pending);
     s->down.pending = NULL;
     s->state = SESS_RELAY;
+    release_slot(s);
     ev_set_cb(&s->down.rd, down_read_cb);
     ev_io_start(s->w->loop, &s->up.rd);
     ev_timer_stop(s->w->loop, &s->timer);
@@ -1028,8 +1255,10 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     s->c_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_in, (uint64_t)n);
-    if (!s->login_seen && !s->logged_in)
+    if (!s->login_seen && !s->logged_in) {
         keep_login(s, (size_t)n);
+        take_slot(s); /* the server works on the login until it answers */
+    }
     if (s->relogin && s->relogin->asked) {
         relay_client_answer(s, (size_t)n);
         return;
@@ -1079,6 +1308,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         session_close(s, "moving the login: a packet header cut in two");
         return;
     }
+    release_slot(s); /* the server answered the login response */
     observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
     /* The login is over at the server's OK; in a stream rebound cannot read (TLS,
      * compression), once the server answers what the client sent. */

@@ -44,6 +44,9 @@ struct srv_row {
     int64_t downtime_s;      /* seconds DOWN since start-up, the current outage included */
     int64_t bytes_in;        /* client -> server, closed and open sessions */
     int64_t bytes_out;       /* server -> client */
+    int64_t connecting;      /* connects in flight (max-connecting) */
+    int64_t queued;          /* sessions waiting for a connect slot */
+    int64_t queue_timeouts;  /* sessions refused at `timeout queue` */
 };
 
 static void take_row(struct srv_row *r, const struct listener *l, const struct server *srv)
@@ -73,6 +76,9 @@ static void take_row(struct srv_row *r, const struct listener *l, const struct s
     /* Bytes are counted as they pass, open sessions included, by every worker. */
     r->bytes_in = (int64_t)t.bytes_in;
     r->bytes_out = (int64_t)t.bytes_out;
+    r->connecting = t.connecting;
+    r->queued = t.queued;
+    r->queue_timeouts = (int64_t)t.queue_timeouts;
 }
 
 /* --- escaping --- */
@@ -236,6 +242,14 @@ static const struct srv_metric srv_metrics[] = {
      "Bytes relayed from clients to the server (closed and open sessions).", ROW(bytes_in), 1},
     {"rebound_server_bytes_out_total", "counter",
      "Bytes relayed from the server to clients (closed and open sessions).", ROW(bytes_out), 1},
+    {"rebound_server_connecting", "gauge",
+     "Connects to the server in flight for client sessions (bounded by max-connecting).",
+     ROW(connecting), 1},
+    {"rebound_server_queued", "gauge", "Client sessions waiting for a connect slot of the server.",
+     ROW(queued), 1},
+    {"rebound_server_queue_timeouts_total", "counter",
+     "Client sessions refused after waiting timeout queue for a connect slot.", ROW(queue_timeouts),
+     1},
 };
 
 static void family(struct sbuf *b, const char *name, const char *type, const char *help)
@@ -473,6 +487,9 @@ void stats_render_metrics(struct sbuf *b)
     sbuf_printf(b, "rebound_sessions %u\n", atomic_load(&sessions_alive));
     family(b, "rebound_sessions_max", "gauge", "Most client sessions at once (global maxconn).");
     sbuf_printf(b, "rebound_sessions_max %u\n", atomic_load(&sessions_max));
+    family(b, "rebound_server_sides_closing", "gauge",
+           "Server sides of killed sessions waiting to be closed (one descriptor each).");
+    sbuf_printf(b, "rebound_server_sides_closing %u\n", atomic_load(&server_sides_closing));
     listener_metrics(b);
 
     family(b, "rebound_server_info", "gauge",
@@ -520,6 +537,9 @@ static const struct {
     {"observed_errors", ROW(observed_errors)},
     {"bytes_in", ROW(bytes_in)},
     {"bytes_out", ROW(bytes_out)},
+    {"connecting", ROW(connecting)},
+    {"queued", ROW(queued)},
+    {"queue_timeouts", ROW(queue_timeouts)},
 };
 
 static void csv_row(struct sbuf *b, const struct srv_row *r, const void *arg)
@@ -616,10 +636,11 @@ static void html_row(struct sbuf *b, const struct srv_row *r, const void *arg)
     sbuf_printf(
         b,
         "<td>%llds ago</td><td>%llds</td><td>%lld</td><td>%lld</td><td>%lld</td><td>%lld</td>"
-        "<td>%lld</td><td>%lld</td></tr>\n",
+        "<td>%lld</td><td>%lld</td><td>%lld</td></tr>\n",
         (long long)r->last_change_s, (long long)r->downtime_s, (long long)r->sessions,
-        (long long)r->sessions_total, (long long)r->sessions_killed, (long long)r->check_failures,
-        (long long)r->connect_failures, (long long)r->observed_errors);
+        (long long)r->queued, (long long)r->sessions_total, (long long)r->sessions_killed,
+        (long long)r->check_failures, (long long)r->connect_failures,
+        (long long)r->observed_errors);
 }
 
 /* The first thing on the page: a red line for each listen no server can take a client of. */
@@ -699,7 +720,8 @@ void stats_render_html(struct sbuf *b)
             b, "<table>\n<tr><th title=\"takes new "
                "sessions\"></th><th>server</th><th>address</th><th>role</th><th>state</th>"
                "<th>admin</th><th>check</th><th>code</th><th>duration</th><th>info</th>"
-               "<th>last change</th><th>downtime</th><th>sessions</th><th>total</th><th>killed</th>"
+               "<th>last change</th><th>downtime</th><th>sessions</th><th>queued</th><th>total</th>"
+               "<th>killed</th>"
                "<th>check failures</th><th>connect failures</th><th>errors seen</th></tr>\n");
         listener_servers(l, html_row, b, NULL);
         sbuf_puts(b, "</table>\n");

@@ -167,7 +167,7 @@ static void batch_cb(struct ev_loop *loop, ev_timer *t, int revents)
         n++;
     }
     c->closed += n;
-    worker_sessions_ended(w, n);
+    listeners_closing(-(int)n);
     send_waiting(w);
     if (c->head == c->tail) {
         c->head = c->tail = 0;
@@ -181,11 +181,11 @@ void worker_close_later(struct worker *w, int fd)
 
     if (!grow((void **)&c->fds, &c->cap, c->tail + 1, sizeof(*c->fds))) {
         close(fd); /* no memory for the queue: close it now */
-        worker_sessions_ended(w, 1);
         c->closed++;
         return;
     }
     c->fds[c->tail++] = fd;
+    listeners_closing(1);
     /* The first batch at the next loop iteration, then one a period until the queue is empty. */
     if (!ev_is_active(&w->batch)) {
         ev_timer_set(&w->batch, 0, CLOSE_PERIOD_S);

@@ -35,7 +35,7 @@
     "listener,server,address,role,state,admin_state,usable,check_status,check_code,"               \
     "check_duration_ms,check_info,check_running,last_change_s,downtime_s,sessions_current,"        \
     "sessions_total,check_failures,connect_failures,sessions_killed,observed_errors,bytes_in,"     \
-    "bytes_out"
+    "bytes_out,connecting,queued,queue_timeouts"
 
 /* The router of a test, the ports of its stats page and of listen odd, and a response buffer. */
 static struct router_fixture fx;
@@ -369,7 +369,8 @@ static void test_csv(void **state)
         "    for k in ('check_code', 'check_duration_ms', 'last_change_s', 'downtime_s',\n"
         "              'sessions_current', 'sessions_total', 'check_failures',\n"
         "              'connect_failures', 'sessions_killed', 'check_running', 'usable',\n"
-        "              'observed_errors', 'bytes_in', 'bytes_out'):\n"
+        "              'observed_errors', 'bytes_in', 'bytes_out', 'connecting',\n"
+        "              'queued', 'queue_timeouts'):\n"
         "        int(r[k])\n"
         "print('CSV-OK')\n";
     char path[512], out[8192];

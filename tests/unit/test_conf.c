@@ -846,7 +846,7 @@ static void test_err_missing_argument(void **state)
                "t.conf:3: 'server' expects an address like 10.0.0.10:3306");
     parse_fail("listen\n", "t.conf:1: 'listen' expects a name");
     parse_fail("listen rw\n    timeout\n",
-               "t.conf:2: 'timeout' expects connect, client, server, check, greeting or handshake");
+               "t.conf:2: 'timeout' expects connect, client, server, check, greeting, handshake or queue");
     parse_fail("listen rw\n    timeout client\n", "t.conf:2: 'timeout client' expects a duration");
     parse_fail("listen rw\n    option\n", "t.conf:2: 'option' expects an option name");
     parse_fail("listen rw\n    retries\n", "t.conf:2: 'retries' expects a number");
@@ -888,10 +888,10 @@ static void test_err_unknown_timeout_and_option(void **state)
 
     parse_fail("listen rw\n    bind 127.0.0.1:1\n    timeout idle 5s\n",
                "t.conf:3: unknown timeout 'idle' (expected connect, client, server, check, "
-               "greeting or handshake)");
-    parse_fail("defaults\n    timeout queue 5s\n",
-               "t.conf:2: unknown timeout 'queue' (expected connect, client, server, check, "
-               "greeting or handshake)");
+               "greeting, handshake or queue)");
+    parse_fail("defaults\n    timeout tunnel 5s\n",
+               "t.conf:2: unknown timeout 'tunnel' (expected connect, client, server, check, "
+               "greeting, handshake or queue)");
     parse_fail("listen rw\n    bind 127.0.0.1:1\n    option httpchk\n",
                "t.conf:3: unknown option 'httpchk'");
 }

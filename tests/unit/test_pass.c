@@ -267,6 +267,139 @@ static void test_failback_kills_and_moves(void **state)
     destroy(f);
 }
 
+/* A killed session is over for maxconn as soon as its client is reset, not once the batches
+ * reach its server side: a client that reconnects at once does not wait for them. Until it is
+ * closed, the server side counts against the descriptor room (server_sides_closing). */
+static void test_killed_session_frees_its_slot_at_once(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    struct pollfd cl[2], sv[2];
+    uint64_t end = mono_ms() + WAIT_MS;
+    unsigned alive, closing;
+    char byte;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    cl[0] = (struct pollfd){.fd = greeted_client(f, 1), .events = POLLIN};
+    cl[1] = (struct pollfd){.fd = greeted_client(f, 1), .events = POLLIN};
+    for (int k = 0; k < 2; k++)
+        sv[k] = (struct pollfd){.fd = f->fakes[1].conns[k], .events = POLLIN};
+    alive = atomic_load(&sessions_alive); /* relative: this harness hands sessions over itself */
+    closing = atomic_load(&server_sides_closing);
+    server_set_state(master, SRV_UP, &passed);
+    /* One step at a time until the sweep has reset both clients (it resets them in one turn). */
+    do
+        step();
+    while (poll(cl, 2, 1) < 2 && mono_ms() < end);
+    assert_int_equal(poll(cl, 2, 0), 2);
+    /* The premise: no batch ran yet, both server sides are open. */
+    assert_int_equal(poll(sv, 2, 0), 0);
+    assert_int_equal(atomic_load(&sessions_alive), alive - 2);
+    assert_int_equal(atomic_load(&server_sides_closing), closing + 2);
+    /* The batches close them; then they no longer count. */
+    expect_logged("Killed 2 sessions on backup servers of rw after rw/master came UP");
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(read(sv[k].fd, &byte, 1), 0);
+    assert_int_equal(atomic_load(&server_sides_closing), closing);
+    assert_int_equal(atomic_load(&sessions_alive), alive - 2);
+    close(cl[0].fd);
+    close(cl[1].fd);
+    destroy(f);
+}
+
+/* The connects in flight and the sessions queued of SRV on the test's worker. */
+static unsigned connecting(const struct server *srv)
+{
+    return atomic_load(&srv->tally[w->index].connecting);
+}
+
+static unsigned queued(const struct server *srv)
+{
+    return atomic_load(&srv->tally[w->index].nqueued);
+}
+
+/* Turn the loops until SRV has Q sessions queued. */
+static void expect_queued(const struct server *srv, unsigned q)
+{
+    uint64_t end = mono_ms() + WAIT_MS;
+
+    while (queued(srv) != q && mono_ms() < end) {
+        step();
+        poll(NULL, 0, 1);
+    }
+    assert_int_equal(queued(srv), q);
+}
+
+/* max-connecting bounds the connects in flight to a server (connect until greeting): the
+ * next session waits inside rebound, not in the server's accept queue, and gets its slot,
+ * in arrival order, as soon as a greeting frees one. */
+static void test_connects_in_flight_bounded(void **state)
+{
+    struct fixture *f = make("max-connecting 1\n timeout greeting 60s");
+    struct server *master = &f->l.servers[0];
+    int a, b, c, ma, mb;
+    (void)state;
+
+    a = new_client(f);
+    ma = fake_accept(&f->fakes[0]);
+    b = new_client(f);
+    c = new_client(f);
+    expect_queued(master, 2);
+    assert_int_equal(connecting(master), 1);
+    assert_int_equal(server_nsessions(master), 3); /* queued sessions are the master's */
+    assert_false(readable(f->fakes[0].lfd, 50));   /* no second connect */
+    /* A's greeting frees the slot: B, the older of the two, connects. */
+    send_greeting(ma);
+    assert_int_equal(client_sees(a), 1);
+    mb = fake_accept(&f->fakes[0]);
+    assert_int_equal(queued(master), 1);
+    assert_int_equal(connecting(master), 1);
+    send_greeting(mb);
+    assert_int_equal(client_sees(b), 1);
+    send_greeting(fake_accept(&f->fakes[0]));
+    assert_int_equal(client_sees(c), 1);
+    assert_int_equal(queued(master), 0);
+    assert_int_equal(connecting(master), 0);
+    close(a);
+    close(b);
+    close(c);
+    destroy(f);
+}
+
+/* A session that gets no slot within `timeout queue` gets a MySQL error that says so; one
+ * whose client leaves while it waits leaves the queue and costs the server no connect. */
+static void test_queue_timeout_and_client_leaving(void **state)
+{
+    struct fixture *f = make("max-connecting 1\n timeout greeting 60s\n timeout queue 100ms");
+    struct server *master = &f->l.servers[0];
+    char buf[512];
+    ssize_t n;
+    int a, b, gone;
+    (void)state;
+
+    a = new_client(f);
+    fake_accept(&f->fakes[0]); /* never greets: A keeps the one slot */
+    gone = new_client(f);
+    expect_queued(master, 1);
+    close(gone);
+    expect_queued(master, 0);
+    assert_int_equal(server_nsessions(master), 1);
+    assert_int_equal(connecting(master), 1); /* still A's alone */
+    b = new_client(f);
+    assert_true(readable(b, WAIT_MS));
+    n = read(b, buf, sizeof(buf) - 1);
+    assert_true(n > 7);
+    buf[n] = '\0';
+    assert_int_equal((uint8_t)buf[4], 0xff); /* an ERR packet */
+    assert_non_null(strstr(buf + 7, "no connection to rw/master within timeout queue (100 ms)"));
+    assert_int_equal(atomic_load(&master->tally[w->index].queue_timeouts), 1);
+    assert_int_equal(queued(master), 0);
+    close(a);
+    close(b);
+    destroy(f);
+}
+
 /* A failback that reaches the worker after its master went into maintenance kills nothing:
  * the backup's clients would only have come back to it. */
 static void test_failback_rechecks_master(void **state)
@@ -568,6 +701,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_failback_kills_and_moves),
+        cmocka_unit_test(test_killed_session_frees_its_slot_at_once),
+        cmocka_unit_test(test_connects_in_flight_bounded),
+        cmocka_unit_test(test_queue_timeout_and_client_leaving),
         cmocka_unit_test(test_failback_rechecks_master),
         cmocka_unit_test(test_moved_session_may_fall_back),
         cmocka_unit_test(test_marked_down_kills),
