@@ -33,12 +33,12 @@ struct flow {
 
 /* Session states. */
 enum session_state {
-    SESS_QUEUED,     /* waiting for a connect slot of its server (max-connecting), at most
-                        `timeout queue`; on its server's list and queue, no server socket */
     SESS_CONNECTING, /* waiting for the server's TCP connect; on its server's list */
     SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
                         the client is not read yet, down.pending holds a partial greeting */
     SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on its server's list */
+    SESS_QUEUED,     /* waiting for a connect slot of its server (max-connecting), at most
+                        `timeout queue`; on its server's list and queue, no server socket */
 };
 
 /* A client connection and the server connection made for it. Belongs to worker W. */

@@ -948,7 +948,7 @@ static void set_listen_defaults(struct conf_listen *l)
     l->defsrv.expect_rows = EXPECT_ANY;
     l->defsrv.error_limit = 10;
     l->defsrv.on_error = ON_ERROR_FAIL_CHECK;
-    l->defsrv.max_connecting = 100;
+    l->defsrv.max_connecting = 0;
 }
 
 /* A run of keywords; in defaults/listen both listen and server keywords. */

@@ -21,8 +21,7 @@
 #include "session.h"
 #include "worker.h"
 
-#define ACCEPT_BURST   64
-#define LISTEN_BACKLOG 1024
+#define ACCEPT_BURST 64
 
 static struct listener **listeners; /* the live set, in config order */
 static int nlisteners;
@@ -158,14 +157,16 @@ void listeners_pause(bool pause)
 }
 
 /* Open, bind and listen on L's address (acceptor_listen, as every port does); the accept
- * watcher is started later. */
-static int bind_listener(struct listener *l)
+ * watcher is started later. The backlog is maxconn, as HAProxy's (the kernel caps it at
+ * net.core.somaxconn): after a failback every killed client reconnects within a fraction of
+ * a second, and a connection the full accept queue drops waits a second or more for the
+ * retransmission. */
+static int bind_listener(struct listener *l, int maxconn)
 {
     const struct conf_addr *a = &l->conf->bind;
     char err[128];
 
-    l->fd =
-        acceptor_listen((const struct sockaddr *)&a->sa, a->len, LISTEN_BACKLOG, err, sizeof(err));
+    l->fd = acceptor_listen((const struct sockaddr *)&a->sa, a->len, maxconn, err, sizeof(err));
     if (l->fd < 0) {
         log_err("listen %s: cannot bind %s: %s", l->conf->name, a->text, err);
         return -1;
@@ -301,7 +302,7 @@ static struct listener **build(const struct conf *conf)
             goto bad;
         if (old && old->fd >= 0 && !strcmp(old->conf->bind.text, l->conf->bind.text))
             continue; /* takes over the socket at commit */
-        if (bind_listener(l) < 0)
+        if (bind_listener(l, conf->maxconn) < 0)
             goto bad;
     }
     return set;

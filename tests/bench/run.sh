@@ -1119,10 +1119,17 @@ reconnect_round() {
 }
 
 run_reconnect_suite() {
-    local rep i k n v order vs
+    local rep i k n v order vs line
     vs=$(running_variants "")
     k=$(wc -w <<<"$vs")
     [ "$k" -gt 0 ] || return 0
+    # The kernel's own floor for the resets, no proxy and no MariaDB (resetfloor.c), per N.
+    for n in $RCONNS; do
+        while read -r line; do
+            rc_add "floor/$n/resets" "$(sed -n 's/.*resets_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+            rc_add "floor/$n/peer" "$(sed -n 's/.*peer_last_ms=\([0-9.]*\).*/\1/p' <<<"$line")"
+        done < <("$TMP/resetfloor" "$n" 5 2>&1 || true)
+    done
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for n in $RCONNS; do
             # Rotate which variant goes first, as for sysbench.
@@ -1663,6 +1670,11 @@ report_reconnect() {
             [ -z "${RC["$v/$n/note"]:-}" ] || echo "  $v N=$n: ${RC["$v/$n/note"]}"
         done
     done
+    echo "The kernel's floor (resetfloor, no proxy, no MariaDB, 5 runs before the rounds): one thread resets N"
+    echo "idle loopback connections; ms until its last reset / until one peer process on epoll saw the last:"
+    for n in $RCONNS; do
+        echo "  N=$n: $(runs_cell "${RC["floor/$n/resets"]:-}") / $(runs_cell "${RC["floor/$n/peer"]:-}")"
+    done
 }
 
 # rebound-tT / haproxy-tT of the medians of failback-reconnect METRIC at N.
@@ -1711,6 +1723,7 @@ main() {
     build_tool connloop mariadb
     build_tool tinyserver
     build_tool pingpong
+    build_tool resetfloor
     probe_rebound_threads
 
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \

@@ -1,12 +1,14 @@
 /* test_routing.c - routing and failover through rebound against a real master + 2 replicas:
  * where new sessions land, redispatch on refused connects, killing backup sessions when the
- * master comes back, killing sessions of a server that goes DOWN, and "no server available". */
+ * master comes back, killing sessions of a server that goes DOWN, "no server available", and
+ * logins that wait inside rebound for a busy master (max-connecting). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +300,79 @@ static void test_no_server_after_checks(void **state)
     expect_no_server_available(dead_port, "dead");
 }
 
+/* A router whose master takes one login at a time (max-connecting 1) and is not checked, so a
+ * frozen master stays UP; generous timeouts, so that only the thaw decides. */
+static int setup_queue(void **state)
+{
+    (void)state;
+    if (fixture_init(&fx, "routing-queue", "admin-pw") != 0)
+        return -1;
+    return fixture_start(&fx, fx.rw_port,
+                         "# written by test_routing.c\n"
+                         "global\n"
+                         "    threads 1\n" /* max-connecting is shared out per worker */
+                         "    health-log file %s\n"
+                         "    admin 127.0.0.1:%d user admin password \"admin-pw\"\n"
+                         "defaults\n"
+                         "    timeout connect 60s  timeout greeting 60s  timeout queue 60s\n"
+                         "    timeout client 1m  timeout server 1m  timeout handshake 2m\n"
+                         "listen rw\n"
+                         "    bind 127.0.0.1:%d\n"
+                         "    server master   127.0.0.1:%d max-connecting 1\n"
+                         "    server replica1 127.0.0.1:%d backup\n",
+                         fx.health_log, fx.admin_port, fx.rw_port, cluster_port("master"),
+                         cluster_port("replica1"));
+}
+
+/* Poll the admin port until SQL gives WANT (bounded); fails the test (log attached) if not. */
+static void expect_admin(long long want, const char *sql)
+{
+    int64_t end = now_ms() + LOG_WAIT_MS;
+    long long v = -1;
+
+    while (now_ms() < end) {
+        if ((v = fixture_admin_int(&fx, "%s", sql)) == want)
+            return;
+        sleep_ms(20);
+    }
+    fixture_dump_log(&fx);
+    fail_msg("%s gave %lld, want %lld", sql, v, want);
+}
+
+/* With max-connecting 1 and a frozen master: the first client's connect holds the one slot,
+ * the next two wait inside rebound (state queued), not in the master's accept queue and not
+ * on the backup; once the master thaws, all three get the master's greeting. */
+static void test_logins_queue_for_a_busy_master(void **state)
+{
+    unsigned char buf[1024];
+    int c[3];
+    (void)state;
+
+    assert_int_equal(cluster_freeze("master"), 0);
+    for (int i = 0; i < 3; i++) {
+        c[i] = fixture_keep_fd(&fx, loopback_connect(fx.rw_port));
+        /* read_packet() below wants a blocking socket. */
+        fcntl(c[i], F_SETFL, fcntl(c[i], F_GETFL) & ~O_NONBLOCK);
+        if (i == 0)
+            expect_admin(1, "SELECT connecting FROM servers WHERE name = 'master'");
+    }
+    expect_admin(2, "SELECT count(*) FROM sessions WHERE state = 'queued'");
+    assert_int_equal(fixture_admin_int(&fx, "SELECT queued FROM servers WHERE name = 'master'"), 2);
+    assert_int_equal(fixture_admin_int(&fx, "SELECT connecting FROM servers WHERE name = 'master'"),
+                     1);
+    assert_int_equal(
+        fixture_admin_int(&fx, "SELECT sessions_current FROM servers WHERE name = 'replica1'"), 0);
+    assert_int_equal(cluster_thaw("master"), 0);
+    for (int i = 0; i < 3; i++) {
+        long n = read_packet(c[i], buf, sizeof(buf), LOG_WAIT_MS);
+        if (n < 1 || buf[4] != 10)
+            fail_msg("client %d: no greeting (%ld bytes, first byte %u)", i, n, n > 0 ? buf[4] : 0);
+    }
+    expect_admin(0, "SELECT queued FROM servers WHERE name = 'master'");
+    assert_int_equal(
+        fixture_admin_int(&fx, "SELECT queue_timeouts FROM servers WHERE name = 'master'"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +383,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_master_down_kills_its_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_server_before_checks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_server_after_checks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logins_queue_for_a_busy_master, setup_queue, teardown),
     };
 
     return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);

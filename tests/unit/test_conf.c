@@ -845,8 +845,9 @@ static void test_err_missing_argument(void **state)
     parse_fail("listen rw\n    bind 127.0.0.1:1\n    server a\n",
                "t.conf:3: 'server' expects an address like 10.0.0.10:3306");
     parse_fail("listen\n", "t.conf:1: 'listen' expects a name");
-    parse_fail("listen rw\n    timeout\n",
-               "t.conf:2: 'timeout' expects connect, client, server, check, greeting, handshake or queue");
+    parse_fail(
+        "listen rw\n    timeout\n",
+        "t.conf:2: 'timeout' expects connect, client, server, check, greeting, handshake or queue");
     parse_fail("listen rw\n    timeout client\n", "t.conf:2: 'timeout client' expects a duration");
     parse_fail("listen rw\n    option\n", "t.conf:2: 'option' expects an option name");
     parse_fail("listen rw\n    retries\n", "t.conf:2: 'retries' expects a number");
