@@ -149,7 +149,8 @@ static int admin_state_of(const char *v)
 }
 
 /* gtid_guard = V on SRV: 'override' accepts the server as it is, 'on' withdraws that; the
- * value it has already changes nothing. */
+ * value it has already changes nothing. COUNTED: the row's change is counted by its admin
+ * state, which changes too. */
 static int update_gtid_guard(sqlite3_vtab *vt, struct server *srv, const char *v, const char *by,
                              bool counted)
 {
@@ -170,7 +171,7 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
     const char *v = (const char *)sqlite3_value_text(argv[SERVER_COL_ADMIN_STATE]);
     const char *g = (const char *)sqlite3_value_text(argv[SERVER_COL_GTID_GUARD]);
     struct server *srv = server_by_rowid(rowid);
-    int st = admin_state_of(v);
+    int st = admin_state_of(v), rc;
     bool changed;
     char by[160];
 
@@ -191,10 +192,14 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
                                 g ? g : "NULL");
     who(by, sizeof(by));
     changed = srv->admin != (enum admin_state)st;
+    /* The guard first: it may still refuse (no guard, not DOWN), the admin state cannot. */
+    rc = update_gtid_guard(vt, srv, g, by, changed);
+    if (rc != SQLITE_OK)
+        return rc;
     if (changed)
         admin_sql_row_changed();
     server_set_admin(srv, (enum admin_state)st, by);
-    return update_gtid_guard(vt, srv, g, by, changed);
+    return SQLITE_OK;
 }
 
 /* sessions */

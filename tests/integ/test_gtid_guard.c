@@ -331,6 +331,15 @@ static void test_override_lets_the_master_up(void **state)
     assert_int_equal(fixture_admin_int(&fx, "SELECT gtid_guard = 'on' FROM servers WHERE "
                                             "listener = 'rw' AND name = 'master'"),
                      1);
+    /* An override of an UP master is refused, and with it the whole row's update. */
+    assert_int_not_equal(admin_exec("UPDATE servers SET admin_state = 'drain', gtid_guard = "
+                                    "'override' WHERE listener = 'rw' AND name = 'master'",
+                                    err, sizeof(err)),
+                         0);
+    assert_non_null(strstr(err, "only holds back a DOWN server"));
+    assert_int_equal(fixture_admin_int(&fx, "SELECT admin_state = 'ready' FROM servers WHERE "
+                                            "listener = 'rw' AND name = 'master'"),
+                     1);
     /* While UP the master still lacks replica1's write: reported, not acted on. */
     assert_int_equal(fixture_admin_int(&fx, "SELECT state = 'UP' FROM servers WHERE listener = "
                                             "'rw' AND name = 'master'"),
