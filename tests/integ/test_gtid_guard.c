@@ -17,6 +17,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -29,6 +32,7 @@
 #define ADMIN_PW "Gtid-Guard-Admin-pw"
 
 static struct router_fixture fx;
+static int stats_port; /* the router's HTTP stats port */
 
 /* Start rebound with listen rw: the guarded master and two backups, checked every 200 ms. */
 static void start_router(void)
@@ -40,6 +44,7 @@ static void start_router(void)
                       "    maxconn 1000\n"
                       "    health-log file %s\n"
                       "    admin 127.0.0.1:%d user admin password \"%s\"\n"
+                      "    stats 127.0.0.1:%d\n"
                       "defaults\n"
                       "    check mysql user rebound_check password \"check-pass\"\n"
                       "    inter 200ms  fastinter 100ms  downinter 200ms  rise 2  fall 2\n"
@@ -51,15 +56,46 @@ static void start_router(void)
                       "expect gtid-covers backups on-marked-up shutdown-backup-sessions\n"
                       "    server replica1 127.0.0.1:%d check backup\n"
                       "    server replica2 127.0.0.1:%d check backup\n",
-                      fx.health_log, fx.admin_port, ADMIN_PW, fx.rw_port, cluster_port("master"),
-                      cluster_port("replica1"), cluster_port("replica2")),
+                      fx.health_log, fx.admin_port, ADMIN_PW, stats_port, fx.rw_port,
+                      cluster_port("master"), cluster_port("replica1"), cluster_port("replica2")),
         0);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    return fixture_init(&fx, "gtid", ADMIN_PW);
+    if (fixture_init(&fx, "gtid", ADMIN_PW) != 0)
+        return -1;
+    stats_port = free_port();
+    return stats_port < 0 ? -1 : 0;
+}
+
+/* GET /metrics from the stats port: the value of the sample SERIES ("name{labels}"), -1 when
+ * there is none or the request failed. */
+static double metric(const char *series)
+{
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    static char resp[256 * 1024];
+    struct sockaddr_in sa = loopback_addr(stats_port);
+    struct timeval tv = {.tv_sec = 10};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    size_t n = 0, len = strlen(series);
+    ssize_t r = 0;
+    const char *at;
+
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        write(fd, req, sizeof(req) - 1) == (ssize_t)(sizeof(req) - 1))
+        while (n < sizeof(resp) - 1 && (r = read(fd, resp + n, sizeof(resp) - 1 - n)) > 0)
+            n += (size_t)r; /* the port closes after the answer */
+    close(fd);
+    resp[n] = '\0';
+    for (at = resp; (at = strstr(at, series)); at += len)
+        if (at > resp && at[-1] == '\n' && at[len] == ' ')
+            return strtod(at + len + 1, NULL);
+    return -1;
 }
 
 static int teardown(void **state)
@@ -229,6 +265,12 @@ static void master_held_back(long from)
                                        "AND check_info LIKE 'replica1 has 0-2-%%' FROM servers "
                                        "WHERE listener = 'rw' AND name = 'master'"),
                      1);
+    if (metric("rebound_server_gtid_behind{listener=\"rw\",server=\"master\"}") != 1 ||
+        metric("rebound_server_gtid_guard_blocks_total{listener=\"rw\",server=\"master\"}") < 1 ||
+        metric(
+            "rebound_server_check_status{listener=\"rw\",server=\"master\",status=\"L7GTID\"}") !=
+            1)
+        fail_msg("/metrics does not show the master held back by the GTID guard");
     assert_int_equal(fixture_admin_int(&fx, "SELECT gtid_guard = 'on' AND gtid_position IS NOT "
                                             "NULL FROM servers WHERE listener = 'rw' AND name = "
                                             "'master'"),
@@ -254,6 +296,7 @@ static void failback_ran(long from)
             fail_msg("backup session %d survived the master's return: %d", i, err);
     }
     expect_clients_on(cluster_port("master"), "the master is back");
+    assert_true(metric("rebound_server_up{listener=\"rw\",server=\"master\"}") == 1);
 }
 
 /* A master that lost a write stays DOWN; once it caught up from the replica it comes UP. */
