@@ -63,7 +63,8 @@ struct admin_vtable {
     int (*update)(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv);
     /* DELETE of row ROWID; NULL: rows cannot be deleted. */
     int (*remove)(sqlite3_vtab *vt, sqlite3_int64 rowid);
-    /* The column an UPDATE may set (with update), NULL if none. */
+    /* The columns an UPDATE may set (with update), ',' between them ("admin_state,x"); NULL
+     * if none. */
     const char *writable;
     /* The columns that name a row, for the declaration ("listener, name"); NULL if none
      * do. information_schema shows them as the table's primary key. */
@@ -85,6 +86,9 @@ struct admin_tables {
 /* Set vt's error message to FMT ...; returns RC, for a table's update or remove. */
 int admin_vtab_error(sqlite3_vtab *vt, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Is COLUMN one of the columns an UPDATE of T may set? */
+bool admin_vtab_writable(const struct admin_vtable *t, const char *column);
 
 /* The table of T called NAME (any case), NULL if none. */
 const struct admin_vtable *admin_vtab_find(const struct admin_tables *t, const char *name);

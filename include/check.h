@@ -7,6 +7,8 @@
 
 #include <ev.h>
 
+#include "gtid.h"
+
 /* Every way a check can end; described in check_statuses[]. */
 enum check_status {
     CHK_UNK,
@@ -23,6 +25,7 @@ enum check_status {
     CHK_L7TOUT,
     CHK_L7RSP,
     CHK_L7STS,
+    CHK_L7GTID, /* the GTID guard: a backup holds transactions the returning master lacks */
     CHK_HANA,
     CHK__COUNT
 };
@@ -58,6 +61,16 @@ typedef struct st_mysql MYSQL;
 typedef struct ssl_st SSL;
 typedef struct ssl_ctx_st SSL_CTX;
 
+/* The GTID position a check read, for the GTID guard (server.c): asked when the server's
+ * listen has a master with `expect gtid-covers backups` (conf read_gtid). */
+struct check_gtid {
+    bool asked;              /* the latest check got as far as asking */
+    bool ok;                 /* and was answered: POS holds the position, else WHY says why not */
+    enum gtid_flavor flavor; /* MariaDB @@gtid_current_pos or MySQL @@gtid_executed */
+    char pos[GTID_POS_MAX];
+    char why[128];
+};
+
 /* Where a running check is; a timeout's status depends on it. */
 enum check_phase {
     PH_IDLE,
@@ -82,6 +95,7 @@ struct check {
     SSL *ssl;                   /* L6 handshake in progress */
     int step;                   /* L7: index of the expectation being checked */
     bool legacy_replica_status; /* server wants SHOW SLAVE STATUS */
+    struct check_gtid gtid;     /* the GTID position the running or latest check read */
     uint64_t started_us;
     struct check_result result; /* verdict so far (conditional pass, or final) */
 };
@@ -92,6 +106,10 @@ enum check_class check_status_class(enum check_status st);
 /* Map a failed MySQL connect to a status: errno from mysql_errno(), whether the TCP
  * connection was established, and the library's message (for the OS error). */
 void check_classify_mysql_error(unsigned err, const char *msg, struct check_result *r);
+
+/* The GTID position SRV's latest check read (asked false: it read none). Valid until the next
+ * check starts; server.c keeps what it needs of it when the check reports. */
+const struct check_gtid *check_gtid_read(const struct server *srv);
 
 /* When checks run is server.c's to decide (rise, fall and the intervals); these carry it out
  * on SRV's check. */

@@ -68,6 +68,9 @@ struct conf_server {
     char ca_file[256];
     int expect_read_only; /* EXPECT_ANY, 0 (off) or 1 (on) */
     int max_lag;          /* seconds; EXPECT_ANY for no limit */
+    bool gtid_guard;      /* expect gtid-covers backups: UP only holding all the backups hold */
+    bool read_gtid;       /* not parsed: the check reads the GTID position, set on every server
+                             of a listen with a GTID guard */
     char check_query[512];
     int expect_rows; /* EXPECT_ANY, or the row count check-query must return */
     bool has_expect_value;

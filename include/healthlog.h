@@ -23,6 +23,7 @@ enum hl_kind {
     HL_NO_SERVER,  /* a listen has no usable server left (alert) */
     HL_ADMIN,      /* an operator changed a server's admin state (notice) */
     HL_START,      /* a server enters service: at start, or added by a reload (info) */
+    HL_GTID,       /* the GTID guard: a backup ahead of an UP master, or no comparison (warning) */
     HL__COUNT
 };
 

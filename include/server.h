@@ -72,6 +72,25 @@ enum admin_state {
     ADMIN_MAINT, /* not checked, not routed to */
 };
 
+/* The latest GTID position read of a server, kept by server.c from each check that asked. */
+struct srv_gtid {
+    bool ok; /* POS holds the position the check at AT read */
+    enum gtid_flavor flavor;
+    char pos[GTID_POS_MAX];
+    char why[128]; /* !ok: why the latest check brought no position */
+    double at;     /* ev_now() of the check that asked, 0: none asked yet */
+};
+
+/* The GTID guard of a server with `expect gtid-covers backups`, written by server.c only. */
+struct srv_guard {
+    bool override;     /* an operator accepted the server as it is: its next rise is let
+                          through, whatever it lacks (cleared once it is UP) */
+    bool noted;        /* "the guard does not block" was logged for the current reason */
+    bool behind;       /* at the latest round, a backup held transactions it lacks */
+    uint64_t blocks;   /* checks the guard turned into L7GTID */
+    char missing[160]; /* while behind: what is missing, as the info says it */
+};
+
 /* A server as one listener sees it. The same host in two listens is two servers,
  * each with its own check, as in HAProxy. */
 struct server {
@@ -97,6 +116,8 @@ struct server {
     double down_since; /* ev_now() of the last change of state or admin state */
     double last_check; /* wall clock (ev_now) of the last check verdict, 0 before any */
     _Atomic unsigned obs_consecutive; /* traffic errors in a row, every worker's (server.c) */
+    struct srv_gtid gtid;             /* its latest GTID position (read_gtid) */
+    struct srv_guard guard;           /* its GTID guard (gtid_guard) */
 };
 
 /* May a new session be sent here? Any thread. */
@@ -150,6 +171,12 @@ void server_check_report(struct server *srv, const struct check_result *r);
 void server_check_done(struct server *srv, const struct check_result *r);
 /* The one place the health state changes, with every side effect (log, kills). */
 void server_set_state(struct server *srv, enum server_state st, const struct check_result *why);
+/* The operator accepts SRV as it is: the GTID guard lets its next rise through (ON true), or
+ * guards it again (ON false). WHO names the operator for the log. 0, or -1 with why in ERR
+ * (no guard on SRV, or already UP). */
+int server_gtid_override(struct server *srv, bool on, const char *who, char *err, size_t errlen);
+/* "off" (no guard), "on" or "override": the guard as the admin port shows it. */
+const char *server_gtid_guard_str(const struct server *srv);
 /* The one place the admin state changes. WHO names the operator for the log. */
 void server_set_admin(struct server *srv, enum admin_state st, const char *who);
 

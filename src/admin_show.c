@@ -271,7 +271,29 @@ static void sc_table_status(struct admin_exec *x, const char *rest)
               sqlite3_mprintf("TABLE_SCHEMA = %Q", dbname), "TABLE_NAME", rest, "TABLE_NAME");
 }
 
-/* The column of table T that an UPDATE may set, NULL if none (or not for this client). */
+/* The next name of a writable list W ("a,b") into NAME; returns the rest, NULL at the end. */
+static const char *writable_next(const char *w, char *name, size_t size)
+{
+    size_t n;
+
+    if (!w || !*w)
+        return NULL;
+    n = strcspn(w, ",");
+    snprintf(name, size, "%.*s", (int)n, w);
+    return w + n + (w[n] == ',');
+}
+
+/* The columns of list W as SQL strings, "'a','b'" ("''" when none); sqlite3_free() it. */
+static char *writable_sql(const char *w)
+{
+    char name[CONF_NAME_MAX], *list = NULL;
+
+    while ((w = writable_next(w, name, sizeof(name))))
+        list = sqlite3_mprintf("%z%s%Q", list, list ? "," : "", name);
+    return list ? list : sqlite3_mprintf("''");
+}
+
+/* The columns of table T that an UPDATE may set, NULL if none (or not for this client). */
 static const char *writable_column(const struct admin_exec *x, const char *dbname, const char *t)
 {
     const struct admin_vtable *def = admin_sql_table(t);
@@ -282,11 +304,11 @@ static const char *writable_column(const struct admin_exec *x, const char *dbnam
 }
 
 /* DESCRIBE t [col] and SHOW [FULL] COLUMNS|FIELDS FROM t [FROM db] [LIKE | WHERE]: one row per
- * column; Extra says `writable` for the column an UPDATE may set. */
+ * column; Extra says `writable` for the columns an UPDATE may set. */
 static void show_columns(struct admin_exec *x, const char *rest, bool full, bool describe)
 {
-    char named[CONF_NAME_MAX], t[CONF_NAME_MAX], col[CONF_NAME_MAX], *pat = NULL, *privs;
-    const char *dbname, *w;
+    char named[CONF_NAME_MAX], t[CONF_NAME_MAX], col[CONF_NAME_MAX], *pat = NULL, *privs, *w;
+    const char *dbname;
 
     rest = object_name(rest, named, t);
     dbname = default_db(x, named);
@@ -296,21 +318,22 @@ static void show_columns(struct admin_exec *x, const char *rest, bool full, bool
         admin_lex_name(rest, col, sizeof(col));
         rest = pat = sqlite3_mprintf("LIKE %Q", col);
     }
-    w = writable_column(x, dbname, t);
-    privs = sqlite3_mprintf("(CASE COLUMN_NAME WHEN %Q THEN 'select,update' ELSE PRIVILEGES END)",
-                            w ? w : "");
+    w = writable_sql(writable_column(x, dbname, t));
+    privs = sqlite3_mprintf(
+        "(CASE WHEN COLUMN_NAME IN (%s) THEN 'select,update' ELSE PRIVILEGES END)", w ? w : "''");
     show_meta(x,
               sqlite3_mprintf("SELECT COLUMN_NAME AS Field, COLUMN_TYPE AS Type, %s IS_NULLABLE "
                               "AS \"Null\", COLUMN_KEY AS \"Key\", COLUMN_DEFAULT AS \"Default\", "
-                              "(CASE COLUMN_NAME WHEN %Q THEN 'writable' ELSE EXTRA END) AS "
+                              "(CASE WHEN COLUMN_NAME IN (%s) THEN 'writable' ELSE EXTRA END) AS "
                               "Extra%s%s%s FROM " ADMIN_INFO_DB ".COLUMNS",
-                              full ? "COLLATION_NAME AS Collation," : "", w ? w : "",
+                              full ? "COLLATION_NAME AS Collation," : "", w ? w : "''",
                               full ? ", " : "", full && privs ? privs : "",
                               full ? " AS Privileges, COLUMN_COMMENT AS Comment" : ""),
               sqlite3_mprintf("TABLE_SCHEMA = %Q AND TABLE_NAME = %Q",
                               admin_dialect_database(dbname, strlen(dbname)), t),
               "COLUMN_NAME", rest ? rest : "", "ORDINAL_POSITION");
     sqlite3_free(privs);
+    sqlite3_free(w);
     sqlite3_free(pat);
 }
 
@@ -502,9 +525,14 @@ static void sc_grants(struct admin_exec *x, const char *rest)
         return;
     for (size_t i = 0; !readonly && i < tabs->ntables; i++) {
         const struct admin_vtable *t = &tabs->tables[i];
-        char what[CONF_NAME_MAX + 20];
+        char what[4 * CONF_NAME_MAX + 20], name[CONF_NAME_MAX];
+        const char *w = t->writable;
+        size_t n = (size_t)snprintf(what, sizeof(what), "UPDATE (");
         snprintf(obj, sizeof(obj), "`" ADMIN_DB "`.`%s`", t->name);
-        snprintf(what, sizeof(what), "UPDATE (`%s`)", t->writable ? t->writable : "");
+        while ((w = writable_next(w, name, sizeof(name))) && n < sizeof(what))
+            n += (size_t)snprintf(what + n, sizeof(what) - n, "%s`%s`", n > 8 ? ", " : "", name);
+        if (n < sizeof(what))
+            snprintf(what + n, sizeof(what) - n, ")");
         if ((t->update && t->writable && grant_row(x, user, what, obj) < 0) ||
             (t->remove && grant_row(x, user, "DELETE", obj) < 0))
             return;

@@ -235,7 +235,7 @@ static int authorize_write(const struct admin_client *c, int action, const char 
         return deny(ER_TABLEACCESS_DENIED,
                     "%s command denied to user '%s' for table '%s': this user is read-only",
                     action == SQLITE_UPDATE ? "UPDATE" : "DELETE", c ? c->user : "?", table);
-    if (t && ((action == SQLITE_UPDATE && t->writable && column && !strcmp(column, t->writable)) ||
+    if (t && ((action == SQLITE_UPDATE && column && admin_vtab_writable(t, column)) ||
               (action == SQLITE_DELETE && t->remove))) {
         cur->write_ok = true;
         cur->updating = action == SQLITE_UPDATE;

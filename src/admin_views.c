@@ -5,8 +5,8 @@
  * This is the only file of the admin SQL side that knows the router: the engine
  * (admin_sql.c) runs over whatever tables it is opened with (admin_vtab.h), and admin.c
  * opens it with these. Writes go through the owners' own functions: server_set_admin() for
- * admin_state, sessions_kill_ids() for the sessions a DELETE (or KILL) removed, once the
- * statement completes.
+ * admin_state, server_gtid_override() for gtid_guard, sessions_kill_ids() for the sessions a DELETE
+ * (or KILL) removed, once the statement completes.
  *
  * Thread: rb_loop (the control thread) only. Server state is the control thread's own; the
  * counters are per-worker slots summed here; the sessions live in the workers, which are
@@ -68,8 +68,12 @@ static const struct admin_vcol server_cols[] = {
     {"connecting", "INTEGER"},
     {"queued", "INTEGER"},
     {"queue_timeouts", "INTEGER"},
+    {"gtid_guard", "TEXT"},
+    {"gtid_position", "TEXT"},
+    {"gtid_read", "TEXT"},
 };
 #define SERVER_COL_ADMIN_STATE 5
+#define SERVER_COL_GTID_GUARD  28
 
 static void fill_servers(struct admin_snap *s)
 {
@@ -113,6 +117,9 @@ static void fill_servers(struct admin_snap *s)
             admin_snap_int(s, t.connecting);
             admin_snap_int(s, t.queued);
             admin_snap_int(s, (int64_t)t.queue_timeouts);
+            admin_snap_text(s, server_gtid_guard_str(srv));
+            admin_snap_text(s, srv->gtid.ok ? srv->gtid.pos : NULL);
+            admin_snap_time(s, srv->gtid.ok ? srv->gtid.at : 0);
         }
     }
 }
@@ -130,11 +137,42 @@ static struct server *server_by_rowid(sqlite3_int64 rowid)
     return &l->servers[rowid % CONF_MAX_SERVERS];
 }
 
-static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv)
+/* The admin state V names, -1 if none. */
+static int admin_state_of(const char *v)
 {
     static const char *const names[] = {"ready", "drain", "maint"};
+
+    for (size_t i = 0; v && i < ARRAY_SIZE(names); i++)
+        if (!strcasecmp(v, names[i]))
+            return (int)i;
+    return -1;
+}
+
+/* gtid_guard = V on SRV: 'override' accepts the server as it is, 'on' withdraws that; the
+ * value it has already changes nothing. COUNTED: the row's change is counted by its admin
+ * state, which changes too. */
+static int update_gtid_guard(sqlite3_vtab *vt, struct server *srv, const char *v, const char *by,
+                             bool counted)
+{
+    char err[200];
+
+    if (!strcasecmp(v, server_gtid_guard_str(srv)))
+        return SQLITE_OK;
+    if (server_gtid_override(srv, !strcasecmp(v, "override"), by, err, sizeof(err)) < 0)
+        return admin_vtab_error(vt, SQLITE_CONSTRAINT, "%s", err);
+    if (!counted)
+        admin_sql_row_changed();
+    return SQLITE_OK;
+}
+
+/* An UPDATE of servers: admin_state and gtid_guard, both checked before either changes. */
+static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **argv)
+{
     const char *v = (const char *)sqlite3_value_text(argv[SERVER_COL_ADMIN_STATE]);
+    const char *g = (const char *)sqlite3_value_text(argv[SERVER_COL_GTID_GUARD]);
     struct server *srv = server_by_rowid(rowid);
+    int st = admin_state_of(v), rc;
+    bool changed;
     char by[160];
 
     if (!srv)
@@ -142,18 +180,26 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
     if (srv->retired)
         return admin_vtab_error(vt, SQLITE_CONSTRAINT,
                                 "the server was removed by a reload: its sessions only drain");
-    for (size_t i = 0; v && i < ARRAY_SIZE(names); i++) {
-        if (strcasecmp(v, names[i]))
-            continue;
-        if (srv->admin != (enum admin_state)i)
-            admin_sql_row_changed();
-        who(by, sizeof(by));
-        server_set_admin(srv, (enum admin_state)i, by);
-        return SQLITE_OK;
-    }
-    return admin_vtab_error(vt, SQLITE_CONSTRAINT,
-                            "admin_state must be 'ready', 'drain' or 'maint', not '%s'",
-                            v ? v : "NULL");
+    if (st < 0)
+        return admin_vtab_error(vt, SQLITE_CONSTRAINT,
+                                "admin_state must be 'ready', 'drain' or 'maint', not '%s'",
+                                v ? v : "NULL");
+    if (!g || (strcasecmp(g, server_gtid_guard_str(srv)) && strcasecmp(g, "override") &&
+               strcasecmp(g, "on")))
+        return admin_vtab_error(vt, SQLITE_CONSTRAINT,
+                                "gtid_guard may be set to 'override' (accept the server as it is) "
+                                "or 'on' (guard it again), not '%s'",
+                                g ? g : "NULL");
+    who(by, sizeof(by));
+    changed = srv->admin != (enum admin_state)st;
+    /* The guard first: it may still refuse (no guard, not DOWN), the admin state cannot. */
+    rc = update_gtid_guard(vt, srv, g, by, changed);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (changed)
+        admin_sql_row_changed();
+    server_set_admin(srv, (enum admin_state)st, by);
+    return SQLITE_OK;
 }
 
 /* sessions */
@@ -435,6 +481,8 @@ static void fill_server_vars(struct admin_snap *s, const struct conf_listen *l,
         var_row(s, scope, "expect read-only", "%s", c->expect_read_only ? "on" : "off");
     if (c->max_lag != EXPECT_ANY)
         var_row(s, scope, "expect max-lag", "%d", c->max_lag);
+    if (c->gtid_guard)
+        var_row(s, scope, "expect gtid-covers", "backups");
     if (c->check_query[0])
         var_row(s, scope, "check-query", "%s", c->check_query);
 }
@@ -525,7 +573,7 @@ static void fill_health_log(struct admin_snap *s)
  * holding sessions (retired = 1) may share its name with its successor. */
 static const struct admin_vtable tables[] = {
     {"servers", server_cols, ARRAY_SIZE(server_cols), fill_servers, update_server, NULL,
-     "admin_state", "listener, name"},
+     "admin_state,gtid_guard", "listener, name"},
     {"sessions", session_cols, ARRAY_SIZE(session_cols), fill_sessions, NULL, remove_session, NULL,
      "id"},
     {"health_log", health_cols, ARRAY_SIZE(health_cols), fill_health_log, NULL, NULL, NULL, "id"},

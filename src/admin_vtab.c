@@ -333,6 +333,18 @@ static const sqlite3_module vmodule = {
     .xUpdate = vt_update,
 };
 
+bool admin_vtab_writable(const struct admin_vtable *t, const char *column)
+{
+    size_t len = strlen(column);
+
+    for (const char *w = t->update ? t->writable : NULL; w && *w; w += strcspn(w, ",")) {
+        w += *w == ',';
+        if (!strncmp(w, column, len) && (w[len] == ',' || !w[len]))
+            return true;
+    }
+    return false;
+}
+
 const struct admin_vtable *admin_vtab_find(const struct admin_tables *t, const char *name)
 {
     for (size_t i = 0; t && i < t->ntables; i++)

@@ -14,6 +14,8 @@
  *   MySQL (the default):    PH_LOGIN (connect, greeting, optional TLS upgrade, login as
  *                           the check user, with MariaDB Connector/C's non-blocking API)
  *                           -> for each expectation PH_QUERY -> PH_STORE
+ *                           -> the GTID position (when the listen has a GTID guard)
+ *                              PH_QUERY -> PH_STORE, never a verdict of its own
  *                           -> PH_QUIT (COM_QUIT) -> L7OK | L7OKC | L7STS | L7RSP | ...
  *
  * Ending with COM_QUIT matters: a server counts a connection that closes without it as
@@ -57,11 +59,14 @@ const struct check_status_info check_statuses[CHK__COUNT] = {
     [CHK_L7TOUT] = {"L7TOUT", "Layer7 timeout", CHK_FAILED, false},
     [CHK_L7RSP] = {"L7RSP", "Layer7 invalid response", CHK_FAILED, true},
     [CHK_L7STS] = {"L7STS", "Layer7 wrong status", CHK_FAILED, true},
+    /* Set by the GTID guard (server.c), never by a check itself. */
+    [CHK_L7GTID] = {"L7GTID", "Layer7 missing transactions", CHK_FAILED, false},
     [CHK_HANA] = {"HANA", "Health analyze", CHK_FAILED, false},
 };
 
-/* The expectations an L7 check verifies after logging in, in this order. */
-enum step { STEP_READ_ONLY, STEP_LAG, STEP_QUERY, STEP__COUNT };
+/* What an L7 check asks after logging in, in this order: the expectations, then the GTID
+ * position the guard compares (one more query, once the expectations passed). */
+enum step { STEP_READ_ONLY, STEP_LAG, STEP_QUERY, STEP_GTID, STEP__COUNT };
 
 const char *check_status_name(enum check_status st)
 {
@@ -323,6 +328,11 @@ static const char *step_sql(const struct check *c, const struct conf_server *con
         return c->legacy_replica_status ? "SHOW SLAVE STATUS" : "SHOW REPLICA STATUS";
     case STEP_QUERY:
         return conf->check_query[0] ? conf->check_query : NULL;
+    case STEP_GTID:
+        if (!conf->read_gtid)
+            return NULL;
+        return c->gtid.flavor == GTID_MARIADB ? "SELECT @@global.gtid_current_pos"
+                                              : "SELECT @@global.gtid_executed";
     default:
         return NULL;
     }
@@ -344,6 +354,7 @@ static void next_step(struct check *c)
         return;
     }
     c->phase = PH_QUERY;
+    c->gtid.asked = c->step == STEP_GTID;
     st = mysql_real_query_start(&err, c->mysql, sql, strlen(sql));
     if (st) {
         watch(c, mysql_get_socket(c->mysql), st);
@@ -537,6 +548,23 @@ static void eval_query(struct check *c, MYSQL_RES *res)
                    row[0] ? row[0] : "NULL", conf->expect_value);
 }
 
+/* The GTID position: kept as the server printed it; the guard parses it. */
+static void eval_gtid(struct check *c, MYSQL_RES *res)
+{
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    unsigned long *len = row ? mysql_fetch_lengths(res) : NULL;
+
+    if (!row || !row[0])
+        snprintf(c->gtid.why, sizeof(c->gtid.why), "the server returned no GTID position");
+    else if (len[0] >= sizeof(c->gtid.pos))
+        snprintf(c->gtid.why, sizeof(c->gtid.why), "GTID position longer than %zu characters",
+                 sizeof(c->gtid.pos) - 1);
+    else if (memchr(row[0], '\0', len[0]))
+        snprintf(c->gtid.why, sizeof(c->gtid.why), "GTID position holds a NUL byte");
+    else
+        c->gtid.ok = snprintf(c->gtid.pos, sizeof(c->gtid.pos), "%s", row[0]) >= 0;
+}
+
 /* The result set of the current step arrived (RES may be NULL: no result set). */
 static void result_stored(struct check *c, MYSQL_RES *res)
 {
@@ -544,6 +572,7 @@ static void result_stored(struct check *c, MYSQL_RES *res)
         [STEP_READ_ONLY] = eval_read_only,
         [STEP_LAG] = eval_lag,
         [STEP_QUERY] = eval_query,
+        [STEP_GTID] = eval_gtid,
     };
 
     if (!res && mysql_errno(c->mysql))
@@ -582,6 +611,15 @@ static void query_sent(struct check *c, int err)
         store_result(c);
         return;
     }
+    /* The server cannot tell its GTID position (no such variable, no privilege): the check
+     * goes on, and the guard knows why it has no position. A client error (the connection
+     * lost) ends the check as any query's would. */
+    if (c->step == STEP_GTID && e < 2000) {
+        snprintf(c->gtid.why, sizeof(c->gtid.why), "error %u: %.100s", e, mysql_error(c->mysql));
+        c->step++;
+        next_step(c);
+        return;
+    }
     /* Servers older than MySQL 8.0.22 / MariaDB 10.5 only know SHOW SLAVE STATUS. */
     if (c->step == STEP_LAG && e == 1064 && !c->legacy_replica_status) {
         c->legacy_replica_status = true;
@@ -613,6 +651,7 @@ static void logged_in(struct check *c, MYSQL *ret)
     }
     set_result(&c->result, CHK_L7OK, 0, "%s%s%s", mysql_get_server_info(c->mysql),
                cipher ? ", TLS " : "", cipher ? cipher : "");
+    c->gtid.flavor = strstr(mysql_get_server_info(c->mysql), "MariaDB") ? GTID_MARIADB : GTID_MYSQL;
     c->step = 0;
     next_step(c);
 }
@@ -788,6 +827,8 @@ static void next_cb(struct ev_loop *loop, ev_timer *w, int revents)
     c->running = true;
     c->started_us = mono_us();
     memset(&c->result, 0, sizeof(c->result));
+    c->gtid.asked = c->gtid.ok = false;
+    c->gtid.pos[0] = c->gtid.why[0] = '\0';
     /* The timeout counts from now, not from the start of this loop turn (which a slow turn
      * would take out of the check's time). */
     ev_now_update(loop);
@@ -811,6 +852,11 @@ void check_init(struct server *srv)
     ev_set_priority(&c->next, PRI_CHECK);
     ev_set_priority(&c->timeout, PRI_CHECK);
     ev_set_priority(&c->io, PRI_CHECK);
+}
+
+const struct check_gtid *check_gtid_read(const struct server *srv)
+{
+    return &srv->check.gtid;
 }
 
 void check_schedule(struct server *srv, double after)

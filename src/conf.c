@@ -336,11 +336,11 @@ static int kw_send_proxy(struct parser *p, const char *kw, void *obj, size_t off
     return 0;
 }
 
-/* expect read-only on|off | max-lag SECONDS | rows N | value V */
+/* expect read-only on|off | max-lag SECONDS | rows N | value V | gtid-covers backups */
 static int kw_expect(struct parser *p, const char *kw, void *obj, size_t off)
 {
     struct conf_server *s = obj;
-    const char *what = arg(p, kw, "read-only, max-lag, rows or value");
+    const char *what = arg(p, kw, "read-only, max-lag, rows, value or gtid-covers");
     const char *v;
     unsigned ms;
     (void)off;
@@ -379,7 +379,16 @@ static int kw_expect(struct parser *p, const char *kw, void *obj, size_t off)
         s->has_expect_value = true;
         return 0;
     }
-    return fail(p, "unknown expectation '%s' (expected read-only, max-lag, rows or value)", what);
+    if (!strcmp(what, "gtid-covers")) {
+        if (expect_word(p, "expect gtid-covers", "backups") < 0)
+            return -1;
+        s->gtid_guard = true;
+        return 0;
+    }
+    return fail(p,
+                "unknown expectation '%s' (expected read-only, max-lag, rows, value or "
+                "gtid-covers)",
+                what);
 }
 
 /* verify none|required */
@@ -1041,10 +1050,23 @@ static int finish_listen(struct parser *p, struct conf_listen *l)
             return fail(p, "server '%s': 'expect rows' and 'expect value' need a 'check-query'",
                         s->name);
         if (s->method == CHECK_METHOD_TCP &&
-            (s->expect_read_only != EXPECT_ANY || s->max_lag != EXPECT_ANY || s->check_query[0]))
+            (s->expect_read_only != EXPECT_ANY || s->max_lag != EXPECT_ANY || s->check_query[0] ||
+             s->gtid_guard))
             return fail(p, "server '%s': expectations need a MySQL check, not 'check tcp'",
                         s->name);
+        if (s->gtid_guard && s->backup)
+            return fail(p,
+                        "server '%s': 'expect gtid-covers backups' is for an active server "
+                        "(the master), not a backup",
+                        s->name);
+        if (s->gtid_guard && !s->check)
+            return fail(p, "server '%s': 'expect gtid-covers backups' needs 'check'", s->name);
     }
+    /* A guard compares positions that the checks of the listen's servers read. */
+    for (int i = 0; i < l->nservers; i++)
+        if (l->servers[i].gtid_guard)
+            for (int j = 0; j < l->nservers; j++)
+                l->servers[j].read_gtid = l->servers[j].method == CHECK_METHOD_MYSQL;
     p->line = line;
     return 0;
 }

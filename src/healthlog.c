@@ -22,7 +22,7 @@
 #include "syslog_sink.h"
 
 /* Syslog severities (RFC 5424 section 6.2.1) used here. */
-enum { SEV_ALERT = 1, SEV_NOTICE = 5, SEV_INFO = 6 };
+enum { SEV_ALERT = 1, SEV_WARNING = 4, SEV_NOTICE = 5, SEV_INFO = 6 };
 
 /* Every kind of event: its name in JSON and the admin table, and its syslog severity. */
 static const struct {
@@ -32,6 +32,7 @@ static const struct {
     [HL_CHECK] = {"check", SEV_INFO},   [HL_TRANSITION] = {"transition", SEV_NOTICE},
     [HL_KILL] = {"kill", SEV_NOTICE},   [HL_NO_SERVER] = {"no-server", SEV_ALERT},
     [HL_ADMIN] = {"admin", SEV_NOTICE}, [HL_START] = {"start", SEV_INFO},
+    [HL_GTID] = {"gtid", SEV_WARNING},
 };
 
 /* An open sink: its `health-log` line and what it writes to. */

@@ -26,10 +26,12 @@
  */
 #include "server.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "gtid.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "log.h"
@@ -224,6 +226,207 @@ static double check_interval(const struct server *srv)
     return ms / 1000.0;
 }
 
+/* ---- the GTID guard ----
+ *
+ * A master with `expect gtid-covers backups` comes UP only when it holds every transaction
+ * each backup of its listen holds. Every server of that listen reads its GTID position in its
+ * own check (check.c, one query); the guard compares the master's fresh position with the
+ * positions of the round: each backup that is UP (or draining), not in maintenance, and whose
+ * latest position was read no longer ago than twice its check interval plus `timeout check`
+ * (a backup whose first check has not ended yet is left out).
+ * While the master is DOWN, a backup ahead of it turns its passed check into L7GTID (it stays
+ * DOWN, no failback pass runs); while it is UP the same finding is only reported. A position
+ * that cannot be read or compared never blocks: the guard says so once, in the health log.
+ */
+
+/* Keep what SRV's check read of its GTID position, if it asked. */
+static void keep_gtid(struct server *srv)
+{
+    const struct check_gtid *g = check_gtid_read(srv);
+
+    if (!g->asked)
+        return;
+    srv->gtid.ok = g->ok;
+    srv->gtid.flavor = g->flavor;
+    snprintf(srv->gtid.pos, sizeof(srv->gtid.pos), "%s", g->ok ? g->pos : "");
+    snprintf(srv->gtid.why, sizeof(srv->gtid.why), "%s", g->ok ? "" : g->why);
+    srv->gtid.at = ev_now(rb_loop);
+}
+
+/* Is backup B's position one of the current round? */
+static bool gtid_fresh(const struct server *b)
+{
+    double window = 2 * (check_interval(b) + b->listener->conf->timeout_check / 1000.0);
+
+    return b->gtid.at > 0 && ev_now(rb_loop) - b->gtid.at <= window;
+}
+
+/* What one round of the guard found. */
+struct guard_round {
+    bool lacks;        /* a backup holds transactions the master lacks */
+    char missing[160]; /* the first such backup and what it holds ("replica1 has 0-2-9, ...") */
+    char note[200];    /* the first position that could not be compared, and why; "" if none */
+};
+
+static void guard_note(struct guard_round *g, const char *name, const char *why)
+{
+    if (!g->note[0])
+        snprintf(g->note, sizeof(g->note), "%.63s: %.130s", name, why);
+}
+
+/* Compare master SRV's fresh position with the position of each backup of the round. */
+static void guard_compare(const struct server *srv, struct guard_round *g)
+{
+    const struct listener *l = srv->listener;
+    char what[160];
+
+    memset(g, 0, sizeof(*g));
+    if (!srv->gtid.ok) {
+        guard_note(g, srv->conf->name, srv->gtid.why);
+        return;
+    }
+    for (int i = 0; i < l->nservers; i++) {
+        const struct server *b = &l->servers[i];
+        if (!b->conf->backup || b->retired || b->admin == ADMIN_MAINT || b->state == SRV_DOWN)
+            continue;
+        if (!b->conf->check || !b->conf->read_gtid) {
+            guard_note(g, b->conf->name, "its check reads no GTID position (check tcp or none)");
+        } else if (b->gtid.at == 0) {
+            continue; /* its first check has not ended yet: nothing known */
+        } else if (!gtid_fresh(b)) {
+            guard_note(g, b->conf->name, "no GTID position read in this round");
+        } else if (!b->gtid.ok) {
+            guard_note(g, b->conf->name, b->gtid.why);
+        } else if (b->gtid.flavor != srv->gtid.flavor) {
+            guard_note(g, b->conf->name, "a MariaDB and a MySQL position cannot be compared");
+        } else {
+            switch (
+                gtid_compare(srv->gtid.flavor, srv->gtid.pos, b->gtid.pos, what, sizeof(what))) {
+            case GTID_COVERS:
+                break;
+            case GTID_LACKS:
+                if (!g->lacks)
+                    snprintf(g->missing, sizeof(g->missing), "%.63s %.95s", b->conf->name, what);
+                g->lacks = true;
+                break;
+            case GTID_INVALID:
+                guard_note(g, b->conf->name, what);
+                break;
+            }
+        }
+    }
+}
+
+static void guard_emit(const struct server *srv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* One health-log line of the guard of SRV. */
+static void guard_emit(const struct server *srv, const char *fmt, ...)
+{
+    struct hl_event ev = {.kind = HL_GTID,
+                          .server = srv->id,
+                          .listener = srv->listener->conf->name,
+                          .state = server_state_str(srv->state)};
+    char line[HL_LINE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    healthlog_emit(&ev, "%s", line);
+}
+
+/* A position that could not be compared: said once, until every position compares again. */
+static void guard_unreadable(struct server *srv, const struct guard_round *g)
+{
+    if (!g->note[0]) {
+        srv->guard.noted = false;
+        return;
+    }
+    if (srv->guard.noted)
+        return;
+    srv->guard.noted = true;
+    guard_emit(srv, "GTID guard of server %s does not block: %s.", srv->id, g->note);
+}
+
+/* While SRV is UP: a backup ahead of it is reported when it starts and when it ends. */
+static void guard_report(struct server *srv, const struct guard_round *g)
+{
+    if (g->lacks && !srv->guard.behind)
+        guard_emit(srv,
+                   "Server %s lacks transactions a backup holds: %s (reported; the server "
+                   "stays UP).",
+                   srv->id, g->missing);
+    else if (!g->lacks && srv->guard.behind)
+        guard_emit(srv, "Server %s holds every transaction of its backups again.", srv->id);
+}
+
+/* The GTID guard on a passed check R of SRV: returns the result to count, R itself or OUT,
+ * an L7GTID failure naming what is missing while SRV is DOWN and a backup is ahead of it. */
+static const struct check_result *gtid_guard(struct server *srv, const struct check_result *r,
+                                             struct check_result *out)
+{
+    struct guard_round g;
+
+    guard_compare(srv, &g);
+    guard_unreadable(srv, &g);
+    if (srv->state != SRV_DOWN)
+        guard_report(srv, &g);
+    srv->guard.behind = g.lacks;
+    snprintf(srv->guard.missing, sizeof(srv->guard.missing), "%s", g.lacks ? g.missing : "");
+    if (srv->state != SRV_DOWN || !g.lacks)
+        return r;
+    *out = *r;
+    if (srv->guard.override) {
+        snprintf(out->info, sizeof(out->info), "%.30s, GTID guard overridden (%.100s)", r->info,
+                 g.missing);
+        return out;
+    }
+    out->status = CHK_L7GTID;
+    out->code = 0;
+    snprintf(out->info, sizeof(out->info), "%s", g.missing);
+    srv->guard.blocks++;
+    return out;
+}
+
+const char *server_gtid_guard_str(const struct server *srv)
+{
+    if (!srv->conf->gtid_guard)
+        return "off";
+    return srv->guard.override ? "override" : "on";
+}
+
+int server_gtid_override(struct server *srv, bool on, const char *who, char *err, size_t errlen)
+{
+    struct hl_event ev = {.kind = HL_ADMIN,
+                          .server = srv->id,
+                          .listener = srv->listener->conf->name,
+                          .state = on ? "override" : "on"};
+
+    if (!srv->conf->gtid_guard) {
+        snprintf(err, errlen, "server %s has no GTID guard (expect gtid-covers backups)", srv->id);
+        return -1;
+    }
+    if (on && srv->state != SRV_DOWN) {
+        snprintf(err, errlen, "server %s is %s: the GTID guard only holds back a DOWN server",
+                 srv->id, server_state_str(srv->state));
+        return -1;
+    }
+    if (srv->guard.override == on)
+        return 0;
+    srv->guard.override = on;
+    if (on)
+        healthlog_emit(&ev,
+                       "GTID guard of server %s overridden by %s: it may come UP as it is%s%s.",
+                       srv->id, who, srv->guard.behind ? ", although " : "",
+                       srv->guard.behind ? srv->guard.missing : "");
+    else
+        healthlog_emit(&ev, "GTID guard of server %s restored by %s.", srv->id, who);
+    if (on)
+        check_hurry(srv, fastinter_s(srv));
+    return 0;
+}
+
 void server_check_start(struct server *srv)
 {
     if (srv->conf->check && srv->admin != ADMIN_MAINT)
@@ -232,6 +435,12 @@ void server_check_start(struct server *srv)
 
 void server_check_report(struct server *srv, const struct check_result *r)
 {
+    struct check_result guarded;
+
+    keep_gtid(srv);
+    if (srv->conf->gtid_guard && check_status_class(r->status) != CHK_FAILED &&
+        check_status_class(r->status) != CHK_NEUTRAL)
+        r = gtid_guard(srv, r, &guarded);
     /* The verdict first: the next interval depends on where it leaves the counter. */
     server_check_done(srv, r);
     if (srv->admin == ADMIN_MAINT || srv->retired)
@@ -414,6 +623,7 @@ void server_check_done(struct server *srv, const struct check_result *r)
 {
     enum check_class cls = check_status_class(r->status);
     enum check_class prev = srv->last_class;
+    enum check_status prev_status = srv->last.status;
     enum server_state target = cls == CHK_CONDITIONAL ? SRV_DRAIN : SRV_UP;
 
     srv->last = *r;
@@ -432,8 +642,10 @@ void server_check_done(struct server *srv, const struct check_result *r)
             server_set_state(srv, SRV_DOWN, r);
             return;
         }
-        /* Logged while UP, or while DOWN but rising: what led to a change. */
-        if (srv->state != SRV_DOWN || prev == CHK_PASSED || prev == CHK_CONDITIONAL)
+        /* Logged while UP, or while DOWN but rising: what led to a change; and the GTID
+         * guard holding a DOWN server back, when it starts to. */
+        if (srv->state != SRV_DOWN || prev == CHK_PASSED || prev == CHK_CONDITIONAL ||
+            (r->status == CHK_L7GTID && prev_status != CHK_L7GTID))
             log_check(srv, r, false);
         return;
     }
@@ -542,6 +754,8 @@ static void set_state(struct server *srv, enum server_state st, const struct che
     downtime_before(srv);
     /* Routable first: sessions redispatched by the kill below can land here. */
     srv->state = st;
+    if (st != SRV_DOWN)
+        srv->guard.override = false; /* used: the next return is guarded again */
     publish(srv);
     srv->last_change = ev_now(rb_loop);
     downtime_after(srv);

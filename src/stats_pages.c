@@ -47,6 +47,8 @@ struct srv_row {
     int64_t connecting;      /* connects in flight (max-connecting) */
     int64_t queued;          /* sessions waiting for a connect slot */
     int64_t queue_timeouts;  /* sessions refused at `timeout queue` */
+    int64_t gtid_behind;     /* GTID guard: a backup held transactions it lacks, last round */
+    int64_t gtid_blocks;     /* GTID guard: checks it turned into L7GTID */
 };
 
 static void take_row(struct srv_row *r, const struct listener *l, const struct server *srv)
@@ -79,6 +81,8 @@ static void take_row(struct srv_row *r, const struct listener *l, const struct s
     r->connecting = t.connecting;
     r->queued = t.queued;
     r->queue_timeouts = (int64_t)t.queue_timeouts;
+    r->gtid_behind = srv->conf->gtid_guard && srv->guard.behind;
+    r->gtid_blocks = (int64_t)srv->guard.blocks;
 }
 
 /* --- escaping --- */
@@ -249,6 +253,13 @@ static const struct srv_metric srv_metrics[] = {
      ROW(queued), 1},
     {"rebound_server_queue_timeouts_total", "counter",
      "Client sessions refused after waiting timeout queue for a connect slot.", ROW(queue_timeouts),
+     1},
+    {"rebound_server_gtid_behind", "gauge",
+     "1 when, at the GTID guard's latest round, a backup held transactions this server lacks "
+     "(expect gtid-covers backups); 0 otherwise.",
+     ROW(gtid_behind), 1},
+    {"rebound_server_gtid_guard_blocks_total", "counter",
+     "Passed checks the GTID guard turned into L7GTID, keeping the server DOWN.", ROW(gtid_blocks),
      1},
 };
 

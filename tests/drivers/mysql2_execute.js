@@ -58,7 +58,7 @@ async function main() {
   check(res.affectedRows === 1, 'UPDATE back to ready');
 
   [rows] = await c.execute('DESCRIBE servers');
-  check(rows.length === 25, 'DESCRIBE servers: 25 columns');
+  check(rows.length === 31, 'DESCRIBE servers: 31 columns');
 
   await expectError(c, 'SELECT ? + ?', [1], 1835, 'one parameter for two');
   await expectError(c, 'CREATE TABLE t(a)', [], 1227, 'CREATE TABLE');

@@ -91,7 +91,7 @@ try {
     // A shortcut whose columns only its execution tells.
     $st = $m->prepare('DESCRIBE servers');
     $st->execute();
-    check($st->get_result()->num_rows === 25, 'DESCRIBE servers: 25 columns');
+    check($st->get_result()->num_rows === 31, 'DESCRIBE servers: 31 columns');
     $st->close();
     $m->close();
 

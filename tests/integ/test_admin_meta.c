@@ -164,7 +164,8 @@ static void test_show_grants(void **state)
     expect_in(out, "| Grants for admin@% ");
     expect_in(out, "| GRANT USAGE ON *.* TO `admin`@`%` ");
     expect_in(out, "| GRANT SELECT ON `rebound`.* TO `admin`@`%` ");
-    expect_in(out, "| GRANT UPDATE (`admin_state`) ON `rebound`.`servers` TO `admin`@`%` ");
+    expect_in(
+        out, "| GRANT UPDATE (`admin_state`, `gtid_guard`) ON `rebound`.`servers` TO `admin`@`%` ");
     expect_in(out, "| GRANT DELETE ON `rebound`.`sessions` TO `admin`@`%` ");
     cli_ok("viewer", VIEWER_PW, "SHOW GRANTS FOR CURRENT_USER()", out, sizeof(out));
     expect_in(out, "| GRANT SELECT ON `rebound`.* TO `viewer`@`%` ");

@@ -405,7 +405,7 @@ static void test_cursor_long_data_shortcuts(void **state)
     st = prepare(m, "SHOW FULL SERVERS LIKE ?");
     MYSQL_BIND like[1] = {bind_str("mast%")};
     execute(st, like);
-    assert_int_equal(mysql_stmt_field_count(st), 25);
+    assert_int_equal(mysql_stmt_field_count(st), 31);
     mysql_stmt_store_result(st);
     assert_int_equal(mysql_stmt_num_rows(st), 1);
     mysql_stmt_close(st);
@@ -413,7 +413,7 @@ static void test_cursor_long_data_shortcuts(void **state)
     assert_int_equal(mysql_stmt_field_count(st), 6);
     execute(st, NULL);
     assert_int_equal(mysql_stmt_field_count(st), 6);
-    assert_int_equal(bind_result(st, 6, "ssssss", c), 25);
+    assert_int_equal(bind_result(st, 6, "ssssss", c), 31);
     assert_true(fetch(st, 6, c));
     assert_string_equal(c[0].s, "listener");
     mysql_stmt_close(st);

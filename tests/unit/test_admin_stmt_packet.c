@@ -511,12 +511,12 @@ static void test_prepare_shortcuts(void **state)
     send_cmd(&ap, 0x17, body, n);
     assert_int_equal(count_packets(&ap), 1 + 2 + 1 + 1);
     id = prepare(&ap, "SHOW SERVERS", 0, 9);
-    id = prepare(&ap, "SHOW FULL SERVERS", 0, 28);
+    id = prepare(&ap, "SHOW FULL SERVERS", 0, 31);
     id = prepare(&ap, "select @@version_comment limit 1", 0, 1);
     id = prepare(&ap, "DESCRIBE servers", 0, 6);
     n = execute_body(body, id, 0, NULL, 0, NULL, 0);
     send_cmd(&ap, 0x17, body, n);
-    assert_int_equal(count_packets(&ap), 1 + 6 + 28 + 1); /* a row per column */
+    assert_int_equal(count_packets(&ap), 1 + 6 + 31 + 1); /* a row per column */
     id = prepare(&ap, "SET NAMES utf8mb4", 0, 0);
     send_cmd(&ap, 0x17, body, execute_body(body, id, 0, NULL, 0, NULL, 0));
     assert_int_equal(packet_at(&ap, 0, &n)[0], 0x00);

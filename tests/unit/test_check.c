@@ -36,15 +36,16 @@ static const struct want_status want[] = {
     {CHK_L7TOUT, "L7TOUT", "Layer7 timeout", CHK_FAILED, false},
     {CHK_L7RSP, "L7RSP", "Layer7 invalid response", CHK_FAILED, true},
     {CHK_L7STS, "L7STS", "Layer7 wrong status", CHK_FAILED, true},
+    {CHK_L7GTID, "L7GTID", "Layer7 missing transactions", CHK_FAILED, false},
     {CHK_HANA, "HANA", "Health analyze", CHK_FAILED, false},
 };
 
-/* The 15 statuses of the design, each with its row, in enum order. */
+/* The 15 statuses of the design and the GTID guard's, each with its row, in enum order. */
 static void test_status_table(void **state)
 {
     (void)state;
 
-    assert_int_equal(CHK__COUNT, 15);
+    assert_int_equal(CHK__COUNT, 16);
     assert_int_equal(sizeof(want) / sizeof(want[0]), CHK__COUNT);
     for (size_t i = 0; i < CHK__COUNT; i++) {
         const struct check_status_info *row = &check_statuses[want[i].st];

@@ -813,6 +813,54 @@ static void test_err_mysql_check_without_user(void **state)
                "user NAME [password PASS]' or use 'check tcp')");
 }
 
+/* expect gtid-covers backups: on the master; every MySQL-checked server of its listen then
+ * reads its GTID position, and only those. */
+static void test_gtid_guard(void **state)
+{
+    struct conf *c = parse_ok("defaults check mysql user u\n"
+                              "listen rw\n    bind 127.0.0.1:1\n"
+                              "    server m 127.0.0.1:1 check expect read-only off "
+                              "expect gtid-covers backups\n"
+                              "    server r1 127.0.0.1:2 check backup\n"
+                              "    server r2 127.0.0.1:3 check tcp backup\n"
+                              "listen ro\n    bind 127.0.0.1:4\n"
+                              "    server r1 127.0.0.1:2 check\n");
+    const struct conf_server *s = c->listens[0].servers;
+    (void)state;
+
+    assert_true(s[0].gtid_guard);
+    assert_false(s[1].gtid_guard);
+    assert_true(s[0].read_gtid);
+    assert_true(s[1].read_gtid);
+    assert_false(s[2].read_gtid); /* check tcp: no query to ask */
+    assert_int_equal(s[0].expect_read_only, 0);
+    assert_false(c->listens[1].servers[0].read_gtid); /* another listen: no guard there */
+    conf_free(c);
+}
+
+static void test_err_gtid_guard(void **state)
+{
+    (void)state;
+
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n"
+               "    server a 127.0.0.1:1 check mysql user u expect gtid-covers replicas\n",
+               "t.conf:3: 'expect gtid-covers' expects 'backups', got 'replicas'");
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n    server a 127.0.0.1:1 check mysql user u\n"
+               "    server b 127.0.0.1:2 check mysql user u backup expect gtid-covers backups\n",
+               "t.conf:4: server 'b': 'expect gtid-covers backups' is for an active server (the "
+               "master), not a backup");
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n"
+               "    server a 127.0.0.1:1 check tcp expect gtid-covers backups\n",
+               "t.conf:3: server 'a': expectations need a MySQL check, not 'check tcp'");
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n"
+               "    server a 127.0.0.1:1 expect gtid-covers backups\n",
+               "t.conf:3: server 'a': 'expect gtid-covers backups' needs 'check'");
+    parse_fail("listen rw\n    bind 127.0.0.1:1\n"
+               "    server a 127.0.0.1:1 check mysql user u expect gtid\n",
+               "t.conf:3: unknown expectation 'gtid' (expected read-only, max-lag, rows, value "
+               "or gtid-covers)");
+}
+
 static void test_err_unterminated_quote(void **state)
 {
     (void)state;
@@ -1101,6 +1149,8 @@ int main(void)
         cmocka_unit_test(test_err_listen_without_server),
         cmocka_unit_test(test_err_duplicates),
         cmocka_unit_test(test_err_mysql_check_without_user),
+        cmocka_unit_test(test_gtid_guard),
+        cmocka_unit_test(test_err_gtid_guard),
         cmocka_unit_test(test_err_unterminated_quote),
         cmocka_unit_test(test_err_missing_argument),
         cmocka_unit_test(test_err_wrong_word),

@@ -669,6 +669,7 @@ static void test_syslog_pri(void **state)
     } want[] = {
         {HL_CHECK, 6, "check"},         {HL_TRANSITION, 5, "transition"}, {HL_KILL, 5, "kill"},
         {HL_NO_SERVER, 1, "no-server"}, {HL_ADMIN, 5, "admin"},           {HL_START, 6, "start"},
+        {HL_GTID, 4, "gtid"},
     };
     static const struct {
         const char *name;

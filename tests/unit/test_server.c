@@ -1,7 +1,8 @@
 /* test_server.c - unit tests for the server state machine and server selection, on real
  * structs: a config from conf_parse, listeners and servers built by hand (no sockets are
  * bound, the event loop never runs), check verdicts fed to server_check_done(), and the
- * health log written to a temp file whose lines are compared exactly.
+ * health log written to a temp file whose lines are compared exactly. The GTID guard's tests
+ * report whole checks (server_check_report), each with the GTID position it read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,7 +23,8 @@
 #include "server.h"
 
 /* rw: the product's main case; ro: option allbackups; multi: two actives, two backups;
- * rr/lc: the balance algorithms among actives. All checks are `check tcp`. */
+ * rr/lc: the balance algorithms among actives; gt: a master with a GTID guard. All checks are
+ * `check tcp`, but gt's. */
 static const char conf_fmt[] =
     "global\n"
     "    health-log file %s\n"
@@ -58,7 +60,13 @@ static const char conf_fmt[] =
     "    balance leastconn\n"
     "    server a1 127.0.0.1:3340\n"
     "    server a2 127.0.0.1:3341\n"
-    "    server a3 127.0.0.1:3342\n";
+    "    server a3 127.0.0.1:3342\n"
+    "listen gt\n"
+    "    bind 127.0.0.1:3304\n"
+    "    check mysql user u\n"
+    "    server m 127.0.0.1:3350 rise 1 fall 1 expect gtid-covers backups\n"
+    "    server b1 127.0.0.1:3351 backup\n"
+    "    server b2 127.0.0.1:3352 backup\n";
 
 /* The world of one test: config, listeners, the health log file and how far it is read. */
 static struct {
@@ -890,6 +898,139 @@ static void test_neutral_hides_recovery_line(void **state)
     expect_log("Health check for server rw/master succeeded, " RES_L7OK ", status: 3/3 UP.", NULL);
 }
 
+/* --- the GTID guard --- */
+
+/* SRV's check passed (L7OK) and read POS (NULL: asked, but got WHY instead). */
+static void report_gtid(struct server *srv, const char *pos, const char *why)
+{
+    struct check_gtid *g = &srv->check.gtid;
+
+    *g = (struct check_gtid){.asked = true, .ok = pos != NULL, .flavor = GTID_MARIADB};
+    snprintf(g->pos, sizeof(g->pos), "%s", pos ? pos : "");
+    snprintf(g->why, sizeof(g->why), "%s", why ? why : "");
+    server_check_report(srv, &r_l7ok);
+}
+
+#define GT_DOWN_LINE "Server gt/m is DOWN, " RES_L4CON ". 0 active and 2 backup servers online."
+#define GT_HELD_LINE                                                                               \
+    "Health check for server gt/m failed, reason: Layer7 missing transactions, info: \"b1 has "    \
+    "0-2-1044, master stops at 0-1-1040\", check duration: 3ms, status: 0/1 DOWN."
+
+/* The master back with a backup ahead of it stays DOWN (L7GTID, logged once); once it holds
+ * what the backup holds it comes UP. */
+static void test_gtid_guard_holds_back(void **state)
+{
+    struct server *m = S("gt", "m"), *b1 = S("gt", "b1"), *b2 = S("gt", "b2");
+    (void)state;
+
+    report_gtid(b1, "0-1-1040", NULL);
+    report_gtid(b2, "0-1-1040", NULL);
+    feed(m, &r_l4con, 1);
+    expect_log(GT_DOWN_LINE, NULL);
+    report_gtid(b1, "0-2-1044", NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    expect_log(GT_HELD_LINE, NULL);
+    assert_int_equal(m->state, SRV_DOWN);
+    assert_int_equal(m->last.status, CHK_L7GTID);
+    assert_string_equal(m->last.info, "b1 has 0-2-1044, master stops at 0-1-1040");
+    assert_true(m->guard.behind);
+    assert_int_equal(m->guard.blocks, 2);
+    assert_string_equal(server_gtid_guard_str(m), "on");
+    assert_string_equal(server_gtid_guard_str(b1), "off");
+
+    report_gtid(m, "0-2-1044", NULL); /* caught up from b1 */
+    expect_log("Server gt/m is UP, " RES_L7OK ". 1 active and 2 backup servers online.", NULL);
+    assert_false(m->guard.behind);
+}
+
+/* A DOWN backup, or a domain only the master has, never holds the master back. */
+static void test_gtid_guard_ignores_down_backup_and_own_domain(void **state)
+{
+    struct server *m = S("gt", "m"), *b1 = S("gt", "b1"), *b2 = S("gt", "b2");
+    (void)state;
+
+    report_gtid(b1, "0-2-1044", NULL);
+    report_gtid(b2, "0-1-1040", NULL);
+    feed(m, &r_l4con, 1);
+    feed(b1, &r_l4con, 3); /* b1 (fall 3) goes DOWN */
+    assert_int_equal(b1->state, SRV_DOWN);
+    report_gtid(m, "0-1-1040,7-1-3", NULL);
+    assert_int_equal(m->state, SRV_UP);
+    assert_int_equal(m->guard.blocks, 0);
+}
+
+/* The override lets the held-back master up once, logged with who; the UP line says what it
+ * lacks. It is refused on a server without a guard and on one that is UP. */
+static void test_gtid_guard_override(void **state)
+{
+    struct server *m = S("gt", "m"), *b1 = S("gt", "b1");
+    char err[200];
+    (void)state;
+
+    report_gtid(b1, "0-2-1044", NULL);
+    feed(m, &r_l4con, 1);
+    report_gtid(m, "0-1-1040", NULL);
+    expect_log(GT_DOWN_LINE, GT_HELD_LINE, NULL);
+    assert_int_equal(server_gtid_override(b1, true, "admin a@h:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "server gt/b1 has no GTID guard (expect gtid-covers backups)");
+    assert_int_equal(server_gtid_override(m, true, "admin a@h:1", err, sizeof(err)), 0);
+    assert_string_equal(server_gtid_guard_str(m), "override");
+    assert_int_equal(server_gtid_override(m, false, "admin a@h:1", err, sizeof(err)), 0);
+    assert_int_equal(server_gtid_override(m, true, "admin a@h:1", err, sizeof(err)), 0);
+    expect_log("GTID guard of server gt/m overridden by admin a@h:1: it may come UP as it is, "
+               "although b1 has 0-2-1044, master stops at 0-1-1040.",
+               "GTID guard of server gt/m restored by admin a@h:1.",
+               "GTID guard of server gt/m overridden by admin a@h:1: it may come UP as it is, "
+               "although b1 has 0-2-1044, master stops at 0-1-1040.",
+               NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    expect_log("Server gt/m is UP, reason: Layer7 check passed, code: 0, info: "
+               "\"10.11.6-MariaDB-log, GTID guard overridden (b1 has 0-2-1044, master stops at "
+               "0-1-1040)\", check duration: 3ms. 1 active and 2 backup servers online.",
+               NULL);
+    assert_string_equal(server_gtid_guard_str(m), "on"); /* used up */
+    assert_int_equal(server_gtid_override(m, true, "admin a@h:1", err, sizeof(err)), -1);
+    assert_string_equal(err, "server gt/m is UP: the GTID guard only holds back a DOWN server");
+}
+
+/* While UP a backup ahead is reported when it starts and when it ends, never acted on; a
+ * position that cannot be compared is said once and never blocks. */
+static void test_gtid_guard_reports_while_up(void **state)
+{
+    struct server *m = S("gt", "m"), *b1 = S("gt", "b1"), *b2 = S("gt", "b2");
+    (void)state;
+
+    report_gtid(b1, "0-1-1040", NULL);
+    report_gtid(b2, "0-1-1040", NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    report_gtid(b1, "0-2-1041", NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    report_gtid(m, "0-1-1040", NULL);
+    assert_int_equal(m->state, SRV_UP);
+    report_gtid(m, "0-2-1041", NULL);
+    expect_log("Server gt/m lacks transactions a backup holds: b1 has 0-2-1041, master stops at "
+               "0-1-1040 (reported; the server stays UP).",
+               "Server gt/m holds every transaction of its backups again.", NULL);
+
+    report_gtid(b2, NULL, "error 1193: Unknown system variable 'gtid_current_pos'");
+    report_gtid(m, "0-2-1041", NULL);
+    report_gtid(m, "0-2-1041", NULL);
+    report_gtid(b2, "0-1-x", NULL);
+    report_gtid(m, "0-2-1041", NULL);
+    expect_log("GTID guard of server gt/m does not block: b2: error 1193: Unknown system "
+               "variable 'gtid_current_pos'.",
+               NULL);
+    feed(m, &r_l4con, 1);
+    report_gtid(b1, "0-2-1050", NULL);
+    report_gtid(m, "0-2-1041", NULL); /* b2 garbage: cannot tell, but b1 is ahead: held */
+    assert_int_equal(m->state, SRV_DOWN);
+    assert_int_equal(m->last.status, CHK_L7GTID);
+    report_gtid(b1, NULL, "error 1227: Access denied");
+    report_gtid(m, NULL, "error 1227: Access denied");
+    assert_int_equal(m->state, SRV_UP); /* nothing to compare: not held */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -925,6 +1066,10 @@ int main(void)
         T(test_fall_needs_consecutive_failures),
         T(test_rise_needs_consecutive_passes),
         T(test_neutral_hides_recovery_line),
+        T(test_gtid_guard_holds_back),
+        T(test_gtid_guard_ignores_down_backup_and_own_domain),
+        T(test_gtid_guard_override),
+        T(test_gtid_guard_reports_while_up),
     };
 
     return cmocka_run_group_tests(tests, group_setup, NULL);
