@@ -5,7 +5,8 @@
  * and no failback pass may run. Once the master has caught up from replica1 (it replicates from
  * it), it comes UP and the failback pass runs. An operator's override lets it up as it is, with
  * the admin's name in the health log. A master whose only extra transactions are in a domain no
- * backup has comes UP at once.
+ * backup has comes UP at once. A master restored from an older copy of its data directory
+ * stays DOWN.
  *
  * Every wait is bounded and polls for a state; nothing asserts how fast the machine is. */
 #include <stdarg.h>
@@ -299,10 +300,29 @@ static void failback_ran(long from)
     assert_true(metric("rebound_server_up{listener=\"rw\",server=\"master\"}") == 1);
 }
 
+/* The runbook: the master replicates from replica1's binlog file BINLOG (from its start) until
+ * it holds row ID, which it lacked; the replication is stopped and forgotten at teardown. */
+static void catch_up(const char *binlog, int id)
+{
+    char sql[512];
+
+    fixture_push_undo(&fx, "master", "RESET SLAVE ALL");
+    fixture_push_undo(&fx, "master", "STOP SLAVE");
+    snprintf(sql, sizeof(sql),
+             "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %d, MASTER_USER = 'repl', "
+             "MASTER_PASSWORD = 'repl-pass', MASTER_LOG_FILE = '%s', MASTER_LOG_POS = 4, "
+             "MASTER_USE_GTID = no, MASTER_CONNECT_RETRY = 1",
+             cluster_port("replica1"), binlog);
+    root("master", sql);
+    root("master", "START SLAVE");
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM appdb.gtid_guard WHERE id = %d", id);
+    wait_root_true("master", sql);
+}
+
 /* A master that lost a write stays DOWN; once it caught up from the replica it comes UP. */
 static void test_master_lacking_a_write_stays_down_until_caught_up(void **state)
 {
-    char binlog[128], sql[512];
+    char binlog[128];
     long from;
 
     (void)state;
@@ -313,17 +333,7 @@ static void test_master_lacking_a_write_stays_down_until_caught_up(void **state)
     from = file_size(fx.health_log);
     master_held_back(from);
 
-    /* The runbook: the master replicates from replica1 until it holds what replica1 holds. */
-    fixture_push_undo(&fx, "master", "RESET SLAVE ALL");
-    fixture_push_undo(&fx, "master", "STOP SLAVE");
-    snprintf(sql, sizeof(sql),
-             "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = %d, MASTER_USER = 'repl', "
-             "MASTER_PASSWORD = 'repl-pass', MASTER_LOG_FILE = '%s', MASTER_LOG_POS = 4, "
-             "MASTER_USE_GTID = no, MASTER_CONNECT_RETRY = 1",
-             cluster_port("replica1"), binlog);
-    root("master", sql);
-    root("master", "START SLAVE");
-    wait_root_true("master", "SELECT COUNT(*) FROM appdb.gtid_guard WHERE id = 1");
+    catch_up(binlog, 1);
     failback_ran(from);
     expect_no_line(from, "does not block", "a position could not be compared");
     assert_int_equal(fixture_admin_int(&fx, "SELECT COUNT(*) FROM servers WHERE listener = 'rw' "
@@ -387,6 +397,10 @@ static void test_override_lets_the_master_up(void **state)
     assert_int_equal(fixture_admin_int(&fx, "SELECT state = 'UP' FROM servers WHERE listener = "
                                             "'rw' AND name = 'master'"),
                      1);
+    /* Then it catches up, as the runbook says, and the report ends. */
+    catch_up(binlog, 2);
+    fixture_expect_line(&fx, from, "Server rw/master holds every transaction of its backups again",
+                        LOG_WAIT_MS);
 }
 
 /* Transactions in a domain no backup has are the master's own: it comes UP at once. */
@@ -422,14 +436,83 @@ static void test_master_with_own_domain_comes_up(void **state)
                      1);
 }
 
+/* Run ARGV (a command and its arguments, NULL-ended), failing the test unless it exits 0. */
+static void run_ok(char *const argv[])
+{
+    char out[1024];
+    int rc = run_command(argv, out, sizeof(out), LOG_WAIT_MS);
+
+    if (rc != 0)
+        fail_msg("%s exited with %d: %s", argv[0], rc, out);
+}
+
+/* A master restored from an older copy of its own data directory lacks its own latest
+ * transaction, which both replicas hold: it stays DOWN, naming what it lacks. (Last in the
+ * file: the replicas then fail to replicate from the restored master, as they would.) */
+static void test_master_restored_from_older_copy_stays_down(void **state)
+{
+    char dir[512], copy[600];
+    long from;
+    MYSQL *c;
+
+    (void)state;
+    make_table();
+    start_router();
+    expect_clients_on(cluster_port("master"), "at start");
+    harness_path(dir, sizeof(dir), "master");
+    snprintf(copy, sizeof(copy), "%s.copy", dir);
+
+    /* The copy, taken while the master is stopped. */
+    from = file_size(fx.health_log);
+    assert_int_equal(cluster_stop_one("master"), 0);
+    fixture_expect_line(&fx, from, "Server rw/master is DOWN", LOG_WAIT_MS);
+    run_ok((char *const[]){"/bin/cp", "-a", dir, copy, NULL});
+    from = file_size(fx.health_log);
+    assert_int_equal(cluster_start_one("master"), 0);
+    fixture_expect_line(&fx, from, "Server rw/master is UP", LOG_WAIT_MS);
+    expect_clients_on(cluster_port("master"), "the master is back");
+
+    /* A write through rebound that the master makes and both replicas receive. */
+    c = client_connect_app(fx.rw_port);
+    assert_non_null(c);
+    assert_int_equal(client_server_port(c), cluster_port("master"));
+    assert_int_equal(client_query(c, "INSERT INTO appdb.gtid_guard VALUES (900)"), 0);
+    mysql_close(c);
+    wait_root_true("replica1", "SELECT COUNT(*) FROM appdb.gtid_guard WHERE id = 900");
+    wait_root_true("replica2", "SELECT COUNT(*) FROM appdb.gtid_guard WHERE id = 900");
+
+    /* The master comes back from the copy, without that write. */
+    from = file_size(fx.health_log);
+    assert_int_equal(cluster_stop_one("master"), 0);
+    fixture_expect_line(&fx, from, "Server rw/master is DOWN", LOG_WAIT_MS);
+    run_ok((char *const[]){"/bin/rm", "-rf", dir, NULL});
+    run_ok((char *const[]){"/bin/mv", copy, dir, NULL});
+    assert_int_equal(cluster_start_one("master"), 0);
+    fixture_expect_line(&fx, from,
+                        "Health check for server rw/master failed, reason: Layer7 missing "
+                        "transactions, info: \"replica1 has 0-1-",
+                        LOG_WAIT_MS);
+    fixture_expect_line(&fx, from, ", master stops at 0-", LOG_WAIT_MS);
+    sleep_ms(QUIET_MS);
+    expect_no_line(from, "Server rw/master is UP", "a master restored from a copy came UP");
+    expect_no_line(from, "Killed ", "a failback pass ran");
+    assert_int_equal(client_port_via(fx.rw_port), cluster_port("replica1"));
+    assert_int_equal(fixture_admin_int(&fx, "SELECT state = 'DOWN' AND check_status = 'L7GTID' "
+                                            "FROM servers WHERE listener = 'rw' AND name = "
+                                            "'master'"),
+                     1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        /* In this order: the override leaves the master without replica1's write. */
+        /* In this order: the restored copy, last, leaves the replicas unable to replicate. */
         cmocka_unit_test_setup_teardown(test_master_with_own_domain_comes_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_master_lacking_a_write_stays_down_until_caught_up,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_override_lets_the_master_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_master_restored_from_older_copy_stays_down, setup,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
