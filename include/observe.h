@@ -67,7 +67,8 @@ struct obs_stream {
     bool more;         /* ... and more results follow (the answer is not over) */
     bool eof_seen;     /* the result set's column definitions ended with an EOF packet */
     uint8_t answer;    /* enum obs_answer */
-    uint8_t cmd;       /* the client's latest command byte */
+    uint16_t kinds;    /* the answer layout of the first 8 queued commands, 2 bits each
+                        * (enum obs_answer), the oldest in the lowest bits */
     uint8_t may;       /* enum obs_client_may */
     uint8_t seq;       /* sequence id due on the next packet of the exchange */
     uint8_t start_seq; /* sequence id the answer to the latest command starts with */

@@ -173,12 +173,6 @@ static void server_answer(struct obs_stream *st, int first, bool starts, uint32_
 {
     bool next_result = st->more;
 
-    if (starts) {
-        st->more = false;
-        /* Once no other command is pending, this is the answer to the latest one. */
-        st->answer = st->queued == 0 ? answer_kind(st->cmd) : OBS_ANSWER_NONE;
-        st->eof_seen = true; /* a fetch's rows come without column definitions */
-    }
     if (first == 0xff) { /* the answer ends, further statements are not run */
         st->more = false;
         st->answer = OBS_ANSWER_NONE;
@@ -209,6 +203,26 @@ static void server_answer(struct obs_stream *st, int first, bool starts, uint32_
         st->answer = OBS_ANSWER_RESULT;
         st->eof_seen = false;
     }
+}
+
+/* The answer to the oldest command queued begins: its layout is the one noted when the
+ * command was sent. */
+static void answer_starts(struct obs_stream *st)
+{
+    st->queued--;
+    st->answer = st->kinds & 3;
+    st->kinds >>= 2;
+    st->more = false;
+    st->eof_seen = true; /* a fetch's rows come without column definitions */
+}
+
+/* Has the server finished its answers, as far as their layout tells? Then a packet with
+ * sequence id 1 can only begin the next one, even where the last answer's count wrapped
+ * to 0 so that it also reads as its continuation. */
+static bool answers_over(const struct obs_stream *st)
+{
+    return st->authed && !st->change_user && st->queued > 0 && st->answer == OBS_ANSWER_NONE &&
+           !st->more && st->may == OBS_CLIENT_NOTHING;
 }
 
 /* What a server packet that checked out as FIRST means for what the client may do next. */
@@ -248,13 +262,17 @@ static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
     if (seq != st->seq) {
         if (first != MYSQL_TRACK_CONT && st->queued > 0 && (seq == 1 || seq == st->start_seq)) {
             starts = true;
-            st->queued--;
         } else if (first != 0xff) {
             st->event = OBS_MALFORMED;
             st->followed = false; /* lost: one event per session, nothing judged after */
             return;
         }
+    } else if (first != MYSQL_TRACK_CONT && (seq == 1 || seq == st->start_seq) &&
+               answers_over(st)) {
+        starts = true;
     }
+    if (starts)
+        answer_starts(st);
     st->seq = (uint8_t)(seq + 1);
     if (first == MYSQL_TRACK_CONT)
         return;
@@ -324,7 +342,6 @@ static void client_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
         return;
     }
     st->in_command = true;
-    st->cmd = (uint8_t)first;
     st->start_seq = 1;
     st->may = OBS_CLIENT_NOTHING;
     if (first == COM_QUIT) {
@@ -335,6 +352,8 @@ static void client_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
         st->change_user = true;
     if (answered(first)) {
         st->awaiting = true;
+        if (st->queued < 8)
+            st->kinds |= (uint16_t)(answer_kind((uint8_t)first) << (2 * st->queued));
         if (st->queued < UINT8_MAX)
             st->queued++;
     }

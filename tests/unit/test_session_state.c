@@ -467,6 +467,73 @@ static void test_local_infile(void **state)
     both(local_infile);
 }
 
+/* A result set of 256 packets ends with sequence id 0: the next answer's first packet (1)
+ * also reads as its continuation, but the result set is over, so it begins the next answer. */
+static void sequence_wrap(void)
+{
+    static const uint8_t row[] = {0x01, 'x'};
+    struct turn t = {0};
+    uint8_t seq = 1;
+
+    login();
+    for (int i = 0; i < 3; i++) {
+        static const uint8_t count[] = {0x01};
+        static const uint8_t def[] = {3,    'd', 'e', 'f', 0, 0,    0, 1, 'a', 0, 0x0c,
+                                      0x21, 0,   0,   0,   0, 0xfd, 0, 0, 0,   0, 0};
+        query("SELECT 'x' FROM seq_1_to_252");
+        seq = 1;
+        pkt(&t, seq++, count, sizeof(count));
+        pkt(&t, seq++, def, sizeof(def));
+        eof(&t, seq++, ST_AUTOCOMMIT);
+        server(&t, OBS_STATE_RESULT, 0);
+        for (int r = 0; r < 252; r++) {
+            pkt(&t, seq++, row, sizeof(row));
+            if (t.n > sizeof(t.b) - 16)
+                server(&t, OBS_STATE_RESULT, 0);
+        }
+        eof(&t, seq++, i == 1 ? ST_AUTOCOMMIT | ST_IN_TRANS : ST_AUTOCOMMIT);
+        assert_int_equal(seq, 1);
+        server(&t, i == 1 ? OBS_STATE_IDLE_TRANS : OBS_STATE_IDLE, i == 1);
+        query("DO 1");
+        ok(&t, 1, ST_AUTOCOMMIT);
+        server(&t, OBS_STATE_IDLE, 0);
+        assert_int_equal(st.queued, 0);
+    }
+}
+
+static void test_sequence_wrap(void **state)
+{
+    (void)state;
+    both(sequence_wrap);
+}
+
+/* A driver pipelines COM_STMT_PREPARE and COM_STMT_EXECUTE: the prepare's answer begins with
+ * 0x00 but is no OK packet (read as one, its status would open a transaction); the layout of
+ * each queued command's answer is known. */
+static void pipelined_prepare(void)
+{
+    static const uint8_t prepare[] = {0x16, 'D', 'O', ' ', '1'};
+    static const uint8_t execute[] = {0x17, 5, 0, 1, 0x20, 0, 1, 0, 0, 0};
+    static const uint8_t prepared[] = {0x00, 5, 0, 1, 0x20, 0, 0, 0, 0, 0, 0, 0};
+    struct turn t = {0}, c = {0};
+
+    login();
+    pkt(&c, 0, prepare, sizeof(prepare));
+    pkt(&c, 0, execute, sizeof(execute));
+    feed(false, &c);
+    assert_int_equal(st.queued, 2);
+    pkt(&t, 1, prepared, sizeof(prepared));
+    server(&t, OBS_STATE_COMMAND, 0);
+    ok(&t, 1, ST_AUTOCOMMIT);
+    server(&t, OBS_STATE_IDLE, 0);
+}
+
+static void test_pipelined_prepare(void **state)
+{
+    (void)state;
+    both(pipelined_prepare);
+}
+
 /* An OK packet cut between reads inside its status flags, and inside long length-encoded
  * integers: the few bytes of scan state carry over. */
 static void test_split_status(void **state)
@@ -558,6 +625,8 @@ int main(void)
         cmocka_unit_test(test_cursor),
         cmocka_unit_test(test_xa),
         cmocka_unit_test(test_local_infile),
+        cmocka_unit_test(test_sequence_wrap),
+        cmocka_unit_test(test_pipelined_prepare),
         cmocka_unit_test(test_split_status),
         cmocka_unit_test(test_malformed_ok),
         cmocka_unit_test(test_unreadable),
