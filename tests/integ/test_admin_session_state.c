@@ -1,12 +1,15 @@
 /* test_admin_session_state.c - the sessions table shows what each session is doing, read from
  * its stream: a real client through rebound to a real master opens a transaction, and the
  * admin port shows `idle in transaction` with in_transaction 1, then `idle` / 0 once it
- * commits; a compressed session is `unreadable` with in_transaction NULL. */
+ * commits; XA, a read-only transaction and autocommit off show what the server's status flags
+ * told the client at each step; a compressed session is `unreadable` with in_transaction NULL. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include <stdbool.h>
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -133,6 +136,39 @@ static void test_multi_statement(void **state)
     mysql_close(m);
 }
 
+/* XA, read-only transactions and SET autocommit, statement by statement: the admin port
+ * agrees with the status flags the client library received (whatever the server chose to
+ * report at each step). */
+static void test_agrees_with_client(void **state)
+{
+    static const char *const stmts[] = {
+        "XA START 'sx'",
+        "INSERT INTO sstate VALUES (10)",
+        "XA END 'sx'",
+        "XA PREPARE 'sx'",
+        "XA COMMIT 'sx'",
+        "START TRANSACTION READ ONLY",
+        "SELECT COUNT(*) FROM sstate",
+        "COMMIT",
+        "SET autocommit = 0",
+        "SELECT 1",
+        "DELETE FROM sstate",
+        "COMMIT",
+        "SET autocommit = 1",
+    };
+    MYSQL *m = client_connect_app(fx.rw_port);
+    (void)state;
+
+    if (!m)
+        fail_msg("app login through rebound failed: %u %s", client_errno(), client_error());
+    for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
+        assert_int_equal(client_query(m, stmts[i]), 0);
+        bool open = m->server_status & SERVER_STATUS_IN_TRANS;
+        expect_state(m, open ? "idle in transaction" : "idle", open ? "1" : "0");
+    }
+    mysql_close(m);
+}
+
 /* A compressed session cannot be followed: unreadable, transaction unknown. */
 static void test_compressed_unreadable(void **state)
 {
@@ -156,6 +192,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transaction_shown),
         cmocka_unit_test(test_multi_statement),
+        cmocka_unit_test(test_agrees_with_client),
         cmocka_unit_test(test_compressed_unreadable),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
