@@ -169,6 +169,63 @@ static void test_agrees_with_client(void **state)
     mysql_close(m);
 }
 
+/* A cursor in a transaction: COM_STMT_EXECUTE opens it, COM_STMT_FETCH reads its rows (binary
+ * rows begin with 0x00, like an OK packet); the session is idle in its transaction between them. */
+static void test_cursor(void **state)
+{
+    MYSQL *m = client_connect_app(fx.rw_port);
+    MYSQL_STMT *st;
+    MYSQL_BIND out;
+    unsigned long type = CURSOR_TYPE_READ_ONLY, rows = 1;
+    long long v = 0;
+    (void)state;
+
+    if (!m)
+        fail_msg("app login through rebound failed: %u %s", client_errno(), client_error());
+    assert_int_equal(client_query(m, "BEGIN"), 0);
+    st = mysql_stmt_init(m);
+    assert_non_null(st);
+    assert_int_equal(mysql_stmt_attr_set(st, STMT_ATTR_CURSOR_TYPE, &type), 0);
+    assert_int_equal(mysql_stmt_attr_set(st, STMT_ATTR_PREFETCH_ROWS, &rows), 0);
+    assert_int_equal(mysql_stmt_prepare(st, "SELECT seq FROM seq_1_to_5", 26), 0);
+    assert_int_equal(mysql_stmt_execute(st), 0);
+    expect_state(m, "idle in transaction", "1");
+    memset(&out, 0, sizeof(out));
+    out.buffer_type = MYSQL_TYPE_LONGLONG;
+    out.buffer = &v;
+    assert_int_equal(mysql_stmt_bind_result(st, &out), 0);
+    assert_int_equal(mysql_stmt_fetch(st), 0);
+    assert_int_equal(v, 1);
+    expect_state(m, "idle in transaction", "1");
+    while (mysql_stmt_fetch(st) == 0)
+        ;
+    assert_int_equal(v, 5);
+    expect_state(m, "idle in transaction", "1");
+    mysql_stmt_close(st);
+    assert_int_equal(client_query(m, "COMMIT"), 0);
+    expect_state(m, "idle", "0");
+    mysql_close(m);
+}
+
+/* Result sets around 256 packets, one of which ends with sequence id 0: the next answer is
+ * still seen to begin, the session is idle after each, never left at `command`. */
+static void test_sequence_wrap(void **state)
+{
+    MYSQL *m = client_connect_app(fx.rw_port);
+    char sql[64];
+    (void)state;
+
+    if (!m)
+        fail_msg("app login through rebound failed: %u %s", client_errno(), client_error());
+    for (int n = 249; n <= 256; n++) {
+        snprintf(sql, sizeof(sql), "SELECT seq FROM seq_1_to_%d", n);
+        assert_int_equal(client_query(m, sql), 0);
+        assert_int_equal(client_query(m, "DO 1"), 0);
+        expect_state(m, "idle", "0");
+    }
+    mysql_close(m);
+}
+
 /* A compressed session cannot be followed: unreadable, transaction unknown. */
 static void test_compressed_unreadable(void **state)
 {
@@ -190,10 +247,9 @@ static void test_compressed_unreadable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_transaction_shown),
-        cmocka_unit_test(test_multi_statement),
-        cmocka_unit_test(test_agrees_with_client),
-        cmocka_unit_test(test_compressed_unreadable),
+        cmocka_unit_test(test_transaction_shown),  cmocka_unit_test(test_multi_statement),
+        cmocka_unit_test(test_agrees_with_client), cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_sequence_wrap),      cmocka_unit_test(test_compressed_unreadable),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
