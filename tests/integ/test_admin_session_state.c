@@ -226,6 +226,46 @@ static void test_sequence_wrap(void **state)
     mysql_close(m);
 }
 
+/* While the server works on a command (an UPDATE waiting for a row lock another session
+ * holds) the session is at `command`; while a large result waits for a client that does not
+ * read it, at `result`. */
+static void test_command_and_result(void **state)
+{
+    static const char wait[] = "UPDATE sstate SET id = 21 WHERE id = 20";
+    static const char big[] = "SELECT REPEAT('x', 1000) FROM seq_1_to_100000";
+    MYSQL *holder = client_connect_app(fx.rw_port), *m = client_connect_app(fx.rw_port);
+    MYSQL_RES *res;
+    long long rows = 0;
+    (void)state;
+
+    if (!holder || !m)
+        fail_msg("app login through rebound failed: %u %s", client_errno(), client_error());
+    assert_int_equal(client_query(holder, "INSERT INTO sstate VALUES (20)"), 0);
+    assert_int_equal(client_query(holder, "BEGIN"), 0);
+    assert_int_equal(client_query(holder, "SELECT * FROM sstate WHERE id = 20 FOR UPDATE"), 0);
+    assert_int_equal(client_query(m, "BEGIN"), 0);
+    assert_int_equal(mysql_send_query(m, wait, sizeof(wait) - 1), 0);
+    expect_state(m, "command", "1");
+    assert_int_equal(client_query(holder, "ROLLBACK"), 0);
+    assert_int_equal(mysql_read_query_result(m), 0);
+    expect_state(m, "idle in transaction", "1");
+    assert_int_equal(client_query(m, "ROLLBACK"), 0);
+
+    assert_int_equal(mysql_send_query(m, big, sizeof(big) - 1), 0);
+    expect_state(m, "result", "0");
+    assert_int_equal(mysql_read_query_result(m), 0);
+    res = mysql_use_result(m);
+    assert_non_null(res);
+    while (mysql_fetch_row(res))
+        rows++;
+    mysql_free_result(res);
+    assert_int_equal(rows, 100000);
+    expect_state(m, "idle", "0");
+    assert_int_equal(client_query(holder, "DELETE FROM sstate WHERE id = 20"), 0);
+    mysql_close(m);
+    mysql_close(holder);
+}
+
 /* A compressed session cannot be followed: unreadable, transaction unknown. */
 static void test_compressed_unreadable(void **state)
 {
@@ -247,9 +287,10 @@ static void test_compressed_unreadable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_transaction_shown),  cmocka_unit_test(test_multi_statement),
-        cmocka_unit_test(test_agrees_with_client), cmocka_unit_test(test_cursor),
-        cmocka_unit_test(test_sequence_wrap),      cmocka_unit_test(test_compressed_unreadable),
+        cmocka_unit_test(test_transaction_shown),     cmocka_unit_test(test_multi_statement),
+        cmocka_unit_test(test_agrees_with_client),    cmocka_unit_test(test_cursor),
+        cmocka_unit_test(test_sequence_wrap),         cmocka_unit_test(test_command_and_result),
+        cmocka_unit_test(test_compressed_unreadable),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
