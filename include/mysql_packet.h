@@ -20,9 +20,9 @@ size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, con
 #define MYSQL_TRACK_CONT (-2)
 
 /* Follows packet boundaries in one direction of a MySQL stream as bytes pass, without
- * copying them: only each 4-byte header and the first payload byte are looked at (and,
- * for an ERR packet, its 2-byte error number). The caller gets one call of ON_PACKET per
- * packet header. Bytes may arrive split anywhere. */
+ * copying them: only each 4-byte header and the first payload byte are looked at (and, for an
+ * ERR packet, its 2-byte error number; for a packet the caller asks about, its status flags).
+ * The caller gets one call of ON_PACKET per packet header. Bytes may arrive split anywhere. */
 struct mysql_tracker {
     uint32_t left;    /* payload bytes of the current packet still to pass */
     uint32_t len;     /* length being assembled from a split header */
