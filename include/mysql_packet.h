@@ -20,9 +20,9 @@ size_t mysql_err_packet(uint8_t *buf, size_t len, uint8_t seq, uint16_t err, con
 #define MYSQL_TRACK_CONT (-2)
 
 /* Follows packet boundaries in one direction of a MySQL stream as bytes pass, without
- * copying them: only each 4-byte header and the first payload byte are looked at (and,
- * for an ERR packet, its 2-byte error number). The caller gets one call of ON_PACKET per
- * packet header. Bytes may arrive split anywhere. */
+ * copying them: only each 4-byte header and the first payload byte are looked at (and, for an
+ * ERR packet, its 2-byte error number; for a packet the caller asks about, its status flags).
+ * The caller gets one call of ON_PACKET per packet header. Bytes may arrive split anywhere. */
 struct mysql_tracker {
     uint32_t left;    /* payload bytes of the current packet still to pass */
     uint32_t len;     /* length being assembled from a split header */
@@ -31,6 +31,12 @@ struct mysql_tracker {
     uint8_t first;    /* first payload byte of the current packet */
     uint8_t err_have; /* ERR packet: error number bytes seen (0..2) */
     uint16_t err;
+    /* A status scan (mysql_track_status): length-encoded integers still to pass, bytes still
+     * to skip, status bytes seen (0..2) and the status assembled. A few bytes of state carry a
+     * scan across reads, so nothing is copied. */
+    uint8_t scan_ints, scan_skip, scan_have;
+    uint16_t status;
+    bool scan;         /* a status scan is going on */
     bool want_first;   /* the current packet's first payload byte is still to come */
     bool continuation; /* the current packet continues a 16 MiB one: not a new packet */
     uint64_t packets;  /* packets started */
@@ -38,7 +44,20 @@ struct mysql_tracker {
      * FIRST is the first payload byte, -1 for an empty packet, or MYSQL_TRACK_CONT for
      * the header of a continuation packet. */
     void (*on_packet)(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err);
+    /* Called once a status scan the caller asked for found the 2-byte status flags. */
+    void (*on_status)(struct mysql_tracker *t, uint16_t status);
 };
+
+/* Where a packet's status flags sit, after its first byte. */
+enum mysql_status_layout {
+    MYSQL_STATUS_OK,  /* OK packet: affected rows, last insert id (length-encoded), status */
+    MYSQL_STATUS_EOF, /* EOF packet (protocol 4.1): warnings (2 bytes), status */
+};
+
+/* From ON_PACKET, for the packet whose first byte it was just given: read its status flags
+ * as LAYOUT says, as the bytes pass, and hand them to ON_STATUS. A packet that ends before
+ * them (or holds a length-encoded integer that is no integer) gives nothing. */
+void mysql_track_status(struct mysql_tracker *t, enum mysql_status_layout layout);
 
 /* Feed N bytes that passed; calls t->on_packet as packets start. */
 void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n);

@@ -29,6 +29,25 @@ enum obs_client_may {
     OBS_CLIENT_DATA, /* LOCAL INFILE contents, up to an empty packet */
 };
 
+/* Where the server is in its answer, as far as the follower reads its layout. */
+enum obs_answer {
+    OBS_ANSWER_NONE,   /* no answer, or the next packet starts one (or the next result) */
+    OBS_ANSWER_RESULT, /* inside a result set: column definitions, rows (0x00 is a row here) */
+    OBS_ANSWER_OTHER,  /* an answer whose layout is not read (COM_STMT_PREPARE, statistics...) */
+};
+
+/* What a session's stream shows it doing (observe_state); observe_state_str names it. */
+enum obs_state {
+    OBS_STATE_UNREADABLE, /* not followed: TLS, compression, or lost after a protocol error */
+    OBS_STATE_LOGIN,      /* the login (or a COM_CHANGE_USER) has not ended yet */
+    OBS_STATE_IDLE,       /* logged in, no command pending, no transaction open */
+    OBS_STATE_IDLE_TRANS, /* logged in, no command pending, a transaction open */
+    OBS_STATE_COMMAND,    /* a command sent, not a byte of its answer yet */
+    OBS_STATE_RESULT,     /* the answer is on its way */
+    OBS_STATE_INFILE,     /* the client sends a file (LOAD DATA LOCAL INFILE) */
+    OBS_STATE__COUNT
+};
+
 /* One session's MySQL conversation as rebound follows it, both ways, without copying a
  * byte (see observe.c for the rules). Embedded in the session. */
 struct obs_stream {
@@ -43,6 +62,13 @@ struct obs_stream {
     bool change_user;  /* a COM_CHANGE_USER exchange is going on (auth switch possible) */
     bool client_fault; /* the client broke the protocol: it can no longer make the server guilty */
     bool answered;     /* the server sent a normal packet since the last report */
+    bool in_trans;     /* the server's latest status flags: a transaction is open */
+    bool trans_ro;     /* ... and it is a read-only one */
+    bool more;         /* ... and more results follow (the answer is not over) */
+    bool eof_seen;     /* the result set's column definitions ended with an EOF packet */
+    uint8_t answer;    /* enum obs_answer */
+    uint16_t kinds;    /* the answer layout of the first 8 queued commands, 2 bits each
+                        * (enum obs_answer), the oldest in the lowest bits */
     uint8_t may;       /* enum obs_client_may */
     uint8_t seq;       /* sequence id due on the next packet of the exchange */
     uint8_t start_seq; /* sequence id the answer to the latest command starts with */
@@ -64,6 +90,13 @@ bool observe_take(struct obs_stream *st, enum obs_event *ev, char *detail, size_
  * stream; CLIENT_EOF: the client had half-closed). The event to count against it, or
  * OBS__COUNT when the server need not be to blame. */
 enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool client_eof);
+
+/* What the session's stream shows it doing, and its name ("idle in transaction"...). */
+enum obs_state observe_state(const struct obs_stream *st);
+const char *observe_state_str(enum obs_state state);
+/* Is a transaction open, by the server's latest status flags: 1 or 0, -1 when the stream
+ * cannot tell (not followed, not logged in). */
+int observe_in_transaction(const struct obs_stream *st);
 
 /* Is ERR (from a server that is ACTIVE or a backup) a sign of an unhealthy server?
  * Returns a short description, or NULL for errors that are the application's business

@@ -205,9 +205,11 @@ static int update_server(sqlite3_vtab *vt, sqlite3_int64 rowid, sqlite3_value **
 /* sessions */
 
 static const struct admin_vcol session_cols[] = {
-    {"id", "INTEGER"},  {"listener", "TEXT"},    {"server", "TEXT"},
-    {"client", "TEXT"}, {"state", "TEXT"},       {"age_s", "REAL"},
-    {"idle_s", "REAL"}, {"bytes_in", "INTEGER"}, {"bytes_out", "INTEGER"},
+    {"id", "INTEGER"},        {"listener", "TEXT"},
+    {"server", "TEXT"},       {"client", "TEXT"},
+    {"state", "TEXT"},        {"age_s", "REAL"},
+    {"idle_s", "REAL"},       {"bytes_in", "INTEGER"},
+    {"bytes_out", "INTEGER"}, {"in_transaction", "INTEGER"},
 };
 
 static const char *session_state_name(enum session_state st)
@@ -223,6 +225,15 @@ static const char *session_state_name(enum session_state st)
         return "relay";
     }
     return "?";
+}
+
+/* The state column: the connection phase until the relay, then what the stream shows the
+ * session doing (observe_state). */
+static const char *session_state_str(const struct session *se)
+{
+    if (se->state != SESS_RELAY)
+        return session_state_name(se->state);
+    return observe_state_str(observe_state(&se->obs));
 }
 
 /* Seconds rounded to the millisecond. */
@@ -253,6 +264,7 @@ static void session_row(struct session *se, void *arg)
     double now = ev_time();
     double last = se->c_last > se->s_last ? se->c_last : se->s_last;
     char peer[80];
+    int in_trans;
 
     session_peer_str(se, peer, sizeof(peer));
     admin_snap_row(s, (sqlite3_int64)se->id);
@@ -260,11 +272,16 @@ static void session_row(struct session *se, void *arg)
     admin_snap_text(s, se->listener->conf->name);
     admin_snap_text(s, se->server->id);
     admin_snap_text(s, peer);
-    admin_snap_text(s, session_state_name(se->state));
+    admin_snap_text(s, session_state_str(se));
     admin_snap_real(s, ms_round(now - se->started));
     admin_snap_real(s, ms_round(now - last));
     admin_snap_int(s, (int64_t)se->up.bytes);
     admin_snap_int(s, (int64_t)se->down.bytes);
+    in_trans = se->state == SESS_RELAY ? observe_in_transaction(&se->obs) : -1;
+    if (in_trans < 0)
+        admin_snap_null(s);
+    else
+        admin_snap_int(s, in_trans);
 }
 
 /* The sessions live in the workers: they are parked while the rows are copied. */

@@ -45,6 +45,41 @@ static void first_byte(struct mysql_tracker *t, uint8_t b)
     t->on_packet(t, b, t->seq, 0);
 }
 
+void mysql_track_status(struct mysql_tracker *t, enum mysql_status_layout layout)
+{
+    if (t->left == 0 || t->want_first || t->err_have)
+        return; /* not right after a first byte, or nothing follows it */
+    t->scan = true;
+    t->scan_ints = layout == MYSQL_STATUS_OK ? 2 : 0;
+    t->scan_skip = layout == MYSQL_STATUS_OK ? 0 : 2;
+    t->scan_have = 0;
+    t->status = 0;
+}
+
+/* One byte B of a status scan (its packet has it, counted in LEFT already). */
+static void scan_byte(struct mysql_tracker *t, uint8_t b)
+{
+    if (t->scan_skip) {
+        t->scan_skip--;
+    } else if (t->scan_ints) { /* the first byte of a length-encoded integer */
+        t->scan_ints--;
+        if (b == 0xfc || b == 0xfd || b == 0xfe)
+            t->scan_skip = b == 0xfc ? 2 : b == 0xfd ? 3 : 8;
+        else if (b == 0xfb || b == 0xff)
+            t->scan = false; /* a NULL or ERR marker: not an OK packet after all */
+    } else {
+        t->status |= (uint16_t)(b << (8 * t->scan_have));
+        if (++t->scan_have == 2) {
+            t->scan = false;
+            if (t->on_status)
+                t->on_status(t, t->status);
+            return;
+        }
+    }
+    if (t->left == 0) /* the packet ended first: no status */
+        t->scan = false;
+}
+
 void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
 {
     const uint8_t *end = p + n;
@@ -86,6 +121,11 @@ void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
             t->left--;
             if (--t->err_have == 0)
                 t->on_packet(t, 0xff, t->seq, t->err);
+            continue;
+        }
+        if (t->scan) {
+            t->left--;
+            scan_byte(t, *p++);
             continue;
         }
         /* Inside a payload: skip it whole, or to the end of what we have. */

@@ -76,8 +76,30 @@ static const char *const event_names[OBS__COUNT] = {
 #define COM_CHANGE_USER         0x11
 #define COM_STMT_SEND_LONG_DATA 0x18
 #define COM_STMT_CLOSE          0x19
+#define COM_FIELD_LIST          0x04
+#define COM_STATISTICS          0x09
+#define COM_BINLOG_DUMP         0x12
+#define COM_STMT_PREPARE        0x16
+#define COM_STMT_FETCH          0x1c
+#define COM_BINLOG_DUMP_GTID    0x1e
 #define CLIENT_COMPRESS         0x0020u
 #define CLIENT_SSL              0x0800u
+
+/* Server status flags (OK and EOF packets) the follower reads. */
+#define SERVER_STATUS_IN_TRANS          0x0001u
+#define SERVER_MORE_RESULTS_EXISTS      0x0008u
+#define SERVER_STATUS_CURSOR_EXISTS     0x0040u
+#define SERVER_STATUS_IN_TRANS_READONLY 0x2000u
+
+static const char *const state_names[OBS_STATE__COUNT] = {
+    [OBS_STATE_UNREADABLE] = "unreadable",
+    [OBS_STATE_LOGIN] = "login",
+    [OBS_STATE_IDLE] = "idle",
+    [OBS_STATE_IDLE_TRANS] = "idle in transaction",
+    [OBS_STATE_COMMAND] = "command",
+    [OBS_STATE_RESULT] = "result",
+    [OBS_STATE_INFILE] = "local infile",
+};
 
 const char *observe_event_str(enum obs_event ev)
 {
@@ -101,14 +123,118 @@ static bool answered(int cmd)
     return cmd != COM_QUIT && cmd != COM_STMT_SEND_LONG_DATA && cmd != COM_STMT_CLOSE;
 }
 
+/* The status flags of the server's latest OK or EOF packet: whether a transaction is open
+ * and whether more results follow. An ERR packet carries none, so a transaction stays as it
+ * was: an error inside a transaction leaves it open (the server says otherwise on the next
+ * OK, e.g. after a deadlock rolled it back). */
+static void server_status(struct mysql_tracker *t, uint16_t status)
+{
+    struct obs_stream *st = container_of(t, struct obs_stream, srv);
+
+    st->in_trans = status & SERVER_STATUS_IN_TRANS;
+    st->trans_ro = status & SERVER_STATUS_IN_TRANS_READONLY;
+    st->more = status & SERVER_MORE_RESULTS_EXISTS;
+    /* A cursor opened: the rows come later, each batch the answer to a COM_STMT_FETCH. */
+    if (status & SERVER_STATUS_CURSOR_EXISTS && st->answer == OBS_ANSWER_RESULT)
+        st->answer = OBS_ANSWER_NONE;
+}
+
+/* How the answer to command CMD is laid out: rows alone (a cursor's fetch), not read
+ * (prepared statement definitions, statistics, replication streams), or as any other. */
+static enum obs_answer answer_kind(uint8_t cmd)
+{
+    switch (cmd) {
+    case COM_STMT_FETCH:
+        return OBS_ANSWER_RESULT;
+    case COM_FIELD_LIST:
+    case COM_STATISTICS:
+    case COM_BINLOG_DUMP:
+    case COM_STMT_PREPARE:
+    case COM_BINLOG_DUMP_GTID:
+        return OBS_ANSWER_OTHER;
+    }
+    return OBS_ANSWER_NONE;
+}
+
+/* Read the status flags of the packet whose first byte was 0xfe, LEN bytes long, that ends a
+ * result set (or an answer): an EOF packet (5 bytes) or, with CLIENT_DEPRECATE_EOF, an OK
+ * packet with the header 0xfe. */
+static void terminator_status(struct obs_stream *st, uint32_t len)
+{
+    mysql_track_status(&st->srv, len == 5 ? MYSQL_STATUS_EOF : MYSQL_STATUS_OK);
+}
+
+/* A packet of the answer to a command that checked out as FIRST (STARTS: the answer's first),
+ * LEN bytes long: follow the answer's layout far enough to find its status flags. Only an OK
+ * packet or a result set's terminator carries them; a row may begin with 0x00 too, so inside
+ * a result set only a 0xfe packet shorter than 16 MiB (a row beginning with 0xfe is longer)
+ * is one. Without CLIENT_DEPRECATE_EOF an EOF packet ends the column definitions first. */
+static void server_answer(struct obs_stream *st, int first, bool starts, uint32_t len)
+{
+    bool next_result = st->more;
+
+    if (first == 0xff) { /* the answer ends, further statements are not run */
+        st->more = false;
+        st->answer = OBS_ANSWER_NONE;
+        return;
+    }
+    if (first < 0 || st->answer == OBS_ANSWER_OTHER)
+        return;
+    if (st->answer == OBS_ANSWER_RESULT) {
+        if (first != 0xfe || len >= MYSQL_MAX_PAYLOAD)
+            return; /* a column definition or a row */
+        if (len == 5 && !st->eof_seen)
+            st->eof_seen = true; /* the end of the column definitions */
+        else
+            st->answer = OBS_ANSWER_NONE;
+        terminator_status(st, len);
+        return;
+    }
+    if (first == 0x00) {
+        mysql_track_status(&st->srv, MYSQL_STATUS_OK);
+    } else if (first == 0xfe && len < MYSQL_MAX_PAYLOAD) {
+        terminator_status(st, len); /* COM_SET_OPTION's EOF */
+    } else if (first == 0xfb) {
+        /* LOCAL INFILE request: the client sends a file (for a statement after the first of
+         * a multi-statement too) */
+        if (starts || next_result)
+            st->may = OBS_CLIENT_DATA;
+    } else { /* a result set's column count */
+        st->answer = OBS_ANSWER_RESULT;
+        st->eof_seen = false;
+    }
+}
+
+/* The answer to the oldest command queued begins: its layout is the one noted when the
+ * command was sent. */
+static void answer_starts(struct obs_stream *st)
+{
+    st->queued--;
+    st->answer = st->kinds & 3;
+    st->kinds >>= 2;
+    st->more = false;
+    st->eof_seen = true; /* a fetch's rows come without column definitions */
+}
+
+/* Has the server finished its answers, as far as their layout tells? Then a packet with
+ * sequence id 1 can only begin the next one, even where the last answer's count wrapped
+ * to 0 so that it also reads as its continuation. */
+static bool answers_over(const struct obs_stream *st)
+{
+    return st->authed && !st->change_user && st->queued > 0 && st->answer == OBS_ANSWER_NONE &&
+           !st->more && st->may == OBS_CLIENT_NOTHING;
+}
+
 /* What a server packet that checked out as FIRST means for what the client may do next. */
-static void server_says(struct obs_stream *st, int first, bool starts)
+static void server_says(struct obs_stream *st, int first, bool starts, uint32_t len)
 {
     if (!st->authed || st->change_user) {
         if (first == 0x00) { /* the login (or the change of user) succeeded */
             st->authed = true;
             st->change_user = false;
             st->may = OBS_CLIENT_NOTHING;
+            st->answer = OBS_ANSWER_NONE;
+            mysql_track_status(&st->srv, MYSQL_STATUS_OK);
         } else if (first == 0xff) {
             st->change_user = false;
             st->may = OBS_CLIENT_NOTHING;
@@ -117,8 +243,7 @@ static void server_says(struct obs_stream *st, int first, bool starts)
         }
         return;
     }
-    if (starts && first == 0xfb) /* LOCAL INFILE request: the client sends a file */
-        st->may = OBS_CLIENT_DATA;
+    server_answer(st, first, starts, len);
 }
 
 /* A server packet starts (or a 16 MiB one continues: FIRST is MYSQL_TRACK_CONT). */
@@ -137,18 +262,23 @@ static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
     if (seq != st->seq) {
         if (first != MYSQL_TRACK_CONT && st->queued > 0 && (seq == 1 || seq == st->start_seq)) {
             starts = true;
-            st->queued--;
         } else if (first != 0xff) {
             st->event = OBS_MALFORMED;
             st->followed = false; /* lost: one event per session, nothing judged after */
             return;
         }
+    } else if (first != MYSQL_TRACK_CONT && (seq == 1 || seq == st->start_seq) &&
+               answers_over(st)) {
+        starts = true;
     }
+    if (starts)
+        answer_starts(st);
     st->seq = (uint8_t)(seq + 1);
     if (first == MYSQL_TRACK_CONT)
         return;
     st->last_err = first == 0xff;
-    server_says(st, first, starts);
+    /* The packet's length: its first byte has passed (none for an empty packet or ERR). */
+    server_says(st, first, starts, first == 0xff || first < 0 ? 0 : t->left + 1);
     if (first != 0xff) {
         st->answered = true;
         return;
@@ -222,6 +352,8 @@ static void client_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
         st->change_user = true;
     if (answered(first)) {
         st->awaiting = true;
+        if (st->queued < 8)
+            st->kinds |= (uint16_t)(answer_kind((uint8_t)first) << (2 * st->queued));
         if (st->queued < UINT8_MAX)
             st->queued++;
     }
@@ -231,6 +363,7 @@ void observe_stream_start(struct obs_stream *st, bool follow, bool active)
 {
     memset(st, 0, sizeof(*st));
     st->srv.on_packet = server_packet;
+    st->srv.on_status = server_status;
     st->cli.on_packet = client_packet;
     st->followed = follow;
     st->active = active;
@@ -263,6 +396,34 @@ void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
     /* A read that ends between packets ends the answer as far as anyone can tell. */
     if (st->followed && mysql_track_at_boundary(&st->srv))
         st->awaiting = false;
+}
+
+enum obs_state observe_state(const struct obs_stream *st)
+{
+    if (!st->followed)
+        return OBS_STATE_UNREADABLE;
+    if (!st->authed || st->change_user)
+        return OBS_STATE_LOGIN;
+    if (st->may == OBS_CLIENT_DATA)
+        return OBS_STATE_INFILE;
+    if (st->queued > 0)
+        return OBS_STATE_COMMAND;
+    /* Mid-packet, or between packets of a result set or of a multi-statement's results. */
+    if (st->awaiting || st->more || st->answer == OBS_ANSWER_RESULT)
+        return OBS_STATE_RESULT;
+    return st->in_trans ? OBS_STATE_IDLE_TRANS : OBS_STATE_IDLE;
+}
+
+const char *observe_state_str(enum obs_state state)
+{
+    return state < OBS_STATE__COUNT ? state_names[state] : "unknown";
+}
+
+int observe_in_transaction(const struct obs_stream *st)
+{
+    if (!st->followed || !st->authed)
+        return -1;
+    return st->in_trans;
 }
 
 enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool client_eof)

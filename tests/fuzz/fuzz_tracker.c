@@ -2,7 +2,7 @@
  *
  * Property checked besides "no crash": the packets reported do not depend on how the
  * stream is split into reads. The input is fed once whole and once cut at points taken
- * from its own first bytes; both runs must report the same packets. */
+ * from its own first bytes; both runs must report the same packets and status flags. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +24,20 @@ static void record(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err
 
     if (r->n < MAX_SEEN)
         r->seen[r->n++] = (uint32_t)(first & 0x1ff) | (uint32_t)seq << 9 | (uint32_t)err << 17;
+    /* Status flags read as an OK packet's after 0x00, as an EOF packet's after 0xfe. */
+    if (first == 0x00)
+        mysql_track_status(t, MYSQL_STATUS_OK);
+    else if (first == 0xfe)
+        mysql_track_status(t, MYSQL_STATUS_EOF);
+}
+
+/* A status found: recorded among the packets, marked apart from them. */
+static void record_status(struct mysql_tracker *t, uint16_t status)
+{
+    struct recorder *r = (struct recorder *)t;
+
+    if (r->n < MAX_SEEN)
+        r->seen[r->n++] = 0x80000000u | status;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -37,6 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&split, 0, sizeof(split));
     whole.t.on_packet = record;
     split.t.on_packet = record;
+    whole.t.on_status = record_status;
+    split.t.on_status = record_status;
     mysql_track(&whole.t, data, size);
     while (off < size) {
         size_t cut = 1 + (size ? data[k++ % size] % 7 : 0);
