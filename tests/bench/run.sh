@@ -31,6 +31,9 @@
 #             them (holdconns -r, non-blocking Connector/C), through the proxies of the threads
 #             section: time from the UP line to the last client reset, to the first new session
 #             on the master and to all N back on the master; N in BENCH_RECONNECT_CONNS.
+#   gtid-guard  two rebound processes, one with `expect gtid-covers backups` on the master; the
+#             master stopped and started 5 x BENCH_REPEAT times: ms from the moment it takes
+#             logins to each one's UP line (what the guard's extra query costs a return).
 # sysbench, observe, threads, relay, failback and failback-reconnect repeat BENCH_REPEAT times
 # (failover: BENCH_REPEAT rounds per fault and proxy); the report gives medians and every run.
 # Prints a report on stdout (progress on stderr).
@@ -78,7 +81,7 @@ THREADS=${BENCH_THREADS:-"8 64"}
 PROXY_THREADS=${BENCH_PROXY_THREADS:-"1 2"}
 RCONNS=${BENCH_RECONNECT_CONNS:-$d_rconns}
 RELAY_CONNS=${BENCH_RELAY_CONNS:-64}
-ALL_SECTIONS="sysbench,observe,threads,relay,memory,failover,failback,failback-reconnect"
+ALL_SECTIONS="sysbench,observe,threads,relay,memory,failover,failback,failback-reconnect,gtid-guard"
 SECTIONS=${BENCH_ONLY:-$ALL_SECTIONS}
 TESTS="oltp_point_select oltp_read_only"
 PATHS="direct haproxy rebound"
@@ -92,9 +95,10 @@ BENCH_WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wpo
 
 TMP='' HAPROXY_PID='' REBOUND_PID='' HOLD_PID='' LOOP_PID='' OBS_ERRORS=''
 MASTER_PORT='' REPLICA1_PORT='' REPLICA2_PORT='' MASTER_PID='' # from cluster.env
-# Processes of the observe, memory and failover sections (some set only through printf -v).
+# Processes of the observe, memory, failover and gtid-guard sections (some set only through
+# printf -v).
 # shellcheck disable=SC2034
-OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID='' TINY_PID=''
+OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID='' TINY_PID='' GG_OFF_PID='' GG_ON_PID=''
 # Proxies with an explicit thread count (threads, failback-reconnect: "haproxy-t2", ...; relay:
 # "relay-haproxy-t2", ...), by name: pid (empty once stopped) and listening port.
 declare -A VPID VPORT
@@ -139,7 +143,8 @@ cleanup() {
     set +e
     trap - EXIT INT TERM
     local v
-    for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID TINY_PID; do
+    for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID TINY_PID \
+        GG_OFF_PID GG_ON_PID; do
         [ -n "${!v}" ] && stop_pid "${!v}"
     done
     for v in "${!VPID[@]}"; do
@@ -306,6 +311,24 @@ defaults
 listen rw
     bind 127.0.0.1:$2
     server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+EOF
+}
+
+# GTID-guard section: rebound FILE PORT HEALTH_LOG [MASTER_OPTIONS], checks fast enough that the
+# master's return takes a few hundred ms, so that one check round more would show.
+write_rebound_gg_cfg() {
+    cat >"$1" <<EOF
+global
+    health-log file $3
+defaults
+    check mysql user rebound_check password "check-pass"
+    inter 2s  fastinter 100ms  downinter 100ms  rise 2  fall 2
+    timeout connect 2s  timeout client 8h  timeout server 8h  timeout check 1s
+listen rw
+    bind 127.0.0.1:$2
+    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions ${4:-}
     server replica1 127.0.0.1:$REPLICA1_PORT check backup
     server replica2 127.0.0.1:$REPLICA2_PORT check backup
 EOF
@@ -1141,6 +1164,54 @@ run_reconnect_suite() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# GTID guard: two rebound processes in front of the same cluster, one with `expect gtid-covers
+# backups` on the master, one without; the master is stopped and started 5 times per repeat, and
+# each round records, for each, the ms from the moment the restarted master takes logins to its
+# `Server rw/master is UP` line.
+
+declare -A GG # "off|on/metric" -> space-separated values
+
+gg_round() {
+    local off_log=$TMP/gg-off-health.log on_log=$TMP/gg-on-health.log o1 o2 t0 l
+    o1=$(line_count "$off_log") o2=$(line_count "$on_log")
+    "$CLUSTER" stop-one "$TMP/c" master
+    wait_line "$off_log" "$o1" "Server rw/master is DOWN" 30 >/dev/null || return 0
+    wait_line "$on_log" "$o2" "Server rw/master is DOWN" 30 >/dev/null || return 0
+    o1=$(line_count "$off_log") o2=$(line_count "$on_log")
+    start_master # returns once the master takes logins
+    t0=$(date -u +%s.%N)
+    if l=$(wait_line "$off_log" "$o1" "Server rw/master is UP" 30); then
+        GG[off/up]="${GG[off/up]:-} $(ms_after "$t0" "$(line_epoch "$l")")"
+    fi
+    if l=$(wait_line "$on_log" "$o2" "Server rw/master is UP" 30); then
+        GG[on/up]="${GG[on/up]:-} $(ms_after "$t0" "$(line_epoch "$l")")"
+    fi
+    GG[on/blocked]="${GG[on/blocked]:-} $(tail -n +$((o2 + 1)) "$on_log" | grep -c 'Layer7 missing transactions' || true)"
+}
+
+run_gtid_guard_suite() {
+    local i
+    write_rebound_gg_cfg "$TMP/gg-off.conf" "$GG_OFF_PORT" "$TMP/gg-off-health.log"
+    write_rebound_gg_cfg "$TMP/gg-on.conf" "$GG_ON_PORT" "$TMP/gg-on-health.log" "expect gtid-covers backups"
+    spawn_rebound gg-off GG_OFF_PID "$GG_OFF_PORT" || return 0
+    spawn_rebound gg-on GG_ON_PID "$GG_ON_PORT" || return 0
+    for ((i = 0; i < 5 * REPEAT; i++)); do gg_round; done
+    wait_all_up
+    stop_extra GG_OFF_PID gg-off
+    stop_extra GG_ON_PID gg-on
+}
+
+report_gtid_guard() {
+    echo
+    echo "gtid-guard: the master stopped and started $((5 * REPEAT)) times; ms from the moment it takes logins"
+    echo "again to each rebound's 'Server rw/master is UP' line (checks: fastinter/downinter 100ms, rise 2),"
+    echo "without and with 'expect gtid-covers backups' on the master; median (every run)."
+    echo "  without the guard: $(runs_cell "${GG[off/up]:-}")"
+    echo "  with the guard:    $(runs_cell "${GG[on/up]:-}")"
+    echo "  with / without: $(ratio "$(median "${GG[on/up]:-}")" "$(median "${GG[off/up]:-}")"); rounds the guard held the master back: $(sum "${GG[on/blocked]:-}")"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Failover: new connections in a loop (connloop) while the master is killed or frozen.
 
 fo_add() { FO["$1"]="${FO["$1"]:-} $2"; }
@@ -1374,6 +1445,7 @@ report() {
     want failover && report_failover
     want failback && report_failback
     want failback-reconnect && report_reconnect
+    want gtid-guard && report_gtid_guard
     [ -z "$MASTER_PORT" ] || echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
     if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
         echo
@@ -1714,6 +1786,7 @@ main() {
     want memory && est=$((est + 20))
     want failover && est=$((est + 4 * REPEAT * 12))
     want failback && est=$((est + 36 * REPEAT * nconn))
+    want gtid-guard && est=$((est + 5 * REPEAT * 8))
     if want failback-reconnect; then
         for n in $RCONNS; do est=$((est + 2 * npt * REPEAT * (20 + n / 500))); done
     fi
@@ -1727,7 +1800,7 @@ main() {
     probe_rebound_threads
 
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
-        FO_RB_PORT TINY_PORT rest <<<"$(free_ports $((10 + 4 * npt)))"
+        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((12 + 4 * npt)))"
     for v in $(variants); do
         VPORT[$v]=${rest%% *} rest=${rest#* }
         VPORT[relay-$v]=${rest%% *} rest=${rest#* }
@@ -1767,6 +1840,10 @@ main() {
     if want failback-reconnect; then
         wait_all_up
         run_reconnect_suite
+    fi
+    if want gtid-guard; then
+        wait_all_up
+        run_gtid_guard_suite
     fi
 
     if [ -n "$REBOUND_PID" ] && rebound_alive "end of run"; then
