@@ -232,19 +232,23 @@ static unsigned connect_share(const struct server *srv)
     return (max + n - 1) / n;
 }
 
+/* Are all of SRV's slots on worker W taken? Never without max-connecting. */
+static bool slots_taken(const struct worker *w, const struct server *srv)
+{
+    return srv->conf->max_connecting &&
+           atomic_load_explicit(&srv->tally[w->index].connecting, memory_order_relaxed) >=
+               connect_share(srv);
+}
+
 /* The servers of S's listener whose slots on S's worker are all taken. */
 static uint64_t busy_servers(const struct session *s)
 {
     const struct listener *l = s->listener;
     uint64_t mask = 0;
 
-    for (int i = 0; i < l->nservers; i++) {
-        const struct server *srv = &l->servers[i];
-        unsigned n =
-            atomic_load_explicit(&srv->tally[s->w->index].connecting, memory_order_relaxed);
-        if (n >= connect_share(srv))
+    for (int i = 0; i < l->nservers; i++)
+        if (slots_taken(s->w, &l->servers[i]))
             mask |= UINT64_C(1) << i;
-    }
     return mask;
 }
 
@@ -337,8 +341,7 @@ static void serve_queue(struct worker *w, struct server *srv)
     struct srv_tally *t = &srv->tally[w->index];
     struct session *q;
 
-    while (walks == 0 && (q = next_queued(t, srv)) &&
-           atomic_load_explicit(&t->connecting, memory_order_relaxed) < connect_share(srv)) {
+    while (walks == 0 && (q = next_queued(t, srv)) && !slots_taken(w, srv)) {
         unqueue(q);
         if (server_takes_new(srv) && start_connect(q, srv) == 0)
             continue;
@@ -619,14 +622,15 @@ static bool dispatch(struct session *s, uint64_t exclude)
     struct server *srv;
 
     while (s->attempts <= lc->retries) {
-        uint64_t skip = s->tried | exclude, busy = busy_servers(s);
+        uint64_t skip = s->tried | exclude;
         struct server *free_srv;
 
         srv = server_pick(s->listener, skip);
-        if (srv && (busy & (UINT64_C(1) << srv->index))) {
+        if (srv && slots_taken(s->w, srv)) {
             /* Its slots are taken: another server of the same role with a free one, else
-             * wait for a slot (a busy master is no reason to go to a backup). */
-            free_srv = server_pick(s->listener, skip | busy);
+             * wait for a slot (a busy master is no reason to go to a backup). The mask is
+             * worked out only here: without max-connecting, never. */
+            free_srv = server_pick(s->listener, skip | busy_servers(s));
             if (!free_srv || free_srv->conf->backup != srv->conf->backup) {
                 enqueue(s, srv);
                 return true;
@@ -764,7 +768,7 @@ static bool wait_on_busy_server(struct session *s)
                (unsigned long long)((now - s->greet_wait_us) / 1000), srv->id);
     s->fresh_tried = true;
     drop_server(s);
-    if (busy_servers(s) & (UINT64_C(1) << srv->index))
+    if (slots_taken(s->w, srv))
         enqueue(s, srv); /* its slot went to the queue: behind those waiting there */
     else if (start_connect(s, srv) != 0)
         dispatch(s, 0); /* counted by start_connect; on to the next candidate */
