@@ -110,6 +110,34 @@ static int mdb_entry(const char **s, struct mdb_gtid *g)
     return parse_uint(s, UINT64_MAX, &g->seq);
 }
 
+/* The comma-separated items of a position, from S (not empty, spaces skipped): each is parsed
+ * and added to L by ITEM; FORM names an item's form in the error. 0, or -1 with WHY. */
+static int parse_items(const char *s, struct gtid_list *l,
+                       int (*item)(const char **s, struct gtid_list *l), const char *form,
+                       char *why, size_t len)
+{
+    for (;;) {
+        const char *at = s;
+        if (item(&s, l) < 0)
+            return bad(why, len, "'%.*s' is not %s", item_len(at), at, form);
+        s = skip_space(s);
+        if (!*s)
+            return 0;
+        if (*s != ',')
+            return bad(why, len, "unexpected '%c' after '%.*s'", *s, (int)(s - at), at);
+        s = skip_space(s + 1);
+    }
+}
+
+/* One MariaDB item, added to L. */
+static int mdb_item(const char **s, struct gtid_list *l)
+{
+    if (mdb_entry(s, &l->mdb[l->n]) < 0)
+        return -1;
+    l->n++;
+    return 0;
+}
+
 static int mdb_parse(const char *pos, struct gtid_list *l, char *why, size_t len)
 {
     const char *s = skip_space(pos);
@@ -118,18 +146,7 @@ static int mdb_parse(const char *pos, struct gtid_list *l, char *why, size_t len
         return 0;
     if (!(l->mdb = calloc(capacity(pos, '-'), sizeof(*l->mdb))))
         return bad(why, len, "out of memory");
-    for (;;) {
-        const char *at = s;
-        if (mdb_entry(&s, &l->mdb[l->n]) < 0)
-            return bad(why, len, "'%.*s' is not DOMAIN-SERVER-SEQUENCE", item_len(at), at);
-        l->n++;
-        s = skip_space(s);
-        if (!*s)
-            return 0;
-        if (*s != ',')
-            return bad(why, len, "unexpected '%c' after '%.*s'", *s, (int)(s - at), at);
-        s = skip_space(s + 1);
-    }
+    return parse_items(s, l, mdb_item, "DOMAIN-SERVER-SEQUENCE", why, len);
 }
 
 /* A uuid at *S, lowercased into KEY. */
@@ -216,17 +233,7 @@ static int mys_parse(const char *pos, struct gtid_list *l, char *why, size_t len
         return 0;
     if (!(l->mys = calloc(capacity(pos, ':'), sizeof(*l->mys))))
         return bad(why, len, "out of memory");
-    for (;;) {
-        const char *at = s;
-        if (mys_item(&s, l) < 0)
-            return bad(why, len, "'%.*s' is not UUID:INTERVAL[:INTERVAL...]", item_len(at), at);
-        s = skip_space(s);
-        if (!*s)
-            return 0;
-        if (*s != ',')
-            return bad(why, len, "unexpected '%c' after '%.*s'", *s, (int)(s - at), at);
-        s = skip_space(s + 1);
-    }
+    return parse_items(s, l, mys_item, "UUID:INTERVAL[:INTERVAL...]", why, len);
 }
 
 static int parse(enum gtid_flavor f, const char *pos, struct gtid_list *l, char *why, size_t len)
