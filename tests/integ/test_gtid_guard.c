@@ -243,28 +243,33 @@ static void master_loses_write(int id, char *binlog, size_t size)
         assert_int_equal(client_server_port(fx.held[fixture_hold(&fx, fx.rw_port)]), r1);
 }
 
-/* The master is started again and must be held back: DOWN, L7GTID naming replica1's GTID,
- * clients still on replica1, no failback pass, for QUIET_MS of checks. */
-static void master_held_back(long from)
+/* The master is started again and must be held back: DOWN, L7GTID whose info starts with
+ * MISSING ("replica1 has 0-2-"), clients (and the sessions held, if any) still on replica1, no
+ * failback pass, for QUIET_MS of checks. */
+static void master_held_back(long from, const char *missing)
 {
     int r1 = cluster_port("replica1");
+    char line[256];
 
     assert_int_equal(cluster_start_one("master"), 0);
-    fixture_expect_line(&fx, from,
-                        "Health check for server rw/master failed, reason: Layer7 missing "
-                        "transactions, info: \"replica1 has 0-2-",
-                        LOG_WAIT_MS);
+    snprintf(line, sizeof(line),
+             "Health check for server rw/master failed, reason: Layer7 missing transactions, "
+             "info: \"%s",
+             missing);
+    fixture_expect_line(&fx, from, line, LOG_WAIT_MS);
     fixture_expect_line(&fx, from, ", master stops at 0-", LOG_WAIT_MS);
     sleep_ms(QUIET_MS);
     expect_no_line(from, "Server rw/master is UP", "the master came UP lacking a write");
     expect_no_line(from, "Killed ", "a failback pass ran");
     assert_int_equal(client_port_via(fx.rw_port), r1);
     for (int i = 0; i < HELD; i++)
-        assert_int_equal(client_server_port(fx.held[i]), r1);
+        if (fx.held[i])
+            assert_int_equal(client_server_port(fx.held[i]), r1);
     assert_int_equal(fixture_admin_int(&fx,
                                        "SELECT state = 'DOWN' AND check_status = 'L7GTID' "
-                                       "AND check_info LIKE 'replica1 has 0-2-%%' FROM servers "
-                                       "WHERE listener = 'rw' AND name = 'master'"),
+                                       "AND check_info LIKE '%s%%' FROM servers "
+                                       "WHERE listener = 'rw' AND name = 'master'",
+                                       missing),
                      1);
     if (metric("rebound_server_gtid_behind{listener=\"rw\",server=\"master\"}") != 1 ||
         metric("rebound_server_gtid_guard_blocks_total{listener=\"rw\",server=\"master\"}") < 1 ||
@@ -331,7 +336,7 @@ static void test_master_lacking_a_write_stays_down_until_caught_up(void **state)
     expect_clients_on(cluster_port("master"), "at start");
     master_loses_write(1, binlog, sizeof(binlog));
     from = file_size(fx.health_log);
-    master_held_back(from);
+    master_held_back(from, "replica1 has 0-2-");
 
     catch_up(binlog, 1);
     failback_ran(from);
@@ -354,7 +359,7 @@ static void test_override_lets_the_master_up(void **state)
     expect_clients_on(cluster_port("master"), "at start");
     master_loses_write(2, binlog, sizeof(binlog));
     from = file_size(fx.health_log);
-    master_held_back(from);
+    master_held_back(from, "replica1 has 0-2-");
 
     /* Not on a backup, not with a value it does not take. */
     assert_int_not_equal(admin_exec("UPDATE servers SET gtid_guard = 'override' WHERE listener = "
@@ -487,20 +492,7 @@ static void test_master_restored_from_older_copy_stays_down(void **state)
     fixture_expect_line(&fx, from, "Server rw/master is DOWN", LOG_WAIT_MS);
     run_ok((char *const[]){"/bin/rm", "-rf", dir, NULL});
     run_ok((char *const[]){"/bin/mv", copy, dir, NULL});
-    assert_int_equal(cluster_start_one("master"), 0);
-    fixture_expect_line(&fx, from,
-                        "Health check for server rw/master failed, reason: Layer7 missing "
-                        "transactions, info: \"replica1 has 0-1-",
-                        LOG_WAIT_MS);
-    fixture_expect_line(&fx, from, ", master stops at 0-", LOG_WAIT_MS);
-    sleep_ms(QUIET_MS);
-    expect_no_line(from, "Server rw/master is UP", "a master restored from a copy came UP");
-    expect_no_line(from, "Killed ", "a failback pass ran");
-    assert_int_equal(client_port_via(fx.rw_port), cluster_port("replica1"));
-    assert_int_equal(fixture_admin_int(&fx, "SELECT state = 'DOWN' AND check_status = 'L7GTID' "
-                                            "FROM servers WHERE listener = 'rw' AND name = "
-                                            "'master'"),
-                     1);
+    master_held_back(from, "replica1 has 0-1-");
 }
 
 int main(void)
