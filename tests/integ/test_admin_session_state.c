@@ -113,17 +113,28 @@ static void test_transaction_shown(void **state)
     mysql_close(m);
 }
 
-/* A multi-statement ending inside a transaction: the last result's status is what counts. */
-static void test_multi_statement(void **state)
+/* A session as app through rebound with client FLAGS, compressed if COMPRESS; fails the test
+ * if the login fails. */
+static MYSQL *app_session(unsigned long flags, bool compress)
 {
     MYSQL *m = mysql_init(NULL);
-    (void)state;
 
     assert_non_null(m);
     client_options(m, 5);
+    if (compress)
+        mysql_options(m, MYSQL_OPT_COMPRESS, NULL);
     if (!mysql_real_connect(m, "127.0.0.1", "app", "app-pass", "appdb", (unsigned)fx.rw_port, NULL,
-                            CLIENT_MULTI_STATEMENTS))
+                            flags))
         fail_msg("app login through rebound failed: %u %s", mysql_errno(m), mysql_error(m));
+    return m;
+}
+
+/* A multi-statement ending inside a transaction: the last result's status is what counts. */
+static void test_multi_statement(void **state)
+{
+    MYSQL *m = app_session(CLIENT_MULTI_STATEMENTS, false);
+    (void)state;
+
     assert_int_equal(mysql_query(m, "SELECT 1; BEGIN; SELECT id FROM sstate"), 0);
     do {
         MYSQL_RES *res = mysql_store_result(m);
@@ -269,15 +280,9 @@ static void test_command_and_result(void **state)
 /* A compressed session cannot be followed: unreadable, transaction unknown. */
 static void test_compressed_unreadable(void **state)
 {
-    MYSQL *m = mysql_init(NULL);
+    MYSQL *m = app_session(0, true);
     (void)state;
 
-    assert_non_null(m);
-    client_options(m, 5);
-    mysql_options(m, MYSQL_OPT_COMPRESS, NULL);
-    if (!mysql_real_connect(m, "127.0.0.1", "app", "app-pass", "appdb", (unsigned)fx.rw_port, NULL,
-                            0))
-        fail_msg("app login through rebound failed: %u %s", mysql_errno(m), mysql_error(m));
     assert_int_equal(client_query(m, "BEGIN"), 0);
     expect_state(m, "unreadable", "NULL");
     assert_int_equal(client_query(m, "COMMIT"), 0);
