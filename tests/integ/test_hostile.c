@@ -1758,8 +1758,11 @@ static void legit_killed(int run)
     id = one_value(victim, LIT("SELECT CONNECTION_ID()"), &len);
     if (mysql_send_query(victim, slow, (unsigned long)strlen(slow)) != 0)
         die("send: %s", mysql_error(victim));
+    /* "User sleep": the SLEEP itself runs. A KILL QUERY that came while the statement was still
+     * being opened (its INFO already shown) would end it with error 1317 instead of SLEEP's 1. */
     snprintf(sql, sizeof(sql),
-             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s AND INFO = '%s'",
+             "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s AND INFO = '%s' "
+             "AND STATE = 'User sleep'",
              id, slow);
     for (deadline = now_ms() + EOF_WAIT_MS; !running && now_ms() < deadline;) {
         v = one_value(killer, sql, (unsigned long)strlen(sql), &len);
