@@ -38,6 +38,21 @@ enum on_error {
     ON_ERROR_MARK_DOWN,    /* DOWN now */
 };
 
+/* What a listener does with a client that asks for TLS (`bind ... ssl crt FILE [MODE]`). */
+enum tls_mode {
+    TLS_PASSTHROUGH, /* relay the client's TLS to the server untouched (no certificate given) */
+    TLS_PREFERRED,   /* offer TLS and terminate it; plain clients are welcome too */
+    TLS_REQUIRED,    /* terminate TLS; a client that does not switch gets error 3159 */
+};
+
+/* When rebound talks TLS to a server for client sessions (`ssl` on a server line). */
+enum server_tls {
+    SERVER_TLS_DEFAULT,   /* not given: as-client behind a terminating listener, else never */
+    SERVER_TLS_NEVER,     /* plain (in passthrough, the client's own TLS still passes) */
+    SERVER_TLS_ALWAYS,    /* TLS whatever the client did */
+    SERVER_TLS_AS_CLIENT, /* TLS exactly when the client switched to TLS with rebound */
+};
+
 /* A resolved socket address with its text form ("127.0.0.1:3306"). */
 struct conf_addr {
     struct sockaddr_storage sa;
@@ -79,6 +94,10 @@ struct conf_server {
     int error_limit;
     enum on_error on_error;
     int max_connecting; /* connects in flight at once from client sessions, 0: no bound */
+    enum server_tls ssl;      /* ssl [always|as-client|never] */
+    char ssl_crt[256];        /* crt FILE: a client certificate (chain and key) for the server */
+    struct ssl_ctx_st *ssl_ctx; /* not parsed: the client context built from ssl, verify,
+                                   ca-file and crt by conf_load (NULL: no TLS to the server) */
     int line;
 };
 
@@ -96,6 +115,16 @@ struct conf_listen {
     unsigned timeout_queue; /* waiting for a connect slot (max-connecting); 0: timeout connect */
     bool allbackups;
     enum balance balance;
+    enum tls_mode tls_mode;     /* bind ... ssl crt FILE [passthrough|preferred|required] */
+    char ssl_crt[256];          /* the certificate chain, and the key unless ssl_key is given */
+    char ssl_key[256];          /* key FILE, "" for the key in ssl_crt */
+    int ssl_min_ver;            /* ssl-min-ver: TLS1_2_VERSION (default) or TLS1_3_VERSION */
+    char ciphers[512];          /* ciphers LIST (TLS 1.2), "" for OpenSSL's default */
+    char ciphersuites[512];     /* ciphersuites LIST (TLS 1.3), "" for OpenSSL's default */
+    int ssl_line;               /* the bind line that gave `ssl`, 0 if none */
+    struct ssl_ctx_st *ssl_ctx; /* not parsed: the server context conf_load built from the
+                                   above (NULL in passthrough); sessions hold their own
+                                   references, so a reload may free it */
     struct conf_server defsrv; /* server defaults for the lines that follow */
     struct conf_server *servers;
     int nservers;
