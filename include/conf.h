@@ -93,9 +93,9 @@ struct conf_server {
     enum observe_layer observe;
     int error_limit;
     enum on_error on_error;
-    int max_connecting; /* connects in flight at once from client sessions, 0: no bound */
-    enum server_tls ssl;      /* ssl [always|as-client|never] */
-    char ssl_crt[256];        /* crt FILE: a client certificate (chain and key) for the server */
+    int max_connecting;         /* connects in flight at once from client sessions, 0: no bound */
+    enum server_tls ssl;        /* ssl [always|as-client|never] */
+    char ssl_crt[256];          /* crt FILE: a client certificate (chain and key) for the server */
     struct ssl_ctx_st *ssl_ctx; /* not parsed: the client context built from ssl, verify,
                                    ca-file and crt by conf_load (NULL: no TLS to the server) */
     int line;
@@ -125,7 +125,7 @@ struct conf_listen {
     struct ssl_ctx_st *ssl_ctx; /* not parsed: the server context conf_load built from the
                                    above (NULL in passthrough); sessions hold their own
                                    references, so a reload may free it */
-    struct conf_server defsrv; /* server defaults for the lines that follow */
+    struct conf_server defsrv;  /* server defaults for the lines that follow */
     struct conf_server *servers;
     int nservers;
     int line;
