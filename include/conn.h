@@ -5,6 +5,7 @@
 #ifndef CONN_H
 #define CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -36,6 +37,25 @@ enum conn_fail {
     CONN_FAIL_OTHER,    /* out of memory, and the like */
     CONN_FAIL__COUNT
 };
+
+/* Which side of a client session a TLS handshake was on. */
+enum conn_side {
+    CONN_SIDE_CLIENT, /* rebound terminated the client's TLS */
+    CONN_SIDE_SERVER, /* rebound talked TLS to the server */
+    CONN_SIDE__COUNT
+};
+
+/* Sessions' TLS since start, for the status table and /metrics (any thread adds). */
+struct conn_tally {
+    _Atomic uint64_t handshakes[CONN_SIDE__COUNT];  /* finished */
+    _Atomic uint64_t resumptions[CONN_SIDE__COUNT]; /* ... of which resumed a TLS session */
+    _Atomic uint64_t failures[CONN_SIDE__COUNT][CONN_FAIL__COUNT];
+    _Atomic uint64_t plain_refused; /* clients refused by `required` for not switching */
+};
+extern struct conn_tally conn_tally;
+
+/* Count a handshake on SIDE of C: finished (OK, resumed or not) or failed for WHY. */
+void conn_count(enum conn_side side, const struct conn *c, bool ok, enum conn_fail why);
 
 /* C wraps FD, plain. */
 void conn_init(struct conn *c, int fd);

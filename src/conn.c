@@ -20,6 +20,20 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+struct conn_tally conn_tally;
+
+void conn_count(enum conn_side side, const struct conn *c, bool ok, enum conn_fail why)
+{
+    if (!ok) {
+        atomic_fetch_add_explicit(&conn_tally.failures[side][why < CONN_FAIL__COUNT ? why : 0], 1,
+                                  memory_order_relaxed);
+        return;
+    }
+    atomic_fetch_add_explicit(&conn_tally.handshakes[side], 1, memory_order_relaxed);
+    if (conn_resumed(c))
+        atomic_fetch_add_explicit(&conn_tally.resumptions[side], 1, memory_order_relaxed);
+}
+
 void conn_init(struct conn *c, int fd)
 {
     c->fd = fd;
