@@ -1366,16 +1366,11 @@ static int server_tls(const struct conf *c, struct conf_server *s, char *err, si
     return 0;
 }
 
-/* Load every certificate and key the configuration names, so that `rebound -c` and a
- * reload refuse a file that does not load, with its line. The admin port builds its own
- * context (admin.c); only its key's permissions are checked here. */
+/* Load every certificate and key of the listeners and servers, so that `rebound -c` and a
+ * reload refuse a file that does not load, with its line. (The admin port builds its own
+ * context, in admin.c.) */
 static int conf_load_tls(struct conf *c, char *err, size_t errlen)
 {
-    const struct conf_admin *a = &c->admin;
-    char msg[512];
-
-    if (a->ssl_line && tls_key_file_private(a->ssl_key, msg, sizeof(msg)) < 0)
-        return conf_fail(c, a->ssl_line, err, errlen, "%s", msg);
     for (int i = 0; i < c->nlistens; i++) {
         struct conf_listen *l = &c->listens[i];
         if (l->tls_mode != TLS_PASSTHROUGH && listen_tls(c, l, err, errlen) < 0)

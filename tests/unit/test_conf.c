@@ -1496,9 +1496,6 @@ static void test_tls_load_errors(void **state)
     load_tls_fail("listen a\n    bind 127.0.0.1:3306\n"
                   "    server a 127.0.0.1:3310 ssl verify required ca-file %s/missing.pem\n",
                   "3: cannot load CA file %s/missing.pem: ");
-    load_tls_fail("global\n    admin 6032 user admin password a-good-password\n"
-                  "    admin-ssl crt %s/crt.pem key %s/open.pem\n" MIN_LISTEN,
-                  "3: key file %s/open.pem is readable by others: chmod o-r %s/open.pem");
 }
 
 int main(void)
