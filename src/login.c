@@ -207,7 +207,8 @@ size_t login_ssl_request(uint8_t out[36], const uint8_t *p, size_t n)
     out[1] = out[2] = 0;
     out[3] = 1;
     memcpy(out + MYSQL_HEADER_LEN, p + MYSQL_HEADER_LEN, 32);
+    /* All 32 bytes as the client sent them: MariaDB keeps its extended capabilities in the
+     * last 4 bytes of the filler, and the server takes them from the SSLRequest. */
     out[MYSQL_HEADER_LEN + 1] |= MYSQL_CLIENT_SSL >> 8;
-    memset(out + MYSQL_HEADER_LEN + 9, 0, 23); /* the filler */
     return MYSQL_HEADER_LEN + 32;
 }
