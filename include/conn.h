@@ -76,6 +76,8 @@ int conn_tls_start(struct conn *c, SSL_CTX *ctx, enum conn_role role);
 /* One step of the handshake: 1 when done, 0 when it waits (c->want says for what), -1 when it
  * failed (*WHY says why). */
 int conn_handshake(struct conn *c, enum conn_fail *why);
+/* Is C's TLS handshake under way (started, not finished)? */
+bool conn_handshaking(const struct conn *c);
 /* Did the finished handshake resume an earlier TLS session? */
 bool conn_resumed(const struct conn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" for a plain connection, into BUF. */

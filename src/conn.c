@@ -176,6 +176,11 @@ int conn_handshake(struct conn *c, enum conn_fail *why)
     return -1;
 }
 
+bool conn_handshaking(const struct conn *c)
+{
+    return c->ssl && !SSL_is_init_finished(c->ssl);
+}
+
 bool conn_resumed(const struct conn *c)
 {
     return c->ssl && SSL_session_reused(c->ssl);

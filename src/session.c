@@ -855,6 +855,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
          * server connection for nothing: its own doing, not counted against the server. */
         double left_h = s->started + lc->timeout_handshake / 1000.0 - now;
         if (left_h <= 0) {
+            if (conn_handshaking(&s->cli))
+                conn_count(CONN_SIDE_CLIENT, &s->cli, false, CONN_FAIL_TIMEOUT);
+            if (conn_handshaking(&s->back))
+                conn_count(CONN_SIDE_SERVER, &s->back, false, CONN_FAIL_TIMEOUT);
             session_close(s, "handshake timeout");
             return;
         }
