@@ -39,6 +39,8 @@ enum session_state {
     SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
                         the client is not read yet, down.pending holds a partial greeting */
     SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on its server's list */
+    SESS_TLS,        /* rebound runs a TLS handshake with the client (after its SSLRequest) or
+                        with the server (before passing the login response on); nothing flows */
     SESS_QUEUED,     /* waiting for a connect slot of its server (max-connecting), at most
                         `timeout queue`; on its server's list and queue, no server socket */
 };

@@ -1367,6 +1367,7 @@ static void start_client_tls(struct session *s)
         return;
     }
     s->client_tls = true;
+    s->state = SESS_TLS;
     observe_client_tls(&s->obs);
     ev_set_cb(&s->up.rd, client_tls_cb);
     watch(s, &s->up.rd, &s->cli);
@@ -1393,6 +1394,7 @@ static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     s->c_last = ev_now(s->w->loop);
+    s->state = SESS_RELAY; /* the login, over TLS */
     sess_debug(s, "client TLS: %s", conn_tls_str(&s->cli, msg, sizeof(msg)));
     ev_set_cb(w, tls_login_read_cb);
     resume_reading(s, &s->up);
@@ -1415,6 +1417,7 @@ static void send_login_response(struct session *s)
         return;
     }
     s->shift = (int8_t)((s->client_tls ? 2 : 1) - (tls ? 2 : 1));
+    s->state = SESS_RELAY;
     ev_set_cb(&s->up.rd, up_read_cb);
     ev_set_cb(&s->down.rd, down_read_cb);
     resume_reading(s, &s->down);
@@ -1436,6 +1439,7 @@ static void start_server_tls(struct session *s)
         return;
     }
     ev_io_stop(s->w->loop, &s->up.rd); /* the client waits for the server's answer anyway */
+    s->state = SESS_TLS;
     ev_set_cb(&s->down.rd, server_tls_cb);
     server_tls_cb(s->w->loop, &s->down.rd, 0);
 }
