@@ -715,7 +715,7 @@ struct admin_conn {
     double last;      /* ev_now() of the last bytes received */
     SSL_CTX *ssl_ctx; /* the TLS context its greeting offered (a reference); NULL: no TLS */
     SSL *ssl;
-    bool handshaking;  /* TLS handshake in progress: conn_tls() drives the watchers */
+    bool handshaking;  /* TLS handshake in progress: ac_handshake() drives the watchers */
     struct preauth pa; /* until logged in: the login deadline and the caps */
     struct admin_proto proto;
 };
@@ -760,7 +760,7 @@ uint64_t admin_login_evictions(void)
 }
 
 /* The one teardown of an admin connection. */
-static void conn_close(struct admin_conn *c, const char *why)
+static void ac_close(struct admin_conn *c, const char *why)
 {
     log_debug("admin: connection %u from %s closed: %s", c->proto.client.id, c->proto.client.peer,
               why);
@@ -787,7 +787,7 @@ static void conn_close(struct admin_conn *c, const char *why)
 }
 
 /* C has work to do: queue it for the work timer (one piece per loop iteration). */
-static void conn_queue(struct admin_conn *c)
+static void ac_queue(struct admin_conn *c)
 {
     if (c->queued)
         return;
@@ -803,7 +803,7 @@ static void conn_queue(struct admin_conn *c)
  * waits; work while there is some and the output is no more than half ADMIN_OUT_CAP (a
  * statement pauses at the cap: each piece of work then sends a good part of it, however
  * slowly the client reads); reading only when there is nothing else to do for it. */
-static void conn_update(struct admin_conn *c)
+static void ac_update(struct admin_conn *c)
 {
     struct admin_proto *ap = &c->proto;
     bool full = ap->out.len > ADMIN_OUT_CAP / 2;
@@ -817,17 +817,17 @@ static void conn_update(struct admin_conn *c)
     if (ap->phase == AP_CLOSED || full || admin_proto_pending(ap)) {
         ev_io_stop(rb_loop, &c->rd);
         if (!full && admin_proto_pending(ap))
-            conn_queue(c);
+            ac_queue(c);
         return;
     }
     ev_io_start(rb_loop, &c->rd);
     if (c->ssl && SSL_pending(c->ssl) > 0) /* decrypted bytes that no EV_READ will announce */
-        conn_queue(c);
+        ac_queue(c);
 }
 
 /* Send what the protocol wrote, as much as the socket takes. Returns -1 if the connection
  * was closed (write error, or done after a final answer). */
-static int conn_flush(struct admin_conn *c)
+static int ac_flush(struct admin_conn *c)
 {
     struct mysql_wbuf *out = &c->proto.out;
 
@@ -845,7 +845,7 @@ static int conn_flush(struct admin_conn *c)
                 break;
         }
         if (n <= 0) {
-            conn_close(c, "write error");
+            ac_close(c, "write error");
             return -1;
         }
         admin_proto_sent(&c->proto, (size_t)n);
@@ -855,15 +855,15 @@ static int conn_flush(struct admin_conn *c)
         mysql_wbuf_init(out, ADMIN_OUT_LIMIT);
     }
     if (!out->len && c->proto.phase == AP_CLOSED) {
-        conn_close(c, "closed");
+        ac_close(c, "closed");
         return -1;
     }
-    conn_update(c);
+    ac_update(c);
     return 0;
 }
 
 /* Drive the TLS handshake; once done, let the protocol go on. */
-static void conn_tls(struct admin_conn *c)
+static void ac_handshake(struct admin_conn *c)
 {
     int r = SSL_accept(c->ssl), e;
 
@@ -871,7 +871,7 @@ static void conn_tls(struct admin_conn *c)
         c->handshaking = false;
         admin_proto_tls_started(&c->proto);
         ev_io_stop(rb_loop, &c->wr);
-        conn_update(c);
+        ac_update(c);
         return;
     }
     e = SSL_get_error(c->ssl, r);
@@ -884,30 +884,30 @@ static void conn_tls(struct admin_conn *c)
         char msg[200];
         log_info("admin: TLS handshake with %s failed: %s", c->proto.client.peer,
                  tls_error(msg, sizeof(msg), "protocol error"));
-        conn_close(c, "TLS handshake failed");
+        ac_close(c, "TLS handshake failed");
     }
 }
 
 static void start_tls(struct admin_conn *c)
 {
     if (!c->ssl_ctx || !(c->ssl = SSL_new(c->ssl_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
-        conn_close(c, "cannot start TLS");
+        ac_close(c, "cannot start TLS");
         return;
     }
     c->handshaking = true;
     ev_io_stop(rb_loop, &c->rd);
-    conn_tls(c);
+    ac_handshake(c);
 }
 
 /* Read once, as much as the protocol has room for; the work is done from the queue. */
-static void conn_read(struct admin_conn *c)
+static void ac_read(struct admin_conn *c)
 {
     uint8_t buf[16384];
     size_t room = admin_proto_room(&c->proto);
     ssize_t n;
 
     if (room == 0) { /* a whole packet waits: nothing to read for now */
-        conn_update(c);
+        ac_update(c);
         return;
     }
     if (room > sizeof(buf))
@@ -924,16 +924,16 @@ static void conn_read(struct admin_conn *c)
             return;
     }
     if (n <= 0) {
-        conn_close(c, n == 0 ? "client closed" : "read error");
+        ac_close(c, n == 0 ? "client closed" : "read error");
         return;
     }
     c->last = ev_now(rb_loop);
     admin_proto_feed(&c->proto, buf, (size_t)n);
-    conn_update(c);
+    ac_update(c);
 }
 
 /* The client proved itself: no longer pre-auth; from now on the idle timeout applies. */
-static void conn_logged_in(struct admin_conn *c)
+static void ac_logged_in(struct admin_conn *c)
 {
     preauth_leave(&c->pa);
     c->logged = true;
@@ -944,22 +944,22 @@ static void conn_logged_in(struct admin_conn *c)
 }
 
 /* C's next piece of work: a packet, a slice of its statement, or TLS bytes to read. */
-static void conn_work(struct admin_conn *c)
+static void ac_work(struct admin_conn *c)
 {
     if (!admin_proto_pending(&c->proto)) {
         if (c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
-            conn_read(c);
+            ac_read(c);
         return;
     }
     admin_proto_work(&c->proto);
     if (c->proto.phase == AP_COMMAND && !c->logged)
-        conn_logged_in(c);
+        ac_logged_in(c);
     if (c->proto.want_tls) {
-        if (conn_flush(c) == 0)
+        if (ac_flush(c) == 0)
             start_tls(c);
         return;
     }
-    conn_flush(c);
+    ac_flush(c);
 }
 
 /* One piece of work of the first connection in the queue, then the next iteration. */
@@ -971,7 +971,7 @@ static void work_cb(struct ev_loop *loop, ev_timer *w, int revents)
     if (c) {
         TAILQ_REMOVE(&ready, c, ready_link);
         c->queued = false;
-        conn_work(c); /* may queue C again, at the end */
+        ac_work(c); /* may queue C again, at the end */
     }
     if (!TAILQ_EMPTY(&ready)) {
         ev_timer_set(w, 0, 0);
@@ -986,9 +986,9 @@ static void rd_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     if (c->handshaking)
-        conn_tls(c);
+        ac_handshake(c);
     else
-        conn_read(c);
+        ac_read(c);
 }
 
 static void wr_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -998,9 +998,9 @@ static void wr_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)revents;
 
     if (c->handshaking)
-        conn_tls(c);
+        ac_handshake(c);
     else
-        conn_flush(c);
+        ac_flush(c);
 }
 
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -1010,7 +1010,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
 
     if (now - c->last >= ADMIN_IDLE_TIMEOUT) {
-        conn_close(c, "idle timeout");
+        ac_close(c, "idle timeout");
         return;
     }
     ev_timer_set(w, c->last + ADMIN_IDLE_TIMEOUT - now, 0);
@@ -1019,7 +1019,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Not logged in at the deadline, or making room for a newer connection: tell the client
  * (an ERR, if the socket takes it at once and TLS has not started) and close. */
-static void conn_preauth_close(struct preauth *p, enum preauth_reason why)
+static void ac_preauth_close(struct preauth *p, enum preauth_reason why)
 {
     struct admin_conn *c = container_of(p, struct admin_conn, pa);
     char msg[120];
@@ -1038,7 +1038,7 @@ static void conn_preauth_close(struct preauth *p, enum preauth_reason why)
             log_debug("admin: cannot tell %s why it is closed: %s", c->proto.client.peer,
                       strerror(errno));
     }
-    conn_close(c, why == PREAUTH_TIMEOUT ? "login timeout" : "evicted before logging in");
+    ac_close(c, why == PREAUTH_TIMEOUT ? "login timeout" : "evicted before logging in");
 }
 
 /* An operator (or anyone) connected: greet; pre-auth until logged in. Never refused here:
@@ -1077,8 +1077,8 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     LIST_INSERT_HEAD(&conns, c, link);
     nconns++;
     nconns_total++;
-    preauth_join(&waiting, &c->pa, (const struct sockaddr *)&ss, conn_preauth_close);
-    conn_flush(c); /* the greeting */
+    preauth_join(&waiting, &c->pa, (const struct sockaddr *)&ss, ac_preauth_close);
+    ac_flush(c); /* the greeting */
     return true;
 }
 
@@ -1217,7 +1217,7 @@ void admin_stop(void)
 {
     admin_reconf_cancel();
     while (!LIST_EMPTY(&conns))
-        conn_close(LIST_FIRST(&conns), "shutting down");
+        ac_close(LIST_FIRST(&conns), "shutting down");
     if (listen_fd >= 0) {
         acceptor_stop(&acc);
         close(listen_fd);
