@@ -8,10 +8,10 @@
  * statements, COM_STMT_*, are admin_stmt.c's, answering into the same output). Bytes in,
  * bytes out: the unit tests and the fuzzer drive it directly.
  *
- * struct admin_conn moves those bytes over a non-blocking socket, through OpenSSL once
- * TLS is started. Every watcher runs at EV_MINPRI, below client traffic. The work itself
- * (a packet, or a slice of a statement: admin_sql.h) is done one piece per loop iteration
- * for all connections together, in turn (the `ready` queue and its zero-delay timer), so
+ * struct admin_conn moves those bytes through its struct conn (conn.h): a non-blocking
+ * socket, and TLS over it once started. Every watcher runs at EV_MINPRI, below client traffic. The
+ * work itself (a packet, or a slice of a statement: admin_sql.h) is done one piece per loop
+ * iteration for all connections together, in turn (the `ready` queue and its zero-delay timer), so
  * pipelined statements or many busy connections never hold the loop for long. A connection
  * whose unsent output reaches ADMIN_OUT_CAP is neither read nor worked for until it drains.
  * Until it has logged in, a connection is pre-auth (preauth.h): a deadline from accept, a
@@ -43,6 +43,7 @@
 #include "admin_dialect.h"
 #include "admin_views.h"
 #include "admin_wire.h"
+#include "conn.h"
 #include "log.h"
 #include "preauth.h"
 #include "tls.h"
@@ -708,13 +709,14 @@ struct admin_conn {
     LIST_ENTRY(admin_conn) link;
     TAILQ_ENTRY(admin_conn) ready_link; /* in `ready` while queued */
     bool queued;
-    bool logged; /* counted in nlogged */
-    int fd;
+    bool logged;      /* counted in nlogged */
+    struct conn conn; /* the socket, and TLS over it once started */
+    /* The reading and the writing direction, each on the event its last operation waits
+     * for (conn.want: TLS may read only once writable, or write only once readable). */
     ev_io rd, wr;
-    ev_timer idle;    /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
-    double last;      /* ev_now() of the last bytes received */
-    SSL_CTX *ssl_ctx; /* the TLS context its greeting offered (a reference); NULL: no TLS */
-    SSL *ssl;
+    ev_timer idle;     /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
+    double last;       /* ev_now() of the last bytes received */
+    SSL_CTX *ssl_ctx;  /* the TLS context its greeting offered (a reference); NULL: no TLS */
     bool handshaking;  /* TLS handshake in progress: ac_handshake() drives the watchers */
     struct preauth pa; /* until logged in: the login deadline and the caps */
     struct admin_proto proto;
@@ -772,18 +774,36 @@ static void ac_close(struct admin_conn *c, const char *why)
         TAILQ_REMOVE(&ready, c, ready_link);
     if (c->logged)
         nlogged--;
-    if (c->ssl) {
-        if (!c->handshaking)
-            SSL_shutdown(c->ssl);
-        SSL_free(c->ssl);
-    }
+    if (c->conn.ssl) /* close_notify, once the handshake is done; a plain close says it all */
+        conn_shutdown_write(&c->conn);
+    conn_close(&c->conn, false);
     if (c->ssl_ctx)
         SSL_CTX_free(c->ssl_ctx);
-    close(c->fd);
     LIST_REMOVE(c, link);
     admin_proto_fini(&c->proto);
     free(c);
     nconns--;
+}
+
+/* Point W at EVENTS, the event its direction's last operation waits for; an active W stays
+ * active. */
+static void ac_aim(ev_io *w, int events)
+{
+    bool active = ev_is_active(w);
+
+    if ((w->events & (EV_READ | EV_WRITE)) == events)
+        return;
+    if (active)
+        ev_io_stop(rb_loop, w);
+    ev_io_set(w, w->fd, events);
+    if (active)
+        ev_io_start(rb_loop, w);
+}
+
+/* Did an operation that returned -1 only have to wait (for its watcher to fire)? */
+static bool again(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
 /* C has work to do: queue it for the work timer (one piece per loop iteration). */
@@ -821,7 +841,7 @@ static void ac_update(struct admin_conn *c)
         return;
     }
     ev_io_start(rb_loop, &c->rd);
-    if (c->ssl && SSL_pending(c->ssl) > 0) /* decrypted bytes that no EV_READ will announce */
+    if (conn_pending(&c->conn)) /* decrypted bytes that no readiness event will announce */
         ac_queue(c);
 }
 
@@ -832,18 +852,11 @@ static int ac_flush(struct admin_conn *c)
     struct mysql_wbuf *out = &c->proto.out;
 
     while (out->len) {
-        ssize_t n;
-        if (c->ssl) {
-            int r = SSL_write(c->ssl, out->data, (int)(out->len > 1 << 30 ? 1 << 30 : out->len));
-            int e = r > 0 ? 0 : SSL_get_error(c->ssl, r);
-            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ)
-                break;
-            n = r > 0 ? r : -1;
-        } else {
-            n = send(c->fd, out->data, out->len, MSG_NOSIGNAL);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                break;
-        }
+        ssize_t n = conn_write(&c->conn, out->data, out->len);
+
+        ac_aim(&c->wr, c->conn.want);
+        if (n < 0 && again())
+            break;
         if (n <= 0) {
             ac_close(c, "write error");
             return -1;
@@ -862,35 +875,33 @@ static int ac_flush(struct admin_conn *c)
     return 0;
 }
 
-/* Drive the TLS handshake; once done, let the protocol go on. */
+/* Drive the TLS handshake, the read watcher on whatever it waits for; once done, let the
+ * protocol go on. */
 static void ac_handshake(struct admin_conn *c)
 {
-    int r = SSL_accept(c->ssl), e;
+    enum conn_fail why;
+    int r = conn_handshake(&c->conn, &why);
 
-    if (r == 1) {
-        c->handshaking = false;
-        admin_proto_tls_started(&c->proto);
-        ev_io_stop(rb_loop, &c->wr);
-        ac_update(c);
+    if (r < 0) {
+        log_info("admin: TLS handshake with %s failed: %s", c->proto.client.peer,
+                 conn_fail_str(why));
+        ac_close(c, "TLS handshake failed");
         return;
     }
-    e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ) {
-        ev_io_stop(rb_loop, &c->wr);
+    ev_io_stop(rb_loop, &c->wr);
+    ac_aim(&c->rd, c->conn.want);
+    if (r == 0) {
         ev_io_start(rb_loop, &c->rd);
-    } else if (e == SSL_ERROR_WANT_WRITE) {
-        ev_io_start(rb_loop, &c->wr);
-    } else {
-        char msg[200];
-        log_info("admin: TLS handshake with %s failed: %s", c->proto.client.peer,
-                 tls_error(msg, sizeof(msg), "protocol error"));
-        ac_close(c, "TLS handshake failed");
+        return;
     }
+    c->handshaking = false;
+    admin_proto_tls_started(&c->proto);
+    ac_update(c);
 }
 
 static void start_tls(struct admin_conn *c)
 {
-    if (!c->ssl_ctx || !(c->ssl = SSL_new(c->ssl_ctx)) || SSL_set_fd(c->ssl, c->fd) != 1) {
+    if (!c->ssl_ctx || conn_tls_start(&c->conn, c->ssl_ctx, CONN_ACCEPT) < 0) {
         ac_close(c, "cannot start TLS");
         return;
     }
@@ -912,17 +923,10 @@ static void ac_read(struct admin_conn *c)
     }
     if (room > sizeof(buf))
         room = sizeof(buf);
-    if (c->ssl) {
-        int r = SSL_read(c->ssl, buf, (int)room);
-        int e = r > 0 ? 0 : SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return;
-        n = r > 0 ? r : 0;
-    } else {
-        n = read(c->fd, buf, room);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-    }
+    n = conn_read(&c->conn, buf, room);
+    ac_aim(&c->rd, c->conn.want);
+    if (n < 0 && again())
+        return;
     if (n <= 0) {
         ac_close(c, n == 0 ? "client closed" : "read error");
         return;
@@ -947,7 +951,7 @@ static void ac_logged_in(struct admin_conn *c)
 static void ac_work(struct admin_conn *c)
 {
     if (!admin_proto_pending(&c->proto)) {
-        if (c->ssl && !c->handshaking && SSL_pending(c->ssl) > 0)
+        if (!c->handshaking && conn_pending(&c->conn))
             ac_read(c);
         return;
     }
@@ -1024,7 +1028,7 @@ static void ac_preauth_close(struct preauth *p, enum preauth_reason why)
     struct admin_conn *c = container_of(p, struct admin_conn, pa);
     char msg[120];
 
-    if (!c->ssl) {
+    if (!c->conn.ssl) {
         if (why == PREAUTH_TIMEOUT) {
             snprintf(msg, sizeof(msg),
                      "Got timeout reading communication packets: log in within %.0f s",
@@ -1034,7 +1038,7 @@ static void ac_preauth_close(struct preauth *p, enum preauth_reason why)
             send_err(&c->proto, ER_CON_COUNT, "08004",
                      "Too many connections waiting to log in to the admin port");
         }
-        if (send(c->fd, c->proto.out.data, c->proto.out.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        if (conn_write(&c->conn, c->proto.out.data, c->proto.out.len) < 0)
             log_debug("admin: cannot tell %s why it is closed: %s", c->proto.client.peer,
                       strerror(errno));
     }
@@ -1066,7 +1070,7 @@ static bool on_accept(struct acceptor *a, int fd, const struct sockaddr *peer, s
     /* Its own reference: a reload may replace the port's context before TLS starts. */
     if (ssl_ctx && SSL_CTX_up_ref(ssl_ctx) == 1)
         c->ssl_ctx = ssl_ctx;
-    c->fd = fd;
+    conn_init(&c->conn, fd);
     c->last = ev_now(rb_loop);
     ev_io_init(&c->rd, rd_cb, fd, EV_READ);
     ev_io_init(&c->wr, wr_cb, fd, EV_WRITE);
