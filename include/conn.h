@@ -67,6 +67,9 @@ ssize_t conn_read(struct conn *c, void *buf, size_t n);
 /* Write up to N bytes of BUF: the count taken (maybe fewer), or -1 as conn_read. After EAGAIN
  * the same bytes must be offered again (a pending buffer does that). */
 ssize_t conn_write(struct conn *c, const void *buf, size_t n);
+/* After -1 from conn_read/conn_write (or read/write): did the operation only have to wait
+ * (EAGAIN and the like), rather than fail? */
+bool conn_again(void);
 /* Does TLS hold decrypted bytes no readiness event will announce? */
 bool conn_pending(const struct conn *c);
 

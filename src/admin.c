@@ -800,12 +800,6 @@ static void ac_aim(ev_io *w, int events)
         ev_io_start(rb_loop, w);
 }
 
-/* Did an operation that returned -1 only have to wait (for its watcher to fire)? */
-static bool again(void)
-{
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
 /* C has work to do: queue it for the work timer (one piece per loop iteration). */
 static void ac_queue(struct admin_conn *c)
 {
@@ -855,7 +849,7 @@ static int ac_flush(struct admin_conn *c)
         ssize_t n = conn_write(&c->conn, out->data, out->len);
 
         ac_aim(&c->wr, c->conn.want);
-        if (n < 0 && again())
+        if (n < 0 && conn_again())
             break;
         if (n <= 0) {
             ac_close(c, "write error");
@@ -925,7 +919,7 @@ static void ac_read(struct admin_conn *c)
         room = sizeof(buf);
     n = conn_read(&c->conn, buf, room);
     ac_aim(&c->rd, c->conn.want);
-    if (n < 0 && again())
+    if (n < 0 && conn_again())
         return;
     if (n <= 0) {
         ac_close(c, n == 0 ? "client closed" : "read error");

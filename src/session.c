@@ -942,7 +942,7 @@ static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n
 
     f->bytes += n;
     if (w < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        if (!conn_again()) {
             session_close(s, what);
             return -1;
         }
@@ -958,7 +958,7 @@ static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n
 /* Did the read fail for a reason worth reporting (not EAGAIN and the like)? */
 static bool read_failed(ssize_t n)
 {
-    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return n < 0 && !conn_again();
 }
 
 /* The server's greeting is in: relay both ways from now on, under the idle timeouts (and
@@ -1162,7 +1162,7 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
     ssize_t w = conn_write(dst, p->data + p->off, p->len - p->off);
 
     if (w < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        if (!conn_again())
             session_close(s, side);
         else if (dst->ssl)
             watch(s, &f->wr, dst); /* TLS may wait for a read to go on writing */

@@ -115,12 +115,6 @@ static void sc_watch(struct stats_conn *c, int events)
     ev_io_start(rb_loop, &c->io);
 }
 
-/* Did an operation that returned -1 only have to wait (for the io watcher to fire)? */
-static bool again(void)
-{
-    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-}
-
 /* All written: half-close and drain the client until it closes too (bounded). */
 static void sc_drain(struct stats_conn *c)
 {
@@ -140,7 +134,7 @@ static void sc_flush(struct stats_conn *c)
         ssize_t n = conn_write(&c->conn, c->out.data + c->sent, c->out.len - c->sent);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && again()) {
+        if (n < 0 && conn_again()) {
             c->state = SC_WRITING;
             sc_watch(c, c->conn.want);
             return;
@@ -221,7 +215,7 @@ static void sc_read(struct stats_conn *c)
     ssize_t n = conn_read(&c->conn, c->in + c->inlen, sizeof(c->in) - c->inlen);
     int rc;
 
-    if (n < 0 && again()) {
+    if (n < 0 && conn_again()) {
         sc_watch(c, c->conn.want);
         return;
     }
@@ -247,7 +241,7 @@ static void sc_discard(struct stats_conn *c)
 {
     ssize_t n = conn_read(&c->conn, c->in, sizeof(c->in));
 
-    if (n < 0 && again()) {
+    if (n < 0 && conn_again()) {
         sc_watch(c, c->conn.want);
         return;
     }
