@@ -47,13 +47,15 @@
 #include "log.h"
 #include "login.h"
 #include "mysql_packet.h"
+#include "pass.h"
 #include "proxy_header.h"
 #include "rebound.h"
 #include "server.h"
 #include "worker.h"
 
-#define ERR_NO_SERVER        1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
-#define ERR_SECURE_TRANSPORT 3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
+#define ERR_NO_SERVER         1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define ERR_SECURE_TRANSPORT  3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
+#define ERR_CONNECTION_KILLED 1927 /* ER_CONNECTION_KILLED: "Connection was killed" */
 /* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
 #define GREETING_PATIENCE 4
 
@@ -84,6 +86,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static bool tls_in_play(const struct session *s);
+static void boundary_check(struct session *s);
 static bool dispatch(struct session *s, uint64_t exclude);
 
 const char *session_where(const struct session *s)
@@ -468,6 +471,7 @@ static void kill_ids_run(struct mail *m)
                 continue;
             if (round == 0) {
                 tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
+                session_tell_client(s, "rebound: session killed by the admin");
                 session_abort_client(s);
             } else {
                 session_condemn(s, k->reason);
@@ -528,6 +532,32 @@ out:
     return rc;
 }
 
+bool session_idle(const struct session *s)
+{
+    return s->state == SESS_RELAY && s->logged_in && observe_state(&s->obs) == OBS_STATE_IDLE &&
+           !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
+}
+
+bool session_tell_client(struct session *s, const char *msg)
+{
+    uint8_t pkt[400];
+    size_t n;
+
+    if (s->cli.fd < 0 || !session_idle(s))
+        return false;
+    /* Sequence id 1: the client reads it as the answer to its next command (0), which every
+     * driver reports as that command's error. */
+    n = mysql_err_packet(pkt, sizeof(pkt), 1, ERR_CONNECTION_KILLED, "70100", msg);
+    return n && conn_write(&s->cli, pkt, n) == (ssize_t)n;
+}
+
+void session_close_told(struct session *s, const char *msg, const char *reason)
+{
+    if (session_tell_client(s, msg))
+        conn_shutdown_write(&s->cli);
+    session_close(s, reason);
+}
+
 void session_abort_client(struct session *s)
 {
     conn_close(&s->cli, true);
@@ -544,6 +574,8 @@ static void end_session(struct session *s, const char *how, const char *reason, 
     sess_debug(s, "%s after %.3f s: %s (in %llu, out %llu bytes)", how,
                ev_now(w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes);
+    if (s->graceful)
+        pass_graceful_ended(s);
     drop_server(s);
     TAILQ_REMOVE(&w->sessions, s, w_link);
     conn_close(&s->cli, false);
@@ -1176,6 +1208,8 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
     ev_io_stop(s->w->loop, &f->wr);
     if (!f->eof) {
         resume_reading(s, f);
+        if (f == &s->down)
+            boundary_check(s); /* the answer's last bytes reached the client */
         return;
     }
     conn_shutdown_write(dst);
@@ -1559,6 +1593,14 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
 }
 
+/* A session a graceful failback waits for that is idle now (its answer complete, outside a
+ * transaction, every byte delivered) is closed by the pass (pass_graceful_boundary). */
+static void boundary_check(struct session *s)
+{
+    if (s->graceful && session_idle(s))
+        pass_graceful_boundary(s);
+}
+
 /* Tell S's server what the stream follower saw in the bytes just passed on: an error to
  * count, or a normal answer that breaks a run of errors. */
 static void report(struct session *s)
@@ -1613,6 +1655,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (pass_on(s, &s->down, &s->cli, (size_t)n, "client write error") < 0)
         return;
     report(s);
+    boundary_check(s);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
