@@ -109,9 +109,10 @@ bool session_idle(const struct session *s);
 bool session_tell_client(struct session *s, const char *msg);
 /* Close S, idle, the way a server ends a session: MSG in an ERR packet, then the close. */
 void session_close_told(struct session *s, const char *msg, const char *reason);
-/* Reset the client's connection now, ahead of session_close(): when thousands of sessions
- * are killed at once, every client learns it before the server sides are closed. */
-void session_abort_client(struct session *s);
+/* The client learns now that S ends, ahead of session_condemn(): an idle one reads MSG in an
+ * ERR packet, then the end of the stream (a reset would discard the ERR before the client
+ * read it); any other gets a reset. */
+void session_drop_client(struct session *s, const char *msg);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
 /* The same for a kill pass, its client already reset: everything goes now except the

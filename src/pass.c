@@ -190,8 +190,7 @@ static void reset_client(struct session *s, struct srv_tally *t, void *arg)
 
     if (movable(s))
         return;
-    session_tell_client(s, client_msg(sh->p));
-    session_abort_client(s);
+    session_drop_client(s, client_msg(sh->p));
 }
 
 /* The sweep's second step, for one session of share SH: it moves (never to a victim while
@@ -308,7 +307,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     TAILQ_FOREACH(s, &sh->w->sessions, w_link)
     {
         if (s->graceful == sh && usable)
-            session_abort_client(s);
+            session_drop_client(s, client_msg(p));
     }
     for (s = TAILQ_FIRST(&sh->w->sessions); s; s = next) {
         next = TAILQ_NEXT(s, w_link);
@@ -401,8 +400,8 @@ static void pass_post(struct mail *m)
         snprintf(p->client_msg, sizeof(p->client_msg),
                  "rebound: the master '%s' is back; reconnect", who->id);
     else
-        snprintf(p->client_msg, sizeof(p->client_msg),
-                 "rebound: server '%s' went down; reconnect", who->id);
+        snprintf(p->client_msg, sizeof(p->client_msg), "rebound: server '%s' went down; reconnect",
+                 who->id);
     p->t0 = mono_us();
     for (int i = 0; i < p->nshares; i++) {
         struct pass_share *sh = &p->shares[i];

@@ -471,8 +471,7 @@ static void kill_ids_run(struct mail *m)
                 continue;
             if (round == 0) {
                 tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
-                session_tell_client(s, "rebound: session killed by the admin");
-                session_abort_client(s);
+                session_drop_client(s, "rebound: session killed by the admin");
             } else {
                 session_condemn(s, k->reason);
             }
@@ -558,9 +557,14 @@ void session_close_told(struct session *s, const char *msg, const char *reason)
     session_close(s, reason);
 }
 
-void session_abort_client(struct session *s)
+void session_drop_client(struct session *s, const char *msg)
 {
-    conn_close(&s->cli, true);
+    if (session_tell_client(s, msg)) {
+        conn_shutdown_write(&s->cli);
+        conn_close(&s->cli, false);
+        return;
+    }
+    conn_close(&s->cli, true); /* a reset: the client learns at once */
 }
 
 /* The one teardown. With LATER, the server socket is left to the worker's close batches (a
