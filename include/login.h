@@ -45,4 +45,20 @@ struct mysql_wbuf;
 int login_rebuild_response(struct mysql_wbuf *w, uint8_t seq, const uint8_t *p, size_t n,
                            const struct login_response *r, const uint8_t *auth, size_t alen);
 
+/* TLS on one side of a login only (session.c): */
+/* Does the greeting packet P (N bytes, header included, parsed already) offer TLS? */
+bool login_greeting_offers_tls(const uint8_t *p, size_t n);
+/* Set (OFFER) or clear CLIENT_SSL in the greeting packet P, in place. */
+void login_greeting_set_tls(uint8_t *p, size_t n, bool offer);
+/* Is the packet P (N bytes, header included) a whole SSLRequest (sequence id 1)? */
+bool login_is_ssl_request(const uint8_t *p, size_t n);
+/* Rewrite the whole HandshakeResponse packet P (N bytes) in place for a server link that is
+ * TLS (CLIENT_SSL set, sequence id 2, after the SSLRequest) or plain (cleared, id 1). 0, or -1
+ * when P is not one whole packet of a response's size. */
+int login_response_retls(uint8_t *p, size_t n, bool tls);
+/* Write into OUT the SSLRequest (sequence id 1) that asks a server to switch to TLS before
+ * the HandshakeResponse packet P (N bytes) follows, its flags taken from it. Its length, 0
+ * when P is too short to be a response. */
+size_t login_ssl_request(uint8_t out[36], const uint8_t *p, size_t n);
+
 #endif

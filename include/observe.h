@@ -53,6 +53,7 @@ enum obs_state {
 struct obs_stream {
     struct mysql_tracker srv, cli; /* packet boundaries, server->client and client->server */
     bool followed;                 /* a plain stream being followed (not TLS, not compressed) */
+    bool tls_terminated;           /* the client's TLS ends in rebound (observe_client_tls) */
     bool active;                   /* the server is an active one (1290 counts) */
     bool authed;                   /* the login ended with the server's OK */
     bool awaiting;     /* the client sent a command the server has not finished answering */
@@ -79,6 +80,9 @@ struct obs_stream {
 
 /* The greeting has passed: follow what comes next (FOLLOW false: only record nothing). */
 void observe_stream_start(struct obs_stream *st, bool follow, bool active);
+/* The client's SSLRequest was answered by rebound, which terminates its TLS: the login
+ * response (sequence id 2, CLIENT_SSL set) comes next, decrypted, and is followed. */
+void observe_client_tls(struct obs_stream *st);
 /* Bytes that passed from the client / from the server. */
 void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n);
 void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n);

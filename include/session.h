@@ -11,6 +11,7 @@
 
 #include <ev.h>
 
+#include "conn.h"
 #include "mysql_packet.h"
 #include "observe.h"
 
@@ -20,7 +21,8 @@ struct pending;
 struct worker;
 struct relogin;
 
-/* One direction of the relay. RD watches the source fd, WR the destination fd.
+/* One direction of the relay. RD watches the source, WR the destination, each for the event
+ * its conn waits for (EV_READ and EV_WRITE, crossed while TLS needs it).
  * PENDING holds bytes the destination would not take yet; NULL while none, so an
  * idle session holds no buffer. */
 struct flow {
@@ -51,10 +53,11 @@ struct session {
     TAILQ_ENTRY(session) srv_link; /* on server->tally[w->index].sessions */
     TAILQ_ENTRY(session) w_link;   /* on w->sessions, from session_new() to the close */
     TAILQ_ENTRY(session) q_link;   /* on server->tally[w->index].queue while SESS_QUEUED */
-    int cfd, sfd;
-    struct flow up;        /* client -> server */
-    struct flow down;      /* server -> client */
-    ev_timer timer;        /* connect timeout, then idle timeouts */
+    struct conn cli;  /* the client's connection (TLS once the client switched, if terminated) */
+    struct conn back; /* the server connection (-1 while none; TLS when rebound talks TLS) */
+    struct flow up;   /* client -> server */
+    struct flow down; /* server -> client */
+    ev_timer timer;   /* connect timeout, then idle timeouts */
     double c_last, s_last; /* last byte read from client / server (ev_now) */
     double started;
     double queued_at;       /* ev_now() when it last joined a server's queue */
@@ -69,6 +72,14 @@ struct session {
     bool login_seen;    /* the client's first packet after the greeting was looked at */
     bool server_lost;   /* the server went away after the client got its greeting, before the
                          * client's login response: the login moves once that response is in */
+    bool offers_tls;    /* the server's greeting offered TLS */
+    bool client_tls;    /* the client switched to TLS with rebound, which terminates it */
+    int8_t shift;       /* while the login runs: the client's sequence ids minus the server's
+                         * (a moved login's AuthSwitchRequest, TLS on one side only) */
+    size_t srv_left;    /* shifting: bytes of the server packet being relayed still to come */
+    size_t cli_left;    /* the same for the client's packets */
+    struct pending *held;    /* the client's login response while rebound's TLS handshake with
+                              * the server runs */
     size_t greeting_len;     /* bytes of the greeting the client got */
     struct relogin *relogin; /* while the login may still move to another server: its state */
     union {

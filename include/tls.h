@@ -1,4 +1,5 @@
-/* tls.h - OpenSSL contexts: TLS health checks (client) and the admin port (server). */
+/* tls.h - OpenSSL contexts: TLS health checks and servers (client), listeners that terminate
+ * TLS and the admin port (server). */
 #ifndef TLS_H
 #define TLS_H
 
@@ -7,13 +8,28 @@
 
 #include <openssl/ssl.h>
 
-/* A client context; CA_FILE may be empty (system store). With VERIFY the peer's
- * certificate must chain to a trusted CA. NULL on error, with a message in err. */
-SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, char *err, size_t errlen);
+/* A client context, TLS 1.2 or later; CA_FILE may be empty (system store). With VERIFY the
+ * peer's certificate must chain to a trusted CA (the host name is not checked). CRT, if
+ * neither NULL nor empty, is a PEM file holding the client certificate chain and its key,
+ * sent to a server that asks for one. NULL on error, with a message in err. */
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, char *err,
+                        size_t errlen);
 
 /* A server context with the certificate chain CRT and private key KEY (PEM), TLS 1.2
- * or later. NULL on error, with a message in err. */
+ * or later, with session resumption. NULL on error, with a message in err. */
 SSL_CTX *tls_server_ctx(const char *crt, const char *key, char *err, size_t errlen);
+
+/* Narrow CTX to MIN_VER (TLS1_2_VERSION, TLS1_3_VERSION) and later, and to the TLS 1.2
+ * CIPHERS and TLS 1.3 CIPHERSUITES lists when not empty (OpenSSL's syntax). 0, or -1 with
+ * a message in err. */
+int tls_ctx_protocols(SSL_CTX *ctx, int min_ver, const char *ciphers, const char *ciphersuites,
+                      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Is the private key file PATH kept from other users? 0 if so (or if it cannot be looked
+ * at: loading it will tell why), -1 with a message in err if anyone may read it. A key
+ * readable by its group is accepted, for keys owned by a group the service is in. */
+int tls_key_file_private(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Do server contexts A and B present the same certificate? (A reload that reads the same
  * files again changes nothing a client can see.) */

@@ -21,6 +21,7 @@
 
 #include "admin.h"
 #include "admin_sql.h"
+#include "conn.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "rebound.h"
@@ -210,6 +211,7 @@ static const struct admin_vcol session_cols[] = {
     {"state", "TEXT"},        {"age_s", "REAL"},
     {"idle_s", "REAL"},       {"bytes_in", "INTEGER"},
     {"bytes_out", "INTEGER"}, {"in_transaction", "INTEGER"},
+    {"client_tls", "TEXT"},   {"server_tls", "TEXT"},
 };
 
 static const char *session_state_name(enum session_state st)
@@ -282,6 +284,8 @@ static void session_row(struct session *se, void *arg)
         admin_snap_null(s);
     else
         admin_snap_int(s, in_trans);
+    admin_snap_text(s, conn_tls_str(&se->cli, peer, sizeof(peer)));
+    admin_snap_text(s, conn_tls_str(&se->back, peer, sizeof(peer)));
 }
 
 /* The sessions live in the workers: they are parked while the rows are copied. */
@@ -427,6 +431,20 @@ static void fill_status(struct admin_snap *s)
     status_row(s, "sessions_alive", atomic_load(&sessions_alive));
     status_row(s, "maxconn", atomic_load(&sessions_max));
     status_row(s, "server_sides_closing", atomic_load(&server_sides_closing));
+    for (int side = 0; side < CONN_SIDE__COUNT; side++) {
+        const char *name = side == CONN_SIDE_CLIENT ? "client" : "server";
+        char row[64];
+        int64_t failed = 0;
+        for (int why = 0; why < CONN_FAIL__COUNT; why++)
+            failed += (int64_t)atomic_load(&conn_tally.failures[side][why]);
+        snprintf(row, sizeof(row), "tls_%s_handshakes", name);
+        status_row(s, row, (int64_t)atomic_load(&conn_tally.handshakes[side]));
+        snprintf(row, sizeof(row), "tls_%s_resumptions", name);
+        status_row(s, row, (int64_t)atomic_load(&conn_tally.resumptions[side]));
+        snprintf(row, sizeof(row), "tls_%s_handshake_failures", name);
+        status_row(s, row, failed);
+    }
+    status_row(s, "tls_plain_refused", (int64_t)atomic_load(&conn_tally.plain_refused));
     status_row(s, "sessions_total", total);
     status_row(s, "sessions_killed", killed);
     status_row(s, "listeners", listeners_count());

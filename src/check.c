@@ -191,7 +191,7 @@ static SSL_CTX *ssl_ctx(struct check *c, struct check_result *r)
     char err[256];
 
     if (!c->ssl_ctx &&
-        !(c->ssl_ctx = tls_client_ctx(conf->ca_file, conf->check_verify, err, sizeof(err))))
+        !(c->ssl_ctx = tls_client_ctx(conf->ca_file, conf->check_verify, NULL, err, sizeof(err))))
         set_result(r, CHK_L6RSP, 0, "%s", err);
     return c->ssl_ctx;
 }

@@ -19,7 +19,10 @@
 #include <strings.h>
 #include <sys/un.h>
 
+#include <openssl/ssl.h>
+
 #include "rebound.h"
+#include "tls.h"
 
 #define MAX_TOKENS 64
 #define MAX_LINE   4096
@@ -49,6 +52,7 @@ struct keyword {
 };
 
 static int fail(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static const struct keyword *find_kw(const struct keyword *t, size_t n, const char *name);
 
 /* Record "file:line: message"; always returns -1. */
 static int fail(struct parser *p, const char *fmt, ...)
@@ -428,6 +432,52 @@ static int kw_check_query(struct parser *p, const char *kw, void *obj, size_t of
     return parse_string(p, kw, obj, off, sizeof(((struct conf_server *)0)->check_query));
 }
 
+/* ssl [always|as-client|never]: a bare `ssl` is always; the word is taken only if it is one
+ * of the three, so `ssl check` reads as two keywords. */
+static int kw_ssl(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    static const struct {
+        const char *name;
+        enum server_tls tls;
+    } words[] = {
+        {"always", SERVER_TLS_ALWAYS},
+        {"as-client", SERVER_TLS_AS_CLIENT},
+        {"never", SERVER_TLS_NEVER},
+    };
+    struct conf_server *s = obj;
+    const char *v = peek(p);
+    (void)kw;
+    (void)off;
+
+    s->ssl = SERVER_TLS_ALWAYS;
+    for (size_t i = 0; v && i < ARRAY_SIZE(words); i++) {
+        if (!strcmp(v, words[i].name)) {
+            p->pos++;
+            s->ssl = words[i].tls;
+            break;
+        }
+    }
+    return 0;
+}
+
+/* no-ssl: the same as `ssl never`. */
+static int kw_no_ssl(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    struct conf_server *s = obj;
+    (void)p;
+    (void)kw;
+    (void)off;
+
+    s->ssl = SERVER_TLS_NEVER;
+    return 0;
+}
+
+/* crt FILE: the client certificate chain and its key, in one PEM file. */
+static int kw_crt(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_string(p, kw, obj, off, sizeof(((struct conf_server *)0)->ssl_crt));
+}
+
 /* One word out of NAMES (NULL-terminated), stored as an int enum at OFF. */
 static int parse_enum(struct parser *p, const char *kw, void *obj, size_t off,
                       const char *const *names, const char *expected)
@@ -481,10 +531,108 @@ static const struct keyword server_keywords[] = {
     {"error-limit", kw_count, SRV(error_limit)},
     {"on-error", kw_on_error, SRV(on_error)},
     {"max-connecting", kw_count0, SRV(max_connecting)},
+    {"ssl", kw_ssl, 0},
+    {"no-ssl", kw_no_ssl, 0},
+    {"crt", kw_crt, SRV(ssl_crt)},
 };
 
 /* --- listen / defaults keywords --- */
 
+#define LST(f) offsetof(struct conf_listen, f)
+
+/* A file name of a bind option, into a char array of SIZE bytes at OFF. */
+static int kw_bind_file(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_string(p, kw, obj, off, sizeof(((struct conf_listen *)0)->ssl_crt));
+}
+
+/* ciphers LIST / ciphersuites LIST: checked by OpenSSL when conf_load builds the context. */
+static int kw_bind_ciphers(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    return parse_string(p, kw, obj, off, sizeof(((struct conf_listen *)0)->ciphers));
+}
+
+/* ssl-min-ver TLSv1.2|TLSv1.3 */
+static int kw_bind_min_ver(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    const char *v = arg(p, kw, "TLSv1.2 or TLSv1.3");
+    int *ver = (int *)((char *)obj + off);
+
+    if (!v)
+        return -1;
+    if (!strcmp(v, "TLSv1.2"))
+        *ver = TLS1_2_VERSION;
+    else if (!strcmp(v, "TLSv1.3"))
+        *ver = TLS1_3_VERSION;
+    else
+        return fail(p, "'%s' expects TLSv1.2 or TLSv1.3, got '%s'", kw, v);
+    return 0;
+}
+
+/* passthrough|preferred|required: the mode words, by name. */
+static int kw_bind_mode(struct parser *p, const char *kw, void *obj, size_t off)
+{
+    static const char *const names[] = {"passthrough", "preferred", "required"};
+    struct conf_listen *l = obj;
+    (void)p;
+    (void)off;
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (!strcmp(kw, names[i]))
+            l->tls_mode = (enum tls_mode)i;
+    return 0;
+}
+
+/* The options that may follow `ssl` on a bind line, in any order. */
+static const struct keyword bind_options[] = {
+    {"crt", kw_bind_file, LST(ssl_crt)},
+    {"key", kw_bind_file, LST(ssl_key)},
+    {"passthrough", kw_bind_mode, 0},
+    {"preferred", kw_bind_mode, 0},
+    {"required", kw_bind_mode, 0},
+    {"ssl-min-ver", kw_bind_min_ver, LST(ssl_min_ver)},
+    {"ciphers", kw_bind_ciphers, LST(ciphers)},
+    {"ciphersuites", kw_bind_ciphers, LST(ciphersuites)},
+};
+
+/* [ssl crt FILE [options]] after bind's address. Without a mode, a certificate means
+ * preferred; a mode given twice, or passthrough with a certificate it would never use,
+ * is an error. */
+static int bind_ssl(struct parser *p, struct conf_listen *l)
+{
+    const struct keyword *k;
+    const char *mode = NULL;
+
+    if (peek(p) && !strcmp(peek(p), "ssl")) {
+        p->pos++;
+        l->ssl_line = p->line;
+    }
+    while (peek(p) && (k = find_kw(bind_options, ARRAY_SIZE(bind_options), peek(p)))) {
+        p->pos++;
+        if (!l->ssl_line)
+            return fail(p, "'%s' on a bind line needs 'ssl' before it (bind ADDR ssl crt FILE)",
+                        k->name);
+        if (k->parse == kw_bind_mode && mode)
+            return fail(p, "bind: '%s' and '%s': give one mode only", mode, k->name);
+        if (k->parse == kw_bind_mode)
+            mode = k->name;
+        if (k->parse(p, k->name, l, k->off) < 0)
+            return -1;
+    }
+    if (!l->ssl_line)
+        return 0;
+    if (!l->ssl_crt[0])
+        return fail(p, "'ssl' on a bind line needs 'crt FILE' (the certificate to present)");
+    if (!mode)
+        l->tls_mode = TLS_PREFERRED;
+    else if (l->tls_mode == TLS_PASSTHROUGH)
+        return fail(p, "bind: 'passthrough' relays the client's TLS untouched and would never use "
+                       "the certificate; drop 'ssl crt FILE' or choose preferred or required");
+    return 0;
+}
+
+/* bind ADDR [ssl crt FILE [key FILE] [passthrough|preferred|required] [ssl-min-ver V]
+ *           [ciphers LIST] [ciphersuites LIST]] */
 static int kw_bind(struct parser *p, const char *kw, void *obj, size_t off)
 {
     struct conf_listen *l = obj;
@@ -501,7 +649,7 @@ static int kw_bind(struct parser *p, const char *kw, void *obj, size_t off)
     if (conf_parse_addr(v, &l->bind, msg, sizeof(msg)) < 0)
         return fail(p, "bind: %s", msg);
     l->has_bind = true;
-    return 0;
+    return bind_ssl(p, l);
 }
 
 /* timeout connect|client|server|check|greeting|handshake DURATION */
@@ -566,7 +714,6 @@ static int kw_balance(struct parser *p, const char *kw, void *obj, size_t off)
     return fail(p, "unknown balance algorithm '%s' (expected first, roundrobin or leastconn)", v);
 }
 
-#define LST(f) offsetof(struct conf_listen, f)
 static const struct keyword listen_keywords[] = {
     {"bind", kw_bind, 0},     {"retries", kw_count0, LST(retries)}, {"timeout", kw_timeout, 0},
     {"option", kw_option, 0}, {"balance", kw_balance, 0},
@@ -634,8 +781,6 @@ static int kw_syslog_format(struct parser *p, const char *kw, void *obj, size_t 
         return fail(p, "unknown syslog format '%s' (expected rfc3164 or rfc5424)", v);
     return 0;
 }
-
-static const struct keyword *find_kw(const struct keyword *t, size_t n, const char *name);
 
 /* syslog ADDR [facility NAME] [tag TAG] [format rfc3164|rfc5424]; ADDR is HOST:PORT
  * (UDP) or the absolute path of a unix datagram socket. */
@@ -948,6 +1093,7 @@ static void set_listen_defaults(struct conf_listen *l)
     l->timeout_check = 1000;
     l->timeout_greeting = 500;
     l->timeout_handshake = 5000;
+    l->ssl_min_ver = TLS1_2_VERSION;
     l->defsrv.method = CHECK_METHOD_MYSQL;
     l->defsrv.inter = 2000;
     l->defsrv.rise = 2;
@@ -1028,6 +1174,23 @@ static int parse_server(struct parser *p)
     return 0;
 }
 
+/* Settle a server's TLS once its listen's bind is known: at run time a server's ssl is
+ * never, always or as-client. */
+static int finish_server_tls(struct parser *p, const struct conf_listen *l, struct conf_server *s)
+{
+    if (s->ssl == SERVER_TLS_DEFAULT)
+        s->ssl = l->tls_mode != TLS_PASSTHROUGH ? SERVER_TLS_AS_CLIENT : SERVER_TLS_NEVER;
+    if (s->ssl == SERVER_TLS_AS_CLIENT && l->tls_mode == TLS_PASSTHROUGH)
+        return fail(p,
+                    "'ssl as-client' needs a listener that terminates TLS (bind ... ssl crt FILE)");
+    if (s->ssl == SERVER_TLS_NEVER && s->ssl_crt[0])
+        return fail(p,
+                    "server '%s': 'crt %s' is a client certificate for TLS to the server, but "
+                    "this server gets no TLS (add 'ssl', or terminate TLS on the bind line)",
+                    s->name, s->ssl_crt);
+    return 0;
+}
+
 /* Checks that need the whole section: run when the section ends. */
 static int finish_listen(struct parser *p, struct conf_listen *l)
 {
@@ -1061,6 +1224,8 @@ static int finish_listen(struct parser *p, struct conf_listen *l)
                         s->name);
         if (s->gtid_guard && !s->check)
             return fail(p, "server '%s': 'expect gtid-covers backups' needs 'check'", s->name);
+        if (finish_server_tls(p, l, s) < 0)
+            return -1;
     }
     /* A guard compares positions that the checks of the listen's servers read. */
     for (int i = 0; i < l->nservers; i++)
@@ -1176,6 +1341,48 @@ bad:
     return NULL;
 }
 
+/* The TLS server context of a listener that terminates TLS. */
+static int listen_tls(const struct conf *c, struct conf_listen *l, char *err, size_t errlen)
+{
+    const char *key = l->ssl_key[0] ? l->ssl_key : l->ssl_crt;
+    char msg[512];
+
+    if (tls_key_file_private(key, msg, sizeof(msg)) < 0 ||
+        !(l->ssl_ctx = tls_server_ctx(l->ssl_crt, key, msg, sizeof(msg))) ||
+        tls_ctx_protocols(l->ssl_ctx, l->ssl_min_ver, l->ciphers, l->ciphersuites, msg,
+                          sizeof(msg)) < 0)
+        return conf_fail(c, l->ssl_line, err, errlen, "%s", msg);
+    return 0;
+}
+
+/* The TLS client context rebound uses towards server S for client sessions. */
+static int server_tls(const struct conf *c, struct conf_server *s, char *err, size_t errlen)
+{
+    char msg[512];
+
+    if ((s->ssl_crt[0] && tls_key_file_private(s->ssl_crt, msg, sizeof(msg)) < 0) ||
+        !(s->ssl_ctx = tls_client_ctx(s->ca_file, s->check_verify, s->ssl_crt, msg, sizeof(msg))))
+        return conf_fail(c, s->line, err, errlen, "%s", msg);
+    return 0;
+}
+
+/* Load every certificate and key of the listeners and servers, so that `rebound -c` and a
+ * reload refuse a file that does not load, with its line. (The admin port builds its own
+ * context, in admin.c.) */
+static int conf_load_tls(struct conf *c, char *err, size_t errlen)
+{
+    for (int i = 0; i < c->nlistens; i++) {
+        struct conf_listen *l = &c->listens[i];
+        if (l->tls_mode != TLS_PASSTHROUGH && listen_tls(c, l, err, errlen) < 0)
+            return -1;
+        for (int j = 0; j < l->nservers; j++)
+            if (l->servers[j].ssl != SERVER_TLS_NEVER &&
+                server_tls(c, &l->servers[j], err, errlen) < 0)
+                return -1;
+    }
+    return 0;
+}
+
 struct conf *conf_load(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
@@ -1199,6 +1406,10 @@ struct conf *conf_load(const char *path, char *err, size_t errlen)
     }
     free(text);
     fclose(f);
+    if (c && conf_load_tls(c, err, errlen) < 0) {
+        conf_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -1206,8 +1417,13 @@ void conf_free(struct conf *c)
 {
     if (!c)
         return;
-    for (int i = 0; i < c->nlistens; i++)
-        free(c->listens[i].servers);
+    for (int i = 0; i < c->nlistens; i++) {
+        struct conf_listen *l = &c->listens[i];
+        for (int j = 0; j < l->nservers; j++)
+            SSL_CTX_free(l->servers[j].ssl_ctx);
+        SSL_CTX_free(l->ssl_ctx);
+        free(l->servers);
+    }
     free(c->listens);
     free(c);
 }

@@ -142,3 +142,73 @@ int login_rebuild_response(struct mysql_wbuf *w, uint8_t seq, const uint8_t *p, 
     put_header(w->data + start, w->len - start - MYSQL_HEADER_LEN, seq);
     return 0;
 }
+
+/* ---- TLS on one side of a login (session.c terminates the client's TLS, or talks TLS to
+ * the server for a plain client): the capability flag in the greeting and the response,
+ * and the SSLRequest that asks a server to switch. */
+
+/* The offset of the greeting's lower capability flags in the packet P (N bytes, header
+ * included), or 0 when it has none (mysql_greeting_parse() accepted it already). */
+static size_t greeting_caps_at(const uint8_t *p, size_t n)
+{
+    const uint8_t *nul;
+
+    if (n < MYSQL_HEADER_LEN + 1 || p[4] != 0x0a || !(nul = memchr(p + 5, 0, n - 5)))
+        return 0;
+    /* NUL, thread id (4), scramble part 1 (8), filler (1), then the flags (2). */
+    size_t at = (size_t)(nul - p) + 1 + 4 + 8 + 1;
+    return at + 2 <= n ? at : 0;
+}
+
+bool login_greeting_offers_tls(const uint8_t *p, size_t n)
+{
+    size_t at = greeting_caps_at(p, n);
+
+    return at && (p[at + 1] << 8 | p[at]) & MYSQL_CLIENT_SSL;
+}
+
+void login_greeting_set_tls(uint8_t *p, size_t n, bool offer)
+{
+    size_t at = greeting_caps_at(p, n);
+
+    if (!at)
+        return;
+    if (offer)
+        p[at + 1] |= MYSQL_CLIENT_SSL >> 8;
+    else
+        p[at + 1] &= (uint8_t) ~(MYSQL_CLIENT_SSL >> 8);
+}
+
+bool login_is_ssl_request(const uint8_t *p, size_t n)
+{
+    return n == MYSQL_HEADER_LEN + 32 && mysql_payload_len(p) == 32 && p[3] == 1 &&
+           (p[MYSQL_HEADER_LEN + 1] & (MYSQL_CLIENT_SSL >> 8));
+}
+
+int login_response_retls(uint8_t *p, size_t n, bool tls)
+{
+    if (n < MYSQL_HEADER_LEN + 32 || mysql_payload_len(p) != n - MYSQL_HEADER_LEN)
+        return -1;
+    if (tls) {
+        p[MYSQL_HEADER_LEN + 1] |= MYSQL_CLIENT_SSL >> 8;
+        p[3] = 2;
+    } else {
+        p[MYSQL_HEADER_LEN + 1] &= (uint8_t) ~(MYSQL_CLIENT_SSL >> 8);
+        p[3] = 1;
+    }
+    return 0;
+}
+
+size_t login_ssl_request(uint8_t out[36], const uint8_t *p, size_t n)
+{
+    if (n < MYSQL_HEADER_LEN + 32)
+        return 0;
+    out[0] = 32;
+    out[1] = out[2] = 0;
+    out[3] = 1;
+    memcpy(out + MYSQL_HEADER_LEN, p + MYSQL_HEADER_LEN, 32);
+    /* All 32 bytes as the client sent them: MariaDB keeps its extended capabilities in the
+     * last 4 bytes of the filler, and the server takes them from the SSLRequest. */
+    out[MYSQL_HEADER_LEN + 1] |= MYSQL_CLIENT_SSL >> 8;
+    return MYSQL_HEADER_LEN + 32;
+}

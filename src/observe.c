@@ -372,6 +372,12 @@ void observe_stream_start(struct obs_stream *st, bool follow, bool active)
     st->may = OBS_CLIENT_ONE;
 }
 
+void observe_client_tls(struct obs_stream *st)
+{
+    st->tls_terminated = true;
+    st->seq = 2; /* the SSLRequest was 1 */
+}
+
 void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
 {
     if (!st->followed)
@@ -380,6 +386,8 @@ void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
         /* The handshake response: its capability flags (the first payload bytes) say
          * whether the stream goes on in TLS or compressed, which cannot be followed. */
         unsigned caps = n >= 6 ? (unsigned)p[4] | (unsigned)p[5] << 8 : 0;
+        if (st->tls_terminated)
+            caps &= ~CLIENT_SSL; /* rebound reads the TLS: the stream is plain to it */
         if (n < 6 || caps & (CLIENT_SSL | CLIENT_COMPRESS)) {
             st->followed = false;
             return;

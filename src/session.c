@@ -13,8 +13,16 @@
  * silent, greets with garbage or an ERR) is replaced by the next candidate without the
  * client noticing or losing a byte.
  *
- *   client --cfd--> [up.rd]  --scratch-->  [up.wr]  --sfd--> server
- *   client <--cfd-- [down.wr] <--scratch-- [down.rd] <--sfd-- server
+ *   client --cli--> [up.rd]  --scratch-->  [up.wr]  --back--> server
+ *   client <--cli-- [down.wr] <--scratch-- [down.rd] <--back-- server
+ *
+ * TLS: cli and back are conns (conn.c), each plain or TLS. A listener that terminates TLS
+ * offers it in the greeting it relays, answers the client's SSLRequest itself and runs the
+ * handshake; rebound talks TLS to a server when its `ssl` says so, sending the SSLRequest
+ * itself. Until then the login's first packet is read exactly (tls_login_read_cb), so no byte
+ * of a ClientHello is taken for MySQL. When only one side is TLS, the login's sequence ids
+ * differ by one between the two sides (the SSLRequest), renumbered until the login is over.
+ * The stream follower always sees the client's side, decrypted.
  *
  * Threads: a session belongs to the worker it was handed to (s->w): every watcher is on that
  * worker's loop, the scratch buffer is that worker's, and the session sits in that worker's
@@ -44,22 +52,20 @@
 #include "server.h"
 #include "worker.h"
 
-#define ERR_NO_SERVER 1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define ERR_NO_SERVER        1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define ERR_SECURE_TRANSPORT 3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
 /* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
 #define GREETING_PATIENCE 4
 
 /* A login that may still move to another server: from the client's first response (kept
  * here) until the login ends. The new server's scramble goes to the client in an
  * AuthSwitchRequest; its answer replaces the old one in the kept response; after that each
- * packet's sequence id is off by SHIFT between the two sides until the login is over. */
+ * packet's sequence id is off by 2 between the two sides until the login is over (s->shift). */
 struct relogin {
     struct login_response r;
-    bool moving;     /* connecting to the next server: its greeting is not passed on */
-    bool asked;      /* the AuthSwitchRequest went out: the client's answer is awaited */
-    uint8_t shift;   /* client-side sequence id = server-side one + SHIFT */
-    size_t srv_left; /* bytes of the server packet being relayed that are still to come */
-    size_t cli_left; /* the same for the client's packets */
-    size_t len;      /* the kept response packet, header included */
+    bool moving; /* connecting to the next server: its greeting is not passed on */
+    bool asked;  /* the AuthSwitchRequest went out: the client's answer is awaited */
+    size_t len;  /* the kept response packet, header included */
     uint8_t response[];
 };
 
@@ -76,6 +82,8 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+static bool tls_in_play(const struct session *s);
 static bool dispatch(struct session *s, uint64_t exclude);
 
 const char *session_where(const struct session *s)
@@ -88,19 +96,25 @@ bool session_has_traffic(const struct session *s)
     return s->down.bytes > 0;
 }
 
-/* Send an ERR packet in place of a greeting and close: the client sees a MySQL error
- * with our message instead of a bare disconnect. */
-static void refuse(struct session *s, const char *msg)
+/* Send the client an ERR packet (sequence id SEQ, error CODE, SQLSTATE or NULL) and close: the
+ * client sees a MySQL error with our message instead of a bare disconnect. */
+static void refuse_with(struct session *s, uint8_t seq, uint16_t code, const char *sqlstate,
+                        const char *msg)
 {
     uint8_t pkt[512];
-    /* A client whose login was being moved waits for the answer to its response (seq 2). */
-    uint8_t seq = s->relogin && s->relogin->moving ? 2 : 0;
-    size_t n = mysql_err_packet(pkt, sizeof(pkt), seq, ERR_NO_SERVER, NULL, msg);
+    size_t n = mysql_err_packet(pkt, sizeof(pkt), seq, code, sqlstate, msg);
 
-    if (n && write(s->cfd, pkt, n) < 0)
+    if (n && conn_write(&s->cli, pkt, n) < 0)
         sess_debug(s, "cannot send error to client: %s", strerror(errno));
-    shutdown(s->cfd, SHUT_WR);
+    conn_shutdown_write(&s->cli);
     session_close(s, msg);
+}
+
+/* Refuse S in place of a greeting: no server can take it. */
+static void refuse(struct session *s, const char *msg)
+{
+    /* A client whose login was being moved waits for the answer to its response (seq 2). */
+    refuse_with(s, s->relogin && s->relogin->moving ? 2 : 0, ERR_NO_SERVER, NULL, msg);
 }
 
 void session_peer_str(const struct session *s, char *buf, size_t len)
@@ -173,8 +187,8 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     s->listener = l;
     if (peer && len <= sizeof(s->peer))
         memcpy(&s->peer, peer, len);
-    s->cfd = cfd;
-    s->sfd = -1;
+    conn_init(&s->cli, cfd);
+    conn_init(&s->back, -1);
     s->started = s->c_last = s->s_last = ev_now(w->loop);
     TAILQ_INSERT_TAIL(&w->sessions, s, w_link);
     ev_init(&s->up.rd, up_read_cb);
@@ -259,7 +273,7 @@ static void queued_client_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
     char c;
-    ssize_t n = recv(s->cfd, &c, 1, MSG_PEEK);
+    ssize_t n = recv(s->cli.fd, &c, 1, MSG_PEEK);
     (void)revents;
 
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -286,7 +300,7 @@ static void enqueue(struct session *s, struct server *srv)
     ev_timer_set(&s->timer, ms / 1000.0, 0);
     ev_timer_start(s->w->loop, &s->timer);
     ev_set_cb(&s->up.rd, queued_client_cb);
-    ev_io_set(&s->up.rd, s->cfd, EV_READ);
+    ev_io_set(&s->up.rd, s->cli.fd, EV_READ);
     ev_io_start(s->w->loop, &s->up.rd);
     sess_debug(s, "queued for %s: %u connects in flight", srv->id,
                atomic_load_explicit(&t->connecting, memory_order_relaxed));
@@ -409,14 +423,17 @@ static void unseat_server(struct session *s)
 {
     free(s->down.pending);
     s->down.pending = NULL;
+    free(s->held);
+    s->held = NULL;
     ev_io_stop(s->w->loop, &s->up.rd);
     ev_io_stop(s->w->loop, &s->up.wr);
     ev_io_stop(s->w->loop, &s->down.rd);
     ev_io_stop(s->w->loop, &s->down.wr);
     ev_timer_stop(s->w->loop, &s->timer);
-    if (s->sfd >= 0)
-        close(s->sfd);
-    s->sfd = -1;
+    conn_close(&s->back, false);
+    s->offers_tls = false;
+    s->shift = 0;
+    s->srv_left = s->cli_left = 0;
     seat(s, NULL);
 }
 
@@ -513,13 +530,7 @@ out:
 
 void session_abort_client(struct session *s)
 {
-    struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-    if (s->cfd < 0)
-        return;
-    setsockopt(s->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(s->cfd);
-    s->cfd = -1;
+    conn_close(&s->cli, true);
 }
 
 /* The one teardown. With LATER, the server socket is left to the worker's close batches (a
@@ -527,17 +538,15 @@ void session_abort_client(struct session *s)
 static void end_session(struct session *s, const char *how, const char *reason, bool later)
 {
     struct worker *w = s->w;
-    int sfd = later ? s->sfd : -1;
+    /* Its TLS state goes now; its descriptor, with LATER, to the close batches. */
+    int sfd = later ? conn_release(&s->back) : -1;
 
     sess_debug(s, "%s after %.3f s: %s (in %llu, out %llu bytes)", how,
                ev_now(w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes);
-    if (later)
-        s->sfd = -1; /* drop_server must not close it */
     drop_server(s);
     TAILQ_REMOVE(&w->sessions, s, w_link);
-    if (s->cfd >= 0)
-        close(s->cfd);
+    conn_close(&s->cli, false);
     free(s->up.pending);
     free(s->down.pending);
     free(s->relogin);
@@ -598,7 +607,7 @@ static int start_connect(struct session *s, struct server *srv)
         server_traffic_error(srv, OBS_CONNECT_FAILED, strerror(err));
         return -1;
     }
-    s->sfd = fd;
+    conn_init(&s->back, fd);
     seat(s, srv);
     s->state = SESS_CONNECTING;
     s->connect_slot = true;
@@ -697,10 +706,10 @@ static int send_proxy_header(struct session *s)
     socklen_t len = sizeof(local);
     size_t n;
 
-    if (getsockname(s->cfd, (struct sockaddr *)&local, &len) < 0)
+    if (getsockname(s->cli.fd, (struct sockaddr *)&local, &len) < 0)
         local.ss_family = AF_UNSPEC;
     n = proxy_header(buf, s->server->conf->send_proxy, &s->peer.sa, (struct sockaddr *)&local);
-    return write(s->sfd, buf, n) == (ssize_t)n ? 0 : -1;
+    return write(s->back.fd, buf, n) == (ssize_t)n ? 0 : -1;
 }
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -710,7 +719,7 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     socklen_t len = sizeof(err);
     (void)revents;
 
-    if (getsockopt(s->sfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    if (getsockopt(s->back.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err) {
         connect_failed(s, OBS_CONNECT_FAILED, strerror(err));
@@ -722,11 +731,12 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     ev_io_stop(loop, w);
     ev_set_cb(&s->up.wr, up_write_cb);
-    ev_io_set(&s->up.wr, s->sfd, EV_WRITE);
-    ev_io_set(&s->up.rd, s->cfd, EV_READ);
+    ev_io_set(&s->up.wr, s->back.fd, EV_WRITE);
+    ev_set_cb(&s->up.rd, tls_in_play(s) && !s->relogin ? tls_login_read_cb : up_read_cb);
+    ev_io_set(&s->up.rd, s->cli.fd, EV_READ);
     ev_set_cb(&s->down.rd, greeting_cb);
-    ev_io_set(&s->down.rd, s->sfd, EV_READ);
-    ev_io_set(&s->down.wr, s->cfd, EV_WRITE);
+    ev_io_set(&s->down.rd, s->back.fd, EV_READ);
+    ev_io_set(&s->down.wr, s->cli.fd, EV_WRITE);
     ev_io_start(loop, &s->down.rd);
     s->state = SESS_GREETING;
     s->c_last = s->s_last = ev_now(loop);
@@ -814,7 +824,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     if (s->state == SESS_CONNECTING) {
-        if (ready_now(s->sfd, POLLOUT)) {          /* done in this loop turn: not a timeout */
+        if (ready_now(s->back.fd, POLLOUT)) {      /* done in this loop turn: not a timeout */
             connect_cb(loop, &s->up.wr, EV_WRITE); /* may end S */
             return;
         }
@@ -822,7 +832,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     }
     if (s->state == SESS_GREETING) {
-        if (!s->greeting_late && ready_now(s->sfd, POLLIN)) {
+        if (!s->greeting_late && ready_now(s->back.fd, POLLIN)) {
             /* The greeting came in the loop turn the timeout did (libev runs the timer
              * first): read it now. Once only, for a short while: a server that trickles its
              * greeting gets no more time this way. */
@@ -863,9 +873,38 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_start(loop, w);
 }
 
+/* Arm W on C's descriptor for the event C waits for: EV_READ or EV_WRITE whatever W is for
+ * (a TLS read may have to wait until the socket takes a write, and a TLS write for a read). */
+static void watch(struct session *s, ev_io *w, const struct conn *c)
+{
+    if (w->fd != c->fd || (w->events & (EV_READ | EV_WRITE)) != c->want) {
+        ev_io_stop(s->w->loop, w);
+        ev_io_set(w, c->fd, c->want);
+    }
+    ev_io_start(s->w->loop, w);
+}
+
+/* F's source and destination. */
+static struct conn *flow_src(struct session *s, const struct flow *f)
+{
+    return f == &s->up ? &s->cli : &s->back;
+}
+
+/* Read F's source again: its watcher waits for what the source waits for, and bytes TLS holds
+ * already decrypted (which no readiness event announces) are read in the next loop turn. */
+static void resume_reading(struct session *s, struct flow *f)
+{
+    struct conn *src = flow_src(s, f);
+
+    watch(s, &f->rd, src);
+    if (conn_pending(src))
+        ev_feed_event(s->w->loop, &f->rd, EV_READ);
+}
+
 /* Keep what DST refused: it is written by the flow's write watcher, and reading
  * stops until then. */
-static int keep_pending(struct session *s, struct flow *f, const char *buf, size_t n)
+static int keep_pending(struct session *s, struct flow *f, const struct conn *dst, const char *buf,
+                        size_t n)
 {
     f->pending = malloc(sizeof(*f->pending) + n);
     if (!f->pending) {
@@ -876,26 +915,26 @@ static int keep_pending(struct session *s, struct flow *f, const char *buf, size
     f->pending->off = 0;
     memcpy(f->pending->data, buf, n);
     ev_io_stop(s->w->loop, &f->rd);
-    ev_io_start(s->w->loop, &f->wr);
+    watch(s, &f->wr, dst);
     return 0;
 }
 
 /* Source side said EOF: pass the half-close on, close when both sides are done. */
-static void flow_eof(struct session *s, struct flow *f, int dst)
+static void flow_eof(struct session *s, struct flow *f, struct conn *dst)
 {
     f->eof = true;
     ev_io_stop(s->w->loop, &f->rd);
     if (!f->pending)
-        shutdown(dst, SHUT_WR);
+        conn_shutdown_write(dst);
     if (s->up.eof && s->down.eof && !s->up.pending && !s->down.pending)
         session_close(s, "both sides closed");
 }
 
 /* Pass the N bytes just read into scratch on to F's destination DST; what it does not
  * take waits in F's pending buffer. Returns -1 if the session was closed. */
-static int pass_on(struct session *s, struct flow *f, int dst, size_t n, const char *what)
+static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n, const char *what)
 {
-    ssize_t w = write(dst, s->w->scratch, n);
+    ssize_t w = conn_write(dst, s->w->scratch, n);
 
     f->bytes += n;
     if (w < 0) {
@@ -906,7 +945,9 @@ static int pass_on(struct session *s, struct flow *f, int dst, size_t n, const c
         w = 0;
     }
     if ((size_t)w < n)
-        return keep_pending(s, f, s->w->scratch + w, n - (size_t)w);
+        return keep_pending(s, f, dst, s->w->scratch + w, n - (size_t)w);
+    if (conn_pending(flow_src(s, f))) /* TLS holds more of the source's bytes */
+        ev_feed_event(s->w->loop, &f->rd, EV_READ);
     return 0;
 }
 
@@ -961,7 +1002,7 @@ static void login_moved(struct session *s, size_t n)
     len = login_auth_switch((uint8_t *)s->w->scratch, SCRATCH_SIZE, 2, rl->r.plugin, scramble);
     observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, len); /* what the client sees */
     sess_debug(s, "login moved to %s: the client answers its scramble", s->server->id);
-    if (pass_on(s, &s->down, s->cfd, len, "client write error") < 0)
+    if (pass_on(s, &s->down, &s->cli, len, "client write error") < 0)
         return;
     server_traffic_ok(s->server);
 }
@@ -973,15 +1014,27 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
     struct server *srv = s->server;
 
     if (kind == MYSQL_GREETING_OK && s->relogin && s->relogin->moving) {
+        if (srv->conf->ssl == SERVER_TLS_ALWAYS) {
+            session_close(s, "a login cannot move to a server rebound talks TLS to");
+            return;
+        }
         login_moved(s, n);
         return;
+    }
+    if (kind == MYSQL_GREETING_OK) {
+        uint8_t *p = (uint8_t *)s->w->scratch;
+        s->offers_tls = login_greeting_offers_tls(p, n);
+        /* Offered when rebound terminates; not when it talks TLS to the server itself
+         * (the client then talks plain to rebound); else as the server says. */
+        if (tls_in_play(s))
+            login_greeting_set_tls(p, n, s->listener->conf->tls_mode != TLS_PASSTHROUGH);
     }
     start_relay(s, n, kind);
     /* Followed even without observe: the end of the login is what timeout handshake needs
      * (and nothing is counted then). */
     observe_stream_start(&s->obs, true, !srv->conf->backup);
     s->greeting_len = n;
-    if (pass_on(s, &s->down, s->cfd, n, "client write error") < 0)
+    if (pass_on(s, &s->down, &s->cli, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
         server_traffic_ok(srv);
@@ -1008,7 +1061,7 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (g)
         memcpy(s->w->scratch, g->data, have);
     /* One byte more than the largest greeting: a server that says more is not one. */
-    n = read(s->sfd, s->w->scratch + have, MYSQL_HEADER_LEN + MYSQL_GREETING_MAX + 1 - have);
+    n = conn_read(&s->back, s->w->scratch + have, MYSQL_HEADER_LEN + MYSQL_GREETING_MAX + 1 - have);
     if (n == 0 || read_failed(n)) {
         connect_failed(s, n == 0 ? OBS_GREETING_TIMEOUT : OBS_CONNECT_FAILED,
                        n == 0 ? "closed without a greeting" : strerror(errno));
@@ -1042,6 +1095,11 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
         connect_failed(s, observe_unhealthy_errno(err, true) ? OBS_SERVER_ERROR : OBS__COUNT, msg);
         return;
     case MYSQL_GREETING_OK:
+        if (s->server->conf->ssl == SERVER_TLS_ALWAYS &&
+            !login_greeting_offers_tls((const uint8_t *)s->w->scratch, have)) {
+            connect_failed(s, OBS_BAD_GREETING, "the server offers no TLS, and 'ssl' is set");
+            return;
+        }
         break;
     }
     greeted(s, have, kind, err);
@@ -1052,9 +1110,9 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
  * response is in, should the server go away now. */
 static bool response_awaited(const struct session *s)
 {
-    return s->state == SESS_RELAY && s->obs.followed && !s->login_seen && !s->logged_in &&
-           s->up.bytes == 0 && s->down.bytes == s->greeting_len && !s->up.pending &&
-           !s->down.pending && !s->up.eof && !s->down.eof;
+    return s->state == SESS_RELAY && s->obs.followed && !tls_in_play(s) && !s->login_seen &&
+           !s->logged_in && s->up.bytes == 0 && s->down.bytes == s->greeting_len &&
+           !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
 }
 
 /* The server went away from an established session: with ERR a read error, else end of
@@ -1078,15 +1136,14 @@ static void server_gone(struct session *s, int err)
         sess_debug(s, "%s went away before the client's login response: %s", srv->id,
                    err ? strerror(err) : "end of stream");
         ev_io_stop(s->w->loop, &s->down.rd);
-        close(s->sfd);
-        s->sfd = -1;
+        conn_close(&s->back, false);
         s->server_lost = true;
         if (ev < OBS__COUNT)
             server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");
         return;
     }
     if (!err && ev == OBS__COUNT) {
-        flow_eof(s, &s->down, s->cfd);
+        flow_eof(s, &s->down, &s->cli);
         return;
     }
     session_close(s, err ? "server read error" : "server closed during a response");
@@ -1095,14 +1152,16 @@ static void server_gone(struct session *s, int err)
 }
 
 /* DST became writable: drain the pending bytes, then resume reading. */
-static void drain(struct session *s, struct flow *f, int dst, const char *side)
+static void drain(struct session *s, struct flow *f, struct conn *dst, const char *side)
 {
     struct pending *p = f->pending;
-    ssize_t w = write(dst, p->data + p->off, p->len - p->off);
+    ssize_t w = conn_write(dst, p->data + p->off, p->len - p->off);
 
     if (w < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             session_close(s, side);
+        else if (dst->ssl)
+            watch(s, &f->wr, dst); /* TLS may wait for a read to go on writing */
         return;
     }
     p->off += (size_t)w;
@@ -1112,10 +1171,10 @@ static void drain(struct session *s, struct flow *f, int dst, const char *side)
     f->pending = NULL;
     ev_io_stop(s->w->loop, &f->wr);
     if (!f->eof) {
-        ev_io_start(s->w->loop, &f->rd);
+        resume_reading(s, f);
         return;
     }
-    shutdown(dst, SHUT_WR);
+    conn_shutdown_write(dst);
     if (s->up.eof && s->down.eof && !s->up.pending && !s->down.pending)
         session_close(s, "both sides closed");
 }
@@ -1192,15 +1251,15 @@ static void relay_client_answer(struct session *s, size_t n)
     memcpy(p, w.data, len);
     mysql_wbuf_free(&w);
     rl->asked = false;
-    rl->shift = 2;
-    pass_on(s, &s->up, s->sfd, len, "server write error");
+    s->shift = 2;
+    pass_on(s, &s->up, &s->back, len, "server write error");
 }
 
 bool session_login_movable(const struct session *s)
 {
     const struct relogin *rl = s->relogin;
 
-    return rl && !rl->moving && !rl->asked && rl->shift == 0 && !s->logged_in &&
+    return rl && !rl->moving && !rl->asked && s->shift == 0 && !s->logged_in &&
            s->state == SESS_RELAY && s->down.bytes == s->greeting_len && s->up.bytes == rl->len &&
            !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
 }
@@ -1237,24 +1296,241 @@ static void login_after_loss(struct session *s, ssize_t n)
     (void)session_move_login(s, gone, "the server went away before the client's login response");
 }
 
+/* ---- TLS in the login (see the top of this file) ---- */
+
+/* Does rebound take part in S's TLS: its listener terminates, or its server gets TLS from
+ * rebound whatever the client does? Otherwise the client's TLS, if any, passes through. */
+static bool tls_in_play(const struct session *s)
+{
+    return s->listener->conf->tls_mode != TLS_PASSTHROUGH ||
+           (s->server && s->server->conf->ssl == SERVER_TLS_ALWAYS);
+}
+
+/* Read the client's next login packet exactly (header, then payload) into s->held: not a
+ * byte more, so that a ClientHello sent right behind an SSLRequest stays in the socket for
+ * TLS. 1 once the packet is whole, 0 while it is not, -1 when S was closed. */
+static int read_login_packet(struct session *s)
+{
+    struct pending *h = s->held;
+    size_t have = h ? h->len : 0, want = MYSQL_HEADER_LEN;
+    ssize_t n;
+
+    if (have >= MYSQL_HEADER_LEN)
+        want += mysql_payload_len((const uint8_t *)h->data);
+    if (want > SCRATCH_SIZE) {
+        session_close(s, "the client's login packet is too large");
+        return -1;
+    }
+    if (!h) {
+        if (!(h = s->held = malloc(sizeof(*h) + SCRATCH_SIZE))) {
+            session_close(s, "out of memory");
+            return -1;
+        }
+        h->len = h->off = 0;
+    }
+    n = conn_read(&s->cli, h->data + have, want - have);
+    if (n == 0 || read_failed(n)) {
+        session_close(s, n == 0 ? "client closed during the login" : "client read error");
+        return -1;
+    }
+    if (n < 0) {
+        watch(s, &s->up.rd, &s->cli);
+        return 0;
+    }
+    s->c_last = ev_now(s->w->loop);
+    h->len += (size_t)n;
+    if (h->len == MYSQL_HEADER_LEN && mysql_payload_len((const uint8_t *)h->data) > 0)
+        return read_login_packet(s); /* the payload may be there already */
+    return h->len == want && h->len > MYSQL_HEADER_LEN ? 1 : 0;
+}
+
+static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+/* The client asked for TLS (its SSLRequest is consumed): rebound answers as the server. */
+static void start_client_tls(struct session *s)
+{
+    SSL_CTX *ctx = s->listener->conf->ssl_ctx;
+
+    free(s->held);
+    s->held = NULL;
+    if (s->listener->conf->tls_mode == TLS_PASSTHROUGH || !ctx) {
+        session_close(s, "the client asked for TLS, which was not offered");
+        return;
+    }
+    if (s->client_tls || conn_tls_start(&s->cli, ctx, CONN_ACCEPT) < 0) {
+        session_close(s, s->client_tls ? "a second SSLRequest" : "out of memory");
+        return;
+    }
+    s->client_tls = true;
+    observe_client_tls(&s->obs);
+    ev_set_cb(&s->up.rd, client_tls_cb);
+    watch(s, &s->up.rd, &s->cli);
+}
+
+/* The client's side of the TLS handshake: once done, the login response is read (over TLS). */
+static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.rd);
+    enum conn_fail why = CONN_FAIL_OTHER;
+    int r = conn_handshake(&s->cli, &why);
+    char msg[80];
+    (void)loop;
+    (void)revents;
+
+    if (r == 0) {
+        watch(s, w, &s->cli);
+        return;
+    }
+    conn_count(CONN_SIDE_CLIENT, &s->cli, r > 0, why);
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "client TLS handshake failed (%s)", conn_fail_str(why));
+        session_close(s, msg);
+        return;
+    }
+    s->c_last = ev_now(s->w->loop);
+    sess_debug(s, "client TLS: %s", conn_tls_str(&s->cli, msg, sizeof(msg)));
+    ev_set_cb(w, tls_login_read_cb);
+    resume_reading(s, &s->up);
+}
+
+/* The login response (held, whole) goes to the server: CLIENT_SSL and its sequence id as the
+ * server link needs them; the difference to the client's numbering is shifted until the login
+ * is over. Reading both ways resumes. */
+static void send_login_response(struct session *s)
+{
+    struct pending *h = s->held;
+    size_t n = h->len;
+    bool tls = s->back.ssl != NULL;
+
+    memcpy(s->w->scratch, h->data, n);
+    free(h);
+    s->held = NULL;
+    if ((tls || s->client_tls) && login_response_retls((uint8_t *)s->w->scratch, n, tls) < 0) {
+        session_close(s, "the client's login response is not one packet");
+        return;
+    }
+    s->shift = (int8_t)((s->client_tls ? 2 : 1) - (tls ? 2 : 1));
+    ev_set_cb(&s->up.rd, up_read_cb);
+    ev_set_cb(&s->down.rd, down_read_cb);
+    resume_reading(s, &s->down);
+    resume_reading(s, &s->up);
+    pass_on(s, &s->up, &s->back, n, "server write error");
+}
+
+/* Rebound asks the server to switch to TLS (an SSLRequest with the client's flags) and
+ * starts the handshake; the login response waits in s->held. */
+static void start_server_tls(struct session *s)
+{
+    uint8_t req[36];
+    size_t n = login_ssl_request(req, (const uint8_t *)s->held->data, s->held->len);
+    SSL_CTX *ctx = s->server->conf->ssl_ctx;
+
+    if (!ctx || !n || write(s->back.fd, req, n) != (ssize_t)n ||
+        conn_tls_start(&s->back, ctx, CONN_CONNECT) < 0) {
+        session_close(s, "cannot ask the server for TLS");
+        return;
+    }
+    ev_io_stop(s->w->loop, &s->up.rd); /* the client waits for the server's answer anyway */
+    ev_set_cb(&s->down.rd, server_tls_cb);
+    server_tls_cb(s->w->loop, &s->down.rd, 0);
+}
+
+/* The server's side of the TLS handshake, rebound as the client. A server whose TLS fails is
+ * not counted against it (its health checks judge it), but the session cannot go on. */
+static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, down.rd);
+    enum conn_fail why = CONN_FAIL_OTHER;
+    int r = conn_handshake(&s->back, &why);
+    char msg[200];
+    (void)loop;
+    (void)revents;
+
+    if (r == 0) {
+        watch(s, w, &s->back);
+        return;
+    }
+    conn_count(CONN_SIDE_SERVER, &s->back, r > 0, why);
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "TLS handshake with %s failed (%s)", s->server->id,
+                 conn_fail_str(why));
+        session_close(s, msg);
+        return;
+    }
+    s->s_last = ev_now(s->w->loop);
+    sess_debug(s, "server TLS: %s", conn_tls_str(&s->back, msg, sizeof(msg)));
+    send_login_response(s);
+}
+
+/* The client's first login packet is whole in s->held: an SSLRequest (rebound terminates),
+ * or the login response, which a `required` listener refuses in clear, and which goes to the
+ * server after rebound's own TLS handshake with it when the server link is to be TLS. */
+static void tls_login(struct session *s)
+{
+    const struct conf_listen *lc = s->listener->conf;
+    const struct conf_server *sc = s->server->conf;
+    const uint8_t *p = (const uint8_t *)s->held->data;
+    size_t n = s->held->len;
+    char msg[200];
+
+    if (login_is_ssl_request(p, n)) {
+        start_client_tls(s);
+        return;
+    }
+    if (lc->tls_mode == TLS_REQUIRED && !s->client_tls) {
+        atomic_fetch_add_explicit(&conn_tally.plain_refused, 1, memory_order_relaxed);
+        snprintf(msg, sizeof(msg),
+                 "rebound: '%s' takes TLS connections only (bind ... ssl required); connect "
+                 "with TLS",
+                 lc->name);
+        refuse_with(s, (uint8_t)(p[3] + 1), ERR_SECURE_TRANSPORT, "08004", msg);
+        return;
+    }
+    s->login_seen = true;
+    take_slot(s); /* the server works on the login until it answers */
+    observe_client_bytes(&s->obs, p, n);
+    ev_io_stop(s->w->loop, &s->up.rd);
+    if (sc->ssl == SERVER_TLS_ALWAYS ||
+        (sc->ssl == SERVER_TLS_AS_CLIENT && s->client_tls && s->offers_tls))
+        start_server_tls(s);
+    else
+        send_login_response(s);
+}
+
+/* The client's side before its login response is through, when rebound takes part in TLS. */
+static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct session *s = container_of(w, struct session, up.rd);
+    (void)loop;
+    (void)revents;
+
+    if (read_login_packet(s) == 1)
+        tls_login(s);
+}
+
 /* The client sent something: follow it (observe), pass it on. */
 static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
-    ssize_t n = read(s->cfd, s->w->scratch, SCRATCH_SIZE);
+    ssize_t n = conn_read(&s->cli, s->w->scratch, SCRATCH_SIZE);
     (void)revents;
 
     if (n < 0) {
         if (read_failed(n))
             session_close(s, "client read error");
+        else if (s->cli.ssl)
+            watch(s, w, &s->cli); /* TLS may wait for the socket to take a write */
         return;
     }
+    if (s->cli.ssl)
+        watch(s, w, &s->cli); /* back to EV_READ if a TLS read had to wait for EV_WRITE */
     if (s->server_lost) {
         login_after_loss(s, n);
         return;
     }
     if (n == 0) {
-        flow_eof(s, &s->up, s->sfd);
+        flow_eof(s, &s->up, &s->back);
         return;
     }
     s->c_last = ev_now(loop);
@@ -1268,12 +1544,11 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     observe_client_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
-    if (s->relogin && s->relogin->shift &&
-        shift_seqs(&s->relogin->cli_left, (uint8_t *)s->w->scratch, (size_t)n, -2) < 0) {
+    if (s->shift && shift_seqs(&s->cli_left, (uint8_t *)s->w->scratch, (size_t)n, -s->shift) < 0) {
         session_close(s, "moving the login: a packet header cut in two");
         return;
     }
-    pass_on(s, &s->up, s->sfd, (size_t)n, "server write error");
+    pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
 }
 
 /* Tell S's server what the stream follower saw in the bytes just passed on: an error to
@@ -1297,18 +1572,21 @@ static void report(struct session *s)
 static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
-    ssize_t n = read(s->sfd, s->w->scratch, SCRATCH_SIZE);
+    ssize_t n = conn_read(&s->back, s->w->scratch, SCRATCH_SIZE);
     (void)revents;
 
     if (n <= 0) {
         if (n == 0 || read_failed(n))
             server_gone(s, n == 0 ? 0 : errno);
+        else if (s->back.ssl)
+            watch(s, w, &s->back);
         return;
     }
+    if (s->back.ssl)
+        watch(s, w, &s->back);
     s->s_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_out, (uint64_t)n);
-    if (s->relogin && s->relogin->shift &&
-        shift_seqs(&s->relogin->srv_left, (uint8_t *)s->w->scratch, (size_t)n, 2) < 0) {
+    if (s->shift && shift_seqs(&s->srv_left, (uint8_t *)s->w->scratch, (size_t)n, s->shift) < 0) {
         session_close(s, "moving the login: a packet header cut in two");
         return;
     }
@@ -1322,7 +1600,9 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         free(s->relogin);
         s->relogin = NULL;
     }
-    if (pass_on(s, &s->down, s->cfd, (size_t)n, "client write error") < 0)
+    if (s->logged_in)
+        s->shift = 0; /* commands start at sequence id 0 on both sides */
+    if (pass_on(s, &s->down, &s->cli, (size_t)n, "client write error") < 0)
         return;
     report(s);
 }
@@ -1333,7 +1613,7 @@ static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    drain(s, &s->up, s->sfd, "server write error");
+    drain(s, &s->up, &s->back, "server write error");
 }
 
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -1342,5 +1622,5 @@ static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    drain(s, &s->down, s->cfd, "client write error");
+    drain(s, &s->down, &s->cli, "client write error");
 }

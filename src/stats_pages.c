@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "conn.h"
 #include "healthlog.h"
 #include "listener.h"
 #include "rebound.h"
@@ -489,6 +490,36 @@ static void process_metrics(struct sbuf *b)
     }
 }
 
+/* Sessions' TLS: handshakes, resumptions and failures on each side, plain clients refused. */
+static void tls_metrics(struct sbuf *b)
+{
+    static const char *const sides[CONN_SIDE__COUNT] = {"client", "server"};
+    int side, why;
+
+    family(b, "rebound_tls_handshakes_total", "counter",
+           "TLS handshakes finished: side=client where rebound terminates, server to servers.");
+    for (side = 0; side < CONN_SIDE__COUNT; side++)
+        sbuf_printf(b, "rebound_tls_handshakes_total{side=\"%s\"} %llu\n", sides[side],
+                    (unsigned long long)atomic_load(&conn_tally.handshakes[side]));
+    family(b, "rebound_tls_resumptions_total", "counter",
+           "TLS handshakes that resumed an earlier TLS session.");
+    for (side = 0; side < CONN_SIDE__COUNT; side++)
+        sbuf_printf(b, "rebound_tls_resumptions_total{side=\"%s\"} %llu\n", sides[side],
+                    (unsigned long long)atomic_load(&conn_tally.resumptions[side]));
+    family(b, "rebound_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed, by side and reason (protocol, verify, closed, timeout, "
+           "other).");
+    for (side = 0; side < CONN_SIDE__COUNT; side++)
+        for (why = 0; why < CONN_FAIL__COUNT; why++)
+            sbuf_printf(b, "rebound_tls_handshake_failures_total{side=\"%s\",reason=\"%s\"} %llu\n",
+                        sides[side], conn_fail_str((enum conn_fail)why),
+                        (unsigned long long)atomic_load(&conn_tally.failures[side][why]));
+    family(b, "rebound_tls_plain_refused_total", "counter",
+           "Clients refused for not switching to TLS on a listener with ssl required.");
+    sbuf_printf(b, "rebound_tls_plain_refused_total %llu\n",
+                (unsigned long long)atomic_load(&conn_tally.plain_refused));
+}
+
 void stats_render_metrics(struct sbuf *b)
 {
     family(b, "rebound_build_info", "gauge",
@@ -501,6 +532,7 @@ void stats_render_metrics(struct sbuf *b)
     family(b, "rebound_server_sides_closing", "gauge",
            "Server sides of killed sessions waiting to be closed (one descriptor each).");
     sbuf_printf(b, "rebound_server_sides_closing %u\n", atomic_load(&server_sides_closing));
+    tls_metrics(b);
     listener_metrics(b);
 
     family(b, "rebound_server_info", "gauge",

@@ -4,7 +4,7 @@
 #      warning (man exits 0 on warnings, so any output on standard error fails);
 #   2. rebound.conf.5 documents exactly the keywords src/conf.c accepts (keywords.py);
 #   3. the configuration examples in rebound.conf.5 pass `rebound -c`;
-#   4. the relative links of the deployment and operations docs point at existing files.
+#   4. the relative links of the deployment, operations and TLS docs point at existing files.
 # REBOUND_BIN: the binary for step 3 (default build/rebound).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -70,7 +70,7 @@ else
 fi
 
 # 4. Relative links of the deployment and operations docs.
-for doc in docs/architecture.md docs/operations.md docs/scaling.md docs/deploy.md; do
+for doc in docs/architecture.md docs/operations.md docs/scaling.md docs/deploy.md docs/tls.md; do
     [ -f "$doc" ] || {
         fail "$doc is missing"
         continue

@@ -25,6 +25,7 @@ TABLES = {
     "server_keywords": "",
     "kinds": "timeout ",  # kw_timeout
     "options": "",  # health_sink_syslog: facility, tag, format
+    "bind_options": "",  # bind_ssl: crt, key, the modes, ssl-min-ver, ciphers, ciphersuites
 }
 # Parser function -> (variable compared with strcmp, prefix of the words it accepts).
 KIND_PARSERS = {

@@ -13,8 +13,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
+#include <openssl/ssl.h>
 
 #include "conf.h"
 
@@ -1113,6 +1115,389 @@ static void test_huge_rise_fall_rejected(void **state)
                        3);
 }
 
+/* --- TLS: the grammar --- */
+
+/* One listen with bind line BIND (line 2) and server line SERVER (line 3). */
+static struct conf *parse_tls(const char *bind, const char *server)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), "listen rw\n    bind 127.0.0.1:3306 %s\n    server a %s\n", bind,
+             server);
+    return parse_ok(text);
+}
+
+static void parse_tls_fail(const char *bind, const char *server, const char *want_err)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text), "listen rw\n    bind 127.0.0.1:3306 %s\n    server a %s\n", bind,
+             server);
+    parse_fail(text, want_err);
+}
+
+static void test_tls_bind_modes(void **state)
+{
+    struct conf *c;
+    const struct conf_listen *l;
+    (void)state;
+
+    /* No ssl: passthrough, as before; its servers talk plain. */
+    c = parse_tls("", "127.0.0.1:3310");
+    l = &c->listens[0];
+    assert_int_equal(l->tls_mode, TLS_PASSTHROUGH);
+    assert_int_equal(l->ssl_line, 0);
+    assert_int_equal(l->ssl_min_ver, TLS1_2_VERSION);
+    assert_string_equal(l->ssl_crt, "");
+    assert_null(l->ssl_ctx);
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_NEVER);
+    conf_free(c);
+
+    /* A certificate without a mode: preferred; its servers follow the client. */
+    c = parse_tls("ssl crt /etc/r.pem", "127.0.0.1:3310");
+    l = &c->listens[0];
+    assert_int_equal(l->tls_mode, TLS_PREFERRED);
+    assert_int_equal(l->ssl_line, 2);
+    assert_string_equal(l->ssl_crt, "/etc/r.pem");
+    assert_string_equal(l->ssl_key, "");
+    assert_int_equal(l->ssl_min_ver, TLS1_2_VERSION);
+    assert_string_equal(l->ciphers, "");
+    assert_string_equal(l->ciphersuites, "");
+    assert_null(l->ssl_ctx); /* conf_parse reads no files: contexts are conf_load's */
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_AS_CLIENT);
+    assert_null(l->servers[0].ssl_ctx);
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem preferred", "127.0.0.1:3310");
+    assert_int_equal(c->listens[0].tls_mode, TLS_PREFERRED);
+    conf_free(c);
+
+    /* Options in any order after ssl. */
+    c = parse_tls("ssl required ciphersuites TLS_AES_256_GCM_SHA384 key /etc/r.key "
+                  "ssl-min-ver TLSv1.3 ciphers ECDHE+AESGCM crt /etc/r.crt",
+                  "127.0.0.1:3310");
+    l = &c->listens[0];
+    assert_int_equal(l->tls_mode, TLS_REQUIRED);
+    assert_string_equal(l->ssl_crt, "/etc/r.crt");
+    assert_string_equal(l->ssl_key, "/etc/r.key");
+    assert_int_equal(l->ssl_min_ver, TLS1_3_VERSION);
+    assert_string_equal(l->ciphers, "ECDHE+AESGCM");
+    assert_string_equal(l->ciphersuites, "TLS_AES_256_GCM_SHA384");
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem ssl-min-ver TLSv1.2", "127.0.0.1:3310");
+    assert_int_equal(c->listens[0].ssl_min_ver, TLS1_2_VERSION);
+    conf_free(c);
+
+    /* Keywords after the bind options on the same line are listen keywords again. */
+    c = parse_tls("ssl crt /etc/r.pem required retries 5", "127.0.0.1:3310");
+    assert_int_equal(c->listens[0].tls_mode, TLS_REQUIRED);
+    assert_int_equal(c->listens[0].retries, 5);
+    conf_free(c);
+}
+
+static void test_tls_server_ssl(void **state)
+{
+    struct conf *c;
+    const struct conf_listen *l;
+    (void)state;
+
+    c = parse_tls("", "127.0.0.1:3310 ssl check tcp");
+    l = &c->listens[0];
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_ALWAYS);
+    assert_true(l->servers[0].check);
+    assert_int_equal(l->servers[0].method, CHECK_METHOD_TCP);
+    conf_free(c);
+
+    c = parse_tls("", "127.0.0.1:3310 ssl always verify required ca-file /etc/ca.pem "
+                      "crt /etc/client.pem");
+    l = &c->listens[0];
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_ALWAYS);
+    assert_true(l->servers[0].check_verify);
+    assert_string_equal(l->servers[0].ca_file, "/etc/ca.pem");
+    assert_string_equal(l->servers[0].ssl_crt, "/etc/client.pem");
+    conf_free(c);
+
+    c = parse_tls("", "127.0.0.1:3310 ssl never");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_NEVER);
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem", "127.0.0.1:3310 ssl as-client crt /etc/client.pem");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_AS_CLIENT);
+    assert_string_equal(c->listens[0].servers[0].ssl_crt, "/etc/client.pem");
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem required", "127.0.0.1:3310 no-ssl");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_NEVER);
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem", "127.0.0.1:3310 ssl");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_ALWAYS);
+    conf_free(c);
+}
+
+/* ssl, no-ssl and crt stand in defaults and listen sections like other server options. */
+static void test_tls_server_defaults(void **state)
+{
+    struct conf *c;
+    const struct conf_listen *l;
+    (void)state;
+
+    c = parse_ok("defaults\n"
+                 "    ssl crt /etc/client.pem verify required\n"
+                 "listen rw\n"
+                 "    bind 127.0.0.1:3306\n"
+                 "    server a 127.0.0.1:3310\n"
+                 "    no-ssl\n"
+                 "    server b 127.0.0.1:3311 crt ''\n"
+                 "listen ro\n"
+                 "    bind 127.0.0.1:3307 ssl crt /etc/r.pem\n"
+                 "    ssl as-client\n"
+                 "    server c 127.0.0.1:3312\n");
+    l = &c->listens[0];
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_ALWAYS);
+    assert_string_equal(l->servers[0].ssl_crt, "/etc/client.pem");
+    assert_true(l->servers[0].check_verify);
+    assert_int_equal(l->servers[1].ssl, SERVER_TLS_NEVER);
+    assert_string_equal(l->servers[1].ssl_crt, "");
+    /* The template is not resolved: each server is. */
+    assert_int_equal(l->defsrv.ssl, SERVER_TLS_NEVER);
+    l = &c->listens[1];
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_AS_CLIENT);
+    assert_string_equal(l->servers[0].ssl_crt, "/etc/client.pem");
+    conf_free(c);
+
+    /* No ssl anywhere: resolved per listen from its bind line. */
+    c = parse_ok("listen rw\n"
+                 "    bind 127.0.0.1:3306\n"
+                 "    server a 127.0.0.1:3310\n"
+                 "listen tls\n"
+                 "    bind 127.0.0.1:3307 ssl crt /etc/r.pem required\n"
+                 "    server a 127.0.0.1:3310\n");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_NEVER);
+    assert_int_equal(c->listens[0].defsrv.ssl, SERVER_TLS_DEFAULT);
+    assert_int_equal(c->listens[1].servers[0].ssl, SERVER_TLS_AS_CLIENT);
+    conf_free(c);
+}
+
+static void test_tls_errors(void **state)
+{
+    (void)state;
+
+    parse_tls_fail("ssl", "127.0.0.1:3310",
+                   "t.conf:2: 'ssl' on a bind line needs 'crt FILE' (the certificate to present)");
+    parse_tls_fail("ssl required", "127.0.0.1:3310",
+                   "t.conf:2: 'ssl' on a bind line needs 'crt FILE' (the certificate to present)");
+    parse_tls_fail("ssl crt /etc/r.pem passthrough", "127.0.0.1:3310",
+                   "t.conf:2: bind: 'passthrough' relays the client's TLS untouched and would "
+                   "never use the certificate; drop 'ssl crt FILE' or choose preferred or "
+                   "required");
+    parse_tls_fail("ssl crt /etc/r.pem preferred required", "127.0.0.1:3310",
+                   "t.conf:2: bind: 'preferred' and 'required': give one mode only");
+    parse_tls_fail("crt /etc/r.pem", "127.0.0.1:3310",
+                   "t.conf:2: 'crt' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("key /etc/r.key", "127.0.0.1:3310",
+                   "t.conf:2: 'key' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("required", "127.0.0.1:3310",
+                   "t.conf:2: 'required' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("passthrough", "127.0.0.1:3310",
+                   "t.conf:2: 'passthrough' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("ssl-min-ver TLSv1.3", "127.0.0.1:3310",
+                   "t.conf:2: 'ssl-min-ver' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("ciphers HIGH", "127.0.0.1:3310",
+                   "t.conf:2: 'ciphers' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("ciphersuites TLS_AES_128_GCM_SHA256", "127.0.0.1:3310",
+                   "t.conf:2: 'ciphersuites' on a bind line needs 'ssl' before it "
+                   "(bind ADDR ssl crt FILE)");
+    parse_tls_fail("ssl crt /etc/r.pem ssl-min-ver TLSv1.1", "127.0.0.1:3310",
+                   "t.conf:2: 'ssl-min-ver' expects TLSv1.2 or TLSv1.3, got 'TLSv1.1'");
+    parse_tls_fail("ssl crt", "127.0.0.1:3310", "t.conf:2: 'crt' expects a value");
+    parse_tls_fail("", "127.0.0.1:3310 ssl as-client",
+                   "t.conf:3: 'ssl as-client' needs a listener that terminates TLS "
+                   "(bind ... ssl crt FILE)");
+    parse_tls_fail("", "127.0.0.1:3310 crt /etc/client.pem",
+                   "t.conf:3: server 'a': 'crt /etc/client.pem' is a client certificate for TLS "
+                   "to the server, but this server gets no TLS (add 'ssl', or terminate TLS on "
+                   "the bind line)");
+    parse_tls_fail("ssl crt /etc/r.pem", "127.0.0.1:3310 no-ssl crt /etc/client.pem",
+                   "t.conf:3: server 'a': 'crt /etc/client.pem' is a client certificate for TLS "
+                   "to the server, but this server gets no TLS (add 'ssl', or terminate TLS on "
+                   "the bind line)");
+    /* An as-client default reaches a server behind a passthrough listener: the server's line. */
+    parse_fail("defaults\n    ssl as-client\nlisten rw\n    bind 127.0.0.1:3306\n"
+               "    server a 127.0.0.1:3310\n",
+               "t.conf:5: 'ssl as-client' needs a listener that terminates TLS "
+               "(bind ... ssl crt FILE)");
+}
+
+/* --- TLS: contexts built by conf_load from real files --- */
+
+/* A temp dir with a certificate (crt.pem), its key (key.pem, 0600), both in one file
+ * (both.pem, 0600), and the same with other modes (group.pem 0640, open.pem 0644). */
+static char tls_dir[64];
+
+static int tls_files_setup(void **state)
+{
+    char cmd[1024];
+    (void)state;
+
+    snprintf(tls_dir, sizeof(tls_dir), "/tmp/rebound-test-tls-XXXXXX");
+    if (!mkdtemp(tls_dir))
+        return -1;
+    snprintf(cmd, sizeof(cmd),
+             "cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out crt.pem "
+             "-days 2 -subj /CN=127.0.0.1 2>/dev/null && cat crt.pem key.pem > both.pem && "
+             "cp both.pem group.pem && cp both.pem open.pem && chmod 600 key.pem both.pem && "
+             "chmod 640 group.pem && chmod 644 open.pem",
+             tls_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int tls_files_teardown(void **state)
+{
+    char cmd[128];
+    (void)state;
+
+    if (!tls_dir[0])
+        return 0;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tls_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Load TEXT from a temp file (its printf-format %1$s is the TLS dir); NULL with err on error. */
+static struct conf *load_tls(const char *fmt, char *path, size_t pathlen, char *err, size_t errlen)
+{
+    char text[2048];
+    struct conf *c;
+    int n = snprintf(text, sizeof(text), fmt, tls_dir, tls_dir, tls_dir);
+
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    write_temp(path, pathlen, text, (size_t)n);
+    c = conf_load(path, err, errlen);
+    unlink(path);
+    return c;
+}
+
+static void test_tls_load_contexts(void **state)
+{
+    char path[64], err[1024] = "";
+    struct conf *c;
+    const struct conf_listen *l;
+    SSL_CTX *ctx;
+    (void)state;
+
+    c = load_tls("listen tls\n"
+                 "    bind 127.0.0.1:3306 ssl crt %s/crt.pem key %s/key.pem required "
+                 "ssl-min-ver TLSv1.3 ciphers ECDHE+AESGCM ciphersuites TLS_AES_128_GCM_SHA256\n"
+                 "    server a 127.0.0.1:3310\n"
+                 "    server b 127.0.0.1:3311 ssl crt %s/group.pem verify required\n"
+                 "    server c 127.0.0.1:3312 no-ssl\n",
+                 path, sizeof(path), err, sizeof(err));
+    if (!c)
+        print_error("unexpected error: %s\n", err);
+    assert_non_null(c);
+    l = &c->listens[0];
+    ctx = l->ssl_ctx;
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_3_VERSION);
+    assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION);
+    assert_int_equal(SSL_CTX_get_mode(ctx) &
+                         (SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS),
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                         SSL_MODE_RELEASE_BUFFERS);
+    assert_true(SSL_CTX_get_session_cache_mode(ctx) & SSL_SESS_CACHE_SERVER);
+    assert_non_null(SSL_CTX_get0_certificate(ctx));
+    /* as-client (resolved) and always get a client context, never gets none. */
+    assert_int_equal(l->servers[0].ssl, SERVER_TLS_AS_CLIENT);
+    assert_non_null(l->servers[0].ssl_ctx);
+    assert_int_equal(SSL_CTX_get_verify_mode(l->servers[0].ssl_ctx), SSL_VERIFY_NONE);
+    assert_null(SSL_CTX_get0_certificate(l->servers[0].ssl_ctx));
+    ctx = l->servers[1].ssl_ctx;
+    assert_non_null(ctx);
+    assert_int_equal(SSL_CTX_get_verify_mode(ctx), SSL_VERIFY_PEER);
+    assert_non_null(SSL_CTX_get0_certificate(ctx)); /* the client certificate */
+    assert_int_equal(SSL_CTX_get_min_proto_version(ctx), TLS1_2_VERSION);
+    assert_true(SSL_CTX_get_options(ctx) & SSL_OP_NO_RENEGOTIATION);
+    assert_true(SSL_CTX_get_mode(ctx) & SSL_MODE_RELEASE_BUFFERS);
+    assert_null(l->servers[2].ssl_ctx);
+    conf_free(c);
+
+    /* Passthrough: no context; a key readable by its group is fine. */
+    c = load_tls("listen a\n    bind 127.0.0.1:3306\n    server a 127.0.0.1:3310\n"
+                 "listen b\n    bind 127.0.0.1:3307 ssl crt %s/group.pem\n"
+                 "    server a 127.0.0.1:3310\n",
+                 path, sizeof(path), err, sizeof(err));
+    if (!c)
+        print_error("unexpected error: %s\n", err);
+    assert_non_null(c);
+    assert_null(c->listens[0].ssl_ctx);
+    assert_null(c->listens[0].servers[0].ssl_ctx);
+    assert_non_null(c->listens[1].ssl_ctx);
+    assert_int_equal(SSL_CTX_get_min_proto_version(c->listens[1].ssl_ctx), TLS1_2_VERSION);
+    conf_free(c);
+}
+
+/* Load FMT (see load_tls); it must fail with an error that starts "PATH:" + WANT, where
+ * WANT's %1$s is the TLS dir. */
+static void load_tls_fail(const char *fmt, const char *want_fmt)
+{
+    char path[64], err[1024] = "", want[1024], full[1200];
+    struct conf *c = load_tls(fmt, path, sizeof(path), err, sizeof(err));
+
+    if (c)
+        conf_free(c);
+    assert_null(c);
+    snprintf(want, sizeof(want), want_fmt, tls_dir, tls_dir, tls_dir);
+    snprintf(full, sizeof(full), "%s:%s", path, want);
+    if (strncmp(err, full, strlen(full)))
+        print_error("got  %s\nwant %s...\n", err, full);
+    assert_memory_equal(err, full, strlen(full));
+}
+
+static void test_tls_load_errors(void **state)
+{
+    (void)state;
+
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/missing.pem\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: cannot load certificate %s/missing.pem: ");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/crt.pem key %s/missing.pem\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: cannot load key %s/missing.pem: ");
+    /* A certificate without its key in the file. */
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/key.pem\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: cannot load certificate %s/key.pem: ");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/open.pem\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: key file %s/open.pem is readable by others: chmod o-r %s/open.pem");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/crt.pem key %s/open.pem\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: key file %s/open.pem is readable by others: chmod o-r %s/open.pem");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/both.pem ciphers NO-SUCH-CIPHER\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: bad cipher list 'NO-SUCH-CIPHER': ");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306 ssl crt %s/both.pem ciphersuites NOPE\n"
+                  "    server a 127.0.0.1:3310\n",
+                  "2: bad TLS 1.3 cipher suite list 'NOPE': ");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306\n"
+                  "    server a 127.0.0.1:3310 ssl crt %s/missing.pem\n",
+                  "3: cannot load certificate %s/missing.pem: ");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306\n"
+                  "    server a 127.0.0.1:3310 ssl crt %s/open.pem\n",
+                  "3: key file %s/open.pem is readable by others: chmod o-r %s/open.pem");
+    load_tls_fail("listen a\n    bind 127.0.0.1:3306\n"
+                  "    server a 127.0.0.1:3310 ssl verify required ca-file %s/missing.pem\n",
+                  "3: cannot load CA file %s/missing.pem: ");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1165,6 +1550,13 @@ int main(void)
         cmocka_unit_test(test_load_file_with_nul),
         cmocka_unit_test(test_zero_durations_rejected),
         cmocka_unit_test(test_huge_rise_fall_rejected),
+        cmocka_unit_test(test_tls_bind_modes),
+        cmocka_unit_test(test_tls_server_ssl),
+        cmocka_unit_test(test_tls_server_defaults),
+        cmocka_unit_test(test_tls_errors),
+        cmocka_unit_test_setup_teardown(test_tls_load_contexts, tls_files_setup,
+                                        tls_files_teardown),
+        cmocka_unit_test_setup_teardown(test_tls_load_errors, tls_files_setup, tls_files_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
