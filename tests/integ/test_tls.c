@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@
 #define ADMIN_PW     "Tls-Admin-pw"
 #define ED_USER      "tls_ed" /* an ed25519 account made in the group setup */
 #define ED_PASS      "Ed-pass-25519"
+#define X509_USER    "tls_x509" /* an account that REQUIRE X509, made in the group setup */
+#define X509_PASS    "X509-pass"
 #define WAIT_MS      30000  /* bound for a log line, a close, a counter */
 #define CLIENT_S     15     /* client timeouts: what they bound takes milliseconds */
 #define DRIVER_MS    300000 /* one driver run, npm install or javac included */
@@ -247,7 +250,7 @@ static void expect_metric_above(const char *name, const char *label, double befo
         sleep_ms(50);
     if (v <= before) {
         fprintf(stderr, "---- /metrics ----\n%s---- end ----\n", metrics);
-        fail_msg("%s{%s} is %g, want more than %g", name, label, v, before);
+        fail_msg("%s{%s} is %g, want more than %g", name, label ? label : "", v, before);
     }
 }
 
@@ -409,7 +412,7 @@ static size_t make_login(unsigned char *buf, size_t size, uint32_t caps, unsigne
     unsigned char *p = buf + 4;
     size_t len;
 
-    assert_true(size >= 4 + 32 + strlen(user) + 1 + 21 + 6 + 22);
+    assert_true(size >= 4 + 32 + (len32 ? 0 : strlen(user) + 1 + 21 + 6 + 22));
     for (int i = 0; i < 4; i++)
         *p++ = (unsigned char)(caps >> (8 * i));
     memcpy(p, "\x00\x00\x00\x01", 4); /* max packet 16 MiB */
@@ -490,11 +493,13 @@ static int teardown(void **state)
     return fixture_teardown(&fx);
 }
 
-/* The test CA, the cluster (master with TLS, one replica), an ed25519 account on the master and
- * appdb.obs (rows 1 and 2) for the write tests. */
+/* The test CA, the cluster (master with TLS, one replica), an ed25519 account and a REQUIRE
+ * X509 account on the master, and appdb.obs (rows 1 and 2) for the write tests. */
 static int group_setup(void **state)
 {
+    char opts[PATH_MAX];
     MYSQL *m;
+    FILE *f;
     int rc;
 
     (void)state;
@@ -503,7 +508,12 @@ static int group_setup(void **state)
         fprintf(stderr, "router binary %s not found (set REBOUND_BIN or run make)\n", router_bin());
         return -1;
     }
-    if (harness_test_ca(&ca) != 0 || cluster_master_tls() != 0 || cluster_start(1) != 0)
+    /* The master trusts the test CA for client certificates (rebound's `crt`). */
+    harness_path(opts, sizeof(opts), "master.opts");
+    if (harness_test_ca(&ca) != 0 || cluster_master_tls() != 0 || !(f = fopen(opts, "a")))
+        return -1;
+    fprintf(f, "--ssl-ca=%s\n", ca.ca);
+    if (fclose(f) != 0 || cluster_start(1) != 0)
         return -1;
     m = root_connect("master");
     if (!m)
@@ -516,6 +526,11 @@ static int group_setup(void **state)
                   "PASSWORD('" ED_PASS "')",
                   NULL, 0) ||
          root_run(m, "GRANT ALL ON appdb.* TO '" ED_USER "'@'127.0.0.1'", NULL, 0) ||
+         root_run(m,
+                  "CREATE USER '" X509_USER "'@'127.0.0.1' IDENTIFIED BY '" X509_PASS
+                  "' REQUIRE X509",
+                  NULL, 0) ||
+         root_run(m, "GRANT ALL ON appdb.* TO '" X509_USER "'@'127.0.0.1'", NULL, 0) ||
          root_run(m, "SET SESSION sql_log_bin = 1", NULL, 0) ||
          root_run(m, "CREATE TABLE appdb.obs (id INT PRIMARY KEY, v INT NOT NULL)", NULL, 0) ||
          root_run(m, "INSERT INTO appdb.obs VALUES (1, 0), (2, 0)", NULL, 0);
@@ -611,6 +626,7 @@ static void test_required_refuses_plain(void **state)
 {
     unsigned char buf[512];
     long long before;
+    double refused;
     MYSQL *m;
     long len;
     int fd;
@@ -622,6 +638,7 @@ static void test_required_refuses_plain(void **state)
                  "    server master 127.0.0.1:%d check\n",
                  tls_port, ca.combined, cluster_port("master"));
     before = master_errors("tls");
+    refused = metric("rebound_tls_plain_refused_total", NULL);
     for (int i = 0; i < 3; i++) {
         m = open_session(tls_port, "app", "app-pass", false);
         if (m) {
@@ -639,6 +656,7 @@ static void test_required_refuses_plain(void **state)
         fail_msg("a plain handshake response got %ld bytes, first 0x%02x, want ERR 3159", len,
                  len > 0 ? buf[4] : 0);
     expect_closed(fd, "after ERR 3159");
+    expect_metric_above("rebound_tls_plain_refused_total", NULL, refused + 3);
     wait_sessions_gone("tls");
     expect_master_clean("tls", before);
     m = hold_session(tls_port, "app", "app-pass", true);
@@ -679,12 +697,14 @@ static void test_min_version(void **state)
         fail_msg("sessions.client_tls is \"%s\", want TLSv1.3", text);
 }
 
-/* ---- the server's certificate ---- */
+/* ---- the server's certificate, rebound's client certificate ---- */
 
-/* `verify required` with the master's own certificate as CA (and a client certificate to
- * offer): the link is TLS. With a CA that did not sign the master's certificate, the server
- * handshake fails: no login, and the failure is counted on the server side. */
-static void test_server_verify(void **state)
+/* `verify required` with the master's own certificate as CA: the link is TLS, for plain and TLS
+ * clients. With `crt`, rebound presents the test CA's client certificate, which the master
+ * trusts: an account that REQUIRE X509 gets in, and does not without `crt`. With a CA that did
+ * not sign the master's certificate the server handshake fails: no login, and the failure is
+ * counted on the server side. */
+static void test_server_verify_and_client_certificate(void **state)
 {
     char master_ca[PATH_MAX];
     double failures;
@@ -697,17 +717,32 @@ static void test_server_verify(void **state)
                  "    bind 127.0.0.1:%d ssl crt %s\n"
                  "    server master 127.0.0.1:%d check ssl always verify required ca-file %s "
                  "crt %s\n"
+                 "listen nocrt\n"
+                 "    bind 127.0.0.1:%d ssl crt %s\n"
+                 "    server master 127.0.0.1:%d check ssl always verify required ca-file %s\n"
                  "listen bad\n"
                  "    bind 127.0.0.1:%d ssl crt %s\n"
                  "    server master 127.0.0.1:%d check ssl always verify required ca-file %s\n",
                  ports[0], ca.combined, cluster_port("master"), master_ca, ca.client_combined,
-                 ports[1], ca.combined, cluster_port("master"), ca.ca);
+                 ports[1], ca.combined, cluster_port("master"), master_ca, ports[2], ca.combined,
+                 cluster_port("master"), ca.ca);
     m = hold_session(ports[0], "app", "app-pass", false);
     expect_sides(m, false, true, "verified server, plain client");
     m = hold_session(ports[0], "app", "app-pass", true);
     expect_sides(m, true, true, "verified server, TLS client");
+    m = hold_session(ports[0], X509_USER, X509_PASS, false);
+    expect_sides(m, false, true, "REQUIRE X509 account, rebound's client certificate");
+    m = hold_session(ports[1], "app", "app-pass", true);
+    expect_sides(m, true, true, "verified server, no client certificate");
+    m = open_session(ports[1], X509_USER, X509_PASS, true);
+    if (m) {
+        mysql_close(m);
+        fail_msg("a REQUIRE X509 account got in without a client certificate");
+    }
+    if (sess_errno != 1045)
+        fail_msg("REQUIRE X509 without a certificate: %u %s, want 1045", sess_errno, sess_error);
     failures = metric("rebound_tls_handshake_failures_total", "side=\"server\"");
-    m = open_session(ports[1], "app", "app-pass", true);
+    m = open_session(ports[2], "app", "app-pass", true);
     if (m) {
         mysql_close(m);
         fail_msg("a session went through a server link whose certificate does not verify");
@@ -766,21 +801,44 @@ static void test_s_client_sees_certificate(void **state)
     expect_router_alive();
 }
 
-/* `passthrough`, with a certificate given: rebound does not terminate; the TLS peer s_client
- * sees is the master (its self-signed CN=127.0.0.1), not rebound-test. */
-static void test_passthrough_mode(void **state)
+/* Configurations the TLS keywords refuse, each with the file:line of the bind line: a
+ * certificate with `passthrough` (it would never be used), and a key readable by others. */
+static void test_config_refusals(void **state)
 {
-    static char out[65536];
+    char conf[PATH_MAX], key[PATH_MAX], want[PATH_MAX + 64], out[4096], *text;
 
     (void)state;
-    start_router("",
-                 "listen tls\n"
-                 "    bind 127.0.0.1:%d ssl crt %s passthrough\n"
-                 "    server master 127.0.0.1:%d check\n",
-                 tls_port, ca.combined, cluster_port("master"));
-    s_client(tls_port, out, sizeof(out));
-    if (!strstr(out, "CN = 127.0.0.1") || strstr(out, "rebound-test"))
-        fail_msg("passthrough: s_client should see the master's certificate:\n%.3000s", out);
+    harness_path(conf, sizeof(conf), "tls-refused.conf");
+    harness_path(key, sizeof(key), "tls-readable.key");
+    assert_int_equal(write_file(conf,
+                                "global\n"
+                                "    maxconn 100\n"
+                                "listen tls\n"
+                                "    bind 127.0.0.1:%d ssl crt %s passthrough\n"
+                                "    server master 127.0.0.1:%d\n",
+                                tls_port, ca.combined, cluster_port("master")),
+                     0);
+    assert_int_not_equal(router_check_config(conf, out, sizeof(out)), 0);
+    snprintf(want, sizeof(want), "%s:4: ", conf);
+    if (!strstr(out, want) || !strstr(out, "passthrough"))
+        fail_msg("passthrough with a certificate: want \"%s...passthrough...\", got: %s", want,
+                 out);
+    text = read_file(ca.key);
+    assert_non_null(text);
+    assert_int_equal(write_file(key, "%s", text), 0);
+    free(text);
+    assert_int_equal(chmod(key, 0644), 0);
+    assert_int_equal(write_file(conf,
+                                "global\n"
+                                "    maxconn 100\n"
+                                "listen tls\n"
+                                "    bind 127.0.0.1:%d ssl crt %s key %s\n"
+                                "    server master 127.0.0.1:%d\n",
+                                tls_port, ca.cert, key, cluster_port("master")),
+                     0);
+    assert_int_not_equal(router_check_config(conf, out, sizeof(out)), 0);
+    if (!strstr(out, want) || !strstr(out, "readable by others"))
+        fail_msg("a key readable by others: want \"%s...readable by others\", got: %s", want, out);
 }
 
 /* ---- reload ---- */
@@ -922,13 +980,18 @@ static void start_sleeps(MYSQL **ms, long long *ids, int n, int secs, bool serve
     }
 }
 
-/* Fail unless query on m ended with one of the lost-connection errors. */
+/* Fail unless the query on m ended as it does in a plain session whose server went away: with
+ * a lost connection (2013, or 2006), not a TLS error. A TLS client sees that only if rebound
+ * ends its TLS with a close_notify, as it passes the server's end of stream on. */
 static void expect_lost(MYSQL *m, int i)
 {
     int err = mysql_read_query_result(m) ? (int)mysql_errno(m) : 0;
 
     if (err != CLIENT_LOST_ERROR && err != CLIENT_GONE_ERROR)
-        fail_msg("session %d: query gave %d, want a lost connection", i, err);
+        fail_msg("session %d: query gave %d (%s), want a lost connection (2013) as in a plain "
+                 "session%s",
+                 i, err, mysql_error(m),
+                 err == 2026 ? ": rebound closed the client's TLS without close_notify" : "");
 }
 
 /* Fail unless the master went DOWN by traffic (error-limit events), the last of them one of
@@ -978,9 +1041,9 @@ static void test_observe_killed_queries(void **state)
     start_sleeps(ms, ids, ERROR_LIMIT, 30, true);
     for (int i = 0; i < ERROR_LIMIT; i++)
         root_sql("master", NULL, 0, "KILL CONNECTION %lld", ids[i]);
+    expect_down_by_traffic("closed during a response");
     for (int i = 0; i < ERROR_LIMIT; i++)
         expect_lost(ms[i], i);
-    expect_down_by_traffic("closed during a response");
 }
 
 /* kill -9 of the master under TLS sessions (plain to the master: no-ssl) running SELECT
@@ -995,9 +1058,9 @@ static void test_observe_master_killed(void **state)
     start_observing("no-ssl", "mark-down");
     start_sleeps(ms, ids, ERROR_LIMIT, 10, false);
     assert_int_equal(cluster_kill9("master"), 0);
+    expect_down_by_traffic("closed during a response|connection reset");
     for (int i = 0; i < ERROR_LIMIT; i++)
         expect_lost(ms[i], i);
-    expect_down_by_traffic("closed during a response|connection reset");
 }
 
 /* ERR 1290 (read-only) answers inside terminated TLS sessions count as in a plain one: with
@@ -1489,9 +1552,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_ssl_listen_passes_tls_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_required_refuses_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_server_verify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_verify_and_client_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_sees_certificate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_passthrough_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_config_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_killed_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_master_killed, setup, teardown),
