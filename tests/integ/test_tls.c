@@ -10,13 +10,16 @@
  * server_tls, and the TLS counters of /metrics).
  *
  * Scenarios: the four plain/TLS combinations with a mysql_native_password and an ed25519 user;
- * `required` refusing a plain client with 3159; `ssl-min-ver`; the server's certificate verified
- * (`verify required`); `openssl s_client -starttls mysql`; a certificate replaced by a reload,
- * and a reload with a missing file refused; passive observation of terminated sessions (a
- * killed query, a killed master, ERR 1290); hostile TLS clients (garbage for a ClientHello, a
- * stalled handshake ended by `timeout handshake`, a login in clear after the SSL request, a
- * handshake and login written one byte at a time, a close without close_notify); and the
- * mariadb CLI, PHP mysqli, node mysql2, Connector/J and PyMySQL logging in over TLS. */
+ * passthrough (no `ssl`) untouched; `required` refusing a plain client with 3159; `ssl-min-ver`;
+ * the server's certificate verified (`verify required`) and rebound's client certificate
+ * (`crt`) proven by a REQUIRE X509 account; `openssl s_client -starttls mysql` seeing rebound's
+ * certificate and resuming its session; configurations refused with file:line; a certificate
+ * replaced by a reload, and a reload with a missing file refused; passive observation of
+ * terminated sessions (a killed query, a killed master, ERR 1290); hostile TLS clients (garbage
+ * for a ClientHello, a stalled handshake ended by `timeout handshake`, a login in clear after
+ * the SSL request, a handshake and login written one byte at a time, closes without
+ * close_notify); and the mariadb CLI, PHP mysqli, node mysql2, Connector/J and PyMySQL logging
+ * in over TLS. The group's master also trusts the test CA for client certificates. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -787,6 +790,54 @@ static void expect_certificate(int port, const char *cn)
     }
 }
 
+/* A client that saved its TLS session (s_client -sess_out) resumes it on its next connection
+ * (-sess_in), with TLS 1.2 (session id or ticket) and TLS 1.3 (ticket): "Reused", and counted. */
+static void test_s_client_resumes(void **state)
+{
+    static const char *const versions[] = {"-tls1_2", "-tls1_3"};
+    static char out[65536];
+    char openssl[PATH_MAX], connect[64], sess[PATH_MAX], reused[64];
+    double before;
+    int rc;
+
+    (void)state;
+    assert_true(find_program("openssl", openssl, sizeof(openssl)));
+    start_router("",
+                 "listen tls\n"
+                 "    bind 127.0.0.1:%d ssl crt %s\n"
+                 "    server master 127.0.0.1:%d check\n",
+                 tls_port, ca.combined, cluster_port("master"));
+    before = metric("rebound_tls_resumptions_total", "side=\"client\"");
+    snprintf(connect, sizeof(connect), "127.0.0.1:%d", tls_port);
+    harness_path(sess, sizeof(sess), "s_client.session");
+    for (int v = 0; v < 2; v++) {
+        /* A TLS 1.3 ticket comes after the handshake: an s_client that ends at once may leave
+         * before it, and saves nothing. Bounded retries until one saved a session. */
+        for (int attempt = 0; attempt < 10 && file_size(sess) == 0; attempt++) {
+            char *argv[] = {
+                openssl,   "s_client", "-starttls",         "mysql",     "-connect", connect,
+                "-CAfile", ca.ca,      (char *)versions[v], "-sess_out", sess,       NULL};
+            unlink(sess);
+            rc = run_command(argv, out, sizeof(out), WAIT_MS);
+            if (rc == HARNESS_TIMED_OUT || rc < 0)
+                fail_msg("openssl s_client %s: %d\n%s", versions[v], rc, out);
+        }
+        if (file_size(sess) == 0)
+            fail_msg("s_client %s saved no session in 10 connections", versions[v]);
+        char *argv[] = {openssl,   "s_client", "-starttls",         "mysql",    "-connect", connect,
+                        "-CAfile", ca.ca,      (char *)versions[v], "-sess_in", sess,       NULL};
+        rc = run_command(argv, out, sizeof(out), WAIT_MS);
+        snprintf(reused, sizeof(reused), "\nReused, TLSv1.%c,", versions[v][6]);
+        if (rc != 0 || !strstr(out, reused)) {
+            const char *line = strstr(out, "\nNew, ");
+            fail_msg("s_client %s -sess_in (exit %d) did not resume its session: %.80s",
+                     versions[v], rc, line ? line + 1 : out);
+        }
+        unlink(sess);
+    }
+    expect_metric_above("rebound_tls_resumptions_total", "side=\"client\"", before + 1);
+}
+
 /* s_client, a TLS client that knows nothing of rebound, sees rebound's certificate and
  * verifies it against the test CA. */
 static void test_s_client_sees_certificate(void **state)
@@ -1554,6 +1605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_min_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_verify_and_client_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_sees_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_s_client_resumes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_config_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reload_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_killed_queries, setup, teardown),
