@@ -1143,17 +1143,12 @@ static void test_observe_server_error(void **state)
  * counted against it; `handshake` is its timeout handshake. */
 static long long start_hostile(const char *handshake)
 {
-    char tuning[160];
-
-    snprintf(tuning, sizeof(tuning),
-             "    observe layer7  error-limit 1  on-error mark-down\n"
-             "    timeout handshake %s\n",
-             handshake);
-    start_router(tuning,
+    start_router("    observe layer7  error-limit 1  on-error mark-down\n",
                  "listen tls\n"
                  "    bind 127.0.0.1:%d ssl crt %s\n"
+                 "    timeout handshake %s\n"
                  "    server master 127.0.0.1:%d check\n",
-                 tls_port, ca.combined, cluster_port("master"));
+                 tls_port, ca.combined, handshake, cluster_port("master"));
     wait_checked();
     return master_errors("tls");
 }
