@@ -38,7 +38,9 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1137,6 +1139,218 @@ static void test_observe_server_error(void **state)
                         WAIT_MS);
 }
 
+/* A fake MySQL server on its own thread: greets (mysql_native_password, no TLS), accepts any
+ * login, answers every command with OK, quits on COM_QUIT; when the test sets `fire`, it sends
+ * each logged-in connection at rest an ERR 1053 (server shutdown) with sequence id 0, out of
+ * band, and closes it: what a server going down says to its clients. */
+#define OOB_MAX_CONN 16
+
+struct oob_conn {
+    int fd; /* -1: free */
+    bool authed;
+    size_t len;
+    unsigned char buf[1024];
+};
+
+struct oob_server {
+    int lfd;
+    atomic_bool stop;
+    atomic_bool fire; /* set by the test: send the ERRs now */
+    atomic_int sent;  /* out-of-band ERRs sent */
+    pthread_t thread;
+    bool running;
+    struct oob_conn conns[OOB_MAX_CONN];
+};
+
+static struct oob_server oob;
+
+/* One packet (header + payload) on fd. */
+static void oob_packet(int fd, uint8_t seq, const void *payload, size_t len)
+{
+    unsigned char buf[256];
+
+    if (len + 4 > sizeof(buf))
+        return;
+    buf[0] = (unsigned char)len;
+    buf[1] = (unsigned char)(len >> 8);
+    buf[2] = (unsigned char)(len >> 16);
+    buf[3] = seq;
+    memcpy(buf + 4, payload, len);
+    send_all(fd, buf, len + 4);
+}
+
+static void oob_greet(int fd)
+{
+    static const unsigned char g[] =
+        "\x0a"
+        "5.7.99-fake\0"
+        "\x01\x00\x00\x00"
+        "abcdefgh\0"
+        "\x0d\xa2" /* LONG_PASSWORD LONG_FLAG CONNECT_WITH_DB PROTOCOL_41 TRANSACTIONS SECURE */
+        "\x21\x02\x00"
+        "\x0b\x00" /* MULTI_STATEMENTS MULTI_RESULTS PLUGIN_AUTH */
+        "\x15"
+        "\0\0\0\0\0\0\0\0\0\0"
+        "ijklmnopqrst\0"
+        "mysql_native_password";
+
+    oob_packet(fd, 0, g, sizeof(g)); /* the final NUL ends the plugin name */
+}
+
+/* Handle the whole packets c holds; false when the connection is done. */
+static bool oob_packets(struct oob_conn *c)
+{
+    static const unsigned char ok[] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00};
+    size_t plen;
+
+    while (c->len >= 4 &&
+           c->len >= 4 + (plen = c->buf[0] | c->buf[1] << 8 | (size_t)c->buf[2] << 16)) {
+        if (!c->authed) {
+            oob_packet(c->fd, (uint8_t)(c->buf[3] + 1), ok, sizeof(ok));
+            c->authed = true;
+        } else if (plen >= 1 && c->buf[4] == 0x01) {
+            return false; /* COM_QUIT */
+        } else {
+            oob_packet(c->fd, 1, ok, sizeof(ok));
+        }
+        c->len -= plen + 4;
+        memmove(c->buf, c->buf + plen + 4, c->len);
+    }
+    return c->len < sizeof(c->buf);
+}
+
+static void oob_close(struct oob_conn *c)
+{
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* Send the ERR to every logged-in connection and close it. */
+static void oob_fire(struct oob_server *f)
+{
+    static const unsigned char err[] = "\xff\x1d\x04#08S01Server shutdown in progress";
+
+    for (int i = 0; i < OOB_MAX_CONN; i++) {
+        struct oob_conn *c = &f->conns[i];
+        if (c->fd < 0 || !c->authed)
+            continue;
+        oob_packet(c->fd, 0, err, sizeof(err) - 1);
+        atomic_fetch_add(&f->sent, 1);
+        oob_close(c);
+    }
+}
+
+static void *oob_run(void *arg)
+{
+    struct oob_server *f = arg;
+    struct pollfd p[OOB_MAX_CONN + 1];
+    ssize_t n;
+
+    while (!atomic_load(&f->stop)) {
+        if (atomic_exchange(&f->fire, false))
+            oob_fire(f);
+        p[0] = (struct pollfd){.fd = f->lfd, .events = POLLIN};
+        for (int i = 0; i < OOB_MAX_CONN; i++)
+            p[i + 1] = (struct pollfd){.fd = f->conns[i].fd, .events = POLLIN};
+        if (poll(p, OOB_MAX_CONN + 1, 20) <= 0)
+            continue;
+        for (int i = 0; i < OOB_MAX_CONN; i++) {
+            struct oob_conn *c = &f->conns[i];
+            if (c->fd < 0 || !(p[i + 1].revents & (POLLIN | POLLHUP | POLLERR)))
+                continue;
+            n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+            if (n > 0)
+                c->len += (size_t)n;
+            if (n <= 0 || !oob_packets(c))
+                oob_close(c);
+        }
+        if (p[0].revents & POLLIN) {
+            int fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC), i;
+            for (i = 0; fd >= 0 && i < OOB_MAX_CONN && f->conns[i].fd >= 0; i++)
+                ;
+            if (fd >= 0 && i == OOB_MAX_CONN) {
+                close(fd);
+            } else if (fd >= 0) {
+                f->conns[i] = (struct oob_conn){.fd = fd};
+                oob_greet(fd);
+            }
+        }
+    }
+    for (int i = 0; i < OOB_MAX_CONN; i++)
+        if (f->conns[i].fd >= 0)
+            oob_close(&f->conns[i]);
+    return NULL;
+}
+
+static void oob_stop(void)
+{
+    if (!oob.running)
+        return;
+    atomic_store(&oob.stop, true);
+    pthread_join(oob.thread, NULL);
+    oob.running = false;
+}
+
+static void oob_start(int port)
+{
+    memset(&oob, 0, sizeof(oob));
+    for (int i = 0; i < OOB_MAX_CONN; i++)
+        oob.conns[i].fd = -1;
+    oob.lfd = fixture_keep_fd(&fx, loopback_listen(port, 16));
+    fx.stop_peers = oob_stop;
+    assert_int_equal(pthread_create(&oob.thread, NULL, oob_run, &oob), 0);
+    oob.running = true;
+}
+
+/* An ERR 1053 the server sends out of band (sessions at rest, sequence id 0) counts by its
+ * number, in terminated TLS sessions as in plain ones: error-limit sessions, all logged in and
+ * answered first (a normal answer breaks a run of errors), take a plain listen's and a TLS
+ * listen's server DOWN alike. */
+static void test_observe_out_of_band_error(void **state)
+{
+    static const char *const listens[2] = {"plain", "tls"};
+    int port = free_port();
+
+    (void)state;
+    oob_start(port);
+    start_router("",
+                 "listen plain\n"
+                 "    bind 127.0.0.1:%d\n"
+                 "    server fake 127.0.0.1:%d check observe layer7 error-limit %d on-error "
+                 "mark-down\n"
+                 "listen tls\n"
+                 "    bind 127.0.0.1:%d ssl crt %s required\n"
+                 "    server fake 127.0.0.1:%d check observe layer7 error-limit %d on-error "
+                 "mark-down\n",
+                 ports[0], port, ERROR_LIMIT, tls_port, ca.combined, port, ERROR_LIMIT);
+    for (int l = 0; l < 2; l++) {
+        char want[256];
+        int sent = atomic_load(&oob.sent);
+        for (int i = 0; i < ERROR_LIMIT; i++) {
+            MYSQL *m = hold_session(l ? tls_port : ports[0], "app", "app-pass", l == 1);
+            assert_int_equal(!!mysql_get_ssl_cipher(m), l == 1);
+            assert_int_equal(client_query(m, "SELECT 1"), 0);
+        }
+        atomic_store(&oob.fire, true);
+        for (int64_t end = now_ms() + WAIT_MS;
+             atomic_load(&oob.sent) < sent + ERROR_LIMIT && now_ms() < end;)
+            sleep_ms(10);
+        /* A health check logged in at that moment gets one too: at least. */
+        assert_true(atomic_load(&oob.sent) >= sent + ERROR_LIMIT);
+        snprintf(want, sizeof(want),
+                 "Server %s/fake is DOWN, reason: Health analyze, info: \"%d consecutive errors in "
+                 "traffic, last: server error (error 1053",
+                 listens[l], ERROR_LIMIT);
+        fixture_expect_line(&fx, 0, want, WAIT_MS);
+        assert_int_equal(fixture_admin_int(&fx,
+                                           "SELECT observed_errors FROM servers WHERE listener = "
+                                           "'%s' AND name = 'fake'",
+                                           listens[l]),
+                         ERROR_LIMIT);
+        fixture_close_held(&fx);
+    }
+}
+
 /* ---- hostile TLS clients ---- */
 
 /* The hostile tests' router: listen tls (preferred) whose master goes DOWN at the first error
@@ -1606,6 +1820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_observe_killed_queries, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_master_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_server_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observe_out_of_band_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_garbage_for_client_hello, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stalled_handshake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_clear_login_after_ssl_request, setup,
