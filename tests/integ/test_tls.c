@@ -15,11 +15,12 @@
  * (`crt`) proven by a REQUIRE X509 account; `openssl s_client -starttls mysql` seeing rebound's
  * certificate and resuming its session; configurations refused with file:line; a certificate
  * replaced by a reload, and a reload with a missing file refused; passive observation of
- * terminated sessions (a killed query, a killed master, ERR 1290); hostile TLS clients (garbage
- * for a ClientHello, a stalled handshake ended by `timeout handshake`, a login in clear after
- * the SSL request, a handshake and login written one byte at a time, closes without
- * close_notify); and the mariadb CLI, PHP mysqli, node mysql2, Connector/J and PyMySQL logging
- * in over TLS. The group's master also trusts the test CA for client certificates. */
+ * terminated sessions (a killed query, a killed master, ERR 1290, an out-of-band ERR 1053 from a
+ * fake server); hostile TLS clients (garbage for a ClientHello, a stalled handshake ended by
+ * `timeout handshake`, a login in clear after the SSL request, a handshake and login written one
+ * byte at a time, closes without close_notify); and the mariadb CLI, PHP mysqli, node mysql2,
+ * Connector/J and PyMySQL logging in over TLS. The group's master also trusts the test CA for
+ * client certificates. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
