@@ -76,10 +76,12 @@ struct conf_server {
     unsigned inter, fastinter, downinter; /* 0 for fast/down = same as inter */
     int rise, fall;
     bool shutdown_backup_sessions; /* on-marked-up shutdown-backup-sessions */
-    bool shutdown_sessions;        /* on-marked-down shutdown-sessions */
-    bool check_ssl;                /* TLS in the check (MySQL SSL upgrade, or raw TLS) */
-    int send_proxy;                /* PROXY protocol header to send first: 0 none, 1 or 2 */
-    bool check_verify;             /* verify required: the certificate must check out */
+    unsigned graceful_ms;   /* ... graceful TIME: busy sessions close at their next safe boundary,
+                               all by TIME; 0: every session at once */
+    bool shutdown_sessions; /* on-marked-down shutdown-sessions */
+    bool check_ssl;         /* TLS in the check (MySQL SSL upgrade, or raw TLS) */
+    int send_proxy;         /* PROXY protocol header to send first: 0 none, 1 or 2 */
+    bool check_verify;      /* verify required: the certificate must check out */
     char ca_file[256];
     int expect_read_only; /* EXPECT_ANY, 0 (off) or 1 (on) */
     int max_lag;          /* seconds; EXPECT_ANY for no limit */

@@ -67,6 +67,9 @@ ssize_t conn_read(struct conn *c, void *buf, size_t n);
 /* Write up to N bytes of BUF: the count taken (maybe fewer), or -1 as conn_read. After EAGAIN
  * the same bytes must be offered again (a pending buffer does that). */
 ssize_t conn_write(struct conn *c, const void *buf, size_t n);
+/* After -1 from conn_read/conn_write (or read/write): did the operation only have to wait
+ * (EAGAIN and the like), rather than fail? */
+bool conn_again(void);
 /* Does TLS hold decrypted bytes no readiness event will announce? */
 bool conn_pending(const struct conn *c);
 
@@ -76,6 +79,8 @@ int conn_tls_start(struct conn *c, SSL_CTX *ctx, enum conn_role role);
 /* One step of the handshake: 1 when done, 0 when it waits (c->want says for what), -1 when it
  * failed (*WHY says why). */
 int conn_handshake(struct conn *c, enum conn_fail *why);
+/* Is C's TLS handshake under way (started, not finished)? */
+bool conn_handshaking(const struct conn *c);
 /* Did the finished handshake resume an earlier TLS session? */
 bool conn_resumed(const struct conn *c);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384", or "" for a plain connection, into BUF. */

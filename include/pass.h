@@ -18,4 +18,14 @@ struct server;
  * WHO stopped being usable kills nothing there. */
 void pass_start(struct server *who, bool failback, const char *trigger);
 
+struct session;
+
+/* A graceful failback (`shutdown-backup-sessions graceful TIME`) closes idle backup sessions at
+ * once, telling their clients why, and marks the busy ones (session->graceful): session.c
+ * calls pass_graceful_boundary() when a marked session is idle again (its answer complete,
+ * outside a transaction), and pass_graceful_ended() when one ends otherwise. At TIME the
+ * marked sessions left are killed as the immediate pass kills. Worker threads. */
+void pass_graceful_boundary(struct session *s);
+void pass_graceful_ended(struct session *s);
+
 #endif

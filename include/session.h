@@ -20,6 +20,7 @@ struct server;
 struct pending;
 struct worker;
 struct relogin;
+struct pass_share;
 
 /* One direction of the relay. RD watches the source, WR the destination, each for the event
  * its conn waits for (EV_READ and EV_WRITE, crossed while TLS needs it).
@@ -39,6 +40,8 @@ enum session_state {
     SESS_GREETING,   /* connected, waiting for the server's whole greeting (timeout greeting);
                         the client is not read yet, down.pending holds a partial greeting */
     SESS_RELAY,      /* the greeting passed on; bytes flowing both ways; on its server's list */
+    SESS_TLS,        /* rebound runs a TLS handshake with the client (after its SSLRequest) or
+                        with the server (before passing the login response on); nothing flows */
     SESS_QUEUED,     /* waiting for a connect slot of its server (max-connecting), at most
                         `timeout queue`; on its server's list and queue, no server socket */
 };
@@ -78,10 +81,11 @@ struct session {
                          * (a moved login's AuthSwitchRequest, TLS on one side only) */
     size_t srv_left;    /* shifting: bytes of the server packet being relayed still to come */
     size_t cli_left;    /* the same for the client's packets */
-    struct pending *held;    /* the client's login response while rebound's TLS handshake with
-                              * the server runs */
-    size_t greeting_len;     /* bytes of the greeting the client got */
-    struct relogin *relogin; /* while the login may still move to another server: its state */
+    struct pending *held;        /* the client's login response while rebound's TLS handshake with
+                                  * the server runs */
+    size_t greeting_len;         /* bytes of the greeting the client got */
+    struct relogin *relogin;     /* while the login may still move to another server: its state */
+    struct pass_share *graceful; /* a graceful failback closes it at its next safe boundary */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;
@@ -97,9 +101,18 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
                  socklen_t len);
 /* "10.0.0.5:51234", "[::1]:51234": acceptor_peer_str(), as every port writes a peer. */
 void session_peer_str(const struct session *s, char *buf, size_t len);
-/* Reset the client's connection now, ahead of session_close(): when thousands of sessions
- * are killed at once, every client learns it before the server sides are closed. */
-void session_abort_client(struct session *s);
+/* Is S idle between commands: logged in, no command pending, no transaction open, no byte
+ * in flight either way (as far as its stream can be read)? */
+bool session_idle(const struct session *s);
+/* If S is idle, tell its client why it is about to be closed: an ERR packet (1927, SQLSTATE
+ * 70100, MSG) that its next command reads as the answer. Best effort; true if it was sent. */
+bool session_tell_client(struct session *s, const char *msg);
+/* Close S, idle, the way a server ends a session: MSG in an ERR packet, then the close. */
+void session_close_told(struct session *s, const char *msg, const char *reason);
+/* The client learns now that S ends, ahead of session_condemn(): an idle one reads MSG in an
+ * ERR packet, then the end of the stream (a reset would discard the ERR before the client
+ * read it); any other gets a reset. */
+void session_drop_client(struct session *s, const char *msg);
 /* The one teardown: unlink, stop watchers, close sockets, free. */
 void session_close(struct session *s, const char *reason);
 /* The same for a kill pass, its client already reset: everything goes now except the

@@ -225,6 +225,8 @@ static const char *session_state_name(enum session_state st)
         return "greeting";
     case SESS_RELAY:
         return "relay";
+    case SESS_TLS:
+        return "tls handshake";
     }
     return "?";
 }

@@ -319,6 +319,11 @@ static int kw_on_marked_up(struct parser *p, const char *kw, void *obj, size_t o
     if (expect_word(p, kw, "shutdown-backup-sessions") < 0)
         return -1;
     ((struct conf_server *)obj)->shutdown_backup_sessions = true;
+    ((struct conf_server *)obj)->graceful_ms = 0;
+    if (peek(p) && !strcmp(peek(p), "graceful")) {
+        p->pos++;
+        return kw_duration(p, "graceful", obj, offsetof(struct conf_server, graceful_ms));
+    }
     return 0;
 }
 

@@ -116,6 +116,11 @@ ssize_t conn_write(struct conn *c, const void *buf, size_t n)
     return -1;
 }
 
+bool conn_again(void)
+{
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
 bool conn_pending(const struct conn *c)
 {
     return c->ssl && SSL_pending(c->ssl) > 0;
@@ -174,6 +179,11 @@ int conn_handshake(struct conn *c, enum conn_fail *why)
     }
     ERR_clear_error();
     return -1;
+}
+
+bool conn_handshaking(const struct conn *c)
+{
+    return c->ssl && !SSL_is_init_finished(c->ssl);
 }
 
 bool conn_resumed(const struct conn *c)

@@ -47,13 +47,15 @@
 #include "log.h"
 #include "login.h"
 #include "mysql_packet.h"
+#include "pass.h"
 #include "proxy_header.h"
 #include "rebound.h"
 #include "server.h"
 #include "worker.h"
 
-#define ERR_NO_SERVER        1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
-#define ERR_SECURE_TRANSPORT 3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
+#define ERR_NO_SERVER         1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
+#define ERR_SECURE_TRANSPORT  3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
+#define ERR_CONNECTION_KILLED 1927 /* ER_CONNECTION_KILLED: "Connection was killed" */
 /* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
 #define GREETING_PATIENCE 4
 
@@ -84,6 +86,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static bool tls_in_play(const struct session *s);
+static void boundary_check(struct session *s);
 static bool dispatch(struct session *s, uint64_t exclude);
 
 const char *session_where(const struct session *s)
@@ -468,7 +471,7 @@ static void kill_ids_run(struct mail *m)
                 continue;
             if (round == 0) {
                 tally_add(&s->server->tally[k->w->index].sessions_killed, 1);
-                session_abort_client(s);
+                session_drop_client(s, "rebound: session killed by the admin");
             } else {
                 session_condemn(s, k->reason);
             }
@@ -528,9 +531,40 @@ out:
     return rc;
 }
 
-void session_abort_client(struct session *s)
+bool session_idle(const struct session *s)
 {
-    conn_close(&s->cli, true);
+    return s->state == SESS_RELAY && s->logged_in && observe_state(&s->obs) == OBS_STATE_IDLE &&
+           !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
+}
+
+bool session_tell_client(struct session *s, const char *msg)
+{
+    uint8_t pkt[400];
+    size_t n;
+
+    if (s->cli.fd < 0 || !session_idle(s))
+        return false;
+    /* Sequence id 1: the client reads it as the answer to its next command (0), which every
+     * driver reports as that command's error. */
+    n = mysql_err_packet(pkt, sizeof(pkt), 1, ERR_CONNECTION_KILLED, "70100", msg);
+    return n && conn_write(&s->cli, pkt, n) == (ssize_t)n;
+}
+
+void session_close_told(struct session *s, const char *msg, const char *reason)
+{
+    if (session_tell_client(s, msg))
+        conn_shutdown_write(&s->cli);
+    session_close(s, reason);
+}
+
+void session_drop_client(struct session *s, const char *msg)
+{
+    if (session_tell_client(s, msg)) {
+        conn_shutdown_write(&s->cli);
+        conn_close(&s->cli, false);
+        return;
+    }
+    conn_close(&s->cli, true); /* a reset: the client learns at once */
 }
 
 /* The one teardown. With LATER, the server socket is left to the worker's close batches (a
@@ -544,6 +578,8 @@ static void end_session(struct session *s, const char *how, const char *reason, 
     sess_debug(s, "%s after %.3f s: %s (in %llu, out %llu bytes)", how,
                ev_now(w->loop) - s->started, reason, (unsigned long long)s->up.bytes,
                (unsigned long long)s->down.bytes);
+    if (s->graceful)
+        pass_graceful_ended(s);
     drop_server(s);
     TAILQ_REMOVE(&w->sessions, s, w_link);
     conn_close(&s->cli, false);
@@ -855,6 +891,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
          * server connection for nothing: its own doing, not counted against the server. */
         double left_h = s->started + lc->timeout_handshake / 1000.0 - now;
         if (left_h <= 0) {
+            if (conn_handshaking(&s->cli))
+                conn_count(CONN_SIDE_CLIENT, &s->cli, false, CONN_FAIL_TIMEOUT);
+            if (conn_handshaking(&s->back))
+                conn_count(CONN_SIDE_SERVER, &s->back, false, CONN_FAIL_TIMEOUT);
             session_close(s, "handshake timeout");
             return;
         }
@@ -938,7 +978,7 @@ static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n
 
     f->bytes += n;
     if (w < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        if (!conn_again()) {
             session_close(s, what);
             return -1;
         }
@@ -954,7 +994,7 @@ static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n
 /* Did the read fail for a reason worth reporting (not EAGAIN and the like)? */
 static bool read_failed(ssize_t n)
 {
-    return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return n < 0 && !conn_again();
 }
 
 /* The server's greeting is in: relay both ways from now on, under the idle timeouts (and
@@ -1158,7 +1198,7 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
     ssize_t w = conn_write(dst, p->data + p->off, p->len - p->off);
 
     if (w < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        if (!conn_again())
             session_close(s, side);
         else if (dst->ssl)
             watch(s, &f->wr, dst); /* TLS may wait for a read to go on writing */
@@ -1172,6 +1212,8 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
     ev_io_stop(s->w->loop, &f->wr);
     if (!f->eof) {
         resume_reading(s, f);
+        if (f == &s->down)
+            boundary_check(s); /* the answer's last bytes reached the client */
         return;
     }
     conn_shutdown_write(dst);
@@ -1363,6 +1405,7 @@ static void start_client_tls(struct session *s)
         return;
     }
     s->client_tls = true;
+    s->state = SESS_TLS;
     observe_client_tls(&s->obs);
     ev_set_cb(&s->up.rd, client_tls_cb);
     watch(s, &s->up.rd, &s->cli);
@@ -1389,6 +1432,7 @@ static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     s->c_last = ev_now(s->w->loop);
+    s->state = SESS_RELAY; /* the login, over TLS */
     sess_debug(s, "client TLS: %s", conn_tls_str(&s->cli, msg, sizeof(msg)));
     ev_set_cb(w, tls_login_read_cb);
     resume_reading(s, &s->up);
@@ -1411,6 +1455,7 @@ static void send_login_response(struct session *s)
         return;
     }
     s->shift = (int8_t)((s->client_tls ? 2 : 1) - (tls ? 2 : 1));
+    s->state = SESS_RELAY;
     ev_set_cb(&s->up.rd, up_read_cb);
     ev_set_cb(&s->down.rd, down_read_cb);
     resume_reading(s, &s->down);
@@ -1432,6 +1477,7 @@ static void start_server_tls(struct session *s)
         return;
     }
     ev_io_stop(s->w->loop, &s->up.rd); /* the client waits for the server's answer anyway */
+    s->state = SESS_TLS;
     ev_set_cb(&s->down.rd, server_tls_cb);
     server_tls_cb(s->w->loop, &s->down.rd, 0);
 }
@@ -1551,6 +1597,14 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
 }
 
+/* A session a graceful failback waits for that is idle now (its answer complete, outside a
+ * transaction, every byte delivered) is closed by the pass (pass_graceful_boundary). */
+static void boundary_check(struct session *s)
+{
+    if (s->graceful && session_idle(s))
+        pass_graceful_boundary(s);
+}
+
 /* Tell S's server what the stream follower saw in the bytes just passed on: an error to
  * count, or a normal answer that breaks a run of errors. */
 static void report(struct session *s)
@@ -1605,6 +1659,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     if (pass_on(s, &s->down, &s->cli, (size_t)n, "client write error") < 0)
         return;
     report(s);
+    boundary_check(s);
 }
 
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents)

@@ -11,8 +11,8 @@
  * making room for a newcomer at the cap; responses are written without blocking, the rest
  * kept for EV_WRITE.
  *
- * Ownership: conns (the list) owns every struct stats_conn; each conn owns its socket,
- * its watchers and its output buffer; the pre-auth list only links them.
+ * Ownership: conns (the list) owns every struct stats_conn; each conn owns its socket (a
+ * struct conn, conn.h), its watchers and its output buffer; the pre-auth list only links them.
  */
 #include "stats_http.h"
 
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "conn.h"
 #include "http_parse.h"
 #include "log.h"
 #include "preauth.h"
@@ -35,17 +36,18 @@
 #define PRI_STATS    EV_MINPRI /* below PRI_IO: the data path goes first */
 #define ACCEPT_BURST 8
 
-/* Where a stats connection is; each state names what its io watcher waits for. */
+/* Where a stats connection is; each state names what its io watcher waits for (the event
+ * the conn's last operation named: for a plain socket, EV_READ to read, EV_WRITE to write). */
 enum sc_state {
-    SC_READING,  /* EV_READ: collecting the request head in IN; pre-auth */
-    SC_WRITING,  /* EV_WRITE: the rest of OUT waits for room in the socket */
-    SC_DRAINING, /* EV_READ: answered and shut for writing; discarding until EOF, so
+    SC_READING,  /* reading: collecting the request head in IN; pre-auth */
+    SC_WRITING,  /* writing: the rest of OUT waits for room in the socket */
+    SC_DRAINING, /* reading: answered and shut for writing; discarding until EOF, so
                   * closing with unread bytes does not reset the answer away */
 };
 
 /* One client of the stats port. */
 struct stats_conn {
-    int fd;
+    struct conn conn;
     enum sc_state state;
     ev_io io;
     ev_timer deadline; /* STATS_TIMEOUT_S from the request, then STATS_LINGER_S to drain */
@@ -96,25 +98,27 @@ static void sc_close(struct stats_conn *c)
     ev_io_stop(rb_loop, &c->io);
     ev_timer_stop(rb_loop, &c->deadline);
     preauth_leave(&c->pa);
-    close(c->fd);
+    conn_close(&c->conn, false);
     sbuf_free(&c->out);
     TAILQ_REMOVE(&conns, c, link);
     free(c);
     nconns--;
 }
 
-/* Point the io watcher at EVENTS. */
+/* Point the io watcher at EVENTS, and start it. */
 static void sc_watch(struct stats_conn *c, int events)
 {
+    if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == events)
+        return;
     ev_io_stop(rb_loop, &c->io);
-    ev_io_set(&c->io, c->fd, events);
+    ev_io_set(&c->io, c->conn.fd, events);
     ev_io_start(rb_loop, &c->io);
 }
 
 /* All written: half-close and drain the client until it closes too (bounded). */
 static void sc_drain(struct stats_conn *c)
 {
-    shutdown(c->fd, SHUT_WR);
+    conn_shutdown_write(&c->conn);
     sbuf_free(&c->out);
     c->state = SC_DRAINING;
     sc_watch(c, EV_READ);
@@ -127,14 +131,12 @@ static void sc_drain(struct stats_conn *c)
 static void sc_flush(struct stats_conn *c)
 {
     while (c->sent < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
+        ssize_t n = conn_write(&c->conn, c->out.data + c->sent, c->out.len - c->sent);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (c->state != SC_WRITING) {
-                c->state = SC_WRITING;
-                sc_watch(c, EV_WRITE);
-            }
+        if (n < 0 && conn_again()) {
+            c->state = SC_WRITING;
+            sc_watch(c, c->conn.want);
             return;
         }
         if (n <= 0) {
@@ -210,11 +212,13 @@ static void sc_dispatch(struct stats_conn *c, const struct http_request *req)
 static void sc_read(struct stats_conn *c)
 {
     struct http_request req;
-    ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+    ssize_t n = conn_read(&c->conn, c->in + c->inlen, sizeof(c->in) - c->inlen);
     int rc;
 
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && conn_again()) {
+        sc_watch(c, c->conn.want);
         return;
+    }
     if (n <= 0) {
         sc_close(c); /* gone, or EOF before a complete head: nobody to answer */
         return;
@@ -235,10 +239,12 @@ static void sc_read(struct stats_conn *c)
 /* Drop whatever the client still sends after the answer, until it closes. */
 static void sc_discard(struct stats_conn *c)
 {
-    ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+    ssize_t n = conn_read(&c->conn, c->in, sizeof(c->in));
 
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && conn_again()) {
+        sc_watch(c, c->conn.want);
         return;
+    }
     if (n <= 0)
         sc_close(c);
 }
@@ -287,7 +293,7 @@ static void sc_preauth_close(struct preauth *p, enum preauth_reason why)
     const char *r = why == PREAUTH_TIMEOUT ? timeout : busy;
     size_t n = why == PREAUTH_TIMEOUT ? sizeof(timeout) - 1 : sizeof(busy) - 1;
 
-    if (send(c->fd, r, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    if (conn_write(&c->conn, r, n) < 0)
         log_debug("stats: cannot answer a connection being closed: %s", strerror(errno));
     sc_close(c);
 }
@@ -301,7 +307,7 @@ static void sc_new(int fd, const struct sockaddr *peer)
         close(fd);
         return;
     }
-    c->fd = fd;
+    conn_init(&c->conn, fd);
     c->state = SC_READING;
     ev_io_init(&c->io, sc_io_cb, fd, EV_READ);
     ev_set_priority(&c->io, PRI_STATS);

@@ -143,7 +143,9 @@ static void test_shortcuts(void **state)
         {"show full servers where downtime_s >= 0", "rows", NULL},
         {"SHOW SERVERS WHERE state = 'MAINT'", "rows", NULL},
         {"show sessions", "rows",
-         "id,listener,server,client,state,age_s,idle_s,bytes_in,bytes_out,in_transaction"},
+         "id,listener,server,client,state,age_s,idle_s,bytes_in,bytes_out,in_transaction,client_"
+         "tls,"
+         "server_tls"},
         {"SHOW PROCESSLIST", "rows", "Id,User,Host,db,Command,Time,State,Info"},
         {"show full processlist", "rows", "Id,User,Host,db,Command,Time,State,Info"},
         {"SHOW HEALTH LOG", "rows", "time,line"},

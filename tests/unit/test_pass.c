@@ -121,7 +121,15 @@ static int client_sees(int fd)
     return n > 0 ? 1 : n == 0 ? 0 : (errno == ECONNRESET ? -1 : -2);
 }
 
+static struct fixture *make_with(const char *listen_opts, const char *failback);
+
 static struct fixture *make(const char *listen_opts)
+{
+    return make_with(listen_opts, "");
+}
+
+/* The fixture with FAILBACK after the master's shutdown-backup-sessions ("graceful 1s"). */
+static struct fixture *make_with(const char *listen_opts, const char *failback)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char text[1024], err[256];
@@ -131,10 +139,10 @@ static struct fixture *make(const char *listen_opts)
     snprintf(text, sizeof(text),
              "global\n health-log-ring 100\n"
              "listen rw\n bind 127.0.0.1:1\n %s\n"
-             " server master 127.0.0.1:%d on-marked-up shutdown-backup-sessions "
+             " server master 127.0.0.1:%d on-marked-up shutdown-backup-sessions %s "
              "on-marked-down shutdown-sessions observe layer4 error-limit 2 on-error fail-check\n"
              " server replica 127.0.0.1:%d backup\n",
-             listen_opts, f->fakes[0].port, f->fakes[1].port);
+             listen_opts, f->fakes[0].port, failback, f->fakes[1].port);
     f->conf = conf_parse(text, "t.conf", err, sizeof(err));
     if (!f->conf)
         fail_msg("%s", err);
@@ -697,6 +705,162 @@ static void test_failback_needs_no_memory(void **state)
     destroy(f);
 }
 
+/* An OK packet with sequence id SEQ and status flags STATUS (0x0001: in a transaction, 0x0002:
+ * autocommit) into BUF; its length. */
+static size_t ok_packet(uint8_t *buf, uint8_t seq, uint16_t status)
+{
+    const uint8_t ok[] = {7, 0, 0, seq, 0, 0, 0, (uint8_t)status, (uint8_t)(status >> 8), 0, 0};
+
+    memcpy(buf, ok, sizeof(ok));
+    return sizeof(ok);
+}
+
+/* A client logged in through the replica (fake 1), the stream followed: its far end in *C,
+ * the replica's side in *SRV. */
+static void logged_in_client(struct fixture *f, int *c, int *srv)
+{
+    uint8_t buf[256];
+    size_t n;
+
+    *c = greeted_client(f, 1);
+    *srv = f->fakes[1].conns[f->fakes[1].nconns - 1];
+    n = login_response(buf, 0x11);
+    assert_int_equal(write(*c, buf, n), (ssize_t)n);
+    assert_true(readable(*srv, WAIT_MS));
+    assert_true(read(*srv, buf, sizeof(buf)) > 0);
+    n = ok_packet(buf, 2, 0x0002);
+    assert_int_equal(write(*srv, buf, n), (ssize_t)n);
+    assert_true(readable(*c, WAIT_MS));
+    assert_int_equal(read(*c, buf, sizeof(buf)), (ssize_t)n);
+}
+
+/* Client C sends the query SQL; server side SRV answers with an OK whose status is STATUS; the
+ * OK reaches C. */
+static void query_ok(int c, int srv, const char *sql, uint16_t status)
+{
+    uint8_t buf[256];
+    size_t len = strlen(sql), n;
+
+    buf[0] = (uint8_t)(len + 1);
+    buf[1] = buf[2] = buf[3] = 0;
+    buf[4] = 0x03; /* COM_QUERY */
+    memcpy(buf + 5, sql, len);
+    assert_int_equal(write(c, buf, len + 5), (ssize_t)(len + 5));
+    assert_true(readable(srv, WAIT_MS));
+    assert_true(read(srv, buf, sizeof(buf)) > 0);
+    n = ok_packet(buf, 1, status);
+    assert_int_equal(write(srv, buf, n), (ssize_t)n);
+    assert_true(readable(c, WAIT_MS));
+    assert_int_equal(read(c, buf, n), (ssize_t)n); /* what rebound may send next stays */
+}
+
+/* What an idle client reads when rebound closes it: an ERR packet (1927, sequence id 1) whose
+ * message has NEEDLE, then the end of the stream (not a reset). */
+static void expect_told(int c, const char *needle)
+{
+    char buf[512];
+    ssize_t n;
+
+    assert_true(readable(c, WAIT_MS));
+    n = read(c, buf, sizeof(buf) - 1);
+    assert_true(n > 13);
+    buf[n] = '\0';
+    assert_int_equal((uint8_t)buf[3], 1);
+    assert_int_equal((uint8_t)buf[4], 0xff);
+    assert_int_equal((uint8_t)buf[5] | (uint8_t)buf[6] << 8, 1927);
+    if (!strstr(buf + 13, needle))
+        fail_msg("ERR message \"%s\" lacks \"%s\"", buf + 13, needle);
+    assert_int_equal(client_sees(c), 0);
+}
+
+/* Graceful failback: the idle session is told and closed at once; the one inside a
+ * transaction stays until its COMMIT is answered, and is told and closed then; the log line
+ * counts one of each. The immediate pass would have reset both. */
+static void test_graceful_failback_waits_for_commit(void **state)
+{
+    struct fixture *f = make_with("retries 0", "graceful 10s");
+    struct server *master = &f->l.servers[0];
+    int idle, idle_srv, trans, trans_srv;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    logged_in_client(f, &idle, &idle_srv);
+    logged_in_client(f, &trans, &trans_srv);
+    query_ok(trans, trans_srv, "BEGIN", 0x0003);
+
+    server_set_state(master, SRV_UP, &passed);
+    expect_told(idle, "is back; reconnect");
+    /* The transaction goes on on the replica, and ends there. */
+    query_ok(trans, trans_srv, "INSERT INTO t VALUES (1)", 0x0003);
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 1);
+    query_ok(trans, trans_srv, "COMMIT", 0x0002);
+    expect_told(trans, "is back; reconnect");
+    expect_logged("Closed 2 sessions on backup servers of rw after rw/master came UP, gracefully "
+                  "within 10000 ms: 1 idle at once, 1 at the end of a command or transaction");
+    expect_logged("0 at the deadline; 0 ended by themselves, 0 kept");
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
+    close(idle);
+    close(trans);
+    destroy(f);
+}
+
+/* Graceful failback: a transaction still open at TIME is cut then (its client reset), and the
+ * log line says so; a marked session whose client leaves meanwhile counts as ended. */
+static void test_graceful_failback_deadline(void **state)
+{
+    struct fixture *f = make_with("retries 0", "graceful 300ms");
+    struct server *master = &f->l.servers[0];
+    int stuck, stuck_srv, leaving, leaving_srv;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    logged_in_client(f, &stuck, &stuck_srv);
+    query_ok(stuck, stuck_srv, "BEGIN", 0x0003);
+    logged_in_client(f, &leaving, &leaving_srv);
+    query_ok(leaving, leaving_srv, "BEGIN", 0x0003);
+
+    server_set_state(master, SRV_UP, &passed);
+    close(leaving); /* ends by itself before TIME: the server closes when its client does */
+    assert_true(readable(leaving_srv, WAIT_MS));
+    shutdown(leaving_srv, SHUT_RDWR);
+    assert_true(client_sees(stuck) < 0); /* reset at TIME, mid-transaction */
+    expect_logged("0 idle at once, 0 at the end of a command or transaction");
+    expect_logged("1 at the deadline; 1 ended by themselves, 0 kept");
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
+    close(stuck);
+    destroy(f);
+}
+
+/* The immediate failback tells an idle client why, then closes its connection; a client inside
+ * a transaction only gets the reset. */
+static void test_immediate_failback_tells_idle_clients(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    int idle, idle_srv, trans, trans_srv;
+    char buf[512];
+    ssize_t n;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    logged_in_client(f, &idle, &idle_srv);
+    logged_in_client(f, &trans, &trans_srv);
+    query_ok(trans, trans_srv, "BEGIN", 0x0003);
+
+    server_set_state(master, SRV_UP, &passed);
+    assert_true(readable(idle, WAIT_MS));
+    n = read(idle, buf, sizeof(buf));
+    if (n <= 13)
+        fail_msg("read %zd: %s", n, strerror(errno));
+    assert_true((uint8_t)buf[4] == 0xff && (uint8_t)buf[3] == 1);
+    assert_int_equal(client_sees(idle), 0); /* then the end (a reset would discard the ERR) */
+    assert_true(client_sees(trans) < 0);
+    expect_logged("Killed 2 sessions on backup servers of rw after rw/master came UP");
+    close(idle);
+    close(trans);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +877,9 @@ int main(void)
         cmocka_unit_test(test_greeting_in_the_timeouts_turn),
         cmocka_unit_test(test_on_error_once_per_run),
         cmocka_unit_test(test_failback_needs_no_memory),
+        cmocka_unit_test(test_graceful_failback_waits_for_commit),
+        cmocka_unit_test(test_graceful_failback_deadline),
+        cmocka_unit_test(test_immediate_failback_tells_idle_clients),
     };
 
     rb_loop = ev_default_loop(0);
