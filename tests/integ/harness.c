@@ -711,11 +711,11 @@ static int make_signed(const char *openssl, const char *ca, const char *ca_key, 
     char csr[PATH_MAX], extf[PATH_MAX], subj[128], file[128], serial_s[16];
 
     snprintf(file, sizeof(file), "%s.pem", name);
-    harness_path(cert, 512, file);
+    harness_path(cert, TEST_CA_PATH, file);
     snprintf(file, sizeof(file), "%s.key", name);
-    harness_path(key, 512, file);
+    harness_path(key, TEST_CA_PATH, file);
     snprintf(file, sizeof(file), "%s-combined.pem", name);
-    harness_path(combined, 512, file);
+    harness_path(combined, TEST_CA_PATH, file);
     snprintf(file, sizeof(file), "%s.csr", name);
     harness_path(csr, sizeof(csr), file);
     snprintf(file, sizeof(file), "%s.ext", name);

@@ -93,20 +93,22 @@ pid_t spawn_program(char *const argv[], const char *out_path);
  * call before cluster_start(). 0 or -1 after printing why. */
 int cluster_master_tls(void);
 
+#define TEST_CA_PATH 512 /* size of each path of struct test_ca */
+
 /* Certificates of a test CA, made once per process by harness_test_ca() with the openssl CLI
  * (EC keys: milliseconds to make), in harness_dir(). Server certificates are for IP 127.0.0.1
  * (subjectAltName), so a client that verifies the peer's name accepts them. Keys are mode 0600. */
 struct test_ca {
-    char ca[512];              /* the CA's certificate: what clients trust */
-    char cert[512];            /* server certificate, CN=rebound-test, signed by the CA */
-    char key[512];             /* its key */
-    char combined[512];        /* cert, the CA's certificate and key in one PEM file */
-    char cert2[512];           /* a second server certificate, CN=rebound-test-2 */
-    char key2[512];            /* its key */
-    char combined2[512];       /* cert2, the CA's certificate and key2 */
-    char client_cert[512];     /* client certificate, CN=rebound-test-client */
-    char client_key[512];      /* its key */
-    char client_combined[512]; /* client_cert, the CA's certificate and client_key */
+    char ca[TEST_CA_PATH];              /* the CA's certificate: what clients trust */
+    char cert[TEST_CA_PATH];            /* server certificate, CN=rebound-test, signed by the CA */
+    char key[TEST_CA_PATH];             /* its key */
+    char combined[TEST_CA_PATH];        /* cert, the CA's certificate and key in one PEM file */
+    char cert2[TEST_CA_PATH];           /* a second server certificate, CN=rebound-test-2 */
+    char key2[TEST_CA_PATH];            /* its key */
+    char combined2[TEST_CA_PATH];       /* cert2, the CA's certificate and key2 */
+    char client_cert[TEST_CA_PATH];     /* client certificate, CN=rebound-test-client */
+    char client_key[TEST_CA_PATH];      /* its key */
+    char client_combined[TEST_CA_PATH]; /* client_cert, the CA's certificate and client_key */
 };
 
 /* Fill ca with the paths of the test CA's files, making them on the first call. 0, or -1 after
