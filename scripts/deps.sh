@@ -17,6 +17,9 @@ pkgs=("${demo[@]}" libcmocka-dev haproxy sysbench clang
       # tests/integ/test_admin_meta: MariaDB Connector/J and a JDK to compile and run
       # tests/drivers/AdminMeta.java against the admin port
       libmariadb-java default-jdk-headless
+      # tests/integ/test_tls: PyMySQL logs in over TLS (tests/drivers/tls_select.py), with the
+      # system's python3
+      python3-pymysql
       # tests/integ/test_stats: the HTML page as a real browser parses and draws it
       chromium)
 if [ "${1:-}" = demo ]; then

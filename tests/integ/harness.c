@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
@@ -659,6 +660,116 @@ int cluster_master_tls(void)
     }
     harness_path(opts, sizeof(opts), "master.opts");
     return write_file(opts, "--ssl-cert=%s\n--ssl-key=%s\n", cert, key);
+}
+
+/* Run the openssl CLI (path in openssl) with args, NULL-terminated; 0, or -1 after printing
+ * its output. */
+static int openssl_cli(const char *openssl, const char *first, ...)
+{
+    char *argv[40], out[4096];
+    va_list ap;
+    int n = 0, rc;
+
+    argv[n++] = (char *)openssl;
+    argv[n++] = (char *)first;
+    va_start(ap, first);
+    while (n < 39 && (argv[n] = va_arg(ap, char *)))
+        n++;
+    va_end(ap);
+    argv[n] = NULL;
+    rc = run_command(argv, out, sizeof(out), 30000);
+    if (rc != 0)
+        fprintf(stderr, "harness: openssl %s failed (%d): %s\n", first, rc, out);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Concatenate the files of parts (NULL-terminated) into path; 0 or -1. */
+static int concat_files(const char *path, const char *const parts[])
+{
+    FILE *out = fopen(path, "w");
+    int rc = 0;
+
+    if (!out)
+        return -1;
+    for (; *parts; parts++) {
+        char *text = read_file(*parts);
+        if (!text || fputs(text, out) < 0)
+            rc = -1;
+        free(text);
+    }
+    if (fclose(out) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* A key and a certificate for cn signed by the CA (ca, ca_key), with the extensions of ext
+ * (written to a file beside it); the key mode 0600, and the combined file (cert, CA, key). */
+static int make_signed(const char *openssl, const char *ca, const char *ca_key, const char *name,
+                       const char *cn, const char *ext, char *cert, char *key, char *combined,
+                       int serial)
+{
+    char csr[PATH_MAX], extf[PATH_MAX], subj[128], file[128], serial_s[16];
+
+    snprintf(file, sizeof(file), "%s.pem", name);
+    harness_path(cert, TEST_CA_PATH, file);
+    snprintf(file, sizeof(file), "%s.key", name);
+    harness_path(key, TEST_CA_PATH, file);
+    snprintf(file, sizeof(file), "%s-combined.pem", name);
+    harness_path(combined, TEST_CA_PATH, file);
+    snprintf(file, sizeof(file), "%s.csr", name);
+    harness_path(csr, sizeof(csr), file);
+    snprintf(file, sizeof(file), "%s.ext", name);
+    harness_path(extf, sizeof(extf), file);
+    snprintf(subj, sizeof(subj), "/CN=%s", cn);
+    snprintf(serial_s, sizeof(serial_s), "%d", serial);
+    if (write_file(extf, "%s\n", ext) != 0 ||
+        openssl_cli(openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", csr, "-subj", subj, NULL) != 0 ||
+        chmod(key, 0600) != 0 ||
+        openssl_cli(openssl, "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial",
+                    serial_s, "-days", "2", "-extfile", extf, "-out", cert, NULL) != 0)
+        return -1;
+    const char *parts[] = {cert, ca, key, NULL};
+    if (concat_files(combined, parts) != 0 || chmod(combined, 0600) != 0)
+        return -1;
+    return 0;
+}
+
+int harness_test_ca(struct test_ca *ca)
+{
+    static const char server_ext[] = "subjectAltName = IP:127.0.0.1\n"
+                                     "extendedKeyUsage = serverAuth\n"
+                                     "basicConstraints = CA:FALSE";
+    static const char client_ext[] = "extendedKeyUsage = clientAuth\n"
+                                     "basicConstraints = CA:FALSE";
+    static struct test_ca made;
+    static bool done;
+    char openssl[PATH_MAX], ca_key[PATH_MAX];
+
+    if (done) {
+        *ca = made;
+        return 0;
+    }
+    if (!find_program("openssl", openssl, sizeof(openssl))) {
+        fprintf(stderr, "harness: openssl not found in PATH\n");
+        return -1;
+    }
+    harness_path(made.ca, sizeof(made.ca), "test-ca.pem");
+    harness_path(ca_key, sizeof(ca_key), "test-ca.key");
+    if (openssl_cli(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", ca_key, "-out", made.ca,
+                    "-days", "2", "-subj", "/CN=rebound test CA", NULL) != 0 ||
+        chmod(ca_key, 0600) != 0 ||
+        make_signed(openssl, made.ca, ca_key, "test-server", "rebound-test", server_ext, made.cert,
+                    made.key, made.combined, 2) != 0 ||
+        make_signed(openssl, made.ca, ca_key, "test-server2", "rebound-test-2", server_ext,
+                    made.cert2, made.key2, made.combined2, 3) != 0 ||
+        make_signed(openssl, made.ca, ca_key, "test-client", "rebound-test-client", client_ext,
+                    made.client_cert, made.client_key, made.client_combined, 4) != 0)
+        return -1;
+    done = true;
+    *ca = made;
+    return 0;
 }
 
 int cluster_start(int nreplicas)
@@ -1564,6 +1675,70 @@ long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms)
         }
     }
     return (long)(want - 4);
+}
+
+int stats_get(int port, const char *path, char *buf, size_t size, int timeout_ms)
+{
+    struct sockaddr_in sa = loopback_addr(port);
+    int64_t deadline = now_ms() + timeout_ms;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), status = -1;
+    char *resp = malloc(size + 4096), req[512], *body;
+    size_t len = 0, cap = size + 4096;
+    ssize_t n;
+
+    if (size)
+        buf[0] = '\0';
+    if (fd < 0 || !resp || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        goto done;
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    send_all(fd, req, strlen(req));
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - now_ms();
+        if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+            goto done;
+        n = read(fd, resp + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (len += (size_t)n) == cap - 1)
+            break;
+    }
+    resp[len] = '\0';
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
+        status = -1;
+    body = strstr(resp, "\r\n\r\n");
+    if (body && size)
+        snprintf(buf, size, "%s", body + 4);
+done:
+    if (fd >= 0)
+        close(fd);
+    free(resp);
+    return status;
+}
+
+double metric_sum(const char *body, const char *name, const char *label)
+{
+    size_t nlen = strlen(name);
+    const char *l, *end, *val;
+    double sum = 0;
+    bool found = false;
+
+    for (l = body; l && *l; l = end ? end + 1 : NULL) {
+        end = strchr(l, '\n');
+        if (strncmp(l, name, nlen) != 0 || (l[nlen] != '{' && l[nlen] != ' '))
+            continue;
+        val = l[nlen] == '{' ? strchr(l + nlen, '}') : l + nlen;
+        if (!val || (end && val > end))
+            continue;
+        if (label) {
+            const char *hit = strstr(l + nlen, label);
+            if (!hit || hit > val)
+                continue;
+        }
+        sum += strtod(val + 1, NULL);
+        found = true;
+    }
+    return found ? sum : -1;
 }
 
 /* ==== fake MySQL peers and resource limits ==== */

@@ -93,6 +93,28 @@ pid_t spawn_program(char *const argv[], const char *out_path);
  * call before cluster_start(). 0 or -1 after printing why. */
 int cluster_master_tls(void);
 
+#define TEST_CA_PATH 512 /* size of each path of struct test_ca */
+
+/* Certificates of a test CA, made once per process by harness_test_ca() with the openssl CLI
+ * (EC keys: milliseconds to make), in harness_dir(). Server certificates are for IP 127.0.0.1
+ * (subjectAltName), so a client that verifies the peer's name accepts them. Keys are mode 0600. */
+struct test_ca {
+    char ca[TEST_CA_PATH];              /* the CA's certificate: what clients trust */
+    char cert[TEST_CA_PATH];            /* server certificate, CN=rebound-test, signed by the CA */
+    char key[TEST_CA_PATH];             /* its key */
+    char combined[TEST_CA_PATH];        /* cert, the CA's certificate and key in one PEM file */
+    char cert2[TEST_CA_PATH];           /* a second server certificate, CN=rebound-test-2 */
+    char key2[TEST_CA_PATH];            /* its key */
+    char combined2[TEST_CA_PATH];       /* cert2, the CA's certificate and key2 */
+    char client_cert[TEST_CA_PATH];     /* client certificate, CN=rebound-test-client */
+    char client_key[TEST_CA_PATH];      /* its key */
+    char client_combined[TEST_CA_PATH]; /* client_cert, the CA's certificate and client_key */
+};
+
+/* Fill ca with the paths of the test CA's files, making them on the first call. 0, or -1 after
+ * printing why. */
+int harness_test_ca(struct test_ca *ca);
+
 /* Start a master and nreplicas replicas with replication in harness_dir(). A guardian process
  * stops them if this process dies without calling cluster_stop(). 0 or -1. */
 int cluster_start(int nreplicas);
@@ -347,6 +369,15 @@ long read_until_eof(int fd, int timeout_ms);
 /* Read one whole MySQL packet (header + payload) from a blocking fd within timeout_ms into buf;
  * its payload length, -1 on timeout, EOF, error or a packet larger than size. */
 long read_packet(int fd, unsigned char *buf, size_t size, int timeout_ms);
+
+/* GET path from the HTTP stats port on 127.0.0.1:port (HTTP/1.0, read until the server closes,
+ * at most timeout_ms): the body, NUL-terminated and truncated to size, goes to buf. The HTTP
+ * status, or -1. */
+int stats_get(int port, const char *path, char *buf, size_t size, int timeout_ms);
+
+/* The sum of the samples of metric `name` in a /metrics body whose labels hold `label` (e.g.
+ * side="client"; NULL: every sample). -1 if there is no such sample. */
+double metric_sum(const char *body, const char *name, const char *label);
 
 /* ==== fake MySQL peers and resource limits ====
  *
