@@ -582,6 +582,10 @@ static void end_session(struct session *s, const char *how, const char *reason, 
         pass_graceful_ended(s);
     drop_server(s);
     TAILQ_REMOVE(&w->sessions, s, w_link);
+    /* A TLS client is closed as TLS closes (close_notify first): else its library reports a
+     * TLS error ("unexpected eof") where a plain client sees the lost connection it is. */
+    if (s->cli.ssl && !conn_handshaking(&s->cli))
+        conn_shutdown_write(&s->cli);
     conn_close(&s->cli, false);
     free(s->up.pending);
     free(s->down.pending);
