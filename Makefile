@@ -13,7 +13,8 @@ DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
 
-PKGS     := openssl libmariadb sqlite3
+# zlib, libzstd: the stream follower reads compressed sessions (src/observe_compress.c).
+PKGS     := openssl libmariadb sqlite3 zlib libzstd
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wno-format-nonliteral -Werror
 CFLAGS   ?= -O2 -g

@@ -13,7 +13,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(make gcc libc6-dev pkg-config libev-dev libssl-dev libmariadb-dev libsqlite3-dev)
+# zlib1g-dev, libzstd-dev: the stream follower decompresses compressed sessions to read them.
+pkgs=(make gcc libc6-dev pkg-config libev-dev libssl-dev libmariadb-dev libsqlite3-dev zlib1g-dev
+      libzstd-dev)
 
 install_deps() {
     local p missing=()

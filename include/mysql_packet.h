@@ -27,7 +27,9 @@ struct mysql_tracker {
     uint32_t left;    /* payload bytes of the current packet still to pass */
     uint32_t len;     /* length being assembled from a split header */
     uint8_t hdr_have; /* header bytes seen of the next packet (0..4) */
-    uint8_t seq;      /* sequence id of the current packet */
+    uint8_t seq;      /* sequence id of the current packet (less SEQ_SKEW) */
+    uint8_t seq_skew; /* taken off each header's sequence id: inside compressed packets a side
+                       * numbers its packets after the compressed ones (observe_compress.c) */
     uint8_t first;    /* first payload byte of the current packet */
     uint8_t err_have; /* ERR packet: error number bytes seen (0..2) */
     uint16_t err;

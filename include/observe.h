@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "mysql_packet.h"
+#include "observe_compress.h"
 
 /* What real traffic can tell about a server. The first four are layer-4 events,
  * the rest come from reading the MySQL stream (layer 7). */
@@ -38,7 +39,7 @@ enum obs_answer {
 
 /* What a session's stream shows it doing (observe_state); observe_state_str names it. */
 enum obs_state {
-    OBS_STATE_UNREADABLE, /* not followed: TLS, compression, or lost after a protocol error */
+    OBS_STATE_UNREADABLE, /* not followed: TLS passed through, or lost after a protocol error */
     OBS_STATE_LOGIN,      /* the login (or a COM_CHANGE_USER) has not ended yet */
     OBS_STATE_IDLE,       /* logged in, no command pending, no transaction open */
     OBS_STATE_IDLE_TRANS, /* logged in, no command pending, a transaction open */
@@ -52,7 +53,7 @@ enum obs_state {
  * byte (see observe.c for the rules). Embedded in the session. */
 struct obs_stream {
     struct mysql_tracker srv, cli; /* packet boundaries, server->client and client->server */
-    bool followed;                 /* a plain stream being followed (not TLS, not compressed) */
+    bool followed;                 /* a stream being followed (not TLS passed through) */
     bool tls_terminated;           /* the client's TLS ends in rebound (observe_client_tls) */
     bool active;                   /* the server is an active one (1290 counts) */
     bool authed;                   /* the login ended with the server's OK */
@@ -76,10 +77,13 @@ struct obs_stream {
     uint8_t queued;    /* commands sent whose answer has not begun (pipelining) */
     int8_t event;      /* an error seen (enum obs_event), reported once the bytes passed on */
     uint16_t err;      /* its MySQL error number (OBS_SERVER_ERROR) */
+    struct obs_compress z; /* the compressed protocol, if the login negotiated it */
 };
 
 /* The greeting has passed: follow what comes next (FOLLOW false: only record nothing). */
 void observe_stream_start(struct obs_stream *st, bool follow, bool active);
+/* The stream is over (the server side goes): what it holds is freed. */
+void observe_stream_end(struct obs_stream *st);
 /* The client's SSLRequest was answered by rebound, which terminates its TLS: the login
  * response (sequence id 2, CLIENT_SSL set) comes next, decrypted, and is followed. */
 void observe_client_tls(struct obs_stream *st);

@@ -4,6 +4,8 @@
 # `scripts/deps.sh` everything to build, test, demo and benchmark.
 set -euo pipefail
 demo=(build-essential pkg-config libev-dev libssl-dev default-libmysqlclient-dev libsqlite3-dev
+      # zlib1g-dev, libzstd-dev: the stream follower decompresses compressed sessions to read them
+      zlib1g-dev libzstd-dev
       mariadb-server mariadb-client python3)
 pkgs=("${demo[@]}" libcmocka-dev haproxy sysbench clang
       prometheus   # prometheus: promtool, for the /metrics test

@@ -90,7 +90,7 @@ void mysql_track(struct mysql_tracker *t, const uint8_t *p, size_t n)
             if (t->hdr_have < 3)
                 t->len |= (uint32_t)*p << (8 * t->hdr_have);
             else
-                t->seq = *p;
+                t->seq = (uint8_t)(*p - t->seq_skew);
             p++;
             if (++t->hdr_have < MYSQL_HEADER_LEN)
                 continue;

@@ -19,7 +19,7 @@
  *   - a server that answered with an ERR packet and then closed has said why;
  *   - during the login the server may close on a client for many reasons (bad password,
  *     unknown plugin, garbage), so a server going away counts only once the login ended;
- *   - a stream rebound cannot read (TLS, compression) gives no way to tell, so an
+ *   - a stream rebound cannot read (TLS it passes through) gives no way to tell, so an
  *     established session of that kind never counts; only connects and greetings do.
  * What remains is the server's alone: it reset or closed a session whose client kept to
  * the protocol while that client waited for an answer (or in the middle of a packet), or
@@ -36,6 +36,10 @@
  * response, a reply after an auth switch (0xfe) or auth-more-data (0x01) packet, or the
  * file after a LOCAL INFILE request (0xfb as an answer's first packet), which ends with
  * an empty packet.
+ *
+ * A login that negotiates compression goes on in compressed packets from the packet after the
+ * server's OK, both ways: observe_compress.c opens them, and the packets inside are followed
+ * exactly as in a plain stream.
  */
 #include "observe.h"
 
@@ -82,7 +86,6 @@ static const char *const event_names[OBS__COUNT] = {
 #define COM_STMT_PREPARE        0x16
 #define COM_STMT_FETCH          0x1c
 #define COM_BINLOG_DUMP_GTID    0x1e
-#define CLIENT_COMPRESS         0x0020u
 #define CLIENT_SSL              0x0800u
 
 /* Server status flags (OK and EOF packets) the follower reads. */
@@ -246,6 +249,14 @@ static void server_says(struct obs_stream *st, int first, bool starts, uint32_t 
     server_answer(st, first, starts, len);
 }
 
+/* The server broke its stream's framing: it is lost, one event per session, nothing judged
+ * after. */
+static void server_broke(struct obs_stream *st)
+{
+    st->event = OBS_MALFORMED;
+    st->followed = false;
+}
+
 /* A server packet starts (or a 16 MiB one continues: FIRST is MYSQL_TRACK_CONT). */
 static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint16_t err)
 {
@@ -263,8 +274,7 @@ static void server_packet(struct mysql_tracker *t, int first, uint8_t seq, uint1
         if (first != MYSQL_TRACK_CONT && st->queued > 0 && (seq == 1 || seq == st->start_seq)) {
             starts = true;
         } else if (first != 0xff) {
-            st->event = OBS_MALFORMED;
-            st->followed = false; /* lost: one event per session, nothing judged after */
+            server_broke(st);
             return;
         }
     } else if (first != MYSQL_TRACK_CONT && (seq == 1 || seq == st->start_seq) &&
@@ -384,26 +394,81 @@ void observe_client_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
         return;
     if (st->cli.packets == 0 && st->cli.hdr_have == 0 && st->cli.left == 0) {
         /* The handshake response: its capability flags (the first payload bytes) say
-         * whether the stream goes on in TLS or compressed, which cannot be followed. */
-        unsigned caps = n >= 6 ? (unsigned)p[4] | (unsigned)p[5] << 8 : 0;
+         * whether the stream goes on in TLS, which cannot be followed, or compressed. */
+        uint32_t caps = n >= 8 ? mysql_get_u32(p + 4) : 0;
+        if (!(caps & MYSQL_CLIENT_PROTOCOL_41))
+            caps &= 0xffff; /* the old response has 2 bytes of flags */
         if (st->tls_terminated)
             caps &= ~CLIENT_SSL; /* rebound reads the TLS: the stream is plain to it */
-        if (n < 6 || caps & (CLIENT_SSL | CLIENT_COMPRESS)) {
+        if (n < 8 || caps & CLIENT_SSL) {
             st->followed = false;
             return;
         }
+        st->z.algo = (uint8_t)obs_compress_algo(caps);
     }
-    mysql_track(&st->cli, p, n);
+    /* The login is plain; a client compresses only once it has the server's OK, which the
+     * follower has seen by then. */
+    if (st->z.algo == OBS_Z_NONE || !st->authed) {
+        mysql_track(&st->cli, p, n);
+        return;
+    }
+    /* A broken compressed stream, or no memory to read it: not judged further. */
+    if (obs_compress_client(&st->z, &st->cli, &st->srv, &st->followed, p, n) != OBS_Z_OK)
+        client_fault(st);
+    if (!st->followed)
+        obs_compress_end(&st->z);
+}
+
+/* Server bytes of a session that negotiated compression. The login is plain up to the end of
+ * the server's OK; every byte after is compressed packets. */
+static void server_compressed(struct obs_stream *st, const uint8_t *p, size_t n)
+{
+    enum obs_zresult rc;
+    size_t k;
+
+    while (n > 0 && !st->z.srv_on && st->followed) {
+        /* To the end of the packet, or a byte at a time between packets. */
+        k = st->srv.left ? st->srv.left : 1;
+        if (k > n)
+            k = n;
+        mysql_track(&st->srv, p, k);
+        p += k;
+        n -= k;
+        st->z.srv_on = st->authed && mysql_track_at_boundary(&st->srv);
+    }
+    if (n == 0 || !st->followed)
+        return;
+    rc = obs_compress_server(&st->z, &st->srv, &st->cli, &st->followed, p, n);
+    if (rc == OBS_Z_GARBAGE)
+        server_broke(st);
+    else if (rc == OBS_Z_NOMEM)
+        st->followed = false; /* rebound's shortage, not the server's doing */
+}
+
+/* Does the stream from T, with its compressed framing D, stop between packets? */
+static bool between_packets(const struct mysql_tracker *t, const struct obs_zdir *d)
+{
+    return mysql_track_at_boundary(t) && obs_zdir_between(d);
 }
 
 void observe_server_bytes(struct obs_stream *st, const uint8_t *p, size_t n)
 {
     if (!st->followed)
         return;
-    mysql_track(&st->srv, p, n);
+    if (st->z.algo != OBS_Z_NONE)
+        server_compressed(st, p, n);
+    else
+        mysql_track(&st->srv, p, n);
     /* A read that ends between packets ends the answer as far as anyone can tell. */
-    if (st->followed && mysql_track_at_boundary(&st->srv))
+    if (st->followed && between_packets(&st->srv, &st->z.srv))
         st->awaiting = false;
+    if (!st->followed)
+        obs_compress_end(&st->z);
+}
+
+void observe_stream_end(struct obs_stream *st)
+{
+    obs_compress_end(&st->z);
 }
 
 enum obs_state observe_state(const struct obs_stream *st)
@@ -437,11 +502,11 @@ int observe_in_transaction(const struct obs_stream *st)
 enum obs_event observe_server_gone(const struct obs_stream *st, bool reset, bool client_eof)
 {
     if (!st->followed || client_eof || st->quitting || !st->authed || st->last_err ||
-        !mysql_track_at_boundary(&st->cli))
+        !between_packets(&st->cli, &st->z.cli))
         return OBS__COUNT;
     /* At rest a server may close, even with a reset (MariaDB's wait_timeout sets SO_LINGER
      * 0): a client can choose that by idling, so it says nothing. */
-    if (!st->awaiting && mysql_track_at_boundary(&st->srv))
+    if (!st->awaiting && between_packets(&st->srv, &st->z.srv))
         return OBS__COUNT;
     return reset ? OBS_SERVER_RESET : OBS_MID_RESPONSE;
 }

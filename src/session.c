@@ -434,6 +434,7 @@ static void unseat_server(struct session *s)
     ev_io_stop(s->w->loop, &s->down.wr);
     ev_timer_stop(s->w->loop, &s->timer);
     conn_close(&s->back, false);
+    observe_stream_end(&s->obs);
     s->offers_tls = false;
     s->shift = 0;
     s->srv_left = s->cli_left = 0;
@@ -1650,8 +1651,8 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     release_slot(s); /* the server answered the login response */
     observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
-    /* The login is over at the server's OK; in a stream rebound cannot read (TLS,
-     * compression), once the server answers what the client sent. */
+    /* The login is over at the server's OK; in a stream rebound cannot read (TLS passed
+     * through), once the server answers what the client sent. */
     if (!s->logged_in)
         s->logged_in = s->obs.authed || (!s->obs.followed && s->up.bytes > 0);
     if (s->logged_in && s->relogin) { /* nothing left to move: every later packet is as is */

@@ -686,8 +686,8 @@ static void bogus_login_then_junk(struct victim *v, int run, uint32_t caps, unsi
     victim_finish(v);
 }
 
-/* A.1: the handshake response asks for compression, so that rebound cannot follow the stream
- * once a login is over. */
+/* A.1: the handshake response asks for compression: rebound reads the stream in compressed
+ * packets once a login is over, and junk before that is read as plain. */
 static void fire_compress_junk_after_switch(struct victim *v, int run)
 {
     bogus_login_then_junk(v, run, CAP_BASE | CAP_COMPRESS, 1);

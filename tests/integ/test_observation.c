@@ -10,7 +10,8 @@
  * What must never count is driven the same way: application errors (syntax, duplicate key, lock
  * wait, deadlock, access denied), large result sets, 1290 on a backup, layer-7 errors under
  * `observe layer4`, clients that send garbage instead of a handshake, and sessions that switch to
- * TLS or compression (relayed byte for byte, observed at layer 4 only).
+ * TLS rebound passes through (relayed byte for byte, observed at layer 4 only). Compressed
+ * sessions are followed: their errors count as a plain session's do.
  *
  * The master runs with TLS certificates this file generates (harness_dir()/master.opts, written
  * before the cluster starts), so the TLS test needs no restart. */
@@ -1195,20 +1196,21 @@ static void expect_session_kind(MYSQL *m, bool use_tls)
         fail_msg("the session through rebound is not compressed");
 }
 
-/* A TLS or compressed session works byte for byte and is observed at layer 4 only: its 1290
- * answers (inside the TLS / compressed stream) do not count, though error-limit is 1. A plain
+/* A TLS session rebound passes through works byte for byte and is observed at layer 4 only:
+ * its 1290 answers (inside the TLS stream) do not count, though error-limit is 1. A plain
  * session's single 1290 then does: the counter was armed. */
-static void expect_layer4_only(bool use_tls)
+static void test_tls_session_layer4_only(void **state)
 {
     char want[512];
     MYSQL *m;
     int s, i;
 
+    (void)state;
     start_router("    observe layer7  error-limit 1  on-error mark-down\n", "%s", "");
-    m = connect_special(fx.rw_port, use_tls, !use_tls);
+    m = connect_special(fx.rw_port, true, false);
     assert_non_null(m);
     fx.held[0] = m;
-    expect_session_kind(m, use_tls);
+    expect_session_kind(m, true);
     assert_int_equal(client_server_port(m), cluster_port("master"));
     for (i = 0; i < 3; i++)
         expect_byte_for_byte(m);
@@ -1225,16 +1227,32 @@ static void expect_layer4_only(bool use_tls)
     expect_line(0, want);
 }
 
-static void test_tls_session_layer4_only(void **state)
+/* A compressed session works byte for byte (large statements and results: many compressed
+ * packets each way) and is followed like a plain one: its 1290 answers count at layer 7, as in
+ * test_l7_read_only_master_counts. */
+static void test_compressed_session_followed(void **state)
 {
-    (void)state;
-    expect_layer4_only(true);
-}
+    MYSQL *m;
+    int i;
 
-static void test_compressed_session_layer4_only(void **state)
-{
     (void)state;
-    expect_layer4_only(false);
+    start_router("    observe layer7  error-limit 3\n", "%s", "");
+    m = connect_special(fx.rw_port, false, true);
+    assert_non_null(m);
+    fx.held[0] = m;
+    expect_session_kind(m, false);
+    assert_int_equal(client_server_port(m), cluster_port("master"));
+    for (i = 0; i < 3; i++)
+        expect_byte_for_byte(m);
+    expect_observed("rw", "master", 0);
+    fixture_set_global(&fx, "master", "read_only", "1");
+    expect_errors(m, "INSERT INTO obs VALUES (100, 0)", ERROR_LIMIT, 1290);
+    expect_line(0, "Health check for server rw/master failed, reason: Health analyze, info: \"3 "
+                   "consecutive errors in traffic, last: server error (error 1290, server is "
+                   "read-only)\", check duration: 0ms, status: 2/3 UP.");
+    expect_count(0, "Health check for server rw/master", 1);
+    expect_observed("rw", "master", ERROR_LIMIT);
+    expect_byte_for_byte(m);
 }
 
 int main(void)
@@ -1259,7 +1277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_garbage_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unanswered_commands_not_counted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_session_layer4_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_compressed_session_layer4_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compressed_session_followed, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, group_setup, harness_group_teardown);
