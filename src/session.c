@@ -547,8 +547,21 @@ bool session_tell_client(struct session *s, const char *msg)
         return false;
     /* Sequence id 1: the client reads it as the answer to its next command (0), which every
      * driver reports as that command's error. */
-    n = mysql_err_packet(pkt, sizeof(pkt), 1, ERR_CONNECTION_KILLED, "70100", msg);
-    return n && conn_write(&s->cli, pkt, n) == (ssize_t)n;
+    n = mysql_err_packet(pkt + OBS_Z_HEADER_LEN, sizeof(pkt) - OBS_Z_HEADER_LEN, 1,
+                         ERR_CONNECTION_KILLED, "70100", msg);
+    if (!n)
+        return false;
+    if (s->obs.z.algo == OBS_Z_NONE)
+        return conn_write(&s->cli, pkt + OBS_Z_HEADER_LEN, n) == (ssize_t)n;
+    /* A compressed session: the ERR goes in a compressed packet of its own, stored as is
+     * (length before compression 0), the first of the answer (compressed sequence id 1). */
+    pkt[0] = (uint8_t)n;
+    pkt[1] = (uint8_t)(n >> 8);
+    pkt[2] = 0;
+    pkt[3] = 1;
+    pkt[4] = pkt[5] = pkt[6] = 0;
+    n += OBS_Z_HEADER_LEN;
+    return conn_write(&s->cli, pkt, n) == (ssize_t)n;
 }
 
 void session_close_told(struct session *s, const char *msg, const char *reason)
