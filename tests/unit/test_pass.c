@@ -508,10 +508,19 @@ static void test_busy_server_wait_checks_usable(void **state)
 
 /* A HandshakeResponse41 (sequence id 1) for user app with a 20-byte mysql_native_password
  * answer of byte FILL, into BUF; its length. */
+static size_t login_response_caps(uint8_t *buf, uint8_t fill, uint32_t extra);
+
 static size_t login_response(uint8_t *buf, uint8_t fill)
 {
+    return login_response_caps(buf, fill, 0);
+}
+
+/* The same with the capability flags EXTRA added (0x20: CLIENT_COMPRESS). */
+static size_t login_response_caps(uint8_t *buf, uint8_t fill, uint32_t extra)
+{
     static const char plugin[] = "mysql_native_password";
-    uint32_t caps = 0x00000200 | 0x00008000 | 0x00080000; /* PROTOCOL_41 SECURE PLUGIN_AUTH */
+    uint32_t caps = 0x00000200 | 0x00008000 | 0x00080000 | extra; /* PROTOCOL_41 SECURE
+                                                                     PLUGIN_AUTH */
     size_t n = 4;
 
     memcpy(buf + n, &caps, 4); /* little-endian here */
@@ -717,14 +726,22 @@ static size_t ok_packet(uint8_t *buf, uint8_t seq, uint16_t status)
 
 /* A client logged in through the replica (fake 1), the stream followed: its far end in *C,
  * the replica's side in *SRV. */
+static void logged_in_client_caps(struct fixture *f, int *c, int *srv, uint32_t caps);
+
 static void logged_in_client(struct fixture *f, int *c, int *srv)
+{
+    logged_in_client_caps(f, c, srv, 0);
+}
+
+/* The same, the client asking for the capabilities CAPS besides the usual ones. */
+static void logged_in_client_caps(struct fixture *f, int *c, int *srv, uint32_t caps)
 {
     uint8_t buf[256];
     size_t n;
 
     *c = greeted_client(f, 1);
     *srv = f->fakes[1].conns[f->fakes[1].nconns - 1];
-    n = login_response(buf, 0x11);
+    n = login_response_caps(buf, 0x11, caps);
     assert_int_equal(write(*c, buf, n), (ssize_t)n);
     assert_true(readable(*srv, WAIT_MS));
     assert_true(read(*srv, buf, sizeof(buf)) > 0);
@@ -861,6 +878,34 @@ static void test_immediate_failback_tells_idle_clients(void **state)
     destroy(f);
 }
 
+/* An idle compressed session is told why in a compressed packet of its own (stored as is,
+ * compressed sequence id 1), the ERR inside: a plain ERR would be garbage to its client. */
+static void test_idle_compressed_client_told_compressed(void **state)
+{
+    struct fixture *f = make("retries 0");
+    struct server *master = &f->l.servers[0];
+    int c, srv;
+    uint8_t buf[512];
+    ssize_t n;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
+    logged_in_client_caps(f, &c, &srv, 0x20);
+    server_set_state(master, SRV_UP, &passed);
+    assert_true(readable(c, WAIT_MS));
+    n = read(c, buf, sizeof(buf));
+    assert_true(n > 7 + 13);
+    assert_int_equal(buf[0] | buf[1] << 8 | buf[2] << 16, n - 7); /* one compressed packet */
+    assert_int_equal(buf[3], 1);
+    assert_int_equal(buf[4] | buf[5] | buf[6], 0); /* stored as is */
+    assert_int_equal(buf[7 + 3], 1);
+    assert_int_equal(buf[7 + 4], 0xff);
+    assert_int_equal(buf[7 + 5] | buf[7 + 6] << 8, 1927);
+    assert_int_equal(client_sees(c), 0);
+    close(c);
+    destroy(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -880,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_graceful_failback_waits_for_commit),
         cmocka_unit_test(test_graceful_failback_deadline),
         cmocka_unit_test(test_immediate_failback_tells_idle_clients),
+        cmocka_unit_test(test_idle_compressed_client_told_compressed),
     };
 
     rb_loop = ev_default_loop(0);
