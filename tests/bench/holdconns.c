@@ -4,7 +4,7 @@
  * tests/bench/run.sh for the memory, failback and failback-reconnect measurements.
  *
  *   holdconns -P PORT -n N [-h HOST] [-u USER] [-p PASS] [-o OPEN_TIMEOUT_S] [-w WAIT_TIMEOUT_S]
- *             [-r MASTER_PORT [-c TIMEOUT_S]]
+ *             [-r MASTER_PORT [-c TIMEOUT_S]] [-s CA_FILE]
  *
  * Phase 1 opens N authenticated sessions one after another and asks each `SELECT @@port`, so the
  * caller learns on which server every session landed.  It then prints `ready` and flushes stdout:
@@ -30,6 +30,15 @@
  * one did (all_master, 0 on a timeout), and counts of reconnect attempts and failures.  Idle
  * sockets sit in an epoll set of their own, read before every slice of SLICE reconnect steps, so
  * a close is stamped when the kernel reports it rather than after the logins queued before it.
+ *
+ * With -s every login, in both phases, asks for TLS and fails if the server (or the proxy that
+ * answers for it) does not offer it: Connector/C's MYSQL_OPT_SSL_ENFORCE, with CA_FILE as the CA
+ * (without one, Connector/C loads the system's whole CA bundle for every connection, about 20 ms
+ * of CPU per login here, and this one thread would be what the run measures) and no check of the
+ * host name.  The output
+ * then says how many sessions of phase 1 (tls_opened) and of the reconnects that reached the
+ * master (tls_back) really were TLS.  Connector/C gives every connection a fresh TLS context and
+ * has no option to reuse a session, so each login is a full handshake (no resumption).
  *
  * Phase 2 uses epoll rather than poll(): during a kill storm poll() would rescan all N sockets
  * per wakeup, and on a 2-core machine that observer CPU is taken from the proxy being measured.
@@ -76,6 +85,7 @@ struct opts {
     double wait_timeout; /* seconds for phase 2 */
     unsigned master;     /* -r: reconnect until every session is on this port; 0: do not */
     unsigned timeout;    /* -c: connect and read timeout of a reconnect, seconds */
+    const char *ca;      /* -s: every login asks for TLS, requires it, checks with this CA */
 };
 
 /*
@@ -125,6 +135,7 @@ struct run {
     double first_close, last_close;
     unsigned on_master; /* -r: sessions currently back on the master */
     unsigned reconnects, reconnect_failed, reconnect_timeouts, landed_other, master_closed;
+    unsigned tls_opened, tls_back; /* -s: phase-1 sessions / reconnects on the master with TLS */
     double first_master, all_master;
     double cpu0;          /* this process's CPU seconds when phase 2 started */
     struct fifo closed_q; /* S_CLOSED sessions, in the order their closes were seen */
@@ -152,7 +163,8 @@ static double now_real(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: holdconns -P PORT -n N [-h HOST] [-u USER] [-p PASS] "
-                    "[-o OPEN_TIMEOUT_S] [-w WAIT_TIMEOUT_S] [-r MASTER_PORT [-c TIMEOUT_S]]\n");
+                    "[-o OPEN_TIMEOUT_S] [-w WAIT_TIMEOUT_S] [-r MASTER_PORT [-c TIMEOUT_S]] "
+                    "[-s CA_FILE]\n");
     exit(2);
 }
 
@@ -160,8 +172,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
     int c;
 
-    *o = (struct opts){"127.0.0.1", "app", "app-pass", 0, 0, 120, 60, 0, 2};
-    while ((c = getopt(argc, argv, "h:P:u:p:n:o:w:r:c:")) != -1) {
+    *o = (struct opts){"127.0.0.1", "app", "app-pass", 0, 0, 120, 60, 0, 2, NULL};
+    while ((c = getopt(argc, argv, "h:P:u:p:n:o:w:r:c:s:")) != -1) {
         switch (c) {
         case 'h':
             o->host = optarg;
@@ -193,6 +205,9 @@ static void parse_opts(int argc, char **argv, struct opts *o)
             o->timeout = (unsigned)strtoul(optarg, NULL, 10);
             if (o->timeout == 0 || o->timeout > 600)
                 usage();
+            break;
+        case 's':
+            o->ca = optarg;
             break;
         default:
             usage();
@@ -240,6 +255,24 @@ static unsigned answer_port(MYSQL_RES *res)
     return port;
 }
 
+/* -s: ask for TLS, refuse a server without it, no host name check. */
+static void want_tls(MYSQL *m, const struct opts *o)
+{
+    my_bool on = 1, off = 0;
+
+    if (!o->ca)
+        return;
+    mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_optionsv(m, MYSQL_OPT_SSL_CA, o->ca);
+    mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &off);
+}
+
+/* True when session M's connection is encrypted. */
+static int is_tls(MYSQL *m)
+{
+    return mysql_get_ssl_cipher(m) != NULL;
+}
+
 /* Open one session (blocking) and return the port of the server it reached, or 0 on failure. */
 static unsigned open_one(MYSQL *m, const struct opts *o)
 {
@@ -247,6 +280,7 @@ static unsigned open_one(MYSQL *m, const struct opts *o)
     MYSQL_RES *res;
 
     mysql_init(m);
+    want_tls(m, o);
     mysql_options(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_options(m, MYSQL_OPT_READ_TIMEOUT, &timeout);
     mysql_options(m, MYSQL_OPT_WRITE_TIMEOUT, &timeout);
@@ -330,8 +364,11 @@ static void open_all(struct run *r, struct port_count *pc, unsigned *npc)
             break;
         s->state = S_HELD;
         r->opened++;
+        r->tls_opened += is_tls(&s->m);
     }
     printf("opened=%u\nfailed=%u\nopen_seconds=%.3f\n", r->opened, failed, now_mono() - t0);
+    if (r->o.ca)
+        printf("tls_opened=%u\n", r->tls_opened);
     for (i = 0; i < *npc; i++)
         printf("port_%u=%u\n", pc[i].port, pc[i].count);
     printf("ready\n");
@@ -380,6 +417,7 @@ static void landed(struct run *r, unsigned i, unsigned port)
         return;
     }
     s->state = S_MASTER;
+    r->tls_back += is_tls(&s->m);
     if (r->on_master++ == 0)
         r->first_master = now_real();
     if (r->on_master == r->opened)
@@ -483,6 +521,7 @@ static void reconnect(struct run *r, unsigned i)
     s->inited = 1;
     s->fd = -1;
     mysql_options(&s->m, MYSQL_OPT_NONBLOCK, 0);
+    want_tls(&s->m, &r->o);
     mysql_options(&s->m, MYSQL_OPT_CONNECT_TIMEOUT, &r->o.timeout);
     mysql_options(&s->m, MYSQL_OPT_READ_TIMEOUT, &r->o.timeout);
     mysql_options(&s->m, MYSQL_OPT_WRITE_TIMEOUT, &r->o.timeout);
@@ -678,6 +717,8 @@ static void print_results(const struct run *r)
                "master_closed=%u\n",
                r->reconnects, r->reconnect_failed, r->reconnect_timeouts, r->landed_other,
                r->master_closed);
+        if (r->o.ca)
+            printf("tls_back=%u\n", r->tls_back);
         print_left(r);
     }
     fflush(stdout);

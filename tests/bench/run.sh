@@ -34,6 +34,17 @@
 #   gtid-guard  two rebound processes, one with `expect gtid-covers backups` on the master; the
 #             master stopped and started 5 x BENCH_REPEAT times: ms from the moment it takes
 #             logins to each one's UP line (what the guard's extra query costs a return).
+# Two TLS sections run only when BENCH_ONLY names them (together they would add about 15 minutes
+# to the default run); with either, every MariaDB instance gets a self-signed certificate:
+#   tls-sysbench  oltp_point_select and oltp_read_only at BENCH_TLS_THREADS threads, sysbench with
+#             TLS (--mysql-ssl=on) straight to the master, through rebound terminating TLS and
+#             talking TLS to the master (term-tls), terminating with plain to the master
+#             (term-plain), HAProxy passing the client's TLS through (mode tcp) and rebound
+#             passing it through (no ssl on bind); QPS, CPU per 1,000 queries, ratios.
+#   tls-failback  failback-reconnect with TLS clients (holdconns -r -s): rebound terminating TLS
+#             (plain to the servers, so that MariaDB's own TLS cost stays out of its figures)
+#             against HAProxy passing the clients' TLS through to MariaDB; N in
+#             BENCH_TLS_RECONNECT_CONNS.
 # sysbench, observe, threads, relay, failback and failback-reconnect repeat BENCH_REPEAT times
 # (failover: BENCH_REPEAT rounds per fault and proxy); the report gives medians and every run.
 # Prints a report on stdout (progress on stderr).
@@ -61,6 +72,8 @@
 #   BENCH_REBOUND_ARGS=-d         extra arguments for every rebound started (-d: the debug log,
 #                       e.g. each kill pass's per-worker timing, in the kept temp dir's *.err)
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
+#   BENCH_TLS_THREADS=64          sysbench client threads of tls-sysbench
+#   BENCH_TLS_RECONNECT_CONNS=5000   tls-failback session counts (BENCH_QUICK: 100)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,9 +84,9 @@ CMDLINE="$0 $*"
 
 # Defaults; BENCH_QUICK=1 shortens them, explicit BENCH_* variables still win.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    d_repeat=1 d_time=3 d_conns="100" d_mem=1000 d_rconns="100"
+    d_repeat=1 d_time=3 d_conns="100" d_mem=1000 d_rconns="100" d_trconns="100"
 else
-    d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000 d_rconns="1000 5000 9000"
+    d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000 d_rconns="1000 5000 9000" d_trconns="5000"
 fi
 REPEAT=${BENCH_REPEAT:-$d_repeat} TIME=${BENCH_TIME:-$d_time} CONNS=${BENCH_CONNS:-$d_conns}
 MEM_CONNS=${BENCH_MEM_CONNS:-$d_mem}
@@ -81,7 +94,11 @@ THREADS=${BENCH_THREADS:-"8 64"}
 PROXY_THREADS=${BENCH_PROXY_THREADS:-"1 2"}
 RCONNS=${BENCH_RECONNECT_CONNS:-$d_rconns}
 RELAY_CONNS=${BENCH_RELAY_CONNS:-64}
+TLS_THREADS=${BENCH_TLS_THREADS:-64}
+TLS_RCONNS=${BENCH_TLS_RECONNECT_CONNS:-$d_trconns}
 ALL_SECTIONS="sysbench,observe,threads,relay,memory,failover,failback,failback-reconnect,gtid-guard"
+# Sections that run only when BENCH_ONLY names them.
+EXTRA_SECTIONS="tls-sysbench,tls-failback"
 SECTIONS=${BENCH_ONLY:-$ALL_SECTIONS}
 TESTS="oltp_point_select oltp_read_only"
 PATHS="direct haproxy rebound"
@@ -111,6 +128,7 @@ declare -A FO         # "fault/proxy/metric" -> space-separated values, failover
 declare -A MEM        # "proxy/metric" -> value, idle-session memory
 declare -A RC         # "variant/N/metric" -> space-separated values, failback-reconnect results
 declare -A RL         # "path/metric" -> space-separated values, relay results
+declare -A TLS        # TLS sections: "what" -> value (checks of which side is TLS, counters)
 
 # True when section $1 was selected (BENCH_ONLY).
 want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
@@ -297,24 +315,28 @@ listen rw
 EOF
 }
 
+# The TLS sections add: [BIND_OPTIONS [SERVER_OPTIONS [ADMIN_PORT]]] (ADMIN_PORT: an admin port
+# with the account bench / $ADMIN_PASS, to read the TLS counters and the sessions table).
 write_rebound_cfg() {
     cat >"$1" <<EOF
 global
     maxconn 9000
     ${4:+threads $4}
     health-log file $3
+    ${7:+admin 127.0.0.1:$7 user bench password $ADMIN_PASS}
 defaults
     check mysql user rebound_check password "check-pass"
     inter 2s  fastinter 500ms  downinter 5s  rise 2  fall 3
     timeout connect 2s  timeout client 8h  timeout server 8h  timeout check 1s
     retries 2
 listen rw
-    bind 127.0.0.1:$2
-    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions
-    server replica1 127.0.0.1:$REPLICA1_PORT check backup
-    server replica2 127.0.0.1:$REPLICA2_PORT check backup
+    bind 127.0.0.1:$2 ${5:-}
+    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions ${6:-}
+    server replica1 127.0.0.1:$REPLICA1_PORT check backup ${6:-}
+    server replica2 127.0.0.1:$REPLICA2_PORT check backup ${6:-}
 EOF
 }
+ADMIN_PASS=bench-admin-7q2w
 
 # GTID-guard section: rebound FILE PORT HEALTH_LOG [MASTER_OPTIONS], checks fast enough that the
 # master's return takes a few hundred ms, so that one check round more would show.
@@ -618,11 +640,15 @@ sb_args() {
 
 # One sysbench run; prints "QPS P95_MS QUERIES SYSBENCH_CPU_S".  The proxy's CPU is read by the
 # caller; sysbench's own CPU comes from `times` (children of the command substitution's shell).
+# A fourth argument `tls`: sysbench logs in with TLS.  sysbench 1.0 has only --mysql-ssl=on|off,
+# and with `on` it reads client-key.pem, client-cert.pem and cacert.pem from its working
+# directory, hence the cd to $TMP/tls (tls_setup).
 run_sysbench() {
-    local test=$1 threads=$2 port=$3 out
+    local test=$1 threads=$2 port=$3 out dir=. ssl=off
+    [ "${4:-}" != tls ] || dir=$TMP/tls ssl=on
     # shellcheck disable=SC2046
-    if ! out=$(timeout $((TIME + 60)) sysbench "$test" $(sb_args) --mysql-port="$port" \
-        --threads="$threads" --time="$TIME" --percentile=95 --report-interval=0 run 2>&1 &&
+    if ! out=$(cd "$dir" && timeout $((TIME + 60)) sysbench "$test" $(sb_args) --mysql-port="$port" \
+        --mysql-ssl="$ssl" --threads="$threads" --time="$TIME" --percentile=95 --report-interval=0 run 2>&1 &&
         times); then
         say "bench: sysbench $test $threads threads on :$port failed: $(grep -m2 -E 'FATAL|ERROR|error' <<<"$out" | tr '\n' ' ')"
         return 1
@@ -646,9 +672,16 @@ add() { RES["$1"]="${RES["$1"]:-} $2"; }
 # (empty when the run failed).
 bench_cell() {
     local test=$1 threads=$2 path=$3 port pid='' c0='' c1='' m0 m1 b0 b1 t0 r qps p95 q sbcpu cpu=''
+    local ssl='' s0='' h0=''
     LAST_QPS='' LAST_CPU=''
     case "$path" in
     direct) port=$MASTER_PORT ;;
+    tls-*)
+        tls_alive "$path" "before sysbench $test $threads" || return 0
+        ssl=tls port=$MASTER_PORT
+        [ "$path" = tls-direct ] || port=${VPORT[$path]} pid=${VPID[$path]}
+        s0=$(master_ssl_accepts) h0=$(tls_handshakes "$path")
+        ;;
     haproxy) port=$HA_PORT pid=$HAPROXY_PID ;;
     rebound)
         rebound_alive "before sysbench $test $threads" || return 0
@@ -666,10 +699,11 @@ bench_cell() {
     esac
     [ -n "$pid" ] && c0=$(cpu_ticks "$pid")
     m0=$(cpu_ticks "$MASTER_PID") b0=$(machine_busy) t0=$(date +%s.%N)
-    if ! r=$(run_sysbench "$test" "$threads" "$port"); then
+    if ! r=$(run_sysbench "$test" "$threads" "$port" "$ssl"); then
         add "$test/$threads/$path/fail" 1
         case "$path" in
         rebound) rebound_alive "sysbench $test $threads threads" || true ;;
+        tls-*) tls_alive "$path" "sysbench $test $threads threads" || true ;;
         obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
         *-t*) variant_alive "$path" "sysbench $test $threads threads" || true ;;
         esac
@@ -687,10 +721,18 @@ bench_cell() {
     add "$test/$threads/$path/other" "$(awk -v b=$((b1 - b0)) -v m=$((m1 - m0)) -v p=$((${c1:-0} - ${c0:-0})) \
         -v s="$sbcpu" -v hz="$HZ" -v t0="$t0" -v t1="$(date +%s.%N)" -v n="$(nproc)" \
         'BEGIN { o = (b - m - p) / hz - s; if (o < 0) o = 0; printf "%.0f%%", 100 * o / ((t1 - t0) * n) }')"
+    if [ -n "$ssl" ]; then
+        # TLS handshakes during the run: accepted by the master (less the one of the root session
+        # that reads the counter: the mariadb client uses TLS on the unix socket too), and done by
+        # rebound with clients.
+        add "$test/$threads/$path/mtls" "$(awk -v a="$s0" -v b="$(master_ssl_accepts)" 'BEGIN { print b - a - 1 }')"
+        [ -z "$h0" ] || add "$test/$threads/$path/rtls" "$(awk -v a="$h0" -v b="$(tls_handshakes "$path")" 'BEGIN { print b - a }')"
+    fi
     say "bench:   $test $threads thr $path: $qps qps, p95 $p95 ms${cpu:+, cpu $cpu s/1k q}"
     LAST_QPS=$qps LAST_CPU=$cpu
     case "$path" in
     rebound) rebound_alive "sysbench $test $threads threads" || true ;;
+    tls-*) tls_alive "$path" "sysbench $test $threads threads" || true ;;
     obs-*) extra_alive OBS_PID rebound-observe "sysbench $test $threads threads ($path)" || true ;;
     *-t*) variant_alive "$path" "sysbench $test $threads threads" || true ;;
     esac
@@ -1069,7 +1111,7 @@ rc_note() {
 # ms from epoch A to epoch B, or nothing when B is missing or 0 (never happened).
 ms_after() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b + 0 > 0) printf "%.1f", (b - a) * 1000 }'; }
 
-# One failback-reconnect measurement: VARIANT N.
+# One failback-reconnect measurement: VARIANT N [CA_FILE] (tls-failback: TLS clients, holdconns -s).
 reconnect_round() {
     local v=$1 n=$2 port log off pid i out up_line up c0 c1 kills reset='' first='' all=''
     variant_alive "$v" "before failback-reconnect N=$n" || return 0
@@ -1086,7 +1128,7 @@ reconnect_round() {
     fi
 
     # The sessions must land on a backup; the clients reconnect once the proxy closes them.
-    "$TMP/holdconns" -P "$port" -n "$n" -o 180 -w 60 -r "$MASTER_PORT" >"$TMP/hold.out" 2>"$TMP/hold.err" &
+    "$TMP/holdconns" -P "$port" -n "$n" -o 180 -w 60 -r "$MASTER_PORT" ${3:+-s "$3"} >"$TMP/hold.out" 2>"$TMP/hold.err" &
     HOLD_PID=$!
     for ((i = 0; i < 2000; i++)); do
         grep -qx ready "$TMP/hold.out" 2>/dev/null && break
@@ -1109,7 +1151,8 @@ reconnect_round() {
     c1=$(cpu_ns "$pid")
     out=$(cat "$TMP/hold.out")
     rc_add "$v/$n/cpu" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) / 1e6 }')"
-    for i in opened closed on_master reconnect_failed reconnect_timeouts landed_other master_closed; do
+    for i in opened closed on_master reconnect_failed reconnect_timeouts landed_other master_closed \
+        ${3:+tls_opened tls_back}; do
         rc_add "$v/$n/$i" "$(kv "$i" "$out")"
     done
     rc_add "$v/$n/client" "$(awk -v c="$(kv phase2_cpu_s "$out")" 'BEGIN { if (c != "") printf "%.0f", c * 1000 }')"
@@ -1404,6 +1447,267 @@ run_memory_suite() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# TLS (sections tls-sysbench and tls-failback).  One self-signed certificate (EC P-256, CN
+# 127.0.0.1) serves every MariaDB instance and every terminating rebound; sysbench takes it as its
+# CA.  Nobody verifies host names: what is measured is the cost of the encryption.
+
+# The certificate, its key, rebound's PEM (chain + key, 0600), sysbench's client files, and the
+# mariadbd options of every instance; before the cluster starts (cluster.sh reads DIR/NAME.opts).
+# sysbench always presents client-cert.pem, and MariaDB rejects a client certificate it cannot
+# verify ("tlsv1 alert unknown ca"), hence --ssl-ca with the same certificate.
+tls_setup() {
+    local d=$TMP/tls name
+    command -v openssl >/dev/null || die "openssl not found (the TLS sections need it)"
+    mkdir -p "$d" "$TMP/c"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$d/key.pem" \
+        -out "$d/cert.pem" -days 2 -subj /CN=127.0.0.1 >"$d/openssl.log" 2>&1 ||
+        die "openssl req failed: $(tail -n 3 "$d/openssl.log")"
+    (umask 077 && cat "$d/cert.pem" "$d/key.pem" >"$d/rebound.pem")
+    cp "$d/cert.pem" "$d/cacert.pem"
+    cp "$d/cert.pem" "$d/client-cert.pem"
+    cp "$d/key.pem" "$d/client-key.pem"
+    for name in master replica1 replica2; do
+        printf '%s\n' "--ssl-cert=$d/cert.pem" "--ssl-key=$d/key.pem" "--ssl-ca=$d/cert.pem" >>"$TMP/c/$name.opts"
+    done
+}
+
+# The bind and server options of a TLS proxy: NAME -> "BIND_OPTIONS|SERVER_OPTIONS".
+tls_opts() {
+    case "$1" in
+    tls-term) echo "ssl crt $TMP/tls/rebound.pem|ssl as-client" ;;
+    tls-termplain | rebound-tls) echo "ssl crt $TMP/tls/rebound.pem|no-ssl" ;;
+    *) echo "|" ;;
+    esac
+}
+
+# Start TLS proxy NAME (VPID/VPORT; rebound ones with an admin port in VPORT[NAME-admin]).
+# HAProxy, and rebound in passthrough, have the configuration of the sysbench section.
+tls_spawn() {
+    local name=$1 o
+    case "$name" in
+    *haproxy* | tls-hapass)
+        write_haproxy_cfg "$TMP/$name.cfg" "${VPORT[$name]}"
+        spawn_haproxy "$name" "VPID[$name]" "${VPORT[$name]}"
+        ;;
+    *)
+        o=$(tls_opts "$name")
+        write_rebound_cfg "$TMP/$name.conf" "${VPORT[$name]}" "$(variant_log "$name")" "" "${o%|*}" \
+            "${o#*|}" "${VPORT[$name-admin]}"
+        spawn_rebound "$name" "VPID[$name]" "${VPORT[$name]}" || true
+        ;;
+    esac
+}
+
+# True while the process of TLS path NAME runs (tls-direct: always); a rebound found dead is
+# recorded (WHAT: during what).
+tls_alive() {
+    case "$1" in
+    tls-direct) return 0 ;;
+    tls-hapass | haproxy-tls) [ -n "${VPID[$1]:-}" ] && kill -0 "${VPID[$1]}" 2>/dev/null ;;
+    *) extra_alive "VPID[$1]" "$1" "$2" ;;
+    esac
+}
+
+# One statement on the admin port of TLS rebound NAME (bounded).
+tls_admin_sql() {
+    mariadb --no-defaults --connect-timeout=3 -h127.0.0.1 -P"${VPORT[$1-admin]}" -ubench -p"$ADMIN_PASS" \
+        -N -B -e "$2" 2>/dev/null
+}
+
+# rebound NAME's status counter COUNTER, or nothing.
+tls_status() { tls_admin_sql "$1" "SELECT value FROM status WHERE name = '$2'" || true; }
+
+# TLS handshakes rebound NAME did with clients so far (nothing for HAProxy and tls-direct).
+tls_handshakes() {
+    case "$1" in
+    tls-direct | tls-hapass | haproxy-tls) ;;
+    *) tls_status "$1" tls_client_handshakes ;;
+    esac
+}
+
+# TLS handshakes the master accepted so far (Ssl_accepts; health checks are plain).
+master_ssl_accepts() { root_sql master "SHOW GLOBAL STATUS LIKE 'Ssl_accepts'" | awk '{ print $2 }'; }
+
+# Which side of one session through TLS path NAME is TLS: a `mariadb --ssl` session prints the
+# client's view (its `status` command) and the master's (Ssl_cipher of the session), then sleeps a
+# second, while rebound's sessions table gives its own view (client_tls, server_tls).  The result
+# goes into TLS[NAME/check] for the report, and a claim the check refutes is a problem.
+tls_check() {
+    local name=$1 port=$MASTER_PORT out cli srv rb='' i pid
+    [ "$name" = tls-direct ] || port=${VPORT[$name]}
+    mariadb --no-defaults --ssl --connect-timeout=5 -h127.0.0.1 -P"$port" -uapp -papp-pass -e \
+        "status; SHOW SESSION STATUS LIKE 'Ssl_cipher'; SELECT SLEEP(1)" >"$TMP/$name-check.txt" 2>&1 &
+    pid=$!
+    if [[ $name != tls-direct && $name != tls-hapass ]]; then
+        for ((i = 0; i < 10; i++)); do # bounded: 1 s
+            sleep 0.1
+            rb=$(tls_admin_sql "$name" "SELECT client_tls, '/', server_tls FROM sessions" | head -n 1 | tr '\t' ' ')
+            [ -z "$rb" ] || break
+        done
+    fi
+    wait "$pid" 2>/dev/null || true
+    out=$(cat "$TMP/$name-check.txt")
+    cli=$(sed -n 's/^SSL:[[:space:]]*//p' <<<"$out")
+    srv=$(awk '$1 == "Ssl_cipher" { print $2 }' <<<"$out")
+    TLS[$name/check]="client sees: ${cli:-?}; master's Ssl_cipher: ${srv:-(none)}${rb:+; in rebound, client_tls / server_tls: $rb}"
+    say "bench: tls check $name: ${TLS[$name/check]}"
+    case "$cli" in *"Cipher in use"*) ;; *) problem "tls check $name: the client's session is not TLS ($cli)" ;; esac
+    case "$name" in
+    tls-termplain) [ -z "$srv" ] || problem "tls check $name: the master's side is TLS ($srv), expected plain" ;;
+    *) [ -n "$srv" ] || problem "tls check $name: the master's side is plain, expected TLS" ;;
+    esac
+}
+
+TLS_PATHS="tls-direct tls-term tls-termplain tls-hapass tls-rbpass"
+
+run_tls_sysbench_suite() {
+    local p r paths='tls-direct'
+    for p in $TLS_PATHS; do
+        [ "$p" = tls-direct ] || tls_spawn "$p"
+    done
+    for p in $TLS_PATHS; do
+        tls_alive "$p" "start-up" 2>/dev/null || continue
+        [ "$p" = tls-direct ] || paths="$paths $p"
+        tls_check "$p"
+    done
+    for p in tls-term tls-termplain tls-rbpass; do
+        [ -n "${VPID[$p]:-}" ] && TLS[$p/h0]=$(tls_handshakes "$p") TLS[$p/r0]=$(tls_status "$p" tls_client_resumptions)
+    done
+    THREADS=$TLS_THREADS run_sysbench_suite "$paths" "tls: "
+    for p in tls-term tls-termplain tls-rbpass; do
+        [ -n "${VPID[$p]:-}" ] || continue
+        r=$(tls_status "$p" tls_client_resumptions)
+        TLS[$p/counts]="TLS handshakes with clients $(($(tls_handshakes "$p") - ${TLS[$p/h0]:-0})), resumptions $((${r:-0} - ${TLS[$p/r0]:-0})), failures $(tls_status "$p" tls_client_handshake_failures) (server side: $(tls_status "$p" tls_server_handshakes) handshakes)"
+        stop_extra "VPID[$p]" "$p"
+    done
+    stop_extra "VPID[tls-hapass]" tls-hapass
+}
+
+# Both tls-failback proxies route to the master again (bounded, 40 s).
+tls_wait_up() {
+    local i v ok
+    for ((i = 0; i < 400; i++)); do
+        ok=1
+        for v in haproxy-tls rebound-tls; do
+            [ -z "${VPID[$v]:-}" ] || [ "$(master_state "$(variant_log "$v")")" = UP ] || ok=0
+        done
+        [ "$ok" = 0 ] || return 0
+        sleep 0.1
+    done
+    problem "a tls-failback proxy still had rw/master DOWN 40 s after the master's restart"
+}
+
+run_tls_failback_suite() {
+    local rep n v vs order r0 h0
+    for v in haproxy-tls rebound-tls; do tls_spawn "$v"; done
+    vs=$(for v in haproxy-tls rebound-tls; do [ -z "${VPID[$v]:-}" ] || printf '%s ' "$v"; done)
+    h0=$(tls_handshakes rebound-tls) r0=$(tls_status rebound-tls tls_client_resumptions)
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for n in $TLS_RCONNS; do
+            # Alternate which proxy goes first.
+            order=$vs
+            ((rep % 2)) || order=$(tr ' ' '\n' <<<"$vs" | tac | tr '\n' ' ')
+            for v in $order; do
+                reconnect_round "$v" "$n" "$TMP/tls/cacert.pem"
+                tls_wait_up
+            done
+        done
+    done
+    if [ -n "${VPID[rebound-tls]:-}" ]; then
+        TLS[rebound-tls/counts]="TLS handshakes with clients $(($(tls_handshakes rebound-tls) - ${h0:-0})), resumptions $(($(tls_status rebound-tls tls_client_resumptions) - ${r0:-0})), failures $(tls_status rebound-tls tls_client_handshake_failures)"
+        stop_extra "VPID[rebound-tls]" rebound-tls
+    fi
+    stop_extra "VPID[haproxy-tls]" haproxy-tls
+}
+
+report_tls_sysbench() {
+    local test threads p v h t rp
+    echo
+    echo "tls-sysbench: sysbench with TLS (--mysql-ssl=on) at $TLS_THREADS threads; median of $REPEAT run(s) of ${TIME} s,"
+    echo "the paths' order rotating.  direct = straight to the master; term-tls = rebound terminates the client's TLS"
+    echo "and talks TLS to the master (bind ssl crt, server ssl as-client); term-plain = terminates, plain to the"
+    echo "master (no-ssl); hap-pass = HAProxy mode tcp, the client's TLS end to end to MariaDB; rb-pass = rebound"
+    echo "without ssl on bind, the same.  CPU = proxy CPU seconds (user+sys, all threads) per 1,000 queries."
+    printf '\n%-18s %4s | %9s %9s %10s %9s %9s\n' QPS thr direct term-tls term-plain hap-pass rb-pass
+    for test in $TESTS; do for threads in $TLS_THREADS; do
+        printf '%-18s %4s |' "$test" "$threads"
+        for p in $TLS_PATHS; do printf ' %9s' "$(med "$test/$threads/$p/qps")"; done
+        echo
+    done; done
+    printf '\n%-18s %4s | %9s %10s %9s %9s\n' "CPU s / 1k queries" thr term-tls term-plain hap-pass rb-pass
+    for test in $TESTS; do for threads in $TLS_THREADS; do
+        printf '%-18s %4s |' "$test" "$threads"
+        for p in tls-term tls-termplain tls-hapass tls-rbpass; do printf ' %9s' "$(med "$test/$threads/$p/cpu")"; done
+        echo
+    done; done
+    echo
+    echo "ratios of the medians (CPU per query; QPS in brackets): terminating / rebound passthrough (target <= 2),"
+    echo "rebound passthrough / HAProxy passthrough, terminating / HAProxy passthrough:"
+    for test in $TESTS; do for threads in $TLS_THREADS; do
+        t=$test/$threads
+        rp=$(med "$t/tls-rbpass/cpu") h=$(med "$t/tls-hapass/cpu")
+        printf '  %-18s %4s: term-tls/rb-pass %s (%s), term-plain/rb-pass %s (%s), rb-pass/hap-pass %s (%s), term-tls/hap-pass %s (%s)\n' \
+            "$test" "$threads" \
+            "$(ratio "$(med "$t/tls-term/cpu")" "$rp")" "$(ratio "$(med "$t/tls-term/qps")" "$(med "$t/tls-rbpass/qps")")" \
+            "$(ratio "$(med "$t/tls-termplain/cpu")" "$rp")" "$(ratio "$(med "$t/tls-termplain/qps")" "$(med "$t/tls-rbpass/qps")")" \
+            "$(ratio "$rp" "$h")" "$(ratio "$(med "$t/tls-rbpass/qps")" "$(med "$t/tls-hapass/qps")")" \
+            "$(ratio "$(med "$t/tls-term/cpu")" "$h")" "$(ratio "$(med "$t/tls-term/qps")" "$(med "$t/tls-hapass/qps")")"
+    done; done
+    echo
+    echo "which side is TLS (one mariadb --ssl session per path before the runs):"
+    for p in $TLS_PATHS; do echo "  $p: ${TLS[$p/check]:-not checked}"; done
+    echo "TLS handshakes per run (summed over runs): accepted by the master | done by rebound with clients:"
+    for test in $TESTS; do for threads in $TLS_THREADS; do for p in $TLS_PATHS; do
+        v=${RES["$test/$threads/$p/qps"]:-}
+        [ -n "$v" ] || continue
+        printf '  %-18s %3s %-14s %6s | %s\n' "$test" "$threads" "$p" "$(sum "${RES["$test/$threads/$p/mtls"]:-}")" \
+            "$(sum "${RES["$test/$threads/$p/rtls"]:-}")"
+    done; done; done
+    for p in tls-term tls-termplain tls-rbpass; do
+        [ -z "${TLS[$p/counts]:-}" ] || echo "  $p, rebound's counters over the section: ${TLS[$p/counts]}"
+    done
+    echo "all runs (QPS | p95 ms | proxy CPU s/1k q | other: CPU share used outside this run, noise):"
+    THREADS=$TLS_THREADS all_runs "$TESTS" "$TLS_PATHS"
+}
+
+report_tls_failback() {
+    local n v
+    echo
+    echo "tls-failback: failback-reconnect (see that section) with TLS clients: holdconns -s, Connector/C with"
+    echo "MYSQL_OPT_SSL_ENFORCE and the test CA, no host name check, every login a full TLS handshake (Connector/C"
+    echo "does not resume TLS sessions across connections).  rebound-tls terminates the clients' TLS and talks plain to the"
+    echo "servers (no-ssl), so MariaDB's own TLS cost is not in its figures; haproxy-tls (mode tcp) passes the"
+    echo "clients' TLS through to MariaDB, which then does every handshake.  Both proxies at their default thread"
+    echo "counts.  ms from the proxy's 'Server rw/master is UP' line, median (every run); tls = sessions of phase 1 /"
+    echo "reconnects onto the master that were TLS (sums)."
+    printf '%5s %-11s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s | %9s\n' N proxy "reset ms" \
+        "first ms" "all ms" back/opened "tls" failed t/o other "CPU ms" client own/clnt
+    for n in $TLS_RCONNS; do
+        for v in haproxy-tls rebound-tls; do
+            [ -n "${RC["$v/$n/opened"]:-}${RC["$v/$n/note"]:-}" ] || continue
+            printf '%5s %-11s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s | %9s\n' "$n" "$v" \
+                "$(runs_cell "${RC["$v/$n/reset"]:-}")" "$(runs_cell "${RC["$v/$n/first"]:-}")" \
+                "$(runs_cell "${RC["$v/$n/all"]:-}")" \
+                "$(sum "${RC["$v/$n/on_master"]:-}")/$(sum "${RC["$v/$n/opened"]:-}")" \
+                "$(sum "${RC["$v/$n/tls_opened"]:-}")/$(sum "${RC["$v/$n/tls_back"]:-}")" \
+                "$(sum "${RC["$v/$n/reconnect_failed"]:-}")" "$(sum "${RC["$v/$n/reconnect_timeouts"]:-}")" \
+                "$(sum "${RC["$v/$n/landed_other"]:-}")" \
+                "$(median "${RC["$v/$n/cpu"]:-}")" "$(median "${RC["$v/$n/client"]:-}")" \
+                "$([[ $v != rebound-* ]] || echo "$(median "${RC["$v/$n/own"]:-}")/$(median "${RC["$v/$n/clients"]:-}")")"
+        done
+        echo "  N=$n rebound/HAProxy: reset $(tls_rc_ratio "$n" reset), first $(tls_rc_ratio "$n" first), all back $(tls_rc_ratio "$n" all) (target for all back: <= 1)"
+    done
+    for n in $TLS_RCONNS; do
+        for v in haproxy-tls rebound-tls; do
+            [ -z "${RC["$v/$n/note"]:-}" ] || echo "  $v N=$n: ${RC["$v/$n/note"]}"
+        done
+    done
+    [ -z "${TLS[rebound-tls/counts]:-}" ] || echo "  rebound-tls over the section: ${TLS[rebound-tls/counts]}"
+}
+
+tls_rc_ratio() { ratio "$(median "${RC["rebound-tls/$1/$2"]:-}")" "$(median "${RC["haproxy-tls/$1/$2"]:-}")"; }
+
+# ---------------------------------------------------------------------------------------------
 # Report.
 
 median() {
@@ -1446,6 +1750,8 @@ report() {
     want failback && report_failback
     want failback-reconnect && report_reconnect
     want gtid-guard && report_gtid_guard
+    want tls-sysbench && report_tls_sysbench
+    want tls-failback && report_tls_failback
     [ -z "$MASTER_PORT" ] || echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
     if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
         echo
@@ -1760,7 +2066,8 @@ main() {
         command -v "$p" >/dev/null || die "$p not found (make deps)"
     done
     for p in ${SECTIONS//,/ }; do
-        [[ ",$ALL_SECTIONS," == *",$p,"* ]] || die "BENCH_ONLY: unknown section '$p' (sections: $ALL_SECTIONS)"
+        [[ ",$ALL_SECTIONS,$EXTRA_SECTIONS," == *",$p,"* ]] ||
+            die "BENCH_ONLY: unknown section '$p' (sections: $ALL_SECTIONS,$EXTRA_SECTIONS)"
     done
     for p in $PROXY_THREADS; do
         [[ $p =~ ^[1-9][0-9]?$ ]] || die "BENCH_PROXY_THREADS: '$p' is not a thread count"
@@ -1770,6 +2077,7 @@ main() {
     # N sessions need ~2N fds in a proxy; children (mariadbd, proxies) inherit this.
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     want failback-reconnect && for n in $RCONNS; do ((n + 1000 <= maxc)) || maxc=$((n + 1000)); done
+    want tls-failback && for n in $TLS_RCONNS; do ((n + 1000 <= maxc)) || maxc=$((n + 1000)); done
     [ "$(ulimit -n)" -ge $((2 * maxc)) ] || say "bench: warning: ulimit -n is $(ulimit -n); N=$((maxc - 1000)) may fail"
 
     TMP=$(mktemp -d "${TMPDIR:-/tmp}/rebound-bench.XXXXXX")
@@ -1790,6 +2098,11 @@ main() {
     if want failback-reconnect; then
         for n in $RCONNS; do est=$((est + 2 * npt * REPEAT * (20 + n / 500))); done
     fi
+    want tls-sysbench && est=$((est + 30 + 10 * $(wc -w <<<"$TLS_THREADS") * REPEAT * (TIME + 3)))
+    # TLS logins take a few ms each in phase 1 (one after another), more than plain ones.
+    if want tls-failback; then
+        for n in $TLS_RCONNS; do est=$((est + 2 * REPEAT * (20 + n / 200))); done
+    fi
     say "bench: temp dir $TMP; sections $SECTIONS; estimated duration $((est / 60 + 1)) min"
 
     build_tool holdconns mariadb
@@ -1800,13 +2113,19 @@ main() {
     probe_rebound_threads
 
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
-        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((12 + 4 * npt)))"
+        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((22 + 4 * npt)))"
     for v in $(variants); do
         VPORT[$v]=${rest%% *} rest=${rest#* }
         VPORT[relay-$v]=${rest%% *} rest=${rest#* }
     done
+    # The TLS sections' proxies, and the admin ports of their rebound processes.
+    for v in tls-term tls-termplain tls-hapass tls-rbpass haproxy-tls rebound-tls tls-term-admin \
+        tls-termplain-admin tls-rbpass-admin rebound-tls-admin; do
+        VPORT[$v]=${rest%% *} rest=${rest#* }
+    done
     REBOUND_VERSION=$(rebound_version) # before the start: make may replace the binary meanwhile
 
+    if want tls-sysbench || want tls-failback; then tls_setup; fi
     if [ "$SECTIONS" != relay ]; then
         say "bench: starting cluster"
         "$CLUSTER" start "$TMP/c" 2
@@ -1818,7 +2137,7 @@ main() {
         for p in master replica1 replica2; do
             root_sql "$p" "SET GLOBAL max_connections = GREATEST(@@max_connections, $maxc)"
         done
-        [ "$maxc" = 6000 ] || echo "--max-connections=$maxc" >"$TMP/c/master.opts"
+        [ "$maxc" = 6000 ] || echo "--max-connections=$maxc" >>"$TMP/c/master.opts"
     fi
     if want sysbench || want failback; then
         start_haproxy
@@ -1826,7 +2145,7 @@ main() {
     fi
     if want threads || want failback-reconnect; then start_variants; fi
 
-    if want sysbench || want observe || want threads; then sysbench_prepare; fi
+    if want sysbench || want observe || want threads || want tls-sysbench; then sysbench_prepare; fi
     if want sysbench; then run_sysbench_suite; fi
     if want observe; then run_observe_suite; fi
     if want threads; then run_sysbench_suite "$(running_variants "")" "threads: "; fi
@@ -1844,6 +2163,14 @@ main() {
     if want gtid-guard; then
         wait_all_up
         run_gtid_guard_suite
+    fi
+    if want tls-sysbench; then
+        wait_all_up
+        run_tls_sysbench_suite
+    fi
+    if want tls-failback; then
+        wait_all_up
+        run_tls_failback_suite
     fi
 
     if [ -n "$REBOUND_PID" ] && rebound_alive "end of run"; then
