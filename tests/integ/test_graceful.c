@@ -466,7 +466,6 @@ static void test_transactions_not_cut(void **state)
     assert_int_equal(pthread_create(&txn.th, NULL, txn_loop_run, &txn), 0);
     txn_wait_commits(&txn, TXN_WARM);
     from = master_up();
-    expect_graceful_line(from, &g);
     txn_join(&txn);
 
     failed = atomic_load(&txn.failed);
@@ -487,6 +486,7 @@ static void test_transactions_not_cut(void **state)
         fail_msg("after reconnecting: on port %d (master %d), %d of %d transactions (%s)",
                  txn.after_port, cluster_port("master"), txn.after_commits, TXN_AFTER,
                  txn.after_error);
+    expect_graceful_line(from, &g);
     assert_int_equal(g.closed, 1);
     expect_counts(&g, g.idle, g.boundary, 0); /* idle or at a COMMIT: whichever came first */
 }
