@@ -89,9 +89,12 @@ const char *conn_fail_str(enum conn_fail why);
 
 /* No more bytes will be written: close_notify for TLS (best effort), then the TCP half-close. */
 void conn_shutdown_write(struct conn *c);
-/* Close (RESET: with a TCP reset, for a client that is to learn at once) and forget the TLS
- * state. C is closed (fd -1) afterwards; closing a closed conn does nothing. */
-void conn_close(struct conn *c, bool reset);
+/* Close C and forget its TLS state (a reset one: only the TLS state). C is closed (fd -1)
+ * afterwards; closing a closed conn does nothing. */
+void conn_close(struct conn *c);
+/* Reset C's connection now (the peer learns at once) but keep its TLS state, for conn_close()
+ * to free later: a kill pass resets thousands of clients before it frees anything. */
+void conn_reset(struct conn *c);
 /* Forget C's descriptor without closing it (it is handed to someone else); TLS state goes. */
 int conn_release(struct conn *c);
 

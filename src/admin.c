@@ -776,7 +776,7 @@ static void ac_close(struct admin_conn *c, const char *why)
         nlogged--;
     if (c->conn.ssl) /* close_notify, once the handshake is done; a plain close says it all */
         conn_shutdown_write(&c->conn);
-    conn_close(&c->conn, false);
+    conn_close(&c->conn);
     if (c->ssl_ctx)
         SSL_CTX_free(c->ssl_ctx);
     LIST_REMOVE(c, link);

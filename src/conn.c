@@ -230,18 +230,21 @@ int conn_release(struct conn *c)
     return fd;
 }
 
-void conn_close(struct conn *c, bool reset)
+void conn_reset(struct conn *c)
 {
-    int fd;
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
-    if (c->fd < 0) {
-        conn_release(c);
+    if (c->fd < 0)
         return;
-    }
-    if (reset) {
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    fd = conn_release(c);
-    close(fd);
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(c->fd);
+    c->fd = -1;
+}
+
+void conn_close(struct conn *c)
+{
+    int fd = conn_release(c);
+
+    if (fd >= 0)
+        close(fd);
 }

@@ -433,7 +433,7 @@ static void unseat_server(struct session *s)
     ev_io_stop(s->w->loop, &s->down.rd);
     ev_io_stop(s->w->loop, &s->down.wr);
     ev_timer_stop(s->w->loop, &s->timer);
-    conn_close(&s->back, false);
+    conn_close(&s->back);
     observe_stream_end(&s->obs);
     s->offers_tls = false;
     s->shift = 0;
@@ -575,10 +575,10 @@ void session_drop_client(struct session *s, const char *msg)
 {
     if (session_tell_client(s, msg)) {
         conn_shutdown_write(&s->cli);
-        conn_close(&s->cli, false);
+        conn_close(&s->cli);
         return;
     }
-    conn_close(&s->cli, true); /* a reset: the client learns at once */
+    conn_reset(&s->cli); /* the client learns at once; its TLS state goes with the session */
 }
 
 /* The one teardown. With LATER, the server socket is left to the worker's close batches (a
@@ -600,7 +600,7 @@ static void end_session(struct session *s, const char *how, const char *reason, 
      * TLS error ("unexpected eof") where a plain client sees the lost connection it is. */
     if (s->cli.ssl && !conn_handshaking(&s->cli))
         conn_shutdown_write(&s->cli);
-    conn_close(&s->cli, false);
+    conn_close(&s->cli);
     free(s->up.pending);
     free(s->down.pending);
     free(s->relogin);
@@ -1194,7 +1194,7 @@ static void server_gone(struct session *s, int err)
         sess_debug(s, "%s went away before the client's login response: %s", srv->id,
                    err ? strerror(err) : "end of stream");
         ev_io_stop(s->w->loop, &s->down.rd);
-        conn_close(&s->back, false);
+        conn_close(&s->back);
         s->server_lost = true;
         if (ev < OBS__COUNT)
             server_traffic_error(srv, ev, err ? strerror(err) : "end of stream");

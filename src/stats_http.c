@@ -98,7 +98,7 @@ static void sc_close(struct stats_conn *c)
     ev_io_stop(rb_loop, &c->io);
     ev_timer_stop(rb_loop, &c->deadline);
     preauth_leave(&c->pa);
-    conn_close(&c->conn, false);
+    conn_close(&c->conn);
     sbuf_free(&c->out);
     TAILQ_REMOVE(&conns, c, link);
     free(c);
