@@ -31,6 +31,12 @@
 #             them (holdconns -r, non-blocking Connector/C), through the proxies of the threads
 #             section: time from the UP line to the last client reset, to the first new session
 #             on the master and to all N back on the master; N in BENCH_RECONNECT_CONNS.
+#   failback-graceful  BENCH_GRACEFUL_IDLE idle sessions and BENCH_GRACEFUL_BUSY sessions looping
+#             over 100-300 ms transactions (tests/bench/txnloop.c) on a backup, master restarted:
+#             through HAProxy (shutdown-backup-sessions), rebound immediate and rebound with
+#             `shutdown-backup-sessions graceful BENCH_GRACEFUL_TIME`: transactions cut, and the
+#             time from the UP line until every session is back on the master.  Runs only when
+#             BENCH_ONLY names it.
 #   gtid-guard  two rebound processes, one with `expect gtid-covers backups` on the master; the
 #             master stopped and started 5 x BENCH_REPEAT times: ms from the moment it takes
 #             logins to each one's UP line (what the guard's extra query costs a return).
@@ -74,6 +80,8 @@
 #   BENCH_KEEP=1        keep the temp dir (configs, logs) instead of deleting it
 #   BENCH_TLS_THREADS=64          sysbench client threads of tls-sysbench
 #   BENCH_TLS_RECONNECT_CONNS=5000   tls-failback session counts (BENCH_QUICK: 100)
+#   BENCH_GRACEFUL_IDLE=500 BENCH_GRACEFUL_BUSY=500   failback-graceful sessions (QUICK: 50 + 50)
+#   BENCH_GRACEFUL_TIME=5s        failback-graceful: rebound's graceful TIME
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -84,10 +92,13 @@ CMDLINE="$0 $*"
 
 # Defaults; BENCH_QUICK=1 shortens them, explicit BENCH_* variables still win.
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
-    d_repeat=1 d_time=3 d_conns="100" d_mem=1000 d_rconns="100" d_trconns="100"
+    d_repeat=1 d_time=3 d_conns="100" d_mem=1000 d_rconns="100" d_trconns="100" d_gf=50
 else
     d_repeat=3 d_time=10 d_conns="100 1000 5000" d_mem=3000 d_rconns="1000 5000 9000" d_trconns="5000"
+    d_gf=500
 fi
+GF_IDLE=${BENCH_GRACEFUL_IDLE:-$d_gf} GF_BUSY=${BENCH_GRACEFUL_BUSY:-$d_gf}
+GF_TIME=${BENCH_GRACEFUL_TIME:-5s}
 REPEAT=${BENCH_REPEAT:-$d_repeat} TIME=${BENCH_TIME:-$d_time} CONNS=${BENCH_CONNS:-$d_conns}
 MEM_CONNS=${BENCH_MEM_CONNS:-$d_mem}
 THREADS=${BENCH_THREADS:-"8 64"}
@@ -98,7 +109,7 @@ TLS_THREADS=${BENCH_TLS_THREADS:-64}
 TLS_RCONNS=${BENCH_TLS_RECONNECT_CONNS:-$d_trconns}
 ALL_SECTIONS="sysbench,observe,threads,relay,memory,failover,failback,failback-reconnect,gtid-guard"
 # Sections that run only when BENCH_ONLY names them.
-EXTRA_SECTIONS="tls-sysbench,tls-failback"
+EXTRA_SECTIONS="tls-sysbench,tls-failback,failback-graceful"
 SECTIONS=${BENCH_ONLY:-$ALL_SECTIONS}
 TESTS="oltp_point_select oltp_read_only"
 PATHS="direct haproxy rebound"
@@ -115,7 +126,7 @@ MASTER_PORT='' REPLICA1_PORT='' REPLICA2_PORT='' MASTER_PID='' # from cluster.en
 # Processes of the observe, memory, failover and gtid-guard sections (some set only through
 # printf -v).
 # shellcheck disable=SC2034
-OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID='' TINY_PID='' GG_OFF_PID='' GG_ON_PID=''
+OBS_PID='' MEM_PID='' FO_HA_PID='' FO_RB_PID='' TINY_PID='' GG_OFF_PID='' GG_ON_PID='' GF_PID='' TXN_PID=''
 # Proxies with an explicit thread count (threads, failback-reconnect: "haproxy-t2", ...; relay:
 # "relay-haproxy-t2", ...), by name: pid (empty once stopped) and listening port.
 declare -A VPID VPORT
@@ -129,6 +140,8 @@ declare -A MEM        # "proxy/metric" -> value, idle-session memory
 declare -A RC         # "variant/N/metric" -> space-separated values, failback-reconnect results
 declare -A RL         # "path/metric" -> space-separated values, relay results
 declare -A TLS        # TLS sections: "what" -> value (checks of which side is TLS, counters)
+declare -A GF         # "proxy/metric" -> space-separated values, failback-graceful results
+GF_LOG_LINES=''
 
 # True when section $1 was selected (BENCH_ONLY).
 want() { [[ ",$SECTIONS," == *",$1,"* ]]; }
@@ -162,7 +175,7 @@ cleanup() {
     trap - EXIT INT TERM
     local v
     for v in HOLD_PID LOOP_PID HAPROXY_PID REBOUND_PID OBS_PID MEM_PID FO_HA_PID FO_RB_PID TINY_PID \
-        GG_OFF_PID GG_ON_PID; do
+        GG_OFF_PID GG_ON_PID GF_PID TXN_PID; do
         [ -n "${!v}" ] && stop_pid "${!v}"
     done
     for v in "${!VPID[@]}"; do
@@ -272,6 +285,114 @@ extra_alive() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# failback-graceful: what a failback does to sessions in the middle of their work.
+
+gf_add() { GF["$1"]="${GF["$1"]:-} $2"; }
+gf_note() {
+    case "; ${GF["$1/note"]:-}; " in *"; $2; "*) return 0 ;; esac
+    GF["$1/note"]="${GF["$1/note"]:+${GF["$1/note"]}; }$2"
+}
+
+# One round through proxy NAME (haproxy, rebound or rebound-graceful) listening on PORT, whose
+# log is LOG: the master stopped, txnloop's sessions opened on a backup and busy for a second,
+# the master started; the transactions cut and the ms from the UP line until all are back.
+gf_round() {
+    local name=$1 port=$2 log=$3 off i out up_line up all
+    say "bench: failback-graceful $name: stopping master"
+    off=$(line_count "$log")
+    "$CLUSTER" stop-one "$TMP/c" master
+    if ! wait_line "$log" "$off" "Server rw/master is DOWN" 30 >/dev/null; then
+        gf_note "$name" "master never marked DOWN"
+        start_master
+        wait_all_up
+        return 0
+    fi
+    "$TMP/txnloop" -P "$port" -m "$MASTER_PORT" -i "$GF_IDLE" -b "$GF_BUSY" -w 60 \
+        >"$TMP/txn.out" 2>"$TMP/txn.err" &
+    TXN_PID=$!
+    for ((i = 0; i < 2000; i++)); do
+        grep -qx ready "$TMP/txn.out" 2>/dev/null && break
+        kill -0 "$TXN_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! grep -qx ready "$TMP/txn.out" 2>/dev/null; then
+        gf_note "$name" "sessions not opened on a backup: $(tail -n 2 "$TMP/txn.err" | tr '\n' ' ')"
+        stop_pid "$TXN_PID"
+        TXN_PID=
+        start_master
+        wait_all_up
+        return 0
+    fi
+    sleep 1 # transactions under way
+    say "bench: failback-graceful $name: starting master"
+    start_master
+    # txnloop bounds its own wait (-w 60); this loop is the watchdog on top of it.
+    for ((i = 0; i < 900; i++)); do
+        kill -0 "$TXN_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_pid "$TXN_PID"
+    TXN_PID=
+    out=$(cat "$TMP/txn.out")
+    for i in committed cut begin_errors failures longest_txn_ms; do
+        gf_add "$name/$i" "$(sed -n "s/^$i=//p" <<<"$out")"
+    done
+    if up_line=$(wait_line "$log" "$off" "Server rw/master is UP" 5); then
+        up=$(line_epoch "$up_line")
+        all=$(sed -n 's/^all_master=//p' <<<"$out")
+        gf_add "$name/all" "$(awk -v a="$up" -v b="$all" 'BEGIN { if (b + 0 > 0) printf "%.0f", b - a * 1000 }')"
+        [ "${all:-0}" != 0 ] || gf_note "$name" "not every session back on the master within 60 s"
+    else
+        gf_note "$name" "no UP line"
+    fi
+    say "bench:   $name: $(tr '\n' ' ' <<<"$out")"
+    wait_all_up
+}
+
+run_graceful_suite() {
+    local rep name port log conf="$TMP/rebound-graceful.conf" glog="$TMP/graceful-health.log"
+    write_rebound_cfg "$conf" "${VPORT[rebound-graceful]}" "$glog" "" "" "" "" "graceful $GF_TIME"
+    spawn_rebound rebound-graceful GF_PID "${VPORT[rebound-graceful]}" || return 0
+    for ((rep = 1; rep <= REPEAT; rep++)); do
+        for name in rebound-graceful haproxy rebound; do
+            case $name in
+            haproxy) port=$HA_PORT log=$TMP/haproxy.log ;;
+            rebound) port=$RB_PORT log=$TMP/health.log ;;
+            *) port=${VPORT[rebound-graceful]} log=$glog ;;
+            esac
+            [ "$name" != rebound ] || [ -n "$REBOUND_PID" ] || continue
+            gf_round "$name" "$port" "$log"
+        done
+    done
+    # rebound's own account of its graceful passes, for the report.
+    GF_LOG_LINES=$(grep -F 'gracefully within' "$glog" | sed 's/^[^ ]* /    /' || true)
+    stop_extra GF_PID rebound-graceful
+}
+
+report_graceful() {
+    local name
+    echo
+    echo "failback-graceful: $GF_IDLE idle + $GF_BUSY busy sessions (100-300 ms transactions in a loop) on a"
+    echo "backup, master restarted. 'cut' = transactions that had begun and failed before their COMMIT's"
+    echo "answer (summed over runs); 'at BEGIN' = sessions closed between two transactions; 'all back' = ms"
+    echo "from the proxy's UP line until the last session is back on the master (median, then every run);"
+    echo "'longest' = the longest transaction (ms, median). rebound-graceful has shutdown-backup-sessions"
+    echo "graceful $GF_TIME; rebound and HAProxy close every backup session at once."
+    printf '%-17s | %9s | %5s | %9s | %-28s | %7s | %s\n' proxy committed cut "at BEGIN" "all back ms: median (runs)" longest "failed logins"
+    for name in rebound-graceful rebound haproxy; do
+        printf '%-17s | %9s | %5s | %9s | %-28s | %7s | %s\n' "$name" \
+            "$(sum "${GF["$name/committed"]:-}")" "$(sum "${GF["$name/cut"]:-}")" \
+            "$(sum "${GF["$name/begin_errors"]:-}")" \
+            "$(median "${GF["$name/all"]:-}") (${GF["$name/all"]# })" \
+            "$(median "${GF["$name/longest_txn_ms"]:-}")" "$(sum "${GF["$name/failures"]:-}")"
+    done
+    for name in rebound-graceful rebound haproxy; do
+        [ -z "${GF["$name/note"]:-}" ] || echo "  $name: ${GF["$name/note"]}"
+    done
+    [ -z "$GF_LOG_LINES" ] || printf '  rebound-graceful health log:\n%s\n' "$GF_LOG_LINES"
+}
+
+# ---------------------------------------------------------------------------------------------
 # Setup.
 
 # Build tests/bench/NAME.c into $TMP/NAME with the project's warnings as errors; `mariadb`: link
@@ -331,7 +452,7 @@ defaults
     retries 2
 listen rw
     bind 127.0.0.1:$2 ${5:-}
-    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions on-marked-down shutdown-sessions ${6:-}
+    server master   127.0.0.1:$MASTER_PORT check on-marked-up shutdown-backup-sessions ${8:-} on-marked-down shutdown-sessions ${6:-}
     server replica1 127.0.0.1:$REPLICA1_PORT check backup ${6:-}
     server replica2 127.0.0.1:$REPLICA2_PORT check backup ${6:-}
 EOF
@@ -1752,6 +1873,7 @@ report() {
     want gtid-guard && report_gtid_guard
     want tls-sysbench && report_tls_sysbench
     want tls-failback && report_tls_failback
+    want failback-graceful && report_graceful
     [ -z "$MASTER_PORT" ] || echo "  (master :$MASTER_PORT, replica1 :$REPLICA1_PORT, replica2 :$REPLICA2_PORT)"
     if [ ${#REBOUND_PROBLEMS[@]} -gt 0 ]; then
         echo
@@ -2103,6 +2225,7 @@ main() {
     if want tls-failback; then
         for n in $TLS_RCONNS; do est=$((est + 2 * REPEAT * (20 + n / 200))); done
     fi
+    want failback-graceful && est=$((est + 3 * REPEAT * (25 + (GF_IDLE + GF_BUSY) / 100)))
     say "bench: temp dir $TMP; sections $SECTIONS; estimated duration $((est / 60 + 1)) min"
 
     build_tool holdconns mariadb
@@ -2110,17 +2233,18 @@ main() {
     build_tool tinyserver
     build_tool pingpong
     build_tool resetfloor
+    want failback-graceful && build_tool txnloop mariadb
     probe_rebound_threads
 
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
-        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((22 + 4 * npt)))"
+        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((23 + 4 * npt)))"
     for v in $(variants); do
         VPORT[$v]=${rest%% *} rest=${rest#* }
         VPORT[relay-$v]=${rest%% *} rest=${rest#* }
     done
     # The TLS sections' proxies, and the admin ports of their rebound processes.
     for v in tls-term tls-termplain tls-hapass tls-rbpass haproxy-tls rebound-tls tls-term-admin \
-        tls-termplain-admin tls-rbpass-admin rebound-tls-admin; do
+        tls-termplain-admin tls-rbpass-admin rebound-tls-admin rebound-graceful; do
         VPORT[$v]=${rest%% *} rest=${rest#* }
     done
     REBOUND_VERSION=$(rebound_version) # before the start: make may replace the binary meanwhile
@@ -2139,7 +2263,7 @@ main() {
         done
         [ "$maxc" = 6000 ] || echo "--max-connections=$maxc" >>"$TMP/c/master.opts"
     fi
-    if want sysbench || want failback; then
+    if want sysbench || want failback || want failback-graceful; then
         start_haproxy
         start_rebound
     fi
@@ -2171,6 +2295,10 @@ main() {
     if want tls-failback; then
         wait_all_up
         run_tls_failback_suite
+    fi
+    if want failback-graceful; then
+        wait_all_up
+        run_graceful_suite
     fi
 
     if [ -n "$REBOUND_PID" ] && rebound_alive "end of run"; then
