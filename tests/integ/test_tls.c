@@ -586,6 +586,11 @@ static void four_combinations(const char *user, const char *pass)
         snprintf(what, sizeof(what), "%s as %s", combos[i].what, user);
         expect_sides(m, combos[i].client_tls, combos[i].server_tls, what);
         assert_int_equal(client_query_int(m, "SELECT 41 + 1"), 42);
+        /* COM_CHANGE_USER passes through unchanged, after the login's renumbering is over. */
+        if (mysql_change_user(m, user, pass, "appdb"))
+            fail_msg("%s: COM_CHANGE_USER failed: %s", what, mysql_error(m));
+        expect_sides(m, combos[i].client_tls, combos[i].server_tls, what);
+        assert_int_equal(client_query_int(m, "SELECT DATABASE() = 'appdb'"), 1);
         release(m);
     }
     expect_metric_above("rebound_tls_handshakes_total", "side=\"client\"", client_hs + 1);
