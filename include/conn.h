@@ -70,6 +70,10 @@ ssize_t conn_write(struct conn *c, const void *buf, size_t n);
 /* After -1 from conn_read/conn_write (or read/write): did the operation only have to wait
  * (EAGAIN and the like), rather than fail? */
 bool conn_again(void);
+/* Write the last N bytes of BUF before conn_shutdown_write(): held back by the kernel so that
+ * they leave with the FIN, in one segment (a kill pass telling thousands of clients why sends
+ * no more packets than resetting them). The count taken, or -1 as conn_write. */
+ssize_t conn_write_last(struct conn *c, const void *buf, size_t n);
 /* Does TLS hold decrypted bytes no readiness event will announce? */
 bool conn_pending(const struct conn *c);
 

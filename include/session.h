@@ -104,9 +104,6 @@ void session_peer_str(const struct session *s, char *buf, size_t len);
 /* Is S idle between commands: logged in, no command pending, no transaction open, no byte
  * in flight either way (as far as its stream can be read)? */
 bool session_idle(const struct session *s);
-/* If S is idle, tell its client why it is about to be closed: an ERR packet (1927, SQLSTATE
- * 70100, MSG) that its next command reads as the answer. Best effort; true if it was sent. */
-bool session_tell_client(struct session *s, const char *msg);
 /* Close S, idle, the way a server ends a session: MSG in an ERR packet, then the close. */
 void session_close_told(struct session *s, const char *msg, const char *reason);
 /* The client learns now that S ends, ahead of session_condemn(): an idle one reads MSG in an

@@ -13,6 +13,8 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -114,6 +116,17 @@ ssize_t conn_write(struct conn *c, const void *buf, size_t n)
         return -1;
     }
     return -1;
+}
+
+ssize_t conn_write_last(struct conn *c, const void *buf, size_t n)
+{
+    int one = 1;
+
+    if (!c->ssl)
+        return send(c->fd, buf, n, MSG_MORE | MSG_NOSIGNAL);
+    /* TLS writes records itself: cork the socket; the FIN (close_notify before it) flushes. */
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &one, sizeof(one));
+    return conn_write(c, buf, n);
 }
 
 bool conn_again(void)

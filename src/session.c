@@ -538,7 +538,10 @@ bool session_idle(const struct session *s)
            !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
 }
 
-bool session_tell_client(struct session *s, const char *msg)
+/* If S is idle, tell its client why it is about to be closed: an ERR packet (1927, SQLSTATE
+ * 70100, MSG) that its next command reads as the answer, held for the FIN the caller sends
+ * next (conn_write_last). Best effort; true if it was sent. */
+static bool session_tell_client(struct session *s, const char *msg)
 {
     uint8_t pkt[400];
     size_t n;
@@ -552,7 +555,7 @@ bool session_tell_client(struct session *s, const char *msg)
     if (!n)
         return false;
     if (s->obs.z.algo == OBS_Z_NONE)
-        return conn_write(&s->cli, pkt + OBS_Z_HEADER_LEN, n) == (ssize_t)n;
+        return conn_write_last(&s->cli, pkt + OBS_Z_HEADER_LEN, n) == (ssize_t)n;
     /* A compressed session: the ERR goes in a compressed packet of its own, stored as is
      * (length before compression 0), the first of the answer (compressed sequence id 1). */
     pkt[0] = (uint8_t)n;
@@ -561,7 +564,7 @@ bool session_tell_client(struct session *s, const char *msg)
     pkt[3] = 1;
     pkt[4] = pkt[5] = pkt[6] = 0;
     n += OBS_Z_HEADER_LEN;
-    return conn_write(&s->cli, pkt, n) == (ssize_t)n;
+    return conn_write_last(&s->cli, pkt, n) == (ssize_t)n;
 }
 
 void session_close_told(struct session *s, const char *msg, const char *reason)

@@ -370,7 +370,7 @@ run_graceful_suite() {
 }
 
 report_graceful() {
-    local name
+    local name all
     echo
     echo "failback-graceful: $GF_IDLE idle + $GF_BUSY busy sessions (100-300 ms transactions in a loop) on a"
     echo "backup, master restarted. 'cut' = transactions that had begun and failed before their COMMIT's"
@@ -380,10 +380,10 @@ report_graceful() {
     echo "graceful $GF_TIME; rebound and HAProxy close every backup session at once."
     printf '%-17s | %9s | %5s | %9s | %-28s | %7s | %s\n' proxy committed cut "at BEGIN" "all back ms: median (runs)" longest "failed logins"
     for name in rebound-graceful rebound haproxy; do
+        all=${GF["$name/all"]:-}
         printf '%-17s | %9s | %5s | %9s | %-28s | %7s | %s\n' "$name" \
             "$(sum "${GF["$name/committed"]:-}")" "$(sum "${GF["$name/cut"]:-}")" \
-            "$(sum "${GF["$name/begin_errors"]:-}")" \
-            "$(median "${GF["$name/all"]:-}") (${GF["$name/all"]# })" \
+            "$(sum "${GF["$name/begin_errors"]:-}")" "$(median "$all") (${all# })" \
             "$(median "${GF["$name/longest_txn_ms"]:-}")" "$(sum "${GF["$name/failures"]:-}")"
     done
     for name in rebound-graceful rebound haproxy; do
