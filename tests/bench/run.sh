@@ -350,11 +350,16 @@ gf_round() {
 }
 
 run_graceful_suite() {
-    local rep name port log conf="$TMP/rebound-graceful.conf" glog="$TMP/graceful-health.log"
+    local rep name port log i conf="$TMP/rebound-graceful.conf" glog="$TMP/graceful-health.log"
     write_rebound_cfg "$conf" "${VPORT[rebound-graceful]}" "$glog" "" "" "" "" "graceful $GF_TIME"
     spawn_rebound rebound-graceful GF_PID "${VPORT[rebound-graceful]}" || return 0
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for name in rebound-graceful haproxy rebound; do
+            # wait_all_up knows the main proxies only: rebound-graceful must have the master back too.
+            for ((i = 0; i < 400; i++)); do
+                [ "$(master_state "$glog")" = UP ] && break
+                sleep 0.1
+            done
             case $name in
             haproxy) port=$HA_PORT log=$TMP/haproxy.log ;;
             rebound) port=$RB_PORT log=$TMP/health.log ;;

@@ -156,7 +156,9 @@ static void *session(void *arg)
     unsigned where;
 
     mysql_thread_init();
-    where = login(&m);
+    /* A login may time out while a thousand others go on: a few more tries before giving up. */
+    for (int tries = 0; (where = login(&m)) == 0 && tries < 5; tries++)
+        sleep_ms(RETRY_MS);
     if (where == 0 || where == master_port)
         atomic_store(&phase1_failed, 1);
     atomic_fetch_add(&ready_count, 1);
