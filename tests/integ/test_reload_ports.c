@@ -254,7 +254,7 @@ static void stats_end_held(int fd, int64_t began)
 }
 
 /* GET /metrics on PORT: the HTTP status, -1 when nothing answers. */
-static int stats_get(int port)
+static int metrics_status(int port)
 {
     int fd = stats_begin(port);
 
@@ -269,7 +269,7 @@ static int stats_begin_accepted(int port)
 {
     int fd = stats_begin(port);
 
-    if (fd >= 0 && stats_get(port) != 200) {
+    if (fd >= 0 && metrics_status(port) != 200) {
         close(fd);
         return -1;
     }
@@ -424,7 +424,7 @@ static void test_ports_moved(void **state)
     (void)state;
 
     start(&p);
-    assert_int_equal(stats_get(p.stats), 200);
+    assert_int_equal(metrics_status(p.stats), 200);
     assert_non_null(held_admin = client_connect(p.admin, "admin", ADMIN_PW, NULL, 5));
     from = file_size(fx.router.err);
     p.admin = free_port();
@@ -437,7 +437,7 @@ static void test_ports_moved(void **state)
     assert_int_equal(client_query(held_admin, "SELECT COUNT(*) FROM sessions"), 0);
     mysql_close(held_admin);
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
-    assert_int_equal(stats_get(p.stats), 200);
+    assert_int_equal(metrics_status(p.stats), 200);
     assert_true(refused(old_admin));
     assert_true(refused(old_stats));
     snprintf(line, sizeof(line), "admin: accepting on 127.0.0.1:%d", p.admin);
@@ -462,7 +462,7 @@ static void test_ports_switched_on_and_off(void **state)
     p.stats = stats;
     assert_true(reload(&p, "reloaded"));
     assert_true(admin_works(admin, "admin", ADMIN_PW));
-    assert_int_equal(stats_get(stats), 200);
+    assert_int_equal(metrics_status(stats), 200);
     memset(&p, 0, sizeof(p));
     assert_true(reload(&p, "reloaded"));
     assert_true(refused(admin));
@@ -494,7 +494,7 @@ static void test_taken_port_rejects_reload(void **state)
     reload_refused(&q, stats_line, what);
     assert_true(refused(other));
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
-    assert_int_equal(stats_get(p.stats), 200);
+    assert_int_equal(metrics_status(p.stats), 200);
     close(fd);
 }
 
