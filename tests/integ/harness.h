@@ -17,8 +17,16 @@
 #define HARNESS_TIMED_OUT (-2)
 
 /* Client error numbers the tests look for (errmsg.h of Connector/C). */
-#define CLIENT_GONE_ERROR 2006 /* server has gone away */
-#define CLIENT_LOST_ERROR 2013 /* lost connection during query */
+#define CLIENT_GONE_ERROR   2006 /* server has gone away */
+#define CLIENT_LOST_ERROR   2013 /* lost connection during query */
+#define ROUTER_CLOSED_ERROR 1927 /* rebound's ERR to an idle client it closes, with the reason */
+
+/* Did a query fail because rebound closed its session: an idle one reads rebound's ERR 1927
+ * saying why, a busy one sees a lost connection (2013/2006)? */
+static inline bool closed_by_router(int err)
+{
+    return err == ROUTER_CLOSED_ERROR || err == CLIENT_LOST_ERROR || err == CLIENT_GONE_ERROR;
+}
 
 /* ---- time and files ---- */
 

@@ -298,7 +298,7 @@ static void failback_ran(long from)
                         LOG_WAIT_MS);
     for (int i = 0; i < HELD; i++) {
         int err = client_query(fx.held[i], "SELECT 1");
-        if (err != CLIENT_LOST_ERROR && err != CLIENT_GONE_ERROR)
+        if (!closed_by_router(err))
             fail_msg("backup session %d survived the master's return: %d", i, err);
     }
     expect_clients_on(cluster_port("master"), "the master is back");
