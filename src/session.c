@@ -19,8 +19,8 @@
  * TLS: cli and back are conns (conn.c), each plain or TLS. A listener that terminates TLS
  * offers it in the greeting it relays, answers the client's SSLRequest itself and runs the
  * handshake; rebound talks TLS to a server when its `ssl` says so, sending the SSLRequest
- * itself. Until then the login's first packet is read exactly (tls_login_read_cb), so no byte
- * of a ClientHello is taken for MySQL. When only one side is TLS, the login's sequence ids
+ * itself (session_tls.c). Until then the login's first packet is read exactly, so no
+ * byte of a ClientHello is taken for MySQL. When only one side is TLS, the login's sequence ids
  * differ by one between the two sides (the SSLRequest), renumbered until the login is over.
  * The stream follower always sees the client's side, decrypted.
  *
@@ -30,6 +30,7 @@
  * the workers are parked (reload, the admin port's views and KILL).
  */
 #include "session.h"
+#include "session_int.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -54,7 +55,6 @@
 #include "worker.h"
 
 #define ERR_NO_SERVER         1105 /* ER_UNKNOWN_ERROR: clients reject client-range codes from a server */
-#define ERR_SECURE_TRANSPORT  3159 /* ER_SECURE_TRANSPORT_REQUIRED: a plain client, TLS required */
 #define ERR_CONNECTION_KILLED 1927 /* ER_CONNECTION_KILLED: "Connection was killed" */
 /* How many times `timeout greeting` a session waits for a server that greets others meanwhile. */
 #define GREETING_PATIENCE 4
@@ -71,21 +71,13 @@ struct relogin {
     uint8_t response[];
 };
 
-/* Bytes the destination did not accept yet. */
-struct pending {
-    size_t len, off;
-    char data[];
-};
-
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+void session_up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
+void session_down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents);
-static bool tls_in_play(const struct session *s);
 static void boundary_check(struct session *s);
 static bool dispatch(struct session *s, uint64_t exclude);
 
@@ -101,8 +93,8 @@ bool session_has_traffic(const struct session *s)
 
 /* Send the client an ERR packet (sequence id SEQ, error CODE, SQLSTATE or NULL) and close: the
  * client sees a MySQL error with our message instead of a bare disconnect. */
-static void refuse_with(struct session *s, uint8_t seq, uint16_t code, const char *sqlstate,
-                        const char *msg)
+void session_refuse_with(struct session *s, uint8_t seq, uint16_t code, const char *sqlstate,
+                         const char *msg)
 {
     uint8_t pkt[512];
     size_t n = mysql_err_packet(pkt, sizeof(pkt), seq, code, sqlstate, msg);
@@ -117,7 +109,7 @@ static void refuse_with(struct session *s, uint8_t seq, uint16_t code, const cha
 static void refuse(struct session *s, const char *msg)
 {
     /* A client whose login was being moved waits for the answer to its response (seq 2). */
-    refuse_with(s, s->relogin && s->relogin->moving ? 2 : 0, ERR_NO_SERVER, NULL, msg);
+    session_refuse_with(s, s->relogin && s->relogin->moving ? 2 : 0, ERR_NO_SERVER, NULL, msg);
 }
 
 void session_peer_str(const struct session *s, char *buf, size_t len)
@@ -194,7 +186,7 @@ void session_new(struct worker *w, struct listener *l, int cfd, const struct soc
     conn_init(&s->back, -1);
     s->started = s->c_last = s->s_last = ev_now(w->loop);
     TAILQ_INSERT_TAIL(&w->sessions, s, w_link);
-    ev_init(&s->up.rd, up_read_cb);
+    ev_init(&s->up.rd, session_up_read_cb);
     ev_init(&s->up.wr, connect_cb);
     ev_init(&s->down.rd, greeting_cb);
     ev_init(&s->down.wr, down_write_cb);
@@ -318,7 +310,7 @@ static void unqueue(struct session *s)
     bump(&t->nqueued, -1);
     ev_timer_stop(s->w->loop, &s->timer);
     ev_io_stop(s->w->loop, &s->up.rd);
-    ev_set_cb(&s->up.rd, up_read_cb);
+    ev_set_cb(&s->up.rd, session_up_read_cb);
     s->state = SESS_CONNECTING;
 }
 
@@ -385,7 +377,7 @@ void session_serve_queue(struct server *srv, int slot)
 /* S's client sent its login response: its server works on S's login again until it answers,
  * and that counts as one of its slots. Taken whether or not one is free (the session is past
  * the queue): it holds back new connects, not this login. */
-static void take_slot(struct session *s)
+void session_take_slot(struct session *s)
 {
     if (s->connect_slot)
         return;
@@ -789,7 +781,8 @@ static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_stop(loop, w);
     ev_set_cb(&s->up.wr, up_write_cb);
     ev_io_set(&s->up.wr, s->back.fd, EV_WRITE);
-    ev_set_cb(&s->up.rd, tls_in_play(s) && !s->relogin ? tls_login_read_cb : up_read_cb);
+    ev_set_cb(&s->up.rd, session_tls_in_play(s) && !s->relogin ? session_tls_login_read_cb
+                                                               : session_up_read_cb);
     ev_io_set(&s->up.rd, s->cli.fd, EV_READ);
     ev_set_cb(&s->down.rd, greeting_cb);
     ev_io_set(&s->down.rd, s->back.fd, EV_READ);
@@ -936,7 +929,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* Arm W on C's descriptor for the event C waits for: EV_READ or EV_WRITE whatever W is for
  * (a TLS read may have to wait until the socket takes a write, and a TLS write for a read). */
-static void watch(struct session *s, ev_io *w, const struct conn *c)
+void session_watch(struct session *s, ev_io *w, const struct conn *c)
 {
     if (w->fd != c->fd || (w->events & (EV_READ | EV_WRITE)) != c->want) {
         ev_io_stop(s->w->loop, w);
@@ -953,11 +946,11 @@ static struct conn *flow_src(struct session *s, const struct flow *f)
 
 /* Read F's source again: its watcher waits for what the source waits for, and bytes TLS holds
  * already decrypted (which no readiness event announces) are read in the next loop turn. */
-static void resume_reading(struct session *s, struct flow *f)
+void session_resume_reading(struct session *s, struct flow *f)
 {
     struct conn *src = flow_src(s, f);
 
-    watch(s, &f->rd, src);
+    session_watch(s, &f->rd, src);
     if (conn_pending(src))
         ev_feed_event(s->w->loop, &f->rd, EV_READ);
 }
@@ -976,7 +969,7 @@ static int keep_pending(struct session *s, struct flow *f, const struct conn *ds
     f->pending->off = 0;
     memcpy(f->pending->data, buf, n);
     ev_io_stop(s->w->loop, &f->rd);
-    watch(s, &f->wr, dst);
+    session_watch(s, &f->wr, dst);
     return 0;
 }
 
@@ -993,7 +986,7 @@ static void flow_eof(struct session *s, struct flow *f, struct conn *dst)
 
 /* Pass the N bytes just read into scratch on to F's destination DST; what it does not
  * take waits in F's pending buffer. Returns -1 if the session was closed. */
-static int pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n, const char *what)
+int session_pass_on(struct session *s, struct flow *f, struct conn *dst, size_t n, const char *what)
 {
     ssize_t w = conn_write(dst, s->w->scratch, n);
 
@@ -1033,7 +1026,7 @@ static void start_relay(struct session *s, size_t n, enum mysql_greeting_kind ki
     s->down.pending = NULL;
     s->state = SESS_RELAY;
     release_slot(s);
-    ev_set_cb(&s->down.rd, down_read_cb);
+    ev_set_cb(&s->down.rd, session_down_read_cb);
     ev_io_start(s->w->loop, &s->up.rd);
     ev_timer_stop(s->w->loop, &s->timer);
     ev_timer_set(&s->timer, login < idle ? (login > 0 ? login : 0) : idle, 0);
@@ -1063,7 +1056,7 @@ static void login_moved(struct session *s, size_t n)
     len = login_auth_switch((uint8_t *)s->w->scratch, SCRATCH_SIZE, 2, rl->r.plugin, scramble);
     observe_server_bytes(&s->obs, (uint8_t *)s->w->scratch, len); /* what the client sees */
     sess_debug(s, "login moved to %s: the client answers its scramble", s->server->id);
-    if (pass_on(s, &s->down, &s->cli, len, "client write error") < 0)
+    if (session_pass_on(s, &s->down, &s->cli, len, "client write error") < 0)
         return;
     server_traffic_ok(s->server);
 }
@@ -1087,7 +1080,7 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
         s->offers_tls = login_greeting_offers_tls(p, n);
         /* Offered when rebound terminates; not when it talks TLS to the server itself
          * (the client then talks plain to rebound); else as the server says. */
-        if (tls_in_play(s))
+        if (session_tls_in_play(s))
             login_greeting_set_tls(p, n, s->listener->conf->tls_mode != TLS_PASSTHROUGH);
     }
     start_relay(s, n, kind);
@@ -1095,7 +1088,7 @@ static void greeted(struct session *s, size_t n, enum mysql_greeting_kind kind, 
      * (and nothing is counted then). */
     observe_stream_start(&s->obs, true, !srv->conf->backup);
     s->greeting_len = n;
-    if (pass_on(s, &s->down, &s->cli, n, "client write error") < 0)
+    if (session_pass_on(s, &s->down, &s->cli, n, "client write error") < 0)
         return;
     if (kind == MYSQL_GREETING_OK)
         server_traffic_ok(srv);
@@ -1171,7 +1164,7 @@ static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents)
  * response is in, should the server go away now. */
 static bool response_awaited(const struct session *s)
 {
-    return s->state == SESS_RELAY && s->obs.followed && !tls_in_play(s) && !s->login_seen &&
+    return s->state == SESS_RELAY && s->obs.followed && !session_tls_in_play(s) && !s->login_seen &&
            !s->logged_in && s->up.bytes == 0 && s->down.bytes == s->greeting_len &&
            !s->up.pending && !s->down.pending && !s->up.eof && !s->down.eof;
 }
@@ -1222,7 +1215,7 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
         if (!conn_again())
             session_close(s, side);
         else if (dst->ssl)
-            watch(s, &f->wr, dst); /* TLS may wait for a read to go on writing */
+            session_watch(s, &f->wr, dst); /* TLS may wait for a read to go on writing */
         return;
     }
     p->off += (size_t)w;
@@ -1232,7 +1225,7 @@ static void drain(struct session *s, struct flow *f, struct conn *dst, const cha
     f->pending = NULL;
     ev_io_stop(s->w->loop, &f->wr);
     if (!f->eof) {
-        resume_reading(s, f);
+        session_resume_reading(s, f);
         if (f == &s->down)
             boundary_check(s); /* the answer's last bytes reached the client */
         return;
@@ -1315,7 +1308,7 @@ static void relay_client_answer(struct session *s, size_t n)
     mysql_wbuf_free(&w);
     rl->asked = false;
     s->shift = 2;
-    pass_on(s, &s->up, &s->back, len, "server write error");
+    session_pass_on(s, &s->up, &s->back, len, "server write error");
 }
 
 bool session_login_movable(const struct session *s)
@@ -1359,225 +1352,8 @@ static void login_after_loss(struct session *s, ssize_t n)
     (void)session_move_login(s, gone, "the server went away before the client's login response");
 }
 
-/* ---- TLS in the login (see the top of this file) ---- */
-
-/* Does rebound take part in S's TLS: its listener terminates, or its server gets TLS from
- * rebound whatever the client does? Otherwise the client's TLS, if any, passes through. */
-static bool tls_in_play(const struct session *s)
-{
-    return s->listener->conf->tls_mode != TLS_PASSTHROUGH ||
-           (s->server && s->server->conf->ssl == SERVER_TLS_ALWAYS);
-}
-
-/* Read the client's next login packet exactly (header, then payload) into s->held: not a
- * byte more, so that a ClientHello sent right behind an SSLRequest stays in the socket for
- * TLS. 1 once the packet is whole, 0 while it is not, -1 when S was closed. */
-static int read_login_packet(struct session *s)
-{
-    struct pending *h = s->held;
-    size_t have = h ? h->len : 0, want = MYSQL_HEADER_LEN;
-    ssize_t n;
-
-    if (have >= MYSQL_HEADER_LEN)
-        want += mysql_payload_len((const uint8_t *)h->data);
-    if (want > SCRATCH_SIZE) {
-        session_close(s, "the client's login packet is too large");
-        return -1;
-    }
-    if (!h) {
-        if (!(h = s->held = malloc(sizeof(*h) + SCRATCH_SIZE))) {
-            session_close(s, "out of memory");
-            return -1;
-        }
-        h->len = h->off = 0;
-    }
-    n = conn_read(&s->cli, h->data + have, want - have);
-    if (n == 0 || read_failed(n)) {
-        session_close(s, n == 0 ? "client closed during the login" : "client read error");
-        return -1;
-    }
-    if (n < 0) {
-        watch(s, &s->up.rd, &s->cli);
-        return 0;
-    }
-    s->c_last = ev_now(s->w->loop);
-    h->len += (size_t)n;
-    if (h->len == MYSQL_HEADER_LEN && mysql_payload_len((const uint8_t *)h->data) > 0)
-        return read_login_packet(s); /* the payload may be there already */
-    return h->len == want && h->len > MYSQL_HEADER_LEN ? 1 : 0;
-}
-
-static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
-static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
-
-/* The client asked for TLS (its SSLRequest is consumed): rebound answers as the server. */
-static void start_client_tls(struct session *s)
-{
-    SSL_CTX *ctx = s->listener->conf->ssl_ctx;
-
-    free(s->held);
-    s->held = NULL;
-    if (s->listener->conf->tls_mode == TLS_PASSTHROUGH || !ctx) {
-        session_close(s, "the client asked for TLS, which was not offered");
-        return;
-    }
-    if (s->client_tls || conn_tls_start(&s->cli, ctx, CONN_ACCEPT) < 0) {
-        session_close(s, s->client_tls ? "a second SSLRequest" : "out of memory");
-        return;
-    }
-    s->client_tls = true;
-    s->state = SESS_TLS;
-    observe_client_tls(&s->obs);
-    ev_set_cb(&s->up.rd, client_tls_cb);
-    watch(s, &s->up.rd, &s->cli);
-}
-
-/* The client's side of the TLS handshake: once done, the login response is read (over TLS). */
-static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct session *s = container_of(w, struct session, up.rd);
-    enum conn_fail why = CONN_FAIL_OTHER;
-    int r = conn_handshake(&s->cli, &why);
-    char msg[80];
-    (void)loop;
-    (void)revents;
-
-    if (r == 0) {
-        watch(s, w, &s->cli);
-        return;
-    }
-    conn_count(CONN_SIDE_CLIENT, &s->cli, r > 0, why);
-    if (r < 0) {
-        snprintf(msg, sizeof(msg), "client TLS handshake failed (%s)", conn_fail_str(why));
-        session_close(s, msg);
-        return;
-    }
-    s->c_last = ev_now(s->w->loop);
-    s->state = SESS_RELAY; /* the login, over TLS */
-    sess_debug(s, "client TLS: %s", conn_tls_str(&s->cli, msg, sizeof(msg)));
-    ev_set_cb(w, tls_login_read_cb);
-    resume_reading(s, &s->up);
-}
-
-/* The login response (held, whole) goes to the server: CLIENT_SSL and its sequence id as the
- * server link needs them; the difference to the client's numbering is shifted until the login
- * is over. Reading both ways resumes. */
-static void send_login_response(struct session *s)
-{
-    struct pending *h = s->held;
-    size_t n = h->len;
-    bool tls = s->back.ssl != NULL;
-
-    memcpy(s->w->scratch, h->data, n);
-    free(h);
-    s->held = NULL;
-    if ((tls || s->client_tls) && login_response_retls((uint8_t *)s->w->scratch, n, tls) < 0) {
-        session_close(s, "the client's login response is not one packet");
-        return;
-    }
-    s->shift = (int8_t)((s->client_tls ? 2 : 1) - (tls ? 2 : 1));
-    s->state = SESS_RELAY;
-    ev_set_cb(&s->up.rd, up_read_cb);
-    ev_set_cb(&s->down.rd, down_read_cb);
-    resume_reading(s, &s->down);
-    resume_reading(s, &s->up);
-    pass_on(s, &s->up, &s->back, n, "server write error");
-}
-
-/* Rebound asks the server to switch to TLS (an SSLRequest with the client's flags) and
- * starts the handshake; the login response waits in s->held. */
-static void start_server_tls(struct session *s)
-{
-    uint8_t req[36];
-    size_t n = login_ssl_request(req, (const uint8_t *)s->held->data, s->held->len);
-    SSL_CTX *ctx = s->server->conf->ssl_ctx;
-
-    if (!ctx || !n || write(s->back.fd, req, n) != (ssize_t)n ||
-        conn_tls_start(&s->back, ctx, CONN_CONNECT) < 0) {
-        session_close(s, "cannot ask the server for TLS");
-        return;
-    }
-    ev_io_stop(s->w->loop, &s->up.rd); /* the client waits for the server's answer anyway */
-    s->state = SESS_TLS;
-    ev_set_cb(&s->down.rd, server_tls_cb);
-    server_tls_cb(s->w->loop, &s->down.rd, 0);
-}
-
-/* The server's side of the TLS handshake, rebound as the client. A server whose TLS fails is
- * not counted against it (its health checks judge it), but the session cannot go on. */
-static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct session *s = container_of(w, struct session, down.rd);
-    enum conn_fail why = CONN_FAIL_OTHER;
-    int r = conn_handshake(&s->back, &why);
-    char msg[200];
-    (void)loop;
-    (void)revents;
-
-    if (r == 0) {
-        watch(s, w, &s->back);
-        return;
-    }
-    conn_count(CONN_SIDE_SERVER, &s->back, r > 0, why);
-    if (r < 0) {
-        snprintf(msg, sizeof(msg), "TLS handshake with %s failed (%s)", s->server->id,
-                 conn_fail_str(why));
-        session_close(s, msg);
-        return;
-    }
-    s->s_last = ev_now(s->w->loop);
-    sess_debug(s, "server TLS: %s", conn_tls_str(&s->back, msg, sizeof(msg)));
-    send_login_response(s);
-}
-
-/* The client's first login packet is whole in s->held: an SSLRequest (rebound terminates),
- * or the login response, which a `required` listener refuses in clear, and which goes to the
- * server after rebound's own TLS handshake with it when the server link is to be TLS. */
-static void tls_login(struct session *s)
-{
-    const struct conf_listen *lc = s->listener->conf;
-    const struct conf_server *sc = s->server->conf;
-    const uint8_t *p = (const uint8_t *)s->held->data;
-    size_t n = s->held->len;
-    char msg[200];
-
-    if (login_is_ssl_request(p, n)) {
-        start_client_tls(s);
-        return;
-    }
-    if (lc->tls_mode == TLS_REQUIRED && !s->client_tls) {
-        atomic_fetch_add_explicit(&conn_tally.plain_refused, 1, memory_order_relaxed);
-        snprintf(msg, sizeof(msg),
-                 "rebound: '%s' takes TLS connections only (bind ... ssl required); connect "
-                 "with TLS",
-                 lc->name);
-        refuse_with(s, (uint8_t)(p[3] + 1), ERR_SECURE_TRANSPORT, "08004", msg);
-        return;
-    }
-    s->login_seen = true;
-    take_slot(s); /* the server works on the login until it answers */
-    observe_client_bytes(&s->obs, p, n);
-    ev_io_stop(s->w->loop, &s->up.rd);
-    if (sc->ssl == SERVER_TLS_ALWAYS ||
-        (sc->ssl == SERVER_TLS_AS_CLIENT && s->client_tls && s->offers_tls))
-        start_server_tls(s);
-    else
-        send_login_response(s);
-}
-
-/* The client's side before its login response is through, when rebound takes part in TLS. */
-static void tls_login_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct session *s = container_of(w, struct session, up.rd);
-    (void)loop;
-    (void)revents;
-
-    if (read_login_packet(s) == 1)
-        tls_login(s);
-}
-
 /* The client sent something: follow it (observe), pass it on. */
-static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+void session_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
     ssize_t n = conn_read(&s->cli, s->w->scratch, SCRATCH_SIZE);
@@ -1587,11 +1363,11 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (read_failed(n))
             session_close(s, "client read error");
         else if (s->cli.ssl)
-            watch(s, w, &s->cli); /* TLS may wait for the socket to take a write */
+            session_watch(s, w, &s->cli); /* TLS may wait for the socket to take a write */
         return;
     }
     if (s->cli.ssl)
-        watch(s, w, &s->cli); /* back to EV_READ if a TLS read had to wait for EV_WRITE */
+        session_watch(s, w, &s->cli); /* back to EV_READ if a TLS read had to wait for EV_WRITE */
     if (s->server_lost) {
         login_after_loss(s, n);
         return;
@@ -1604,7 +1380,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     tally_add(&s->server->tally[s->w->index].bytes_in, (uint64_t)n);
     if (!s->login_seen && !s->logged_in) {
         keep_login(s, (size_t)n);
-        take_slot(s); /* the server works on the login until it answers */
+        session_take_slot(s); /* the server works on the login until it answers */
     }
     if (s->relogin && s->relogin->asked) {
         relay_client_answer(s, (size_t)n);
@@ -1615,7 +1391,7 @@ static void up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         session_close(s, "moving the login: a packet header cut in two");
         return;
     }
-    pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
+    session_pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
 }
 
 /* A session a graceful failback waits for that is idle now (its answer complete, outside a
@@ -1644,7 +1420,7 @@ static void report(struct session *s)
 /* The server sent something after its greeting: follow it, pass it on, then report what
  * it showed (only once the client has the bytes: a session that failed to pass them on is
  * closed, and nothing is reported for it). */
-static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+void session_down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
     ssize_t n = conn_read(&s->back, s->w->scratch, SCRATCH_SIZE);
@@ -1654,11 +1430,11 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
         if (n == 0 || read_failed(n))
             server_gone(s, n == 0 ? 0 : errno);
         else if (s->back.ssl)
-            watch(s, w, &s->back);
+            session_watch(s, w, &s->back);
         return;
     }
     if (s->back.ssl)
-        watch(s, w, &s->back);
+        session_watch(s, w, &s->back);
     s->s_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_out, (uint64_t)n);
     if (s->shift && shift_seqs(&s->srv_left, (uint8_t *)s->w->scratch, (size_t)n, s->shift) < 0) {
@@ -1677,7 +1453,7 @@ static void down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (s->logged_in)
         s->shift = 0; /* commands start at sequence id 0 on both sides */
-    if (pass_on(s, &s->down, &s->cli, (size_t)n, "client write error") < 0)
+    if (session_pass_on(s, &s->down, &s->cli, (size_t)n, "client write error") < 0)
         return;
     report(s);
     boundary_check(s);
