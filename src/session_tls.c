@@ -35,7 +35,9 @@ bool session_tls_in_play(const struct session *s)
 
 /* Read the client's next login packet exactly (header, then payload) into s->held: not a
  * byte more, so that a ClientHello sent right behind an SSLRequest stays in the socket for
- * TLS. 1 once the packet is whole, 0 while it is not, -1 when S was closed. */
+ * TLS. s->held is as large as what is read so far asks for (the header, then the packet), not
+ * a relay buffer: thousands of logins may be under way at once after a failback. 1 once the
+ * packet is whole, 0 while it is not, -1 when S was closed. */
 static int read_login_packet(struct session *s)
 {
     struct pending *h = s->held;
@@ -48,12 +50,14 @@ static int read_login_packet(struct session *s)
         session_close(s, "the client's login packet is too large");
         return -1;
     }
-    if (!h) {
-        if (!(h = s->held = malloc(sizeof(*h) + SCRATCH_SIZE))) {
-            session_close(s, "out of memory");
+    if (!h || have == MYSQL_HEADER_LEN) {
+        if (!(h = realloc(h, sizeof(*h) + want))) {
+            session_close(s, "out of memory"); /* frees s->held, still the old block */
             return -1;
         }
-        h->len = h->off = 0;
+        if (!s->held)
+            h->len = h->off = 0;
+        s->held = h;
     }
     n = conn_read(&s->cli, h->data + have, want - have);
     if (n == 0 || (n < 0 && !conn_again())) {
