@@ -175,12 +175,6 @@ static bool movable(const struct session *s)
     return !session_has_traffic(s) || session_login_movable(s);
 }
 
-/* What a client closed by pass P reads, when it was idle and can read an ERR packet. */
-static const char *client_msg(const struct kill_pass *p)
-{
-    return p->client_msg;
-}
-
 /* The sweep's first step, for one session: its client learns now (an idle one why), unless
  * the session can move. */
 static void reset_client(struct session *s, struct srv_tally *t, void *arg)
@@ -190,7 +184,7 @@ static void reset_client(struct session *s, struct srv_tally *t, void *arg)
 
     if (movable(s))
         return;
-    session_drop_client(s, client_msg(sh->p));
+    session_drop_client(s, sh->p->client_msg);
 }
 
 /* The sweep's second step, for one session of share SH: it moves (never to a victim while
@@ -246,7 +240,7 @@ static void graceful_one(struct session *s, struct srv_tally *t, void *arg)
     if (session_idle(s)) {
         sh->idle++;
         tally_add(&t->sessions_killed, 1);
-        session_close_told(s, client_msg(sh->p), sh->p->reason);
+        session_close_told(s, sh->p->client_msg, sh->p->reason);
         return;
     }
     s->graceful = sh;
@@ -277,7 +271,7 @@ void pass_graceful_boundary(struct session *s)
         if (at > sh->slowest_us)
             sh->slowest_us = at;
         tally_add(&s->server->tally[sh->w->index].sessions_killed, 1);
-        session_close_told(s, client_msg(p), p->reason);
+        session_close_told(s, p->client_msg, p->reason);
     }
     share_unhold(sh);
 }
@@ -307,7 +301,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
     TAILQ_FOREACH(s, &sh->w->sessions, w_link)
     {
         if (s->graceful == sh && usable)
-            session_drop_client(s, client_msg(p));
+            session_drop_client(s, p->client_msg);
     }
     for (s = TAILQ_FIRST(&sh->w->sessions); s; s = next) {
         next = TAILQ_NEXT(s, w_link);

@@ -74,9 +74,7 @@ struct relogin {
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void greeting_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
-void session_up_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void up_write_cb(struct ev_loop *loop, ev_io *w, int revents);
-void session_down_read_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void down_write_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void boundary_check(struct session *s);
 static bool dispatch(struct session *s, uint64_t exclude);
@@ -1388,7 +1386,7 @@ void session_up_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
     observe_client_bytes(&s->obs, (uint8_t *)s->w->scratch, (size_t)n);
     if (s->shift && shift_seqs(&s->cli_left, (uint8_t *)s->w->scratch, (size_t)n, -s->shift) < 0) {
-        session_close(s, "moving the login: a packet header cut in two");
+        session_close(s, "renumbering the login: a packet header cut in two");
         return;
     }
     session_pass_on(s, &s->up, &s->back, (size_t)n, "server write error");
@@ -1438,7 +1436,7 @@ void session_down_read_cb(struct ev_loop *loop, ev_io *w, int revents)
     s->s_last = ev_now(loop);
     tally_add(&s->server->tally[s->w->index].bytes_out, (uint64_t)n);
     if (s->shift && shift_seqs(&s->srv_left, (uint8_t *)s->w->scratch, (size_t)n, s->shift) < 0) {
-        session_close(s, "moving the login: a packet header cut in two");
+        session_close(s, "renumbering the login: a packet header cut in two");
         return;
     }
     release_slot(s); /* the server answered the login response */
