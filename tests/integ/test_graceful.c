@@ -447,11 +447,12 @@ static void txn_join(struct txn_loop *t)
 
 /* ---- 1. short transactions in a loop lose nothing ---- */
 
-/* With `graceful 5s`, a client looping over short transactions on the backup loses none at
- * failback: the first failure it sees is the ERR with the reason, on the BEGIN of a new
- * transaction; it reconnects and goes on, on the master. Without the graceful mode the pass
- * resets the session at once, almost always inside a transaction (the loop spends its time in
- * SELECT SLEEP): a 2013 on SLEEP, INSERT or COMMIT, never a 1927 on BEGIN. */
+/* With `graceful 60s` (boundaries come every 0.2 s: TIME is never reached), a client looping over
+ * short transactions on the backup loses none at failback: the first failure it sees is the ERR
+ * with the reason, on the BEGIN of a new transaction; it reconnects and goes on, on the master.
+ * Without the graceful mode the pass resets the session at once, almost always inside a transaction
+ * (the loop spends its time in SELECT SLEEP): a 2013 on SLEEP, INSERT or COMMIT, never a 1927 on
+ * BEGIN. */
 static void test_transactions_not_cut(void **state)
 {
     struct graceful_line g;
@@ -459,7 +460,7 @@ static void test_transactions_not_cut(void **state)
     int failed;
     (void)state;
 
-    start_router(1, " graceful 5s");
+    start_router(1, " graceful 60s");
     master_down();
     memset(&txn, 0, sizeof(txn));
     txn.port = fx.rw_port;
@@ -785,7 +786,8 @@ static long read_rows(MYSQL_RES *res, long n)
     return i;
 }
 
-/* `graceful 10s`, two autocommit sessions on the backup each in the middle of a 100,000-row
+/* `graceful 300s` (the results' end is the boundary, however slowly they are read: TIME is
+ * never reached), two autocommit sessions on the backup each in the middle of a 100,000-row
  * result that they read slowly: the master comes back meanwhile; each receives every row, and
  * its next query reads the ERR. Without the feature both are reset mid-result (2013 while
  * fetching, fewer rows). */
@@ -799,7 +801,7 @@ static void test_result_in_flight_delivered(void **state)
     char sql[160];
     (void)state;
 
-    start_router(1, " graceful 10s");
+    start_router(1, " graceful 300s");
     master_down();
     for (int i = 0; i < 2; i++) {
         m[i] = hold_on_replica();

@@ -822,29 +822,47 @@ static void test_graceful_failback_waits_for_commit(void **state)
 }
 
 /* Graceful failback: a transaction still open at TIME is cut then (its client reset), and the
- * log line says so; a marked session whose client leaves meanwhile counts as ended. */
+ * log line says so. */
 static void test_graceful_failback_deadline(void **state)
 {
     struct fixture *f = make_with("retries 0", "graceful 300ms");
     struct server *master = &f->l.servers[0];
-    int stuck, stuck_srv, leaving, leaving_srv;
+    int stuck, stuck_srv;
     (void)state;
 
     server_set_state(master, SRV_DOWN, &failed);
     logged_in_client(f, &stuck, &stuck_srv);
     query_ok(stuck, stuck_srv, "BEGIN", 0x0003);
+
+    server_set_state(master, SRV_UP, &passed);
+    assert_true(client_sees(stuck) < 0); /* reset at TIME, mid-transaction */
+    expect_logged("0 idle at once, 0 at the end of a command or transaction");
+    expect_logged("1 at the deadline; 0 ended by themselves, 0 kept");
+    assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
+    close(stuck);
+    destroy(f);
+}
+
+/* Graceful failback: a marked session whose client leaves (and its server with it) counts as
+ * ended, and the pass is over with its last marked session, long before TIME. */
+static void test_graceful_failback_session_ends_first(void **state)
+{
+    struct fixture *f = make_with("retries 0", "graceful 1h");
+    struct server *master = &f->l.servers[0];
+    int leaving, leaving_srv;
+    (void)state;
+
+    server_set_state(master, SRV_DOWN, &failed);
     logged_in_client(f, &leaving, &leaving_srv);
     query_ok(leaving, leaving_srv, "BEGIN", 0x0003);
 
     server_set_state(master, SRV_UP, &passed);
-    close(leaving); /* ends by itself before TIME: the server closes when its client does */
+    close(leaving); /* the server closes when its client does */
     assert_true(readable(leaving_srv, WAIT_MS));
     shutdown(leaving_srv, SHUT_RDWR);
-    assert_true(client_sees(stuck) < 0); /* reset at TIME, mid-transaction */
     expect_logged("0 idle at once, 0 at the end of a command or transaction");
-    expect_logged("1 at the deadline; 1 ended by themselves, 0 kept");
+    expect_logged("0 at the deadline; 1 ended by themselves, 0 kept");
     assert_int_equal(server_nsessions(&f->l.servers[1]), 0);
-    close(stuck);
     destroy(f);
 }
 
@@ -924,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_failback_needs_no_memory),
         cmocka_unit_test(test_graceful_failback_waits_for_commit),
         cmocka_unit_test(test_graceful_failback_deadline),
+        cmocka_unit_test(test_graceful_failback_session_ends_first),
         cmocka_unit_test(test_immediate_failback_tells_idle_clients),
         cmocka_unit_test(test_idle_compressed_client_told_compressed),
     };
