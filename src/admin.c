@@ -717,7 +717,6 @@ struct admin_conn {
     ev_timer idle;     /* once logged in: ADMIN_IDLE_TIMEOUT without a command */
     double last;       /* ev_now() of the last bytes received */
     SSL_CTX *ssl_ctx;  /* the TLS context its greeting offered (a reference); NULL: no TLS */
-    bool handshaking;  /* TLS handshake in progress: ac_handshake() drives the watchers */
     struct preauth pa; /* until logged in: the login deadline and the caps */
     struct admin_proto proto;
 };
@@ -822,7 +821,7 @@ static void ac_update(struct admin_conn *c)
     struct admin_proto *ap = &c->proto;
     bool full = ap->out.len > ADMIN_OUT_CAP / 2;
 
-    if (c->handshaking)
+    if (conn_handshaking(&c->conn))
         return;
     if (ap->out.len)
         ev_io_start(rb_loop, &c->wr);
@@ -888,7 +887,6 @@ static void ac_handshake(struct admin_conn *c)
         ev_io_start(rb_loop, &c->rd);
         return;
     }
-    c->handshaking = false;
     admin_proto_tls_started(&c->proto);
     ac_update(c);
 }
@@ -899,7 +897,6 @@ static void start_tls(struct admin_conn *c)
         ac_close(c, "cannot start TLS");
         return;
     }
-    c->handshaking = true;
     ev_io_stop(rb_loop, &c->rd);
     ac_handshake(c);
 }
@@ -945,7 +942,7 @@ static void ac_logged_in(struct admin_conn *c)
 static void ac_work(struct admin_conn *c)
 {
     if (!admin_proto_pending(&c->proto)) {
-        if (!c->handshaking && conn_pending(&c->conn))
+        if (!conn_handshaking(&c->conn) && conn_pending(&c->conn))
             ac_read(c);
         return;
     }
@@ -983,7 +980,7 @@ static void rd_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (c->handshaking)
+    if (conn_handshaking(&c->conn))
         ac_handshake(c);
     else
         ac_read(c);
@@ -995,7 +992,7 @@ static void wr_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    if (c->handshaking)
+    if (conn_handshaking(&c->conn))
         ac_handshake(c);
     else
         ac_flush(c);
