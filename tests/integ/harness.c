@@ -1077,6 +1077,17 @@ pid_t spawn_program(char *const argv[], const char *out_path)
     return pid;
 }
 
+int wait_program(pid_t pid, int timeout_ms)
+{
+    return wait_child(pid, now_ms() + timeout_ms);
+}
+
+int stop_program(pid_t pid, int timeout_ms)
+{
+    kill(pid, SIGTERM);
+    return wait_child(pid, now_ms() + timeout_ms);
+}
+
 int router_start(struct router *r, const char *conf, int login_port)
 {
     static int seq;

@@ -94,6 +94,13 @@ bool find_program(const char *name, char *buf, size_t size);
  * and reap it by that pid), or -1. */
 pid_t spawn_program(char *const argv[], const char *out_path);
 
+/* Wait until pid (a child of this process) exits, at most timeout_ms, then SIGKILL it. Its exit
+ * status, 128+signal, HARNESS_TIMED_OUT, or -1. */
+int wait_program(pid_t pid, int timeout_ms);
+
+/* SIGTERM pid and wait_program() it. */
+int stop_program(pid_t pid, int timeout_ms);
+
 /* ---- the MariaDB cluster (scripts/cluster.sh) ---- */
 
 /* Make a self-signed certificate for 127.0.0.1 (master-tls.pem and master-tls.key in

@@ -411,19 +411,9 @@ static void tls_peer_start(int port)
 /* SIGTERM our s_server and reap it (bounded, then SIGKILL). */
 static void tls_peer_stop(void)
 {
-    int64_t deadline = now_ms() + PEER_WAIT_MS;
-
     if (ts.tls_peer <= 0)
         return;
-    kill(ts.tls_peer, SIGTERM);
-    while (waitpid(ts.tls_peer, NULL, WNOHANG) == 0) {
-        if (now_ms() >= deadline) {
-            kill(ts.tls_peer, SIGKILL);
-            waitpid(ts.tls_peer, NULL, 0);
-            break;
-        }
-        sleep_ms(10);
-    }
+    stop_program(ts.tls_peer, PEER_WAIT_MS);
     ts.tls_peer = 0;
 }
 

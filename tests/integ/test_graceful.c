@@ -553,27 +553,6 @@ struct driver {
 #define NDRIVERS 3
 static struct driver drivers[NDRIVERS];
 
-/* Wait (bounded) until PID exits; its exit status, or HARNESS_TIMED_OUT after SIGKILL. */
-static int wait_child(pid_t pid, int timeout_ms)
-{
-    int64_t end = now_ms() + timeout_ms;
-    int st;
-
-    for (;;) {
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-        if (r < 0)
-            return -1;
-        if (now_ms() >= end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return HARNESS_TIMED_OUT;
-        }
-        sleep_ms(50);
-    }
-}
-
 /* Stop the drivers still running (a test failed before they ended). */
 static void drivers_stop(void)
 {
@@ -645,7 +624,7 @@ static int drivers_finish(const char *go, const char *msg)
     snprintf(after, sizeof(after), "after port %d", cluster_port("master"));
     assert_int_equal(write_file(go, "go\n"), 0);
     for (int i = 0; i < NDRIVERS; i++) {
-        int rc = wait_child(drivers[i].pid, CHILD_MS);
+        int rc = wait_program(drivers[i].pid, CHILD_MS);
         char *text = read_file(drivers[i].out);
         bool err_ok = text && (strstr(text, want_err[i][0]) ||
                                (want_err[i][1] && strstr(text, want_err[i][1])));
