@@ -1077,6 +1077,16 @@ pid_t spawn_program(char *const argv[], const char *out_path)
     return pid;
 }
 
+/* TEST_ONLY=pattern runs only the tests of a binary whose names match it (cmocka's * and ?
+ * wildcards): set before main() runs its group. */
+__attribute__((constructor)) static void test_only(void)
+{
+    const char *only = getenv("TEST_ONLY");
+
+    if (only && only[0])
+        cmocka_set_test_filter(only);
+}
+
 int wait_program(pid_t pid, int timeout_ms)
 {
     return wait_child(pid, now_ms() + timeout_ms);

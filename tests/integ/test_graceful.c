@@ -894,7 +894,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_workers, setup, teardown),
     };
 
-    if (getenv("GRACEFUL_ONLY"))
-        cmocka_set_test_filter(getenv("GRACEFUL_ONLY"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

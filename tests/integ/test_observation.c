@@ -852,6 +852,7 @@ static void test_l7_malformed_stream(void **state)
 /* Wait (bounded) until n transactions on the master wait for a lock. */
 static void wait_lock_waits(int n)
 {
+    static char procs[8192];
     int64_t deadline = now_ms() + LOG_WAIT_MS;
     char count[32];
 
@@ -865,8 +866,13 @@ static void wait_lock_waits(int n)
             break;
         sleep_ms(20);
     }
-    fail_msg("%s transactions wait for a lock on the master after %d ms, want %d", count,
-             LOG_WAIT_MS, n);
+    /* Where did the statement stop: at the client, in rebound, or at the server? */
+    root_sql("master", procs, sizeof(procs),
+             "SELECT GROUP_CONCAT(CONCAT_WS(' ', ID, USER, COMMAND, TIME, IFNULL(STATE, '-'), "
+             "IFNULL(INFO, '-')) SEPARATOR '\\n') FROM information_schema.PROCESSLIST");
+    fixture_dump_log(&fx);
+    fail_msg("%s transactions wait for a lock on the master after %d ms, want %d; processlist:\n%s",
+             count, LOG_WAIT_MS, n, procs);
 }
 
 /* Application errors never count, however many in a row: syntax errors, duplicate keys, lock

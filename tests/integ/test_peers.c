@@ -852,8 +852,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_connection_to_busy_server, setup, teardown),
     };
 
-    /* PEERS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
-    if (getenv("PEERS_ONLY"))
-        cmocka_set_test_filter(getenv("PEERS_ONLY"));
     return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown);
 }

@@ -1879,8 +1879,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_driver_pymysql, setup, teardown),
     };
 
-    /* TLS_ONLY=pattern runs only the tests whose names match (cmocka's * and ? wildcards). */
-    if (getenv("TLS_ONLY"))
-        cmocka_set_test_filter(getenv("TLS_ONLY"));
     return cmocka_run_group_tests(tests, group_setup, harness_group_teardown);
 }
