@@ -11,6 +11,7 @@
  *
  * Scenarios: the four plain/TLS combinations with a mysql_native_password and an ed25519 user;
  * passthrough (no `ssl`) untouched; `required` refusing a plain client with 3159; `ssl-min-ver`;
+ * `ciphers` and `ciphersuites` choosing what both TLS versions negotiate;
  * the server's certificate verified (`verify required`) and rebound's client certificate
  * (`crt`) proven by a REQUIRE X509 account; `openssl s_client -starttls mysql` seeing rebound's
  * certificate and resuming its session; configurations refused with file:line; a certificate
@@ -709,6 +710,64 @@ static void test_min_version(void **state)
         fail_msg("sessions.client_tls is \"%s\", want TLSv1.3", text);
 }
 
+/* `ciphers` limits the TLS 1.2 ciphers and `ciphersuites` the TLS 1.3 suites rebound accepts:
+ * with ChaCha20 only, a client that offers its default lists (AES-GCM first) gets ChaCha20 in
+ * both versions, in its own view and in sessions.client_tls; a TLS 1.2 client that offers only
+ * AES-GCM fails its handshake, counted. */
+static void test_ciphers(void **state)
+{
+    static const struct {
+        const char *version, *cipher;
+    } want[] = {
+        {"TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {"TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256"},
+    };
+    char text[256];
+    double failures;
+    MYSQL *m;
+
+    (void)state;
+    start_router("",
+                 "listen tls\n"
+                 "    bind 127.0.0.1:%d ssl crt %s ciphers ECDHE-ECDSA-CHACHA20-POLY1305 "
+                 "ciphersuites TLS_CHACHA20_POLY1305_SHA256\n"
+                 "    server master 127.0.0.1:%d check\n",
+                 tls_port, ca.combined, cluster_port("master"));
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const char *cipher;
+
+        m = open_session_v(tls_port, "app", "app-pass", true, want[i].version);
+        if (!m)
+            fail_msg("%s client: %u %s", want[i].version, sess_errno, sess_error);
+        cipher = mysql_get_ssl_cipher(m);
+        if (!cipher || strcmp(cipher, want[i].cipher) != 0) {
+            fail_msg("%s client negotiated %s, want %s", want[i].version, cipher ? cipher : "none",
+                     want[i].cipher);
+        }
+        admin_text(text, sizeof(text),
+                   "SELECT client_tls FROM sessions WHERE client = '127.0.0.1:%d'", local_port(m));
+        if (!strstr(text, want[i].version) || !strstr(text, want[i].cipher))
+            fail_msg("sessions.client_tls is \"%s\", want %s %s", text, want[i].version,
+                     want[i].cipher);
+        mysql_close(m);
+    }
+    failures = metric("rebound_tls_handshake_failures_total", "side=\"client\"");
+    m = mysql_init(NULL);
+    assert_non_null(m);
+    client_options(m, CLIENT_S);
+    mysql_options(m, MYSQL_OPT_SSL_CA, ca.ca);
+    mysql_options(m, MYSQL_OPT_SSL_CIPHER, "ECDHE-ECDSA-AES256-GCM-SHA384");
+    mysql_options(m, MARIADB_OPT_TLS_VERSION, "TLSv1.2");
+    if (mysql_real_connect(m, "127.0.0.1", "app", "app-pass", "appdb", (unsigned)tls_port, NULL,
+                           0)) {
+        const char *cipher = mysql_get_ssl_cipher(m);
+        fail_msg("a client offering only AES-GCM got through with %s", cipher ? cipher : "plain");
+    }
+    mysql_close(m);
+    expect_metric_above("rebound_tls_handshake_failures_total", "side=\"client\"", failures);
+    expect_router_alive();
+}
+
 /* ---- the server's certificate, rebound's client certificate ---- */
 
 /* `verify required` with the master's own certificate as CA: the link is TLS, for plain and TLS
@@ -937,6 +996,22 @@ static void test_config_refusals(void **state)
     assert_int_not_equal(router_check_config(conf, out, sizeof(out)), 0);
     if (!strstr(out, want) || !strstr(out, "readable by others"))
         fail_msg("a key readable by others: want \"%s...readable by others\", got: %s", want, out);
+    for (int i = 0; i < 2; i++) {
+        static const char *const kw[] = {"ciphers", "ciphersuites"};
+        static const char *const said[] = {"bad cipher list", "bad TLS 1.3 cipher suite list"};
+
+        assert_int_equal(write_file(conf,
+                                    "global\n"
+                                    "    maxconn 100\n"
+                                    "listen tls\n"
+                                    "    bind 127.0.0.1:%d ssl crt %s %s NO-SUCH-CIPHER\n"
+                                    "    server master 127.0.0.1:%d\n",
+                                    tls_port, ca.combined, kw[i], cluster_port("master")),
+                         0);
+        assert_int_not_equal(router_check_config(conf, out, sizeof(out)), 0);
+        if (!strstr(out, want) || !strstr(out, said[i]))
+            fail_msg("%s NO-SUCH-CIPHER: want \"%s...%s\", got: %s", kw[i], want, said[i], out);
+    }
 }
 
 /* ---- reload ---- */
@@ -1857,6 +1932,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_no_ssl_listen_passes_tls_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_required_refuses_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ciphers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_verify_and_client_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_sees_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_resumes, setup, teardown),
