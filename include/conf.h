@@ -95,9 +95,10 @@ struct conf_server {
     enum observe_layer observe;
     int error_limit;
     enum on_error on_error;
-    int max_connecting;         /* connects in flight at once from client sessions, 0: no bound */
-    enum server_tls ssl;        /* ssl [always|as-client|never] */
-    char ssl_crt[256];          /* crt FILE: a client certificate (chain and key) for the server */
+    int max_connecting;  /* connects in flight at once from client sessions, 0: no bound */
+    enum server_tls ssl; /* ssl [always|as-client|never] */
+    char ssl_crt[256];   /* crt FILE: a client certificate (chain and key) for the server */
+    bool no_ssl_reuse;   /* no-ssl-reuse: every TLS handshake with the server is a full one */
     struct ssl_ctx_st *ssl_ctx; /* not parsed: the client context built from ssl, verify,
                                    ca-file and crt by conf_load (NULL: no TLS to the server) */
     int line;

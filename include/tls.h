@@ -11,9 +11,20 @@
 /* A client context, TLS 1.2 or later; CA_FILE may be empty (system store). With VERIFY the
  * peer's certificate must chain to a trusted CA (the host name is not checked). CRT, if
  * neither NULL nor empty, is a PEM file holding the client certificate chain and its key,
- * sent to a server that asks for one. NULL on error, with a message in err. */
-SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, char *err,
+ * sent to a server that asks for one. With REUSE it keeps the last session a server gave it,
+ * for tls_offer_session(); without, every handshake is a full one (health checks, which
+ * must see the server's certificate and key at work each time). NULL on error, with a
+ * message in err. */
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, bool reuse, char *err,
                         size_t errlen);
+
+/* Before a client handshake: offer the last session SSL's context kept, if any, so that the
+ * server may resume it (it falls back to a full handshake by itself). Any thread. */
+void tls_offer_session(SSL *ssl);
+
+/* A client handshake with SSL's context failed: drop the session it keeps (the next handshake
+ * is a full one, and keeps a new session). */
+void tls_forget_session(SSL *ssl);
 
 /* A server context with the certificate chain CRT and private key KEY (PEM), TLS 1.2
  * or later, with session resumption. NULL on error, with a message in err. */

@@ -514,6 +514,8 @@ static void fill_server_vars(struct admin_snap *s, const struct conf_listen *l,
             c->shutdown_backup_sessions ? "shutdown-backup-sessions" : "");
     var_row(s, scope, "on-marked-down", "%s", c->shutdown_sessions ? "shutdown-sessions" : "");
     var_row(s, scope, "check-ssl", "%s", c->check_ssl ? "on" : "off");
+    if (c->no_ssl_reuse)
+        var_row(s, scope, "no-ssl-reuse", "on");
     if (c->expect_read_only != EXPECT_ANY)
         var_row(s, scope, "expect read-only", "%s", c->expect_read_only ? "on" : "off");
     if (c->max_lag != EXPECT_ANY)

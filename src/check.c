@@ -190,8 +190,8 @@ static SSL_CTX *ssl_ctx(struct check *c, struct check_result *r)
     const struct conf_server *conf = srv_of(c)->conf;
     char err[256];
 
-    if (!c->ssl_ctx &&
-        !(c->ssl_ctx = tls_client_ctx(conf->ca_file, conf->check_verify, NULL, err, sizeof(err))))
+    if (!c->ssl_ctx && !(c->ssl_ctx = tls_client_ctx(conf->ca_file, conf->check_verify, NULL, false,
+                                                     err, sizeof(err))))
         set_result(r, CHK_L6RSP, 0, "%s", err);
     return c->ssl_ctx;
 }

@@ -538,6 +538,7 @@ static const struct keyword server_keywords[] = {
     {"max-connecting", kw_count0, SRV(max_connecting)},
     {"ssl", kw_ssl, 0},
     {"no-ssl", kw_no_ssl, 0},
+    {"no-ssl-reuse", kw_flag, SRV(no_ssl_reuse)},
     {"crt", kw_crt, SRV(ssl_crt)},
 };
 
@@ -1366,7 +1367,8 @@ static int server_tls(const struct conf *c, struct conf_server *s, char *err, si
     char msg[512];
 
     if ((s->ssl_crt[0] && tls_key_file_private(s->ssl_crt, msg, sizeof(msg)) < 0) ||
-        !(s->ssl_ctx = tls_client_ctx(s->ca_file, s->check_verify, s->ssl_crt, msg, sizeof(msg))))
+        !(s->ssl_ctx = tls_client_ctx(s->ca_file, s->check_verify, s->ssl_crt, !s->no_ssl_reuse,
+                                      msg, sizeof(msg))))
         return conf_fail(c, s->line, err, errlen, "%s", msg);
     return 0;
 }

@@ -9,6 +9,8 @@
  */
 #include "conn.h"
 
+#include "tls.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -151,10 +153,12 @@ int conn_tls_start(struct conn *c, SSL_CTX *ctx, enum conn_role role)
     /* A MySQL peer that closes without close_notify ends its stream: its framing says what
      * was cut, and the session's close path judges that. */
     SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    if (role == CONN_ACCEPT)
+    if (role == CONN_ACCEPT) {
         SSL_set_accept_state(ssl);
-    else
+    } else {
         SSL_set_connect_state(ssl);
+        tls_offer_session(ssl);
+    }
     c->ssl = ssl;
     c->want = role == CONN_ACCEPT ? EV_READ : EV_WRITE;
     return 0;
@@ -191,6 +195,8 @@ int conn_handshake(struct conn *c, enum conn_fail *why)
         break;
     }
     ERR_clear_error();
+    if (!SSL_is_server(c->ssl))
+        tls_forget_session(c->ssl);
     return -1;
 }
 

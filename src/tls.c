@@ -1,10 +1,13 @@
 /* tls.c - OpenSSL contexts: clients for TLS health checks and for servers, the server side
  * for listeners that terminate TLS and for the admin port. Contexts are made once, by
- * conf_load (or the admin port's reload), and only read afterwards: each session takes its
- * own reference with SSL_new, so a reload may free the context it replaces. */
+ * conf_load (or the admin port's reload), and only read afterwards (but for a client
+ * context's last session, kept under its own lock): each session takes its own reference
+ * with SSL_new, so a reload may free the context it replaces. */
 #include "tls.h"
 
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <openssl/err.h>
@@ -52,7 +55,116 @@ static int use_certificate(SSL_CTX *ctx, const char *crt, const char *key, char 
     return 0;
 }
 
-SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, char *err, size_t errlen)
+/* The last TLS session a server gave a client context (one per server line; checks have none),
+ * offered by the next connection made with that context: a resumed handshake
+ * spares the server its certificate and key exchange work, which counts when every client
+ * reconnects at once. Worker threads share a context, hence the lock. */
+struct resume_slot {
+    pthread_mutex_t lock;
+    SSL_SESSION *last; /* a reference, or NULL */
+};
+
+static int resume_index = -1; /* the contexts' ex_data slot for their struct resume_slot */
+static pthread_once_t resume_once = PTHREAD_ONCE_INIT;
+
+/* OpenSSL frees a context: free its slot and the session it kept. */
+static void resume_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    struct resume_slot *r = ptr;
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+
+    if (!r)
+        return;
+    SSL_SESSION_free(r->last);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+static void resume_index_new(void)
+{
+    resume_index =
+        CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_SSL_CTX, 0, NULL, NULL, NULL, resume_free);
+}
+
+static struct resume_slot *resume_slot(SSL *ssl)
+{
+    return resume_index < 0 ? NULL : SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), resume_index);
+}
+
+/* OpenSSL's new-session callback on a client context: at the end of a TLS 1.2 handshake, and
+ * for each TLS 1.3 ticket (they come after the handshake, read with the first bytes). The
+ * slot keeps a copy of the newest: OpenSSL marks a connection's own session not resumable
+ * when that connection is freed without close_notify, which says nothing of the server. */
+static int keep_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct resume_slot *r = resume_slot(ssl);
+    SSL_SESSION *copy, *old;
+
+    if (!r || !SSL_SESSION_is_resumable(sess) || !(copy = SSL_SESSION_dup(sess)))
+        return 0;
+    pthread_mutex_lock(&r->lock);
+    old = r->last;
+    r->last = copy;
+    pthread_mutex_unlock(&r->lock);
+    SSL_SESSION_free(old);
+    return 0; /* SESS stays the connection's */
+}
+
+/* Give CTX a slot for the session to resume and the callback that fills it. 0 or -1. */
+static int resume_init(SSL_CTX *ctx)
+{
+    struct resume_slot *r;
+
+    if (pthread_once(&resume_once, resume_index_new) != 0 || resume_index < 0 ||
+        !(r = calloc(1, sizeof(*r))))
+        return -1;
+    pthread_mutex_init(&r->lock, NULL);
+    if (!SSL_CTX_set_ex_data(ctx, resume_index, r)) {
+        resume_free(NULL, r, NULL, 0, 0, NULL);
+        return -1;
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, keep_session);
+    return 0;
+}
+
+void tls_offer_session(SSL *ssl)
+{
+    struct resume_slot *r = resume_slot(ssl);
+    SSL_SESSION *copy = NULL;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    if (r->last)
+        copy = SSL_SESSION_dup(r->last); /* the kept one is never a connection's (see above) */
+    pthread_mutex_unlock(&r->lock);
+    if (copy) {
+        SSL_set_session(ssl, copy);
+        SSL_SESSION_free(copy); /* SSL holds its own reference */
+    }
+}
+
+void tls_forget_session(SSL *ssl)
+{
+    struct resume_slot *r = resume_slot(ssl);
+    SSL_SESSION *gone;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    gone = r->last;
+    r->last = NULL;
+    pthread_mutex_unlock(&r->lock);
+    SSL_SESSION_free(gone);
+}
+
+SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, bool reuse, char *err,
+                        size_t errlen)
 {
     SSL_CTX *ctx = new_ctx(TLS_client_method(), err, errlen);
     char msg[256];
@@ -69,6 +181,10 @@ SSL_CTX *tls_client_ctx(const char *ca_file, bool verify, const char *crt, char 
     SSL_CTX_set_verify(ctx, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     if (crt && *crt && use_certificate(ctx, crt, crt, err, errlen) < 0)
         goto bad;
+    if (reuse && resume_init(ctx) < 0) {
+        snprintf(err, errlen, "out of memory for a TLS context");
+        goto bad;
+    }
     return ctx;
 bad:
     SSL_CTX_free(ctx);

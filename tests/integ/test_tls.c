@@ -11,7 +11,8 @@
  *
  * Scenarios: the four plain/TLS combinations with a mysql_native_password and an ed25519 user;
  * passthrough (no `ssl`) untouched; `required` refusing a plain client with 3159; `ssl-min-ver`;
- * `ciphers` and `ciphersuites` choosing what both TLS versions negotiate;
+ * `ciphers` and `ciphersuites` choosing what both TLS versions negotiate; rebound resuming its
+ * TLS session with the server (and not with `no-ssl-reuse`);
  * the server's certificate verified (`verify required`) and rebound's client certificate
  * (`crt`) proven by a REQUIRE X509 account; `openssl s_client -starttls mysql` seeing rebound's
  * certificate and resuming its session; configurations refused with file:line; a certificate
@@ -819,6 +820,46 @@ static void test_server_verify_and_client_certificate(void **state)
         fail_msg("a session went through a server link whose certificate does not verify");
     }
     expect_metric_above("rebound_tls_handshake_failures_total", "side=\"server\"", failures);
+    expect_router_alive();
+}
+
+/* rebound offers a server the TLS session it got from it last time: of three sessions in a row
+ * over `ssl always`, the second and third resume (TLS 1.3 tickets arrive after the handshake,
+ * read with the server's first bytes), and each still works and shows TLS at the server. With
+ * `no-ssl-reuse` every handshake is a full one. */
+static void test_server_resumption(void **state)
+{
+    double handshakes, resumed;
+    MYSQL *m;
+
+    (void)state;
+    start_router("",
+                 "listen reuse\n"
+                 "    bind 127.0.0.1:%d ssl crt %s\n"
+                 "    server master 127.0.0.1:%d check ssl always\n"
+                 "listen noreuse\n"
+                 "    bind 127.0.0.1:%d ssl crt %s\n"
+                 "    server master 127.0.0.1:%d check ssl always no-ssl-reuse\n",
+                 ports[0], ca.combined, cluster_port("master"), ports[1], ca.combined,
+                 cluster_port("master"));
+    for (int l = 1; l >= 0; l--) {
+        handshakes = metric("rebound_tls_handshakes_total", "side=\"server\"");
+        resumed = metric("rebound_tls_resumptions_total", "side=\"server\"");
+        for (int i = 0; i < 3; i++) {
+            m = open_session(ports[l], "app", "app-pass", i == 1);
+            if (!m)
+                fail_msg("login %d through %d: %u %s", i, ports[l], sess_errno, sess_error);
+            expect_sides(m, i == 1, true, l ? "no-ssl-reuse" : "ssl reuse");
+            mysql_close(m);
+        }
+        if (metric("rebound_tls_handshakes_total", "side=\"server\"") < handshakes + 3)
+            fail_msg("3 sessions over ssl always did not make 3 server handshakes");
+        if (l == 1 && metric("rebound_tls_resumptions_total", "side=\"server\"") != resumed)
+            fail_msg("a server handshake resumed a session under no-ssl-reuse");
+        if (l == 0 && metric("rebound_tls_resumptions_total", "side=\"server\"") < resumed + 2)
+            fail_msg("of 3 sessions in a row, %.0f resumed the server's TLS session, want 2",
+                     metric("rebound_tls_resumptions_total", "side=\"server\"") - resumed);
+    }
     expect_router_alive();
 }
 
@@ -1933,6 +1974,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_required_refuses_plain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_min_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ciphers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_resumption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_verify_and_client_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_sees_certificate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_s_client_resumes, setup, teardown),

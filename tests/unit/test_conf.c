@@ -1233,6 +1233,12 @@ static void test_tls_server_ssl(void **state)
 
     c = parse_tls("ssl crt /etc/r.pem", "127.0.0.1:3310 ssl");
     assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_ALWAYS);
+    assert_false(c->listens[0].servers[0].no_ssl_reuse);
+    conf_free(c);
+
+    c = parse_tls("ssl crt /etc/r.pem", "127.0.0.1:3310 ssl always no-ssl-reuse");
+    assert_int_equal(c->listens[0].servers[0].ssl, SERVER_TLS_ALWAYS);
+    assert_true(c->listens[0].servers[0].no_ssl_reuse);
     conf_free(c);
 }
 
