@@ -49,7 +49,9 @@
 #             passing it through (no ssl on bind); QPS, CPU per 1,000 queries, ratios.
 #   tls-failback  failback-reconnect with TLS clients (holdconns -r -s): rebound terminating TLS
 #             (plain to the servers, so that MariaDB's own TLS cost stays out of its figures)
-#             against HAProxy passing the clients' TLS through to MariaDB; N in
+#             against HAProxy passing the clients' TLS through to MariaDB; then rebound
+#             terminating and talking TLS to the servers too (`ssl always`), resuming its TLS
+#             session with the master and not (`no-ssl-reuse`), with the master's CPU; N in
 #             BENCH_TLS_RECONNECT_CONNS.
 # sysbench, observe, threads, relay, failback and failback-reconnect repeat BENCH_REPEAT times
 # (failover: BENCH_REPEAT rounds per fault and proxy); the report gives medians and every run.
@@ -1273,8 +1275,12 @@ reconnect_round() {
     done
     stop_pid "$HOLD_PID"
     HOLD_PID=
-    # Proxy CPU from just before the restart until every client was back (or the timeout).
+    # Proxy CPU from just before the restart until every client was back (or the timeout); with
+    # TLS clients, the restarted master's CPU since its start too.
     c1=$(cpu_ns "$pid")
+    # (utime+stime: the CPU of connection threads that already ended counts too; 10 ms ticks)
+    [ -z "${3:-}" ] || rc_add "$v/$n/master_cpu" "$(awk -v t="$(cpu_ticks "$(cat "$TMP/c/master.pid" 2>/dev/null)")" \
+        -v hz="$(getconf CLK_TCK)" 'BEGIN { if (t != "") printf "%.0f", t * 1000 / hz }')"
     out=$(cat "$TMP/hold.out")
     rc_add "$v/$n/cpu" "$(awk -v a="$c0" -v b="$c1" 'BEGIN { if (a != "" && b != "") printf "%.1f", (b - a) / 1e6 }')"
     for i in opened closed on_master reconnect_failed reconnect_timeouts landed_other master_closed \
@@ -1602,6 +1608,8 @@ tls_opts() {
     case "$1" in
     tls-term) echo "ssl crt $TMP/tls/rebound.pem|ssl as-client" ;;
     tls-termplain | rebound-tls) echo "ssl crt $TMP/tls/rebound.pem|no-ssl" ;;
+    rebound-tls-srv) echo "ssl crt $TMP/tls/rebound.pem|ssl always" ;;
+    rebound-tls-srv-nr) echo "ssl crt $TMP/tls/rebound.pem|ssl always no-ssl-reuse" ;;
     *) echo "|" ;;
     esac
 }
@@ -1709,12 +1717,16 @@ run_tls_sysbench_suite() {
     stop_extra "VPID[tls-hapass]" tls-hapass
 }
 
-# Both tls-failback proxies route to the master again (bounded, 40 s).
+# The tls-failback proxies: HAProxy passing TLS through, rebound terminating with plain to the
+# servers, and with TLS to them, resuming its session with the master and not.
+TLS_FB="haproxy-tls rebound-tls rebound-tls-srv rebound-tls-srv-nr"
+
+# Every tls-failback proxy routes to the master again (bounded, 40 s).
 tls_wait_up() {
     local i v ok
     for ((i = 0; i < 400; i++)); do
         ok=1
-        for v in haproxy-tls rebound-tls; do
+        for v in $TLS_FB; do
             [ -z "${VPID[$v]:-}" ] || [ "$(master_state "$(variant_log "$v")")" = UP ] || ok=0
         done
         [ "$ok" = 0 ] || return 0
@@ -1723,14 +1735,29 @@ tls_wait_up() {
     problem "a tls-failback proxy still had rw/master DOWN 40 s after the master's restart"
 }
 
+# rebound NAME's TLS counters since TLS[NAME/c0] (tls_fb_counters NAME start: take the start).
+tls_fb_counters() {
+    local v=$1 now='' k
+    for k in tls_client_handshakes tls_client_resumptions tls_server_handshakes tls_server_resumptions; do
+        now="$now $(tls_status "$v" "$k")"
+    done
+    if [ "${2:-}" = start ]; then
+        TLS[$v/c0]=$now
+        return 0
+    fi
+    read -r -a a <<<"${TLS[$v/c0]:-0 0 0 0}"
+    read -r -a b <<<"$now"
+    TLS[$v/counts]="TLS handshakes with clients $((${b[0]:-0} - ${a[0]:-0})), resumed $((${b[1]:-0} - ${a[1]:-0})); with servers $((${b[2]:-0} - ${a[2]:-0})), resumed $((${b[3]:-0} - ${a[3]:-0})); client handshake failures $(tls_status "$v" tls_client_handshake_failures)"
+}
+
 run_tls_failback_suite() {
-    local rep n v vs order r0 h0
-    for v in haproxy-tls rebound-tls; do tls_spawn "$v"; done
-    vs=$(for v in haproxy-tls rebound-tls; do [ -z "${VPID[$v]:-}" ] || printf '%s ' "$v"; done)
-    h0=$(tls_handshakes rebound-tls) r0=$(tls_status rebound-tls tls_client_resumptions)
+    local rep n v vs order
+    for v in $TLS_FB; do tls_spawn "$v"; done
+    vs=$(for v in $TLS_FB; do [ -z "${VPID[$v]:-}" ] || printf '%s ' "$v"; done)
+    for v in $vs; do [[ $v != rebound-* ]] || tls_fb_counters "$v" start; done
     for ((rep = 1; rep <= REPEAT; rep++)); do
         for n in $TLS_RCONNS; do
-            # Alternate which proxy goes first.
+            # Alternate the order of the proxies.
             order=$vs
             ((rep % 2)) || order=$(tr ' ' '\n' <<<"$vs" | tac | tr '\n' ' ')
             for v in $order; do
@@ -1739,11 +1766,10 @@ run_tls_failback_suite() {
             done
         done
     done
-    if [ -n "${VPID[rebound-tls]:-}" ]; then
-        TLS[rebound-tls/counts]="TLS handshakes with clients $(($(tls_handshakes rebound-tls) - ${h0:-0})), resumptions $(($(tls_status rebound-tls tls_client_resumptions) - ${r0:-0})), failures $(tls_status rebound-tls tls_client_handshake_failures)"
-        stop_extra "VPID[rebound-tls]" rebound-tls
-    fi
-    stop_extra "VPID[haproxy-tls]" haproxy-tls
+    for v in $vs; do
+        [[ $v != rebound-* ]] || tls_fb_counters "$v"
+        stop_extra "VPID[$v]" "$v"
+    done
 }
 
 report_tls_sysbench() {
@@ -1803,15 +1829,18 @@ report_tls_failback() {
     echo "MYSQL_OPT_SSL_ENFORCE and the test CA, no host name check, every login a full TLS handshake (Connector/C"
     echo "does not resume TLS sessions across connections).  rebound-tls terminates the clients' TLS and talks plain to the"
     echo "servers (no-ssl), so MariaDB's own TLS cost is not in its figures; haproxy-tls (mode tcp) passes the"
-    echo "clients' TLS through to MariaDB, which then does every handshake.  Both proxies at their default thread"
-    echo "counts.  ms from the proxy's 'Server rw/master is UP' line, median (every run); tls = sessions of phase 1 /"
-    echo "reconnects onto the master that were TLS (sums)."
-    printf '%5s %-11s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s | %9s\n' N proxy "reset ms" \
-        "first ms" "all ms" back/opened "tls" failed t/o other "CPU ms" client own/clnt
+    echo "clients' TLS through to MariaDB, which then does every handshake.  rebound-tls-srv terminates and talks TLS"
+    echo "to the servers too (ssl always), resuming its TLS session with the master; rebound-tls-srv-nr the same with"
+    echo "no-ssl-reuse (a full handshake with the master per session).  All at their default thread counts."
+    echo "ms from the proxy's 'Server rw/master is UP' line, median (every run); tls = sessions of phase 1 /"
+    echo "reconnects onto the master that were TLS (sums); master CPU = the restarted mariadbd's CPU ms from its start"
+    echo "until every client was back (median)."
+    printf '%5s %-18s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s %6s | %9s\n' N proxy "reset ms" \
+        "first ms" "all ms" back/opened "tls" failed t/o other "CPU ms" client master own/clnt
     for n in $TLS_RCONNS; do
-        for v in haproxy-tls rebound-tls; do
+        for v in $TLS_FB; do
             [ -n "${RC["$v/$n/opened"]:-}${RC["$v/$n/note"]:-}" ] || continue
-            printf '%5s %-11s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s | %9s\n' "$n" "$v" \
+            printf '%5s %-18s | %-24s | %-24s | %-24s | %-11s | %-11s | %6s %5s %5s | %7s %6s %6s | %9s\n' "$n" "$v" \
                 "$(runs_cell "${RC["$v/$n/reset"]:-}")" "$(runs_cell "${RC["$v/$n/first"]:-}")" \
                 "$(runs_cell "${RC["$v/$n/all"]:-}")" \
                 "$(sum "${RC["$v/$n/on_master"]:-}")/$(sum "${RC["$v/$n/opened"]:-}")" \
@@ -1819,19 +1848,27 @@ report_tls_failback() {
                 "$(sum "${RC["$v/$n/reconnect_failed"]:-}")" "$(sum "${RC["$v/$n/reconnect_timeouts"]:-}")" \
                 "$(sum "${RC["$v/$n/landed_other"]:-}")" \
                 "$(median "${RC["$v/$n/cpu"]:-}")" "$(median "${RC["$v/$n/client"]:-}")" \
+                "$(median "${RC["$v/$n/master_cpu"]:-}")" \
                 "$([[ $v != rebound-* ]] || echo "$(median "${RC["$v/$n/own"]:-}")/$(median "${RC["$v/$n/clients"]:-}")")"
         done
-        echo "  N=$n rebound/HAProxy: reset $(tls_rc_ratio "$n" reset), first $(tls_rc_ratio "$n" first), all back $(tls_rc_ratio "$n" all) (target for all back: <= 1)"
+        echo "  N=$n rebound-tls/HAProxy: reset $(tls_rc_ratio "$n" reset), first $(tls_rc_ratio "$n" first), all back $(tls_rc_ratio "$n" all) (target for all back: <= 1)"
+        echo "  N=$n rebound-tls-srv/HAProxy: all back $(tls_rc_ratio "$n" all rebound-tls-srv), master CPU $(tls_rc_ratio "$n" master_cpu rebound-tls-srv)"
+        echo "  N=$n resuming / not resuming the master's TLS session (rebound-tls-srv / rebound-tls-srv-nr): all back $(tls_rc_ratio "$n" all rebound-tls-srv rebound-tls-srv-nr), master CPU $(tls_rc_ratio "$n" master_cpu rebound-tls-srv rebound-tls-srv-nr), rebound CPU $(tls_rc_ratio "$n" cpu rebound-tls-srv rebound-tls-srv-nr)"
     done
     for n in $TLS_RCONNS; do
-        for v in haproxy-tls rebound-tls; do
+        for v in $TLS_FB; do
             [ -z "${RC["$v/$n/note"]:-}" ] || echo "  $v N=$n: ${RC["$v/$n/note"]}"
         done
     done
-    [ -z "${TLS[rebound-tls/counts]:-}" ] || echo "  rebound-tls over the section: ${TLS[rebound-tls/counts]}"
+    for v in $TLS_FB; do
+        [ -z "${TLS[$v/counts]:-}" ] || echo "  $v over the section: ${TLS[$v/counts]}"
+    done
 }
 
-tls_rc_ratio() { ratio "$(median "${RC["rebound-tls/$1/$2"]:-}")" "$(median "${RC["haproxy-tls/$1/$2"]:-}")"; }
+# Ratio of the medians of figure $2 at N=$1: variant $3 (rebound-tls) over variant $4 (haproxy-tls).
+tls_rc_ratio() {
+    ratio "$(median "${RC["${3:-rebound-tls}/$1/$2"]:-}")" "$(median "${RC["${4:-haproxy-tls}/$1/$2"]:-}")"
+}
 
 # ---------------------------------------------------------------------------------------------
 # Report.
@@ -2228,7 +2265,7 @@ main() {
     want tls-sysbench && est=$((est + 30 + 10 * $(wc -w <<<"$TLS_THREADS") * REPEAT * (TIME + 3)))
     # TLS logins take a few ms each in phase 1 (one after another), more than plain ones.
     if want tls-failback; then
-        for n in $TLS_RCONNS; do est=$((est + 2 * REPEAT * (20 + n / 200))); done
+        for n in $TLS_RCONNS; do est=$((est + 4 * REPEAT * (20 + n / 200))); done
     fi
     want failback-graceful && est=$((est + 3 * REPEAT * (25 + (GF_IDLE + GF_BUSY) / 100)))
     say "bench: temp dir $TMP; sections $SECTIONS; estimated duration $((est / 60 + 1)) min"
@@ -2242,14 +2279,15 @@ main() {
     probe_rebound_threads
 
     read -r HA_PORT RB_PORT OBS_OFF_PORT OBS_L7_PORT OBS_STATS_PORT MEM_HA_PORT MEM_RB_PORT FO_HA_PORT \
-        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((23 + 4 * npt)))"
+        FO_RB_PORT TINY_PORT GG_OFF_PORT GG_ON_PORT rest <<<"$(free_ports $((27 + 4 * npt)))"
     for v in $(variants); do
         VPORT[$v]=${rest%% *} rest=${rest#* }
         VPORT[relay-$v]=${rest%% *} rest=${rest#* }
     done
     # The TLS sections' proxies, and the admin ports of their rebound processes.
     for v in tls-term tls-termplain tls-hapass tls-rbpass haproxy-tls rebound-tls tls-term-admin \
-        tls-termplain-admin tls-rbpass-admin rebound-tls-admin rebound-graceful; do
+        tls-termplain-admin tls-rbpass-admin rebound-tls-admin rebound-graceful rebound-tls-srv \
+        rebound-tls-srv-admin rebound-tls-srv-nr rebound-tls-srv-nr-admin; do
         VPORT[$v]=${rest%% *} rest=${rest#* }
     done
     REBOUND_VERSION=$(rebound_version) # before the start: make may replace the binary meanwhile
