@@ -126,6 +126,46 @@ static void test_other_plugin_on_the_backup(void **state)
     mysql_close(m);
 }
 
+/* A client that asked for the compressed protocol: its login (never compressed) moves like any
+ * other, and the session on the backup is compressed at both ends and carries a result of many
+ * packets intact. */
+static void test_compressed_login_moves(void **state)
+{
+    int before = fake_peer_accepted(&master);
+    char compression[16];
+    MYSQL_RES *res;
+    MYSQL_ROW row;
+    unsigned long *len;
+    MYSQL *m = mysql_init(NULL);
+    (void)state;
+
+    assert_non_null(m);
+    client_options(m, 10);
+    mysql_options(m, MYSQL_OPT_COMPRESS, NULL);
+    if (!mysql_real_connect(m, "127.0.0.1", "app", "app-pass", "appdb", (unsigned)fx.rw_port, NULL,
+                            0)) {
+        fail_msg("compressed login through a moved login: %u %s", mysql_errno(m), mysql_error(m));
+    }
+    expect_started_on_master(before, 1);
+    assert_int_equal(client_server_port(m), cluster_port("replica1"));
+    client_query_text(m,
+                      "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
+                      "WHERE VARIABLE_NAME = 'COMPRESSION'",
+                      compression, sizeof(compression));
+    assert_string_equal(compression, "ON");
+    assert_int_equal(mysql_query(m, "SELECT REPEAT('ab', 100000) FROM seq_1_to_50"), 0);
+    res = mysql_store_result(m);
+    assert_non_null(res);
+    assert_int_equal(mysql_num_rows(res), 50);
+    while ((row = mysql_fetch_row(res))) {
+        len = mysql_fetch_lengths(res);
+        assert_int_equal(len[0], 200000);
+        assert_true(row[0][0] == 'a' && row[0][199999] == 'b');
+    }
+    mysql_free_result(res);
+    mysql_close(m);
+}
+
 /* Many at once, each its own move. */
 static void test_many_logins_move(void **state)
 {
@@ -151,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_login_moves),
         cmocka_unit_test(test_wrong_password_refused),
         cmocka_unit_test(test_other_plugin_on_the_backup),
+        cmocka_unit_test(test_compressed_login_moves),
         cmocka_unit_test(test_many_logins_move),
     };
 
