@@ -902,7 +902,7 @@ static void expect_certificate(int port, const char *cn)
 /* Run s_client -sess_out sess through connect with the TLS version flag `version`, and fail
  * unless it saves a session. A TLS 1.3 ticket follows the handshake, so an s_client that ends
  * when its stdin does may leave before the ticket arrives: its stdin is a FIFO this process holds
- * open, and it is stopped once the session file is whole. */
+ * open until the session file is whole. */
 static void s_client_save_session(const char *openssl, const char *connect, const char *version,
                                   const char *sess)
 {
@@ -939,9 +939,12 @@ static void s_client_save_session(const char *openssl, const char *connect, cons
     pid = spawn_program(argv, out);
     assert_true(pid > 0);
     saved = wait_for_file_line(sess, "-----END SSL SESSION PARAMETERS-----", WAIT_MS);
-    stop_program(pid, WAIT_MS);
+    /* End of its stdin: s_client ends by itself, never in the middle of writing the file again
+     * for a second ticket. Bounded, then SIGKILL. */
     close(hold);
+    wait_program(pid, WAIT_MS);
     unlink(fifo);
+    saved = saved && wait_for_file_line(sess, "-----END SSL SESSION PARAMETERS-----", 0);
     if (!saved) {
         char *text = read_file(out);
         fail_msg("s_client %s saved no session within %d ms:\n%.3000s", version, WAIT_MS,
