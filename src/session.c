@@ -756,7 +756,7 @@ static int send_proxy_header(struct session *s)
     if (getsockname(s->cli.fd, (struct sockaddr *)&local, &len) < 0)
         local.ss_family = AF_UNSPEC;
     n = proxy_header(buf, s->server->conf->send_proxy, &s->peer.sa, (struct sockaddr *)&local);
-    return write(s->back.fd, buf, n) == (ssize_t)n ? 0 : -1;
+    return conn_write(&s->back, buf, n) == (ssize_t)n ? 0 : -1;
 }
 
 static void connect_cb(struct ev_loop *loop, ev_io *w, int revents)

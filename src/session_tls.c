@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "listener.h"
 #include "log.h"
@@ -78,6 +77,30 @@ static int read_login_packet(struct session *s)
 static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
 static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents);
 
+/* One step of the TLS handshake on C, S's side SIDE, whose watcher is W: 1 once it is done
+ * (counted), 0 while it waits (W armed for what it waits for), -1 when it failed (counted, and
+ * S closed: "TLS handshake with PEER failed (why)"). */
+static int handshake_step(struct session *s, ev_io *w, struct conn *c, enum conn_side side,
+                          const char *peer)
+{
+    enum conn_fail why = CONN_FAIL_OTHER;
+    int r = conn_handshake(c, &why);
+    char msg[200];
+
+    if (r == 0) {
+        session_watch(s, w, c);
+        return 0;
+    }
+    conn_count(side, c, r > 0, why);
+    if (r < 0) {
+        snprintf(msg, sizeof(msg), "TLS handshake with %s failed (%s)", peer, conn_fail_str(why));
+        session_close(s, msg);
+        return -1;
+    }
+    sess_debug(s, "TLS with %s: %s", peer, conn_tls_str(c, msg, sizeof(msg)));
+    return 1;
+}
+
 /* The client asked for TLS (its SSLRequest is consumed): rebound answers as the server. */
 static void start_client_tls(struct session *s)
 {
@@ -104,25 +127,13 @@ static void start_client_tls(struct session *s)
 static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, up.rd);
-    enum conn_fail why = CONN_FAIL_OTHER;
-    int r = conn_handshake(&s->cli, &why);
-    char msg[80];
     (void)loop;
     (void)revents;
 
-    if (r == 0) {
-        session_watch(s, w, &s->cli);
+    if (handshake_step(s, w, &s->cli, CONN_SIDE_CLIENT, "the client") <= 0)
         return;
-    }
-    conn_count(CONN_SIDE_CLIENT, &s->cli, r > 0, why);
-    if (r < 0) {
-        snprintf(msg, sizeof(msg), "client TLS handshake failed (%s)", conn_fail_str(why));
-        session_close(s, msg);
-        return;
-    }
     s->c_last = ev_now(s->w->loop);
     s->state = SESS_RELAY; /* the login, over TLS */
-    sess_debug(s, "client TLS: %s", conn_tls_str(&s->cli, msg, sizeof(msg)));
     ev_set_cb(w, session_tls_login_read_cb);
     session_resume_reading(s, &s->up);
 }
@@ -160,7 +171,8 @@ static void start_server_tls(struct session *s)
     size_t n = login_ssl_request(req, (const uint8_t *)s->held->data, s->held->len);
     SSL_CTX *ctx = s->server->conf->ssl_ctx;
 
-    if (!ctx || !n || write(s->back.fd, req, n) != (ssize_t)n ||
+    /* A fresh connection's socket takes these few bytes at once. */
+    if (!ctx || !n || conn_write(&s->back, req, n) != (ssize_t)n ||
         conn_tls_start(&s->back, ctx, CONN_CONNECT) < 0) {
         session_close(s, "cannot ask the server for TLS");
         return;
@@ -176,25 +188,12 @@ static void start_server_tls(struct session *s)
 static void server_tls_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct session *s = container_of(w, struct session, down.rd);
-    enum conn_fail why = CONN_FAIL_OTHER;
-    int r = conn_handshake(&s->back, &why);
-    char msg[200];
     (void)loop;
     (void)revents;
 
-    if (r == 0) {
-        session_watch(s, w, &s->back);
+    if (handshake_step(s, w, &s->back, CONN_SIDE_SERVER, s->server->id) <= 0)
         return;
-    }
-    conn_count(CONN_SIDE_SERVER, &s->back, r > 0, why);
-    if (r < 0) {
-        snprintf(msg, sizeof(msg), "TLS handshake with %s failed (%s)", s->server->id,
-                 conn_fail_str(why));
-        session_close(s, msg);
-        return;
-    }
     s->s_last = ev_now(s->w->loop);
-    sess_debug(s, "server TLS: %s", conn_tls_str(&s->back, msg, sizeof(msg)));
     send_login_response(s);
 }
 
