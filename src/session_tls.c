@@ -69,9 +69,14 @@ static int read_login_packet(struct session *s)
     }
     s->c_last = ev_now(s->w->loop);
     h->len += (size_t)n;
-    if (h->len == MYSQL_HEADER_LEN && mysql_payload_len((const uint8_t *)h->data) > 0)
+    if (h->len == MYSQL_HEADER_LEN) {
+        if (mysql_payload_len((const uint8_t *)h->data) == 0) {
+            session_close(s, "the client's login packet is empty");
+            return -1;
+        }
         return read_login_packet(s); /* the payload may be there already */
-    return h->len == want && h->len > MYSQL_HEADER_LEN ? 1 : 0;
+    }
+    return h->len == want ? 1 : 0;
 }
 
 static void client_tls_cb(struct ev_loop *loop, ev_io *w, int revents);

@@ -19,10 +19,10 @@
  * replaced by a reload, and a reload with a missing file refused; passive observation of
  * terminated sessions (a killed query, a killed master, ERR 1290, an out-of-band ERR 1053 from a
  * fake server); hostile TLS clients (garbage for a ClientHello, a stalled handshake ended by
- * `timeout handshake`, a login in clear after the SSL request, a handshake and login written one
- * byte at a time, closes without close_notify); and the mariadb CLI, PHP mysqli, node mysql2,
- * Connector/J and PyMySQL logging in over TLS. The group's master also trusts the test CA for
- * client certificates. */
+ * `timeout handshake`, an empty login packet, a login in clear after the SSL request, a handshake
+ * and login written one byte at a time, closes without close_notify); and the mariadb CLI, PHP
+ * mysqli, node mysql2, Connector/J and PyMySQL logging in over TLS. The group's master also trusts
+ * the test CA for client certificates. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -1556,6 +1556,25 @@ static void test_hostile_garbage_for_client_hello(void **state)
     expect_unharmed("tls", before, "after garbage for a ClientHello");
 }
 
+/* An empty packet (a header saying 0 bytes) where the login starts: rebound closes at once, and
+ * nothing counts against the master. Every other bound is an hour away (`timeout handshake`, the
+ * master's connect_timeout, which would otherwise end a session left waiting after 10 s), so
+ * a session rebound left waiting for more would outlive the test's wait. */
+static void test_hostile_empty_login_packet(void **state)
+{
+    static const unsigned char empty[4] = {0, 0, 0, 1};
+    long long before;
+    int fd;
+
+    (void)state;
+    before = start_hostile("1h");
+    fixture_set_global(&fx, "master", "connect_timeout", "3600");
+    fd = raw_greeted(tls_port);
+    send_all(fd, empty, sizeof(empty));
+    expect_closed(fd, "an empty login packet");
+    expect_unharmed("tls", before, "after an empty login packet");
+}
+
 /* The SSL request, then nothing: `timeout handshake` (1s) closes the connection; a client
  * timeout is never the master's fault. */
 static void test_hostile_stalled_handshake(void **state)
@@ -1988,6 +2007,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_observe_server_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observe_out_of_band_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_garbage_for_client_hello, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_empty_login_packet, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_stalled_handshake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hostile_clear_login_after_ssl_request, setup,
                                         teardown),
