@@ -253,14 +253,6 @@ static void stats_end_held(int fd, int64_t began)
         fail_msg("held stats request: status %d after %lld ms, want 200", status, (long long)took);
 }
 
-/* GET /metrics on PORT: the HTTP status, -1 when nothing answers. */
-static int metrics_status(int port)
-{
-    int fd = stats_begin(port);
-
-    return fd < 0 ? -1 : stats_end(fd);
-}
-
 /* Begin a request on PORT that the router has surely accepted: a second, whole request made
  * after it is answered, and the router accepts the connections of a port in the order they
  * came. (Without this a reload can close the listening socket while the held connection still
@@ -269,7 +261,7 @@ static int stats_begin_accepted(int port)
 {
     int fd = stats_begin(port);
 
-    if (fd >= 0 && metrics_status(port) != 200) {
+    if (fd >= 0 && stats_get(port, "/metrics", NULL, 0, WAIT_MS) != 200) {
         close(fd);
         return -1;
     }
@@ -424,7 +416,7 @@ static void test_ports_moved(void **state)
     (void)state;
 
     start(&p);
-    assert_int_equal(metrics_status(p.stats), 200);
+    assert_int_equal(stats_get(p.stats, "/metrics", NULL, 0, WAIT_MS), 200);
     assert_non_null(held_admin = client_connect(p.admin, "admin", ADMIN_PW, NULL, 5));
     from = file_size(fx.router.err);
     p.admin = free_port();
@@ -437,7 +429,7 @@ static void test_ports_moved(void **state)
     assert_int_equal(client_query(held_admin, "SELECT COUNT(*) FROM sessions"), 0);
     mysql_close(held_admin);
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
-    assert_int_equal(metrics_status(p.stats), 200);
+    assert_int_equal(stats_get(p.stats, "/metrics", NULL, 0, WAIT_MS), 200);
     assert_true(refused(old_admin));
     assert_true(refused(old_stats));
     snprintf(line, sizeof(line), "admin: accepting on 127.0.0.1:%d", p.admin);
@@ -462,7 +454,7 @@ static void test_ports_switched_on_and_off(void **state)
     p.stats = stats;
     assert_true(reload(&p, "reloaded"));
     assert_true(admin_works(admin, "admin", ADMIN_PW));
-    assert_int_equal(metrics_status(stats), 200);
+    assert_int_equal(stats_get(stats, "/metrics", NULL, 0, WAIT_MS), 200);
     memset(&p, 0, sizeof(p));
     assert_true(reload(&p, "reloaded"));
     assert_true(refused(admin));
@@ -494,7 +486,7 @@ static void test_taken_port_rejects_reload(void **state)
     reload_refused(&q, stats_line, what);
     assert_true(refused(other));
     assert_true(admin_works(p.admin, "admin", ADMIN_PW));
-    assert_int_equal(metrics_status(p.stats), 200);
+    assert_int_equal(stats_get(p.stats, "/metrics", NULL, 0, WAIT_MS), 200);
     close(fd);
 }
 
