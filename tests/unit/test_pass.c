@@ -771,6 +771,14 @@ static void query_ok(int c, int srv, const char *sql, uint16_t status)
     assert_int_equal(read(c, buf, n), (ssize_t)n); /* what rebound may send next stays */
 }
 
+/* A client logged in through the replica (logged_in_client) whose transaction is open: its
+ * BEGIN answered with SERVER_STATUS_IN_TRANS. */
+static void client_in_transaction(struct fixture *f, int *c, int *srv)
+{
+    logged_in_client(f, c, srv);
+    query_ok(*c, *srv, "BEGIN", 0x0003);
+}
+
 /* What an idle client reads when rebound closes it: an ERR packet (1927, sequence id 1) whose
  * message has NEEDLE, then the end of the stream (not a reset). */
 static void expect_told(int c, const char *needle)
@@ -802,8 +810,7 @@ static void test_graceful_failback_waits_for_commit(void **state)
 
     server_set_state(master, SRV_DOWN, &failed);
     logged_in_client(f, &idle, &idle_srv);
-    logged_in_client(f, &trans, &trans_srv);
-    query_ok(trans, trans_srv, "BEGIN", 0x0003);
+    client_in_transaction(f, &trans, &trans_srv);
 
     server_set_state(master, SRV_UP, &passed);
     expect_told(idle, "is back; reconnect");
@@ -831,8 +838,7 @@ static void test_graceful_failback_deadline(void **state)
     (void)state;
 
     server_set_state(master, SRV_DOWN, &failed);
-    logged_in_client(f, &stuck, &stuck_srv);
-    query_ok(stuck, stuck_srv, "BEGIN", 0x0003);
+    client_in_transaction(f, &stuck, &stuck_srv);
 
     server_set_state(master, SRV_UP, &passed);
     assert_true(client_sees(stuck) < 0); /* reset at TIME, mid-transaction */
@@ -853,8 +859,7 @@ static void test_graceful_failback_session_ends_first(void **state)
     (void)state;
 
     server_set_state(master, SRV_DOWN, &failed);
-    logged_in_client(f, &leaving, &leaving_srv);
-    query_ok(leaving, leaving_srv, "BEGIN", 0x0003);
+    client_in_transaction(f, &leaving, &leaving_srv);
 
     server_set_state(master, SRV_UP, &passed);
     close(leaving); /* the server closes when its client does */
@@ -879,8 +884,7 @@ static void test_immediate_failback_tells_idle_clients(void **state)
 
     server_set_state(master, SRV_DOWN, &failed);
     logged_in_client(f, &idle, &idle_srv);
-    logged_in_client(f, &trans, &trans_srv);
-    query_ok(trans, trans_srv, "BEGIN", 0x0003);
+    client_in_transaction(f, &trans, &trans_srv);
 
     server_set_state(master, SRV_UP, &passed);
     assert_true(readable(idle, WAIT_MS));
