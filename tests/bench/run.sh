@@ -1737,7 +1737,7 @@ tls_wait_up() {
 
 # rebound NAME's TLS counters since TLS[NAME/c0] (tls_fb_counters NAME start: take the start).
 tls_fb_counters() {
-    local v=$1 now='' k
+    local v=$1 now='' k a b
     for k in tls_client_handshakes tls_client_resumptions tls_server_handshakes tls_server_resumptions; do
         now="$now $(tls_status "$v" "$k")"
     done
